@@ -1,0 +1,38 @@
+/** Helpers shared by the subcommands: argument parsers and the one way errors are printed. */
+import { InvalidArgumentError } from 'commander';
+import { ShadowplaneError } from '../core/errors.js';
+
+/** Prints an error for a person: the code, the message and each field problem on its own line. */
+export function reportCliError(err: unknown): void {
+  if (err instanceof ShadowplaneError) {
+    process.stderr.write(`error ${err.code}: ${err.message}\n`);
+    for (const p of err.problems) process.stderr.write(`  ${p.path}: ${p.message}\n`);
+  } else if (err instanceof Error) {
+    process.stderr.write(`error: ${err.message}\n`);
+  } else {
+    process.stderr.write(`error: ${String(err)}\n`);
+  }
+}
+
+/** Commander parser for a positive integer option. */
+export function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive integer');
+  return n;
+}
+
+/** Commander parser for a number in [0, 1]. */
+export function unitFraction(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError('must be a number between 0 and 1');
+  return n;
+}
+
+/** Commander parser for a comma-separated list of positive integers, e.g. `24,168`. */
+export function positiveIntList(value: string): number[] {
+  return value.split(',').map((part) => {
+    const n = Number(part.trim());
+    if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`"${part}" must be a positive integer`);
+    return n;
+  });
+}

@@ -1,0 +1,58 @@
+/**
+ * Time, injected. Pure code (forecast/, detect/, plan/) never reads the wall clock; it is handed a
+ * Clock, so the same code runs live, in tests and in replays.
+ */
+
+/** A source of time in milliseconds since the Unix epoch, and timers on that time. */
+export interface Clock {
+  /** The current time in ms since the epoch. */
+  now(): number;
+  /** Calls `fn` after `ms` of this clock's time; returns a function that cancels it. */
+  setTimer(ms: number, fn: () => void): () => void;
+}
+
+/** The wall clock. */
+export const realClock: Clock = {
+  now: () => Date.now(),
+  setTimer(ms, fn) {
+    const handle = setTimeout(fn, ms);
+    return () => clearTimeout(handle);
+  },
+};
+
+/** A clock that moves only when told to; timers fire in time order as it advances. */
+export class VirtualClock implements Clock {
+  private current: number;
+  private timers: { at: number; seq: number; fn: () => void }[] = [];
+  private seq = 0;
+
+  constructor(startMs = 0) {
+    this.current = startMs;
+  }
+
+  now(): number {
+    return this.current;
+  }
+
+  setTimer(ms: number, fn: () => void): () => void {
+    const timer = { at: this.current + Math.max(0, ms), seq: this.seq++, fn };
+    this.timers.push(timer);
+    return () => {
+      this.timers = this.timers.filter((t) => t !== timer);
+    };
+  }
+
+  /** Moves time forward by `ms`, firing every timer that falls due, in order. */
+  advance(ms: number): void {
+    const end = this.current + ms;
+    for (;;) {
+      this.timers.sort((a, b) => a.at - b.at || a.seq - b.seq);
+      const next = this.timers[0];
+      if (!next || next.at > end) break;
+      this.timers.shift();
+      this.current = next.at;
+      next.fn();
+    }
+    this.current = end;
+  }
+}

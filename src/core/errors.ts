@@ -1,0 +1,62 @@
+/**
+ * The error catalogue: every error Shadowplane raises on purpose has a stable code listed here,
+ * an HTTP status for the API, and an entry in docs/errors.md (a test checks the two agree).
+ * Expected outcomes (not ready, rate-limited, stabilized) are values with reason codes, not errors.
+ */
+
+/** One catalogue entry: the HTTP status the API maps the error to and a one-line meaning. */
+export interface ErrorSpec {
+  readonly status: number;
+  readonly title: string;
+}
+
+/** Every coded error. Add a code here and a section in docs/errors.md together. */
+export const ERROR_CATALOGUE = {
+  SHADOWPLANE_ERR_CONFIG_INVALID: { status: 400, title: 'The configuration does not match its schema' },
+  SHADOWPLANE_ERR_CONFIG_UNREADABLE: { status: 400, title: 'The configuration file cannot be read or parsed' },
+  SHADOWPLANE_ERR_VALIDATION: { status: 400, title: 'A request or input item does not match its schema' },
+  SHADOWPLANE_ERR_TARGET_NOT_FOUND: { status: 404, title: 'No target has that name' },
+  SHADOWPLANE_ERR_TARGET_EXISTS: { status: 409, title: 'A target with that name exists already' },
+  SHADOWPLANE_ERR_UNAUTHORIZED: { status: 401, title: 'A mutating request lacks the bearer token' },
+  SHADOWPLANE_ERR_PAYLOAD_TOO_LARGE: { status: 413, title: 'The request body exceeds the configured limit' },
+  SHADOWPLANE_ERR_RATE_LIMITED: { status: 429, title: 'Too many requests or events; retry after the given delay' },
+  SHADOWPLANE_ERR_STORE_UNAVAILABLE: { status: 503, title: 'The Shadow Store backend cannot be reached' },
+  SHADOWPLANE_ERR_INSECURE_BIND: { status: 500, title: 'Listening beyond loopback without an API token' },
+  SHADOWPLANE_ERR_INPUT_FILE: { status: 400, title: 'An input file has a bad line' },
+  SHADOWPLANE_ERR_NOT_FOUND: { status: 404, title: 'No such resource' },
+  SHADOWPLANE_ERR_INTERNAL: { status: 500, title: 'An unexpected internal error' },
+} as const satisfies Record<string, ErrorSpec>;
+
+/** A code from the catalogue. */
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+/** One problem with one field of an input: where it is (a JSON pointer or a line) and the rule broken. */
+export interface FieldProblem {
+  /** Where: a key path such as `/store/retention/1m`, an item index plus path, or `line 12`. */
+  readonly path: string;
+  /** The rule that was broken, in words: "must be a number between 0 and 1". */
+  readonly message: string;
+}
+
+/** An error with a catalogue code and, for input errors, the list of field problems. */
+export class ShadowplaneError extends Error {
+  readonly code: ErrorCode;
+  readonly problems: readonly FieldProblem[];
+
+  constructor(code: ErrorCode, message: string, problems: readonly FieldProblem[] = []) {
+    super(message);
+    this.name = 'ShadowplaneError';
+    this.code = code;
+    this.problems = problems;
+  }
+
+  /** The HTTP status the API answers with. */
+  get status(): number {
+    return ERROR_CATALOGUE[this.code].status;
+  }
+}
+
+/** True when `err` is a ShadowplaneError with the given code. */
+export function isCoded(err: unknown, code: ErrorCode): err is ShadowplaneError {
+  return err instanceof ShadowplaneError && err.code === code;
+}
