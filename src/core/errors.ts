@@ -24,6 +24,7 @@ export const ERROR_CATALOGUE = {
   SHADOWPLANE_ERR_INSECURE_BIND: { status: 500, title: 'Listening beyond loopback without an API token' },
   SHADOWPLANE_ERR_INPUT_FILE: { status: 400, title: 'An input file has a bad line' },
   SHADOWPLANE_ERR_NOT_FOUND: { status: 404, title: 'No such resource' },
+  SHADOWPLANE_ERR_SERIES_TOO_SHORT: { status: 422, title: 'A series has too few points to forecast' },
   SHADOWPLANE_ERR_INTERNAL: { status: 500, title: 'An unexpected internal error' },
 } as const satisfies Record<string, ErrorSpec>;
 
