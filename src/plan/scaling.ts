@@ -1,0 +1,314 @@
+/**
+ * The scaling policy (seed 000's decision logic made real, with seed 001's pre-allocation and
+ * trigger refinement). Pure: the same function decides in the live loop and in the replay; all
+ * state it needs from one tick to the next travels in `ScalingView.memory` and comes back in
+ * `ScalingDecision.memory`.
+ *
+ * One tick:
+ *  1. needs from a capacity model: units = demand quantile / capacity per unit / target utilisation,
+ *     for the forecast at every step until capacity launched now would be ready (pre-allocation with
+ *     a lead time equal to the provisioning delay) and for the demand just observed;
+ *  2. proactive when the forecast need exceeds the current units (current use below 80 % in seed
+ *     000's terms; between 80 % and 90 % it is still applied, labelled busy); reactive when current
+ *     use exceeds 90 % or the forecast is missing or thin;
+ *  3. behavior, each step recorded: scale-in tolerance, stabilization (up fast, down slow: the
+ *     maximum recommendation of the window), rate limits, min/max;
+ *  4. trigger refinement: the headroom rises when under-provisioning is seen or the forecast's upper
+ *     bound is missed more often than its nominal level allows, and decays slowly otherwise,
+ *     always within [headroomMin, headroomMax].
+ */
+import type { Forecast } from '../model/forecast.js';
+
+/** Stable reason codes of a scaling decision. */
+export const ScalingReason = {
+  /** The forecast need at the moment new capacity would be ready exceeds the current units, current use below 80 %. */
+  ProactiveForecastAboveThreshold: 'ProactiveForecastAboveThreshold',
+  /** As above while current use is already between 80 % and 90 %. */
+  ProactiveForecastAboveThresholdBusy: 'ProactiveForecastAboveThresholdBusy',
+  /** Current use above the reactive threshold (90 %): the observed demand sets the step. */
+  ReactiveUtilisationAbove90: 'ReactiveUtilisationAbove90',
+  /** No usable forecast (thin history or none given): decided on observed demand only. */
+  InsufficientData: 'InsufficientData',
+  /** Demand fits the current units (within tolerance for scale-in). */
+  WithinTolerance: 'WithinTolerance',
+  /** Scale-in wanted but a higher recommendation is still inside the stabilization window. */
+  ScaleInStabilizing: 'ScaleInStabilizing',
+  /** Scale-in after the stabilization window agreed. */
+  ScaleIn: 'ScaleIn',
+} as const;
+/** One of the ScalingReason codes. */
+export type ScalingReasonCode = (typeof ScalingReason)[keyof typeof ScalingReason];
+
+/** Which policy path produced the decision. */
+export type ScalingMode = 'proactive' | 'reactive' | 'none';
+
+/** The policy's tunables. Every field has a default in DEFAULT_SCALING_POLICY. */
+export interface ScalingPolicyConfig {
+  /** Utilisation of a unit the capacity model plans for (0..1]; units = quantile / capacity / this. */
+  readonly targetUtilisation: number;
+  /** Central interval level (percent) whose upper bound is the planned demand quantile, e.g. 90 -> q95. */
+  readonly forecastLevel: number;
+  /** Current use above which the reactive path acts (seed 000: 0.9). */
+  readonly reactiveAboveUse: number;
+  /** Utilisation the reactive path sizes for: units = recent demand / capacity / this. */
+  readonly reactiveTargetUtilisation: number;
+  /** Current use below which a forecast-driven scale-up is "proactive" in seed 000's sense (0.8). */
+  readonly proactiveBelowUse: number;
+  /** Observed-demand steps (most recent) whose maximum guards scale-in and drives the reactive need. */
+  readonly observedWindow: number;
+  /** Scale-in only when it removes at least this fraction of the units (and at least one unit). */
+  readonly scaleInTolerance: number;
+  /** Scale-down stabilization window in steps: scale in to the maximum recommendation of the window. */
+  readonly scaleInStabilizationSteps: number;
+  /** Allow scale-in on the forecast alone; when false the observed window must agree. */
+  readonly scaleInOnForecast: boolean;
+  /** Extra fraction added on every scale-up, so that one action covers a rising stretch. */
+  readonly scaleUpStepHeadroom: number;
+  /** Rate limit: at most this many units added per step (Infinity: none). */
+  readonly maxScaleUpUnits: number;
+  /** Rate limit: at most this fraction of the units removed per step. */
+  readonly maxScaleInFraction: number;
+  /** Bounds on units. */
+  readonly minUnits: number;
+  readonly maxUnits: number;
+  /** Trigger refinement: bounds and start of the headroom (fraction added to the planned quantile). */
+  readonly headroomMin: number;
+  readonly headroomMax: number;
+  readonly headroomInitial: number;
+  /** Headroom added after each under-provisioned step. */
+  readonly headroomRaiseOnUnderprov: number;
+  /** Headroom added after each step whose demand exceeded the forecast's upper bound. */
+  readonly headroomRaiseOnMiss: number;
+  /** Headroom removed per step otherwise (slow decay). */
+  readonly headroomDecay: number;
+  /** Fewest observed steps before a forecast is trusted. */
+  readonly minHistory: number;
+}
+
+/** Defaults: the one configuration used for every trace in docs/benchmarks/replay.md. */
+export const DEFAULT_SCALING_POLICY: ScalingPolicyConfig = {
+  targetUtilisation: 0.95,
+  forecastLevel: 90,
+  reactiveAboveUse: 0.9,
+  reactiveTargetUtilisation: 0.8,
+  proactiveBelowUse: 0.8,
+  observedWindow: 3,
+  scaleInTolerance: 0.1,
+  scaleInStabilizationSteps: 10,
+  scaleInOnForecast: false,
+  scaleUpStepHeadroom: 0.05,
+  maxScaleUpUnits: Infinity,
+  maxScaleInFraction: 1,
+  minUnits: 1,
+  maxUnits: Infinity,
+  headroomMin: 0,
+  headroomMax: 0.5,
+  headroomInitial: 0.05,
+  headroomRaiseOnUnderprov: 0.02,
+  headroomRaiseOnMiss: 0.002,
+  headroomDecay: 0.0005,
+  minHistory: 30,
+};
+
+/** State carried from one tick to the next (start with `initialScalingMemory`). */
+export interface ScalingMemory {
+  /** Recommendations of the last steps, [step, units], oldest first (stabilization window). */
+  readonly recommendations: readonly (readonly [number, number])[];
+  /** Upper bounds forecast for future steps, [forStep, demand], for the forecast-miss signal. */
+  readonly pendingBounds: readonly (readonly [number, number])[];
+  /** Current headroom (trigger refinement). */
+  readonly headroom: number;
+}
+
+/** Fresh memory for a target. */
+export function initialScalingMemory(config: ScalingPolicyConfig = DEFAULT_SCALING_POLICY): ScalingMemory {
+  return { recommendations: [], pendingBounds: [], headroom: config.headroomInitial };
+}
+
+/** What the policy sees at the end of step `step`. Demand is in the unit of `capacityPerUnit`. */
+export interface ScalingView {
+  /** Monotonic step index of this tick (minutes in the replay). */
+  readonly step: number;
+  /** Observed demand per step, oldest first; the last entry is the step that just ended. Non-empty. */
+  readonly demand: readonly number[];
+  /** Units ready (serving) during the step that just ended. */
+  readonly ready: number;
+  /** Units launched but not ready yet. */
+  readonly booting: number;
+  /** Demand one ready unit serves at 100 % utilisation (> 0). */
+  readonly capacityPerUnit: number;
+  /** Steps a launched unit needs before it serves (the pre-allocation lead time). */
+  readonly provisioningDelaySteps: number;
+  /** Forecast for steps 1..H after the last observed one (H >= delay + 1), with the configured level; absent when none could be made. */
+  readonly forecast?: Forecast;
+  /** Tick-to-tick state. */
+  readonly memory: ScalingMemory;
+}
+
+/** One behavior step and what it did. */
+export interface BehaviorStep {
+  /** 'capacity-model' | 'tolerance' | 'stabilization' | 'rate-limit' | 'bounds' | 'refinement'. */
+  readonly step: string;
+  /** Units before and after the step. */
+  readonly from: number;
+  readonly to: number;
+  /** Why, in words. */
+  readonly note: string;
+}
+
+/** The outcome of one tick. */
+export interface ScalingDecision {
+  /** Units to run from now on (ready + booting). */
+  readonly desiredUnits: number;
+  /** Units that existed before (ready + booting). */
+  readonly currentUnits: number;
+  readonly mode: ScalingMode;
+  readonly reason: ScalingReasonCode;
+  /** Current use: last demand / (ready * capacity). Infinity when nothing is ready but demand is. */
+  readonly currentUse: number;
+  /** Planned demand quantile (with headroom) at the step new capacity would be ready, or null. */
+  readonly forecastDemandAtReady: number | null;
+  /** Units the capacity model asks for from the forecast (max over the lead time) and from observations. */
+  readonly forecastUnits: number | null;
+  readonly observedUnits: number;
+  /** Pre-allocation lead time in steps (= provisioning delay). */
+  readonly leadTimeSteps: number;
+  /** Behavior steps applied, in order. */
+  readonly behavior: BehaviorStep[];
+  /** Memory for the next tick. */
+  readonly memory: ScalingMemory;
+}
+
+/**
+ * Decides the units for one tick. Pure and total for a valid view; throws RangeError when the view
+ * is malformed (empty demand, non-positive capacity, negative counts or delay), which is a
+ * programming error of the caller, not an operational condition.
+ */
+export function decideScaling(view: ScalingView, config: ScalingPolicyConfig = DEFAULT_SCALING_POLICY): ScalingDecision {
+  if (view.demand.length === 0) throw new RangeError('ScalingView.demand must not be empty');
+  if (!(view.capacityPerUnit > 0)) throw new RangeError('ScalingView.capacityPerUnit must be positive');
+  if (view.ready < 0 || view.booting < 0 || view.provisioningDelaySteps < 0) throw new RangeError('ScalingView counts and delay must be non-negative');
+
+  const cap = view.capacityPerUnit;
+  const util = config.targetUtilisation;
+  const current = view.ready + view.booting;
+  const last = view.demand[view.demand.length - 1];
+  const currentUse = view.ready > 0 ? last / (view.ready * cap) : last > 0 ? Infinity : 0;
+  const behavior: BehaviorStep[] = [];
+
+  const headroom = refineHeadroom(view, config);
+  if (headroom !== view.memory.headroom) {
+    behavior.push({ step: 'refinement', from: current, to: current, note: `headroom ${view.memory.headroom.toFixed(4)} -> ${headroom.toFixed(4)}` });
+  }
+
+  let recent = 0;
+  for (let i = Math.max(0, view.demand.length - config.observedWindow); i < view.demand.length; i++) recent = Math.max(recent, view.demand[i]);
+  const unitsFor = (d: number) => Math.ceil((d * (1 + headroom)) / cap / util - 1e-9);
+  const observedUnits = unitsFor(recent);
+
+  const lead = view.provisioningDelaySteps + 1;
+  const bound = usableBound(view, config, lead);
+  let forecastUnits: number | null = null;
+  let forecastAtReady: number | null = null;
+  const pendingBounds = view.memory.pendingBounds.filter(([s]) => s > view.step);
+  if (bound) {
+    forecastUnits = 0;
+    for (let h = 1; h <= lead; h++) forecastUnits = Math.max(forecastUnits, unitsFor(bound[h - 1]));
+    forecastAtReady = bound[lead - 1] * (1 + headroom);
+    pendingBounds.push([view.step + lead, bound[lead - 1]]);
+  }
+
+  // the recommendation of this tick, before behavior
+  let rec: number;
+  let mode: ScalingMode = 'none';
+  let reason: ScalingReasonCode = ScalingReason.WithinTolerance;
+  const reactiveNeed = currentUse > config.reactiveAboveUse ? Math.ceil((recent * (1 + headroom)) / cap / config.reactiveTargetUtilisation - 1e-9) : observedUnits;
+  if (forecastUnits === null) {
+    rec = observedUnits;
+    reason = ScalingReason.InsufficientData;
+    if (rec > current) mode = 'reactive';
+  } else {
+    rec = Math.max(forecastUnits, reactiveNeed);
+    if (rec > current) {
+      if (reactiveNeed > forecastUnits) {
+        mode = 'reactive';
+        reason = ScalingReason.ReactiveUtilisationAbove90;
+      } else {
+        mode = 'proactive';
+        reason = currentUse < config.proactiveBelowUse ? ScalingReason.ProactiveForecastAboveThreshold : ScalingReason.ProactiveForecastAboveThresholdBusy;
+      }
+    }
+  }
+  // scale-in on the forecast alone only when configured: otherwise observations must agree
+  if (!config.scaleInOnForecast) rec = Math.max(rec, Math.min(current, observedUnits));
+  behavior.push({ step: 'capacity-model', from: current, to: rec, note: `forecast units ${forecastUnits ?? 'n/a'}, observed units ${observedUnits}, headroom ${headroom.toFixed(3)}, target utilisation ${util}` });
+
+  const window = config.scaleInStabilizationSteps;
+  const recommendations = [...view.memory.recommendations.filter(([s]) => s > view.step - window), [view.step, rec] as const];
+  let desired = rec;
+  if (rec > current) {
+    const stepped = Math.ceil(rec * (1 + config.scaleUpStepHeadroom));
+    if (stepped !== rec) behavior.push({ step: 'stabilization', from: rec, to: stepped, note: `scale up fast, with ${config.scaleUpStepHeadroom * 100}% step headroom` });
+    desired = stepped;
+  } else if (rec < current) {
+    const windowMax = Math.max(...recommendations.map(([, u]) => u));
+    const stabilized = Math.min(current, windowMax);
+    if (stabilized !== rec) behavior.push({ step: 'stabilization', from: rec, to: stabilized, note: `scale in slowly: max recommendation of the last ${window} steps` });
+    desired = stabilized;
+    if (desired === current) {
+      reason = ScalingReason.ScaleInStabilizing;
+    } else if (current - desired < Math.max(1, config.scaleInTolerance * current)) {
+      behavior.push({ step: 'tolerance', from: desired, to: current, note: `removing ${current - desired} of ${current} units is within the ${config.scaleInTolerance * 100}% tolerance` });
+      desired = current;
+      reason = ScalingReason.WithinTolerance;
+    } else {
+      reason = ScalingReason.ScaleIn;
+      mode = 'none';
+    }
+  }
+
+  const maxUp = current + config.maxScaleUpUnits;
+  const maxDown = Math.floor(current * (1 - config.maxScaleInFraction));
+  const limited = Math.min(maxUp, Math.max(maxDown, desired));
+  if (limited !== desired) behavior.push({ step: 'rate-limit', from: desired, to: limited, note: `at most +${config.maxScaleUpUnits} units or -${config.maxScaleInFraction * 100}% per step` });
+  const bounded = Math.min(config.maxUnits, Math.max(config.minUnits, limited));
+  if (bounded !== limited) behavior.push({ step: 'bounds', from: limited, to: bounded, note: `min ${config.minUnits}, max ${config.maxUnits}` });
+  if (bounded === current && mode !== 'none' && reason !== ScalingReason.InsufficientData) mode = 'none';
+
+  return {
+    desiredUnits: bounded,
+    currentUnits: current,
+    mode,
+    reason,
+    currentUse,
+    forecastDemandAtReady: forecastAtReady,
+    forecastUnits,
+    observedUnits,
+    leadTimeSteps: view.provisioningDelaySteps,
+    behavior,
+    memory: { recommendations, pendingBounds, headroom },
+  };
+}
+
+/** The forecast's upper bounds for steps 1..lead at the configured level, or null when unusable. */
+function usableBound(view: ScalingView, config: ScalingPolicyConfig, lead: number): number[] | null {
+  const f = view.forecast;
+  if (!f || view.demand.length < config.minHistory) return null;
+  const interval = f.intervals.find((i) => i.level === config.forecastLevel);
+  if (!interval || interval.hi.length < lead) return null;
+  const hi = interval.hi.slice(0, lead);
+  return hi.every(Number.isFinite) ? hi.map((v) => Math.max(0, v)) : null;
+}
+
+/** Trigger refinement: the headroom after observing the step that just ended. */
+function refineHeadroom(view: ScalingView, config: ScalingPolicyConfig): number {
+  const last = view.demand[view.demand.length - 1];
+  let h = view.memory.headroom;
+  const underprov = last > view.ready * view.capacityPerUnit + 1e-9;
+  const due = view.memory.pendingBounds.find(([s]) => s === view.step);
+  const missed = due !== undefined && last > due[1] * (1 + h);
+  if (underprov) h += config.headroomRaiseOnUnderprov;
+  if (missed) h += config.headroomRaiseOnMiss;
+  if (!underprov && !missed) h -= config.headroomDecay;
+  return Math.min(config.headroomMax, Math.max(config.headroomMin, h));
+}
