@@ -24,7 +24,10 @@ export const ERROR_CATALOGUE = {
   SHADOWPLANE_ERR_INSECURE_BIND: { status: 500, title: 'Listening beyond loopback without an API token' },
   SHADOWPLANE_ERR_INPUT_FILE: { status: 400, title: 'An input file has a bad line' },
   SHADOWPLANE_ERR_NOT_FOUND: { status: 404, title: 'No such resource' },
+  SHADOWPLANE_ERR_EXEC_TRANSITION: { status: 409, title: 'An executor task was asked to make a state change its table does not allow' },
   SHADOWPLANE_ERR_SERIES_TOO_SHORT: { status: 422, title: 'A series has too few points to forecast' },
+  SHADOWPLANE_ERR_MIGRATION_STATE: { status: 409, title: 'The migration is not in a state that allows this command' },
+  SHADOWPLANE_ERR_PROXY_LISTEN: { status: 500, title: 'The proxy cannot listen on its data or admin address' },
   SHADOWPLANE_ERR_INTERNAL: { status: 500, title: 'An unexpected internal error' },
 } as const satisfies Record<string, ErrorSpec>;
 
