@@ -1,0 +1,107 @@
+/**
+ * `shadowplane proxy`: the traffic manager as its own process. A single route can be given by
+ * flags alone; a configuration file (JSON or YAML) describes everything else, and flags override it.
+ */
+import type { Command } from 'commander';
+import { ShadowplaneError } from '../core/errors.js';
+import { logger } from '../obs/log.js';
+import { buildAdmin } from '../shadows/traffic/admin.js';
+import { loadProxyConfigFile, splitHostPort, validate, ProxyConfigSchema } from '../shadows/traffic/config.js';
+import { TrafficProxy } from '../shadows/traffic/proxy.js';
+import { positiveInt, unitFraction } from './common.js';
+
+const log = logger('cli.proxy');
+
+/** Options of the proxy subcommand. */
+interface ProxyOptions {
+  listen?: string;
+  admin?: string;
+  primary?: string;
+  shadow?: string;
+  secondary?: string;
+  mirrorFraction?: number;
+  mirrorWrites?: boolean;
+  mirrorTimeout?: number;
+  shadowHostSuffix?: boolean;
+  control?: string;
+  target?: string;
+  sampleRate?: number;
+  userHeader?: string;
+  config?: string;
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || host.startsWith('127.');
+}
+
+/** Builds the validated configuration from the file (if any) and the flags. Throws config errors. */
+export async function resolveProxyConfig(o: ProxyOptions): Promise<ReturnType<typeof validate<typeof ProxyConfigSchema>>> {
+  const raw = (o.config ? await loadProxyConfigFile(o.config) : {}) as Record<string, unknown>;
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new ShadowplaneError('SHADOWPLANE_ERR_CONFIG_INVALID', 'the configuration file must hold an object', [{ path: '/', message: 'must be an object' }]);
+  }
+  const cfg: Record<string, unknown> = { ...raw };
+  if (o.listen) cfg.listen = o.listen;
+  if (o.admin) cfg.admin = o.admin;
+  if (o.control || o.target) {
+    if (!o.control || !o.target) throw new ShadowplaneError('SHADOWPLANE_ERR_CONFIG_INVALID', '--control and --target go together', [{ path: o.control ? '--target' : '--control', message: 'is required with the other' }]);
+    cfg.control = { ...(raw.control as object | undefined), url: o.control, target: o.target, ...(o.sampleRate !== undefined ? { sampleRate: o.sampleRate } : {}), ...(o.userHeader ? { userHeader: o.userHeader } : {}) };
+  }
+  if (o.primary) {
+    const routes = (Array.isArray(raw.routes) ? raw.routes : []).filter((r: { name?: string }) => r?.name !== 'default');
+    const mirror: Record<string, unknown> = { fraction: o.mirrorFraction ?? (o.shadow ? 1 : 0) };
+    if (o.mirrorWrites) mirror.writes = { enabled: true };
+    if (o.mirrorTimeout) mirror.timeoutMs = o.mirrorTimeout;
+    if (o.shadowHostSuffix) mirror.shadowHostSuffix = true;
+    routes.push({ name: 'default', pathPrefix: '/', primary: o.primary, ...(o.shadow ? { shadow: o.shadow } : {}), ...(o.secondary ? { secondary: o.secondary } : {}), mirror });
+    cfg.routes = routes;
+  } else if (o.shadow || o.mirrorFraction !== undefined) {
+    throw new ShadowplaneError('SHADOWPLANE_ERR_CONFIG_INVALID', '--shadow and --mirror-fraction need --primary', [{ path: '--primary', message: 'is required' }]);
+  }
+  return validate(ProxyConfigSchema, cfg);
+}
+
+/** Registers `proxy`. */
+export function register(program: Command): void {
+  program
+    .command('proxy')
+    .description('Run the traffic manager: reverse proxy with mirroring, comparison and gradual migration')
+    .option('--listen <host:port>', 'data-path address (default 127.0.0.1:8080)')
+    .option('--admin <host:port>', 'admin API and /metrics address (default 127.0.0.1:9901)')
+    .option('--primary <url>', 'primary upstream of a single route "default"')
+    .option('--shadow <url>', 'shadow upstream of that route')
+    .option('--secondary <url>', 'secondary primary (comparison noise cancellation)')
+    .option('--mirror-fraction <f>', 'share of reads mirrored to the shadow (default 1 with --shadow)', unitFraction)
+    .option('--mirror-writes', 'mirror writes too (rate-limited, 10/s by default)')
+    .option('--mirror-timeout <ms>', 'mirror timeout in ms (default 1000)', positiveInt)
+    .option('--shadow-host-suffix', 'send Host: <host>-shadow to the shadow')
+    .option('--control <url>', 'control-plane URL for request telemetry')
+    .option('--target <name>', 'target name in telemetry events')
+    .option('--sample-rate <f>', "the target's sampling rate (default 0.1)", unitFraction)
+    .option('--user-header <name>', 'header carrying the caller user id')
+    .option('--config <file>', 'JSON or YAML configuration file')
+    .action(async (o: ProxyOptions) => {
+      const config = await resolveProxyConfig(o);
+      const token = process.env.SHADOWPLANE_PROXY_TOKEN;
+      const admin = splitHostPort(config.admin);
+      if (!isLoopback(admin.host) && !token) {
+        throw new ShadowplaneError('SHADOWPLANE_ERR_INSECURE_BIND', `the admin API would listen on ${config.admin} without SHADOWPLANE_PROXY_TOKEN`);
+      }
+      const proxy = new TrafficProxy(config);
+      const app = buildAdmin(proxy, token);
+      const addr = await proxy.listen();
+      try {
+        await app.listen({ host: admin.host, port: admin.port });
+      } catch (err) {
+        await proxy.close(0);
+        throw new ShadowplaneError('SHADOWPLANE_ERR_PROXY_LISTEN', `cannot listen on ${config.admin}: ${(err as Error).message}`);
+      }
+      log.info({ listen: `${addr.address}:${addr.port}`, admin: config.admin, routes: config.routes.map((r) => r.name) }, 'proxy listening');
+      const stop = (): void => {
+        log.info('stopping');
+        void Promise.all([proxy.close(), app.close()]).then(() => process.exit(0));
+      };
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+    });
+}
