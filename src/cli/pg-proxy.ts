@@ -1,0 +1,103 @@
+/**
+ * `shadowplane pg-proxy`: runs the PostgreSQL interceptor from flags alone. Events go to the
+ * control plane with --control, else only counts are logged. --shadow also feeds a shadow
+ * database with a sample of writes and reads; --admin serves the status/rates API.
+ */
+import { InvalidArgumentError, type Command } from 'commander';
+import pg from 'pg';
+import { logger } from '../obs/log.js';
+import { unitFraction } from './common.js';
+import { PgProxy } from '../shadows/sql/proxy.js';
+import { EventSink } from '../shadows/sql/sink.js';
+import { ShadowMirror } from '../shadows/sql/mirror.js';
+import { startAdmin } from '../shadows/sql/admin.js';
+import type { Catalog } from '../shadows/sql/metadata.js';
+
+const log = logger('pg-proxy');
+
+/** Commander parser for HOST:PORT (port 0..65535). */
+export function hostPort(value: string): { host: string; port: number } {
+  const m = /^(.+):(\d+)$/.exec(value);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) throw new InvalidArgumentError('must be HOST:PORT with a port between 0 and 65535');
+  return { host: m[1].replace(/^\[|\]$/g, ''), port };
+}
+
+/** Commander parser for a postgres:// URL; returns it with its host, port and database. */
+export function postgresUrl(value: string): { url: string; host: string; port: number; database: string } {
+  let u: URL;
+  try { u = new URL(value); } catch { throw new InvalidArgumentError('must be a URL such as postgres://user@127.0.0.1:5432/db'); }
+  if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') throw new InvalidArgumentError('must start with postgres:// or postgresql://');
+  if (!u.hostname) throw new InvalidArgumentError('must name a host');
+  return { url: value, host: u.hostname.replace(/^\[|\]$/g, ''), port: u.port ? Number(u.port) : 5432, database: decodeURIComponent(u.pathname.slice(1)) || 'postgres' };
+}
+
+/** Column lists of the upstream's tables, for attributing unqualified columns; undefined if unreadable. */
+export async function loadCatalog(url: string): Promise<Catalog | undefined> {
+  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
+  try {
+    await c.connect();
+    const r = await c.query(`SELECT table_name AS t, column_name AS c FROM information_schema.columns
+      WHERE table_schema NOT IN ('pg_catalog', 'information_schema')`);
+    const map = new Map<string, Set<string>>();
+    for (const { t, c: col } of r.rows as { t: string; c: string }[]) {
+      if (!map.has(t)) map.set(t, new Set());
+      map.get(t)!.add(col);
+    }
+    return map;
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, 'catalog not loaded; unqualified columns in joins stay unresolved');
+    return undefined;
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}
+
+/** Adds the `pg-proxy` subcommand. */
+export function register(program: Command): void {
+  program
+    .command('pg-proxy')
+    .description('PostgreSQL wire-protocol interceptor: forwards everything, samples query metadata, optionally feeds a shadow')
+    .requiredOption('--listen <host:port>', 'address to accept clients on', hostPort)
+    .requiredOption('--upstream <url>', 'the real server, postgres://USER@HOST:PORT/DB', postgresUrl)
+    .option('--sample-rate <r>', 'share of queries whose metadata is sampled', unitFraction, 0.01)
+    .option('--control <url>', 'control-plane base URL receiving events (POST /v1/events)')
+    .option('--target <name>', 'target name on events (default: the upstream database name)')
+    .option('--shadow <url>', 'shadow database fed with a sample of writes and reads', postgresUrl)
+    .option('--write-rate <r>', 'share of writes replayed on the shadow', unitFraction, 0.01)
+    .option('--read-rate <r>', 'share of reads mirrored to the shadow', unitFraction, 0.01)
+    .option('--admin <host:port>', 'serve GET /v1/status and PUT /v1/rates here', hostPort)
+    .option('--no-catalog', 'do not read the upstream column catalog')
+    .action(async (opts: {
+      listen: { host: string; port: number }; upstream: ReturnType<typeof postgresUrl>; sampleRate: number;
+      control?: string; target?: string; shadow?: ReturnType<typeof postgresUrl>; writeRate: number; readRate: number;
+      admin?: { host: string; port: number }; catalog: boolean;
+    }) => {
+      if (opts.control !== undefined) {
+        try { new URL(opts.control); } catch { throw new InvalidArgumentError(`--control "${opts.control}" must be an http(s) URL`); }
+      }
+      const sink = new EventSink({ controlUrl: opts.control });
+      const mirror = opts.shadow ? new ShadowMirror({ shadowUrl: opts.shadow.url, writeRate: opts.writeRate, readRate: opts.readRate }) : undefined;
+      mirror?.start();
+      const proxy = new PgProxy({
+        upstreamHost: opts.upstream.host, upstreamPort: opts.upstream.port,
+        target: opts.target ?? opts.upstream.database, sampleRate: opts.sampleRate, events: sink, mirror,
+        catalog: opts.catalog ? await loadCatalog(opts.upstream.url) : undefined,
+      });
+      const port = await proxy.listen(opts.listen.port, opts.listen.host);
+      const admin = opts.admin ? await startAdmin({ proxy, sink, mirror }, opts.admin.port, opts.admin.host) : undefined;
+      log.info({ listen: `${opts.listen.host}:${port}`, upstream: `${opts.upstream.host}:${opts.upstream.port}`, control: opts.control ?? null }, 'pg-proxy listening');
+      const report = setInterval(() => log.info({ proxy: proxy.stats, sink: sink.stats, mirror: mirror?.stats }, 'counts'), 10_000);
+      report.unref();
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      clearInterval(report);
+      admin?.close();
+      await proxy.close();
+      await sink.close();
+      await mirror?.stop();
+      process.stdout.write(JSON.stringify({ proxy: proxy.stats, sink: sink.stats, mirror: mirror?.stats ?? null }) + '\n');
+    });
+}

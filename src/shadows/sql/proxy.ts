@@ -1,0 +1,350 @@
+/**
+ * The PostgreSQL interceptor: a v3 wire-protocol proxy on node:net. Startup and authentication
+ * (cleartext, md5, SCRAM) pass through byte for byte; SSLRequest and GSSENCRequest are answered
+ * 'N' (the client continues in clear or gives up, as it chooses); CancelRequest is forwarded to the
+ * upstream on a new connection (the BackendKeyData the client holds is the server's own, relayed
+ * unchanged). After startup every chunk is written on as it arrives; a FrameTracker on each
+ * direction follows the message framing to time queries (Query, or Execute in the extended
+ * protocol, until CommandComplete/ErrorResponse/ReadyForQuery). Parsing of the SQL happens later,
+ * in a setImmediate batch, and only for sampled queries (and those picked for the shadow mirror).
+ */
+import net from 'node:net';
+import { randomUUID } from 'node:crypto';
+import type { RequestEvent } from '../../model/event.js';
+import { keepSample } from '../../ingest/sampler.js';
+import { logger } from '../../obs/log.js';
+import { extractMetadata, initParser, type Catalog, type StatementMeta } from './metadata.js';
+import {
+  CANCEL_REQUEST, FrameTracker, GSSENC_REQUEST, PROTOCOL_3, SSL_REQUEST,
+  decodeBind, errorResponse, readCString, sqlState, startupParams, tagRows,
+} from './wire.js';
+
+const log = logger('pg-proxy');
+
+/** One finished query as the proxy saw it. Holds SQL text and parameters: never sent as telemetry. */
+export interface CompletedQuery {
+  readonly requestId: string;
+  readonly sql: string;
+  /** Bind parameters as text (extended protocol), when the query was picked for mirroring. */
+  readonly params?: readonly (string | null)[];
+  readonly startedAt: number;
+  readonly latencyMs: number;
+  readonly rows?: number;
+  readonly bytes: number;
+  /** SQLSTATE when it failed. */
+  readonly error?: string;
+  /** Whether telemetry sampling kept it. */
+  readonly sampled: boolean;
+}
+
+/** Something fed with a sample of successful queries and their metadata, e.g. the shadow mirror. */
+export interface MirrorTap {
+  /** Largest share of queries it may want (the proxy pre-selects that share by request id). */
+  maxRate(): number;
+  /** Receives one pre-selected query; must return at once (queue or drop, never block). */
+  offer(query: CompletedQuery, metas: readonly StatementMeta[]): void;
+}
+
+/** Where the events go: an EventSink or anything with the same `add`. */
+export interface EventTarget {
+  add(event: RequestEvent): void;
+}
+
+/** Settings of a PgProxy. */
+export interface PgProxyOptions {
+  upstreamHost: string;
+  upstreamPort: number;
+  /** Target name put on every event. */
+  target: string;
+  /** Telemetry sampling rate in [0, 1]; change it later with setSampleRate. */
+  sampleRate: number;
+  events: EventTarget;
+  mirror?: MirrorTap;
+  /** Column lists per table, to attribute unqualified columns in joins. */
+  catalog?: Catalog;
+}
+
+/** Counters of a PgProxy (all since start). */
+export interface ProxyStats {
+  connections: number;
+  active: number;
+  queries: number;
+  sampled: number;
+  events: number;
+  /** Sampled statements the parser rejected (forwarded untouched). */
+  unparseable: number;
+  /** Sampled statements with no table data (BEGIN, SET, DDL...): no event. */
+  utility: number;
+  /** Extended-protocol executes the server skipped after an error in the same sync batch. */
+  skippedAfterError: number;
+  sslRefused: number;
+  cancelsForwarded: number;
+  /** Connections whose framing could not be followed (still forwarded, no longer timed). */
+  framingLost: number;
+  mirrorOffered: number;
+}
+
+interface Unit {
+  readonly requestId: string;
+  readonly sql: string;
+  /** `sync` marks a Sync in the queue: the ReadyForQuery that answers it closes the batch. */
+  readonly kind: 'simple' | 'execute' | 'sync';
+  readonly sampled: boolean;
+  readonly mirror: boolean;
+  readonly params?: (string | null)[];
+  readonly at: number;
+  readonly t0: number;
+  latencyMs: number;
+  rows?: number;
+  bytes: number;
+  error?: string;
+}
+
+const Q = 0x51, P = 0x50, B = 0x42, E = 0x45, S = 0x53, C = 0x43, Z = 0x5a, I = 0x49, S_SUSP = 0x73;
+const SYNC: Unit = { requestId: '', sql: '', kind: 'sync', sampled: false, mirror: false, at: 0, t0: 0, latencyMs: 0, bytes: 0 };
+
+/** The interceptor. `listen` starts it; `close` stops accepting and ends open sessions. */
+export class PgProxy {
+  readonly stats: ProxyStats = {
+    connections: 0, active: 0, queries: 0, sampled: 0, events: 0, unparseable: 0, utility: 0,
+    skippedAfterError: 0, sslRefused: 0, cancelsForwarded: 0, framingLost: 0, mirrorOffered: 0,
+  };
+  private readonly server: net.Server;
+  private readonly sockets = new Set<net.Socket>();
+  private readonly work: { unit: Unit; user: string }[] = [];
+  private scheduled = false;
+  private readonly cache = new Map<string, StatementMeta[] | null>();
+  private sampleRate: number;
+
+  constructor(private readonly options: PgProxyOptions) {
+    this.sampleRate = options.sampleRate;
+    this.server = net.createServer((c) => this.accept(c));
+  }
+
+  /** Starts listening; resolves with the bound port. Rejects if the address is taken. */
+  async listen(port: number, host = '127.0.0.1'): Promise<number> {
+    await initParser();
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => { this.server.off('error', reject); resolve(); });
+    });
+    return (this.server.address() as net.AddressInfo).port;
+  }
+
+  /** Changes the telemetry sampling rate (clamped to [0, 1]) for queries from now on. */
+  setSampleRate(rate: number): void {
+    this.sampleRate = Math.min(1, Math.max(0, rate));
+  }
+
+  /** The current telemetry sampling rate. */
+  getSampleRate(): number {
+    return this.sampleRate;
+  }
+
+  /** Stops accepting, destroys open sessions, and processes queries already completed. */
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.process();
+  }
+
+  private accept(client: net.Socket): void {
+    this.stats.connections++;
+    this.stats.active++;
+    this.sockets.add(client);
+    client.setNoDelay(true);
+    client.on('close', () => { this.stats.active--; this.sockets.delete(client); });
+    client.on('error', () => client.destroy());
+    let pending: Buffer = Buffer.alloc(0);
+    const onStartup = (chunk: Buffer): void => {
+      pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+      while (pending.length >= 8) {
+        const len = pending.readInt32BE(0);
+        if (len < 8 || len > 10_000) { client.end(errorResponse('08P01', 'invalid startup packet length')); return; }
+        if (pending.length < len) return;
+        const code = pending.readInt32BE(4);
+        if (code === SSL_REQUEST || code === GSSENC_REQUEST) {
+          this.stats.sslRefused++;
+          client.write('N');
+          pending = pending.subarray(len);
+          continue;
+        }
+        client.off('data', onStartup);
+        if (code === CANCEL_REQUEST) { this.forwardCancel(pending.subarray(0, len)); client.end(); return; }
+        if (code !== PROTOCOL_3) { client.end(errorResponse('08P01', `unsupported frontend protocol ${code >> 16}.${code & 0xffff}`)); return; }
+        const user = startupParams(pending.subarray(0, len)).get('user') ?? '';
+        this.relay(client, pending, len, user);
+        return;
+      }
+    };
+    client.on('data', onStartup);
+  }
+
+  private forwardCancel(packet: Buffer): void {
+    this.stats.cancelsForwarded++;
+    const up = net.connect(this.options.upstreamPort, this.options.upstreamHost, () => up.end(packet));
+    up.on('error', () => up.destroy());
+  }
+
+  /** Joins client and upstream; `first` holds the startup packet (length `startupLen`) and anything after it. */
+  private relay(client: net.Socket, first: Buffer, startupLen: number, user: string): void {
+    const upstream = net.connect(this.options.upstreamPort, this.options.upstreamHost);
+    this.sockets.add(upstream);
+    upstream.setNoDelay(true);
+    client.pause();
+    const prefix = randomUUID().slice(0, 13);
+    let seq = 0;
+    const units: Unit[] = [];
+    const prepared = new Map<string, string>();
+    const portals = new Map<string, { sql: string; params?: (string | null)[] }>();
+
+    const newUnit = (sql: string, kind: 'simple' | 'execute', wireLength: number, params?: (string | null)[]): void => {
+      this.stats.queries++;
+      const requestId = `${prefix}-${++seq}`;
+      const mirrorRate = this.options.mirror?.maxRate() ?? 0;
+      units.push({
+        requestId, sql, kind, params,
+        sampled: keepSample(this.sampleRate, requestId),
+        mirror: mirrorRate > 0 && keepSample(mirrorRate, `m:${requestId}`),
+        at: Date.now(), t0: performance.now(), latencyMs: 0, bytes: wireLength,
+      });
+    };
+    const complete = (u: Unit): void => {
+      if (!u.sampled && !(u.mirror && u.error === undefined)) return;
+      u.latencyMs = performance.now() - u.t0;
+      this.enqueue(u, user);
+    };
+
+    const front = new FrameTracker((t) => t === Q || t === P || t === B || t === E || t === S, (type, len, body) => {
+      if (!body) return;
+      if (type === Q) newUnit(readCString(body, 0)[0], 'simple', len);
+      else if (type === S) units.push(SYNC);
+      else if (type === P) {
+        const [name, off] = readCString(body, 0);
+        prepared.set(name, readCString(body, off)[0]);
+      } else if (type === B) {
+        const [portal, off] = readCString(body, 0);
+        const statement = readCString(body, off)[0];
+        const sql = prepared.get(statement) ?? '';
+        // Parameter values are decoded only while a mirror may want them; telemetry never does.
+        const params = (this.options.mirror?.maxRate() ?? 0) > 0 ? decodeBind(body).values : undefined;
+        portals.set(portal, { sql, params });
+      } else if (type === E) {
+        const portal = portals.get(readCString(body, 0)[0]);
+        newUnit(portal?.sql ?? '', 'execute', len, portal?.params);
+      }
+    });
+    const back = new FrameTracker((t) => t === C || t === E, (type, len, body) => {
+      const head = units[0];
+      if (head && head.kind !== 'sync') head.bytes += len;
+      if (type === C && head && body) {
+        const rows = tagRows(body);
+        if (rows !== undefined && head.kind !== 'sync') head.rows = (head.rows ?? 0) + rows;
+        if (head.kind === 'execute') { units.shift(); complete(head); }
+      } else if (type === E && head && body) {
+        if (head.kind !== 'sync') head.error ??= sqlState(body);
+        if (head.kind === 'execute') { units.shift(); complete(head); }
+      } else if ((type === I || type === S_SUSP) && head?.kind === 'execute') {
+        units.shift();
+        complete(head);
+      } else if (type === Z) {
+        // Closes one simple query, or one Sync batch whose remaining executes the server skipped.
+        while (units.length > 0) {
+          const u = units.shift()!;
+          if (u.kind === 'sync') break;
+          if (u.kind === 'simple') { complete(u); break; }
+          this.stats.skippedAfterError++;
+        }
+      }
+    });
+    const lost = (t: FrameTracker): void => { if (t.broken) { this.stats.framingLost++; units.length = 0; } };
+
+    let connected = false;
+    upstream.on('connect', () => {
+      connected = true;
+      upstream.write(first);
+      if (first.length > startupLen) front.feed(first.subarray(startupLen));
+      client.on('data', (chunk: Buffer) => { if (!front.broken) { front.feed(chunk); lost(front); } });
+      upstream.on('data', (chunk: Buffer) => { if (!back.broken) { back.feed(chunk); lost(back); } });
+      client.pipe(upstream);
+      upstream.pipe(client);
+      client.resume();
+    });
+    upstream.on('error', (err) => {
+      if (!connected && client.writable) {
+        client.end(errorResponse('08006', `upstream unreachable: ${err.message}`));
+      } else client.destroy();
+      upstream.destroy();
+    });
+    upstream.on('close', () => { this.sockets.delete(upstream); client.destroy(); });
+    client.on('close', () => upstream.destroy());
+  }
+
+  private enqueue(unit: Unit, user: string): void {
+    this.work.push({ unit, user });
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.process());
+    }
+  }
+
+  /** Parses and reports completed queries: runs after the I/O callbacks that produced them. */
+  private process(): void {
+    this.scheduled = false;
+    for (const { unit, user } of this.work.splice(0)) {
+      const metas = this.metadata(unit.sql);
+      if (metas === null) { if (unit.sampled) this.stats.unparseable++; continue; }
+      if (unit.sampled) { this.stats.sampled++; this.report(unit, user, metas); }
+      if (unit.mirror && unit.error === undefined && this.options.mirror) {
+        this.stats.mirrorOffered++;
+        this.options.mirror.offer({
+          requestId: unit.requestId, sql: unit.sql, params: unit.params, startedAt: unit.at,
+          latencyMs: unit.latencyMs, rows: unit.rows, bytes: unit.bytes, sampled: unit.sampled,
+        }, metas);
+      }
+    }
+  }
+
+  /**
+   * One event per table a statement touches (all with the query's request id, route and latency);
+   * the first (main) table's event carries the query's bytes and rows so sums are not inflated.
+   */
+  private report(unit: Unit, user: string, metas: readonly StatementMeta[]): void {
+    let first = true;
+    for (const meta of metas) {
+      if (meta.op === undefined) { this.stats.utility++; continue; }
+      const base = {
+        target: this.options.target, route: meta.fingerprint, latencyMs: unit.latencyMs,
+        user, requestId: unit.requestId, at: unit.at,
+        ...(unit.error !== undefined ? { error: unit.error } : {}),
+      };
+      const tables = meta.tables.length > 0 ? meta.tables : [undefined];
+      for (const t of tables) {
+        const event: RequestEvent = {
+          ...base,
+          op: t?.op ?? meta.op,
+          ...(t ? { table: t.table, columns: [...t.columns] } : {}),
+          bytes: first ? unit.bytes : 0,
+          ...(first && unit.rows !== undefined ? { rows: unit.rows } : {}),
+        };
+        first = false;
+        this.stats.events++;
+        this.options.events.add(event);
+      }
+    }
+  }
+
+  private metadata(sql: string): StatementMeta[] | null {
+    let metas = this.cache.get(sql);
+    if (metas === undefined) {
+      try {
+        metas = extractMetadata(sql, this.options.catalog);
+      } catch {
+        metas = null;
+      }
+      if (this.cache.size >= 2000) this.cache.clear();
+      this.cache.set(sql, metas);
+    }
+    return metas;
+  }
+}

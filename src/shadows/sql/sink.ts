@@ -1,0 +1,93 @@
+/**
+ * Sends RequestEvents to the control plane (`POST {controlUrl}/v1/events`, NDJSON) in batches,
+ * off the forwarding path: `add` only appends to a bounded buffer (events past the bound are
+ * dropped and counted); a timer or a full batch triggers a send; a failed send drops its batch and
+ * counts it. Without a control URL it only keeps counts (user names are never logged).
+ */
+import type { RequestEvent } from '../../model/event.js';
+import { logger } from '../../obs/log.js';
+
+const log = logger('sql-sink');
+
+/** Settings of an EventSink. */
+export interface EventSinkOptions {
+  /** Base URL of the control plane; absent means count only. */
+  controlUrl?: string;
+  /** Most events kept while waiting to be sent (default 10 000). */
+  maxBuffered?: number;
+  /** Events per POST (default 500). */
+  batchSize?: number;
+  /** Longest wait before a partial batch is sent, ms (default 1000). */
+  flushMs?: number;
+}
+
+/** Counters of an EventSink. */
+export interface SinkStats {
+  accepted: number;
+  sent: number;
+  /** Dropped because the buffer was full. */
+  droppedFull: number;
+  /** Dropped because their POST failed. */
+  droppedSendFailed: number;
+  sendFailures: number;
+}
+
+/** Batching, bounded, lossy-by-design event sender. Call close() to flush and stop the timer. */
+export class EventSink {
+  private buffer: RequestEvent[] = [];
+  private sending: Promise<void> | undefined;
+  private readonly timer: NodeJS.Timeout;
+  private readonly maxBuffered: number;
+  private readonly batchSize: number;
+  readonly stats: SinkStats = { accepted: 0, sent: 0, droppedFull: 0, droppedSendFailed: 0, sendFailures: 0 };
+
+  constructor(private readonly options: EventSinkOptions = {}) {
+    this.maxBuffered = options.maxBuffered ?? 10_000;
+    this.batchSize = options.batchSize ?? 500;
+    this.timer = setInterval(() => void this.flush(), options.flushMs ?? 1000);
+    this.timer.unref();
+  }
+
+  /** Queues one event; never blocks and never throws. */
+  add(event: RequestEvent): void {
+    if (this.buffer.length >= this.maxBuffered) { this.stats.droppedFull++; return; }
+    this.buffer.push(event);
+    this.stats.accepted++;
+    if (this.buffer.length >= this.batchSize) void this.flush();
+  }
+
+  /** Sends what is buffered (one POST per batch); resolves when done. Failures are counted, not thrown. */
+  flush(): Promise<void> {
+    if (this.sending) return this.sending;
+    this.sending = this.drain().finally(() => { this.sending = undefined; });
+    return this.sending;
+  }
+
+  private async drain(): Promise<void> {
+    while (this.buffer.length > 0) {
+      const batch = this.buffer.splice(0, this.batchSize);
+      if (!this.options.controlUrl) { this.stats.sent += batch.length; continue; }
+      try {
+        const res = await fetch(new URL('/v1/events', this.options.controlUrl), {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-ndjson' },
+          body: batch.map((e) => JSON.stringify(e)).join('\n') + '\n',
+          signal: AbortSignal.timeout(5000),
+        });
+        await res.arrayBuffer();
+        if (!res.ok) throw new Error(`HTTP ${res.status}`);
+        this.stats.sent += batch.length;
+      } catch (err) {
+        this.stats.sendFailures++;
+        this.stats.droppedSendFailed += batch.length;
+        log.warn({ err: (err as Error).message, events: batch.length }, 'event batch dropped');
+      }
+    }
+  }
+
+  /** Flushes and stops the timer. */
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.flush();
+  }
+}
