@@ -23,5 +23,5 @@ for (const command of [serve, config, pgProxy, proxy, replay]) command.register(
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   reportCliError(err);
-  process.exitCode = process.exitCode || 1;
+  process.exit(process.exitCode || 1);
 });

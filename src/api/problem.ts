@@ -1,0 +1,81 @@
+/**
+ * Errors as HTTP answers: every error becomes an RFC 9457 problem+json body carrying the
+ * catalogue code and, for input errors, one entry per field with the rule it broke.
+ */
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { ERROR_CATALOGUE, ShadowplaneError, type ErrorCode, type FieldProblem } from '../core/errors.js';
+import type { Logger } from '../obs/log.js';
+
+/** The body of an error answer. */
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  code: ErrorCode;
+  detail: string;
+  problems?: FieldProblem[];
+}
+
+/** Builds the problem body for a code. */
+export function problem(code: ErrorCode, detail: string, problems?: FieldProblem[]): Problem {
+  const spec = ERROR_CATALOGUE[code];
+  const body: Problem = { type: `https://shadowplane.dev/errors#${code}`, title: spec.title, status: spec.status, code, detail };
+  if (problems && problems.length > 0) body.problems = problems;
+  return body;
+}
+
+/** Sends a problem answer. */
+export function sendProblem(reply: FastifyReply, body: Problem): FastifyReply {
+  return reply.code(body.status).type('application/problem+json').send(body);
+}
+
+interface AjvError {
+  instancePath: string;
+  keyword: string;
+  params: Record<string, unknown>;
+  message?: string;
+  parentSchema?: Record<string, unknown>;
+}
+
+/** Turns fastify/ajv validation errors into field problems: path plus rule. */
+function validationProblems(context: string | undefined, errors: AjvError[]): FieldProblem[] {
+  const seen = new Set<string>();
+  const out: FieldProblem[] = [];
+  for (const e of errors) {
+    let path = `/${context ?? 'body'}${e.instancePath}`;
+    let message = typeof e.parentSchema?.errorMessage === 'string' ? e.parentSchema.errorMessage : (e.message ?? 'is not valid');
+    if (e.keyword === 'additionalProperties') {
+      path += `/${String(e.params.additionalProperty)}`;
+      message = 'is not a known key';
+    } else if (e.keyword === 'required') {
+      path += `/${String(e.params.missingProperty)}`;
+      message = 'is required';
+    } else if (e.keyword === 'const' || e.keyword === 'enum') {
+      continue; // the anyOf error on the same path says "must be one of" in full
+    } else if (e.keyword === 'anyOf' && Array.isArray(e.parentSchema?.anyOf)) {
+      const options = (e.parentSchema.anyOf as Record<string, unknown>[]).map((o) => o.const).filter((c) => c !== undefined);
+      if (options.length > 0) message = `must be one of: ${options.join(', ')}`;
+    }
+    if (seen.has(path)) continue;
+    seen.add(path);
+    out.push({ path, message });
+  }
+  return out;
+}
+
+/** The API's error handler: coded errors keep their code, everything else is mapped or internal. */
+export function errorHandler(log: Logger) {
+  return (err: FastifyError & { validation?: AjvError[]; validationContext?: string }, _req: FastifyRequest, reply: FastifyReply) => {
+    if (err instanceof ShadowplaneError) return sendProblem(reply, problem(err.code, err.message, [...err.problems]));
+    if (err.validation) {
+      return sendProblem(reply, problem('SHADOWPLANE_ERR_VALIDATION', 'the request does not match its schema', validationProblems(err.validationContext, err.validation)));
+    }
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendProblem(reply, problem('SHADOWPLANE_ERR_PAYLOAD_TOO_LARGE', err.message));
+    if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
+      const code: ErrorCode = err.statusCode === 404 ? 'SHADOWPLANE_ERR_NOT_FOUND' : err.statusCode === 413 ? 'SHADOWPLANE_ERR_PAYLOAD_TOO_LARGE' : 'SHADOWPLANE_ERR_VALIDATION';
+      return sendProblem(reply, { ...problem(code, err.message), status: err.statusCode });
+    }
+    log.error({ err }, 'unexpected error');
+    return sendProblem(reply, problem('SHADOWPLANE_ERR_INTERNAL', 'an unexpected error occurred; see the service log'));
+  };
+}

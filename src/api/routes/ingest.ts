@@ -1,0 +1,91 @@
+/**
+ * POST /v1/events and /v1/samples: a JSON array, a single JSON object, or NDJSON (one item per
+ * line). Good items are accepted even when others in the batch are rejected; every rejection is
+ * listed with its index, field and rule.
+ */
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { TokenBucket } from '../../ingest/ratelimit.js';
+import type { IngestResult } from '../../ingest/ingestor.js';
+import { EventSchema, SampleSchema } from '../../ingest/schemas.js';
+import type { ShadowplaneService } from '../../service.js';
+import { problem, sendProblem } from '../problem.js';
+
+/** Rejections listed in one answer; the count covers all of them. */
+const MAX_LISTED_REJECTIONS = 1000;
+
+const IngestAnswer = Type.Object({
+  accepted: Type.Integer({ description: 'Items added to the Shadow Store.' }),
+  sampledOut: Type.Integer({ description: 'Valid events left out by the target sampling rate.' }),
+  rejectedCount: Type.Integer(),
+  rejected: Type.Array(Type.Object({ index: Type.Integer(), reason: Type.String(), problems: Type.Array(Type.Object({ path: Type.String(), message: Type.String() })) }), { description: `The first ${MAX_LISTED_REJECTIONS} rejected items.` }),
+});
+
+/** /v1/events and /v1/samples. */
+export function ingestRoutes(app: FastifyInstance, service: ShadowplaneService): void {
+  const bucket = new TokenBucket(service.config.server.maxEventsPerSecond, service.clock);
+  const { ingestor } = service;
+
+  const handle = (kind: 'event' | 'sample', body: unknown, reply: FastifyReply) => {
+    const items = typeof body === 'string' ? null : Array.isArray(body) ? body : [body];
+    const count = items ? items.length : countLines(body as string);
+    const wait = bucket.take(count);
+    if (wait > 0) {
+      return sendProblem(reply.header('retry-after', String(wait)), problem('SHADOWPLANE_ERR_RATE_LIMITED', `more than server.maxEventsPerSecond (${service.config.server.maxEventsPerSecond}) items per second; retry in ${wait} s`));
+    }
+    let result: IngestResult;
+    if (items) {
+      result = kind === 'event' ? ingestor.ingestEvents(items) : ingestor.ingestSamples(items);
+    } else {
+      result = { accepted: 0, sampledOut: 0, rejected: [] };
+      forEachNdjsonLine(body as string, (item, index) => ingestor.ingestLine(kind, item, index, result));
+      ingestor.finish(kind, result);
+    }
+    const answer = { accepted: result.accepted, sampledOut: result.sampledOut, rejectedCount: result.rejected.length, rejected: result.rejected.slice(0, MAX_LISTED_REJECTIONS) };
+    if (result.rejected.length > 0 && result.accepted === 0 && result.sampledOut === 0) {
+      return sendProblem(reply, { ...problem('SHADOWPLANE_ERR_VALIDATION', `all ${result.rejected.length} items were rejected`), ...answer });
+    }
+    return answer;
+  };
+
+  // Items are validated one by one by the ingest path (a bad item must not sink its batch), so
+  // the routes take any body; the item schemas are published as OpenAPI components instead.
+  app.addSchema({ ...EventSchema, $id: 'RequestEvent' });
+  app.addSchema({ ...SampleSchema, $id: 'MetricSample' });
+  const security = [{ bearer: [] }];
+  const consumes = ['application/json', 'application/x-ndjson'];
+
+  app.post('/v1/events', {
+    schema: { tags: ['ingest'], summary: 'Ingest request-metadata events.', description: 'A RequestEvent, an array of them, or NDJSON with one per line. Each event is validated on its own; `rejected` lists those that were not accepted.', consumes, security, response: { 200: IngestAnswer } },
+  }, async (req, reply) => handle('event', req.body, reply));
+
+  app.post('/v1/samples', {
+    schema: { tags: ['ingest'], summary: 'Ingest resource-metric samples.', description: 'A MetricSample, an array of them, or NDJSON with one per line.', consumes, security, response: { 200: IngestAnswer } },
+  }, async (req, reply) => handle('sample', req.body, reply));
+}
+
+/** Calls `fn` with each non-blank line parsed as JSON (or the parse Error) and its 0-based index. */
+export function forEachNdjsonLine(text: string, fn: (item: unknown, index: number) => void): void {
+  let index = 0;
+  let start = 0;
+  while (start < text.length) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    const line = text.slice(start, end);
+    start = end + 1;
+    if (line.trim() === '') continue;
+    let item: unknown;
+    try {
+      item = JSON.parse(line);
+    } catch (err) {
+      item = err as Error;
+    }
+    fn(item, index++);
+  }
+}
+
+function countLines(text: string): number {
+  let n = 1;
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) n++;
+  return n;
+}

@@ -1,0 +1,140 @@
+/** Reading the shadow: a series at a step, the top keys of a dimension, and the live window. */
+import { Type, type Static } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import { Duration, TargetName, durationMs } from '../../core/config.js';
+import { ShadowplaneError } from '../../core/errors.js';
+import type { ShadowplaneService } from '../../service.js';
+import { SERIES_STATS, readSeries, windowStat, type SeriesStat } from '../../store/query.js';
+import { DIMENSIONS, Window, type Dimension, type WindowRow } from '../../store/window.js';
+
+const NameParams = Type.Object({ name: TargetName });
+const Time = Type.String({ description: 'ms since the epoch, an ISO-8601 date-time, `now`, or `now-<duration>` such as `now-1h`.' });
+const literals = <T extends string>(values: readonly T[], description: string, def: T) =>
+  Type.Union(values.map((v) => Type.Literal(v)), { description, default: def });
+
+const SeriesQuery = Type.Object(
+  {
+    dim: literals(DIMENSIONS, 'Dimension: `total`, or a key of `op`, `table`, `column` (`table.column`), `user` (pseudonym), `route`, or `metric` (a resource-metric series).', 'total'),
+    key: Type.String({ default: '', description: 'The key within the dimension (empty for `total`).' }),
+    metric: literals(SERIES_STATS, 'The statistic: counts and volumes, `errorRate`, latency (or metric value) `mean`/`min`/`max`/`p50`..`p99`, `peakRps`, `samplingRate`, `last`.', 'estimatedCount'),
+    from: Type.String({ ...Time, default: 'now-1h' }),
+    to: Type.String({ ...Time, default: 'now' }),
+    step: Duration('Point spacing; it picks the granularity read (the coarsest that divides it).', '1m'),
+  },
+  { additionalProperties: false },
+);
+
+const TopQuery = Type.Object(
+  {
+    dim: literals(['op', 'table', 'column', 'user', 'route', 'metric'] as const, 'The dimension to rank.', 'table'),
+    by: literals(['count', 'bytes'] as const, 'Rank by estimated request count or estimated bytes.', 'count'),
+    from: Type.String({ ...Time, default: 'now-1h' }),
+    to: Type.String({ ...Time, default: 'now' }),
+    limit: Type.Integer({ minimum: 1, maximum: 1000, default: 10 }),
+  },
+  { additionalProperties: false },
+);
+
+/** Parses a time parameter; SHADOWPLANE_ERR_VALIDATION naming the parameter when it cannot. */
+export function parseTime(text: string, now: number, param: string): number {
+  if (/^[0-9]+$/.test(text)) return Number(text);
+  if (text === 'now') return now;
+  if (text.startsWith('now-')) {
+    try {
+      return now - durationMs(text.slice(4));
+    } catch {
+      /* fall through to the error below */
+    }
+  }
+  const t = Date.parse(text);
+  if (Number.isNaN(t)) throw new ShadowplaneError('SHADOWPLANE_ERR_VALIDATION', `cannot read ${param}`, [{ path: `/querystring/${param}`, message: 'must be ms since the epoch, an ISO-8601 date-time, now, or now-<duration>' }]);
+  return t;
+}
+
+/** The statistics of one window, for the live view. */
+export function windowSummary(w: Window) {
+  const stat = (s: SeriesStat) => {
+    const v = windowStat(w, s);
+    return Number.isFinite(v) ? v : null;
+  };
+  return {
+    count: w.count,
+    estimatedCount: w.estCount,
+    bytes: w.bytes,
+    estimatedBytes: w.estBytes,
+    errors: w.errors,
+    errorRate: stat('errorRate'),
+    value: { mean: stat('mean'), p50: stat('p50'), p95: stat('p95'), p99: stat('p99'), max: stat('max'), last: stat('last') },
+    peakRps: w.peak,
+    samplingRate: w.rate,
+  };
+}
+
+/** /v1/targets/:name/series, /top and /live. */
+export function queryRoutes(app: FastifyInstance, service: ShadowplaneService): void {
+  const tags = ['shadow store'];
+
+  app.get<{ Params: Static<typeof NameParams>; Querystring: Static<typeof SeriesQuery> }>(
+    '/v1/targets/:name/series',
+    { schema: { tags, summary: 'One series of the Shadow Store at a step.', params: NameParams, querystring: SeriesQuery } },
+    async (req) => {
+      const q = req.query;
+      service.targets.get(req.params.name);
+      const now = service.clock.now();
+      const from = parseTime(q.from, now, 'from');
+      const to = parseTime(q.to, now, 'to');
+      if (to <= from) throw new ShadowplaneError('SHADOWPLANE_ERR_VALIDATION', 'empty range', [{ path: '/querystring/to', message: 'must be after from' }]);
+      const series = await readSeries(service.store, service.granularities, { target: req.params.name, dim: q.dim as Dimension, key: q.key, stat: q.metric as SeriesStat, from, to, stepMs: durationMs(q.step) });
+      return { target: req.params.name, dim: q.dim, key: q.key, metric: q.metric, from, to, granularity: series.granularity, step: series.stepMs, points: series.points };
+    },
+  );
+
+  app.get<{ Params: Static<typeof NameParams>; Querystring: Static<typeof TopQuery> }>(
+    '/v1/targets/:name/top',
+    { schema: { tags, summary: 'The heaviest keys of a dimension over a range.', params: NameParams, querystring: TopQuery } },
+    async (req) => {
+      const q = req.query;
+      service.targets.get(req.params.name);
+      const now = service.clock.now();
+      const from = parseTime(q.from, now, 'from');
+      const to = parseTime(q.to, now, 'to');
+      const granularity = granularityCovering(service, from, now);
+      const rows = await service.store.topKeys({ target: req.params.name, granularity, dim: q.dim as Exclude<Dimension, 'total'>, from: from - (from % (granularity * 1000)), to, by: q.by as 'count' | 'bytes', limit: q.limit });
+      return { target: req.params.name, dim: q.dim, by: q.by, from, to, granularity, keys: rows.map((r) => ({ key: r.key, count: r.count, estimatedCount: r.estCount, bytes: r.bytes, estimatedBytes: r.estBytes, errors: r.errors })) };
+    },
+  );
+
+  app.get<{ Params: Static<typeof NameParams> }>(
+    '/v1/targets/:name/live',
+    { schema: { tags, summary: 'The still-open windows of the finest granularity, with their top keys.', params: NameParams } },
+    async (req) => {
+      service.targets.get(req.params.name);
+      const byStart = new Map<number, WindowRow[]>();
+      for (const row of service.engine.openRows(req.params.name)) byStart.set(row.start, [...(byStart.get(row.start) ?? []), row]);
+      const windows = [...byStart.entries()].map(([start, rows]) => {
+        const dims: Record<string, { key: string; estimatedCount: number; estimatedBytes: number }[]> = {};
+        let total = {};
+        for (const row of rows) {
+          if (row.dim === 'total') {
+            total = windowSummary(Window.fromRow(row));
+            continue;
+          }
+          (dims[row.dim] ??= []).push({ key: row.key, estimatedCount: row.estCount, estimatedBytes: row.estBytes });
+        }
+        for (const list of Object.values(dims)) list.sort((a, b) => b.estimatedCount - a.estimatedCount).splice(10);
+        return { start, granularity: service.granularities[0], total, top: dims };
+      });
+      return { target: req.params.name, now: service.clock.now(), windows };
+    },
+  );
+}
+
+/** The finest granularity whose retention still covers `from`, else the coarsest. */
+function granularityCovering(service: ShadowplaneService, from: number, now: number): number {
+  const { granularities, retention } = service.config.store;
+  for (const g of granularities) {
+    const keep = retention[g];
+    if (keep === undefined || now - durationMs(keep) <= from) return durationMs(g) / 1000;
+  }
+  return durationMs(granularities[granularities.length - 1]) / 1000;
+}

@@ -1,0 +1,182 @@
+/**
+ * The root configuration: one YAML file, validated at start by the same TypeBox schemas the API
+ * uses. Unknown keys are rejected, every key has a default and a description, and docs/config.md
+ * is generated from this file (`npm run docs:config`).
+ */
+import { Type, type Static, type TString } from '@sinclair/typebox';
+import { existsSync, readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { ShadowplaneError } from './errors.js';
+import { problemsOf, withDefaults } from './validation.js';
+
+const DURATION_PATTERN = '^[0-9]+(ms|s|m|h|d)$';
+
+/** A duration such as `500ms`, `30s`, `5m`, `1h`, `7d`. */
+export function Duration(description: string, defaultValue: string): TString {
+  return Type.String({ pattern: DURATION_PATTERN, default: defaultValue, description, errorMessage: 'must be a duration such as 30s, 5m, 1h or 7d' });
+}
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** Milliseconds in a duration string; throws on a string the schema would reject. */
+export function durationMs(text: string): number {
+  const match = /^([0-9]+)(ms|s|m|h|d)$/.exec(text);
+  if (!match) throw new ShadowplaneError('SHADOWPLANE_ERR_CONFIG_INVALID', `"${text}" is not a duration such as 30s, 5m, 1h or 7d`);
+  return Number(match[1]) * UNIT_MS[match[2]];
+}
+
+/** A target's name: what URLs, metrics and logs call it. */
+export const TargetName = Type.String({
+  pattern: '^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$',
+  description: 'Lower-case letters, digits, `.`, `_` and `-`, 1 to 64 characters, starting and ending with a letter or digit.',
+  errorMessage: 'must be 1-64 lower-case letters, digits, ".", "_" or "-", starting and ending with a letter or digit',
+});
+
+/** Labels of a target: a small, bounded map. */
+export const Labels = Type.Record(Type.String({ pattern: '^[a-zA-Z_][a-zA-Z0-9_]{0,62}$' }), Type.String({ maxLength: 256 }), {
+  maxProperties: 16,
+  default: {},
+  description: 'Free-form labels (at most 16), e.g. `team: payments`.',
+});
+
+/** A sampling rate in [0, 1]. */
+export const SamplingRate = Type.Number({ minimum: 0, maximum: 1, default: 1, description: 'Share of requests whose metadata is kept, from 0 (none) to 1 (all).', errorMessage: 'must be a number between 0 and 1' });
+
+/** Scrape settings of a target's Prometheus endpoint. */
+export const ScrapeConfig = Type.Object(
+  {
+    url: Type.String({ pattern: '^https?://', description: 'The Prometheus text-format endpoint, e.g. `http://127.0.0.1:9187/metrics`.', errorMessage: 'must be an http:// or https:// URL' }),
+    interval: Duration('How often to scrape.', '15s'),
+  },
+  { additionalProperties: false, description: 'Scrape this target\'s resource metrics from a Prometheus endpoint.' },
+);
+
+/** One managed target as declared in the config file or the API. */
+export const TargetConfig = Type.Object(
+  {
+    name: TargetName,
+    kind: Type.Union([Type.Literal('database'), Type.Literal('service'), Type.Literal('stream'), Type.Literal('volume')], { description: 'What the target is.' }),
+    labels: Labels,
+    sampling: Type.Object({ rate: SamplingRate }, { additionalProperties: false, default: {}, description: 'Request-metadata sampling.' }),
+    scrape: Type.Optional(ScrapeConfig),
+  },
+  { additionalProperties: false },
+);
+
+/** The whole configuration file. */
+export const ConfigSchema = Type.Object(
+  {
+    server: Type.Object(
+      {
+        host: Type.String({ default: '127.0.0.1', description: 'Address the HTTP API listens on. Any address other than loopback requires `token`.' }),
+        port: Type.Integer({ minimum: 0, maximum: 65535, default: 7070, description: 'TCP port of the HTTP API (0 picks a free one).' }),
+        token: Type.Optional(Type.String({ minLength: 16, description: 'Bearer token required by every mutating request. Also read from SHADOWPLANE_API_TOKEN. Required when `host` is not loopback.' })),
+        bodyLimit: Type.Integer({ minimum: 1024, default: 16 * 1024 * 1024, description: 'Largest request body accepted, in bytes; larger bodies get 413.' }),
+        maxEventsPerSecond: Type.Integer({ minimum: 1, default: 2_000_000, description: 'Events and samples accepted per second over the API before requests get 429.' }),
+      },
+      { additionalProperties: false, default: {}, description: 'The HTTP API.' },
+    ),
+    store: Type.Object(
+      {
+        backend: Type.Union([Type.Literal('sqlite'), Type.Literal('postgres')], { default: 'sqlite', description: 'Where the Shadow Store keeps its windows: an embedded SQLite file, or PostgreSQL.' }),
+        dataDir: Type.String({ default: './data', description: 'Directory for the SQLite file and the pseudonymisation key.' }),
+        postgres: Type.Object(
+          {
+            url: Type.String({ default: 'postgres://127.0.0.1:5432/postgres', description: 'Connection URL. Also read from SHADOWPLANE_PG_URL.' }),
+            schema: Type.String({ pattern: '^[a-z_][a-z0-9_]{0,62}$', default: 'shadowplane', description: 'Schema holding the tables; created if missing.' }),
+          },
+          { additionalProperties: false, default: {}, description: 'PostgreSQL backend settings (used when `backend: postgres`).' },
+        ),
+        granularities: Type.Array(Duration('A window length.', '1m'), { minItems: 1, maxItems: 6, default: ['1m', '5m', '1h'], description: 'Window lengths, finest first; each must divide the next, the finest must be whole seconds.' }),
+        retention: Type.Record(Type.String(), Duration('How long windows of this length are kept.', '7d'), {
+          default: { '1m': '7d', '5m': '35d', '1h': '400d' },
+          description: 'How long windows of each granularity are kept, keyed by granularity. A granularity without an entry is kept forever.',
+        }),
+        flushInterval: Duration('How often open windows are written to the store; a crash loses at most this much.', '5s'),
+        compactionInterval: Duration('How often windows past their retention are deleted.', '10m'),
+        lateness: Duration('How long after its end a window still accepts late events.', '1m'),
+        topK: Type.Integer({ minimum: 1, maximum: 10000, default: 100, description: 'Keys kept per dimension (table, column, user, route, metric) in each closed window; the rest are merged into `__other__`.' }),
+        openKeysPerDimension: Type.Integer({ minimum: 1, maximum: 100000, default: 1000, description: 'Keys tracked per dimension in an open window before new keys go straight to `__other__` (bounds memory).' }),
+      },
+      { additionalProperties: false, default: {}, description: 'The Shadow Store.' },
+    ),
+    ingest: Type.Object(
+      {
+        pseudonymKey: Type.Optional(Type.String({ minLength: 32, description: 'Secret key (at least 32 characters) for the HMAC that replaces user ids. Also read from SHADOWPLANE_PSEUDONYM_KEY. Without one, a random key is created in `store.dataDir` on first start.' })),
+        maxFutureSkew: Duration('How far in the future an event time may lie (clock skew allowance).', '1m'),
+        unknownTargets: Type.Union([Type.Literal('reject'), Type.Literal('create')], { default: 'reject', description: 'What happens to events for a target that is not declared: rejected, or the target is created (kind `service`, sampling 1).' }),
+      },
+      { additionalProperties: false, default: {}, description: 'Ingestion of request metadata and resource metrics.' },
+    ),
+    targets: Type.Array(TargetConfig, { default: [], description: 'Managed targets declared here; more can be created through the API. Both persist.' }),
+  },
+  { additionalProperties: false },
+);
+
+/** The validated configuration with every default filled in. */
+export type Config = Static<typeof ConfigSchema>;
+
+/**
+ * Validates a parsed config object (defaults filled in). Throws SHADOWPLANE_ERR_CONFIG_INVALID
+ * listing every problem by key path.
+ */
+export function validateConfig(raw: unknown, source = 'config'): Config {
+  const value = withDefaults(ConfigSchema, raw ?? {});
+  const problems = problemsOf(ConfigSchema, value);
+  if (problems.length === 0) problems.push(...crossFieldProblems(value as Config));
+  if (problems.length > 0) {
+    throw new ShadowplaneError('SHADOWPLANE_ERR_CONFIG_INVALID', `${source} is not valid (${problems.length} problem${problems.length > 1 ? 's' : ''})`, problems);
+  }
+  return value as Config;
+}
+
+/** Reads and validates a YAML config file; SHADOWPLANE_ERR_CONFIG_UNREADABLE when it cannot be read or parsed. */
+export function loadConfigFile(path: string): Config {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ShadowplaneError('SHADOWPLANE_ERR_CONFIG_UNREADABLE', `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text, { prettyErrors: true });
+  } catch (err) {
+    throw new ShadowplaneError('SHADOWPLANE_ERR_CONFIG_UNREADABLE', `${path} is not valid YAML: ${(err as Error).message.split('\n')[0]}`);
+  }
+  return validateConfig(raw ?? {}, path);
+}
+
+/**
+ * The configuration in force: `--config FILE` if given, else ./shadowplane.yaml when present,
+ * else the embedded defaults; then secrets from the environment.
+ */
+export function resolveConfig(path: string | undefined, env: NodeJS.ProcessEnv = process.env): Config {
+  const file = path ?? (existsSync('shadowplane.yaml') ? 'shadowplane.yaml' : undefined);
+  const config = file ? loadConfigFile(file) : validateConfig({}, 'embedded defaults');
+  if (env.SHADOWPLANE_API_TOKEN) config.server.token = env.SHADOWPLANE_API_TOKEN;
+  if (env.SHADOWPLANE_PSEUDONYM_KEY) config.ingest.pseudonymKey = env.SHADOWPLANE_PSEUDONYM_KEY;
+  if (env.SHADOWPLANE_PG_URL) config.store.postgres.url = env.SHADOWPLANE_PG_URL;
+  return config;
+}
+
+/** Rules the schema alone cannot say. */
+function crossFieldProblems(config: Config): { path: string; message: string }[] {
+  const problems: { path: string; message: string }[] = [];
+  const grans = config.store.granularities.map(durationMs);
+  grans.forEach((g, i) => {
+    if (i === 0 && g % 1000 !== 0) problems.push({ path: '/store/granularities/0', message: 'the finest granularity must be a whole number of seconds' });
+    if (i > 0 && (g <= grans[i - 1] || g % grans[i - 1] !== 0)) {
+      problems.push({ path: `/store/granularities/${i}`, message: `must be a multiple of, and longer than, ${config.store.granularities[i - 1]}` });
+    }
+  });
+  for (const key of Object.keys(config.store.retention)) {
+    if (!config.store.granularities.includes(key)) problems.push({ path: `/store/retention/${key}`, message: `is not one of the granularities (${config.store.granularities.join(', ')})` });
+  }
+  const names = new Set<string>();
+  config.targets.forEach((t, i) => {
+    if (names.has(t.name)) problems.push({ path: `/targets/${i}/name`, message: `"${t.name}" is declared twice` });
+    names.add(t.name);
+  });
+  return problems;
+}

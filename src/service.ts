@@ -1,0 +1,184 @@
+/**
+ * The Shadowplane service: wires the Shadow Store, the rollup engine, the ingest path, the scraper
+ * and the HTTP API, and owns their lifecycle (start, periodic flush and compaction, graceful stop
+ * that flushes).
+ */
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { realClock, type Clock } from './core/clock.js';
+import { durationMs, type Config } from './core/config.js';
+import { ShadowplaneError } from './core/errors.js';
+import { TargetRegistry } from './control/targets.js';
+import { Ingestor } from './ingest/ingestor.js';
+import { Pseudonymizer, resolvePseudonymKey } from './ingest/pseudonym.js';
+import { Scraper } from './ingest/scraper.js';
+import { logger, type Logger } from './obs/log.js';
+import { ServiceMetrics } from './obs/metrics.js';
+import { PostgresStore } from './store/postgres.js';
+import { RollupEngine } from './store/rollup.js';
+import { SqliteStore } from './store/sqlite.js';
+import type { ShadowStore } from './store/store.js';
+import { buildApi } from './api/server.js';
+
+/** Options that tests and embedders change; production uses the defaults. */
+export interface ServiceOptions {
+  clock?: Clock;
+  log?: Logger;
+  /** A store to use instead of the one the config names (tests share one). */
+  store?: ShadowStore;
+}
+
+/** Opens the store the config names. */
+export function openStore(config: Config): ShadowStore {
+  if (config.store.backend === 'postgres') return new PostgresStore(config.store.postgres);
+  return new SqliteStore(join(config.store.dataDir, 'shadowplane.db'));
+}
+
+/** A running (or ready to run) Shadowplane service. */
+export class ShadowplaneService {
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly store: ShadowStore;
+  readonly engine: RollupEngine;
+  readonly targets: TargetRegistry;
+  readonly ingestor: Ingestor;
+  readonly scraper: Scraper;
+  readonly metrics: ServiceMetrics;
+  readonly api: FastifyInstance;
+  /** Window lengths in seconds, finest first. */
+  readonly granularities: number[];
+  /** Cancel functions of the background jobs' next runs, by job. */
+  private readonly timers = new Map<string, () => void>();
+  private flushing: Promise<void> = Promise.resolve();
+  private stopped = false;
+
+  private constructor(
+    readonly config: Config,
+    options: ServiceOptions,
+  ) {
+    this.clock = options.clock ?? realClock;
+    this.log = options.log ?? logger('service');
+    this.store = options.store ?? openStore(config);
+    this.granularities = config.store.granularities.map((g) => durationMs(g) / 1000);
+    this.engine = new RollupEngine(
+      {
+        granularities: this.granularities,
+        topK: config.store.topK,
+        openKeysPerDimension: config.store.openKeysPerDimension,
+        latenessSeconds: durationMs(config.store.lateness) / 1000,
+      },
+      this.clock,
+    );
+    this.targets = new TargetRegistry(this.store, this.clock);
+    this.metrics = new ServiceMetrics({
+      seriesCount: () => this.store.seriesCount(),
+      storeSizeBytes: () => this.store.sizeBytes(),
+      openWindows: () => this.engine.openWindowCount(),
+    });
+    const pseudonyms = new Pseudonymizer(resolvePseudonymKey(config.ingest.pseudonymKey, config.store.dataDir));
+    this.ingestor = new Ingestor(this.engine, this.targets, pseudonyms, this.clock, {
+      maxFutureSkewMs: durationMs(config.ingest.maxFutureSkew),
+      unknownTargets: config.ingest.unknownTargets,
+    }, this.metrics);
+    this.scraper = new Scraper(this.targets, this.ingestor, this.clock, logger('scraper'));
+    this.api = buildApi(this);
+  }
+
+  /**
+   * Builds the service and opens its store: schema created, open windows restored, targets
+   * loaded. Does not listen or start timers; call start() for that.
+   */
+  static async create(config: Config, options: ServiceOptions = {}): Promise<ShadowplaneService> {
+    assertSafeBind(config);
+    const service = new ShadowplaneService(config, options);
+    await service.store.init();
+    service.engine.restore(await service.store.loadOpenWindows());
+    await service.targets.load(
+      config.targets.map((t) => ({ name: t.name, kind: t.kind, labels: t.labels, samplingRate: t.sampling.rate, scrape: t.scrape })),
+    );
+    return service;
+  }
+
+  /** Starts the flush and compaction timers and the scraper, then listens. Returns the address. */
+  async start(): Promise<string> {
+    this.every('flush', durationMs(this.config.store.flushInterval), () => this.flush());
+    this.every('compaction', durationMs(this.config.store.compactionInterval), () => this.compact());
+    this.scraper.start();
+    const address = await this.api.listen({ host: this.config.server.host, port: this.config.server.port });
+    this.log.info({ address, backend: this.store.backend }, 'shadowplane listening');
+    return address;
+  }
+
+  /**
+   * Writes every closed window and every changed open window to the store. Flushes never overlap;
+   * a failed flush keeps its closed windows for the next one and rejects.
+   */
+  flush(): Promise<void> {
+    const run = this.flushing.catch(() => undefined).then(async () => {
+      const batch = this.engine.takeFlush();
+      if (batch.rows.length === 0) return batch.done();
+      const end = this.metrics.flushDuration.startTimer({ backend: this.store.backend });
+      try {
+        await this.store.writeWindows(batch.rows);
+        batch.done();
+        this.metrics.flushRows.inc(batch.rows.length);
+      } catch (err) {
+        batch.failed();
+        this.metrics.flushFailures.inc();
+        throw err;
+      } finally {
+        end();
+      }
+    });
+    this.flushing = run;
+    return run;
+  }
+
+  /** Deletes windows past their granularity's retention; returns how many. */
+  async compact(): Promise<number> {
+    let deleted = 0;
+    for (const [gran, keep] of Object.entries(this.config.store.retention)) {
+      deleted += await this.store.deleteWindowsBefore(durationMs(gran) / 1000, this.clock.now() - durationMs(keep));
+    }
+    this.metrics.compacted.inc(deleted);
+    return deleted;
+  }
+
+  /** Stops listening and timers, flushes what is open, and closes the store. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const cancel of this.timers.values()) cancel();
+    this.scraper.stop();
+    await this.api.close();
+    try {
+      await this.flush();
+    } finally {
+      await this.store.close();
+    }
+    this.log.info('shadowplane stopped');
+  }
+
+  private every(name: string, ms: number, job: () => Promise<unknown>): void {
+    const tick = () => {
+      job()
+        .catch((err: unknown) => this.log.error({ job: name, err: (err as Error).message }, 'background job failed'))
+        .finally(() => {
+          if (!this.stopped) this.timers.set(name, this.clock.setTimer(ms, tick));
+        });
+    };
+    this.timers.set(name, this.clock.setTimer(ms, tick));
+  }
+}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
+
+/** Refuses a non-loopback bind without an API token. */
+function assertSafeBind(config: Config): void {
+  if (!LOOPBACK.test(config.server.host) && !config.server.token) {
+    throw new ShadowplaneError(
+      'SHADOWPLANE_ERR_INSECURE_BIND',
+      `refusing to listen on ${config.server.host} without an API token: set server.token or SHADOWPLANE_API_TOKEN, or listen on 127.0.0.1`,
+    );
+  }
+}

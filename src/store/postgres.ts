@@ -1,0 +1,199 @@
+/**
+ * The Shadow Store on PostgreSQL, for more than one machine. Tables live in a configurable schema
+ * (created if missing), so several deployments or test runs can share one database.
+ */
+import pg from 'pg';
+import { ShadowplaneError } from '../core/errors.js';
+import type { ShadowStore, TargetRecord, TopQuery, TopRow, WindowQuery } from './store.js';
+import { TARGET_COLUMNS, WINDOW_COLUMNS, WINDOW_UPSERT_SET, targetFromDb, targetParams, topOrder, windowFromDb, windowParams } from './sql.js';
+import type { WindowRow } from './window.js';
+
+// BIGINT columns hold ms timestamps, well inside 2^53: read them as numbers.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
+
+/** Rows per INSERT statement: 21 parameters each stays far below PostgreSQL's 65535 limit. */
+const ROWS_PER_STATEMENT = 500;
+
+/** Where the PostgreSQL store lives. */
+export interface PostgresStoreOptions {
+  /** A libpq connection URL, e.g. `postgres://127.0.0.1:5432/postgres`. */
+  url: string;
+  /** Schema holding the tables; created if missing. */
+  schema: string;
+}
+
+/** Shadow Store on PostgreSQL. */
+export class PostgresStore implements ShadowStore {
+  readonly backend = 'postgres';
+  private readonly pool: pg.Pool;
+  private readonly windows: string;
+  private readonly targets: string;
+
+  constructor(private readonly options: PostgresStoreOptions) {
+    this.pool = new pg.Pool({ connectionString: options.url, max: 4, connectionTimeoutMillis: 5000 });
+    // An idle client losing its server must not crash the service; the next query reports it.
+    this.pool.on('error', () => undefined);
+    const schema = `"${options.schema.replaceAll('"', '""')}"`;
+    this.windows = `${schema}.windows`;
+    this.targets = `${schema}.targets`;
+  }
+
+  async init(): Promise<void> {
+    const schema = `"${this.options.schema.replaceAll('"', '""')}"`;
+    await this.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+    await this.query(`
+      CREATE TABLE IF NOT EXISTS ${this.windows} (
+        target TEXT NOT NULL, granularity INTEGER NOT NULL, dim TEXT NOT NULL, key TEXT NOT NULL, start BIGINT NOT NULL,
+        final BOOLEAN NOT NULL, count DOUBLE PRECISION NOT NULL, est_count DOUBLE PRECISION NOT NULL,
+        bytes DOUBLE PRECISION NOT NULL, est_bytes DOUBLE PRECISION NOT NULL, rows DOUBLE PRECISION NOT NULL,
+        errors DOUBLE PRECISION NOT NULL, est_errors DOUBLE PRECISION NOT NULL, sum DOUBLE PRECISION NOT NULL,
+        min DOUBLE PRECISION, max DOUBLE PRECISION, peak DOUBLE PRECISION NOT NULL, rate DOUBLE PRECISION NOT NULL,
+        last DOUBLE PRECISION, last_at BIGINT NOT NULL, sketch BYTEA NOT NULL,
+        PRIMARY KEY (target, granularity, dim, key, start))`);
+    await this.query(`CREATE INDEX IF NOT EXISTS windows_open ON ${this.windows} (final) WHERE NOT final`);
+    await this.query(`CREATE INDEX IF NOT EXISTS windows_age ON ${this.windows} (granularity, start)`);
+    await this.query(`
+      CREATE TABLE IF NOT EXISTS ${this.targets} (
+        name TEXT PRIMARY KEY, kind TEXT NOT NULL, labels TEXT NOT NULL, sampling_rate DOUBLE PRECISION NOT NULL,
+        scrape TEXT, source TEXT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)`);
+  }
+
+  async writeWindows(rows: readonly WindowRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    const client = await this.connect();
+    try {
+      await client.query('BEGIN');
+      for (let i = 0; i < rows.length; i += ROWS_PER_STATEMENT) {
+        const chunk = rows.slice(i, i + ROWS_PER_STATEMENT);
+        const params: unknown[] = [];
+        const tuples = chunk.map((row) => {
+          const base = params.length;
+          params.push(...windowParams(row, (b) => b));
+          return `(${WINDOW_COLUMNS.map((_, j) => `$${base + j + 1}`).join(', ')})`;
+        });
+        await client.query(
+          `INSERT INTO ${this.windows} (${WINDOW_COLUMNS.join(', ')}) VALUES ${tuples.join(', ')}
+           ON CONFLICT (target, granularity, dim, key, start) DO UPDATE SET ${WINDOW_UPSERT_SET}`,
+          params,
+        );
+      }
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw unavailable(err);
+    } finally {
+      client.release();
+    }
+  }
+
+  async loadOpenWindows(): Promise<WindowRow[]> {
+    return (await this.query(`SELECT * FROM ${this.windows} WHERE NOT final`)).map(windowFromDb);
+  }
+
+  async queryWindows(q: WindowQuery): Promise<WindowRow[]> {
+    return (
+      await this.query(
+        `SELECT * FROM ${this.windows} WHERE target = $1 AND granularity = $2 AND dim = $3 AND key = $4 AND start >= $5 AND start < $6 ORDER BY start`,
+        [q.target, q.granularity, q.dim, q.key, q.from, q.to],
+      )
+    ).map(windowFromDb);
+  }
+
+  async topKeys(q: TopQuery): Promise<TopRow[]> {
+    const rows = await this.query(
+      `SELECT key, SUM(count) AS count, SUM(est_count) AS est_count, SUM(bytes) AS bytes, SUM(est_bytes) AS est_bytes, SUM(errors) AS errors
+       FROM ${this.windows} WHERE target = $1 AND granularity = $2 AND dim = $3 AND start >= $4 AND start < $5
+       GROUP BY key ORDER BY ${topOrder(q.by)} LIMIT $6`,
+      [q.target, q.granularity, q.dim, q.from, q.to, q.limit],
+    );
+    return rows.map((r) => ({ key: String(r.key), count: Number(r.count), estCount: Number(r.est_count), bytes: Number(r.bytes), estBytes: Number(r.est_bytes), errors: Number(r.errors) }));
+  }
+
+  async deleteWindowsBefore(granularity: number, before: number): Promise<number> {
+    const client = await this.connect();
+    try {
+      const res = await client.query(`DELETE FROM ${this.windows} WHERE granularity = $1 AND start < $2 AND final`, [granularity, before]);
+      return res.rowCount ?? 0;
+    } catch (err) {
+      throw unavailable(err);
+    } finally {
+      client.release();
+    }
+  }
+
+  async seriesCount(): Promise<number> {
+    const [row] = await this.query(`SELECT COUNT(*) AS n FROM (SELECT DISTINCT target, dim, key FROM ${this.windows}) s`);
+    return Number(row.n);
+  }
+
+  async listTargets(): Promise<TargetRecord[]> {
+    return (await this.query(`SELECT * FROM ${this.targets} ORDER BY name`)).map(targetFromDb);
+  }
+
+  async getTarget(name: string): Promise<TargetRecord | undefined> {
+    const [row] = await this.query(`SELECT * FROM ${this.targets} WHERE name = $1`, [name]);
+    return row ? targetFromDb(row) : undefined;
+  }
+
+  async putTarget(target: TargetRecord): Promise<void> {
+    const set = TARGET_COLUMNS.slice(1).map((c) => `${c} = excluded.${c}`).join(', ');
+    await this.query(
+      `INSERT INTO ${this.targets} (${TARGET_COLUMNS.join(', ')}) VALUES (${TARGET_COLUMNS.map((_, i) => `$${i + 1}`).join(', ')})
+       ON CONFLICT (name) DO UPDATE SET ${set}`,
+      targetParams(target),
+    );
+  }
+
+  async deleteTarget(name: string): Promise<boolean> {
+    const client = await this.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(`DELETE FROM ${this.windows} WHERE target = $1`, [name]);
+      const res = await client.query(`DELETE FROM ${this.targets} WHERE name = $1`, [name]);
+      await client.query('COMMIT');
+      return (res.rowCount ?? 0) > 0;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw unavailable(err);
+    } finally {
+      client.release();
+    }
+  }
+
+  async sizeBytes(): Promise<number> {
+    const [row] = await this.query(
+      `SELECT pg_total_relation_size('${this.windows}') + pg_total_relation_size('${this.targets}') AS n`,
+    );
+    return Number(row.n);
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+
+  /** Drops the schema and everything in it (tests and `reset` use it). */
+  async dropSchema(): Promise<void> {
+    await this.query(`DROP SCHEMA IF EXISTS "${this.options.schema.replaceAll('"', '""')}" CASCADE`);
+  }
+
+  private async connect(): Promise<pg.PoolClient> {
+    try {
+      return await this.pool.connect();
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  private async query(sql: string, params: unknown[] = []): Promise<Record<string, unknown>[]> {
+    try {
+      return (await this.pool.query(sql, params)).rows as Record<string, unknown>[];
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+}
+
+function unavailable(err: unknown): ShadowplaneError {
+  if (err instanceof ShadowplaneError) return err;
+  return new ShadowplaneError('SHADOWPLANE_ERR_STORE_UNAVAILABLE', `PostgreSQL: ${(err as Error).message}`);
+}

@@ -1,0 +1,292 @@
+/**
+ * The rollup engine: open windows in memory, per target, granularity and window start. Events and
+ * samples land in the finest granularity; when a window closes (its end plus the allowed lateness
+ * has passed) it is cut to the top K keys per dimension, marked final, and merged into its parent
+ * window one granularity up. A flush takes every closed window and every open window that changed,
+ * so the store always holds the full state of open windows and a restart can carry on from them.
+ */
+import type { Clock } from '../core/clock.js';
+import { sketchIndex } from './sketch.js';
+import { OTHER_KEY, TOTAL_KEY, Window, type Dimension, type WindowRow } from './window.js';
+
+/** How the engine bounds time and cardinality. */
+export interface RollupOptions {
+  /** Window lengths in seconds, ascending, each dividing the next (e.g. [60, 300, 3600]). */
+  granularities: number[];
+  /** Keys kept per dimension in a closed window; the rest merge into `__other__`. */
+  topK: number;
+  /** Keys tracked per dimension in an open window before new keys go straight to `__other__`. */
+  openKeysPerDimension: number;
+  /** How long after its end a window still accepts late events, in seconds. */
+  latenessSeconds: number;
+}
+
+/** A request event as the engine takes it: validated, sampled and pseudonymised already. */
+export interface RollupEvent {
+  op: string;
+  table?: string;
+  columns?: string[];
+  route?: string;
+  user?: string;
+  bytes: number;
+  rows?: number;
+  latencyMs: number;
+  error?: string;
+  status?: number;
+  at: number;
+}
+
+/** Rows to persist, and the calls that settle the batch. */
+export interface FlushBatch {
+  rows: WindowRow[];
+  /** Confirms the rows are durable: closed windows are forgotten, open ones marked clean. */
+  done(): void;
+  /** Reports the write failed: closed windows are kept for the next flush to retry. */
+  failed(): void;
+}
+
+/** All windows of one target for one granularity and start. */
+class WindowSet {
+  readonly total: Window;
+  readonly dims = new Map<Dimension, Map<string, Window>>();
+  version = 1;
+  flushedVersion = 0;
+
+  constructor(
+    readonly start: number,
+    readonly granularity: number,
+    private readonly keyLimit: number,
+  ) {
+    this.total = new Window(start, granularity);
+  }
+
+  /** The window for `dim`/`key`; beyond the open key limit a new key is folded into `__other__`. */
+  window(dim: Dimension, key: string): Window {
+    let byKey = this.dims.get(dim);
+    if (!byKey) {
+      byKey = new Map();
+      this.dims.set(dim, byKey);
+    }
+    let w = byKey.get(key);
+    if (w) return w;
+    if (byKey.size >= this.keyLimit) key = OTHER_KEY;
+    w = byKey.get(key);
+    if (!w) {
+      w = new Window(this.start, this.granularity);
+      byKey.set(key, w);
+    }
+    return w;
+  }
+
+  /** Keeps the top `k` keys per dimension by estimated count, folding the rest into `__other__`. */
+  cutToTopK(k: number): void {
+    for (const byKey of this.dims.values()) {
+      if (byKey.size <= k) continue;
+      const ranked = [...byKey.entries()].filter(([key]) => key !== OTHER_KEY).sort((a, b) => b[1].estCount - a[1].estCount);
+      const other = byKey.get(OTHER_KEY) ?? new Window(this.start, this.granularity);
+      // Keep k - 1 named keys so that, with `__other__`, the window holds at most k keys.
+      for (const [key, w] of ranked.slice(k - 1)) {
+        other.merge(w);
+        byKey.delete(key);
+      }
+      byKey.set(OTHER_KEY, other);
+    }
+  }
+
+  /** Adds every window of `child` (a finer, closed set inside this one) into this set. */
+  absorb(child: WindowSet): void {
+    this.total.merge(child.total);
+    for (const [dim, byKey] of child.dims) {
+      for (const [key, w] of byKey) this.window(dim, key).merge(w);
+    }
+    this.version++;
+  }
+
+  rows(target: string, final: boolean): WindowRow[] {
+    const rows = [this.total.toRow(target, 'total', TOTAL_KEY, final)];
+    for (const [dim, byKey] of this.dims) {
+      for (const [key, w] of byKey) rows.push(w.toRow(target, dim, key, final));
+    }
+    return rows;
+  }
+}
+
+/** Open windows of one target: one map of sets per granularity, finest first. */
+class TargetWindows {
+  readonly levels: Map<number, WindowSet>[];
+  /** The finest set touched last: most events fall into the current window. */
+  current: WindowSet | undefined;
+
+  constructor(levelCount: number) {
+    this.levels = Array.from({ length: levelCount }, () => new Map());
+  }
+}
+
+/** Multi-granularity rollups of request events and metric samples, per target and dimension. */
+export class RollupEngine {
+  private readonly targets = new Map<string, TargetWindows>();
+  private closed: { rows: WindowRow[] }[] = [];
+  private readonly baseMs: number;
+
+  constructor(
+    private readonly options: RollupOptions,
+    private readonly clock: Clock,
+  ) {
+    this.baseMs = options.granularities[0] * 1000;
+  }
+
+  /**
+   * Whether an event at `at` can still be added: its finest window has not closed. The caller
+   * rejects anything else with a reason rather than letting it vanish.
+   */
+  accepts(at: number): boolean {
+    const end = Math.floor(at / this.baseMs) * this.baseMs + this.baseMs;
+    return end + this.options.latenessSeconds * 1000 > this.clock.now();
+  }
+
+  /** Adds one request event of `target`, sampled at `rate` (in (0, 1]). */
+  addEvent(target: string, event: RollupEvent, rate: number): void {
+    const set = this.baseSet(target, event.at);
+    const weight = 1 / rate;
+    const index = sketchIndex(event.latencyMs);
+    const failed = event.error !== undefined || (event.status !== undefined && event.status >= 500);
+    const rows = event.rows ?? 0;
+    const { at, latencyMs, bytes } = event;
+    set.version++;
+    set.total.addRequest(at, latencyMs, index, bytes, rows, failed, weight, rate);
+    set.window('op', event.op).addRequest(at, latencyMs, index, bytes, rows, failed, weight, rate);
+    if (event.table !== undefined) set.window('table', event.table).addRequest(at, latencyMs, index, bytes, rows, failed, weight, rate);
+    if (event.columns !== undefined) {
+      const prefix = event.table === undefined ? '' : event.table + '.';
+      for (const column of event.columns) set.window('column', prefix + column).addRequest(at, latencyMs, index, bytes, rows, failed, weight, rate);
+    }
+    if (event.user !== undefined) set.window('user', event.user).addRequest(at, latencyMs, index, bytes, rows, failed, weight, rate);
+    if (event.route !== undefined) set.window('route', event.route).addRequest(at, latencyMs, index, bytes, rows, failed, weight, rate);
+  }
+
+  /** Adds one resource-metric point to the series `seriesKey` of `target`. */
+  addSample(target: string, seriesKey: string, at: number, value: number): void {
+    const set = this.baseSet(target, at);
+    set.version++;
+    set.window('metric', seriesKey).addSample(at, value);
+  }
+
+  /** Closes every window whose end plus the lateness has passed, rolling it into its parent. */
+  closeDue(): void {
+    const now = this.clock.now();
+    const lateness = this.options.latenessSeconds * 1000;
+    const grans = this.options.granularities;
+    for (const [target, tw] of this.targets) {
+      tw.levels.forEach((sets, level) => {
+        const spanMs = grans[level] * 1000;
+        for (const [start, set] of sets) {
+          if (start + spanMs + lateness > now) continue;
+          set.cutToTopK(this.options.topK);
+          this.closed.push({ rows: set.rows(target, true) });
+          sets.delete(start);
+          if (tw.current === set) tw.current = undefined;
+          const parentLevel = level + 1;
+          if (parentLevel < grans.length) this.parentSet(tw, parentLevel, start).absorb(set);
+        }
+      });
+      if (tw.levels.every((sets) => sets.size === 0)) this.targets.delete(target);
+    }
+  }
+
+  /** Closes what is due and returns every row that needs writing; call done() once written. */
+  takeFlush(): FlushBatch {
+    this.closeDue();
+    const closed = this.closed;
+    this.closed = [];
+    const rows: WindowRow[] = closed.flatMap((c) => c.rows);
+    const flushed: { set: WindowSet; version: number }[] = [];
+    for (const [target, tw] of this.targets) {
+      for (const sets of tw.levels) {
+        for (const set of sets.values()) {
+          if (set.version === set.flushedVersion) continue;
+          rows.push(...set.rows(target, false));
+          flushed.push({ set, version: set.version });
+        }
+      }
+    }
+    let settled = false;
+    return {
+      rows,
+      done: () => {
+        if (settled) return;
+        settled = true;
+        for (const f of flushed) f.set.flushedVersion = f.version;
+      },
+      failed: () => {
+        if (settled) return;
+        settled = true;
+        this.closed.unshift(...closed);
+      },
+    };
+  }
+
+  /** Rebuilds open windows from their stored, non-final rows (after a restart). */
+  restore(rows: Iterable<WindowRow>): void {
+    const grans = this.options.granularities;
+    for (const row of rows) {
+      const level = grans.indexOf(row.granularity);
+      if (level < 0 || row.final) continue;
+      let tw = this.targets.get(row.target);
+      if (!tw) {
+        tw = new TargetWindows(grans.length);
+        this.targets.set(row.target, tw);
+      }
+      const set = this.parentSet(tw, level, row.start);
+      const w = Window.fromRow(row);
+      if (row.dim === 'total') set.total.merge(w);
+      else set.window(row.dim, row.key).merge(w);
+      set.flushedVersion = set.version;
+    }
+  }
+
+  /** The open windows of `target` at the finest granularity, oldest first, as rows. */
+  openRows(target: string): WindowRow[] {
+    const tw = this.targets.get(target);
+    if (!tw) return [];
+    return [...tw.levels[0].values()].sort((a, b) => a.start - b.start).flatMap((set) => set.rows(target, false));
+  }
+
+  /** Count of open windows (all targets, granularities, dimensions and keys). */
+  openWindowCount(): number {
+    let n = 0;
+    for (const tw of this.targets.values()) {
+      for (const sets of tw.levels) {
+        for (const set of sets.values()) {
+          n++;
+          for (const byKey of set.dims.values()) n += byKey.size;
+        }
+      }
+    }
+    return n;
+  }
+
+  private baseSet(target: string, at: number): WindowSet {
+    let tw = this.targets.get(target);
+    if (!tw) {
+      tw = new TargetWindows(this.options.granularities.length);
+      this.targets.set(target, tw);
+    }
+    const start = at - (at % this.baseMs);
+    const current = tw.current;
+    if (current && current.start === start) return current;
+    const set = this.parentSet(tw, 0, start);
+    tw.current = set;
+    return set;
+  }
+
+  private parentSet(tw: TargetWindows, level: number, at: number): WindowSet {
+    const spanMs = this.options.granularities[level] * 1000;
+    const start = at - (at % spanMs);
+    let set = tw.levels[level].get(start);
+    if (!set) {
+      set = new WindowSet(start, spanMs / 1000, this.options.openKeysPerDimension);
+      tw.levels[level].set(start, set);
+    }
+    return set;
+  }
+}

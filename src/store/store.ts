@@ -1,0 +1,96 @@
+/**
+ * The Shadow Store port: durable rollup windows, the managed targets and their settings. Two
+ * backends implement it (SQLite embedded, PostgreSQL for more than one machine) and run the same
+ * test suite. Every method rejects with SHADOWPLANE_ERR_STORE_UNAVAILABLE when the backend cannot
+ * be reached; nothing here retries.
+ */
+import type { Dimension, WindowRow } from './window.js';
+
+/** The kinds of data system a target can be. */
+export const TARGET_KINDS = ['database', 'service', 'stream', 'volume'] as const;
+/** One target kind. */
+export type TargetKind = (typeof TARGET_KINDS)[number];
+
+/** How a target's Prometheus endpoint is scraped. */
+export interface ScrapeSettings {
+  url: string;
+  /** A duration such as `15s`. */
+  interval: string;
+}
+
+/** A managed system as stored. */
+export interface TargetRecord {
+  name: string;
+  kind: TargetKind;
+  labels: Record<string, string>;
+  /** Share of requests kept, in [0, 1]. */
+  samplingRate: number;
+  scrape?: ScrapeSettings;
+  /** Where the target was declared: the config file or the API. */
+  source: 'config' | 'api';
+  /** ms since the epoch. */
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** Windows of one series over a time range. */
+export interface WindowQuery {
+  target: string;
+  granularity: number;
+  dim: Dimension;
+  key: string;
+  /** Inclusive window-start bound, ms. */
+  from: number;
+  /** Exclusive window-start bound, ms. */
+  to: number;
+}
+
+/** The heaviest keys of one dimension over a time range. */
+export interface TopQuery {
+  target: string;
+  granularity: number;
+  dim: Exclude<Dimension, 'total'>;
+  from: number;
+  to: number;
+  by: 'count' | 'bytes';
+  limit: number;
+}
+
+/** One key's totals over a range. */
+export interface TopRow {
+  key: string;
+  count: number;
+  estCount: number;
+  bytes: number;
+  estBytes: number;
+  errors: number;
+}
+
+/** The durable half of the Shadow Store. */
+export interface ShadowStore {
+  /** `sqlite` or `postgres`. */
+  readonly backend: string;
+  /** Creates the schema if missing. Idempotent. */
+  init(): Promise<void>;
+  /** Upserts rows in one transaction: all are written or none. */
+  writeWindows(rows: readonly WindowRow[]): Promise<void>;
+  /** Rows not yet final, for the rollup engine to carry on from after a restart. */
+  loadOpenWindows(): Promise<WindowRow[]>;
+  /** Windows of one series, ordered by start. */
+  queryWindows(query: WindowQuery): Promise<WindowRow[]>;
+  /** Keys ordered by estimated count or bytes, descending. */
+  topKeys(query: TopQuery): Promise<TopRow[]>;
+  /** Deletes windows of `granularity` that started before `before` (ms); returns how many. */
+  deleteWindowsBefore(granularity: number, before: number): Promise<number>;
+  /** Count of distinct series (target, dim, key) stored. */
+  seriesCount(): Promise<number>;
+  listTargets(): Promise<TargetRecord[]>;
+  getTarget(name: string): Promise<TargetRecord | undefined>;
+  /** Inserts or replaces a target. */
+  putTarget(target: TargetRecord): Promise<void>;
+  /** Deletes a target and its windows; false when there was none. */
+  deleteTarget(name: string): Promise<boolean>;
+  /** Bytes the store occupies on disk. */
+  sizeBytes(): Promise<number>;
+  close(): Promise<void>;
+}

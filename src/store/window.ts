@@ -1,0 +1,193 @@
+/**
+ * One rollup cell: the aggregate of everything one target saw in one dimension key over one time
+ * window. Aggregates are associative (`merge`), so fine windows roll into coarse ones exactly.
+ */
+import { QuantileSketch } from './sketch.js';
+
+/** The dimensions a target's request windows are kept by, plus `metric` for resource metrics. */
+export const DIMENSIONS = ['total', 'op', 'table', 'column', 'user', 'route', 'metric'] as const;
+/** One dimension name. */
+export type Dimension = (typeof DIMENSIONS)[number];
+/** The key under which the keys beyond the top-K of a window are merged. */
+export const OTHER_KEY = '__other__';
+/** The key of the single `total` window. */
+export const TOTAL_KEY = '';
+
+/** The stored form of a window (what both Shadow Store backends read and write). */
+export interface WindowRow {
+  target: string;
+  /** Window length in seconds. */
+  granularity: number;
+  dim: Dimension;
+  key: string;
+  /** Window start, ms since the epoch (aligned to the granularity). */
+  start: number;
+  /** True once the window is closed and will not change again. */
+  final: boolean;
+  /** Sampled requests (or metric points) seen. */
+  count: number;
+  /** Requests estimated in all traffic: each sampled request counts 1 / the rate in force. */
+  estCount: number;
+  bytes: number;
+  estBytes: number;
+  rows: number;
+  errors: number;
+  estErrors: number;
+  /** Sum, min and max of the value: latency in ms for requests, the sample value for metrics. */
+  sum: number;
+  min: number;
+  max: number;
+  /** Highest estimated requests in any one second of the window. */
+  peak: number;
+  /** The sampling rate in force at the last request of the window. */
+  rate: number;
+  /** Last metric value and its time (metrics only; NaN / 0 otherwise). */
+  last: number;
+  lastAt: number;
+  /** The value sketch in QuantileSketch.toBuffer() form. */
+  sketch: Buffer;
+}
+
+/** An open, in-memory window. */
+export class Window {
+  count = 0;
+  estCount = 0;
+  bytes = 0;
+  estBytes = 0;
+  rows = 0;
+  errors = 0;
+  estErrors = 0;
+  sum = 0;
+  min = Number.POSITIVE_INFINITY;
+  max = Number.NEGATIVE_INFINITY;
+  peak = 0;
+  rate = 1;
+  last = Number.NaN;
+  lastAt = 0;
+  sketch = new QuantileSketch();
+  /** Estimated requests per second of the window, for the peak; absent for merged or metric windows. */
+  private perSecond: Float64Array | undefined;
+
+  constructor(
+    readonly start: number,
+    readonly granularity: number,
+  ) {}
+
+  /**
+   * Adds one sampled request. `weight` is 1 / the sampling rate; `sketchIndex` is the latency's
+   * precomputed sketch bucket (see sketchIndex()), shared across the dimensions one event touches.
+   */
+  addRequest(at: number, latencyMs: number, sketchIndex: number, bytes: number, rows: number, failed: boolean, weight: number, rate: number): void {
+    this.count++;
+    this.estCount += weight;
+    this.bytes += bytes;
+    this.estBytes += bytes * weight;
+    this.rows += rows;
+    if (failed) {
+      this.errors++;
+      this.estErrors += weight;
+    }
+    this.sum += latencyMs;
+    if (latencyMs < this.min) this.min = latencyMs;
+    if (latencyMs > this.max) this.max = latencyMs;
+    this.sketch.addAtIndex(sketchIndex);
+    this.rate = rate;
+    const perSecond = (this.perSecond ??= new Float64Array(this.granularity));
+    const second = Math.floor((at - this.start) / 1000);
+    const inSecond = (perSecond[second] += weight);
+    if (inSecond > this.peak) this.peak = inSecond;
+  }
+
+  /** Adds one resource-metric point. */
+  addSample(at: number, value: number): void {
+    this.count++;
+    this.estCount++;
+    this.sum += value;
+    if (value < this.min) this.min = value;
+    if (value > this.max) this.max = value;
+    this.sketch.add(value);
+    if (at >= this.lastAt) {
+      this.last = value;
+      this.lastAt = at;
+    }
+  }
+
+  /** Adds `other` (a window of the same or a finer granularity, inside this one) into this window. */
+  merge(other: Window): void {
+    this.count += other.count;
+    this.estCount += other.estCount;
+    this.bytes += other.bytes;
+    this.estBytes += other.estBytes;
+    this.rows += other.rows;
+    this.errors += other.errors;
+    this.estErrors += other.estErrors;
+    this.sum += other.sum;
+    if (other.min < this.min) this.min = other.min;
+    if (other.max > this.max) this.max = other.max;
+    this.sketch.merge(other.sketch);
+    if (other.start === this.start && other.granularity === this.granularity && other.perSecond) {
+      // Two partial aggregates of the same window (e.g. per-key windows folded into `other`):
+      // seconds line up, so the peak is recomputed from the summed seconds.
+      const mine = (this.perSecond ??= new Float64Array(this.granularity));
+      for (let s = 0; s < mine.length; s++) {
+        mine[s] += other.perSecond[s];
+        if (mine[s] > this.peak) this.peak = mine[s];
+      }
+    } else if (other.peak > this.peak) {
+      this.peak = other.peak;
+    }
+    if (other.count > 0 && other.start >= this.start) this.rate = other.rate;
+    if (other.lastAt >= this.lastAt && !Number.isNaN(other.last)) {
+      this.last = other.last;
+      this.lastAt = other.lastAt;
+    }
+  }
+
+  /** The stored form. */
+  toRow(target: string, dim: Dimension, key: string, final: boolean): WindowRow {
+    return {
+      target,
+      granularity: this.granularity,
+      dim,
+      key,
+      start: this.start,
+      final,
+      count: this.count,
+      estCount: this.estCount,
+      bytes: this.bytes,
+      estBytes: this.estBytes,
+      rows: this.rows,
+      errors: this.errors,
+      estErrors: this.estErrors,
+      sum: this.sum,
+      min: this.count > 0 ? this.min : Number.NaN,
+      max: this.count > 0 ? this.max : Number.NaN,
+      peak: this.peak,
+      rate: this.rate,
+      last: this.last,
+      lastAt: this.lastAt,
+      sketch: this.sketch.toBuffer(),
+    };
+  }
+
+  /** Rebuilds a window from its stored form (per-second detail is not stored: the peak carries on). */
+  static fromRow(row: WindowRow): Window {
+    const w = new Window(row.start, row.granularity);
+    w.count = row.count;
+    w.estCount = row.estCount;
+    w.bytes = row.bytes;
+    w.estBytes = row.estBytes;
+    w.rows = row.rows;
+    w.errors = row.errors;
+    w.estErrors = row.estErrors;
+    w.sum = row.sum;
+    w.min = Number.isNaN(row.min) ? Number.POSITIVE_INFINITY : row.min;
+    w.max = Number.isNaN(row.max) ? Number.NEGATIVE_INFINITY : row.max;
+    w.peak = row.peak;
+    w.rate = row.rate;
+    w.last = row.last;
+    w.lastAt = row.lastAt;
+    w.sketch = QuantileSketch.fromBuffer(row.sketch);
+    return w;
+  }
+}
