@@ -1,0 +1,477 @@
+/**
+ * A shadowed block volume: a live backing file, a complete shadow copy on a cheap tier, and hot
+ * copies on faster tiers placed by the predictive policy.
+ *
+ * Guarantees:
+ * - A write is acknowledged only after it is durable (fdatasync) on the live file and on the
+ *   complete shadow copy; after failover, on the shadow alone. Hot copies of the block are
+ *   invalidated before the write starts and rewritten after it, so no read returns stale data.
+ * - Copies up are tagged with the block's write version and discarded if a write raced them.
+ * - Each read is served from the fastest valid copy; a live error is retried on the shadow, so the
+ *   client never sees it, and it triggers failover.
+ * - Hot-copy validity lives in memory only: after a restart reads come from live/shadow until the
+ *   policy copies blocks up again (never stale, at worst slower).
+ */
+import { copyFile, mkdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ShadowplaneError } from '../../core/errors.js';
+import { ShadowplanePolicy } from './policies/shadowplane.js';
+import type { FastTier, PlacementPolicy } from './policies/policy.js';
+import type { TierProfile } from './profile.js';
+import { TierStore, type Faults } from './tier-store.js';
+
+/** A fast tier's configuration: its profile and how many blocks it may hold. */
+export interface FastTierConfig {
+  readonly profile: TierProfile;
+  readonly capacityBlocks: number;
+}
+
+/** Configuration of one volume. */
+export interface VolumeConfig {
+  /** Export name (NBD) and API key; letters, digits, `-` and `_`. */
+  readonly name: string;
+  /** Directory holding `live/`, the shadow tier's and each fast tier's directory. */
+  readonly dir: string;
+  readonly blockSize: number;
+  readonly blocks: number;
+  /** Profile of the live volume's device. */
+  readonly live: TierProfile;
+  /** The cheap tier holding the complete shadow copy. */
+  readonly shadow: TierProfile;
+  /** Faster tiers holding hot copies, fastest first. */
+  readonly fastTiers: readonly FastTierConfig[];
+  /** Budget for copies up, in MiB/s; copies beyond it wait, and are dropped when the queue is full. */
+  readonly copyBudgetMiBps: number;
+  /** Live latency (EWMA over I/Os, ms) at which the volume fails over before errors appear. */
+  readonly failoverLatencyMs: number;
+}
+
+/** Where a volume's I/O goes: the live file, or the shadow after failover. */
+export type FailoverState = 'live' | 'failed-over';
+
+/** Counters and placement for the API. */
+export interface VolumeStats {
+  readonly name: string;
+  readonly blockSize: number;
+  readonly blocks: number;
+  readonly state: FailoverState;
+  readonly failoverReason: string | null;
+  readonly liveLatencyEwmaMs: number;
+  readonly liveErrors: number;
+  readonly reads: number;
+  readonly writes: number;
+  readonly readsServedBy: Record<string, number>;
+  readonly promotions: number;
+  readonly copiesDone: number;
+  readonly copiesDiscarded: number;
+  readonly copiesDropped: number;
+  readonly tiers: { name: string; validBlocks: number; capacityBlocks: number | null; costPerMonth: number }[];
+  readonly hottest: { block: number; reads: number }[];
+}
+
+const NAME = /^[A-Za-z0-9_-]{1,64}$/;
+const MAX_COPY_QUEUE = 4096;
+
+/** The policy's view of one fast tier: what it asked to be resident, while real copies catch up. */
+class PlacementView implements FastTier {
+  readonly wanted = new Set<number>();
+  constructor(
+    readonly capacity: number,
+    private readonly onPromote: (b: number) => void,
+    private readonly onEvict: (b: number) => void,
+  ) {}
+  size(): number {
+    return this.wanted.size;
+  }
+  has(b: number): boolean {
+    return this.wanted.has(b);
+  }
+  promote(b: number): void {
+    if (this.wanted.size >= this.capacity || this.wanted.has(b)) throw new Error(`bad promote ${b}`);
+    this.wanted.add(b);
+    this.onPromote(b);
+  }
+  evict(b: number): void {
+    if (!this.wanted.delete(b)) throw new Error(`bad evict ${b}`);
+    this.onEvict(b);
+  }
+}
+
+interface HotTier {
+  readonly store: TierStore;
+  readonly view: PlacementView;
+  readonly policy: PlacementPolicy;
+}
+
+/** A shadowed volume; create with `Volume.open`. */
+export class Volume {
+  private state: FailoverState = 'live';
+  private failoverReason: string | null = null;
+  private liveEwma = 0;
+  private liveErrors = 0;
+  private t = 0;
+  private reads = 0;
+  private writes = 0;
+  private readonly servedBy: Record<string, number> = {};
+  private readonly versions = new Map<number, number>();
+  private readonly heat = new Map<number, number>();
+  private readonly dirtyWhileFailed = new Set<number>();
+  private writeChain: Promise<unknown> = Promise.resolve();
+  private copyQueue: { tier: HotTier; block: number }[] = [];
+  private copying = false;
+  private promotions = 0;
+  private copiesDone = 0;
+  private copiesDiscarded = 0;
+  private copiesDropped = 0;
+  private closed = false;
+
+  private constructor(
+    readonly config: VolumeConfig,
+    private readonly live: TierStore,
+    private readonly shadow: TierStore,
+    private readonly hot: HotTier[],
+  ) {}
+
+  /**
+   * Opens a volume, creating the live file and the shadow copy if missing (the first shadow copy
+   * is seeded by a bulk file copy). Fails with SHADOWPLANE_ERR_VALIDATION naming the bad field.
+   */
+  static async open(config: VolumeConfig): Promise<Volume> {
+    const problems: { path: string; message: string }[] = [];
+    if (!NAME.test(config.name)) problems.push({ path: 'name', message: 'must be 1-64 letters, digits, - or _' });
+    if (!Number.isInteger(config.blockSize) || config.blockSize < 512 || config.blockSize % 512 !== 0)
+      problems.push({ path: 'blockSize', message: 'must be a multiple of 512' });
+    if (!Number.isInteger(config.blocks) || config.blocks < 1) problems.push({ path: 'blocks', message: 'must be a positive integer' });
+    config.fastTiers.forEach((t, i) => {
+      if (!Number.isInteger(t.capacityBlocks) || t.capacityBlocks < 1)
+        problems.push({ path: `fastTiers/${i}/capacityBlocks`, message: 'must be a positive integer' });
+    });
+    if (!(config.copyBudgetMiBps > 0)) problems.push({ path: 'copyBudgetMiBps', message: 'must be positive' });
+    if (problems.length > 0) throw new ShadowplaneError('SHADOWPLANE_ERR_VALIDATION', `volume ${config.name} is misconfigured`, problems);
+
+    const live = await TierStore.open(config.live, join(config.dir, 'live'), `${config.name}.img`, config.blockSize, config.blocks, Infinity);
+    const shadowDir = join(config.dir, `shadow-${config.shadow.name}`);
+    const shadowPath = join(shadowDir, `${config.name}.img`);
+    const seeded = await stat(shadowPath).then(
+      () => true,
+      () => false,
+    );
+    if (!seeded) {
+      await mkdir(shadowDir, { recursive: true });
+      await copyFile(live.path, shadowPath);
+    }
+    const shadowStore = await TierStore.open(config.shadow, shadowDir, `${config.name}.img`, config.blockSize, config.blocks, Infinity);
+    const vol = new Volume(config, live, shadowStore, []);
+    for (const t of config.fastTiers) {
+      const store = await TierStore.open(t.profile, join(config.dir, `tier-${t.profile.name}`), `${config.name}.img`, config.blockSize, config.blocks, t.capacityBlocks);
+      const holder: { tier?: HotTier } = {};
+      const view = new PlacementView(
+        t.capacityBlocks,
+        (b) => vol.enqueueCopy(holder.tier as HotTier, b),
+        (b) => store.valid.delete(b),
+      );
+      holder.tier = { store, view, policy: new ShadowplanePolicy(view) };
+      vol.hot.push(holder.tier);
+    }
+    return vol;
+  }
+
+  /** Size in bytes. */
+  get size(): number {
+    return this.config.blocks * this.config.blockSize;
+  }
+
+  /** Current failover state. */
+  get failover(): FailoverState {
+    return this.state;
+  }
+
+  private checkRange(offset: number, length: number): void {
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.size) {
+      throw new ShadowplaneError('SHADOWPLANE_ERR_VALIDATION', `range ${offset}+${length} is outside the volume (${this.size} bytes)`, [
+        { path: 'offset', message: `offset+length must be within 0..${this.size}` },
+      ]);
+    }
+  }
+
+  private noteLive(ms: number, ok: boolean, why: string): void {
+    this.liveEwma = this.liveEwma === 0 ? ms : 0.8 * this.liveEwma + 0.2 * ms;
+    if (!ok) {
+      this.liveErrors++;
+      this.failOver(`live I/O error: ${why}`);
+    } else if (this.liveEwma > this.config.failoverLatencyMs) {
+      this.failOver(`live latency EWMA ${this.liveEwma.toFixed(1)} ms above ${this.config.failoverLatencyMs} ms`);
+    }
+  }
+
+  /** Routes all I/O to the shadow from now on (idempotent). */
+  failOver(reason: string): void {
+    if (this.state === 'failed-over') return;
+    this.state = 'failed-over';
+    this.failoverReason = reason;
+  }
+
+  /**
+   * Returns I/O to the live volume after copying back every block written while failed over.
+   * Fails (and stays failed over) if the live volume still errors.
+   */
+  async failBack(): Promise<void> {
+    await this.exclusive(async () => {
+      for (const b of this.dirtyWhileFailed) {
+        await this.live.writeBlock(b, await this.shadow.readBlock(b), false);
+      }
+      await this.live.sync();
+      this.dirtyWhileFailed.clear();
+      this.liveEwma = 0;
+      this.state = 'live';
+      this.failoverReason = null;
+    });
+  }
+
+  /** Sets faults on the live device (tests and drills). */
+  injectLiveFaults(faults: Faults): void {
+    this.live.faults = faults;
+  }
+
+  private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.writeChain.then(fn, fn);
+    this.writeChain = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Reads one block's current data from the fastest valid copy, without telling the policy. */
+  private async readCurrent(b: number): Promise<Buffer> {
+    for (const h of this.hot) {
+      if (h.store.valid.has(b)) {
+        try {
+          const data = await h.store.readBlock(b);
+          this.count(h.store.profile.name);
+          return data;
+        } catch {
+          h.store.valid.delete(b);
+        }
+      }
+    }
+    if (this.state === 'live') {
+      const t0 = performance.now();
+      try {
+        const data = await this.live.readBlock(b);
+        this.noteLive(performance.now() - t0, true, '');
+        this.count('live');
+        return data;
+      } catch (err) {
+        this.noteLive(performance.now() - t0, false, (err as Error).message);
+      }
+    }
+    const data = await this.shadow.readBlock(b);
+    this.count(`shadow-${this.shadow.profile.name}`);
+    return data;
+  }
+
+  private count(tier: string): void {
+    this.servedBy[tier] = (this.servedBy[tier] ?? 0) + 1;
+  }
+
+  private observe(b: number): void {
+    const t = this.t++;
+    this.heat.set(b, (this.heat.get(b) ?? 0) + 1);
+    for (const h of this.hot) h.policy.access(t, b, h.view.has(b));
+  }
+
+  /** Reads `length` bytes at `offset`. Fails with SHADOWPLANE_ERR_VALIDATION outside the volume. */
+  async read(offset: number, length: number): Promise<Buffer> {
+    this.checkRange(offset, length);
+    this.reads++;
+    const bs = this.config.blockSize;
+    const first = Math.floor(offset / bs);
+    const last = Math.floor((offset + length - 1) / bs);
+    const parts: Promise<Buffer>[] = [];
+    for (let b = first; b <= last && length > 0; b++) {
+      parts.push(this.readCurrent(b));
+      this.observe(b);
+    }
+    const whole = Buffer.concat(await Promise.all(parts));
+    return whole.subarray(offset - first * bs, offset - first * bs + length);
+  }
+
+  /**
+   * Writes `data` at `offset`, durable on the live file and the complete shadow before it resolves
+   * (on the shadow alone after failover). Fails with EIO only when no durable copy could be written.
+   */
+  async write(offset: number, data: Buffer): Promise<void> {
+    this.checkRange(offset, data.length);
+    if (data.length === 0) return;
+    this.writes++;
+    const bs = this.config.blockSize;
+    await this.exclusive(async () => {
+      const first = Math.floor(offset / bs);
+      const last = Math.floor((offset + data.length - 1) / bs);
+      for (let b = first; b <= last; b++) {
+        const start = Math.max(offset, b * bs);
+        const end = Math.min(offset + data.length, (b + 1) * bs);
+        let block: Buffer;
+        if (end - start === bs) {
+          block = data.subarray(start - offset, end - offset);
+        } else {
+          block = await this.readCurrent(b);
+          data.copy(block, start - b * bs, start - offset, end - offset);
+        }
+        await this.writeBlock(b, block);
+      }
+    });
+  }
+
+  private async writeBlock(b: number, block: Buffer): Promise<void> {
+    const version = (this.versions.get(b) ?? 0) + 1;
+    this.versions.set(b, version);
+    for (const h of this.hot) h.store.valid.delete(b);
+    const toLive = async (): Promise<boolean> => {
+      if (this.state !== 'live') return false;
+      const t0 = performance.now();
+      try {
+        await this.live.writeBlock(b, block, true);
+        this.noteLive(performance.now() - t0, true, '');
+        return true;
+      } catch (err) {
+        this.noteLive(performance.now() - t0, false, (err as Error).message);
+        return false;
+      }
+    };
+    const toShadow = this.shadow.writeBlock(b, block, true).then(
+      () => true,
+      () => false,
+    );
+    const [liveOk, shadowOk] = await Promise.all([toLive(), toShadow]);
+    if (!liveOk && !shadowOk) {
+      const err = new Error(`no durable copy of block ${b} could be written`) as Error & { code: string };
+      err.code = 'EIO';
+      throw err;
+    }
+    if (!liveOk) this.dirtyWhileFailed.add(b);
+    // Write-through to the hot copies the policy keeps, so a hot block stays fast after a write.
+    for (const h of this.hot) {
+      if (!h.view.has(b)) continue;
+      try {
+        await h.store.writeBlock(b, block, false);
+        if (this.versions.get(b) === version && h.view.has(b)) h.store.valid.add(b);
+      } catch {
+        // A failed hot copy is simply not valid; the block is read from a slower copy.
+      }
+    }
+  }
+
+  /** Makes all acknowledged writes durable (they already are; this also syncs the files). */
+  async flush(): Promise<void> {
+    await this.exclusive(async () => {
+      const jobs: Promise<void>[] = [this.shadow.sync()];
+      if (this.state === 'live') jobs.push(this.live.sync().catch((err: Error) => this.noteLive(0, false, err.message)));
+      await Promise.all(jobs);
+    });
+  }
+
+  private enqueueCopy(tier: HotTier, block: number): void {
+    this.promotions++;
+    if (this.copyQueue.length >= MAX_COPY_QUEUE) {
+      this.copyQueue.shift();
+      this.copiesDropped++;
+    }
+    this.copyQueue.push({ tier, block });
+    if (!this.copying) void this.runCopies();
+  }
+
+  /** Copies blocks up at most at the copy budget; a copy raced by a write or an eviction is discarded. */
+  private async runCopies(): Promise<void> {
+    this.copying = true;
+    const bytesPerMs = (this.config.copyBudgetMiBps * 1024 * 1024) / 1000;
+    let budgetStart = performance.now();
+    let spent = 0;
+    while (!this.closed && this.copyQueue.length > 0) {
+      const { tier, block } = this.copyQueue.shift() as { tier: HotTier; block: number };
+      if (!tier.view.has(block) || tier.store.valid.has(block)) continue;
+      const version = this.versions.get(block) ?? 0;
+      try {
+        const data = await this.readCurrent(block);
+        if (this.versions.get(block) !== version || !tier.view.has(block)) {
+          this.copiesDiscarded++;
+          continue;
+        }
+        await tier.store.writeBlock(block, data, false);
+        if (this.versions.get(block) === version && tier.view.has(block)) {
+          tier.store.valid.add(block);
+          this.copiesDone++;
+        } else {
+          this.copiesDiscarded++;
+        }
+      } catch {
+        this.copiesDiscarded++;
+      }
+      spent += this.config.blockSize;
+      const ahead = spent / bytesPerMs - (performance.now() - budgetStart);
+      if (ahead >= 1) await new Promise((r) => setTimeout(r, ahead));
+      if (performance.now() - budgetStart > 1000) {
+        budgetStart = performance.now();
+        spent = 0;
+      }
+    }
+    this.copying = false;
+  }
+
+  /** Placement, heat, cost and failover statistics. */
+  stats(): VolumeStats {
+    const gib = (blocks: number): number => (blocks * this.config.blockSize) / 2 ** 30;
+    const hottest = [...this.heat.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 10)
+      .map(([block, reads]) => ({ block, reads }));
+    return {
+      name: this.config.name,
+      blockSize: this.config.blockSize,
+      blocks: this.config.blocks,
+      state: this.state,
+      failoverReason: this.failoverReason,
+      liveLatencyEwmaMs: this.liveEwma,
+      liveErrors: this.liveErrors,
+      reads: this.reads,
+      writes: this.writes,
+      readsServedBy: { ...this.servedBy },
+      promotions: this.promotions,
+      copiesDone: this.copiesDone,
+      copiesDiscarded: this.copiesDiscarded,
+      copiesDropped: this.copiesDropped,
+      tiers: [
+        { name: 'live', validBlocks: this.config.blocks, capacityBlocks: null, costPerMonth: gib(this.config.blocks) * this.config.live.costPerGiBMonth },
+        {
+          name: `shadow-${this.shadow.profile.name}`,
+          validBlocks: this.config.blocks,
+          capacityBlocks: null,
+          costPerMonth: gib(this.config.blocks) * this.shadow.profile.costPerGiBMonth,
+        },
+        ...this.hot.map((h) => ({
+          name: h.store.profile.name,
+          validBlocks: h.store.valid.size,
+          capacityBlocks: h.store.capacity,
+          costPerMonth: gib(h.store.capacity) * h.store.profile.costPerGiBMonth,
+        })),
+      ],
+      hottest,
+    };
+  }
+
+  /** True when the hot copy of `block` on the tier named `tier` is valid (for tests and the API). */
+  isHotOn(tier: string, block: number): boolean {
+    return this.hot.some((h) => h.store.profile.name === tier && h.store.valid.has(block));
+  }
+
+  /** Waits for queued copies to finish (tests, shutdown). */
+  async settle(): Promise<void> {
+    while (this.copying || this.copyQueue.length > 0) await new Promise((r) => setTimeout(r, 5));
+  }
+
+  /** Stops copying and closes every file. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.settle();
+    await this.writeChain;
+    await Promise.all([this.live.close(), this.shadow.close(), ...this.hot.map((h) => h.store.close())]);
+  }
+}

@@ -1,0 +1,61 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { createHash, randomBytes } from 'node:crypto';
+import { NbdServer } from '../../../src/shadows/volumes/nbd.js';
+import { testVolume } from './helpers.js';
+
+const run = promisify(execFile);
+const qemuIo = await run('qemu-io', ['--version']).then(
+  () => true,
+  () => false,
+);
+const skip = qemuIo ? false : process.env.CI === 'true' ? false : 'qemu-io not installed (Debian qemu-utils)';
+
+test('qemu-io writes, reads back and verifies a pattern over NBD; the volume sees the same bytes', { skip }, async () => {
+  const vol = await testVolume();
+  const server = new NbdServer(new Map([['vol1', vol]]));
+  const port = await server.listen(0);
+  try {
+    const url = `nbd://127.0.0.1:${port}/vol1`;
+    const io = (cmd: string) => run('qemu-io', ['-f', 'raw', '-c', cmd, url]);
+    await io('write -P 0xab 8192 65536');
+    await io('write -f -P 0xcd 100 1000'); // unaligned, with FUA
+    const check = await io('read -P 0xab 8192 1000');
+    assert.match(check.stdout, /read 1000\/1000 bytes/);
+    await assert.rejects(io('read -P 0x00 8192 512'), /Pattern verification failed|fail/i);
+    await io('flush');
+    await io('discard 16384 4096');
+    const got = await vol.read(0, 81920);
+    const want = Buffer.alloc(81920);
+    want.fill(0xab, 8192, 8192 + 65536);
+    want.fill(0xcd, 100, 1100);
+    want.fill(0, 16384, 20480);
+    assert.equal(createHash('sha256').update(got).digest('hex'), createHash('sha256').update(want).digest('hex'));
+    // qemu-img reads the whole export through the same server.
+    const info = await run('qemu-img', ['info', '-f', 'raw', '--output=json', url]);
+    assert.equal(JSON.parse(info.stdout)['virtual-size'], vol.size);
+    const data = randomBytes(4096);
+    await vol.write(4096 * 200, data);
+    const back = await run('qemu-io', ['-f', 'raw', '-c', `read -v ${4096 * 200} 16`, url]);
+    assert.match(back.stdout, new RegExp(data.subarray(0, 4).toString('hex').replace(/(..)/g, '$1 ').trim()));
+  } finally {
+    await server.close();
+    await vol.close();
+  }
+});
+
+test('a bad export name is refused and the server keeps serving', { skip }, async () => {
+  const vol = await testVolume();
+  const server = new NbdServer(new Map([['vol1', vol]]));
+  const port = await server.listen(0);
+  try {
+    await assert.rejects(run('qemu-io', ['-f', 'raw', '-c', 'read 0 512', `nbd://127.0.0.1:${port}/nope`]));
+    const ok = await run('qemu-io', ['-f', 'raw', '-c', 'read 0 512', `nbd://127.0.0.1:${port}/vol1`]);
+    assert.match(ok.stdout, /read 512\/512/);
+  } finally {
+    await server.close();
+    await vol.close();
+  }
+});
