@@ -1,0 +1,173 @@
+/**
+ * The interceptor against the real PostgreSQL: psql, the pg client (simple and prepared
+ * statements), COPY, errors, cancel, pgbench, md5 and SCRAM authentication through it; events
+ * posted as NDJSON to an HTTP receiver; no literal or parameter value in any event.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import net from 'node:net';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import type { AddressInfo } from 'node:net';
+import pg from 'pg';
+import type { RequestEvent } from '../../../src/model/event.js';
+import { PgProxy } from '../../../src/shadows/sql/proxy.js';
+import { EventSink } from '../../../src/shadows/sql/sink.js';
+import { CANCEL_REQUEST } from '../../../src/shadows/sql/wire.js';
+import { dropDatabase, freshDatabase, pgbenchInit, postgresAvailable, PG_HOST, PG_PORT, startAuthCluster } from './helpers.js';
+
+const exec = promisify(execFile);
+const DB = 'sp_sql_test_proxy';
+const EVENT_FIELDS = new Set(['target', 'op', 'table', 'columns', 'route', 'bytes', 'rows', 'latencyMs', 'status', 'error', 'user', 'requestId', 'at']);
+
+describe('pg-proxy against PostgreSQL', async () => {
+  const available = await postgresAvailable();
+  let proxy: PgProxy;
+  let sink: EventSink;
+  let port: number;
+  let receiver: http.Server;
+  const received: RequestEvent[] = [];
+
+  before(async () => {
+    if (!available) return;
+    await freshDatabase(DB);
+    await pgbenchInit(DB, 1);
+    receiver = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        assert.equal(req.url, '/v1/events');
+        assert.equal(req.headers['content-type'], 'application/x-ndjson');
+        for (const line of Buffer.concat(chunks).toString('utf8').split('\n')) if (line) received.push(JSON.parse(line));
+        res.writeHead(202).end('{}');
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', () => r()));
+    sink = new EventSink({ controlUrl: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`, flushMs: 100 });
+    proxy = new PgProxy({ upstreamHost: PG_HOST, upstreamPort: PG_PORT, target: 'orders-db', sampleRate: 1, events: sink });
+    port = await proxy.listen(0);
+  });
+
+  after(async () => {
+    if (!available) return;
+    await proxy.close();
+    await sink.close();
+    receiver.close();
+    await dropDatabase(DB);
+  });
+
+  const client = async (user = 'postgres', password?: string, p = port, db = DB): Promise<pg.Client> => {
+    const c = new pg.Client({ host: '127.0.0.1', port: p, user, password, database: db });
+    await c.connect();
+    return c;
+  };
+
+  test('pg client: simple and prepared statements, errors with SQLSTATE, and no values in events', { skip: !available }, async () => {
+    const c = await client();
+    const secretText = 'secret-literal-Zq9';
+    const secretNumber = 987654321;
+    const secretParam = 'param-value-Xy7';
+    await c.query(`SELECT aid, abalance FROM pgbench_accounts WHERE aid = ${secretNumber} OR filler = '${secretText}'`);
+    const prepared = await c.query({ name: 'by_filler', text: 'SELECT count(*) AS n FROM pgbench_accounts a JOIN pgbench_branches b ON a.bid = b.bid WHERE a.filler <> $1', values: [secretParam] });
+    assert.equal(Number(prepared.rows[0].n), 100000);
+    await c.query({ name: 'by_filler', text: 'SELECT count(*) AS n FROM pgbench_accounts a JOIN pgbench_branches b ON a.bid = b.bid WHERE a.filler <> $1', values: [secretParam + '2'] });
+    const upd = await c.query('UPDATE pgbench_tellers SET tbalance = tbalance + $1 WHERE tid = $2 RETURNING tid', [secretNumber, 3]);
+    assert.equal(upd.rowCount, 1);
+    await assert.rejects(c.query(`SELECT * FROM no_such_table WHERE x = '${secretText}'`), (e: { code?: string }) => e.code === '42P01');
+    // The connection still works after an error in the extended protocol.
+    assert.equal((await c.query('SELECT $1::int + 1 AS v', [41])).rows[0].v, 42);
+    await c.end();
+    await sink.flush();
+    const mine = received.filter((e) => e.route?.includes('pgbench_') || e.route?.includes('no_such_table'));
+    assert.ok(mine.length >= 5, `expected events, got ${mine.length}`);
+    for (const e of received) {
+      for (const k of Object.keys(e)) assert.ok(EVENT_FIELDS.has(k), `unknown field ${k}`);
+      const json = JSON.stringify(e);
+      for (const secret of [secretText, String(secretNumber), secretParam]) assert.ok(!json.includes(secret), `event leaks ${secret}: ${json}`);
+    }
+    const join = received.filter((e) => e.route?.startsWith('select count(*) as n from pgbench_accounts a join'));
+    assert.deepEqual(join.map((e) => e.table).sort(), ['pgbench_accounts', 'pgbench_accounts', 'pgbench_branches', 'pgbench_branches']);
+    const accounts = join.find((e) => e.table === 'pgbench_accounts')!;
+    assert.deepEqual(accounts.columns, ['bid', 'filler']);
+    assert.equal(accounts.rows, 1);
+    assert.equal(accounts.user, 'postgres');
+    const failed = received.find((e) => e.route?.includes('no_such_table'))!;
+    assert.equal(failed.error, '42P01');
+    const update = received.find((e) => e.route?.startsWith('update pgbench_tellers'))!;
+    assert.equal(update.op, 'write');
+    assert.equal(update.rows, 1);
+    assert.equal(update.route, 'update pgbench_tellers set tbalance = tbalance + $1 where tid = $2 returning tid');
+    assert.equal(new Set(join.map((e) => e.requestId)).size, 2, 'one request id per query, shared by its tables');
+  });
+
+  test('psql: multi-statement simple query, COPY in and out, notices', { skip: !available }, async () => {
+    const args = ['-X', '-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', DB, '-v', 'ON_ERROR_STOP=1'];
+    const { stdout, stderr } = await exec('psql', [...args, '-At', '-c', "DO $$ BEGIN RAISE NOTICE 'hello'; END $$; SELECT count(*) FROM pgbench_branches"]);
+    assert.deepEqual(stdout.trim().split('\n'), ['DO', '1']);
+    assert.match(stderr, /NOTICE: {2}hello/);
+    const copyOut = await exec('psql', [...args, '-c', 'COPY (SELECT bid FROM pgbench_branches) TO STDOUT']);
+    assert.equal(copyOut.stdout.trim(), '1');
+    const child = execFile('psql', [...args, '-c', '\\copy pgbench_history (tid, bid, aid, delta, mtime) from stdin']);
+    child.stdin!.end('1\t1\t1\t5\t2024-01-01\n2\t1\t2\t6\t2024-01-01\n');
+    const out = await new Promise<string>((resolve, reject) => {
+      let s = '';
+      child.stdout!.on('data', (d) => (s += d));
+      child.on('close', (code) => (code === 0 ? resolve(s) : reject(new Error(`psql exited ${code}`))));
+    });
+    assert.match(out, /COPY 2/);
+  });
+
+  test('cancel requests are forwarded to the server', { skip: !available }, async () => {
+    const c = await client();
+    const { processID, secretKey } = c as unknown as { processID: number; secretKey: number };
+    const running = c.query('SELECT pg_sleep(30)');
+    await new Promise((r) => setTimeout(r, 300));
+    const packet = Buffer.alloc(16);
+    packet.writeInt32BE(16, 0);
+    packet.writeInt32BE(CANCEL_REQUEST, 4);
+    packet.writeInt32BE(processID, 8);
+    packet.writeInt32BE(secretKey, 12);
+    const s = net.connect(port, '127.0.0.1', () => s.end(packet));
+    await assert.rejects(running, (e: { code?: string }) => e.code === '57014');
+    await c.end();
+    assert.ok(proxy.stats.cancelsForwarded >= 1);
+  });
+
+  test('pgbench (select-only and TPC-B-like, prepared) runs through the proxy without failures', { skip: !available }, async () => {
+    const common = ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-c', '4', '-t', '50', '-n'];
+    for (const extra of [['-S'], ['-M', 'prepared'], ['-M', 'extended', '-S']]) {
+      const { stdout } = await exec('pgbench', [...common, ...extra, DB]);
+      assert.match(stdout, /number of transactions actually processed: 200\/200/);
+    }
+  });
+
+  test('a garbage startup packet is refused without harming the proxy', { skip: !available }, async () => {
+    const s = net.connect(port, '127.0.0.1');
+    await new Promise((r) => s.once('connect', r));
+    s.write(Buffer.from([0, 0, 0, 2, 1, 2, 3, 4]));
+    const reply = await new Promise<Buffer>((resolve) => s.once('data', resolve));
+    assert.equal(reply[0], 0x45 /* ErrorResponse */);
+    s.destroy();
+    const c = await client();
+    assert.equal((await c.query('SELECT 1 AS one')).rows[0].one, 1);
+    await c.end();
+  });
+
+  test('md5 and SCRAM authentication are relayed unchanged', { skip: !available }, async () => {
+    const cluster = await startAuthCluster();
+    const authProxy = new PgProxy({ upstreamHost: PG_HOST, upstreamPort: cluster.port, target: 'auth', sampleRate: 1, events: { add: () => undefined } });
+    const p = await authProxy.listen(0);
+    try {
+      for (const [user, password] of [['md5user', 'pw-md5'], ['scramuser', 'pw-scram']]) {
+        const c = await client(user, password, p, 'postgres');
+        assert.equal((await c.query('SELECT current_user AS u')).rows[0].u, user);
+        await c.end();
+        await assert.rejects(client(user, 'wrong', p, 'postgres'), (e: { code?: string }) => e.code === '28P01');
+      }
+    } finally {
+      await authProxy.close();
+      await cluster.stop();
+    }
+  });
+});
