@@ -10,6 +10,8 @@ import { solveLinear } from './util.js';
 interface ArSpec {
   p: number;
   P: number;
+  /** Also regress on the lag of a second, longer season (e.g. 168 beside 24). */
+  long: boolean;
   constant: boolean;
 }
 
@@ -19,15 +21,16 @@ interface ArFit {
   aicc: number;
 }
 
-function lagsOf(spec: ArSpec, m: number): number[] {
+function lagsOf(spec: ArSpec, m: number, m2: number): number[] {
   const lags: number[] = [];
   for (let i = 1; i <= spec.p; i++) lags.push(i);
   for (let j = 1; j <= spec.P; j++) lags.push(j * m);
+  if (spec.long) lags.push(m2);
   return lags;
 }
 
-function fitAr(z: Float64Array, spec: ArSpec, m: number, start: number): ArFit | null {
-  const lags = lagsOf(spec, m);
+function fitAr(z: Float64Array, spec: ArSpec, m: number, m2: number, start: number): ArFit | null {
+  const lags = lagsOf(spec, m, m2);
   const k = lags.length + (spec.constant ? 1 : 0);
   const nEff = z.length - start;
   if (nEff - k - 1 <= 0) return null;
@@ -56,10 +59,11 @@ function fitAr(z: Float64Array, spec: ArSpec, m: number, start: number): ArFit |
 }
 
 /**
- * Fits the seasonal ARIMA family to finite data y for season m (≤ 1: non-seasonal).
- * Returns null when y is too short for any order (fewer than 12 points).
+ * Fits the seasonal ARIMA family to finite data y for season m (≤ 1: non-seasonal); a longer
+ * season m2 (a multiple of m, e.g. 168 for 24) adds its lag as a candidate regressor when the
+ * series holds three of its cycles. Returns null when y is too short (fewer than 12 points).
  */
-export function fitArima(y: ArrayLike<number>, m: number): Member | null {
+export function fitArima(y: ArrayLike<number>, m: number, m2 = 0): Member | null {
   const n = y.length;
   if (n < 12) return null;
   const D = m > 1 && n >= 3 * m + 10 ? 1 : 0;
@@ -77,19 +81,22 @@ export function fitArima(y: ArrayLike<number>, m: number): Member | null {
   const z = new Float64Array(w.length - d);
   for (let t = d; t < w.length; t++) z[t - d] = w[t] - (d ? w[t - 1] : 0);
   const maxP = D ? 2 : 0;
-  const start = Math.max(3, maxP * m);
+  const useLong = D === 1 && m2 > 2 * m && z.length >= 3 * m2;
+  const start = Math.max(3, maxP * m, useLong ? m2 : 0);
   if (z.length - start < 10) return null;
   let best: ArFit | null = null;
   for (let p = 0; p <= 3; p++) {
     for (let P = 0; P <= maxP; P++) {
-      const fit = fitAr(z, { p, P, constant: d + D < 2 }, m, start);
-      if (fit && (!best || fit.aicc < best.aicc)) best = fit;
+      for (const long of useLong ? [false, true] : [false]) {
+        const fit = fitAr(z, { p, P, long, constant: d + D < 2 }, m, m2, start);
+        if (fit && (!best || fit.aicc < best.aicc)) best = fit;
+      }
     }
   }
   if (!best) return null;
   const { spec, coef } = best;
-  const lags = lagsOf(spec, m);
-  const keep = Math.max(3, spec.P * m) + 2;
+  const lags = lagsOf(spec, m, m2);
+  const keep = Math.max(3, spec.P * m, spec.long ? m2 : 0) + 2;
   // Histories of the raw, seasonally differenced and fully differenced series (recent part only).
   let ys = Array.from(y).slice(-Math.max(m, 1) - 2);
   let ws = Array.from(w).slice(-2);
@@ -100,7 +107,7 @@ export function fitArima(y: ArrayLike<number>, m: number): Member | null {
     for (let i = 0; i < lags.length; i++) f += coef[i] * hist[hist.length - lags[i]];
     return f;
   };
-  const name = `arima(${spec.p},${d},0)${D ? `(${spec.P},1,0)[${m}]` : ''}`;
+  const name = `arima(${spec.p},${d},0)${D ? `(${spec.P},1,0)[${m}]` : ''}${spec.long ? `+lag${m2}` : ''}`;
   return {
     name,
     update(x: number) {

@@ -6,7 +6,7 @@
 import type { Forecast, ForecastInterval } from '../model/forecast.js';
 import { ShadowplaneError } from '../core/errors.js';
 import type { Member } from './member.js';
-import { fitNaive, fitSeasonalNaive } from './member.js';
+import { fitNaive, fitOnLog, fitSeasonalNaive } from './member.js';
 import { fitAutoEts } from './ets.js';
 import { fitTheta } from './theta.js';
 import { fitArima } from './arima.js';
@@ -67,8 +67,16 @@ export interface FittedForecaster {
   refitState(): RefitState;
 }
 
-/** The members of the default combination, in order; chosen on M4 Hourly training data. */
-export const COMBINATION: readonly Exclude<ForecastMethod, 'auto'>[] = ['ets', 'theta', 'arima', 'mstl'];
+/** Models that can sit in a combination (`-long`: on the longest season; `-log`: on log data). */
+export type MemberKind = Exclude<ForecastMethod, 'auto'> | 'snaive-long' | 'arima-log' | 'mstl-log';
+
+/**
+ * The members of the default combination, chosen on the M4 Hourly training series (see
+ * docs/forecasting.md): seasonal naive on the shortest and on the longest season, seasonal ARIMA
+ * on raw and on log data, and the multi-seasonal decomposition on log data. A member that does
+ * not apply (no second season, non-positive data) is left out or replaced by its raw-data form.
+ */
+export const COMBINATION: readonly MemberKind[] = ['snaive', 'snaive-long', 'arima', 'arima-log', 'mstl-log'];
 
 /** Default interval factor, chosen on the last 48 points of the M4 Hourly training series. */
 export const DEFAULT_INTERVAL_SCALE = 1;
@@ -79,21 +87,28 @@ const MIN_POINTS_FOR_MODELS = 8;
 const CLIP_SIGMAS = 6;
 const CLIP_RUN = 3;
 
-function buildMember(method: Exclude<ForecastMethod, 'auto'>, y: Float64Array, seasons: number[]): Member | null {
+function buildMember(kind: MemberKind, y: Float64Array, seasons: number[]): Member | null {
   const m = seasons[0] ?? 1;
-  switch (method) {
+  const longest = seasons[seasons.length - 1] ?? 1;
+  switch (kind) {
     case 'naive':
       return fitNaive(y);
     case 'snaive':
       return m > 1 && y.length >= m ? fitSeasonalNaive(y, m) : null;
+    case 'snaive-long':
+      return longest > m && y.length >= longest ? fitSeasonalNaive(y, longest) : null;
     case 'ets':
       return fitAutoEts(y, m)?.member ?? null;
     case 'theta':
       return fitTheta(y, m);
     case 'arima':
-      return fitArima(y, m);
+      return fitArima(y, m, longest);
+    case 'arima-log':
+      return fitOnLog(y, (ly) => fitArima(ly, m, longest));
     case 'mstl':
       return seasons.length ? fitMstl(y, seasons) : null;
+    case 'mstl-log':
+      return seasons.length ? (fitOnLog(y, (ly) => fitMstl(ly, seasons)) ?? fitMstl(y, seasons)) : null;
   }
 }
 
@@ -226,26 +241,57 @@ export function fitForecaster(values: ArrayLike<number>, options: FitOptions = {
   if (cleaned.replaced > 0) notes.push(`${cleaned.replaced} spike(s) replaced before fitting`);
   y = cleaned.y;
 
-  const fitPart = y.subarray(0, n0);
-  const members: Member[] = [];
-  if (n0 < MIN_POINTS_FOR_MODELS) {
-    members.push(fitNaive(fitPart));
-    notes.push(`short history (${n} points): naive forecast`);
-  } else {
-    const wanted = method === 'auto' ? COMBINATION : [method];
-    for (const m of wanted) {
-      const member = buildMember(m, fitPart, seasons);
+  // Members are fitted twice: on the history without the holdout (to learn the error
+  // distribution honestly), then on the whole history for the forecast itself.
+  const fitMembers = (part: Float64Array, say: boolean): Member[] => {
+    const members: Member[] = [];
+    if (part.length < MIN_POINTS_FOR_MODELS) {
+      members.push(fitNaive(part));
+      if (say) notes.push(`short history (${n} points): naive forecast`);
+      return members;
+    }
+    for (const kind of method === 'auto' ? COMBINATION : [method]) {
+      const member = buildMember(kind, part, seasons);
       if (member) members.push(member);
-      else notes.push(`${m} not applicable to this series`);
+      else if (say && method !== 'auto') notes.push(`${kind} not applicable to this series`);
     }
     if (members.length === 0) {
-      const fallback = buildMember('snaive', fitPart, seasons) ?? fitNaive(fitPart);
+      const fallback = buildMember('snaive', part, seasons) ?? fitNaive(part);
       members.push(fallback);
-      notes.push(`fell back to ${fallback.name}`);
+      if (say) notes.push(`fell back to ${fallback.name}`);
     }
-  }
+    return members;
+  };
+  const calibration = calibrate(fitMembers(y.subarray(0, n0), false), y, n0, horizon, factor);
+  if (!calibration.learned) notes.push('intervals from a random-walk approximation (history too short to calibrate)');
+  const members = fitMembers(y, true);
   const model = members.length === 1 ? members[0].name : `median(${members.map((m) => m.name).join(', ')})`;
-  return new EngineForecaster(members, y, n0, horizon, factor, nonNegative, seasons, model, notes, values.length - 1 - last);
+  const forecaster = new EngineForecaster(members, calibration.calibration, n, nonNegative, seasons, model, notes);
+  for (let i = last + 1; i < values.length; i++) forecaster.absorbGap();
+  return forecaster;
+}
+
+/**
+ * Rolls members fitted on y[0, n0) through y[n0, n) with online updates, forecasting from every
+ * stride-th origin, and turns the errors per step into a Calibration.
+ */
+function calibrate(members: Member[], y: Float64Array, n0: number, horizon: number, factor: number): { calibration: Calibration; learned: boolean } {
+  const n = y.length;
+  let diffSq = 0;
+  for (let t = 1; t < n0; t++) diffSq += (y[t] - y[t - 1]) ** 2;
+  const fallback = Calibration.randomWalk(n0 > 1 ? Math.sqrt(diffSq / (n0 - 1)) : 0, horizon, factor);
+  const roller = new EngineForecaster(members, fallback, n0, false, [], '', []);
+  const errors: number[][] = Array.from({ length: horizon }, () => []);
+  const stride = Math.max(1, Math.floor((n - n0) / 48));
+  for (let t = n0; t < n; t++) {
+    if ((t - n0) % stride === 0) {
+      const f = roller.meanForecast(Math.min(horizon, n - t));
+      for (let h = 0; h < f.length; h++) errors[h].push(y[t + h] - f[h]);
+    }
+    roller.update(y[t]);
+  }
+  if (errors[0].length < 8) return { calibration: fallback, learned: false };
+  return { calibration: Calibration.fromErrors(errors, factor), learned: true };
 }
 
 function countFinite(values: ArrayLike<number>, from: number, to: number): number {
@@ -256,72 +302,44 @@ function countFinite(values: ArrayLike<number>, from: number, to: number): numbe
 
 class EngineForecaster implements FittedForecaster {
   readonly notes: string[];
-  private calibration: Calibration;
   private pointsSinceFit = 0;
   private clipRun = 0;
   private recentSq = 0;
   private recentCount = 0;
-  private readonly fittedOn: number;
 
   constructor(
     private readonly members: Member[],
-    y: Float64Array,
-    n0: number,
-    horizon: number,
-    factor: number,
+    private readonly calibration: Calibration,
+    private readonly fittedOn: number,
     private readonly nonNegative: boolean,
     readonly seasons: number[],
     readonly model: string,
     notes: string[],
-    trailingGaps: number,
   ) {
     this.notes = notes;
-    const n = y.length;
-    this.fittedOn = n;
-    const errors: number[][] = Array.from({ length: horizon }, () => []);
-    const stride = Math.max(1, Math.floor((n - n0) / 48));
-    // One-step scale for clipping during the holdout roll comes from the naive differences.
-    let diffSq = 0;
-    for (let t = 1; t < n0; t++) diffSq += (y[t] - y[t - 1]) ** 2;
-    this.calibration = Calibration.randomWalk(n0 > 1 ? Math.sqrt(diffSq / (n0 - 1)) : 0, horizon, factor);
-    for (let t = n0; t < n; t++) {
-      if ((t - n0) % stride === 0) {
-        const f = this.meanForecast(Math.min(horizon, n - t));
-        for (let h = 0; h < f.length; h++) errors[h].push(y[t + h] - f[h]);
-      }
-      this.absorb(y[t], false);
-    }
-    if (n > n0 && errors[0].length >= 8) {
-      this.calibration = Calibration.fromErrors(errors, factor);
-    } else {
-      this.notes.push('intervals from a random-walk approximation (history too short to calibrate)');
-    }
-    for (let i = 0; i < trailingGaps; i++) this.absorb(NaN, false);
-    this.recentSq = 0;
-    this.recentCount = 0;
   }
 
-  private meanForecast(h: number): number[] {
+  meanForecast(h: number): number[] {
     return combine(
       this.members.map((m) => m.forecast(h)),
       h,
     );
   }
 
-  private absorb(x: number, online: boolean): void {
-    let value = x;
-    if (!Number.isFinite(x)) {
-      for (const m of this.members) m.update(m.forecast(1)[0]);
-      return;
-    }
+  /** A missing point: every member absorbs its own one-step forecast. */
+  absorbGap(): void {
+    for (const m of this.members) m.update(m.forecast(1)[0]);
+  }
+
+  private absorb(x: number): void {
     const f1 = this.meanForecast(1)[0];
     const s1 = this.calibration.oneStepScale();
-    if (online) {
-      this.recentSq = 0.98 * this.recentSq + 0.02 * (x - f1) ** 2;
-      this.recentCount++;
-    }
-    if (s1 > 0 && Math.abs(x - f1) > CLIP_SIGMAS * s1 && this.clipRun < CLIP_RUN) {
-      value = f1 + Math.sign(x - f1) * CLIP_SIGMAS * s1;
+    this.recentSq = 0.98 * this.recentSq + 0.02 * (x - f1) ** 2;
+    this.recentCount++;
+    let value = x;
+    if (s1 > 0 && Math.abs(x - f1) > CLIP_SIGMAS * s1) {
+      // A lone spike is clipped; a run of CLIP_RUN or more is a level shift and passes.
+      if (this.clipRun < CLIP_RUN) value = f1 + Math.sign(x - f1) * CLIP_SIGMAS * s1;
       this.clipRun++;
     } else {
       this.clipRun = 0;
@@ -330,7 +348,8 @@ class EngineForecaster implements FittedForecaster {
   }
 
   update(x: number): void {
-    this.absorb(x, true);
+    if (Number.isFinite(x)) this.absorb(x);
+    else this.absorbGap();
     this.pointsSinceFit++;
   }
 

@@ -68,39 +68,45 @@ function initialState(y: ArrayLike<number>, spec: EtsSpec): EtsState {
   return { l, b: slope, s, pos: 0 };
 }
 
-/** One filtering step; returns the one-step forecast made before seeing y and the error term. */
-function step(spec: EtsSpec, p: EtsParams, st: EtsState, y: number): { mu: number; e: number } {
-  const phib = spec.trend === 'N' ? 0 : spec.trend === 'A' ? st.b : p.phi * st.b;
+// The one-step forecast of the latest step() call; a module variable avoids an allocation per step.
+let lastMu = 0;
+
+/** One filtering step on y; returns the error term and leaves the one-step forecast in lastMu. */
+function step(spec: EtsSpec, p: EtsParams, st: EtsState, y: number): number {
+  const trend = spec.trend;
+  const season = spec.season;
+  const phib = trend === 'N' ? 0 : trend === 'A' ? st.b : p.phi * st.b;
   const base = st.l + phib;
   const sv = st.s[st.pos];
-  const mu = spec.season === 'M' ? base * sv : spec.season === 'A' ? base + sv : base;
+  const mu = season === 'M' ? base * sv : season === 'A' ? base + sv : base;
+  lastMu = mu;
   let e: number;
   if (spec.error === 'A') {
     e = y - mu;
-    if (spec.season === 'M') {
+    if (season === 'M') {
       st.l = base + (p.alpha * e) / sv;
       st.b = phib + (p.beta * e) / sv;
       st.s[st.pos] = sv + (p.gamma * e) / base;
     } else {
       st.l = base + p.alpha * e;
       st.b = phib + p.beta * e;
-      if (spec.season === 'A') st.s[st.pos] = sv + p.gamma * e;
+      if (season === 'A') st.s[st.pos] = sv + p.gamma * e;
     }
   } else {
     e = (y - mu) / mu;
-    if (spec.season === 'M') {
+    if (season === 'M') {
       st.l = base * (1 + p.alpha * e);
       st.b = phib + p.beta * base * e;
       st.s[st.pos] = sv * (1 + p.gamma * e);
     } else {
-      const scale = spec.season === 'A' ? base + sv : base;
+      const scale = season === 'A' ? base + sv : base;
       st.l = base + p.alpha * scale * e;
       st.b = phib + p.beta * scale * e;
-      if (spec.season === 'A') st.s[st.pos] = sv + p.gamma * scale * e;
+      if (season === 'A') st.s[st.pos] = sv + p.gamma * scale * e;
     }
   }
-  st.pos = (st.pos + 1) % st.s.length;
-  return { mu, e };
+  if (++st.pos === st.s.length) st.pos = 0;
+  return e;
 }
 
 function forecastFrom(spec: EtsSpec, p: EtsParams, st: EtsState, h: number): number[] {
@@ -131,10 +137,10 @@ function loglik(y: ArrayLike<number>, spec: EtsSpec, p: EtsParams, init: EtsStat
   let logmu = 0;
   const multiplicative = spec.error === 'M';
   for (let t = 0; t < y.length; t++) {
-    const { mu, e } = step(spec, p, st, y[t]);
+    const e = step(spec, p, st, y[t]);
     if (multiplicative) {
-      if (!(mu > 0)) return Infinity;
-      logmu += Math.log(mu);
+      if (!(lastMu > 0)) return Infinity;
+      logmu += Math.log(lastMu);
     }
     sse += e * e;
   }
@@ -199,15 +205,15 @@ export function fitEtsSpec(y: ArrayLike<number>, spec: EtsSpec, maxEval = 200): 
 /**
  * Fits the candidate ETS specifications for season length m (1 or less: non-seasonal) and
  * returns the one with the lowest AICc, or null when none fits. Multiplicative forms are tried
- * only on strictly positive data.
+ * only on strictly positive data and not at all with `additiveOnly`.
  */
-export function fitAutoEts(y: ArrayLike<number>, m: number, opts: { seasonal?: boolean; damped?: boolean } = {}): EtsFit | null {
+export function fitAutoEts(y: ArrayLike<number>, m: number, opts: { seasonal?: boolean; damped?: boolean; additiveOnly?: boolean } = {}): EtsFit | null {
   const seasons: EtsSpec['season'][] = m > 1 && opts.seasonal !== false ? ['N', 'A', 'M'] : ['N'];
   const trends: EtsSpec['trend'][] = opts.damped === false ? ['N'] : ['N', 'Ad'];
   let positive = true;
   for (let t = 0; t < y.length; t++) if (!(y[t] > 0)) positive = false;
   let best: EtsFit | null = null;
-  for (const error of positive ? (['A', 'M'] as const) : (['A'] as const)) {
+  for (const error of positive && !opts.additiveOnly ? (['A', 'M'] as const) : (['A'] as const)) {
     for (const trend of trends) {
       for (const season of seasons) {
         if (season === 'M' && (!positive || error === 'A')) continue;

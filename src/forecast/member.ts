@@ -48,3 +48,30 @@ export function fitSeasonalNaive(y: ArrayLike<number>, m: number): Member {
     },
   };
 }
+
+/**
+ * Runs a model on the logarithm of strictly positive data, so multiplicative seasonality and
+ * level-proportional noise become additive; forecasts are transformed back (the median of a
+ * log-symmetric forecast). Returns null when some value is not positive or the inner fit fails.
+ * Later non-positive points are floored at half the smallest fitted value.
+ */
+export function fitOnLog(y: ArrayLike<number>, fit: (logY: Float64Array) => Member | null): Member | null {
+  let min = Infinity;
+  for (let t = 0; t < y.length; t++) {
+    if (!(y[t] > 0)) return null;
+    if (y[t] < min) min = y[t];
+  }
+  const logY = Float64Array.from(y, Math.log);
+  const inner = fit(logY);
+  if (!inner) return null;
+  const floor = Math.log(min / 2);
+  return {
+    name: `log-${inner.name}`,
+    update(x: number) {
+      inner.update(x > 0 ? Math.max(Math.log(x), floor) : floor);
+    },
+    forecast(h: number) {
+      return inner.forecast(h).map(Math.exp);
+    },
+  };
+}
