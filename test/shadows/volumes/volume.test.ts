@@ -1,0 +1,137 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { testVolume } from './helpers.js';
+import { Volume } from '../../../src/shadows/volumes/volume.js';
+import { isCoded } from '../../../src/core/errors.js';
+
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+/** A deterministic pseudo-random generator so a failure replays the same operations. */
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => ((s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+}
+
+test('reads are never stale while hot copies move: every read matches a model by checksum', async () => {
+  const vol = await testVolume();
+  const model = Buffer.alloc(vol.size);
+  const rand = rng(7);
+  try {
+    for (let i = 0; i < 1500; i++) {
+      // A hot set of 24 blocks walked in order, plus random traffic, so copies are made and raced.
+      const block = rand() < 0.7 ? 40 + (i % 24) : Math.floor(rand() * 256);
+      const offset = block * 4096 + (rand() < 0.2 ? Math.floor(rand() * 4000) : 0);
+      const length = Math.min(vol.size - offset, rand() < 0.2 ? 1 + Math.floor(rand() * 9000) : 4096);
+      if (rand() < 0.3) {
+        const data = randomBytes(length);
+        data.copy(model, offset);
+        // Background copies up run between these awaited operations and race the writes.
+        await vol.write(offset, data);
+      } else {
+        const got = await vol.read(offset, length);
+        assert.equal(sha(got), sha(model.subarray(offset, offset + length)), `read ${i} at ${offset}+${length}`);
+      }
+    }
+    await vol.settle();
+    assert.equal(sha(await vol.read(0, vol.size)), sha(model));
+    const stats = vol.stats();
+    assert.ok((stats.readsServedBy.nvme ?? 0) > 0, 'the hot tier served reads');
+    assert.ok(stats.copiesDone > 0);
+    const nvme = stats.tiers.find((t) => t.name === 'nvme');
+    assert.ok(nvme && nvme.validBlocks <= 16, 'the hot tier stays within capacity');
+    // The live file and the shadow copy both hold every acknowledged write.
+    const dir = vol.config.dir;
+    assert.equal(sha(await readFile(join(dir, 'live', 'vol1.img'))), sha(model));
+    assert.equal(sha(await readFile(join(dir, 'shadow-hdd', 'vol1.img'))), sha(model));
+  } finally {
+    await vol.close();
+  }
+});
+
+test('failover under load: latency then EIO on the live volume, zero failed I/Os, no lost data, fail back', async () => {
+  const vol = await testVolume({ failoverLatencyMs: 20 });
+  const model = Buffer.alloc(vol.size);
+  let failed = 0;
+  let done = 0;
+  let stop = false;
+  const worker = async (seed: number): Promise<void> => {
+    const rand = rng(seed);
+    while (!stop) {
+      const block = Math.floor(rand() * 64) + seed * 64;
+      try {
+        if (rand() < 0.4) {
+          const data = randomBytes(4096);
+          await vol.write(block * 4096, data);
+          data.copy(model, block * 4096);
+        } else {
+          const got = await vol.read(block * 4096, 4096);
+          assert.equal(sha(got), sha(model.subarray(block * 4096, block * 4096 + 4096)));
+        }
+        done++;
+      } catch (err) {
+        if (err instanceof assert.AssertionError) throw err;
+        failed++;
+      }
+    }
+  };
+  const workers = [0, 1, 2].map(worker);
+  try {
+    await new Promise((r) => setTimeout(r, 150));
+    vol.injectLiveFaults({ addedLatencyMs: 40, eio: false });
+    while (vol.failover === 'live') await new Promise((r) => setTimeout(r, 10));
+    assert.match(vol.stats().failoverReason ?? '', /latency/);
+    vol.injectLiveFaults({ addedLatencyMs: 0, eio: true });
+    await new Promise((r) => setTimeout(r, 200));
+  } finally {
+    stop = true;
+    await Promise.all(workers);
+  }
+  assert.equal(failed, 0);
+  assert.ok(done > 50);
+  vol.injectLiveFaults({ addedLatencyMs: 0, eio: false });
+  await vol.failBack();
+  assert.equal(vol.failover, 'live');
+  await vol.close();
+  assert.equal(sha(await readFile(join(vol.config.dir, 'live', 'vol1.img'))), sha(model), 'live caught up after fail-back');
+});
+
+test('an EIO from the live volume before any latency sign is absorbed by the shadow', async () => {
+  const vol = await testVolume();
+  try {
+    const data = randomBytes(4096);
+    await vol.write(4096 * 3, data);
+    vol.injectLiveFaults({ addedLatencyMs: 0, eio: true });
+    assert.equal(sha(await vol.read(4096 * 3, 4096)), sha(data));
+    assert.equal(vol.failover, 'failed-over');
+    assert.match(vol.stats().failoverReason ?? '', /EIO/);
+    const more = randomBytes(100);
+    await vol.write(4096 * 3 + 10, more);
+    more.copy(data, 10);
+    assert.equal(sha(await vol.read(4096 * 3, 4096)), sha(data));
+  } finally {
+    await vol.close();
+  }
+});
+
+test('bad input: ranges outside the volume and bad configuration are named', async () => {
+  const vol = await testVolume();
+  try {
+    await assert.rejects(vol.read(vol.size - 10, 20), (e: unknown) => isCoded(e, 'SHADOWPLANE_ERR_VALIDATION'));
+    await assert.rejects(vol.write(-1, Buffer.alloc(1)), (e: unknown) => isCoded(e, 'SHADOWPLANE_ERR_VALIDATION'));
+    // The volume still serves after bad requests.
+    assert.equal((await vol.read(0, 10)).length, 10);
+  } finally {
+    await vol.close();
+  }
+  await assert.rejects(
+    Volume.open({ ...vol.config, name: 'bad name', blockSize: 1000, fastTiers: [{ profile: vol.config.live, capacityBlocks: 0 }] }),
+    (e: unknown) => {
+      assert.ok(isCoded(e, 'SHADOWPLANE_ERR_VALIDATION'));
+      assert.deepEqual(e.problems.map((p) => p.path), ['name', 'blockSize', 'fastTiers/0/capacityBlocks']);
+      return true;
+    },
+  );
+});
