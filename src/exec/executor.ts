@@ -161,7 +161,10 @@ export class Executor {
     const task: Task = { id: `${action.id}/t${++this.seq}`, action, actuator, controller: new AbortController(), transitions: [], done, resolve, state: 'pending', attempt: 0 };
     this.active.set(task.id, task);
     this.emit(task, null, 'pending', `submitted to ${actuator.kind} actuator`);
-    queueMicrotask(() => void this.run(task));
+    queueMicrotask(() => {
+      // run() settles every task itself; reaching this catch means a bug in the table or the loop.
+      this.run(task).catch((err: unknown) => log.error({ err, taskId: task.id }, 'executor task crashed'));
+    });
     return { accepted: true, taskId: task.id, done };
   }
 
