@@ -23,12 +23,19 @@ export interface OnlineForecasterConfig {
   readonly minErrors: number;
   /** Steps ahead forecast (>= 1). */
   readonly horizon: number;
+  /** Steps whose errors are tracked (1..horizon); intervals of longer steps reuse this step's errors. */
+  readonly errorHorizon: number;
   /** Central interval levels in percent (0 < level < 100). */
   readonly levels: readonly number[];
+  /**
+   * How errors are normalised before their quantiles are taken: 'absolute' (as is), 'sqrt'
+   * (divided by sqrt(max(1, forecast)), count-like noise), 'relative' (divided by max(1, forecast)).
+   */
+  readonly errorScale: 'absolute' | 'sqrt' | 'relative';
 }
 
 /** Defaults used by the replay benchmark. */
-export const DEFAULT_ONLINE_FORECASTER: Omit<OnlineForecasterConfig, 'horizon'> = {
+export const DEFAULT_ONLINE_FORECASTER: Omit<OnlineForecasterConfig, 'horizon' | 'errorHorizon'> = {
   season: 1440,
   seasonsBack: 3,
   seasonSmoothing: 5,
@@ -36,6 +43,7 @@ export const DEFAULT_ONLINE_FORECASTER: Omit<OnlineForecasterConfig, 'horizon'> 
   errorWindow: 1440,
   minErrors: 60,
   levels: [80, 90, 95, 98],
+  errorScale: 'absolute',
 };
 
 /** Errors of one horizon step: a FIFO and the same values kept sorted. */
@@ -96,12 +104,12 @@ export class OnlineForecaster {
   private readonly errors: ErrorWindow[];
 
   constructor(private readonly config: OnlineForecasterConfig) {
-    if (!(config.horizon >= 1) || !(config.levelAlpha > 0 && config.levelAlpha <= 1) || config.errorWindow < 1 || config.season < 0) {
+    if (!(config.horizon >= 1) || !(config.errorHorizon >= 1 && config.errorHorizon <= config.horizon) || !(config.levelAlpha > 0 && config.levelAlpha <= 1) || config.errorWindow < 1 || config.season < 0) {
       throw new RangeError('invalid OnlineForecasterConfig');
     }
     if (config.levels.some((l) => !(l > 0 && l < 100))) throw new RangeError('forecast levels must be in (0, 100)');
     this.predictions = Array.from({ length: config.horizon }, () => []);
-    this.errors = Array.from({ length: config.horizon }, () => new ErrorWindow(config.errorWindow));
+    this.errors = Array.from({ length: config.errorHorizon }, () => new ErrorWindow(config.errorWindow));
   }
 
   /** Observations so far. */
@@ -113,9 +121,12 @@ export class OnlineForecaster {
   observe(x: number): void {
     if (!Number.isFinite(x)) throw new RangeError(`observation must be finite (got ${x})`);
     const n = this.history.length;
-    for (let h = 1; h <= this.config.horizon; h++) {
+    for (let h = 1; h <= this.config.errorHorizon; h++) {
       const made = n - h;
-      if (made >= 0) this.errors[h - 1].push(x - this.predictions[h - 1][made]);
+      if (made >= 0) {
+        const p = this.predictions[h - 1][made];
+        this.errors[h - 1].push((x - p) / this.scale(p));
+      }
     }
     this.history.push(x);
     this.level = Number.isNaN(this.level) ? x : this.level + this.config.levelAlpha * (x - this.level);
@@ -125,6 +136,11 @@ export class OnlineForecaster {
       const sh = this.seasonal(last + h);
       this.predictions[h - 1][last] = this.level + (sh !== null && base !== null ? sh - base : 0);
     }
+  }
+
+  private scale(prediction: number): number {
+    const s = this.config.errorScale;
+    return s === 'absolute' ? 1 : s === 'sqrt' ? Math.sqrt(Math.max(1, prediction)) : Math.max(1, prediction);
   }
 
   /** The smoothed mean of past seasons around step x (only steps already observed), or null. */
@@ -152,7 +168,8 @@ export class OnlineForecaster {
   forecast(): Forecast | null {
     const last = this.history.length - 1;
     const H = this.config.horizon;
-    if (last < 0 || this.errors[H - 1].count < this.config.minErrors) return null;
+    const E = this.config.errorHorizon;
+    if (last < 0 || this.errors[E - 1].count < this.config.minErrors) return null;
     const mean: number[] = [];
     for (let h = 1; h <= H; h++) mean.push(this.predictions[h - 1][last]);
     const intervals = this.config.levels.map((level) => {
@@ -160,14 +177,14 @@ export class OnlineForecaster {
       const qHi = 1 - qLo;
       return {
         level,
-        lo: mean.map((m, i) => m + this.errors[i].quantile(qLo)),
-        hi: mean.map((m, i) => m + this.errors[i].quantile(qHi)),
+        lo: mean.map((m, i) => m + this.scale(m) * this.errors[Math.min(i, E - 1)].quantile(qLo)),
+        hi: mean.map((m, i) => m + this.scale(m) * this.errors[Math.min(i, E - 1)].quantile(qHi)),
       };
     });
     return {
       mean,
       intervals,
-      model: `online(ewma:${this.config.levelAlpha}${this.config.season ? `,season:${this.config.season}x${this.config.seasonsBack}` : ''},conformal:${this.config.errorWindow})`,
+      model: `online(ewma:${this.config.levelAlpha}${this.config.season ? `,season:${this.config.season}x${this.config.seasonsBack}` : ''},conformal:${this.config.errorScale}x${this.config.errorWindow})`,
       notes: [],
     };
   }

@@ -64,6 +64,10 @@ export interface ScalingPolicyConfig {
   readonly scaleInOnForecast: boolean;
   /** Extra fraction added on every scale-up, so that one action covers a rising stretch. */
   readonly scaleUpStepHeadroom: number;
+  /** A scale-up goes to the largest forecast need of this many steps (>= delay + 1), so one action covers a rising stretch. */
+  readonly scaleUpLookaheadSteps: number;
+  /** A scale-in goes no lower than the largest forecast need of this many steps, so demand about to return does not cost two actions. */
+  readonly scaleInLookaheadSteps: number;
   /** Rate limit: at most this many units added per step (Infinity: none). */
   readonly maxScaleUpUnits: number;
   /** Rate limit: at most this fraction of the units removed per step. */
@@ -87,16 +91,18 @@ export interface ScalingPolicyConfig {
 
 /** Defaults: the one configuration used for every trace in docs/benchmarks/replay.md. */
 export const DEFAULT_SCALING_POLICY: ScalingPolicyConfig = {
-  targetUtilisation: 0.95,
+  targetUtilisation: 0.9,
   forecastLevel: 90,
   reactiveAboveUse: 0.9,
   reactiveTargetUtilisation: 0.8,
   proactiveBelowUse: 0.8,
   observedWindow: 3,
-  scaleInTolerance: 0.1,
-  scaleInStabilizationSteps: 10,
+  scaleInTolerance: 0.2,
+  scaleInStabilizationSteps: 30,
   scaleInOnForecast: false,
-  scaleUpStepHeadroom: 0.05,
+  scaleUpStepHeadroom: 0,
+  scaleUpLookaheadSteps: 30,
+  scaleInLookaheadSteps: 60,
   maxScaleUpUnits: Infinity,
   maxScaleInFraction: 1,
   minUnits: 1,
@@ -139,7 +145,7 @@ export interface ScalingView {
   readonly capacityPerUnit: number;
   /** Steps a launched unit needs before it serves (the pre-allocation lead time). */
   readonly provisioningDelaySteps: number;
-  /** Forecast for steps 1..H after the last observed one (H >= delay + 1), with the configured level; absent when none could be made. */
+  /** Forecast for steps 1..H after the last observed one (H >= delay + 1, ideally >= the lookaheads), with the configured level; absent when none could be made. */
   readonly forecast?: Forecast;
   /** Tick-to-tick state. */
   readonly memory: ScalingMemory;
@@ -210,10 +216,18 @@ export function decideScaling(view: ScalingView, config: ScalingPolicyConfig = D
   const bound = usableBound(view, config, lead);
   let forecastUnits: number | null = null;
   let forecastAtReady: number | null = null;
+  let upUnits = 0;
+  let inUnits = 0;
   const pendingBounds = view.memory.pendingBounds.filter(([s]) => s > view.step);
   if (bound) {
-    forecastUnits = 0;
-    for (let h = 1; h <= lead; h++) forecastUnits = Math.max(forecastUnits, unitsFor(bound[h - 1]));
+    const maxUnits = (steps: number) => {
+      let u = 0;
+      for (let h = 1; h <= Math.min(steps, bound.length); h++) u = Math.max(u, unitsFor(bound[h - 1]));
+      return u;
+    };
+    forecastUnits = maxUnits(lead);
+    upUnits = maxUnits(Math.max(lead, config.scaleUpLookaheadSteps));
+    inUnits = maxUnits(Math.max(lead, config.scaleInLookaheadSteps));
     forecastAtReady = bound[lead - 1] * (1 + headroom);
     pendingBounds.push([view.step + lead, bound[lead - 1]]);
   }
@@ -239,21 +253,22 @@ export function decideScaling(view: ScalingView, config: ScalingPolicyConfig = D
       }
     }
   }
-  // scale-in on the forecast alone only when configured: otherwise observations must agree
-  if (!config.scaleInOnForecast) rec = Math.max(rec, Math.min(current, observedUnits));
+  // scale-in never lands in reactive territory, and on the forecast alone only when configured
+  const reactiveFloor = Math.ceil(recent / cap / config.reactiveAboveUse - 1e-9);
+  rec = Math.max(rec, Math.min(current, config.scaleInOnForecast ? reactiveFloor : Math.max(reactiveFloor, observedUnits)));
   behavior.push({ step: 'capacity-model', from: current, to: rec, note: `forecast units ${forecastUnits ?? 'n/a'}, observed units ${observedUnits}, headroom ${headroom.toFixed(3)}, target utilisation ${util}` });
 
   const window = config.scaleInStabilizationSteps;
   const recommendations = [...view.memory.recommendations.filter(([s]) => s > view.step - window), [view.step, rec] as const];
   let desired = rec;
   if (rec > current) {
-    const stepped = Math.ceil(rec * (1 + config.scaleUpStepHeadroom));
-    if (stepped !== rec) behavior.push({ step: 'stabilization', from: rec, to: stepped, note: `scale up fast, with ${config.scaleUpStepHeadroom * 100}% step headroom` });
+    const stepped = Math.ceil(Math.max(rec, upUnits) * (1 + config.scaleUpStepHeadroom));
+    if (stepped !== rec) behavior.push({ step: 'stabilization', from: rec, to: stepped, note: `scale up fast, to the need of the next ${config.scaleUpLookaheadSteps} steps plus ${config.scaleUpStepHeadroom * 100}%` });
     desired = stepped;
   } else if (rec < current) {
-    const windowMax = Math.max(...recommendations.map(([, u]) => u));
+    const windowMax = Math.max(inUnits, ...recommendations.map(([, u]) => u));
     const stabilized = Math.min(current, windowMax);
-    if (stabilized !== rec) behavior.push({ step: 'stabilization', from: rec, to: stabilized, note: `scale in slowly: max recommendation of the last ${window} steps` });
+    if (stabilized !== rec) behavior.push({ step: 'stabilization', from: rec, to: stabilized, note: `scale in slowly: max recommendation of the last ${window} steps and forecast need of the next ${config.scaleInLookaheadSteps}` });
     desired = stabilized;
     if (desired === current) {
       reason = ScalingReason.ScaleInStabilizing;
@@ -296,8 +311,7 @@ function usableBound(view: ScalingView, config: ScalingPolicyConfig, lead: numbe
   if (!f || view.demand.length < config.minHistory) return null;
   const interval = f.intervals.find((i) => i.level === config.forecastLevel);
   if (!interval || interval.hi.length < lead) return null;
-  const hi = interval.hi.slice(0, lead);
-  return hi.every(Number.isFinite) ? hi.map((v) => Math.max(0, v)) : null;
+  return interval.hi.every(Number.isFinite) ? interval.hi.map((v) => Math.max(0, v)) : null;
 }
 
 /** Trigger refinement: the headroom after observing the step that just ended. */

@@ -88,7 +88,9 @@ export interface ShadowplanePolicyOptions {
  */
 export function shadowplanePolicy(opts: ShadowplanePolicyOptions): ReplayPolicy {
   const scaling = opts.scaling ?? DEFAULT_SCALING_POLICY;
-  const forecaster = new OnlineForecaster({ ...DEFAULT_ONLINE_FORECASTER, ...opts.forecaster, horizon: opts.delay + 1 });
+  const lead = opts.delay + 1;
+  const horizon = Math.max(lead, scaling.scaleUpLookaheadSteps, scaling.scaleInLookaheadSteps);
+  const forecaster = new OnlineForecaster({ ...DEFAULT_ONLINE_FORECASTER, ...opts.forecaster, horizon, errorHorizon: lead });
   let memory: ScalingMemory = initialScalingMemory(scaling);
   return {
     decide(o) {
@@ -132,4 +134,11 @@ export function replay(demand: readonly number[], name: PolicyName, opts: Replay
       : runPolicy(demand, name === 'hpa' ? hpaPolicy(opts.target) : shadowplanePolicy({ delay: opts.delay, scaling: opts.scaling, forecaster: opts.forecaster }), opts);
   const m = scoreRun(demand, run.ready, run.billed);
   return { run, metrics: { ...m, cost_x_oracle: m.cost / oracleCost } };
+}
+
+/** The decisions file of replay-model.md: header `minute,demand,desired`, one row per minute. */
+export function decisionsCsv(demand: readonly number[], desired: readonly number[]): string {
+  const rows = ['minute,demand,desired'];
+  for (let t = 0; t < demand.length; t++) rows.push(`${t},${demand[t]},${desired[t]}`);
+  return rows.join('\n') + '\n';
 }
