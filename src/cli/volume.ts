@@ -1,0 +1,69 @@
+/**
+ * `shadowplane volume serve`: runs one shadowed volume with its HTTP API and NBD export.
+ * Tiers: the live file on an `ssd` profile, the complete shadow on `hdd`, hot copies on `nvme`.
+ */
+import type { Command } from 'commander';
+import { positiveInt } from './common.js';
+import { buildVolumeApi } from '../shadows/volumes/api.js';
+import { NbdServer } from '../shadows/volumes/nbd.js';
+import { DEFAULT_PROFILES } from '../shadows/volumes/profile.js';
+import { Volume } from '../shadows/volumes/volume.js';
+import { logger } from '../obs/log.js';
+
+const log = logger('volumes.cli');
+
+/** Registers `volume serve`. */
+export function register(program: Command): void {
+  const volume = program.command('volume').description('Shadowed block volumes on tiered storage');
+  volume
+    .command('serve')
+    .description('Serve a volume over NBD and an HTTP API; placement, redirection and failover run inside')
+    .requiredOption('--dir <dir>', 'directory for the live file and the tier directories')
+    .option('--name <name>', 'volume (and NBD export) name', 'vol1')
+    .option('--size-mib <n>', 'volume size in MiB', positiveInt, 64)
+    .option('--block-size <n>', 'block size in bytes (multiple of 512)', positiveInt, 4096)
+    .option('--fast-blocks <n>', 'capacity of the nvme tier in blocks', positiveInt, 1024)
+    .option('--copy-budget-mibps <n>', 'bandwidth budget for copies up, MiB/s', positiveInt, 50)
+    .option('--failover-latency-ms <n>', 'live latency (EWMA) that triggers failover', positiveInt, 25)
+    .option('--nbd-port <n>', 'NBD port on 127.0.0.1', positiveInt, 10809)
+    .option('--http-port <n>', 'HTTP API port on 127.0.0.1', positiveInt, 8710)
+    .action(
+      async (o: {
+        dir: string;
+        name: string;
+        sizeMib: number;
+        blockSize: number;
+        fastBlocks: number;
+        copyBudgetMibps: number;
+        failoverLatencyMs: number;
+        nbdPort: number;
+        httpPort: number;
+      }) => {
+        const vol = await Volume.open({
+          name: o.name,
+          dir: o.dir,
+          blockSize: o.blockSize,
+          blocks: Math.ceil((o.sizeMib * 2 ** 20) / o.blockSize),
+          live: DEFAULT_PROFILES.ssd,
+          shadow: DEFAULT_PROFILES.hdd,
+          fastTiers: [{ profile: DEFAULT_PROFILES.nvme, capacityBlocks: o.fastBlocks }],
+          copyBudgetMiBps: o.copyBudgetMibps,
+          failoverLatencyMs: o.failoverLatencyMs,
+        });
+        const volumes = new Map([[o.name, vol]]);
+        const nbd = new NbdServer(volumes);
+        const nbdPort = await nbd.listen(o.nbdPort);
+        const api = buildVolumeApi(volumes);
+        await api.listen({ port: o.httpPort, host: '127.0.0.1' });
+        log.info({ nbd: `nbd://127.0.0.1:${nbdPort}/${o.name}`, http: `http://127.0.0.1:${o.httpPort}/volumes/${o.name}` }, 'volume serving');
+        const stop = async (): Promise<void> => {
+          await nbd.close();
+          await api.close();
+          await vol.close();
+          process.exit(0);
+        };
+        process.once('SIGINT', () => void stop());
+        process.once('SIGTERM', () => void stop());
+      },
+    );
+}

@@ -1,0 +1,50 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { buildVolumeApi } from '../../../src/shadows/volumes/api.js';
+import { testVolume } from './helpers.js';
+
+test('API: write and read bytes, stats, fault injection triggers failover, fail back, bad input', async () => {
+  const vol = await testVolume();
+  const app = buildVolumeApi(new Map([['vol1', vol]]));
+  try {
+    const data = randomBytes(6000);
+    const put = await app.inject({ method: 'PUT', url: '/volumes/vol1/data?offset=1000', payload: data, headers: { 'content-type': 'application/octet-stream' } });
+    assert.equal(put.statusCode, 204);
+    const got = await app.inject({ method: 'GET', url: '/volumes/vol1/data?offset=1000&length=6000' });
+    assert.equal(got.statusCode, 200);
+    assert.deepEqual(got.rawPayload, data);
+    const list = await app.inject({ method: 'GET', url: '/volumes' });
+    assert.deepEqual(list.json(), [{ name: 'vol1', size: vol.size, state: 'live' }]);
+
+    const faults = await app.inject({ method: 'PUT', url: '/volumes/vol1/faults', payload: { addedLatencyMs: 0, eio: true } });
+    assert.equal(faults.statusCode, 200);
+    const again = await app.inject({ method: 'GET', url: '/volumes/vol1/data?offset=1000&length=6000' });
+    assert.deepEqual(again.rawPayload, data, 'served from the shadow despite EIO on live');
+    const stats = (await app.inject({ method: 'GET', url: '/volumes/vol1' })).json();
+    assert.equal(stats.state, 'failed-over');
+    assert.ok(stats.liveErrors >= 1);
+    assert.equal(stats.tiers.length, 3);
+
+    await app.inject({ method: 'PUT', url: '/volumes/vol1/faults', payload: { addedLatencyMs: 0, eio: false } });
+    const back = await app.inject({ method: 'POST', url: '/volumes/vol1/failback' });
+    assert.equal(back.json().state, 'live');
+    const manual = await app.inject({ method: 'POST', url: '/volumes/vol1/failover', payload: { reason: 'drill' } });
+    assert.equal(manual.json().failoverReason, 'drill');
+
+    const bad = await app.inject({ method: 'GET', url: '/volumes/vol1/data?offset=-5&length=1' });
+    assert.equal(bad.statusCode, 400);
+    assert.equal(bad.json().code, 'SHADOWPLANE_ERR_VALIDATION');
+    const outside = await app.inject({ method: 'GET', url: `/volumes/vol1/data?offset=${vol.size}&length=1` });
+    assert.equal(outside.statusCode, 400);
+    assert.equal(outside.json().problems[0].path, 'offset');
+    const badFaults = await app.inject({ method: 'PUT', url: '/volumes/vol1/faults', payload: { addedLatencyMs: 'x', eio: true, extra: 1 } });
+    assert.equal(badFaults.statusCode, 400);
+    const missing = await app.inject({ method: 'GET', url: '/volumes/nope' });
+    assert.equal(missing.statusCode, 404);
+    assert.equal(missing.json().code, 'SHADOWPLANE_ERR_NOT_FOUND');
+  } finally {
+    await app.close();
+    await vol.close();
+  }
+});
