@@ -26,6 +26,8 @@ const scale = Number(opt('scale', '0')) || undefined;
 const series = readM4(join(M4_DIR, 'Hourly-train.csv')).slice(offset, offset + limit);
 
 const forecasts = new Map<string, number[][]>();
+// For the interval-scale scan: the first method's 95 % half-widths per series.
+const bands: { lo: number[]; hi: number[] }[] = [];
 const scores = new Map<string, SeriesScore[]>();
 const ref: SeriesScore[] = [];
 const times = new Map<string, number>();
@@ -38,6 +40,7 @@ for (const s of series) {
     const fc = fitForecaster(train, { seasons: [24, 168], horizon: H, method, intervalScale: scale }).predict(H, [95]);
     times.set(method, (times.get(method) ?? 0) + performance.now() - t0);
     const iv = fc.intervals[0];
+    if (method === methods[0]) bands.push({ lo: iv.lo, hi: iv.hi });
     if (!scores.has(method)) scores.set(method, []);
     scores.get(method)!.push(scoreSeries(train, truth, fc.mean, M, iv.lo, iv.hi));
     if (!forecasts.has(method)) forecasts.set(method, []);
@@ -64,4 +67,21 @@ for (let mask = 3; mask < 1 << singles.length; mask++) {
     return scoreSeries(train, s.values.slice(-H), mean, M);
   });
   line(`median(${set.join(',')})`, sc);
+}
+
+// Coverage and MSIS of the first method when its 95 % bands are widened by a factor (the
+// interval scale is linear in the band, up to the zero floor of non-negative series).
+if (args.includes('--scan')) {
+  for (const f of [1, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.8, 2]) {
+    const sc = series.map((s, k) => {
+      const train = s.values.slice(0, -H);
+      const mean = forecasts.get(methods[0])![k];
+      const b = bands[k];
+      const lo = mean.map((v, h) => v + f * (b.lo[h] - v));
+      const hi = mean.map((v, h) => v + f * (b.hi[h] - v));
+      return scoreSeries(train, s.values.slice(-H), mean, M, lo, hi);
+    });
+    const x = summarise(sc, r);
+    console.log(`scale ${f.toFixed(2)}: MSIS95 ${x.msis.toFixed(3)} coverage95 ${x.coverage.toFixed(2)}`);
+  }
 }

@@ -1,0 +1,296 @@
+/**
+ * `shadowplane forecast`: forecasts every series of a long CSV (`series_id,t,value`) and writes
+ * `series_id,step,mean,lo80,hi80,lo95,hi95` (one lo/hi pair per level). Series are spread over
+ * worker threads (all cores by default); this module is also the worker's entry point.
+ */
+import type { Command } from 'commander';
+import { InvalidArgumentError } from 'commander';
+import { createWriteStream } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { ShadowplaneError } from '../core/errors.js';
+import type { FieldProblem } from '../core/errors.js';
+import { readCsv } from '../core/csv.js';
+import { fitForecaster } from '../forecast/index.js';
+import type { ForecastMethod } from '../forecast/index.js';
+import { positiveInt, positiveIntList, reportCliError } from './common.js';
+
+/** Options of one forecast run over a CSV file. */
+export interface ForecastCsvOptions {
+  readonly input: string;
+  readonly output: string;
+  readonly horizon: number;
+  /** Season lengths; omitted: detected per series. */
+  readonly seasons?: number[];
+  /** Interval levels in percent (default 80, 95). */
+  readonly levels?: number[];
+  readonly method?: ForecastMethod;
+  /** Worker threads (default: all cores). */
+  readonly workers?: number;
+  /** Called with (done, total) as series finish. */
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+/** What a run did: series written, and series skipped as too short (with the reason). */
+export interface ForecastCsvResult {
+  readonly written: number;
+  readonly skipped: { id: string; reason: string }[];
+}
+
+/** Fewest finite values a series needs before the CLI forecasts it. */
+export const MIN_SERIES_POINTS = 3;
+const MAX_GAP_STEPS = 1_000_000;
+const MAX_PROBLEMS = 20;
+
+interface SeriesIn {
+  id: string;
+  values: number[];
+}
+
+interface Job {
+  series: SeriesIn[];
+  horizon: number;
+  seasons?: number[];
+  levels: number[];
+  method: ForecastMethod;
+}
+
+interface JobResult {
+  id: string;
+  rows?: string;
+  error?: string;
+}
+
+function parseTime(text: string): number {
+  const s = text.trim();
+  if (/^[+-]?\d+(\.\d+)?([eE][+-]?\d+)?$/.test(s)) return Number(s);
+  // Anything else must be a timestamp Date understands (ISO 8601 is the documented form).
+  return /\d{4}-\d{2}-\d{2}/.test(s) ? Date.parse(s) : NaN;
+}
+
+function parseValue(text: string): number | undefined {
+  const s = text.trim();
+  if (s === '' || s === 'NA' || s === 'NaN' || s === 'nan' || s === 'null') return NaN;
+  const v = Number(s);
+  return Number.isFinite(v) ? v : undefined;
+}
+
+/**
+ * Reads the long CSV into series in first-appearance order. A header is recognised by a first
+ * line whose value field is not a number; it must name series_id, t and value. Times must rise
+ * within a series; missing times on the series' regular step become gaps. Throws
+ * SHADOWPLANE_ERR_INPUT_FILE listing the bad lines (up to 20) and the rule each breaks.
+ */
+export async function readLongCsv(path: string): Promise<SeriesIn[]> {
+  const problems: FieldProblem[] = [];
+  const raw = new Map<string, { t: number[]; v: number[]; line: number[] }>();
+  let cols = [0, 1, 2];
+  let first = true;
+  try {
+    for await (const { line, fields } of readCsv(path)) {
+      if (first) {
+        first = false;
+        const names = fields.map((f) => f.trim().toLowerCase());
+        if (fields.length >= 3 && parseValue(fields[2]) === undefined && !/^\d/.test(fields[1] ?? '')) {
+          cols = ['series_id', 't', 'value'].map((k) => names.indexOf(k));
+          if (cols.some((c) => c < 0)) {
+            throw new ShadowplaneError('SHADOWPLANE_ERR_INPUT_FILE', `${path}: the header must name series_id, t and value`, [{ path: `line ${line}`, message: 'header must name series_id, t and value' }]);
+          }
+          continue;
+        }
+      }
+      const bad = (message: string): void => {
+        if (problems.length < MAX_PROBLEMS) problems.push({ path: `line ${line}`, message });
+      };
+      if (fields.length < 3) {
+        bad(`expected 3 fields (series_id,t,value), found ${fields.length}`);
+        continue;
+      }
+      const id = fields[cols[0]].trim();
+      const t = parseTime(fields[cols[1]]);
+      const v = parseValue(fields[cols[2]]);
+      if (id === '') bad('series_id is empty');
+      else if (!Number.isFinite(t)) bad(`t "${fields[cols[1]]}" is neither a number nor an ISO timestamp`);
+      else if (v === undefined) bad(`value "${fields[cols[2]]}" is not a number (leave it empty or NA for a gap)`);
+      else {
+        let s = raw.get(id);
+        if (!s) raw.set(id, (s = { t: [], v: [], line: [] }));
+        if (s.t.length && t <= s.t[s.t.length - 1]) bad(`t ${fields[cols[1]]} of series ${id} does not come after line ${s.line[s.line.length - 1]}; rows of a series must be in time order`);
+        else {
+          s.t.push(t);
+          s.v.push(v);
+          s.line.push(line);
+        }
+      }
+    }
+  } catch (err) {
+    if (err instanceof ShadowplaneError) throw err;
+    throw new ShadowplaneError('SHADOWPLANE_ERR_INPUT_FILE', `${path}: cannot be read (${(err as Error).message})`);
+  }
+  if (problems.length) throw new ShadowplaneError('SHADOWPLANE_ERR_INPUT_FILE', `${path}: ${problems.length >= MAX_PROBLEMS ? 'at least ' : ''}${problems.length} bad line(s)`, problems);
+  const out: SeriesIn[] = [];
+  for (const [id, s] of raw) {
+    let step = Infinity;
+    for (let i = 1; i < s.t.length; i++) step = Math.min(step, s.t[i] - s.t[i - 1]);
+    if (!Number.isFinite(step)) {
+      out.push({ id, values: s.v });
+      continue;
+    }
+    const values: number[] = [];
+    for (let i = 0; i < s.t.length; i++) {
+      const pos = (s.t[i] - s.t[0]) / step;
+      const k = Math.round(pos);
+      if (Math.abs(pos - k) > 1e-6 * Math.max(1, k) || k - values.length > MAX_GAP_STEPS) {
+        problems.push({ path: `line ${s.line[i]}`, message: `t is off the series' regular step of ${step} (or leaves a gap over ${MAX_GAP_STEPS} steps)` });
+        break;
+      }
+      while (values.length < k) values.push(NaN);
+      values.push(s.v[i]);
+    }
+    out.push({ id, values });
+  }
+  if (problems.length) throw new ShadowplaneError('SHADOWPLANE_ERR_INPUT_FILE', `${path}: irregular time steps`, problems);
+  return out;
+}
+
+const fmt = (v: number): string => String(Number(v.toPrecision(10)));
+const csvField = (s: string): string => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
+
+function forecastOne(s: SeriesIn, job: Job): JobResult {
+  const finite = s.values.filter(Number.isFinite).length;
+  if (finite < MIN_SERIES_POINTS) return { id: s.id, error: `only ${finite} finite value(s); at least ${MIN_SERIES_POINTS} are needed` };
+  try {
+    const fc = fitForecaster(s.values, { seasons: job.seasons, horizon: job.horizon, method: job.method }).predict(job.horizon, job.levels);
+    const id = csvField(s.id);
+    let rows = '';
+    for (let h = 0; h < job.horizon; h++) {
+      rows += `${id},${h + 1},${fmt(fc.mean[h])}`;
+      for (const iv of fc.intervals) rows += `,${fmt(iv.lo[h])},${fmt(iv.hi[h])}`;
+      rows += '\n';
+    }
+    return { id: s.id, rows };
+  } catch (err) {
+    return { id: s.id, error: (err as Error).message };
+  }
+}
+
+/**
+ * Forecasts every series of `input` into `output` using worker threads. Throws
+ * SHADOWPLANE_ERR_INPUT_FILE for bad input lines; series too short to forecast are skipped and
+ * returned in `skipped` (the output holds all others, in input order).
+ */
+export async function forecastCsv(opts: ForecastCsvOptions): Promise<ForecastCsvResult> {
+  const series = await readLongCsv(opts.input);
+  const levels = opts.levels ?? [80, 95];
+  const job: Omit<Job, 'series'> = { horizon: opts.horizon, seasons: opts.seasons, levels, method: opts.method ?? 'auto' };
+  const results = new Map<string, JobResult>();
+  const workers = Math.max(1, Math.min(opts.workers ?? availableParallelism(), Math.ceil(series.length / 4)));
+  const chunk = Math.max(1, Math.min(16, Math.ceil(series.length / (workers * 8))));
+  let next = 0;
+  const report = (): void => opts.onProgress?.(results.size, series.length);
+  if (workers === 1) {
+    for (const s of series) {
+      results.set(s.id, forecastOne(s, { ...job, series: [] }));
+      report();
+    }
+  } else {
+    await Promise.all(
+      Array.from({ length: workers }, () => new Promise<void>((resolve, reject) => {
+        const worker = new Worker(new URL(import.meta.url), { workerData: { shadowplaneForecastWorker: true } });
+        const feed = (): void => {
+          if (next >= series.length) {
+            void worker.terminate().then(() => resolve());
+            return;
+          }
+          const batch = series.slice(next, next + chunk);
+          next += batch.length;
+          worker.postMessage({ ...job, series: batch } satisfies Job);
+        };
+        worker.on('message', (out: JobResult[]) => {
+          for (const r of out) results.set(r.id, r);
+          report();
+          feed();
+        });
+        worker.on('error', reject);
+        feed();
+      })),
+    );
+  }
+  const file = createWriteStream(opts.output);
+  const header = ['series_id', 'step', 'mean', ...levels.flatMap((l) => [`lo${l}`, `hi${l}`])].join(',');
+  file.write(`${header}\n`);
+  const skipped: { id: string; reason: string }[] = [];
+  let written = 0;
+  for (const s of series) {
+    const r = results.get(s.id)!;
+    if (r.rows !== undefined) {
+      if (!file.write(r.rows)) await new Promise<void>((res) => file.once('drain', () => res()));
+      written++;
+    } else skipped.push({ id: s.id, reason: r.error ?? 'unknown' });
+  }
+  await new Promise<void>((res, rej) => file.end((err?: Error | null) => (err ? rej(err) : res())));
+  return { written, skipped };
+}
+
+function levelList(value: string): number[] {
+  return value.split(',').map((part) => {
+    const n = Number(part.trim());
+    if (!(n > 0 && n < 100)) throw new InvalidArgumentError(`"${part}" must be a percentage strictly between 0 and 100`);
+    return n;
+  });
+}
+
+function methodName(value: string): ForecastMethod {
+  const all: ForecastMethod[] = ['auto', 'naive', 'snaive', 'ets', 'theta', 'arima', 'mstl'];
+  if (!all.includes(value as ForecastMethod)) throw new InvalidArgumentError(`must be one of ${all.join(', ')}`);
+  return value as ForecastMethod;
+}
+
+/** Registers `shadowplane forecast`. Exit code 0: all series written; 2: some skipped as too short. */
+export function register(program: Command): void {
+  program
+    .command('forecast')
+    .description('forecast every series of a long CSV (series_id,t,value) with intervals')
+    .requiredOption('--input <file>', 'long CSV: series_id,t,value (t an integer index or an ISO timestamp)')
+    .requiredOption('--horizon <steps>', 'steps to forecast', positiveInt)
+    .requiredOption('--output <file>', 'output CSV: series_id,step,mean,lo<L>,hi<L> per level')
+    .option('--season <lengths>', 'season lengths, e.g. 24,168 (default: detected per series)', positiveIntList)
+    .option('--level <percents>', 'interval levels', levelList, [80, 95])
+    .option('--method <name>', 'auto (combination), naive, snaive, ets, theta, arima or mstl', methodName, 'auto')
+    .option('--workers <n>', 'worker threads (default: all cores)', positiveInt)
+    .action(async (o: { input: string; horizon: number; output: string; season?: number[]; level: number[]; method: ForecastMethod; workers?: number }) => {
+      const started = performance.now();
+      let lastShown = 0;
+      const tty = process.stderr.isTTY;
+      const result = await forecastCsv({
+        input: o.input,
+        output: o.output,
+        horizon: o.horizon,
+        seasons: o.season,
+        levels: o.level,
+        method: o.method,
+        workers: o.workers,
+        onProgress(done, total) {
+          const now = performance.now();
+          if (done === total || now - lastShown > (tty ? 250 : 5000)) {
+            lastShown = now;
+            process.stderr.write(`${tty ? '\r' : ''}forecast: ${done}/${total} series, ${((now - started) / 1000).toFixed(1)} s${tty && done < total ? '' : '\n'}`);
+          }
+        },
+      });
+      for (const s of result.skipped) process.stderr.write(`series ${s.id}: not forecast: ${s.reason}\n`);
+      process.stderr.write(`forecast: wrote ${result.written} series to ${o.output}${result.skipped.length ? `, skipped ${result.skipped.length}` : ''}\n`);
+      if (result.skipped.length) process.exitCode = 2;
+    });
+}
+
+if (!isMainThread && (workerData as { shadowplaneForecastWorker?: boolean } | null)?.shadowplaneForecastWorker) {
+  parentPort!.on('message', (job: Job) => {
+    try {
+      parentPort!.postMessage(job.series.map((s) => forecastOne(s, job)));
+    } catch (err) {
+      reportCliError(err);
+      process.exit(1);
+    }
+  });
+}
