@@ -70,10 +70,13 @@ export class TierStore {
     return buf;
   }
 
-  /** Writes one block, durably when `sync` (fdatasync before returning). Throws TierIoError under EIO. */
+  /**
+   * Writes whole blocks starting at `block` (data.length a multiple of the block size), durably
+   * when `sync` (fdatasync before returning). Throws TierIoError under EIO.
+   */
   async writeBlock(block: number, data: Buffer, sync: boolean): Promise<void> {
-    await this.pay(this.blockSize);
-    await this.fh.write(data, 0, this.blockSize, block * this.blockSize);
+    await this.pay(data.length);
+    await this.fh.write(data, 0, data.length, block * this.blockSize);
     if (sync) await this.fh.datasync();
   }
 
