@@ -1,0 +1,145 @@
+/**
+ * TypeScript ports of shared/tools/smd-baselines/baselines.py, run on the same rows as the
+ * detector: random scores, max z-score against the training data, PCA reconstruction error
+ * (components covering 95 % of training variance). Each returns train and test scores plus, for
+ * attribution, the per-metric contribution at a test row.
+ */
+
+/** Scores of one baseline on the train and test part, and a per-metric attribution. */
+export interface BaselineScores {
+  readonly name: string;
+  readonly train: Float64Array;
+  readonly test: Float64Array;
+  readonly attribution?: (row: number, out: Float64Array) => void;
+}
+
+/** Deterministic uniform generator (mulberry32); numpy's stream differs, the distribution does not. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** i.i.d. uniform scores, seed 0. */
+export function randomBaseline(train: Float64Array[], test: Float64Array[]): BaselineScores {
+  const rnd = mulberry32(0);
+  return { name: 'random', train: Float64Array.from(train, () => rnd()), test: Float64Array.from(test, () => rnd()) };
+}
+
+function meanStd(rows: Float64Array[]): { mu: Float64Array; sd: Float64Array } {
+  const d = rows[0].length;
+  const mu = new Float64Array(d), sd = new Float64Array(d);
+  for (const r of rows) for (let j = 0; j < d; j++) mu[j] += r[j];
+  for (let j = 0; j < d; j++) mu[j] /= rows.length;
+  for (const r of rows) for (let j = 0; j < d; j++) sd[j] += (r[j] - mu[j]) ** 2;
+  for (let j = 0; j < d; j++) sd[j] = Math.sqrt(sd[j] / rows.length);
+  return { mu, sd };
+}
+
+/** max_d |x_d - mean_d| / (std_d + 1e-3), mean/std from the train split. */
+export function zmaxBaseline(train: Float64Array[], test: Float64Array[]): BaselineScores {
+  const { mu, sd } = meanStd(train);
+  const score = (rows: Float64Array[]): Float64Array =>
+    Float64Array.from(rows, (r) => {
+      let m = 0;
+      for (let j = 0; j < r.length; j++) m = Math.max(m, Math.abs((r[j] - mu[j]) / (sd[j] + 1e-3)));
+      return m;
+    });
+  return {
+    name: 'max-z',
+    train: score(train),
+    test: score(test),
+    attribution: (row, out) => {
+      const r = test[row];
+      for (let j = 0; j < r.length; j++) out[j] = Math.abs((r[j] - mu[j]) / (sd[j] + 1e-3));
+    },
+  };
+}
+
+/** Eigen-decomposition of a symmetric matrix (cyclic Jacobi); returns eigenvalues and row eigenvectors. */
+export function symmetricEigen(a: Float64Array[], sweeps = 100): { values: number[]; vectors: Float64Array[] } {
+  const n = a.length;
+  const m = a.map((r) => Float64Array.from(r));
+  const v = Array.from({ length: n }, (_, i) => {
+    const r = new Float64Array(n);
+    r[i] = 1;
+    return r;
+  });
+  for (let s = 0; s < sweeps; s++) {
+    let off = 0;
+    for (let p = 0; p < n; p++) for (let q = p + 1; q < n; q++) off += m[p][q] ** 2;
+    if (off < 1e-22) break;
+    for (let p = 0; p < n; p++) {
+      for (let q = p + 1; q < n; q++) {
+        if (Math.abs(m[p][q]) < 1e-300) continue;
+        const theta = (m[q][q] - m[p][p]) / (2 * m[p][q]);
+        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
+        const c = 1 / Math.sqrt(t * t + 1), sn = t * c;
+        for (let k = 0; k < n; k++) {
+          const mkp = m[k][p], mkq = m[k][q];
+          m[k][p] = c * mkp - sn * mkq;
+          m[k][q] = sn * mkp + c * mkq;
+        }
+        for (let k = 0; k < n; k++) {
+          const mpk = m[p][k], mqk = m[q][k];
+          m[p][k] = c * mpk - sn * mqk;
+          m[q][k] = sn * mpk + c * mqk;
+        }
+        for (let k = 0; k < n; k++) {
+          const vpk = v[p][k], vqk = v[q][k];
+          v[p][k] = c * vpk - sn * vqk;
+          v[q][k] = sn * vpk + c * vqk;
+        }
+      }
+    }
+  }
+  const order = Array.from({ length: n }, (_, i) => i).sort((x, y) => m[y][y] - m[x][x]);
+  return { values: order.map((i) => m[i][i]), vectors: order.map((i) => v[i]) };
+}
+
+/** Squared reconstruction error outside the top-k principal components of the train split (95 % variance). */
+export function pcaBaseline(train: Float64Array[], test: Float64Array[]): BaselineScores {
+  const d = train[0].length;
+  const { mu } = meanStd(train);
+  const cov = Array.from({ length: d }, () => new Float64Array(d));
+  const c = new Float64Array(d);
+  for (const r of train) {
+    for (let j = 0; j < d; j++) c[j] = r[j] - mu[j];
+    for (let i = 0; i < d; i++) for (let j = i; j < d; j++) cov[i][j] += c[i] * c[j];
+  }
+  for (let i = 0; i < d; i++) for (let j = 0; j < i; j++) cov[i][j] = cov[j][i];
+  const { values, vectors } = symmetricEigen(cov);
+  const total = values.reduce((s, x) => s + Math.max(x, 0), 0);
+  let k = 0, cum = 0;
+  while (k < d) {
+    cum += Math.max(values[k], 0);
+    k++;
+    if (cum / total >= 0.95) break;
+  }
+  const p = vectors.slice(0, k);
+  const residual = (r: Float64Array, out: Float64Array): void => {
+    for (let j = 0; j < d; j++) out[j] = r[j] - mu[j];
+    const proj = p.map((v) => v.reduce((s, x, j) => s + x * out[j], 0));
+    for (let i = 0; i < k; i++) for (let j = 0; j < d; j++) out[j] -= proj[i] * p[i][j];
+  };
+  const buf = new Float64Array(d);
+  const score = (rows: Float64Array[]): Float64Array =>
+    Float64Array.from(rows, (r) => {
+      residual(r, buf);
+      return buf.reduce((s, x) => s + x * x, 0);
+    });
+  return {
+    name: 'pca',
+    train: score(train),
+    test: score(test),
+    attribution: (row, out) => {
+      residual(test[row], out);
+      for (let j = 0; j < d; j++) out[j] *= out[j];
+    },
+  };
+}

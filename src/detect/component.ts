@@ -1,0 +1,165 @@
+/**
+ * Multivariate streaming detector for one component (a machine or a service): one univariate
+ * detector per metric, combined into a component score with attribution (which metrics drive it,
+ * ranked). O(metrics) time and memory per point, no I/O. See docs/detection.md.
+ */
+import type { ComponentScore, Driver } from '../model/detect.js';
+import { UnivariateDetector, zToScore, DEFAULT_UNIVARIATE, validateUnivariateConfig } from './univariate.js';
+import type { UnivariateConfig } from './univariate.js';
+import { SubspaceModel } from './subspace.js';
+import type { SubspaceConfig } from './subspace.js';
+
+/** Knobs of the component detector; `DEFAULT_COMPONENT` is the untuned default. */
+export interface ComponentConfig {
+  /** Configuration shared by the per-metric detectors. */
+  readonly univariate: Partial<UnivariateConfig>;
+  /** The component's equivalent z is the root mean square of the `topK` largest metric z's. */
+  readonly topK: number;
+  /** Half-life (steps) of a causal EW smoothing of the component z; 0 = none. */
+  readonly smoothingHalfLife: number;
+  /** Metric z's above this cap are capped before combining (one wild metric cannot dominate). */
+  readonly zCap: number;
+  /** The streaming correlation (PCA-style) model, or null for none; needs at least 2 signals. */
+  readonly subspace: Partial<SubspaceConfig> | null;
+  /** Weight of the subspace z when combined with the per-metric z (root of the weighted sum of squares). */
+  readonly subspaceWeight: number;
+  /** At most this many drivers are reported, each with a score of at least `driverMinScore`. */
+  readonly maxDrivers: number;
+  readonly driverMinScore: number;
+}
+
+/** The default configuration, meant to work on unseen components without tuning. */
+export const DEFAULT_COMPONENT: ComponentConfig = {
+  univariate: {},
+  topK: 3,
+  smoothingHalfLife: 0,
+  zCap: 1e6,
+  subspace: {},
+  subspaceWeight: 1,
+  maxDrivers: 5,
+  driverMinScore: 0.1,
+};
+
+/**
+ * Scores a vector of metric values per point. The constructor throws RangeError on a bad config
+ * or an empty/duplicated signal list; `update` throws RangeError when the vector length differs
+ * from the signal count. Non-finite entries count as missing for that metric only.
+ */
+export class ComponentDetector {
+  readonly component: string;
+  readonly signals: readonly string[];
+  private readonly c: ComponentConfig;
+  private readonly detectors: UnivariateDetector[];
+  private readonly top: Float64Array;
+  private readonly aSmooth: number;
+  private readonly z50: number;
+  private readonly power: number;
+  private readonly subspace: SubspaceModel | null;
+  private smoothed = 0;
+  private started = false;
+
+  /** Equivalent z of the last point (after combining and smoothing). */
+  zEff = 0;
+  score = 0;
+  ready = false;
+
+  constructor(component: string, signals: readonly string[], config: Partial<ComponentConfig> = {}) {
+    if (signals.length === 0) throw new RangeError('a component needs at least one signal');
+    if (new Set(signals).size !== signals.length) throw new RangeError('signal names must be unique');
+    this.c = { ...DEFAULT_COMPONENT, ...config };
+    const uni = { ...DEFAULT_UNIVARIATE, ...this.c.univariate };
+    validateUnivariateConfig(uni);
+    if (!(Number.isInteger(this.c.topK) && this.c.topK >= 1)) throw new RangeError('component config topK must be an integer >= 1');
+    if (!(this.c.smoothingHalfLife >= 0)) throw new RangeError('component config smoothingHalfLife must be >= 0');
+    if (!(this.c.zCap > 0)) throw new RangeError('component config zCap must be positive');
+    this.component = component;
+    this.signals = [...signals];
+    this.detectors = signals.map((s) => new UnivariateDetector(s, uni));
+    this.subspace = this.c.subspace && signals.length >= 2 ? new SubspaceModel(signals.length, this.c.subspace) : null;
+    this.top = new Float64Array(Math.min(this.c.topK, signals.length));
+    this.aSmooth = this.c.smoothingHalfLife > 0 ? 1 - Math.exp(-Math.LN2 / this.c.smoothingHalfLife) : 1;
+    this.z50 = uni.z50;
+    this.power = uni.power;
+  }
+
+  /** Scores one point (values in signal order) and returns the score with ranked drivers. */
+  update(t: number, values: ArrayLike<number>): ComponentScore {
+    this.step(t, values);
+    const drivers = this.drivers();
+    const lead = drivers[0];
+    const d = lead ? this.detectors[this.signals.indexOf(lead.signal)] : undefined;
+    return {
+      value: this.score,
+      ready: this.ready,
+      reason: {
+        signal: lead?.signal ?? '',
+        expected: d?.expected ?? 0,
+        observed: d?.observed ?? 0,
+        deviation: d?.z ?? 0,
+        kind: this.ready ? (drivers.length > 1 ? 'multivariate' : (lead?.kind ?? 'none')) : 'warm-up',
+      },
+      drivers,
+    };
+  }
+
+  /** Like `update` without building the result; returns the score value. */
+  step(t: number, values: ArrayLike<number>): number {
+    if (values.length !== this.detectors.length) {
+      throw new RangeError(`expected ${this.detectors.length} values, got ${values.length}`);
+    }
+    const top = this.top;
+    top.fill(0);
+    let anyReady = false;
+    const cap = this.c.zCap;
+    for (let i = 0; i < this.detectors.length; i++) {
+      const det = this.detectors[i];
+      det.step(t, values[i]);
+      if (!det.ready) continue;
+      anyReady = true;
+      const z = det.zEff > cap ? cap : det.zEff;
+      // Insertion into the small sorted top-k buffer (descending).
+      if (z > top[top.length - 1]) {
+        let j = top.length - 1;
+        while (j > 0 && top[j - 1] < z) {
+          top[j] = top[j - 1];
+          j--;
+        }
+        top[j] = z;
+      }
+    }
+    let ss = 0;
+    for (let j = 0; j < top.length; j++) ss += top[j] * top[j];
+    let zc2 = ss / top.length;
+    if (this.subspace) {
+      const zs = this.subspace.step(values);
+      zc2 += this.c.subspaceWeight * zs * zs;
+    }
+    const zc = Math.sqrt(zc2);
+    this.ready = anyReady;
+    if (!anyReady) {
+      this.zEff = 0;
+      this.score = 0;
+      return 0;
+    }
+    this.smoothed = this.started ? this.smoothed + this.aSmooth * (zc - this.smoothed) : zc;
+    this.started = true;
+    this.zEff = this.smoothed;
+    this.score = zToScore(this.zEff, this.z50, this.power);
+    return this.score;
+  }
+
+  /** The metrics driving the last point, strongest first (at most `maxDrivers`, score >= `driverMinScore`). */
+  drivers(): Driver[] {
+    const out: Driver[] = [];
+    for (const d of this.detectors) {
+      if (d.ready && d.score >= this.c.driverMinScore) out.push({ signal: d.name, score: d.score, deviation: d.z, kind: d.kind });
+    }
+    out.sort((a, b) => b.score - a.score);
+    return out.slice(0, this.c.maxDrivers);
+  }
+
+  /** Per-metric equivalent z of the last point, in signal order (for ranking without allocation). */
+  metricZ(out: Float64Array): void {
+    for (let i = 0; i < this.detectors.length; i++) out[i] = this.detectors[i].ready ? this.detectors[i].zEff : 0;
+  }
+}
