@@ -206,7 +206,8 @@ class Walker {
     return scope;
   }
 
-  private select(s: Node, parent: Scope | undefined): void {
+  /** `existence`: the select list of an EXISTS sub-select, whose `*` reads no column. */
+  private select(s: Node, parent: Scope | undefined, existence = false): void {
     if (s.op && s.op !== 'SETOP_NONE') {
       const scope = this.withClause(s.withClause, parent);
       this.select(s.larg, scope);
@@ -218,7 +219,7 @@ class Walker {
     if (s.valuesLists) { for (const row of s.valuesLists) this.expr(row, scope); return; }
     this.from(s.fromClause, scope);
     for (const t of s.targetList ?? []) if (t.ResTarget?.name) scope.outputAliases.add(t.ResTarget.name);
-    this.list(s.targetList, scope);
+    this.list(existence ? (s.targetList ?? []).filter((t: Node) => !isStar(t.ResTarget?.val)) : s.targetList, scope);
     this.expr(s.whereClause, scope);
     this.list(s.groupClause, scope, true);
     this.expr(s.havingClause, scope);
@@ -290,6 +291,10 @@ class Walker {
     const obj = node as Node;
     if (obj.ColumnRef) { this.columnRef(obj.ColumnRef, scope); return; }
     if (obj.SelectStmt || obj.InsertStmt || obj.UpdateStmt || obj.DeleteStmt) { this.statement(obj, scope); return; }
+    if (obj.SubLink?.subLinkType === 'EXISTS_SUBLINK' && obj.SubLink.subselect?.SelectStmt) {
+      this.select(obj.SubLink.subselect.SelectStmt, scope, true);
+      return;
+    }
     if (obj.A_Expr) this.bindComparison(obj.A_Expr, scope);
     for (const v of Object.values(obj)) if (typeof v === 'object' && v !== null) this.generic(v, scope);
   }
@@ -360,6 +365,11 @@ class Walker {
       if (p !== undefined) this.params.set(p, col);
     }
   }
+}
+
+function isStar(v: Node | undefined): boolean {
+  const f = v?.ColumnRef?.fields as Node[] | undefined;
+  return f !== undefined && f.length === 1 && f[0].A_Star !== undefined;
 }
 
 function relName(rv: Node): string {
