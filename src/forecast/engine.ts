@@ -79,7 +79,7 @@ export type MemberKind = Exclude<ForecastMethod, 'auto'> | 'snaive-long' | 'arim
 export const COMBINATION: readonly MemberKind[] = ['snaive', 'snaive-long', 'arima', 'arima-log', 'mstl-log'];
 
 /** Default interval factor, chosen on the last 48 points of the M4 Hourly training series. */
-export const DEFAULT_INTERVAL_SCALE = 1;
+export const DEFAULT_INTERVAL_SCALE = 1.35;
 
 const MIN_POINTS_FOR_MODELS = 8;
 // Online robustness: a point further than CLIP_SIGMAS one-step error scales from the forecast is
