@@ -29,8 +29,9 @@ export class IgnoreRules {
     this.patterns = rules.map((r) => {
       const re = r
         .split('/')
-        .map((seg) => (seg === '**' ? '.*' : seg.split('*').map(escapeRegex).join('[^/]*')))
-        .join('/');
+        .slice(1)
+        .map((seg) => (seg === '**' ? '(?:/[^/]*)*' : '/' + seg.split('*').map(escapeRegex).join('[^/]*')))
+        .join('');
       return new RegExp(`^${re}(/.*)?$`);
     });
   }

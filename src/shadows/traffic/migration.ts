@@ -93,8 +93,13 @@ export class Migration {
     this.stopTimer = this.deps.clock.setTimer(this.tickMs, () => {
       this.stopTimer = undefined;
       this.evaluate();
-      if (this.status === 'running' || this.status === 'paused') this.schedule();
+      if (this.watching()) this.schedule();
     });
+  }
+
+  /** Running, paused, or completed but still watching for the primary to recover. */
+  private watching(): boolean {
+    return this.status === 'running' || this.status === 'paused' || (this.status === 'completed' && this.policy.rollbackOnPrimaryRecovery);
   }
 
   private record(r: Omit<MigrationRecord, 'at'>): void {
@@ -114,12 +119,12 @@ export class Migration {
 
   /** Checks the current step; advances, completes or rolls back. Called by the timer; safe to call any time. */
   evaluate(): void {
-    if (this.status !== 'running') return;
     const p = this.policy;
-    if (p.rollbackOnPrimaryRecovery && this.deps.primaryRecovered()) {
+    if (p.rollbackOnPrimaryRecovery && (this.status === 'running' || this.status === 'completed') && this.deps.primaryRecovered()) {
       this.rollbackTo(0, 'rolled_back', ['primary recovered']);
       return;
     }
+    if (this.status !== 'running') return;
     const w = this.deps.window();
     if (w.primary.requests >= p.minRequests) this.primaryRef = w.primary.p99Ms;
     if (w.shadow.requests < p.minRequests || this.deps.clock.now() - this.stepStartedAt < p.minDurationMs) return;
@@ -143,7 +148,7 @@ export class Migration {
     this.lastGoodWeight = this.weight;
     if (this.stepIndex + 1 >= this.policy.steps.length) {
       this.status = 'completed';
-      this.stop();
+      if (!this.watching()) this.stop();
       this.record({ event: 'complete', weight: this.weight });
     } else this.enterStep(this.stepIndex + 1);
   }
@@ -156,8 +161,8 @@ export class Migration {
     this.record({ event: status === 'aborted' ? 'abort' : 'rollback', weight, reasons });
   }
 
-  private active(cmd: string): void {
-    if (this.status !== 'running' && this.status !== 'paused') {
+  private active(cmd: string, completedToo = false): void {
+    if (this.status !== 'running' && this.status !== 'paused' && !(completedToo && this.status === 'completed')) {
       throw new ShadowplaneError('SHADOWPLANE_ERR_MIGRATION_STATE', `cannot ${cmd}: migration ${this.id} is ${this.status}`);
     }
   }
@@ -186,15 +191,15 @@ export class Migration {
     this.record({ event: 'resume', weight: this.weight });
   }
 
-  /** Operator: all traffic back to the primary, migration over. */
+  /** Operator: all traffic back to the primary, migration over (also after completion). */
   abort(): void {
-    this.active('abort');
+    this.active('abort', true);
     this.rollbackTo(0, 'aborted', ['aborted by operator']);
   }
 
-  /** Operator: back to the last good weight (or zero per policy), migration over. */
+  /** Operator: back to the last good weight (or zero per policy), migration over. After completion the last good weight is 100 %, so use abort to return to the primary. */
   rollback(): void {
-    this.active('rollback');
+    this.active('rollback', true);
     this.rollbackTo(this.policy.rollbackTo === 'zero' ? 0 : this.lastGoodWeight, 'rolled_back', ['rolled back by operator']);
   }
 

@@ -182,15 +182,17 @@ export class RouteRuntime {
 
   /**
    * A primary that was degraded (unhealthy, ejected, or named degraded when the migration started)
-   * is recovered when it is available again and its own window, or with too little traffic its
-   * health probes, are within the recovery limits.
+   * is recovered when it is available again and its own window, or with too little traffic a
+   * streak of health probes begun after the degradation, is within the recovery limits.
    */
   private primaryRecovered(p: MigrationPolicy): boolean {
     const primary = this.primary;
     if (primary.degradedSince === undefined || !primary.available) return false;
     const w = this.primaryWindow.summary();
     if (w.requests >= p.minRequests) return w.errorRate <= p.recoveryMaxErrorRate && w.p99Ms <= p.recoveryMaxP99Ms;
-    return this.cfg.health.path !== null && primary.lastProbeMs > 0 && primary.lastProbeMs <= p.recoveryMaxP99Ms && w.errors === 0;
+    // Too little live traffic to judge: good probes since the degradation, fast enough, decide.
+    return this.cfg.health.path !== null && primary.okStreak >= this.cfg.health.healthyThreshold && primary.okStreakSince > primary.degradedSince &&
+      primary.lastProbeMs <= p.recoveryMaxP99Ms && w.errors === 0;
   }
 
   /** The migration's view, if any. */

@@ -18,6 +18,9 @@ export class Upstream {
   healthy = true;
   /** Latency of the last successful probe, ms. */
   lastProbeMs = 0;
+  /** Consecutive successful probes, and when that streak began (0 when none). */
+  okStreak = 0;
+  okStreakSince = 0;
   /** Set when the upstream was unhealthy or ejected at any time; read by migrations (primary recovery). */
   degradedSince: number | undefined;
   private ejectedUntil = 0;
@@ -83,8 +86,9 @@ export class Upstream {
       const req = http.get({ host: this.hostname, port: this.port, path: cfg.path!, agent: this.agent, timeout: cfg.timeoutMs }, (res) => {
         res.resume();
         res.on('end', () => {
-          this.lastProbeMs = performance.now() - started;
-          this.probeResult(res.statusCode! < 500, cfg);
+          const ok = res.statusCode! < 500;
+          if (ok) this.lastProbeMs = performance.now() - started;
+          this.probeResult(ok, cfg);
           resolve();
         });
         res.on('error', () => { this.probeResult(false, cfg); resolve(); });
@@ -99,9 +103,11 @@ export class Upstream {
 
   private probeResult(ok: boolean, cfg: HealthConfig): void {
     if (ok) {
+      if (this.okStreak++ === 0) this.okStreakSince = this.clock.now();
       this.probeFail = 0;
       if (!this.healthy && ++this.probeOk >= cfg.healthyThreshold) this.healthy = true;
     } else {
+      this.okStreak = 0;
       this.probeOk = 0;
       if (this.healthy && ++this.probeFail >= cfg.unhealthyThreshold) {
         this.healthy = false;
