@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { realClock, type Clock } from './core/clock.js';
-import { durationMs, type Config } from './core/config.js';
+import { DEFAULT_SCRAPE_INTERVAL, durationMs, type Config } from './core/config.js';
 import { ShadowplaneError } from './core/errors.js';
 import { TargetRegistry } from './control/targets.js';
 import { Ingestor } from './ingest/ingestor.js';
@@ -94,7 +94,7 @@ export class ShadowplaneService {
     await service.store.init();
     service.engine.restore(await service.store.loadOpenWindows());
     await service.targets.load(
-      config.targets.map((t) => ({ name: t.name, kind: t.kind, labels: t.labels, samplingRate: t.sampling.rate, scrape: t.scrape })),
+      config.targets.map((t) => ({ name: t.name, kind: t.kind, labels: t.labels, samplingRate: t.sampling.rate, scrape: t.scrape && { url: t.scrape.url, interval: t.scrape.interval ?? DEFAULT_SCRAPE_INTERVAL } })),
     );
     return service;
   }

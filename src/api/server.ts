@@ -6,7 +6,7 @@
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { timingSafeEqual } from 'node:crypto';
-import { createRequire } from 'node:module';
+import { VERSION } from '../core/version.js';
 import { logger } from '../obs/log.js';
 import type { ShadowplaneService } from '../service.js';
 import { errorHandler, problem, sendProblem } from './problem.js';
@@ -15,8 +15,6 @@ import { opsRoutes } from './routes/ops.js';
 import { queryRoutes } from './routes/query.js';
 import { targetRoutes } from './routes/targets.js';
 
-const require = createRequire(import.meta.url);
-const { version } = require('../../../package.json') as { version: string };
 
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
@@ -53,7 +51,7 @@ export function buildApi(service: ShadowplaneService): FastifyInstance {
 
   void app.register(swagger, {
     openapi: {
-      info: { title: 'Shadowplane API', version, description: 'Targets, sampling, request-metadata and metric ingestion, and the Shadow Store.' },
+      info: { title: 'Shadowplane API', version: VERSION, description: 'Targets, sampling, request-metadata and metric ingestion, and the Shadow Store.' },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
     },
     refResolver: { buildLocalReference: (json, _base, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },

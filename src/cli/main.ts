@@ -4,7 +4,7 @@
  * `register(program)`; this file only lists them.
  */
 import { Command } from 'commander';
-import { createRequire } from 'node:module';
+import { VERSION } from '../core/version.js';
 import { reportCliError } from './common.js';
 import * as replay from './replay.js';
 import * as serve from './serve.js';
@@ -12,15 +12,16 @@ import * as forecast from './forecast.js';
 import * as config from './config.js';
 import * as pgProxy from './pg-proxy.js';
 import * as proxy from './proxy.js';
+import * as tierReplay from './tier-replay.js';
+import * as volume from './volume.js';
+import * as detect from './detect.js';
 
-const require = createRequire(import.meta.url);
-const { version } = require('../../../package.json') as { version: string };
 
 const program = new Command('shadowplane')
   .description('A control plane that keeps a shadow of every data system it manages and acts before trouble arrives.')
-  .version(version);
+  .version(VERSION);
 
-for (const command of [serve, config, pgProxy, proxy, replay, forecast]) command.register(program);
+for (const command of [serve, config, pgProxy, proxy, replay, forecast, tierReplay, volume, detect]) command.register(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   reportCliError(err);

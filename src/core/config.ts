@@ -42,11 +42,14 @@ export const Labels = Type.Record(Type.String({ pattern: '^[a-zA-Z_][a-zA-Z0-9_]
 /** A sampling rate in [0, 1]. */
 export const SamplingRate = Type.Number({ minimum: 0, maximum: 1, default: 1, description: 'Share of requests whose metadata is kept, from 0 (none) to 1 (all).', errorMessage: 'must be a number between 0 and 1' });
 
+/** Scrape interval when a target's scrape settings name none. */
+export const DEFAULT_SCRAPE_INTERVAL = '15s';
+
 /** Scrape settings of a target's Prometheus endpoint. */
 export const ScrapeConfig = Type.Object(
   {
     url: Type.String({ pattern: '^https?://', description: 'The Prometheus text-format endpoint, e.g. `http://127.0.0.1:9187/metrics`.', errorMessage: 'must be an http:// or https:// URL' }),
-    interval: Duration('How often to scrape.', '15s'),
+    interval: Type.Optional(Duration('How often to scrape.', DEFAULT_SCRAPE_INTERVAL)),
   },
   { additionalProperties: false, description: 'Scrape this target\'s resource metrics from a Prometheus endpoint.' },
 );
@@ -82,7 +85,7 @@ export const ConfigSchema = Type.Object(
         dataDir: Type.String({ default: './data', description: 'Directory for the SQLite file and the pseudonymisation key.' }),
         postgres: Type.Object(
           {
-            url: Type.String({ default: 'postgres://127.0.0.1:5432/postgres', description: 'Connection URL. Also read from SHADOWPLANE_PG_URL.' }),
+            url: Type.String({ default: 'postgres://postgres@127.0.0.1:5432/postgres', description: 'Connection URL. Also read from SHADOWPLANE_PG_URL.' }),
             schema: Type.String({ pattern: '^[a-z_][a-z0-9_]{0,62}$', default: 'shadowplane', description: 'Schema holding the tables; created if missing.' }),
           },
           { additionalProperties: false, default: {}, description: 'PostgreSQL backend settings (used when `backend: postgres`).' },
@@ -121,13 +124,16 @@ export type Config = Static<typeof ConfigSchema>;
  * listing every problem by key path.
  */
 export function validateConfig(raw: unknown, source = 'config'): Config {
-  const value = withDefaults(ConfigSchema, raw ?? {});
+  const value = withDefaults(ConfigSchema, raw ?? {}) as Config;
+  // Defaults of a map are merged into a given map; a retention map that is given replaces them.
+  const givenRetention = (raw as { store?: { retention?: unknown } } | undefined)?.store?.retention;
+  if (givenRetention !== undefined && value.store && typeof givenRetention === 'object') value.store.retention = { ...(givenRetention as Record<string, string>) };
   const problems = problemsOf(ConfigSchema, value);
-  if (problems.length === 0) problems.push(...crossFieldProblems(value as Config));
+  if (problems.length === 0) problems.push(...crossFieldProblems(value));
   if (problems.length > 0) {
     throw new ShadowplaneError('SHADOWPLANE_ERR_CONFIG_INVALID', `${source} is not valid (${problems.length} problem${problems.length > 1 ? 's' : ''})`, problems);
   }
-  return value as Config;
+  return value;
 }
 
 /** Reads and validates a YAML config file; SHADOWPLANE_ERR_CONFIG_UNREADABLE when it cannot be read or parsed. */

@@ -1,7 +1,7 @@
 /** Managed targets: create, list, read, update, delete, and the sampling rate. */
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { Labels, SamplingRate, ScrapeConfig, TargetName } from '../../core/config.js';
+import { DEFAULT_SCRAPE_INTERVAL, Labels, SamplingRate, ScrapeConfig, TargetName } from '../../core/config.js';
 import type { ShadowplaneService } from '../../service.js';
 import type { TargetRecord } from '../../store/store.js';
 
@@ -17,6 +17,11 @@ const TargetPatch = Type.Object(
 );
 const SamplingBody = Type.Object({ rate: Type.Number({ minimum: 0, maximum: 1, errorMessage: 'must be a number between 0 and 1' }) }, { additionalProperties: false });
 const NameParams = Type.Object({ name: TargetName });
+
+/** Scrape settings with the default interval filled in (`null` passes through: it removes scraping). */
+function scrapeSettings<T extends { url: string; interval?: string } | null | undefined>(s: T) {
+  return (s ? { url: s.url, interval: s.interval ?? DEFAULT_SCRAPE_INTERVAL } : s) as T extends { url: string } ? { url: string; interval: string } : T;
+}
 
 /** The API form of a target, with its scrape status when scraped. */
 function view(service: ShadowplaneService, t: TargetRecord) {
@@ -41,7 +46,7 @@ export function targetRoutes(app: FastifyInstance, service: ShadowplaneService):
 
   app.post<{ Body: Static<typeof TargetBody> }>('/v1/targets', { schema: { tags, summary: 'Create a target.', body: TargetBody, security: [{ bearer: [] }] } }, async (req, reply) => {
     const b = req.body;
-    const created = await targets.create(b.name, { kind: b.kind, labels: b.labels, samplingRate: b.sampling?.rate, scrape: b.scrape });
+    const created = await targets.create(b.name, { kind: b.kind, labels: b.labels, samplingRate: b.sampling?.rate, scrape: scrapeSettings(b.scrape) });
     return reply.code(201).header('location', `/v1/targets/${created.name}`).send(view(service, created));
   });
 
@@ -52,7 +57,7 @@ export function targetRoutes(app: FastifyInstance, service: ShadowplaneService):
     { schema: { tags, summary: 'Change some settings of a target.', params: NameParams, body: TargetPatch, security: [{ bearer: [] }] } },
     async (req) => {
       const b = req.body;
-      return view(service, await targets.update(req.params.name, { kind: b.kind, labels: b.labels, samplingRate: b.sampling?.rate, scrape: b.scrape }));
+      return view(service, await targets.update(req.params.name, { kind: b.kind, labels: b.labels, samplingRate: b.sampling?.rate, scrape: scrapeSettings(b.scrape) }));
     },
   );
 

@@ -1,0 +1,128 @@
+/** One suite, both Shadow Store backends: SQLite (a temporary file) and the real PostgreSQL. */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { PostgresStore } from '../../src/store/postgres.js';
+import { SqliteStore } from '../../src/store/sqlite.js';
+import type { ShadowStore, TargetRecord } from '../../src/store/store.js';
+import { Window, type WindowRow } from '../../src/store/window.js';
+import { TEST_PG_URL, postgresSkipReason, uniqueSchema } from '../helpers/postgres.js';
+
+function row(target: string, start: number, over: Partial<WindowRow> = {}): WindowRow {
+  const w = new Window(start, 60);
+  w.addRequest(start + 1000, 12.5, Math.ceil(Math.log(12.5) / Math.log(1.01 / 0.99)), 100, 2, false, 2, 0.5);
+  return { ...w.toRow(target, 'table', 'orders', true), ...over };
+}
+
+const target = (name: string): TargetRecord => ({ name, kind: 'database', labels: { team: 'a' }, samplingRate: 0.25, scrape: { url: 'http://127.0.0.1:9/metrics', interval: '15s' }, source: 'api', createdAt: 1, updatedAt: 2 });
+
+function storeSuite(name: string, open: () => Promise<ShadowStore | string>, cleanup: (store: ShadowStore) => Promise<void>) {
+  describe(`Shadow Store on ${name}`, () => {
+    let store: ShadowStore;
+    let skip: string | undefined;
+    before(async () => {
+      const opened = await open();
+      if (typeof opened === 'string') skip = opened;
+      else {
+        store = opened;
+        await store.init();
+        await store.init(); // idempotent
+      }
+    });
+    after(async () => {
+      if (store) await cleanup(store);
+    });
+
+    test('windows round-trip exactly, NaN included, and upserts replace', async (t) => {
+      if (skip) return t.skip(skip);
+      const r = row('a', 60_000, { min: Number.NaN, last: Number.NaN });
+      await store.writeWindows([r]);
+      const [back] = await store.queryWindows({ target: 'a', granularity: 60, dim: 'table', key: 'orders', from: 0, to: 1e15 });
+      assert.deepEqual({ ...back, sketch: back.sketch.toString('hex') }, { ...r, sketch: r.sketch.toString('hex') });
+      await store.writeWindows([{ ...r, count: 7 }]);
+      const again = await store.queryWindows({ target: 'a', granularity: 60, dim: 'table', key: 'orders', from: 0, to: 1e15 });
+      assert.equal(again.length, 1);
+      assert.equal(again[0].count, 7);
+    });
+
+    test('range queries are ordered, half-open, and per series', async (t) => {
+      if (skip) return t.skip(skip);
+      await store.writeWindows([row('b', 180_000), row('b', 60_000), row('b', 120_000), row('b', 120_000, { key: 'users' })]);
+      const got = await store.queryWindows({ target: 'b', granularity: 60, dim: 'table', key: 'orders', from: 60_000, to: 180_000 });
+      assert.deepEqual(got.map((w) => w.start), [60_000, 120_000]);
+    });
+
+    test('open windows are listed for recovery; final ones are not', async (t) => {
+      if (skip) return t.skip(skip);
+      await store.writeWindows([row('c', 60_000, { final: false }), row('c', 120_000)]);
+      const open = (await store.loadOpenWindows()).filter((w) => w.target === 'c');
+      assert.deepEqual(open.map((w) => w.start), [60_000]);
+    });
+
+    test('top keys sum over the range and rank by count or bytes', async (t) => {
+      if (skip) return t.skip(skip);
+      await store.writeWindows([
+        row('d', 60_000, { key: 'orders', estCount: 10, estBytes: 1 }),
+        row('d', 120_000, { key: 'orders', estCount: 10, estBytes: 1 }),
+        row('d', 60_000, { key: 'users', estCount: 15, estBytes: 100 }),
+      ]);
+      const byCount = await store.topKeys({ target: 'd', granularity: 60, dim: 'table', from: 0, to: 1e15, by: 'count', limit: 10 });
+      assert.deepEqual(byCount.map((r) => [r.key, r.estCount]), [['orders', 20], ['users', 15]]);
+      const byBytes = await store.topKeys({ target: 'd', granularity: 60, dim: 'table', from: 0, to: 1e15, by: 'bytes', limit: 1 });
+      assert.deepEqual(byBytes.map((r) => r.key), ['users']);
+    });
+
+    test('compaction deletes only final windows older than the cut', async (t) => {
+      if (skip) return t.skip(skip);
+      await store.writeWindows([row('e', 60_000), row('e', 120_000, { final: false }), row('e', 600_000)]);
+      const deleted = await store.deleteWindowsBefore(60, 300_000);
+      assert.ok(deleted >= 1);
+      const left = await store.queryWindows({ target: 'e', granularity: 60, dim: 'table', key: 'orders', from: 0, to: 1e15 });
+      assert.deepEqual(left.map((w) => w.start), [120_000, 600_000]);
+    });
+
+    test('targets persist, update and delete together with their windows', async (t) => {
+      if (skip) return t.skip(skip);
+      await store.putTarget(target('f'));
+      assert.deepEqual(await store.getTarget('f'), target('f'));
+      await store.putTarget({ ...target('f'), samplingRate: 0.5, scrape: undefined });
+      const updated = await store.getTarget('f');
+      assert.equal(updated?.samplingRate, 0.5);
+      assert.equal(updated?.scrape, undefined);
+      await store.writeWindows([row('f', 60_000)]);
+      assert.equal(await store.deleteTarget('f'), true);
+      assert.equal(await store.deleteTarget('f'), false);
+      assert.equal(await store.getTarget('f'), undefined);
+      assert.equal((await store.queryWindows({ target: 'f', granularity: 60, dim: 'table', key: 'orders', from: 0, to: 1e15 })).length, 0);
+    });
+
+    test('series count and size are reported', async (t) => {
+      if (skip) return t.skip(skip);
+      assert.ok((await store.seriesCount()) > 0);
+      assert.ok((await store.sizeBytes()) > 0);
+    });
+  });
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'sp-store-'));
+storeSuite('SQLite', async () => new SqliteStore(join(dir, 'shadow.db')), async (store) => {
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+storeSuite(
+  'PostgreSQL',
+  async () => (await postgresSkipReason()) ?? new PostgresStore({ url: TEST_PG_URL, schema: uniqueSchema('sp_store') }),
+  async (store) => {
+    await (store as PostgresStore).dropSchema();
+    await store.close();
+  },
+);
+
+test('an unreachable PostgreSQL is a coded store error, not a crash', async () => {
+  const store = new PostgresStore({ url: 'postgres://127.0.0.1:1/none', schema: 'x' });
+  await assert.rejects(store.init(), (err: Error & { code?: string }) => err.code === 'SHADOWPLANE_ERR_STORE_UNAVAILABLE');
+  await store.close();
+});
