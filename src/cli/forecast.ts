@@ -184,7 +184,7 @@ export async function forecastCsv(opts: ForecastCsvOptions): Promise<ForecastCsv
   const levels = opts.levels ?? [80, 95];
   const job: Omit<Job, 'series'> = { horizon: opts.horizon, seasons: opts.seasons, levels, method: opts.method ?? 'auto' };
   const results = new Map<string, JobResult>();
-  const workers = Math.max(1, Math.min(opts.workers ?? availableParallelism(), Math.ceil(series.length / 4)));
+  const workers = Math.max(1, Math.min(opts.workers ?? availableParallelism(), series.length));
   const chunk = Math.max(1, Math.min(16, Math.ceil(series.length / (workers * 8))));
   let next = 0;
   const report = (): void => opts.onProgress?.(results.size, series.length);
@@ -196,7 +196,7 @@ export async function forecastCsv(opts: ForecastCsvOptions): Promise<ForecastCsv
   } else {
     await Promise.all(
       Array.from({ length: workers }, () => new Promise<void>((resolve, reject) => {
-        const worker = new Worker(new URL(import.meta.url), { workerData: { shadowplaneForecastWorker: true } });
+        const worker = startWorker();
         const feed = (): void => {
           if (next >= series.length) {
             void worker.terminate().then(() => resolve());
@@ -230,6 +230,18 @@ export async function forecastCsv(opts: ForecastCsvOptions): Promise<ForecastCsv
   }
   await new Promise<void>((res, rej) => file.end((err?: Error | null) => (err ? rej(err) : res())));
   return { written, skipped };
+}
+
+/**
+ * Starts a worker running this module. Compiled JavaScript is loaded directly; under tsx (tests,
+ * benchmarks) the worker first registers tsx's loader, which worker threads do not inherit.
+ */
+function startWorker(): Worker {
+  const workerData = { shadowplaneForecastWorker: true };
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL(import.meta.url), { workerData });
+  const tsxApi = import.meta.resolve('tsx/esm/api');
+  const code = `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(import.meta.url)}); });`;
+  return new Worker(code, { eval: true, workerData });
 }
 
 function levelList(value: string): number[] {
