@@ -198,14 +198,15 @@ export class PgProxy {
     const prepared = new Map<string, string>();
     const portals = new Map<string, { sql: string; params?: (string | null)[] }>();
 
-    const newUnit = (sql: string, kind: 'simple' | 'execute', wireLength: number, params?: (string | null)[]): void => {
+    // The SQL text is only decoded for queries that sampling or the mirror keep.
+    const newUnit = (sqlOf: () => string, kind: 'simple' | 'execute', wireLength: number, params?: (string | null)[]): void => {
       this.stats.queries++;
       const requestId = `${prefix}-${++seq}`;
       const mirrorRate = this.options.mirror?.maxRate() ?? 0;
+      const sampled = keepSample(this.sampleRate, requestId);
+      const mirror = mirrorRate > 0 && keepSample(mirrorRate, `m:${requestId}`);
       units.push({
-        requestId, sql, kind, params,
-        sampled: keepSample(this.sampleRate, requestId),
-        mirror: mirrorRate > 0 && keepSample(mirrorRate, `m:${requestId}`),
+        requestId, sql: sampled || mirror ? sqlOf() : '', kind, params, sampled, mirror,
         at: Date.now(), t0: performance.now(), latencyMs: 0, bytes: wireLength,
       });
     };
@@ -217,7 +218,7 @@ export class PgProxy {
 
     const front = new FrameTracker((t) => t === Q || t === P || t === B || t === E || t === S, (type, len, body) => {
       if (!body) return;
-      if (type === Q) newUnit(readCString(body, 0)[0], 'simple', len);
+      if (type === Q) newUnit(() => readCString(body, 0)[0], 'simple', len);
       else if (type === S) units.push(SYNC);
       else if (type === P) {
         const [name, off] = readCString(body, 0);
@@ -231,7 +232,7 @@ export class PgProxy {
         portals.set(portal, { sql, params });
       } else if (type === E) {
         const portal = portals.get(readCString(body, 0)[0]);
-        newUnit(portal?.sql ?? '', 'execute', len, portal?.params);
+        newUnit(() => portal?.sql ?? '', 'execute', len, portal?.params);
       }
     });
     const back = new FrameTracker((t) => t === C || t === E, (type, len, body) => {

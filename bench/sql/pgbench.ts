@@ -1,0 +1,109 @@
+/**
+ * pgbench side by side, in one run: directly against PostgreSQL, through `shadowplane pg-proxy`
+ * at 1 % sampling (a separate process, as deployed), and through pgbouncer in session mode.
+ * Select-only (-S) and the default TPC-B-like script, 10 clients, several short interleaved runs;
+ * prints medians and ratios as JSON and a Markdown table.
+ *
+ *   npx tsx bench/sql/pgbench.ts [--runs 3] [--seconds 8] [--scale 10]
+ *
+ * Needs PostgreSQL at 127.0.0.1:5432 (trust), pgbench and pgbouncer (Debian packages
+ * postgresql-contrib, pgbouncer); runs pgbouncer as the postgres OS user.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile, chmod } from 'node:fs/promises';
+import { tmpdir, cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import net from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+const exec = promisify(execFile);
+const arg = (name: string, def: number): number => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : def;
+};
+const RUNS = arg('runs', 3);
+const SECONDS = arg('seconds', 8);
+const SCALE = arg('scale', 10);
+const DB = 'sp_sql_test_bench';
+const PROXY_PORT = 6471;
+const BOUNCER_PORT = 6472;
+
+async function waitPort(port: number, ms = 30_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const ok = await new Promise<boolean>((r) => {
+      const s = net.connect(port, '127.0.0.1', () => { s.destroy(); r(true); });
+      s.on('error', () => r(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`port ${port} did not open`);
+}
+
+async function pgbench(port: number, script: string[]): Promise<number> {
+  const { stdout } = await exec('pgbench', ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-c', '10', '-j', '2', '-T', String(SECONDS), '-n', ...script, DB]);
+  const m = /tps = ([\d.]+) \(without initial connection time\)/.exec(stdout);
+  if (!m) throw new Error(`no tps in pgbench output: ${stdout}`);
+  return Number(m[1]);
+}
+
+const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
+
+async function main(): Promise<void> {
+  await exec('psql', ['-X', '-q', '-h', '127.0.0.1', '-U', 'postgres', '-d', 'postgres', '-c', `DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`, '-c', `CREATE DATABASE ${DB}`]);
+  await exec('pgbench', ['-i', '-q', '-s', String(SCALE), '-h', '127.0.0.1', '-U', 'postgres', DB]);
+
+  const cli = fileURLToPath(new URL('./proxy-main.ts', import.meta.url));
+  const proxy: ChildProcess = spawn(process.execPath, ['--import', 'tsx', cli, 'pg-proxy', '--listen', `127.0.0.1:${PROXY_PORT}`,
+    '--upstream', `postgres://postgres@127.0.0.1:5432/${DB}`, '--sample-rate', '0.01'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let proxyOut = '';
+  proxy.stdout!.on('data', (d) => (proxyOut += d));
+
+  const dir = await mkdtemp(join(tmpdir(), 'sp-sql-bouncer-'));
+  await chmod(dir, 0o777);
+  await writeFile(join(dir, 'userlist.txt'), '"postgres" ""\n');
+  await writeFile(join(dir, 'pgbouncer.ini'), [
+    '[databases]', `${DB} = host=127.0.0.1 port=5432 dbname=${DB}`,
+    '[pgbouncer]', 'listen_addr = 127.0.0.1', `listen_port = ${BOUNCER_PORT}`, 'auth_type = trust',
+    `auth_file = ${join(dir, 'userlist.txt')}`, 'pool_mode = session', 'max_client_conn = 100', 'default_pool_size = 20',
+    `unix_socket_dir = ${dir}`, `logfile = ${join(dir, 'log')}`, `pidfile = ${join(dir, 'pid')}`, '',
+  ].join('\n'));
+  const bouncer = spawn('runuser', ['-u', 'postgres', '--', 'pgbouncer', join(dir, 'pgbouncer.ini')], { stdio: 'ignore' });
+
+  try {
+    await waitPort(PROXY_PORT);
+    await waitPort(BOUNCER_PORT);
+    const modes = { direct: 5432, 'pg-proxy 1%': PROXY_PORT, 'pgbouncer session': BOUNCER_PORT } as const;
+    const scripts = { 'select-only (-S)': ['-S'], 'TPC-B-like': [] as string[] } as const;
+    const tps: Record<string, Record<string, number[]>> = {};
+    for (const s of Object.keys(scripts)) { tps[s] = {}; for (const m of Object.keys(modes)) tps[s][m] = []; }
+    // Interleaved so drift in the shared machine's load hits every mode alike.
+    for (let r = 0; r < RUNS; r++) {
+      for (const [s, flags] of Object.entries(scripts)) {
+        for (const [m, port] of Object.entries(modes)) tps[s][m].push(await pgbench(port, [...flags]));
+      }
+    }
+    const result: Record<string, unknown> = { runs: RUNS, seconds: SECONDS, scale: SCALE, clients: 10, cpus: cpus().length, loadavg: loadavg().map((x) => +x.toFixed(1)), tps };
+    const lines = ['| script | direct TPS | pg-proxy 1 % TPS | pgbouncer TPS | proxy / direct | proxy / pgbouncer |', '|---|---|---|---|---|---|'];
+    for (const s of Object.keys(scripts)) {
+      const d = median(tps[s].direct), p = median(tps[s]['pg-proxy 1%']), b = median(tps[s]['pgbouncer session']);
+      result[s] = { direct: d, proxy: p, pgbouncer: b, proxyOverDirect: p / d, proxyOverPgbouncer: p / b };
+      lines.push(`| ${s} | ${d.toFixed(0)} | ${p.toFixed(0)} | ${b.toFixed(0)} | ${(p / d * 100).toFixed(1)} % | ${(p / b * 100).toFixed(1)} % |`);
+    }
+    proxy.kill('SIGINT');
+    await new Promise((r) => proxy.once('exit', r));
+    result.proxyCounts = proxyOut.trim() ? JSON.parse(proxyOut.trim()) : null;
+    process.stdout.write(JSON.stringify(result, null, 1) + '\n\n' + lines.join('\n') + '\n');
+  } finally {
+    if (proxy.exitCode === null) proxy.kill('SIGKILL');
+    bouncer.kill('SIGTERM');
+    await exec('sh', ['-c', `kill $(cat ${join(dir, 'pid')}) 2>/dev/null || true`]);
+    await new Promise((r) => setTimeout(r, 300));
+    await rm(dir, { recursive: true, force: true });
+    await exec('psql', ['-X', '-q', '-h', '127.0.0.1', '-U', 'postgres', '-d', 'postgres', '-c', `DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`]);
+  }
+}
+
+main().catch((err) => { console.error(err); process.exitCode = 1; });
