@@ -111,16 +111,18 @@ export class QuantileSketch {
     return this.toBuffer().equals(other.toBuffer());
   }
 
-  /** Grows the array to cover `index`, with slack so repeated growth is rare; returns the new slot. */
+  /** Grows the array to cover `index`, doubling so repeated growth stays rare; returns the new slot. */
   private grow(index: number): number {
     if (this.counts.length === 0) {
-      this.offset = index - 16;
-      this.counts = new Float64Array(32);
+      this.offset = index - 32;
+      this.counts = new Float64Array(64);
       return index - this.offset;
     }
-    const lo = Math.min(this.offset, index - 8);
-    const hi = Math.max(this.offset + this.counts.length, index + 9);
-    const next = new Float64Array(hi - lo);
+    const end = this.offset + this.counts.length;
+    const size = Math.max(this.counts.length * 2, Math.max(end, index + 1) - Math.min(this.offset, index));
+    // Extend toward the side that needs room; the other side keeps its data where it is.
+    const lo = index < this.offset ? Math.min(index, end - size) : this.offset;
+    const next = new Float64Array(size);
     next.set(this.counts, this.offset - lo);
     this.counts = next;
     this.offset = lo;
