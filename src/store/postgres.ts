@@ -4,8 +4,9 @@
  */
 import pg from 'pg';
 import { ShadowplaneError } from '../core/errors.js';
-import type { ShadowStore, TargetRecord, TopQuery, TopRow, WindowQuery } from './store.js';
-import { TARGET_COLUMNS, WINDOW_COLUMNS, WINDOW_UPSERT_SET, targetFromDb, targetParams, topOrder, windowFromDb, windowParams } from './sql.js';
+import type { AuditEntry, Condition, ControlState, DecisionRecord } from '../model/decision.js';
+import type { DecisionQuery, ShadowStore, TargetRecord, TopQuery, TopRow, WindowQuery } from './store.js';
+import { controlSchema, TARGET_COLUMNS, WINDOW_COLUMNS, WINDOW_UPSERT_SET, targetFromDb, targetParams, topOrder, windowFromDb, windowParams } from './sql.js';
 import type { WindowRow } from './window.js';
 
 // BIGINT columns hold ms timestamps, well inside 2^53: read them as numbers.
@@ -28,12 +29,14 @@ export class PostgresStore implements ShadowStore {
   private readonly pool: pg.Pool;
   private readonly windows: string;
   private readonly targets: string;
+  private readonly schema: string;
 
   constructor(private readonly options: PostgresStoreOptions) {
     this.pool = new pg.Pool({ connectionString: options.url, max: 4, connectionTimeoutMillis: 5000 });
     // An idle client losing its server must not crash the service; the next query reports it.
     this.pool.on('error', () => undefined);
     const schema = `"${options.schema.replaceAll('"', '""')}"`;
+    this.schema = schema;
     this.windows = `${schema}.windows`;
     this.targets = `${schema}.targets`;
   }
@@ -56,6 +59,7 @@ export class PostgresStore implements ShadowStore {
       CREATE TABLE IF NOT EXISTS ${this.targets} (
         name TEXT PRIMARY KEY, kind TEXT NOT NULL, labels TEXT NOT NULL, sampling_rate DOUBLE PRECISION NOT NULL,
         scrape TEXT, source TEXT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)`);
+    for (const sql of controlSchema(`${schema}.`, 'BIGINT')) await this.query(sql);
   }
 
   async writeWindows(rows: readonly WindowRow[]): Promise<void> {
@@ -149,6 +153,7 @@ export class PostgresStore implements ShadowStore {
     try {
       await client.query('BEGIN');
       await client.query(`DELETE FROM ${this.windows} WHERE target = $1`, [name]);
+      for (const table of ['decisions', 'conditions', 'control_state']) await client.query(`DELETE FROM ${this.schema}.${table} WHERE target = $1`, [name]);
       const res = await client.query(`DELETE FROM ${this.targets} WHERE name = $1`, [name]);
       await client.query('COMMIT');
       return (res.rowCount ?? 0) > 0;
@@ -158,6 +163,60 @@ export class PostgresStore implements ShadowStore {
     } finally {
       client.release();
     }
+  }
+
+  async putDecision(d: DecisionRecord): Promise<void> {
+    await this.query(
+      `INSERT INTO ${this.schema}.decisions (id, target, at, status, body) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body`,
+      [d.id, d.target, d.at, d.status, JSON.stringify(d)],
+    );
+  }
+
+  async getDecision(id: string): Promise<DecisionRecord | undefined> {
+    const [row] = await this.query(`SELECT body FROM ${this.schema}.decisions WHERE id = $1`, [id]);
+    return row && (JSON.parse(String(row.body)) as DecisionRecord);
+  }
+
+  async listDecisions(q: DecisionQuery): Promise<DecisionRecord[]> {
+    const params: unknown[] = [q.target, q.before ?? Number.MAX_SAFE_INTEGER, q.limit];
+    if (q.status) params.push(q.status);
+    const rows = await this.query(
+      `SELECT body FROM ${this.schema}.decisions WHERE target = $1 AND at < $2 ${q.status ? 'AND status = $4' : ''} ORDER BY at DESC, id DESC LIMIT $3`,
+      params,
+    );
+    return rows.map((r) => JSON.parse(String(r.body)) as DecisionRecord);
+  }
+
+  async putCondition(target: string, c: Condition): Promise<void> {
+    await this.query(
+      `INSERT INTO ${this.schema}.conditions (target, type, body) VALUES ($1, $2, $3) ON CONFLICT (target, type) DO UPDATE SET body = excluded.body`,
+      [target, c.type, JSON.stringify(c)],
+    );
+  }
+
+  async listConditions(target: string): Promise<Condition[]> {
+    return (await this.query(`SELECT body FROM ${this.schema}.conditions WHERE target = $1 ORDER BY type`, [target])).map((r) => JSON.parse(String(r.body)) as Condition);
+  }
+
+  async getControlState(target: string): Promise<ControlState | undefined> {
+    const [row] = await this.query(`SELECT body FROM ${this.schema}.control_state WHERE target = $1`, [target]);
+    return row && (JSON.parse(String(row.body)) as ControlState);
+  }
+
+  async putControlState(state: ControlState): Promise<void> {
+    await this.query(
+      `INSERT INTO ${this.schema}.control_state (target, body) VALUES ($1, $2) ON CONFLICT (target) DO UPDATE SET body = excluded.body`,
+      [state.target, JSON.stringify(state)],
+    );
+  }
+
+  async appendAudit(e: AuditEntry): Promise<void> {
+    await this.query(`INSERT INTO ${this.schema}.audit (id, target, at, body) VALUES ($1, $2, $3, $4)`, [e.id, e.target, e.at, JSON.stringify(e)]);
+  }
+
+  async listAudit(target: string, limit: number): Promise<AuditEntry[]> {
+    return (await this.query(`SELECT body FROM ${this.schema}.audit WHERE target = $1 ORDER BY at DESC, id DESC LIMIT $2`, [target, limit])).map((r) => JSON.parse(String(r.body)) as AuditEntry);
   }
 
   async sizeBytes(): Promise<number> {

@@ -80,3 +80,22 @@ export function targetFromDb(r: Record<string, unknown>): TargetRecord {
 export function topOrder(by: 'count' | 'bytes'): string {
   return by === 'bytes' ? 'est_bytes DESC, key' : 'est_count DESC, key';
 }
+
+/**
+ * The control loop's tables (decision records, conditions, per-target control state, audit trail),
+ * in SQL both backends accept; records are JSON documents, indexed by what the API filters on.
+ * `prefix` qualifies the table names (a PostgreSQL schema followed by a dot, or empty).
+ */
+export function controlSchema(prefix: string, time: 'INTEGER' | 'BIGINT'): string[] {
+  return [
+    `CREATE TABLE IF NOT EXISTS ${prefix}decisions (id TEXT PRIMARY KEY, target TEXT NOT NULL, at ${time} NOT NULL, status TEXT NOT NULL, body TEXT NOT NULL)`,
+    `CREATE INDEX IF NOT EXISTS decisions_target_at ON ${prefix}decisions (target, at)`,
+    `CREATE TABLE IF NOT EXISTS ${prefix}conditions (target TEXT NOT NULL, type TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (target, type))`,
+    `CREATE TABLE IF NOT EXISTS ${prefix}control_state (target TEXT PRIMARY KEY, body TEXT NOT NULL)`,
+    `CREATE TABLE IF NOT EXISTS ${prefix}audit (id TEXT PRIMARY KEY, target TEXT NOT NULL, at ${time} NOT NULL, body TEXT NOT NULL)`,
+    `CREATE INDEX IF NOT EXISTS audit_target_at ON ${prefix}audit (target, at)`,
+  ];
+}
+
+/** The SQLite form of controlSchema, as one script. */
+export const CONTROL_SCHEMA = controlSchema('', 'INTEGER').join(';\n') + ';';

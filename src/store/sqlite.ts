@@ -7,8 +7,9 @@ import Database from 'better-sqlite3';
 import { mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ShadowplaneError } from '../core/errors.js';
-import type { ShadowStore, TargetRecord, TopQuery, TopRow, WindowQuery } from './store.js';
-import { TARGET_COLUMNS, WINDOW_COLUMNS, WINDOW_UPSERT_SET, targetFromDb, targetParams, topOrder, windowFromDb, windowParams } from './sql.js';
+import type { AuditEntry, Condition, ControlState, DecisionRecord } from '../model/decision.js';
+import type { DecisionQuery, ShadowStore, TargetRecord, TopQuery, TopRow, WindowQuery } from './store.js';
+import { CONTROL_SCHEMA, TARGET_COLUMNS, WINDOW_COLUMNS, WINDOW_UPSERT_SET, targetFromDb, targetParams, topOrder, windowFromDb, windowParams } from './sql.js';
 import type { WindowRow } from './window.js';
 
 const SCHEMA = `
@@ -24,7 +25,8 @@ CREATE INDEX IF NOT EXISTS windows_age ON windows (granularity, start);
 CREATE TABLE IF NOT EXISTS targets (
   name TEXT PRIMARY KEY, kind TEXT NOT NULL, labels TEXT NOT NULL, sampling_rate REAL NOT NULL, scrape TEXT,
   source TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL
-);`;
+);
+${CONTROL_SCHEMA}`;
 
 /** Shadow Store on a SQLite file. */
 export class SqliteStore implements ShadowStore {
@@ -106,8 +108,50 @@ export class SqliteStore implements ShadowStore {
   async deleteTarget(name: string): Promise<boolean> {
     return this.db.transaction(() => {
       this.db.prepare('DELETE FROM windows WHERE target = ?').run(name);
+      for (const table of ['decisions', 'conditions', 'control_state']) this.db.prepare(`DELETE FROM ${table} WHERE target = ?`).run(name);
       return this.db.prepare('DELETE FROM targets WHERE name = ?').run(name).changes > 0;
     })();
+  }
+
+  async putDecision(d: DecisionRecord): Promise<void> {
+    this.db.prepare('INSERT OR REPLACE INTO decisions (id, target, at, status, body) VALUES (?, ?, ?, ?, ?)').run(d.id, d.target, d.at, d.status, JSON.stringify(d));
+  }
+
+  async getDecision(id: string): Promise<DecisionRecord | undefined> {
+    const row = this.db.prepare('SELECT body FROM decisions WHERE id = ?').get(id) as { body: string } | undefined;
+    return row && (JSON.parse(row.body) as DecisionRecord);
+  }
+
+  async listDecisions(q: DecisionQuery): Promise<DecisionRecord[]> {
+    return this.all(
+      `SELECT body FROM decisions WHERE target = ? AND at < ? ${q.status ? 'AND status = ?' : ''} ORDER BY at DESC, id DESC LIMIT ?`,
+      ...[q.target, q.before ?? Number.MAX_SAFE_INTEGER, ...(q.status ? [q.status] : []), q.limit],
+    ).map((r) => JSON.parse(String(r.body)) as DecisionRecord);
+  }
+
+  async putCondition(target: string, c: Condition): Promise<void> {
+    this.db.prepare('INSERT OR REPLACE INTO conditions (target, type, body) VALUES (?, ?, ?)').run(target, c.type, JSON.stringify(c));
+  }
+
+  async listConditions(target: string): Promise<Condition[]> {
+    return this.all('SELECT body FROM conditions WHERE target = ? ORDER BY type', target).map((r) => JSON.parse(String(r.body)) as Condition);
+  }
+
+  async getControlState(target: string): Promise<ControlState | undefined> {
+    const row = this.db.prepare('SELECT body FROM control_state WHERE target = ?').get(target) as { body: string } | undefined;
+    return row && (JSON.parse(row.body) as ControlState);
+  }
+
+  async putControlState(state: ControlState): Promise<void> {
+    this.db.prepare('INSERT OR REPLACE INTO control_state (target, body) VALUES (?, ?)').run(state.target, JSON.stringify(state));
+  }
+
+  async appendAudit(e: AuditEntry): Promise<void> {
+    this.db.prepare('INSERT INTO audit (id, target, at, body) VALUES (?, ?, ?, ?)').run(e.id, e.target, e.at, JSON.stringify(e));
+  }
+
+  async listAudit(target: string, limit: number): Promise<AuditEntry[]> {
+    return this.all('SELECT body FROM audit WHERE target = ? ORDER BY at DESC, id DESC LIMIT ?', target, limit).map((r) => JSON.parse(String(r.body)) as AuditEntry);
   }
 
   async sizeBytes(): Promise<number> {

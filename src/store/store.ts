@@ -4,6 +4,7 @@
  * test suite. Every method rejects with SHADOWPLANE_ERR_STORE_UNAVAILABLE when the backend cannot
  * be reached; nothing here retries.
  */
+import type { AuditEntry, Condition, ControlState, DecisionRecord, DecisionStatus } from '../model/decision.js';
 import type { Dimension, WindowRow } from './window.js';
 
 /** The kinds of data system a target can be. */
@@ -66,6 +67,15 @@ export interface TopRow {
   errors: number;
 }
 
+/** Decisions of one target, newest first. */
+export interface DecisionQuery {
+  target: string;
+  limit: number;
+  /** Only decisions made before this time (ms): paging back. */
+  before?: number;
+  status?: DecisionStatus;
+}
+
 /** The durable half of the Shadow Store. */
 export interface ShadowStore {
   /** `sqlite` or `postgres`. */
@@ -88,8 +98,22 @@ export interface ShadowStore {
   getTarget(name: string): Promise<TargetRecord | undefined>;
   /** Inserts or replaces a target. */
   putTarget(target: TargetRecord): Promise<void>;
-  /** Deletes a target and its windows; false when there was none. */
+  /** Deletes a target, its windows and its decisions, conditions and control state (the audit trail is kept); false when there was none. */
   deleteTarget(name: string): Promise<boolean>;
+  /** Inserts or replaces a decision record (by id). */
+  putDecision(decision: DecisionRecord): Promise<void>;
+  getDecision(id: string): Promise<DecisionRecord | undefined>;
+  /** Decisions ordered newest first (ties by id). */
+  listDecisions(query: DecisionQuery): Promise<DecisionRecord[]>;
+  /** Inserts or replaces the condition of `target` with the condition's type. */
+  putCondition(target: string, condition: Condition): Promise<void>;
+  /** Conditions of a target, by type name. */
+  listConditions(target: string): Promise<Condition[]>;
+  getControlState(target: string): Promise<ControlState | undefined>;
+  putControlState(state: ControlState): Promise<void>;
+  appendAudit(entry: AuditEntry): Promise<void>;
+  /** Audit entries of a target, newest first. */
+  listAudit(target: string, limit: number): Promise<AuditEntry[]>;
   /** Bytes the store occupies on disk. */
   sizeBytes(): Promise<number>;
   close(): Promise<void>;

@@ -1,0 +1,112 @@
+/**
+ * The operator's control API: per-target control settings, overrides (pause, dry-run, review,
+ * pin), forced actions, decisions and their approval, conditions and the audit trail. Every
+ * change records who (the body's `actor`, else the caller's identity), when and why.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { TargetName } from '../../core/config.js';
+import { durationMs } from '../../core/config.js';
+import { ControlSettingsPatch } from '../../control/settings.js';
+import type { OverrideKind, Requester } from '../../control/controller.js';
+import type { ShadowplaneService } from '../../service.js';
+
+const Who = {
+  actor: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'Who asks (a person or system). Default: the caller\'s identity (`token` when a bearer token was sent, else `local:<address>`).' })),
+  why: Type.String({ minLength: 1, maxLength: 1024, description: 'Why: recorded in the audit trail.', errorMessage: 'must say why (1 to 1024 characters)' }),
+};
+const For = Type.Optional(Type.String({ pattern: '^[0-9]+(ms|s|m|h|d)$', description: 'How long the override lasts, e.g. `2h`; without it, until cleared.', errorMessage: 'must be a duration such as 30m or 2h' }));
+const Units = Type.Integer({ minimum: 0, maximum: 100000 });
+
+const TargetParams = Type.Object({ target: TargetName });
+const KindParams = Type.Object({ target: TargetName, kind: Type.Union([Type.Literal('pause'), Type.Literal('dry-run'), Type.Literal('review'), Type.Literal('pin')]) });
+const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
+const SettingsBody = Type.Object({ settings: ControlSettingsPatch, ...Who }, { additionalProperties: false });
+const OverrideBody = Type.Object({ ...Who, for: For, min: Type.Optional(Units), max: Type.Optional(Units), exact: Type.Optional(Units) }, { additionalProperties: false });
+const ClearBody = Type.Object({ ...Who }, { additionalProperties: false });
+const ForceBody = Type.Object({ units: Units, ...Who }, { additionalProperties: false });
+const VerdictBody = Type.Object({ ...Who }, { additionalProperties: false });
+const DecisionsQuery = Type.Object({
+  limit: Type.Integer({ minimum: 1, maximum: 1000, default: 50 }),
+  before: Type.Optional(Type.String({ description: 'Only decisions made before this time (ISO-8601 or ms).' })),
+  status: Type.Optional(Type.Union(['no-action', 'pending-approval', 'submitted', 'succeeded', 'failed', 'rejected', 'superseded'].map((s) => Type.Literal(s)))),
+});
+const LimitQuery = Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }) });
+
+/** Who asks: the body's actor, else the caller's identity. */
+function requester(req: FastifyRequest, body: { actor?: string; why: string }): Requester {
+  return { actor: body.actor ?? (req.headers.authorization ? 'token' : `local:${req.ip}`), why: body.why };
+}
+
+function timeParam(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const t = /^[0-9]+$/.test(text) ? Number(text) : Date.parse(text);
+  return Number.isFinite(t) ? t : undefined;
+}
+
+/** /v1/targets/{target}/control, overrides, decisions, conditions, audit; /v1/decisions/{id}. */
+export function controlRoutes(app: FastifyInstance, service: ShadowplaneService): void {
+  const c = service.controller;
+  const tags = ['control'];
+  const security = [{ bearer: [] }];
+
+  app.get('/v1/control', { schema: { tags, summary: 'The controlled targets.' } }, async () => ({ targets: c.controlled() }));
+
+  app.get<{ Params: Static<typeof TargetParams> }>('/v1/targets/:target/control', { schema: { tags, summary: 'Control settings, overrides, capacity and actuator of a target.', params: TargetParams } }, async (req) => c.view(req.params.target));
+
+  app.put<{ Params: Static<typeof TargetParams>; Body: Static<typeof SettingsBody> }>(
+    '/v1/targets/:target/control',
+    { schema: { tags, summary: 'Change control settings (thresholds, horizon, quantile, policy knobs); validated, persisted, audited.', params: TargetParams, body: SettingsBody, security } },
+    async (req) => ({ settings: await c.putSettings(req.params.target, req.body.settings as Record<string, unknown>, requester(req, req.body)) }),
+  );
+
+  app.put<{ Params: Static<typeof KindParams>; Body: Static<typeof OverrideBody> }>(
+    '/v1/targets/:target/overrides/:kind',
+    { schema: { tags, summary: 'Set an override: pause, dry-run (forecast only), review (decisions wait for approval) or pin (min / max / exact units), optionally for a period.', params: KindParams, body: OverrideBody, security } },
+    async (req) => {
+      const b = req.body;
+      const pin = { ...(b.min !== undefined ? { min: b.min } : {}), ...(b.max !== undefined ? { max: b.max } : {}), ...(b.exact !== undefined ? { exact: b.exact } : {}) };
+      return { overrides: await c.setOverride(req.params.target, req.params.kind as OverrideKind, requester(req, b), b.for === undefined ? undefined : durationMs(b.for), req.params.kind === 'pin' ? pin : undefined) };
+    },
+  );
+
+  app.delete<{ Params: Static<typeof KindParams>; Body: Static<typeof ClearBody> }>(
+    '/v1/targets/:target/overrides/:kind',
+    { schema: { tags, summary: 'Clear an override (resume, leave dry-run or review, unpin).', params: KindParams, body: ClearBody, security } },
+    async (req) => ({ overrides: await c.clearOverride(req.params.target, req.params.kind as OverrideKind, requester(req, req.body)) }),
+  );
+
+  app.post<{ Params: Static<typeof TargetParams>; Body: Static<typeof ForceBody> }>(
+    '/v1/targets/:target/force',
+    { schema: { tags, summary: 'Force a scale to `units` now (past pause, dry-run and review); returns its decision.', params: TargetParams, body: ForceBody, security } },
+    async (req, reply) => reply.code(201).send(await c.force(req.params.target, req.body.units, requester(req, req.body))),
+  );
+
+  app.get<{ Params: Static<typeof TargetParams>; Querystring: Static<typeof DecisionsQuery> }>(
+    '/v1/targets/:target/decisions',
+    { schema: { tags, summary: 'Decisions of a target, newest first.', params: TargetParams, querystring: DecisionsQuery } },
+    async (req) => ({ decisions: await c.decisions(req.params.target, req.query.limit, timeParam(req.query.before), req.query.status as never) }),
+  );
+
+  app.get<{ Params: Static<typeof IdParams> }>('/v1/decisions/:id', { schema: { tags, summary: 'One decision record.', params: IdParams } }, async (req) => c.decision(req.params.id));
+
+  app.post<{ Params: Static<typeof IdParams>; Body: Static<typeof VerdictBody> }>(
+    '/v1/decisions/:id/approve',
+    { schema: { tags, summary: 'Approve a decision waiting in review mode: its action is carried out.', params: IdParams, body: VerdictBody, security } },
+    async (req) => c.approve(req.params.id, requester(req, req.body)),
+  );
+
+  app.post<{ Params: Static<typeof IdParams>; Body: Static<typeof VerdictBody> }>(
+    '/v1/decisions/:id/reject',
+    { schema: { tags, summary: 'Reject a decision waiting in review mode.', params: IdParams, body: VerdictBody, security } },
+    async (req) => c.reject(req.params.id, requester(req, req.body)),
+  );
+
+  app.get<{ Params: Static<typeof TargetParams> }>('/v1/targets/:target/conditions', { schema: { tags, summary: 'Status conditions of a target.', params: TargetParams } }, async (req) => ({ conditions: await c.conditions(req.params.target) }));
+
+  app.get<{ Params: Static<typeof TargetParams>; Querystring: Static<typeof LimitQuery> }>(
+    '/v1/targets/:target/audit',
+    { schema: { tags, summary: 'Who changed what, when and why, newest first.', params: TargetParams, querystring: LimitQuery } },
+    async (req) => ({ audit: await c.auditTrail(req.params.target, req.query.limit) }),
+  );
+}

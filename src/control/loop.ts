@@ -1,0 +1,371 @@
+/**
+ * The live control loop of one target. On the injected clock (real in production, virtual in
+ * tests) it ticks once per step: read the target's windows from the Shadow Store → online forecast
+ * (src/plan/online-forecast.ts, the forecaster of the replay) → anomaly score of the demand
+ * (src/detect) → decideScaling (src/plan/scaling.ts, the same pure policy as the replay) → gate
+ * (pin, pause, dry-run, review, busy executor) → execute through the executor → record a
+ * DecisionRecord and the conditions that changed. Thin data is the condition
+ * DataComplete=False/InsufficientWindows and the policy then decides on observed demand only.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Clock } from '../core/clock.js';
+import { durationMs } from '../core/config.js';
+import { UnivariateDetector } from '../detect/univariate.js';
+import type { Action, TaskSnapshot } from '../model/action.js';
+import type { Score } from '../model/detect.js';
+import type { Condition, ConditionType, ControlState, DecisionRecord, DecisionStep } from '../model/decision.js';
+import type { Logger } from '../obs/log.js';
+import { OnlineForecaster } from '../plan/online-forecast.js';
+import { decideScaling, initialScalingMemory, type ScalingDecision, type ScalingMemory, type ScalingPolicyConfig } from '../plan/scaling.js';
+import { bucket, granularityForStep } from '../store/query.js';
+import type { ShadowStore } from '../store/store.js';
+import type { Submission } from '../exec/executor.js';
+import { forecasterOf, scalingPolicyOf, stepsOf, type ControlSettings } from './settings.js';
+
+/** Units ready and booting, as the actuator's world reports them. */
+export interface Capacity {
+  readonly ready: number;
+  readonly booting: number;
+}
+
+/** What a loop needs from the service around it. */
+export interface LoopDeps {
+  readonly clock: Clock;
+  readonly store: ShadowStore;
+  /** Store window lengths in seconds, finest first. */
+  readonly granularities: readonly number[];
+  /** Writes open windows to the store, so a tick reads everything ingested before it. */
+  readonly flush: () => Promise<void>;
+  /** Hands an action to the executor. */
+  readonly submit: (action: Action) => Submission;
+  /** Capacity observed in the actuator's world (the replay fleet); undefined: estimate from confirmed units. */
+  readonly observeCapacity?: () => Capacity;
+  readonly log: Logger;
+}
+
+/** One target's loop. Create with `TargetLoop.open`; `start` schedules ticks, `stop` ends them. */
+export class TargetLoop {
+  private settings!: ControlSettings;
+  private policy!: ScalingPolicyConfig;
+  private stepMs = 60_000;
+  private forecaster!: OnlineForecaster;
+  private detector!: UnivariateDetector;
+  private score: Score | undefined;
+  private memory!: ScalingMemory;
+  /** Recent demand, oldest first (as many as the policy reads). */
+  private demand: number[] = [];
+  /** End (ms) of the last step observed; undefined until the first tick warms up. */
+  private observedUntil: number | undefined;
+  private seenData = false;
+  private windows = 0;
+  private lastValue: number | undefined;
+  private stepIndex = 0;
+  private conditions = new Map<ConditionType, Condition>();
+  private cancelTimer: (() => void) | undefined;
+  private running: Promise<unknown> = Promise.resolve();
+  private stopped = true;
+
+  private constructor(
+    readonly target: string,
+    readonly state: ControlState,
+    private readonly deps: LoopDeps,
+  ) {}
+
+  /** Loads the target's persisted state and conditions; `settings` are the effective ones. */
+  static async open(target: string, settings: ControlSettings, deps: LoopDeps): Promise<TargetLoop> {
+    const state = (await deps.store.getControlState(target)) ?? { target, settings: null, overrides: {}, units: null, lastScaleUp: null, updatedAt: deps.clock.now() };
+    const loop = new TargetLoop(target, state, deps);
+    for (const c of await deps.store.listConditions(target)) loop.conditions.set(c.type, c);
+    loop.configure(settings);
+    return loop;
+  }
+
+  /** The settings in force. */
+  get current(): ControlSettings {
+    return this.settings;
+  }
+
+  /** Applies new settings: the forecaster and the policy memory start again from the stored history on the next tick. */
+  configure(settings: ControlSettings): void {
+    this.settings = settings;
+    this.policy = scalingPolicyOf(settings);
+    this.stepMs = durationMs(settings.interval);
+    this.forecaster = new OnlineForecaster(forecasterOf(settings));
+    this.detector = new UnivariateDetector(`${this.target}:demand`);
+    this.memory = initialScalingMemory(this.policy);
+    this.demand = [];
+    this.observedUntil = undefined;
+    this.seenData = false;
+    this.windows = 0;
+    this.lastValue = undefined;
+  }
+
+  /** Schedules a tick at every step boundary of the clock. */
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.schedule();
+  }
+
+  /** Cancels the next tick and waits for a running one to finish. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.cancelTimer?.();
+    await this.idle();
+  }
+
+  /** Resolves when no tick is running. */
+  async idle(): Promise<void> {
+    await this.running.catch(() => undefined);
+  }
+
+  /** Units as the policy sees them now: observed in the actuator's world, else estimated from confirmed units. */
+  capacity(): Capacity {
+    if (this.deps.observeCapacity) return this.deps.observeCapacity();
+    const units = this.state.units ?? this.settings.initialUnits;
+    const up = this.state.lastScaleUp;
+    const booting = up && this.deps.clock.now() < up.at + durationMs(this.settings.provisioningDelay) ? Math.max(0, Math.min(units, up.to) - up.from) : 0;
+    return { ready: units - booting, booting };
+  }
+
+  /** Conditions as last written. */
+  listConditions(): Condition[] {
+    return [...this.conditions.values()];
+  }
+
+  /** Runs one tick now (ticks never overlap: this one waits for a running one). Resolves with its record. */
+  tick(): Promise<DecisionRecord | undefined> {
+    const run = this.running.catch(() => undefined).then(() => this.tickOnce());
+    this.running = run;
+    return run;
+  }
+
+  private schedule(): void {
+    const now = this.deps.clock.now();
+    const wait = this.stepMs - (now % this.stepMs);
+    this.cancelTimer = this.deps.clock.setTimer(wait, () => {
+      if (this.stopped) return;
+      void this.tick().finally(() => {
+        if (!this.stopped) this.schedule();
+      });
+    });
+  }
+
+  private async tickOnce(): Promise<DecisionRecord | undefined> {
+    try {
+      const record = await this.decide();
+      await this.setCondition('Ready', 'True', 'TickSucceeded', 'the last tick read its data and recorded its decision');
+      return record;
+    } catch (err) {
+      this.deps.log.error({ target: this.target, err: (err as Error).message }, 'control tick failed');
+      await this.setCondition('Ready', 'False', 'TickFailed', (err as Error).message).catch(() => undefined);
+      return undefined;
+    }
+  }
+
+  /** Reads the steps completed since the last tick and feeds them to the forecaster and detector. */
+  private async observe(end: number): Promise<void> {
+    const s = this.settings;
+    const from = this.observedUntil ?? end - Math.max(durationMs(s.history), this.stepMs * (s.minWindows + 1));
+    if (from >= end) return;
+    await this.deps.flush();
+    const granularity = granularityForStep(this.deps.granularities, this.stepMs);
+    const series = s.metric ? { dim: 'metric' as const, key: s.metric } : { dim: 'total' as const, key: '' };
+    const rows = await this.deps.store.queryWindows({ target: this.target, granularity, ...series, from, to: end });
+    const byStart = new Map(bucket(rows, this.stepMs).map((b) => [b.t, b.w]));
+    const keep = Math.max(this.policy.minHistory, this.policy.observedWindow) + 1;
+    for (let t = from - (from % this.stepMs); t < end; t += this.stepMs) {
+      const w = byStart.get(t);
+      let value: number | undefined;
+      if (s.metric) value = w && w.count > 0 ? w.sum / w.count : this.lastValue;
+      else if (w && w.estCount > 0) value = w.estCount / (this.stepMs / 1000);
+      else if (this.seenData) value = 0;
+      if (value === undefined) continue;
+      if (w) this.seenData = true;
+      // a carried-forward metric value is not a new observation
+      if (!s.metric || w) this.windows++;
+      this.lastValue = value;
+      this.forecaster.observe(value);
+      this.score = this.detector.update(t + this.stepMs, value);
+      this.demand.push(value);
+      if (this.demand.length > keep) this.demand.shift();
+    }
+    this.observedUntil = end;
+  }
+
+  private async decide(): Promise<DecisionRecord> {
+    const now = this.deps.clock.now();
+    const end = now - (now % this.stepMs);
+    await this.observe(end);
+    await this.expireOverrides(now);
+    const s = this.settings;
+    const o = this.state.overrides;
+    const delaySteps = stepsOf(s.provisioningDelay, this.stepMs);
+    const cap = this.capacity();
+    const complete = this.windows >= s.minWindows;
+    const overrides = [o.pause && 'pause', o.dryRun && 'dry-run', o.review && 'review', o.pin && 'pin'].filter((x): x is string => Boolean(x));
+    const signal = s.metric ?? 'requests';
+    const inputs = { signal, demand: this.demand.at(-1) ?? 0, windows: this.windows, minWindows: s.minWindows, stepSeconds: this.stepMs / 1000, ready: cap.ready, booting: cap.booting, capacityPerUnit: s.capacityPerUnit, provisioningDelaySteps: delaySteps };
+    const record: DecisionRecord = {
+      id: randomUUID(), target: this.target, at: now, inputs, forecast: null, scores: null, recommendation: null, steps: [], overrides,
+      action: null, status: 'no-action', reason: '', message: '', outcome: null, review: null,
+    };
+
+    await this.setCondition('DataComplete', complete ? 'True' : 'False', complete ? 'EnoughWindows' : 'InsufficientWindows',
+      complete ? `${this.windows} complete steps of ${signal} read` : `${this.windows} of ${s.minWindows} complete steps of ${signal} read: no forecast is trusted yet, decisions are reactive on observed demand`);
+    await this.setCondition('Paused', o.pause ? 'True' : 'False', o.pause ? 'PausedByOperator' : 'NotPaused', o.pause ? `paused by ${o.pause.actor}: ${o.pause.why}` : 'the loop acts');
+    await this.setCondition('DryRun', o.dryRun ? 'True' : 'False', o.dryRun ? 'DryRunByOperator' : 'NotDryRun', o.dryRun ? `forecast-only mode set by ${o.dryRun.actor}: ${o.dryRun.why}` : 'decisions are carried out');
+
+    if (this.demand.length === 0) {
+      record.reason = 'NoData';
+      record.message = `no ${signal} data in the store for ${this.target} yet`;
+      await this.setCondition('ScalingActive', 'False', 'NoData', record.message);
+      await this.deps.store.putDecision(record);
+      return record;
+    }
+
+    const forecast = complete ? this.forecaster.forecast() : null;
+    const score = this.score!;
+    const scaling = decideScaling({
+      step: this.stepIndex++, demand: this.demand, ready: cap.ready, booting: cap.booting, capacityPerUnit: s.capacityPerUnit,
+      provisioningDelaySteps: delaySteps, forecast: forecast ?? undefined, memory: this.memory,
+    }, this.policy);
+    this.memory = scaling.memory;
+    const withRecommendation: DecisionRecord = {
+      ...record,
+      forecast: forecast && { model: forecast.model, mean: forecast.mean, intervals: forecast.intervals },
+      scores: { anomaly: score.value, anomalyReady: score.ready, anomalyKind: score.reason.kind },
+      recommendation: recommendationOf(scaling),
+      steps: [...scaling.behavior],
+    };
+    Object.assign(record, withRecommendation);
+
+    const active = forecast !== null;
+    await this.setCondition('ScalingActive', active ? 'True' : 'False', o.pause ? 'Paused' : active ? 'ForecastDriven' : 'ReactiveOnly',
+      active ? `forecast ${forecast!.model} drives proactive scaling` : complete ? 'the forecaster is still collecting its errors; reactive on observed demand' : 'too little data for a forecast; reactive on observed demand');
+
+    const current = scaling.currentUnits;
+    let desired = scaling.desiredUnits;
+    if (o.pin) {
+      const pinned = o.pin.exact ?? Math.min(o.pin.max ?? Infinity, Math.max(o.pin.min ?? 0, desired));
+      if (pinned !== desired) record.steps.push(step('override-pin', desired, pinned, `pinned by ${o.pin.actor} (${pinText(o.pin)}): ${o.pin.why}`));
+      desired = pinned;
+    }
+    const limiting = record.steps.filter((x) => ['bounds', 'rate-limit', 'override-pin'].includes(x.step) && x.from !== x.to).at(-1);
+    await this.setCondition('ScalingLimited', limiting ? 'True' : 'False', limiting ? ({ bounds: 'BoundedByMinMax', 'rate-limit': 'RateLimited' } as Record<string, string>)[limiting.step] ?? 'Pinned' : 'WithinLimits', limiting ? limiting.note : 'the recommendation is within every limit');
+
+    const mode = scaling.mode === 'none' ? (desired > current ? 'reactive' : 'proactive') : scaling.mode;
+    if (desired === current) {
+      record.reason = scaling.reason;
+      record.message = `keep ${current} units (${scaling.reason})`;
+    } else if (o.pause) {
+      record.reason = 'Paused';
+      record.message = `would scale ${current} -> ${desired} (${scaling.reason}), but the target is paused`;
+    } else if (o.dryRun) {
+      record.reason = 'DryRun';
+      record.message = `would scale ${current} -> ${desired} (${scaling.reason}); forecast-only mode`;
+    } else {
+      Object.assign(record, { action: { id: record.id, kind: 'scale', from: current, to: desired, mode } });
+      record.reason = scaling.reason;
+      if (o.review) {
+        await this.supersedePending(record.id);
+        record.status = 'pending-approval';
+        record.message = `scale ${current} -> ${desired} waits for approval (review mode)`;
+      } else {
+        this.execute(record);
+      }
+    }
+    await this.deps.store.putDecision(record);
+    return record;
+  }
+
+  /**
+   * Submits the decision's action and follows its task; updates `record` in place (status,
+   * outcome, message) and stores it again when the task ends. The caller stores it first.
+   */
+  execute(record: DecisionRecord): void {
+    const a = record.action!;
+    const action: Action = { id: a.id, target: this.target, kind: 'scale', from: a.from, to: a.to, reason: record.reason, mode: a.mode, idempotencyKey: `${this.target}:${a.id}`, createdAt: this.deps.clock.now() };
+    const sub = this.deps.submit(action);
+    if (!sub.accepted) {
+      record.status = 'no-action';
+      record.message = `scale ${a.from} -> ${a.to} refused by the executor: ${sub.message}`;
+      record.outcome = { taskId: sub.taskId ?? null, state: sub.reason, reason: sub.message, at: this.deps.clock.now() };
+      record.reason = sub.reason;
+      return;
+    }
+    record.status = 'submitted';
+    record.message = `scale ${a.from} -> ${a.to} (${record.reason}) submitted as task ${sub.taskId}`;
+    record.outcome = { taskId: sub.taskId, state: 'pending', reason: 'submitted', at: this.deps.clock.now() };
+    void sub.done.then((snap) => this.finished(record, snap)).catch((err: unknown) => this.deps.log.error({ target: this.target, err: (err as Error).message }, 'recording a task outcome failed'));
+  }
+
+  private async finished(record: DecisionRecord, snap: TaskSnapshot): Promise<void> {
+    const last = snap.transitions.at(-1)!;
+    record.status = snap.state === 'succeeded' ? 'succeeded' : 'failed';
+    record.outcome = { taskId: snap.id, state: snap.state, reason: last.reason, at: last.at };
+    const a = record.action!;
+    const applied = snap.state === 'succeeded' ? (snap.outcome?.capacity ?? a.to) : snap.state === 'rolled-back' ? a.from : undefined;
+    if (applied !== undefined) {
+      if (applied > (this.state.units ?? this.settings.initialUnits)) this.state.lastScaleUp = { at: record.at, from: a.from, to: applied };
+      this.state.units = applied;
+      await this.saveState();
+    }
+    await this.deps.store.putDecision(record);
+  }
+
+  /** Marks the older decisions still waiting for approval as superseded by `by`. */
+  async supersedePending(by: string): Promise<void> {
+    for (const d of await this.deps.store.listDecisions({ target: this.target, limit: 100, status: 'pending-approval' })) {
+      if (d.id === by) continue;
+      d.status = 'superseded';
+      d.message = `${d.message}; superseded by decision ${by}`;
+      await this.deps.store.putDecision(d);
+    }
+  }
+
+  /** Persists the control state. */
+  async saveState(): Promise<void> {
+    this.state.updatedAt = this.deps.clock.now();
+    await this.deps.store.putControlState(this.state);
+  }
+
+  private async expireOverrides(now: number): Promise<void> {
+    const o = this.state.overrides;
+    let changed = false;
+    for (const key of ['pause', 'dryRun', 'review', 'pin'] as const) {
+      const until = o[key]?.until;
+      if (until !== undefined && until <= now) {
+        delete o[key];
+        changed = true;
+        await this.deps.store.appendAudit({ id: randomUUID(), target: this.target, at: now, actor: 'system', why: 'its period ended', action: `expire-${key}`, detail: null });
+      }
+    }
+    if (changed) await this.saveState();
+  }
+
+  /** Writes a condition when its status or reason changed; the transition time moves only with the status. */
+  async setCondition(type: ConditionType, status: Condition['status'], reason: string, message: string): Promise<void> {
+    const old = this.conditions.get(type);
+    if (old && old.status === status && old.reason === reason) return;
+    const condition: Condition = { type, status, reason, message, lastTransitionTime: old && old.status === status ? old.lastTransitionTime : this.deps.clock.now() };
+    await this.deps.store.putCondition(this.target, condition);
+    this.conditions.set(type, condition);
+  }
+}
+
+function recommendationOf(d: ScalingDecision) {
+  return {
+    desiredUnits: d.desiredUnits, currentUnits: d.currentUnits, mode: d.mode, reason: d.reason,
+    currentUse: Number.isFinite(d.currentUse) ? d.currentUse : null, forecastDemandAtReady: d.forecastDemandAtReady,
+    forecastUnits: d.forecastUnits, observedUnits: d.observedUnits, leadTimeSteps: d.leadTimeSteps,
+  };
+}
+
+function step(name: string, from: number, to: number, note: string): DecisionStep {
+  return { step: name, from, to, note };
+}
+
+function pinText(p: { min?: number; max?: number; exact?: number }): string {
+  return p.exact !== undefined ? `exactly ${p.exact}` : [p.min !== undefined && `min ${p.min}`, p.max !== undefined && `max ${p.max}`].filter(Boolean).join(', ');
+}

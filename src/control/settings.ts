@@ -1,0 +1,124 @@
+/**
+ * Per-target control settings: the TypeBox schema the config file (`targets[].control`) and the
+ * API (`PUT /v1/targets/{target}/control`) share, and their translation into the scaling policy
+ * and the online forecaster. Every key has a default and a description (docs/config.md).
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import { ShadowplaneError, type FieldProblem } from '../core/errors.js';
+import { durationMs } from '../core/config.js';
+import { problemsOf, withDefaults } from '../core/validation.js';
+import { DEFAULT_SCALING_POLICY, type ScalingPolicyConfig } from '../plan/scaling.js';
+import { DEFAULT_ONLINE_FORECASTER, type OnlineForecasterConfig } from '../plan/online-forecast.js';
+
+// core/config.ts imports this module for its schema, so its Duration() cannot be called here at load time.
+function Duration(description: string, defaultValue: string) {
+  return Type.String({ pattern: '^[0-9]+(ms|s|m|h|d)$', default: defaultValue, description, errorMessage: 'must be a duration such as 30s, 5m, 1h or 7d' });
+}
+
+const METRIC_PATTERN = '^[a-zA-Z_:][a-zA-Z0-9_:]{0,127}(\\{.*\\})?$';
+
+/** Settings of one target's control loop. */
+export const ControlSettingsSchema = Type.Object(
+  {
+    enabled: Type.Boolean({ default: true, description: 'Run the control loop for this target (it also needs an `actuator`).' }),
+    interval: Duration('Length of one step: the loop ticks once per step and reads demand per step. A multiple of the finest store granularity.', '1m'),
+    metric: Type.Optional(Type.String({ pattern: METRIC_PATTERN, description: 'Demand signal: the mean of this metric series (its store key, e.g. `cpu_utilisation` or `queue_depth{queue="a"}`) per step. Without it, demand is the estimated requests per second from request events.', errorMessage: 'must be a metric series key such as cpu_utilisation' })),
+    capacityPerUnit: Type.Number({ exclusiveMinimum: 0, default: 100, description: 'Demand one unit (replica, node) serves at 100 % utilisation, in the unit of the demand signal.' }),
+    provisioningDelay: Duration('Time from asking for a unit until it serves: the pre-allocation lead time.', '5m'),
+    initialUnits: Type.Integer({ minimum: 0, default: 1, description: 'Units assumed before the actuator has confirmed any.' }),
+    minUnits: Type.Integer({ minimum: 0, default: 1, description: 'Fewest units the loop asks for.' }),
+    maxUnits: Type.Integer({ minimum: 1, default: 100, description: 'Most units the loop asks for.' }),
+    targetUtilisation: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: DEFAULT_SCALING_POLICY.targetUtilisation, description: 'Utilisation the capacity model plans for: units = demand quantile / capacityPerUnit / this.' }),
+    quantile: Type.Number({ minimum: 0.5, maximum: 0.995, default: 0.95, description: 'Demand quantile planned for (the upper bound of the central forecast interval of level 2q-1).' }),
+    proactiveBelowUse: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: DEFAULT_SCALING_POLICY.proactiveBelowUse, description: 'Current use below which a forecast-driven scale-up is proactive (seed 000: 0.8).' }),
+    reactiveAboveUse: Type.Number({ exclusiveMinimum: 0, maximum: 2, default: DEFAULT_SCALING_POLICY.reactiveAboveUse, description: 'Current use above which the reactive path acts (seed 000: 0.9).' }),
+    horizon: Duration('How far ahead the forecast looks; also how far ahead a scale-in checks that demand is not about to return.', '1h'),
+    scaleUpLookahead: Duration('A scale-up goes to the largest forecast need within this time, so one action covers a rising stretch.', '30m'),
+    scaleInStabilization: Duration('Scale in only to the largest recommendation of this trailing window.', '30m'),
+    scaleInOnForecast: Type.Boolean({ default: false, description: 'Allow scale-in on the forecast alone; when false, observed demand must agree.' }),
+    scaleInTolerance: Type.Number({ minimum: 0, maximum: 1, default: DEFAULT_SCALING_POLICY.scaleInTolerance, description: 'Scale in only when it removes at least this share of the units.' }),
+    maxScaleUpUnits: Type.Integer({ minimum: 1, default: 1000, description: 'Rate limit: most units added in one step.' }),
+    minWindows: Type.Integer({ minimum: 2, default: DEFAULT_SCALING_POLICY.minHistory, description: 'Fewest complete steps with data before the forecast is trusted; fewer is the condition DataComplete=False (InsufficientWindows) and the loop decides reactively.' }),
+    season: Duration('Season of the online forecaster (daily by default); `0s` turns the seasonal term off.', '1d'),
+    history: Duration('History read when the loop starts, to warm up the forecaster.', '3d'),
+    headroomMax: Type.Number({ minimum: 0, maximum: 2, default: DEFAULT_SCALING_POLICY.headroomMax, description: 'Upper bound of the headroom that trigger refinement may add to the planned quantile.' }),
+  },
+  { additionalProperties: false, default: {}, description: 'The control loop of this target (docs/control.md).' },
+);
+
+/** Settings with every default filled in. */
+export type ControlSettings = Static<typeof ControlSettingsSchema>;
+
+/** A partial update as the API takes it: the same keys, all optional, no defaults. */
+export const ControlSettingsPatch = Type.Partial(Type.Object(Object.fromEntries(Object.entries(ControlSettingsSchema.properties).map(([k, v]) => [k, { ...v, default: undefined }])) as typeof ControlSettingsSchema.properties), { additionalProperties: false });
+
+/**
+ * Validates settings (defaults filled in) including the rules across keys. `at` prefixes problem
+ * paths. Throws SHADOWPLANE_ERR_VALIDATION listing every problem.
+ */
+export function parseControlSettings(raw: unknown, at = '', finestGranularityMs = 60_000): ControlSettings {
+  const value = withDefaults(ControlSettingsSchema, raw ?? {}) as ControlSettings;
+  const problems = problemsOf(ControlSettingsSchema, value, at);
+  if (problems.length === 0) problems.push(...settingsProblems(value, at, finestGranularityMs));
+  if (problems.length > 0) throw new ShadowplaneError('SHADOWPLANE_ERR_VALIDATION', `control settings are not valid (${problems.length} problem${problems.length > 1 ? 's' : ''})`, problems);
+  return value;
+}
+
+/** Rules across keys of valid settings. */
+export function settingsProblems(s: ControlSettings, at: string, finestGranularityMs: number): FieldProblem[] {
+  const problems: FieldProblem[] = [];
+  const step = durationMs(s.interval);
+  if (step < finestGranularityMs || step % finestGranularityMs !== 0) problems.push({ path: `${at}/interval`, message: `must be a multiple of the finest store granularity (${finestGranularityMs / 1000}s)` });
+  if (s.minUnits > s.maxUnits) problems.push({ path: `${at}/minUnits`, message: `must be <= maxUnits (${s.maxUnits})` });
+  if (s.proactiveBelowUse > s.reactiveAboveUse) problems.push({ path: `${at}/proactiveBelowUse`, message: `must be <= reactiveAboveUse (${s.reactiveAboveUse})` });
+  if (step > 0 && durationMs(s.horizon) < durationMs(s.provisioningDelay) + step) problems.push({ path: `${at}/horizon`, message: 'must be at least provisioningDelay plus one interval' });
+  return problems;
+}
+
+/** Whole steps in a duration (at least `min`). */
+export function stepsOf(duration: string, stepMs: number, min = 0): number {
+  return Math.max(min, Math.ceil(durationMs(duration) / stepMs));
+}
+
+/** Interval level (percent) whose upper bound is the planned quantile, rounded to 0.1 %. */
+export function levelOf(quantile: number): number {
+  return Math.round((2 * quantile - 1) * 1000) / 10;
+}
+
+/** The scaling policy the settings describe (src/plan/scaling.ts). */
+export function scalingPolicyOf(s: ControlSettings): ScalingPolicyConfig {
+  const step = durationMs(s.interval);
+  return {
+    ...DEFAULT_SCALING_POLICY,
+    targetUtilisation: s.targetUtilisation,
+    forecastLevel: levelOf(s.quantile),
+    reactiveAboveUse: s.reactiveAboveUse,
+    proactiveBelowUse: s.proactiveBelowUse,
+    scaleInTolerance: s.scaleInTolerance,
+    scaleInStabilizationSteps: stepsOf(s.scaleInStabilization, step, 1),
+    scaleInOnForecast: s.scaleInOnForecast,
+    scaleUpLookaheadSteps: stepsOf(s.scaleUpLookahead, step, 1),
+    scaleInLookaheadSteps: stepsOf(s.horizon, step, 1),
+    maxScaleUpUnits: s.maxScaleUpUnits,
+    minUnits: s.minUnits,
+    maxUnits: s.maxUnits,
+    headroomMax: s.headroomMax,
+    minHistory: s.minWindows,
+  };
+}
+
+/** The online forecaster the settings describe: the replay's defaults, this target's season, horizon and level. */
+export function forecasterOf(s: ControlSettings): OnlineForecasterConfig {
+  const step = durationMs(s.interval);
+  const lead = stepsOf(s.provisioningDelay, step) + 1;
+  const horizon = Math.max(lead, stepsOf(s.horizon, step, 1), stepsOf(s.scaleUpLookahead, step, 1));
+  return {
+    ...DEFAULT_ONLINE_FORECASTER,
+    season: stepsOf(s.season, step),
+    // warm-up proportional to the minimum history, so a short minWindows is not overruled here
+    minErrors: Math.min(DEFAULT_ONLINE_FORECASTER.minErrors, s.minWindows),
+    horizon,
+    errorHorizon: lead,
+    levels: [levelOf(s.quantile)],
+  };
+}

@@ -1,0 +1,185 @@
+/**
+ * Plain types of the control loop's records: the decision written on every tick, the status
+ * conditions of a target, the operator overrides in force, and the audit trail of who changed
+ * what. No imports beyond other plain types, no behaviour: the loop lives in src/control.
+ */
+import type { ForecastInterval } from './forecast.js';
+
+/** Where a decision stands. `no-action` and the final states never change again. */
+export type DecisionStatus =
+  | 'no-action'
+  | 'pending-approval'
+  | 'submitted'
+  | 'succeeded'
+  | 'failed'
+  | 'rejected'
+  | 'superseded';
+
+/** What the loop saw at the start of a tick. */
+export interface DecisionInputs {
+  /** The demand series the loop reads: `requests` (estimated requests per second) or a metric key. */
+  readonly signal: string;
+  /** Demand of the last complete step, in the unit of `capacityPerUnit`. */
+  readonly demand: number;
+  /** Complete steps with data in the history read. */
+  readonly windows: number;
+  /** Fewest such steps before the forecast is trusted. */
+  readonly minWindows: number;
+  /** Length of one step, seconds. */
+  readonly stepSeconds: number;
+  readonly ready: number;
+  readonly booting: number;
+  readonly capacityPerUnit: number;
+  readonly provisioningDelaySteps: number;
+}
+
+/** The forecast a decision used (null in the record when none could be made). */
+export interface DecisionForecast {
+  readonly model: string;
+  /** Point forecast for steps 1..H after the last complete step. */
+  readonly mean: number[];
+  readonly intervals: ForecastInterval[];
+}
+
+/** Anomaly score of the demand signal (from src/detect), recorded beside the decision. */
+export interface DecisionScores {
+  /** Anomaly score in [0, 1]; 0 while the detector warms up. */
+  readonly anomaly: number;
+  readonly anomalyReady: boolean;
+  /** Kind of deviation that dominates, e.g. `spike`, `level-shift`, `warmup`. */
+  readonly anomalyKind: string;
+}
+
+/** The policy's recommendation (src/plan/scaling.ts decideScaling) before the gate. */
+export interface DecisionRecommendation {
+  readonly desiredUnits: number;
+  readonly currentUnits: number;
+  readonly mode: 'proactive' | 'reactive' | 'none';
+  /** A ScalingReason code. */
+  readonly reason: string;
+  readonly currentUse: number | null;
+  readonly forecastDemandAtReady: number | null;
+  readonly forecastUnits: number | null;
+  readonly observedUnits: number;
+  readonly leadTimeSteps: number;
+}
+
+/** One behavior or gate step applied to the units, in order. */
+export interface DecisionStep {
+  readonly step: string;
+  readonly from: number;
+  readonly to: number;
+  readonly note: string;
+}
+
+/** The action a decision carries. */
+export interface DecisionAction {
+  /** Also the executor's action id. */
+  readonly id: string;
+  readonly kind: 'scale';
+  readonly from: number;
+  readonly to: number;
+  readonly mode: 'proactive' | 'reactive' | 'manual';
+}
+
+/** How a decision's task ended (or where it is). */
+export interface DecisionOutcome {
+  readonly taskId: string | null;
+  /** An executor task state, or a refusal such as `ExecutorBusy`. */
+  readonly state: string;
+  readonly reason: string;
+  /** ms since the epoch. */
+  readonly at: number;
+}
+
+/** Who did something, when, and why. */
+export interface Attribution {
+  readonly actor: string;
+  /** ms since the epoch. */
+  readonly at: number;
+  readonly why: string;
+}
+
+/** One tick's record (or one forced action's). Written on the tick, updated as its task moves. */
+export interface DecisionRecord {
+  readonly id: string;
+  readonly target: string;
+  /** ms since the epoch (the loop's clock). */
+  readonly at: number;
+  readonly inputs: DecisionInputs;
+  readonly forecast: DecisionForecast | null;
+  readonly scores: DecisionScores | null;
+  readonly recommendation: DecisionRecommendation | null;
+  /** Behavior steps of the policy, then the gate's steps (pin bounds). */
+  readonly steps: DecisionStep[];
+  /** Overrides in force at the tick, by kind (`pause`, `dry-run`, `review`, `pin`, `force`). */
+  readonly overrides: string[];
+  readonly action: DecisionAction | null;
+  status: DecisionStatus;
+  /** Reason code: the policy's when it acts, else why nothing was done (`Paused`, `DryRun`, `ExecutorBusy`, ...). */
+  reason: string;
+  /** Plain words. */
+  message: string;
+  outcome: DecisionOutcome | null;
+  /** Approval or rejection in review mode; the operator who forced an action. */
+  review: (Attribution & { readonly verdict: 'approved' | 'rejected' | 'forced' }) | null;
+}
+
+/** The condition types of a target. */
+export const CONDITION_TYPES = ['Ready', 'DataComplete', 'ScalingActive', 'ScalingLimited', 'Paused', 'DryRun'] as const;
+/** One condition type. */
+export type ConditionType = (typeof CONDITION_TYPES)[number];
+
+/** A status condition in the Kubernetes style. */
+export interface Condition {
+  readonly type: ConditionType;
+  readonly status: 'True' | 'False' | 'Unknown';
+  readonly reason: string;
+  readonly message: string;
+  /** ms since the epoch of the last change of `status`. */
+  readonly lastTransitionTime: number;
+}
+
+/** A pin of the units for a period. At least one bound. */
+export interface PinOverride extends Attribution {
+  readonly min?: number;
+  readonly max?: number;
+  readonly exact?: number;
+  /** ms since the epoch; absent: until removed. */
+  readonly until?: number;
+}
+
+/** A switch override (pause, dry-run, review) with its period. */
+export interface SwitchOverride extends Attribution {
+  readonly until?: number;
+}
+
+/** Overrides in force on one target. */
+export interface Overrides {
+  pause?: SwitchOverride;
+  dryRun?: SwitchOverride;
+  review?: SwitchOverride;
+  pin?: PinOverride;
+}
+
+/** Everything the loop persists per target besides its records. */
+export interface ControlState {
+  readonly target: string;
+  /** Operator settings (ControlSettings, see src/control/settings.ts) set through the API; null: the config's. */
+  settings: Record<string, unknown> | null;
+  overrides: Overrides;
+  /** Units the actuator last confirmed (null: none yet, take `initialUnits`). */
+  units: number | null;
+  /** When units were last raised and from what, for the booting estimate. */
+  lastScaleUp: { at: number; from: number; to: number } | null;
+  updatedAt: number;
+}
+
+/** One line of the audit trail. */
+export interface AuditEntry extends Attribution {
+  readonly id: string;
+  readonly target: string;
+  /** What was done: `settings`, `pause`, `resume`, `pin`, `unpin`, `dry-run`, `approve`, `force`, ... */
+  readonly action: string;
+  readonly detail: unknown;
+}
