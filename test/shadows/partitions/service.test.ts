@@ -1,0 +1,117 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isCoded } from '../../../src/core/errors.js';
+import { StreamService } from '../../../src/shadows/partitions/service.js';
+import type { WireRecord } from '../../../src/shadows/partitions/protocol.js';
+import { jetstreamBackend, jetstreamSkipReason, segmentBackend, type Backend } from './backends.js';
+
+/** Checks the consumer's output: every record once, per key in production order. */
+class Ledger {
+  readonly seen = new Map<string, number>();
+  readonly lastSeq = new Map<string, number>();
+  duplicates = 0;
+  orderViolations = 0;
+  add(records: readonly WireRecord[]): void {
+    for (const r of records) {
+      this.seen.set(r.id, (this.seen.get(r.id) ?? 0) + 1);
+      if (this.seen.get(r.id)! > 1) this.duplicates++;
+      const seq = Number(r.value);
+      if (seq !== (this.lastSeq.get(r.key) ?? -1) + 1) this.orderViolations++;
+      this.lastSeq.set(r.key, seq);
+    }
+  }
+}
+
+async function until(what: string, cond: () => boolean, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+function suite(name: string, make: () => Promise<Backend>, skip?: string): void {
+  describe(`stream service (${name})`, { skip }, () => {
+    let backend: Backend;
+    after(async () => backend?.cleanup());
+
+    it('delivers every record exactly once, in per-key order, across a switch-over and a worker kill', async () => {
+      backend = await make();
+      const log = await backend.open();
+      const ledger = new Ledger();
+      const svc = await StreamService.start({ log, partitions: 4, workers: 3, capacity: 3000, windowMs: 200, onDeliver: (_p, recs) => ledger.add(recs) });
+      const events: string[] = [];
+      svc.onEvent((e) => events.push(`${e.kind}:${e.partition ?? e.worker}`));
+      try {
+        const keys = Array.from({ length: 40 }, (_, i) => `user-${i}`);
+        const seq = new Map<string, number>();
+        let produced = 0;
+        const produce = async (batches: number): Promise<void> => {
+          for (let b = 0; b < batches; b++) {
+            const batch = keys.map((key) => {
+              const n = seq.get(key) ?? 0;
+              seq.set(key, n + 1);
+              return { key, value: String(n), id: `${key}:${n}` };
+            });
+            await svc.append(batch);
+            produced += batch.length;
+            await sleep(5);
+          }
+        };
+        await produce(10);
+        const target = (svc.table.owners[0] + 1) % 3;
+        await svc.createShadow(0, target, 'test');
+        await produce(10);
+        await svc.switchOver(0, 'test');
+        assert.equal(svc.table.owners[0], target);
+        assert.equal(svc.partitions()[0].standby?.role, 'former');
+        // Kill the new owner while records are in flight: its partitions restart elsewhere-in-time.
+        const producing = produce(15);
+        await sleep(30);
+        process.kill(svc.workerPid(target)!, 'SIGKILL');
+        await producing;
+        await svc.release(0, 'test');
+        await produce(5);
+        await until('all records committed', () => [...ledger.seen.keys()].length === produced);
+        await sleep(200);
+        assert.equal(ledger.duplicates, 0);
+        assert.equal(ledger.orderViolations, 0);
+        assert.equal([...ledger.seen.keys()].length, produced);
+        assert.ok(events.includes(`switched:0`) && events.includes(`worker-restarted:${target}`) && events.includes('released:0'), events.join(' '));
+        assert.equal(svc.partitions()[0].standby, undefined);
+      } finally {
+        await svc.stop();
+        await log.close();
+      }
+    });
+
+    it('refuses operator moves that break the rules', async () => {
+      const b = await make();
+      const log = await b.open();
+      const svc = await StreamService.start({ log, partitions: 2, workers: 2, capacity: 1000 });
+      try {
+        const owner = svc.table.owners[1];
+        await assert.rejects(svc.forceMove(1, owner), (e) => isCoded(e, 'SHADOWPLANE_ERR_STREAM_STATE'));
+        await assert.rejects(svc.forceMove(1, 7), (e) => isCoded(e, 'SHADOWPLANE_ERR_STREAM_STATE'));
+        await assert.rejects(svc.switchOver(1, 'x'), (e) => isCoded(e, 'SHADOWPLANE_ERR_STREAM_STATE'));
+        svc.pin(1, true);
+        await assert.rejects(svc.forceMove(1, 1 - owner), (e) => isCoded(e, 'SHADOWPLANE_ERR_STREAM_STATE'));
+        svc.pin(1, false);
+        svc.forbid(1, 1 - owner, true);
+        await assert.rejects(svc.forceMove(1, 1 - owner), (e) => isCoded(e, 'SHADOWPLANE_ERR_STREAM_STATE'));
+        svc.forbid(1, 1 - owner, false);
+        await svc.forceMove(1, 1 - owner);
+        assert.equal(svc.table.owners[1], 1 - owner);
+        await assert.rejects(svc.createShadow(9, 0, 'x'), (e) => isCoded(e, 'SHADOWPLANE_ERR_NOT_FOUND'));
+      } finally {
+        await svc.stop();
+        await log.close();
+        await b.cleanup();
+      }
+    });
+  });
+}
+
+suite("segment files", segmentBackend);
+suite("NATS JetStream", jetstreamBackend, await jetstreamSkipReason());
