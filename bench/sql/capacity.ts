@@ -2,10 +2,10 @@
  * Capacity prediction: the knee found on a shadow versus the knee measured directly on the primary
  * with the same workload. The primary is a pgbench database; the shadow is created from it
  * (schema + a row sample) on the same cluster (so the same configuration); pgbench's TPC-B-like
- * traffic runs through the interceptor, which feeds the shadow 1 % of writes and reads and records
- * the query mix; the mix is then ramped on the shadow and, separately, on the primary.
+ * traffic runs through the interceptor, which feeds the shadow a share (--rate, 5 % by default so
+ * that 15 s of capture give a stable mix) of writes and reads and records the query mix; the mix is then ramped on the shadow and, separately, on the primary.
  *
- *   npx tsx bench/sql/capacity.ts [--scale 10] [--fraction 0.1] [--slo 20] [--step-ms 3000]
+ *   npx tsx bench/sql/capacity.ts [--scale 10] [--fraction 0.1] [--slo 50] [--step-ms 3000] [--rate 0.05]
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -24,8 +24,10 @@ const arg = (name: string, def: number): number => {
 };
 const SCALE = arg('scale', 10);
 const FRACTION = arg('fraction', 0.1);
-const SLO = arg('slo', 20);
+const SLO = arg('slo', 50);
 const STEP_MS = arg('step-ms', 3000);
+// Share of traffic fed to the shadow (and so recorded in the mix) while capturing.
+const RATE = arg('rate', 0.05);
 const PRIMARY = 'sp_sql_test_cap_primary';
 const SHADOW = 'sp_sql_test_cap_shadow';
 const url = (db: string): string => `postgres://postgres@127.0.0.1:5432/${db}`;
@@ -47,7 +49,7 @@ async function main(): Promise<void> {
   await exec('pgbench', ['-i', '-q', '-s', String(SCALE), '-h', '127.0.0.1', '-U', 'postgres', PRIMARY]);
   const created = await createShadow(url(PRIMARY), url(SHADOW), FRACTION);
 
-  const mirror = new ShadowMirror({ shadowUrl: url(SHADOW), writeRate: 0.01, readRate: 0.01 });
+  const mirror = new ShadowMirror({ shadowUrl: url(SHADOW), writeRate: RATE, readRate: RATE });
   mirror.start();
   const sink = new EventSink();
   const proxy = new PgProxy({ upstreamHost: '127.0.0.1', upstreamPort: 5432, target: 'bench', sampleRate: 0.01, events: sink, mirror });
@@ -69,7 +71,7 @@ async function main(): Promise<void> {
     steps: k.steps.map((s) => ({ rate: s.targetRate, achieved: +s.achievedRate.toFixed(0), p95: +s.p95Ms.toFixed(2), cpu: s.backendCpuCores === null ? null : +s.backendCpuCores.toFixed(2), commits: +s.stat.xactCommit.toFixed(0), dropped: s.dropped, errors: s.errors })),
   });
   const result = {
-    cpus: cpus().length, loadavg: loadavg().map((x) => +x.toFixed(1)), scale: SCALE, fraction: FRACTION, sloP95Ms: SLO, stepMs: STEP_MS,
+    cpus: cpus().length, loadavg: loadavg().map((x) => +x.toFixed(1)), scale: SCALE, fraction: FRACTION, captureRate: RATE, sloP95Ms: SLO, stepMs: STEP_MS,
     shadowRows: created.tables, captureTps, mirror: mirror.stats,
     mix: mix.map((e) => ({ fingerprint: e.fingerprint, count: e.count })),
     shadow: brief(shadow), primary: brief(primary),

@@ -16,6 +16,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { readFile } from 'node:fs/promises';
+import { backendCpuSeconds } from '../../src/shadows/sql/workload.js';
 
 const exec = promisify(execFile);
 const arg = (name: string, def: number): number => {
@@ -42,11 +44,15 @@ async function waitPort(port: number, ms = 30_000): Promise<void> {
   throw new Error(`port ${port} did not open`);
 }
 
-async function pgbench(port: number, script: string[]): Promise<number> {
+/** TPS of one pgbench run, and the CPU seconds the middle process (if any) used per 1000 transactions. */
+async function pgbench(port: number, script: string[], middlePid?: number): Promise<{ tps: number; cpuMsPerKtx: number | null }> {
+  const cpu0 = middlePid ? await backendCpuSeconds([middlePid]) : null;
   const { stdout } = await exec('pgbench', ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-c', '10', '-j', '2', '-T', String(SECONDS), '-n', ...script, DB]);
+  const cpu1 = middlePid ? await backendCpuSeconds([middlePid]) : null;
   const m = /tps = ([\d.]+) \(without initial connection time\)/.exec(stdout);
-  if (!m) throw new Error(`no tps in pgbench output: ${stdout}`);
-  return Number(m[1]);
+  const n = /number of transactions actually processed: (\d+)/.exec(stdout);
+  if (!m || !n) throw new Error(`no tps in pgbench output: ${stdout}`);
+  return { tps: Number(m[1]), cpuMsPerKtx: cpu0 === null || cpu1 === null ? null : ((cpu1 - cpu0) * 1000) / (Number(n[1]) / 1000) };
 }
 
 const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
@@ -77,20 +83,29 @@ async function main(): Promise<void> {
     await waitPort(BOUNCER_PORT);
     const modes = { direct: 5432, 'pg-proxy 1%': PROXY_PORT, 'pgbouncer session': BOUNCER_PORT } as const;
     const scripts = { 'select-only (-S)': ['-S'], 'TPC-B-like': [] as string[] } as const;
+    const bouncerPid = Number((await readFile(join(dir, 'pid'), 'utf8')).trim());
+    const pids: Record<string, number | undefined> = { direct: undefined, 'pg-proxy 1%': proxy.pid, 'pgbouncer session': bouncerPid };
     const tps: Record<string, Record<string, number[]>> = {};
-    for (const s of Object.keys(scripts)) { tps[s] = {}; for (const m of Object.keys(modes)) tps[s][m] = []; }
+    const cpu: Record<string, Record<string, number[]>> = {};
+    for (const s of Object.keys(scripts)) { tps[s] = {}; cpu[s] = {}; for (const m of Object.keys(modes)) { tps[s][m] = []; cpu[s][m] = []; } }
     // Interleaved so drift in the shared machine's load hits every mode alike.
     for (let r = 0; r < RUNS; r++) {
       for (const [s, flags] of Object.entries(scripts)) {
-        for (const [m, port] of Object.entries(modes)) tps[s][m].push(await pgbench(port, [...flags]));
+        for (const [m, port] of Object.entries(modes)) {
+          const r = await pgbench(port, [...flags], pids[m]);
+          tps[s][m].push(r.tps);
+          if (r.cpuMsPerKtx !== null) cpu[s][m].push(r.cpuMsPerKtx);
+        }
       }
     }
     const result: Record<string, unknown> = { runs: RUNS, seconds: SECONDS, scale: SCALE, clients: 10, cpus: cpus().length, loadavg: loadavg().map((x) => +x.toFixed(1)), tps };
-    const lines = ['| script | direct TPS | pg-proxy 1 % TPS | pgbouncer TPS | proxy / direct | proxy / pgbouncer |', '|---|---|---|---|---|---|'];
+    result.middleCpuMsPer1000Tx = cpu;
+    const lines = ['| script | direct TPS | pg-proxy 1 % TPS | pgbouncer TPS | proxy / direct | proxy / pgbouncer | CPU ms / 1000 tx: proxy, pgbouncer |', '|---|---|---|---|---|---|---|'];
     for (const s of Object.keys(scripts)) {
       const d = median(tps[s].direct), p = median(tps[s]['pg-proxy 1%']), b = median(tps[s]['pgbouncer session']);
       result[s] = { direct: d, proxy: p, pgbouncer: b, proxyOverDirect: p / d, proxyOverPgbouncer: p / b };
-      lines.push(`| ${s} | ${d.toFixed(0)} | ${p.toFixed(0)} | ${b.toFixed(0)} | ${(p / d * 100).toFixed(1)} % | ${(p / b * 100).toFixed(1)} % |`);
+      const pc = median(cpu[s]['pg-proxy 1%']), bc = median(cpu[s]['pgbouncer session']);
+      lines.push(`| ${s} | ${d.toFixed(0)} | ${p.toFixed(0)} | ${b.toFixed(0)} | ${(p / d * 100).toFixed(1)} % | ${(p / b * 100).toFixed(1)} % | ${pc.toFixed(0)}, ${bc.toFixed(0)} |`);
     }
     proxy.kill('SIGINT');
     await new Promise((r) => proxy.once('exit', r));

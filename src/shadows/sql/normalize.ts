@@ -30,6 +30,8 @@ const isDigit = (c: string): boolean => c >= '0' && c <= '9';
 const isIdentStart = (c: string): boolean => /[A-Za-z_\u0080-\uffff]/.test(c);
 const isIdentChar = (c: string): boolean => /[A-Za-z0-9_$\u0080-\uffff]/.test(c);
 const OPERATOR_CHARS = '+-*/<>=~!@#%^&|`?';
+/** Keywords after which a minus is a sign, not subtraction. */
+const UNARY_CONTEXT = new Set(['select', 'where', 'and', 'or', 'not', 'then', 'else', 'when', 'case', 'values', 'set', 'by', 'limit', 'offset', 'between', 'in', 'return', 'returning', 'as', 'is', 'like']);
 
 /**
  * Normalises one SQL text (one or several statements). Never throws: an unterminated string or
@@ -100,7 +102,14 @@ export function normalise(sql: string): Normalised {
         i += sql[i + 1] === '+' || sql[i + 1] === '-' ? 2 : 1;
         while (i < n && isDigit(sql[i])) i++;
       }
-      toks.push({ kind: 'literal', text: '', start, end: i });
+      // A unary minus belongs to the constant, as in the server's grammar and pg_stat_statements.
+      const prev = toks[toks.length - 1];
+      const before = toks[toks.length - 2];
+      if (prev && prev.kind === 'op' && prev.text === '-' && prev.end === start
+        && !(before && (before.kind === 'quoted' || before.kind === 'param' || before.kind === 'literal' || before.text === ')' || (before.kind === 'word' && !UNARY_CONTEXT.has(before.text))))) {
+        toks.pop();
+        toks.push({ kind: 'literal', text: '', start: prev.start, end: i });
+      } else toks.push({ kind: 'literal', text: '', start, end: i });
     } else if (c === '"') {
       i++;
       while (i < n) {

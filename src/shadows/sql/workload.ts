@@ -254,7 +254,7 @@ export interface RampOptions {
 
 /** The ramp's outcome: the knee (highest rate meeting the SLO) and every step as evidence. */
 export interface KneeResult {
-  /** Highest offered rate whose p95 met the SLO with ≥ 95 % of it achieved; 0 when none did. */
+  /** Highest offered rate whose p95 met the SLO with ≥ 95 % of it achieved and ≤ 1 % errors; 0 when none did. */
   kneeRate: number;
   /** The step at the knee (undefined when none passed). */
   atKnee?: StepResult;
@@ -272,7 +272,7 @@ export async function findKnee(driver: WorkloadDriver, options: RampOptions): Pr
   while (rate <= options.maxRate) {
     const s = await driver.step(rate, options.stepMs ?? 3000);
     steps.push(s);
-    const pass = s.p95Ms <= options.sloP95Ms && s.achievedRate >= 0.95 * rate && s.dropped === 0;
+    const pass = s.p95Ms <= options.sloP95Ms && s.achievedRate >= 0.95 * rate && s.dropped === 0 && s.errors <= 0.01 * s.achievedRate * (options.stepMs ?? 3000) / 1000;
     if (!pass) { crossed = true; break; }
     best = s;
     rate = Math.round(rate * (options.factor ?? 1.4));

@@ -9,7 +9,7 @@ test('each literal form becomes a numbered parameter and comments disappear', ()
     + "AND f IN (1.5, -2e10, .5, 0x1F) AND g = B'1010' AND h = X'ff' /* 77 /* nested */ */ AND i = U&'d\\0061'";
   const n = normalise(sql);
   assert.equal(n.fingerprint,
-    'select "Name" from t where a = $2 and b = $3 and c = $4 and d = $5 and e = $1 and f in ($6, -$7, $8, $9) and g = $10 and h = $11 and i = $12');
+    'select "Name" from t where a = $2 and b = $3 and c = $4 and d = $5 and e = $1 and f in ($6, $7, $8, $9) and g = $10 and h = $11 and i = $12');
   assert.equal(n.maxParam, 1);
   assert.equal(n.literals.length, 11);
   assert.equal(sql.slice(n.literals[0].start, n.literals[0].end), "'it''s'");
@@ -29,4 +29,9 @@ test('property: no string or number literal value appears in the fingerprint', (
     const fp = normalise(sql).fingerprint;
     assert.equal(fp, 'update accounts set note = $1, alt = $2, n = $3, x = $4 where id = $5');
   }), { numRuns: 300 });
+});
+
+test('a unary minus is part of the constant; a binary minus is not', () => {
+  assert.equal(normalise('UPDATE t SET b = b + -2371 WHERE aid = -5').fingerprint, 'update t set b = b + $1 where aid = $2');
+  assert.equal(normalise('SELECT a-1, a - -1, f(-2) FROM t').fingerprint, 'select a-$1, a - $2, f($3) from t');
 });
