@@ -53,6 +53,11 @@ export function register(program: Command): void {
     .option('--block-bytes <n>', 'bytes per block, for copy traffic and cost', (v) => positiveIntList(v)[0], 512)
     .option('--fast-tier <name>', `profile of the fast tier: ${TIER_NAMES.join('|')}`, oneOf(TIER_NAMES, 'fast-tier'), 'nvme')
     .option('--slow-tier <name>', `profile of the slow tier: ${TIER_NAMES.join('|')}`, oneOf(TIER_NAMES, 'slow-tier'), 'hdd')
+    .option('--copy-lag <n>', 'requests that pass while a copy is in flight (0: complete before the next request)', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be an integer >= 0');
+      return n;
+    }, 0)
     .option('--json', 'print one JSON object per result instead of a table')
     .action(
       async (opts: {
@@ -61,6 +66,7 @@ export function register(program: Command): void {
         fastBlocks: number[];
         policy: PolicyName[];
         blockBytes: number;
+        copyLag: number;
         fastTier: keyof typeof DEFAULT_PROFILES;
         slowTier: keyof typeof DEFAULT_PROFILES;
         json?: boolean;
@@ -71,7 +77,7 @@ export function register(program: Command): void {
         const results: ReplayResult[] = [];
         for (const policy of opts.policy) {
           for (const fastBlocks of opts.fastBlocks) {
-            const r = replay(trace.blocks, POLICIES[policy], { fastBlocks, blockBytes: opts.blockBytes, fast, slow });
+            const r = replay(trace.blocks, POLICIES[policy], { fastBlocks, blockBytes: opts.blockBytes, fast, slow, copyLag: opts.copyLag });
             results.push(r);
             if (opts.json) process.stdout.write(JSON.stringify(r) + '\n');
           }

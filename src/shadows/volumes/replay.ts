@@ -27,6 +27,8 @@ export interface ReplayResult {
   readonly copySeconds: number;
   /** Monthly price of the fast tier's capacity, in dollars. */
   readonly fastCostPerMonth: number;
+  /** The copy lag the replay ran with (requests). */
+  readonly copyLag: number;
 }
 
 /** Replay options. */
@@ -35,16 +37,40 @@ export interface ReplayOptions {
   readonly blockBytes: number;
   readonly fast: TierProfile;
   readonly slow: TierProfile;
+  /**
+   * Requests that pass while a copy is in flight (default 0: a copy made while serving request t
+   * is complete for request t+1, as for every cache simulator). With lag k, a copy made at request
+   * t serves requests from t+1+k on; earlier requests for the block count as misses.
+   */
+  readonly copyLag?: number;
 }
 
 /** The harness's fast tier: a set with a capacity check and copy counters. */
 class SimTier implements FastTier {
   readonly resident = new Set<number>();
+  /** Request index from which a promoted block can serve (kept only when there is a copy lag). */
+  readonly readyAt = new Map<number, number>();
   promotions = 0;
   prefetches = 0;
   current = -1;
+  now = 0;
 
-  constructor(readonly capacity: number) {}
+  constructor(
+    readonly capacity: number,
+    private readonly lag: number,
+  ) {}
+
+  get copyLag(): number {
+    return this.lag;
+  }
+
+  /** True when the block is resident and its copy has completed by request t. */
+  serves(block: number, t: number): boolean {
+    if (!this.resident.has(block)) return false;
+    if (this.lag === 0) return true;
+    const ready = this.readyAt.get(block);
+    return ready === undefined || ready <= t;
+  }
 
   size(): number {
     return this.resident.size;
@@ -58,12 +84,14 @@ class SimTier implements FastTier {
     if (this.resident.size >= this.capacity) throw new Error(`promote(${block}): fast tier full (${this.capacity})`);
     if (this.resident.has(block)) throw new Error(`promote(${block}): already resident`);
     this.resident.add(block);
+    if (this.lag > 0) this.readyAt.set(block, this.now + 1 + this.lag);
     this.promotions++;
     if (block !== this.current) this.prefetches++;
   }
 
   evict(block: number): void {
     if (!this.resident.delete(block)) throw new Error(`evict(${block}): not resident`);
+    if (this.lag > 0) this.readyAt.delete(block);
   }
 }
 
@@ -77,15 +105,22 @@ export function replay(trace: Float64Array, factory: PolicyFactory, opts: Replay
       { path: 'fastBlocks', message: 'must be a positive integer' },
     ]);
   }
-  const tier = new SimTier(opts.fastBlocks);
+  const lag = opts.copyLag ?? 0;
+  if (!Number.isInteger(lag) || lag < 0) {
+    throw new ShadowplaneError('SHADOWPLANE_ERR_VALIDATION', 'copy-lag must be an integer >= 0', [
+      { path: 'copyLag', message: 'must be an integer >= 0' },
+    ]);
+  }
+  const tier = new SimTier(opts.fastBlocks, lag);
   const policy: PlacementPolicy = factory(tier, trace);
   let hits = 0;
   for (let t = 0; t < trace.length; t++) {
     const block = trace[t];
-    const hit = tier.resident.has(block);
-    if (hit) hits++;
+    if (tier.serves(block, t)) hits++;
     tier.current = block;
-    policy.access(t, block, hit);
+    tier.now = t;
+    // The policy is told whether the block is resident in its own view (a copy may still be in flight).
+    policy.access(t, block, tier.resident.has(block));
   }
   const n = trace.length;
   const b = opts.blockBytes;
@@ -101,5 +136,6 @@ export function replay(trace: Float64Array, factory: PolicyFactory, opts: Replay
     readSeconds: (hits * serviceTimeMs(opts.fast, b) + (n - hits) * serviceTimeMs(opts.slow, b)) / 1000,
     copySeconds: (tier.promotions * (serviceTimeMs(opts.slow, b) + serviceTimeMs(opts.fast, b))) / 1000,
     fastCostPerMonth: ((opts.fastBlocks * b) / 2 ** 30) * opts.fast.costPerGiBMonth,
+    copyLag: lag,
   };
 }

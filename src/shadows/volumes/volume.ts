@@ -75,6 +75,8 @@ const MAX_COPY_QUEUE = 4096;
 /** The policy's view of one fast tier: what it asked to be resident, while real copies catch up. */
 class PlacementView implements FastTier {
   readonly wanted = new Set<number>();
+  // Copies run in the background; with a handful of requests in flight one or two pass meanwhile.
+  readonly copyLag = 2;
   constructor(
     readonly capacity: number,
     private readonly onPromote: (b: number) => void,

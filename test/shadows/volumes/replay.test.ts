@@ -152,3 +152,17 @@ test('harness semantics reproduce the published OLTP figures at 1k blocks', { sk
   assert.equal(pct('arc'), 38.95);
   assert.equal(pct('belady'), 53.62);
 });
+
+test('copy lag: a copy made while serving request t serves requests from t+1+lag on', () => {
+  const trace = Float64Array.from([5, 5, 5, 5]);
+  const withLag = (copyLag: number) => replay(trace, POLICIES.lru, { ...opts(2), copyLag }).hits;
+  assert.equal(withLag(0), 3);
+  assert.equal(withLag(1), 2);
+  assert.equal(withLag(2), 1);
+  assert.throws(() => replay(trace, POLICIES.lru, { ...opts(2), copyLag: -1 }), (e: unknown) => isCoded(e, 'SHADOWPLANE_ERR_VALIDATION'));
+  // Prediction looks copyLag+1 blocks ahead, so an in-order walk still hits despite the lag.
+  const walk: number[] = [];
+  for (let pass = 0; pass < 2; pass++) for (let i = 0; i < 100; i++) walk.push(1000 + i);
+  const sp = replay(Float64Array.from(walk), POLICIES.shadowplane, { ...opts(16), copyLag: 3 });
+  assert.ok(sp.hitRatio > 0.9, `hit ratio ${sp.hitRatio}`);
+});

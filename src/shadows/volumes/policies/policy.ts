@@ -9,6 +9,8 @@
 export interface FastTier {
   /** Capacity in blocks. */
   readonly capacity: number;
+  /** Requests that pass while a copy up is in flight (0: a copy completes before the next request). */
+  readonly copyLag: number;
   /** Number of blocks resident now. */
   size(): number;
   /** True when the block is resident. */

@@ -5,7 +5,7 @@
  *
  * Prediction: when block x is requested and x-1 was requested within the last `runWindow`
  * requests, the extent is being walked in order, so x+1..x+depth are predicted next and promoted
- * now (the copy is the adjacent part of the slow-tier read, the cheapest copy there is). A
+ * now (depth grows with the tier's copy lag, so copies land in time) (the copy is the adjacent part of the slow-tier read, the cheapest copy there is). A
  * prefetched block enters T1 like a first-time block; if it is evicted before anyone asked for it,
  * it does not enter the ghost list B1, so a wrong prediction never steers ARC's adaptation.
  *
@@ -22,7 +22,10 @@ function lru(list: List): number {
 
 /** Tuning of the predictive policy. */
 export interface ShadowplaneOptions {
-  /** Blocks promoted ahead of a detected run (0 turns prediction off and leaves plain ARC). */
+  /**
+   * Blocks promoted ahead of a detected run (0 turns prediction off and leaves plain ARC). The
+   * policy looks at least `tier.copyLag + 1` blocks ahead, so a copy can land before its request.
+   */
   readonly depth: number;
   /** How many past requests the run detector remembers. */
   readonly runWindow: number;
@@ -44,6 +47,7 @@ export class ShadowplanePolicy implements PlacementPolicy {
   private readonly ring: Float64Array;
   private readonly recent = new Map<number, number>();
   private readonly opts: ShadowplaneOptions;
+  private readonly lookahead: number;
 
   constructor(
     private readonly tier: FastTier,
@@ -53,6 +57,7 @@ export class ShadowplanePolicy implements PlacementPolicy {
     if (!Number.isInteger(this.opts.depth) || this.opts.depth < 0) throw new RangeError('depth must be an integer >= 0');
     if (!Number.isInteger(this.opts.runWindow) || this.opts.runWindow < 1) throw new RangeError('runWindow must be an integer >= 1');
     this.c = tier.capacity;
+    this.lookahead = this.opts.depth === 0 ? 0 : Math.max(this.opts.depth, tier.copyLag + 1);
     this.ring = new Float64Array(this.opts.runWindow).fill(-1);
   }
 
@@ -127,7 +132,7 @@ export class ShadowplanePolicy implements PlacementPolicy {
     }
     this.trimGhosts();
     if (!this.continuesRun(t, x)) return;
-    for (let k = 1; k <= this.opts.depth; k++) {
+    for (let k = 1; k <= this.lookahead; k++) {
       const y = x + k;
       if (this.tier.has(y)) continue;
       this.b1.delete(y);
