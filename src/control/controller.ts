@@ -109,10 +109,16 @@ export class Controller {
     for (const loop of this.loops.values()) loop.start();
   }
 
-  /** Stops the loops and waits for running ticks and tasks. */
+  /**
+   * Stops the loops (waiting for running ticks) and the executors: tasks not yet applied are
+   * cancelled; tasks verifying or rolling back are not waited for (that can take the verification
+   * deadline), so their decisions stay `submitted` in the store.
+   */
   async stop(): Promise<void> {
     await Promise.all([...this.loops.values()].map((l) => l.stop()));
-    await Promise.all([this.executor.close(), this.unverifiedExecutor.close()]);
+    for (const executor of [this.executor, this.unverifiedExecutor]) {
+      executor.close().catch((err: unknown) => this.deps.log.error({ err: (err as Error).message }, 'closing the executor failed'));
+    }
   }
 
   /** The loop of a controlled target; SHADOWPLANE_ERR_NOT_CONTROLLED otherwise. */

@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { PostgresStore } from '../../src/store/postgres.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import type { ShadowStore, TargetRecord } from '../../src/store/store.js';
+import type { DecisionRecord } from '../../src/model/decision.js';
 import { Window, type WindowRow } from '../../src/store/window.js';
 import { TEST_PG_URL, postgresSkipReason, uniqueSchema } from '../helpers/postgres.js';
 
@@ -96,6 +97,42 @@ function storeSuite(name: string, open: () => Promise<ShadowStore | string>, cle
       assert.equal(await store.deleteTarget('f'), false);
       assert.equal(await store.getTarget('f'), undefined);
       assert.equal((await store.queryWindows({ target: 'f', granularity: 60, dim: 'table', key: 'orders', from: 0, to: 1e15 })).length, 0);
+    });
+
+    test('decisions, conditions, control state and audit round-trip; deleting a target keeps only its audit', async (t) => {
+      if (skip) return t.skip(skip);
+      const decision = (id: string, at: number, status: DecisionRecord['status']): DecisionRecord => ({
+        id, target: 'ctl', at, inputs: { signal: 'requests', demand: 1.5, windows: 3, minWindows: 2, stepSeconds: 60, ready: 1, booting: 0, capacityPerUnit: 10, provisioningDelaySteps: 5 },
+        forecast: { model: 'm', mean: [1, 2], intervals: [{ level: 90, lo: [0, 1], hi: [2, 3] }] }, scores: null, recommendation: null, steps: [], overrides: ['pin'],
+        action: null, status, reason: 'WithinTolerance', message: 'keep', outcome: null, review: null,
+      });
+      await store.putTarget(target('ctl'));
+      await store.putDecision(decision('d1', 1000, 'no-action'));
+      await store.putDecision(decision('d2', 2000, 'pending-approval'));
+      await store.putDecision({ ...decision('d1', 1000, 'succeeded'), outcome: { taskId: 't', state: 'succeeded', reason: 'ok', at: 1500 } });
+      assert.equal((await store.getDecision('d1'))?.status, 'succeeded');
+      assert.deepEqual((await store.getDecision('d2'))?.forecast, decision('d2', 2000, 'pending-approval').forecast);
+      assert.equal(await store.getDecision('nope'), undefined);
+      assert.deepEqual((await store.listDecisions({ target: 'ctl', limit: 10 })).map((d) => d.id), ['d2', 'd1']);
+      assert.deepEqual((await store.listDecisions({ target: 'ctl', limit: 10, before: 2000 })).map((d) => d.id), ['d1']);
+      assert.deepEqual((await store.listDecisions({ target: 'ctl', limit: 10, status: 'pending-approval' })).map((d) => d.id), ['d2']);
+      assert.deepEqual((await store.listDecisions({ target: 'ctl', limit: 1 })).map((d) => d.id), ['d2']);
+      const cond = { type: 'Paused' as const, status: 'True' as const, reason: 'PausedByOperator', message: 'm', lastTransitionTime: 5 };
+      await store.putCondition('ctl', cond);
+      await store.putCondition('ctl', { ...cond, status: 'False', reason: 'NotPaused' });
+      assert.deepEqual(await store.listConditions('ctl'), [{ ...cond, status: 'False', reason: 'NotPaused' }]);
+      const state = { target: 'ctl', settings: null, overrides: { pause: { actor: 'ann', at: 1, why: 'maintenance', until: 99 } }, units: 3, lastScaleUp: null, updatedAt: 7 };
+      await store.putControlState(state);
+      await store.putControlState({ ...state, units: 4 });
+      assert.deepEqual(await store.getControlState('ctl'), { ...state, units: 4 });
+      await store.appendAudit({ id: 'a1', target: 'ctl', at: 1, actor: 'ann', why: 'w', action: 'pause', detail: { forMs: 5 } });
+      await store.appendAudit({ id: 'a2', target: 'ctl', at: 2, actor: 'bob', why: 'w', action: 'clear-pause', detail: null });
+      assert.deepEqual((await store.listAudit('ctl', 10)).map((a) => a.actor), ['bob', 'ann']);
+      await store.deleteTarget('ctl');
+      assert.equal(await store.getDecision('d1'), undefined);
+      assert.deepEqual(await store.listConditions('ctl'), []);
+      assert.equal(await store.getControlState('ctl'), undefined);
+      assert.equal((await store.listAudit('ctl', 10)).length, 2);
     });
 
     test('series count and size are reported', async (t) => {
