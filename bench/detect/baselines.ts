@@ -4,6 +4,7 @@
  * (components covering 95 % of training variance). Each returns train and test scores plus, for
  * attribution, the per-metric contribution at a test row.
  */
+import { symmetricEigen } from '../../src/detect/subspace.js';
 
 /** Scores of one baseline on the train and test part, and a per-metric attribution. */
 export interface BaselineScores {
@@ -59,47 +60,6 @@ export function zmaxBaseline(train: Float64Array[], test: Float64Array[]): Basel
       for (let j = 0; j < r.length; j++) out[j] = Math.abs((r[j] - mu[j]) / (sd[j] + 1e-3));
     },
   };
-}
-
-/** Eigen-decomposition of a symmetric matrix (cyclic Jacobi); returns eigenvalues and row eigenvectors. */
-export function symmetricEigen(a: Float64Array[], sweeps = 100): { values: number[]; vectors: Float64Array[] } {
-  const n = a.length;
-  const m = a.map((r) => Float64Array.from(r));
-  const v = Array.from({ length: n }, (_, i) => {
-    const r = new Float64Array(n);
-    r[i] = 1;
-    return r;
-  });
-  for (let s = 0; s < sweeps; s++) {
-    let off = 0;
-    for (let p = 0; p < n; p++) for (let q = p + 1; q < n; q++) off += m[p][q] ** 2;
-    if (off < 1e-22) break;
-    for (let p = 0; p < n; p++) {
-      for (let q = p + 1; q < n; q++) {
-        if (Math.abs(m[p][q]) < 1e-300) continue;
-        const theta = (m[q][q] - m[p][p]) / (2 * m[p][q]);
-        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
-        const c = 1 / Math.sqrt(t * t + 1), sn = t * c;
-        for (let k = 0; k < n; k++) {
-          const mkp = m[k][p], mkq = m[k][q];
-          m[k][p] = c * mkp - sn * mkq;
-          m[k][q] = sn * mkp + c * mkq;
-        }
-        for (let k = 0; k < n; k++) {
-          const mpk = m[p][k], mqk = m[q][k];
-          m[p][k] = c * mpk - sn * mqk;
-          m[q][k] = sn * mpk + c * mqk;
-        }
-        for (let k = 0; k < n; k++) {
-          const vpk = v[p][k], vqk = v[q][k];
-          v[p][k] = c * vpk - sn * vqk;
-          v[q][k] = sn * vpk + c * vqk;
-        }
-      }
-    }
-  }
-  const order = Array.from({ length: n }, (_, i) => i).sort((x, y) => m[y][y] - m[x][x]);
-  return { values: order.map((i) => m[i][i]), vectors: order.map((i) => v[i]) };
 }
 
 /** Squared reconstruction error outside the top-k principal components of the train split (95 % variance). */

@@ -126,10 +126,13 @@ export class UnivariateDetector {
   private readonly aScale: number;
   private readonly aDrift: number;
   private readonly season: Float64Array | null;
+  private readonly seasonCount: Uint32Array;
   private readonly bucketMs: number;
   private aSeason = 0;
 
   private n = 0;
+  /** Points scored since warm-up; early on the EW weights are at least 1/count (bias-free start). */
+  private scored = 0;
   private lastT = NaN;
   private lastRaw = NaN;
   private stepMs: number;
@@ -141,6 +144,8 @@ export class UnivariateDetector {
   private baseline = 0;
   private cusumHi = 0;
   private cusumLo = 0;
+  private runHi = 0;
+  private runLo = 0;
   private min = Infinity;
   private max = -Infinity;
   private quantum = Infinity;
@@ -165,6 +170,7 @@ export class UnivariateDetector {
     this.mode = this.c.counter === 'auto' ? 'unknown' : this.c.counter;
     const s = this.c.season;
     this.season = s ? new Float64Array(s.buckets) : null;
+    this.seasonCount = new Uint32Array(s ? s.buckets : 0);
     this.bucketMs = s ? s.periodMs / s.buckets : 0;
   }
 
@@ -213,7 +219,6 @@ export class UnivariateDetector {
         x = (value - prev) / this.stepsOf(dt);
       }
     }
-    this.trackRange(x);
     if (this.n < this.c.warmup) return this.warm(x);
     return this.score1(t, x, dt);
   }
@@ -264,6 +269,7 @@ export class UnivariateDetector {
 
   /** Warm-up: running mean and mean absolute deviation, no scores. */
   private warm(x: number): number {
+    this.trackRange(x);
     this.n++;
     if (this.n > 1) {
       const d = Math.abs(x - this.observed);
@@ -298,6 +304,7 @@ export class UnivariateDetector {
 
   private rewarm(): void {
     this.n = 0;
+    this.scored = 0;
     this.level = 0;
     this.scale = 0;
     this.min = Infinity;
@@ -307,13 +314,16 @@ export class UnivariateDetector {
 
   private floor(): number {
     const range = this.max - this.min;
-    return Math.max(this.c.absFloor, this.c.relFloor * Math.abs(this.level), this.c.rangeFloor * range, this.quantum);
+    const q = this.quantum === Infinity ? 0 : this.quantum;
+    return Math.max(this.c.absFloor, this.c.relFloor * Math.abs(this.level), this.c.rangeFloor * range, q);
   }
 
   private score1(t: number, x: number, dt: number): number {
     const steps = this.stepsOf(dt);
     const c = this.c;
-    let aL = this.aLevel, aS = this.aScale, aD = this.aDrift;
+    this.scored++;
+    const early = 1 / (this.scored + c.warmup);
+    let aL = this.aLevel, aS = Math.max(this.aScale, early), aD = this.aDrift;
     if (steps !== 1) {
       // Irregular spacing: weight by elapsed time, so a long interval moves the state further.
       const s = Math.min(steps, c.gapSteps);
@@ -325,10 +335,11 @@ export class UnivariateDetector {
     if (gap) {
       this.cusumHi = 0;
       this.cusumLo = 0;
+      this.runHi = 0;
+      this.runLo = 0;
       this.baseline = this.level;
     }
-    const d = Math.abs(x - this.observed);
-    if (d > 0 && d < this.quantum) this.quantum = d;
+    const prevObserved = this.observed;
     this.observed = x;
 
     const ph = this.season ? this.phase(t) : 0;
@@ -345,6 +356,8 @@ export class UnivariateDetector {
     const cap = 4 * c.cusumLimit;
     hi = hi < 0 ? 0 : hi > cap ? cap : hi;
     lo = lo < 0 ? 0 : lo > cap ? cap : lo;
+    this.runHi = hi > 0 ? this.runHi + 1 : 0;
+    this.runLo = lo > 0 ? this.runLo + 1 : 0;
     this.cusumHi = hi;
     this.cusumLo = lo;
     const zCusum = (c.z50 * (hi > lo ? hi : lo)) / c.cusumLimit;
@@ -354,7 +367,10 @@ export class UnivariateDetector {
     let zEff = az, kind = z >= 0 ? K_SPIKE : K_DROP;
     if (zCusum > zEff) {
       zEff = zCusum;
-      kind = K_SHIFT;
+      // Mean residual over the CUSUM run: a sustained deviation built from small residuals is a
+      // drift, one from large residuals a level shift.
+      const meanRun = hi > lo ? hi / this.runHi + c.cusumSlack : lo / this.runLo + c.cusumSlack;
+      kind = meanRun < c.clip ? K_DRIFT : K_SHIFT;
     }
     if (zDrift > zEff) {
       zEff = zDrift;
@@ -363,11 +379,15 @@ export class UnivariateDetector {
     const score = zToScore(zEff, c.z50, c.power);
     if (zEff < c.clip) kind = K_NONE;
 
+    const d = Math.abs(x - prevObserved);
+    if (d > 0 && d < this.quantum) this.quantum = d;
+    this.trackRange(x);
     const lim = c.clip * scale;
     const rc = r > lim ? lim : r < -lim ? -lim : r;
     this.level += aL * rc;
     if (this.season) {
-      this.season[ph] += this.aSeason * (1 - aL) * rc;
+      const seen = ++this.seasonCount[ph];
+      this.season[ph] += Math.max(this.aSeason, 1 / seen) * (1 - aL) * rc;
     }
     const ar = Math.abs(rc) * MAD_TO_SIGMA;
     this.scale += aS * (ar - this.scale);
