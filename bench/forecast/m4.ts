@@ -49,7 +49,7 @@ function timed(name: string, file: string, usedCores: number, cmd: string, cmdAr
   runs.push({ name, file, seconds, cores: usedCores });
 }
 
-const cli = ['--import', 'tsx', 'src/cli/main.ts', 'forecast', '--input', trainLong, '--horizon', '48', '--season', '24,168', '--level', '80,95'];
+const cli = ['--import', 'tsx', 'bench/forecast/cli.ts', 'forecast', '--input', trainLong, '--horizon', '48', '--season', '24,168', '--level', '80,95'];
 timed(`shadowplane auto (${cores} workers)`, join(outDir, 'shadowplane.csv'), cores, process.execPath, [...cli, '--workers', String(cores), '--output', join(outDir, 'shadowplane.csv')]);
 timed('shadowplane auto (1 worker)', join(outDir, 'shadowplane-1.csv'), 1, process.execPath, [...cli, '--workers', '1', '--output', join(outDir, 'shadowplane-1.csv')]);
 for (const method of (opt('methods', 'snaive,ets,theta,arima,mstl')).split(',').filter(Boolean)) {

@@ -10,7 +10,8 @@ import { availableParallelism } from 'node:os';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { ShadowplaneError } from '../core/errors.js';
 import type { FieldProblem } from '../core/errors.js';
-import { readCsv } from '../core/csv.js';
+import { splitCsvLine } from '../core/csv.js';
+import { readFile } from 'node:fs/promises';
 import { fitForecaster } from '../forecast/index.js';
 import type { ForecastMethod } from '../forecast/index.js';
 import { positiveInt, positiveIntList, reportCliError } from './common.js';
@@ -86,8 +87,20 @@ export async function readLongCsv(path: string): Promise<SeriesIn[]> {
   const raw = new Map<string, { t: number[]; v: number[]; line: number[] }>();
   let cols = [0, 1, 2];
   let first = true;
+  let text: string;
   try {
-    for await (const { line, fields } of readCsv(path)) {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new ShadowplaneError('SHADOWPLANE_ERR_INPUT_FILE', `${path}: cannot be read (${(err as Error).message})`);
+  }
+  // One read and a split beat a line-by-line async iterator by an order of magnitude here.
+  const lines = text.split('\n');
+  {
+    for (let i = 0; i < lines.length; i++) {
+      const line = i + 1;
+      const rawLine = lines[i].endsWith('\r') ? lines[i].slice(0, -1) : lines[i];
+      if (rawLine.trim() === '') continue;
+      const fields = splitCsvLine(rawLine);
       if (first) {
         first = false;
         const names = fields.map((f) => f.trim().toLowerCase());
@@ -123,9 +136,6 @@ export async function readLongCsv(path: string): Promise<SeriesIn[]> {
         }
       }
     }
-  } catch (err) {
-    if (err instanceof ShadowplaneError) throw err;
-    throw new ShadowplaneError('SHADOWPLANE_ERR_INPUT_FILE', `${path}: cannot be read (${(err as Error).message})`);
   }
   if (problems.length) throw new ShadowplaneError('SHADOWPLANE_ERR_INPUT_FILE', `${path}: ${problems.length >= MAX_PROBLEMS ? 'at least ' : ''}${problems.length} bad line(s)`, problems);
   const out: SeriesIn[] = [];
