@@ -158,9 +158,11 @@ export function validate<T extends TSchema>(schema: T, input: unknown, base = ''
 
 function extraRules(value: unknown, base: string): FieldProblem[] {
   const problems: FieldProblem[] = [];
+  const checkSteps = (steps: number[], at: string): void => {
+    if (steps.some((s, i) => i > 0 && s <= steps[i - 1]!)) problems.push({ path: at, message: 'must be strictly ascending' });
+  };
   const checkRoute = (r: RouteConfig, at: string): void => {
-    const steps = r.migration.steps;
-    if (steps.some((s, i) => i > 0 && s <= steps[i - 1]!)) problems.push({ path: `${at}/migration/steps`, message: 'must be strictly ascending' });
+    checkSteps(r.migration.steps, `${at}/migration/steps`);
     for (const key of ['primary', 'shadow', 'secondary'] as const) {
       const url = r[key];
       if (url === undefined) continue;
@@ -184,6 +186,8 @@ function extraRules(value: unknown, base: string): FieldProblem[] {
     });
   } else if (typeof v.name === 'string' && v.mirror) {
     checkRoute(v as RouteConfig, base);
+  } else if (Array.isArray((v as Partial<MigrationPolicy>).steps)) {
+    checkSteps((v as MigrationPolicy).steps, `${base}/steps`);
   }
   return problems;
 }

@@ -192,7 +192,7 @@ export class RouteRuntime {
     if (w.requests >= p.minRequests) return w.errorRate <= p.recoveryMaxErrorRate && w.p99Ms <= p.recoveryMaxP99Ms;
     // Too little live traffic to judge: good probes since the degradation, fast enough, decide.
     return this.cfg.health.path !== null && primary.okStreak >= this.cfg.health.healthyThreshold && primary.okStreakSince > primary.degradedSince &&
-      primary.lastProbeMs <= p.recoveryMaxP99Ms && w.errors === 0;
+      primary.lastProbeMs <= p.recoveryMaxP99Ms;
   }
 
   /** The migration's view, if any. */

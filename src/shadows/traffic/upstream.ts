@@ -29,6 +29,8 @@ export class Upstream {
   private probeFail = 0;
   private stopTimer: (() => void) | undefined;
   private health: HealthConfig | undefined;
+  /** Bumped on every (re)configuration and on close, so a probe finishing late schedules nothing. */
+  private generation = 0;
 
   constructor(readonly origin: string, maxSockets: number, private readonly clock: Clock) {
     const u = new URL(origin);
@@ -65,11 +67,13 @@ export class Upstream {
     this.health = cfg;
     this.stopTimer?.();
     this.stopTimer = undefined;
+    const generation = ++this.generation;
     if (cfg.path === null) {
       this.healthy = true;
       return;
     }
     const loop = (): void => {
+      if (generation !== this.generation) return;
       this.stopTimer = this.clock.setTimer(cfg.intervalMs, () => {
         void this.probe().then(loop);
       });
@@ -123,6 +127,7 @@ export class Upstream {
 
   /** Stops health checks and closes pooled connections. */
   close(): void {
+    this.generation++;
     this.stopTimer?.();
     this.agent.destroy();
   }

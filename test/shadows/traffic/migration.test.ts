@@ -204,14 +204,17 @@ describe('migration through the proxy with real servers', () => {
       }],
     });
     const r = proxy.route('r')!;
-    const m = r.startMigration(r.cfg.migration, 'primary degraded', 50);
-    await drive(url, () => m.status !== 'running');
-    assert.equal(m.status, 'completed', JSON.stringify(m.history.map((h) => [h.event, h.weight, h.reasons])));
-    primaryOk = true;
-    await until(() => r.weight === 0, 10_000, 'rollback after primary recovery');
-    assert.deepEqual(m.history.at(-1)!.reasons, ['primary recovered']);
-    await proxy.close(0);
-    await primary.close();
-    await shadow.close();
+    try {
+      const m = r.startMigration(r.cfg.migration, 'primary degraded', 50);
+      await drive(url, () => m.status !== 'running');
+      assert.equal(m.status, 'completed', JSON.stringify(m.history.map((h) => [h.event, h.weight, h.reasons])));
+      primaryOk = true;
+      await until(() => r.weight === 0, 10_000, 'rollback after primary recovery');
+      assert.deepEqual(m.history.at(-1)!.reasons, ['primary recovered']);
+    } finally {
+      await proxy.close(0);
+      await primary.close();
+      await shadow.close();
+    }
   });
 });
