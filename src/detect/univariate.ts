@@ -82,7 +82,8 @@ const K_NONE = 0, K_SPIKE = 1, K_DROP = 2, K_SHIFT = 3, K_DRIFT = 4, K_RESET = 5
 /** Maps an equivalent z (>= 0) to a score in [0, 1): z50 -> 0.5, smooth and strictly increasing. */
 export function zToScore(z: number, z50: number, power: number): number {
   if (!(z > 0)) return 0;
-  const r = Math.pow(z / z50, power);
+  const q = z / z50;
+  const r = power === 3 ? q * q * q : Math.pow(q, power);
   return r === Infinity ? 1 : r / (1 + r);
 }
 
@@ -128,6 +129,8 @@ export class UnivariateDetector {
   private readonly season: Float64Array | null;
   private readonly seasonCount: Uint32Array;
   private readonly bucketMs: number;
+  private readonly periodMs: number;
+  private readonly buckets: number;
   private aSeason = 0;
 
   private n = 0;
@@ -172,6 +175,8 @@ export class UnivariateDetector {
     this.season = s ? new Float64Array(s.buckets) : null;
     this.seasonCount = new Uint32Array(s ? s.buckets : 0);
     this.bucketMs = s ? s.periodMs / s.buckets : 0;
+    this.periodMs = s ? s.periodMs : 0;
+    this.buckets = s ? s.buckets : 0;
   }
 
   /** The kind of the last scored point. */
@@ -259,8 +264,11 @@ export class UnivariateDetector {
   }
 
   private phase(t: number): number {
-    const p = this.c.season!.periodMs;
-    return Math.floor((((t % p) + p) % p) / this.bucketMs);
+    const p = this.periodMs;
+    let m = t % p;
+    if (m < 0) m += p;
+    const b = (m / this.bucketMs) | 0;
+    return b < this.buckets ? b : this.buckets - 1;
   }
 
   private seasonal(t: number): number {
@@ -313,9 +321,13 @@ export class UnivariateDetector {
   }
 
   private floor(): number {
-    const range = this.max - this.min;
-    const q = this.quantum === Infinity ? 0 : this.quantum;
-    return Math.max(this.c.absFloor, this.c.relFloor * Math.abs(this.level), this.c.rangeFloor * range, q);
+    const c = this.c;
+    let f = c.absFloor;
+    const rel = c.relFloor * Math.abs(this.level);
+    if (rel > f) f = rel;
+    const rng = c.rangeFloor * (this.max - this.min);
+    if (rng > f) f = rng;
+    return this.quantum !== Infinity && this.quantum > f ? this.quantum : f;
   }
 
   private score1(t: number, x: number, dt: number): number {
