@@ -5,7 +5,7 @@
  * traffic runs through the interceptor, which feeds the shadow a share (--rate, 5 % by default so
  * that 15 s of capture give a stable mix) of writes and reads and records the query mix; the mix is then ramped on the shadow and, separately, on the primary.
  *
- *   npx tsx bench/sql/capacity.ts [--scale 10] [--fraction 0.1] [--slo 50] [--step-ms 3000] [--rate 0.05]
+ *   npx tsx bench/sql/capacity.ts [--tpcb] [--scale 10] [--fraction 0.1] [--slo 50] [--step-ms 3000] [--rate 0.05]
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -28,6 +28,8 @@ const SLO = arg('slo', 50);
 const STEP_MS = arg('step-ms', 3000);
 // Share of traffic fed to the shadow (and so recorded in the mix) while capturing.
 const RATE = arg('rate', 0.05);
+// pgbench script captured: select-only (-S, the default) or the TPC-B-like one (--tpcb).
+const TPCB = process.argv.includes('--tpcb');
 const PRIMARY = 'sp_sql_test_cap_primary';
 const SHADOW = 'sp_sql_test_cap_shadow';
 const url = (db: string): string => `postgres://postgres@127.0.0.1:5432/${db}`;
@@ -54,7 +56,7 @@ async function main(): Promise<void> {
   const sink = new EventSink();
   const proxy = new PgProxy({ upstreamHost: '127.0.0.1', upstreamPort: 5432, target: 'bench', sampleRate: 0.01, events: sink, mirror });
   const port = await proxy.listen(0);
-  const { stdout } = await exec('pgbench', ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-c', '4', '-j', '2', '-T', '15', '-n', PRIMARY]);
+  const { stdout } = await exec('pgbench', ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-c', '4', '-j', '2', '-T', '15', '-n', ...(TPCB ? [] : ['-S']), PRIMARY]);
   const captureTps = Number(/tps = ([\d.]+)/.exec(stdout)?.[1]);
   await new Promise((r) => setTimeout(r, 1000));
   await proxy.close();
@@ -64,14 +66,14 @@ async function main(): Promise<void> {
 
   const shadow = await ramp(SHADOW, mix);
   const primary = await ramp(PRIMARY, mix);
-  const statementsPerSecond = captureTps * 5;
+  const statementsPerSecond = captureTps * (TPCB ? 5 : 1);
   const rec = recommendCapacity({ knee: shadow, forecastPeakRate: statementsPerSecond * 3, currentInstances: 1, headroom: 0.3 });
   const brief = (k: KneeResult & { coverage: number }) => ({
     kneeRate: k.kneeRate, bounded: k.bounded, coverage: +k.coverage.toFixed(3),
     steps: k.steps.map((s) => ({ rate: s.targetRate, achieved: +s.achievedRate.toFixed(0), p95: +s.p95Ms.toFixed(2), cpu: s.backendCpuCores === null ? null : +s.backendCpuCores.toFixed(2), commits: +s.stat.xactCommit.toFixed(0), dropped: s.dropped, errors: s.errors })),
   });
   const result = {
-    cpus: cpus().length, loadavg: loadavg().map((x) => +x.toFixed(1)), scale: SCALE, fraction: FRACTION, captureRate: RATE, sloP95Ms: SLO, stepMs: STEP_MS,
+    cpus: cpus().length, loadavg: loadavg().map((x) => +x.toFixed(1)), script: TPCB ? 'tpcb' : 'select-only', scale: SCALE, fraction: FRACTION, captureRate: RATE, sloP95Ms: SLO, stepMs: STEP_MS,
     shadowRows: created.tables, captureTps, mirror: mirror.stats,
     mix: mix.map((e) => ({ fingerprint: e.fingerprint, count: e.count })),
     shadow: brief(shadow), primary: brief(primary),

@@ -265,10 +265,16 @@ export class PgProxy {
       connected = true;
       upstream.write(first);
       if (first.length > startupLen) front.feed(first.subarray(startupLen));
-      client.on('data', (chunk: Buffer) => { if (!front.broken) { front.feed(chunk); lost(front); } });
-      upstream.on('data', (chunk: Buffer) => { if (!back.broken) { back.feed(chunk); lost(back); } });
-      client.pipe(upstream);
-      upstream.pipe(client);
+      // One listener per direction: write the chunk on first, then follow its framing.
+      const forward = (from: net.Socket, to: net.Socket, tracker: FrameTracker): void => {
+        from.on('data', (chunk: Buffer) => {
+          if (!to.write(chunk)) { from.pause(); to.once('drain', () => from.resume()); }
+          if (!tracker.broken) { tracker.feed(chunk); lost(tracker); }
+        });
+        from.on('end', () => to.end());
+      };
+      forward(client, upstream, front);
+      forward(upstream, client, back);
       client.resume();
     });
     upstream.on('error', (err) => {

@@ -135,7 +135,7 @@ describe('pg-proxy against PostgreSQL', async () => {
   });
 
   test('pgbench (select-only and TPC-B-like, prepared) runs through the proxy without failures', { skip: !available }, async () => {
-    const common = ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-c', '4', '-t', '50', '-n'];
+    const common = ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-c', '4', '-t', '25', '-n'];
     for (const extra of [['-S'], ['-M', 'prepared'], ['-M', 'extended', '-S']]) {
       const { stdout } = await exec('pgbench', [...common, ...extra, DB]);
       assert.match(stdout, /number of transactions actually processed: 200\/200/);
