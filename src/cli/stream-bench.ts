@@ -1,0 +1,27 @@
+/** `shadowplane stream-bench`: runs one partition-shadowing scenario and prints its figures (last line: one JSON object). */
+import { InvalidArgumentError, type Command } from 'commander';
+import { runScenario } from '../shadows/partitions/scenario.js';
+import { positiveInt } from './common.js';
+
+function oneOf<T extends string>(values: readonly T[]): (v: string) => T {
+  return (v) => {
+    if (!values.includes(v as T)) throw new InvalidArgumentError(`must be one of ${values.join(', ')}`);
+    return v as T;
+  };
+}
+
+/** Registers the subcommand. */
+export function register(program: Command): void {
+  program
+    .command('stream-bench')
+    .description('Run a stream partition-shadowing scenario with real worker processes and print its figures')
+    .requiredOption('--scenario <name>', 'ramps | crash', oneOf(['ramps', 'crash'] as const))
+    .option('--policy <name>', 'shadow | reactive', oneOf(['shadow', 'reactive'] as const), 'shadow')
+    .option('--seed <n>', 'random seed (trace offsets, ramp times, keys)', positiveInt, 1)
+    .option('--trace <csv>', 'base-load trace (timestamp,value)')
+    .action(async (opts: { scenario: 'ramps' | 'crash'; policy: 'shadow' | 'reactive'; seed: number; trace?: string }) => {
+      const result = await runScenario({ ...opts, progress: (line) => process.stderr.write(`${line}\n`) });
+      for (const [k, v] of Object.entries(result)) process.stdout.write(`${k.padEnd(32)} ${v}\n`);
+      process.stdout.write(`${JSON.stringify(result)}\n`);
+    });
+}

@@ -1,0 +1,48 @@
+/** `shadowplane stream serve`: runs the partitioned stream service with its HTTP API and control loop. */
+import type { Command } from 'commander';
+import { PartitionController } from '../shadows/partitions/controller.js';
+import { startStreamHttp } from '../shadows/partitions/http.js';
+import { JetStreamLog } from '../shadows/partitions/jetstream-log.js';
+import type { ReplicaLog } from '../shadows/partitions/log.js';
+import { SegmentLog, type FsyncPolicy } from '../shadows/partitions/segment-log.js';
+import { StreamService } from '../shadows/partitions/service.js';
+import { positiveInt } from './common.js';
+
+/** Registers the subcommand. */
+export function register(program: Command): void {
+  const stream = program.command('stream').description('The partitioned stream service with shadow partitions');
+  stream
+    .command('serve')
+    .description('Serve POST /v1/records (JSON or NDJSON) and the partition operator API')
+    .option('--listen <host:port>', 'HTTP address', '127.0.0.1:7070')
+    .option('--backend <name>', 'segment | jetstream', 'segment')
+    .option('--dir <path>', 'segment-file directory', './stream-data')
+    .option('--fsync <policy>', 'always | interval | never (segment backend)', 'always')
+    .option('--nats <url>', 'NATS URL (jetstream backend)', 'nats://127.0.0.1:4222')
+    .option('--prefix <name>', 'JetStream stream-name prefix', 'SHADOWPLANE')
+    .option('--partitions <n>', 'partitions', positiveInt, 8)
+    .option('--workers <n>', 'worker processes', positiveInt, 4)
+    .option('--capacity <n>', 'records/s per worker', positiveInt, 1000)
+    .option('--window-ms <n>', 'telemetry and control window', positiveInt, 10_000)
+    .option('--policy <name>', 'shadow | reactive | off', 'shadow')
+    .option('--control-url <url>', 'Shadow Store base URL for partition samples')
+    .action(async (o: { listen: string; backend: string; dir: string; fsync: string; nats: string; prefix: string; partitions: number; workers: number; capacity: number; windowMs: number; policy: string; controlUrl?: string }) => {
+      if (!['always', 'interval', 'never'].includes(o.fsync)) throw new Error('--fsync must be always, interval or never');
+      if (!['shadow', 'reactive', 'off'].includes(o.policy)) throw new Error('--policy must be shadow, reactive or off');
+      const log: ReplicaLog = o.backend === 'jetstream' ? await JetStreamLog.open({ url: o.nats, prefix: o.prefix })
+        : o.backend === 'segment' ? new SegmentLog({ dir: o.dir, fsync: o.fsync as FsyncPolicy }) : (() => { throw new Error('--backend must be segment or jetstream'); })();
+      const svc = await StreamService.start({ log, partitions: o.partitions, workers: o.workers, capacity: o.capacity, windowMs: o.windowMs });
+      if (o.policy !== 'off') new PartitionController(svc, { policy: o.policy as 'shadow' | 'reactive', windowMs: o.windowMs, controlUrl: o.controlUrl });
+      const [host, port] = [o.listen.slice(0, o.listen.lastIndexOf(':')), Number(o.listen.slice(o.listen.lastIndexOf(':') + 1))];
+      const app = await startStreamHttp(svc, { host, port });
+      process.stderr.write(`stream service on http://${o.listen} (${log.kind}, ${o.partitions} partitions, ${o.workers} workers)\n`);
+      const shutdown = async () => {
+        await app.close();
+        await svc.stop();
+        await log.close();
+        process.exit(0);
+      };
+      process.once('SIGINT', () => void shutdown());
+      process.once('SIGTERM', () => void shutdown());
+    });
+}

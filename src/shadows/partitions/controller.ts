@@ -1,0 +1,123 @@
+/**
+ * The control loop of the stream service: every window it records each partition's measured
+ * utilisation, forecasts it with the forecasting engine, asks a policy (proactive shadowing or the
+ * reactive baseline) and carries out the actions through the service. Optionally forwards the
+ * per-partition figures to the Shadow Store (`POST {controlUrl}/v1/samples`).
+ */
+import { fitForecaster } from '../../forecast/index.js';
+import { logger } from '../../obs/log.js';
+import { decideReactive, decideShadow, DEFAULT_SHADOW_POLICY, type PartitionAction, type PartitionInput, type ShadowPolicyConfig } from './policy.js';
+import type { PartitionWindow, StreamService } from './service.js';
+
+const log = logger('stream-control');
+
+/** Options of a PartitionController. */
+export interface ControllerOptions {
+  readonly policy: 'shadow' | 'reactive';
+  readonly config?: Partial<ShadowPolicyConfig>;
+  /** Window length in ms (must match the service's), to turn the config's ms into steps. */
+  readonly windowMs: number;
+  /** Forecast horizon in windows, default 8. */
+  readonly horizon?: number;
+  /** Shadow Store base URL; when set, figures are posted every window. */
+  readonly controlUrl?: string;
+  /** Target name for the samples, default `stream`. */
+  readonly target?: string;
+  /** Called with every action taken (or failed). */
+  readonly onAction?: (a: PartitionAction, error?: string) => void;
+}
+
+const HISTORY = 120;
+
+/** Drives a StreamService from its windows. `stop()` detaches it. */
+export class PartitionController {
+  private readonly history: number[][];
+  private readonly lastRelease = new Map<number, number>();
+  private readonly config: ShadowPolicyConfig;
+  private busy = false;
+  private stopped = false;
+
+  constructor(private readonly svc: StreamService, private readonly options: ControllerOptions) {
+    this.config = { ...DEFAULT_SHADOW_POLICY, ...options.config };
+    this.history = svc.partitions().map(() => []);
+    svc.onWindow((w) => void this.tick(w));
+    svc.onEvent((e) => { if (e.kind === 'released' && e.partition !== undefined) this.lastRelease.set(e.partition, e.at); });
+  }
+
+  /** Forecast of a partition's utilisation for the next `h` windows (mean of the engine's forecast, ≥ 0). */
+  forecast(partition: number, h: number): number[] {
+    const ys = this.history[partition];
+    if (ys.length < 6) return new Array<number>(h).fill(ys.at(-1) ?? 0);
+    const f = fitForecaster(ys.slice(-60), { seasons: [], method: 'ets', horizon: h });
+    return f.predict(h, [80]).mean.map((x) => Math.max(0, x));
+  }
+
+  private async tick(windows: PartitionWindow[]): Promise<void> {
+    if (this.stopped) return;
+    for (const w of windows) {
+      const h = this.history[w.partition];
+      h.push(w.utilisation);
+      if (h.length > HISTORY) h.shift();
+    }
+    if (this.options.controlUrl) void this.post(windows);
+    // One decision round at a time: a switch-over may outlast a window.
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      const now = windows[0]?.at ?? 0;
+      const reactiveSteps = Math.max(1, Math.round(this.config.reactiveWindowMs / this.options.windowMs));
+      const inputs: PartitionInput[] = this.svc.partitions().map((v) => {
+        const ys = this.history[v.partition];
+        const recent = ys.slice(-reactiveSteps);
+        return {
+          partition: v.partition, worker: v.worker, utilisation: ys.at(-1) ?? 0, recentMean: recent.reduce((s, x) => s + x, 0) / Math.max(1, recent.length),
+          measured: recent, forecast: this.options.policy === 'shadow' ? this.forecast(v.partition, this.options.horizon ?? 8) : [],
+          standby: v.standby && { worker: v.standby.worker, role: v.standby.role, since: v.standby.since, caughtUp: v.standby.behind === 0 && v.standby.caughtUpAt !== undefined },
+          pinned: v.pinned, forbidden: v.forbidden, lastReleaseAt: this.lastRelease.get(v.partition),
+        };
+      });
+      const actions = this.options.policy === 'shadow'
+        ? decideShadow(inputs, this.svc.workerCount, now, this.config)
+        : decideReactive(inputs, this.svc.workerCount, reactiveSteps, this.config);
+      await Promise.all(actions.map((a) => this.apply(a)));
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async apply(a: PartitionAction): Promise<void> {
+    try {
+      if (a.kind === 'create') await this.svc.createShadow(a.partition, a.worker, a.reason, a.evidence);
+      else if (a.kind === 'switch') await this.svc.switchOver(a.partition, a.reason, { ...a.evidence, urgent: a.urgent ? 1 : 0 });
+      else await this.svc.release(a.partition, a.reason, a.evidence);
+      this.options.onAction?.(a);
+    } catch (err) {
+      log.warn({ err, action: a }, 'stream action failed');
+      this.options.onAction?.(a, (err as Error).message);
+    }
+  }
+
+  private async post(windows: PartitionWindow[]): Promise<void> {
+    const target = this.options.target ?? 'stream';
+    const samples = windows.flatMap((w) => {
+      const labels = { partition: String(w.partition), worker: String(w.worker) };
+      return [
+        { target, metric: 'partition_utilisation', labels, at: w.at, value: w.utilisation },
+        { target, metric: 'partition_throughput', labels, at: w.at, value: w.throughput },
+        { target, metric: 'partition_backlog', labels, at: w.at, value: w.backlog },
+        { target, metric: 'partition_lag_p99_ms', labels, at: w.at, value: w.lagP99Ms },
+      ];
+    });
+    try {
+      const res = await fetch(`${this.options.controlUrl}/v1/samples`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(samples) });
+      if (!res.ok) log.warn({ status: res.status }, 'Shadow Store refused partition samples');
+    } catch (err) {
+      log.warn({ err }, 'Shadow Store unreachable; partition samples dropped');
+    }
+  }
+
+  /** Stops deciding (the service keeps running). */
+  stop(): void {
+    this.stopped = true;
+  }
+}
