@@ -102,11 +102,6 @@ export function fitArima(y: ArrayLike<number>, m: number, m2 = 0): Member | null
   let ws = Array.from(w).slice(-2);
   let zs = Array.from(z).slice(-keep);
   const season = D ? m : 0;
-  const predictZ = (hist: number[]): number => {
-    let f = spec.constant ? coef[coef.length - 1] : 0;
-    for (let i = 0; i < lags.length; i++) f += coef[i] * hist[hist.length - lags[i]];
-    return f;
-  };
   const name = `arima(${spec.p},${d},0)${D ? `(${spec.P},1,0)[${m}]` : ''}${spec.long ? `+lag${m2}` : ''}`;
   return {
     name,
@@ -122,20 +117,24 @@ export function fitArima(y: ArrayLike<number>, m: number, m2 = 0): Member | null
       if (ws.length > 64) ws = ws.slice(-2);
     },
     forecast(h: number) {
-      const zh = zs.slice();
-      const wh = ws.slice();
-      const yh = ys.slice();
-      const out = new Array<number>(h);
+      // Forecasts extend the histories virtually: index k past the end reads the forecast so
+      // far, so nothing is copied and a call costs O(h × lags) whatever the season length.
+      const zf: number[] = [];
+      const wf: number[] = [];
+      const yf: number[] = [];
+      const at = (hist: number[], fut: number[], back: number): number => {
+        const k = hist.length + fut.length - back;
+        return k < hist.length ? hist[k] : fut[k - hist.length];
+      };
       for (let i = 0; i < h; i++) {
-        const zf = predictZ(zh);
-        zh.push(zf);
-        const wf = zf + (d ? wh[wh.length - 1] : 0);
-        wh.push(wf);
-        const yf = wf + (D ? yh[yh.length - season] : 0);
-        yh.push(yf);
-        out[i] = yf;
+        let zNext = spec.constant ? coef[coef.length - 1] : 0;
+        for (let j = 0; j < lags.length; j++) zNext += coef[j] * at(zs, zf, lags[j]);
+        zf.push(zNext);
+        const wNext = zNext + (d ? at(ws, wf, 1) : 0);
+        wf.push(wNext);
+        yf.push(wNext + (D ? at(ys, yf, season) : 0));
       }
-      return out;
+      return yf;
     },
   };
 }
