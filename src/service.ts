@@ -9,6 +9,8 @@ import { realClock, type Clock } from './core/clock.js';
 import { DEFAULT_SCRAPE_INTERVAL, durationMs, type Config } from './core/config.js';
 import { ShadowplaneError } from './core/errors.js';
 import { TargetRegistry } from './control/targets.js';
+import { Controller } from './control/controller.js';
+import { DemoFeed, withDemo } from './control/demo.js';
 import { Ingestor } from './ingest/ingestor.js';
 import { Pseudonymizer, resolvePseudonymKey } from './ingest/pseudonym.js';
 import { Scraper } from './ingest/scraper.js';
@@ -45,6 +47,8 @@ export class ShadowplaneService {
   readonly scraper: Scraper;
   readonly metrics: ServiceMetrics;
   readonly api: FastifyInstance;
+  readonly controller: Controller;
+  private demo: DemoFeed | undefined;
   /** Window lengths in seconds, finest first. */
   readonly granularities: number[];
   /** Cancel functions of the background jobs' next runs, by job. */
@@ -81,6 +85,7 @@ export class ShadowplaneService {
       unknownTargets: config.ingest.unknownTargets,
     }, this.metrics);
     this.scraper = new Scraper(this.targets, this.ingestor, this.clock, logger('scraper'));
+    this.controller = new Controller({ config, clock: this.clock, store: this.store, granularities: this.granularities, flush: () => this.flush(), log: logger('control') });
     this.api = buildApi(this);
   }
 
@@ -90,12 +95,15 @@ export class ShadowplaneService {
    */
   static async create(config: Config, options: ServiceOptions = {}): Promise<ShadowplaneService> {
     assertSafeBind(config);
+    config = withDemo(config);
     const service = new ShadowplaneService(config, options);
     await service.store.init();
     service.engine.restore(await service.store.loadOpenWindows());
     await service.targets.load(
       config.targets.map((t) => ({ name: t.name, kind: t.kind, labels: t.labels, samplingRate: t.sampling.rate, scrape: t.scrape && { url: t.scrape.url, interval: t.scrape.interval ?? DEFAULT_SCRAPE_INTERVAL } })),
     );
+    await service.controller.init();
+    if (config.demo.enabled) service.demo = await DemoFeed.open(service);
     return service;
   }
 
@@ -104,6 +112,8 @@ export class ShadowplaneService {
     this.every('flush', durationMs(this.config.store.flushInterval), () => this.flush());
     this.every('compaction', durationMs(this.config.store.compactionInterval), () => this.compact());
     this.scraper.start();
+    this.demo?.start();
+    this.controller.start();
     const address = await this.api.listen({ host: this.config.server.host, port: this.config.server.port });
     this.log.info({ address, backend: this.store.backend }, 'shadowplane listening');
     return address;
@@ -150,6 +160,8 @@ export class ShadowplaneService {
     this.stopped = true;
     for (const cancel of this.timers.values()) cancel();
     this.scraper.stop();
+    this.demo?.stop();
+    await this.controller.stop();
     await this.api.close();
     try {
       await this.flush();

@@ -14,7 +14,7 @@ import { ingestRoutes } from './routes/ingest.js';
 import { opsRoutes } from './routes/ops.js';
 import { queryRoutes } from './routes/query.js';
 import { targetRoutes } from './routes/targets.js';
-
+import { controlRoutes } from './routes/control.js';
 
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
@@ -61,6 +61,7 @@ export function buildApi(service: ShadowplaneService): FastifyInstance {
     targetRoutes(scoped, service);
     ingestRoutes(scoped, service);
     queryRoutes(scoped, service);
+    controlRoutes(scoped, service);
     scoped.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   });
   return app;

@@ -8,6 +8,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { ShadowplaneError } from './errors.js';
 import { problemsOf, withDefaults } from './validation.js';
+import { ControlSettingsSchema } from '../control/settings.js';
+import { CommandConfigSchema, ExecutorConfigSchema, ReplayConfigSchema, WebhookConfigSchema } from '../exec/config.js';
 
 const DURATION_PATTERN = '^[0-9]+(ms|s|m|h|d)$';
 
@@ -62,6 +64,8 @@ export const TargetConfig = Type.Object(
     labels: Labels,
     sampling: Type.Object({ rate: SamplingRate }, { additionalProperties: false, default: {}, description: 'Request-metadata sampling.' }),
     scrape: Type.Optional(ScrapeConfig),
+    control: ControlSettingsSchema,
+    actuator: Type.Optional(Type.Union([WebhookConfigSchema, CommandConfigSchema, ReplayConfigSchema], { description: 'How the control loop acts on this target: `webhook`, `command` or `replay` (docs/actuators.md). Without one, the target is observed but not controlled.' })),
   },
   { additionalProperties: false },
 );
@@ -112,6 +116,21 @@ export const ConfigSchema = Type.Object(
       { additionalProperties: false, default: {}, description: 'Ingestion of request metadata and resource metrics.' },
     ),
     targets: Type.Array(TargetConfig, { default: [], description: 'Managed targets declared here; more can be created through the API. Both persist.' }),
+    control: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true, description: 'Run the control loops of the targets that have an actuator.' }),
+        executor: ExecutorConfigSchema,
+      },
+      { additionalProperties: false, default: {}, description: 'The control loops and the executor that carries out their actions (docs/control.md).' },
+    ),
+    demo: Type.Object(
+      {
+        enabled: Type.Boolean({ default: false, description: 'Run the demo: a target called `demo` fed by replaying a real trace excerpt, controlled through a virtual fleet. For trying Shadowplane out; switch it off in a real deployment.' }),
+        trace: Type.String({ default: 'examples/data/nasa_http_1995-07_excerpt.csv', description: 'CSV `timestamp,value` of demand per minute (requests per minute) replayed into the demo target.' }),
+        history: Duration('Trace history loaded at start as closed windows, so the forecast is ready at once.', '2d'),
+      },
+      { additionalProperties: false, default: {}, description: 'The built-in demo (docs/control.md).' },
+    ),
   },
   { additionalProperties: false },
 );

@@ -31,6 +31,8 @@ export const ERROR_CATALOGUE = {
   SHADOWPLANE_ERR_STREAM_OFFSET: { status: 409, title: 'A stream append does not continue the replica at its end offset' },
   SHADOWPLANE_ERR_STREAM_BACKEND: { status: 503, title: 'The stream storage backend cannot be reached or failed' },
   SHADOWPLANE_ERR_STREAM_STATE: { status: 409, title: 'The partition or worker is not in a state that allows this operator command' },
+  SHADOWPLANE_ERR_DECISION_STATE: { status: 409, title: 'The decision is not waiting for approval' },
+  SHADOWPLANE_ERR_NOT_CONTROLLED: { status: 409, title: 'The target has no control loop (no actuator, or control disabled)' },
   SHADOWPLANE_ERR_INTERNAL: { status: 500, title: 'An unexpected internal error' },
 } as const satisfies Record<string, ErrorSpec>;
 

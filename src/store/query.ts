@@ -84,17 +84,22 @@ export async function readSeries(store: ShadowStore, granularities: readonly num
 
 /** Merges rows (ordered by start) into buckets of `stepMs`. */
 export function bucket(rows: readonly WindowRow[], stepMs: number): { t: number; w: Window; final: boolean }[] {
-  const out: { t: number; w: Window; final: boolean }[] = [];
+  const out: { t: number; w: Window; final: boolean; merged: boolean }[] = [];
   for (const row of rows) {
     const t = row.start - (row.start % stepMs);
     const last = out[out.length - 1];
     if (last && last.t === t) {
+      // A bucket's first window is used as it is; only a second one makes a merged copy.
+      if (!last.merged) {
+        const merged = new Window(t, stepMs / 1000);
+        merged.merge(last.w);
+        last.w = merged;
+        last.merged = true;
+      }
       last.w.merge(Window.fromRow(row));
       last.final &&= row.final;
     } else {
-      const w = new Window(t, stepMs / 1000);
-      w.merge(Window.fromRow(row));
-      out.push({ t, w, final: row.final });
+      out.push({ t, w: Window.fromRow(row), final: row.final, merged: false });
     }
   }
   return out;
