@@ -3,7 +3,7 @@
  * qemu-img and nbd-client can use them. Options: EXPORT_NAME, GO, INFO, LIST, ABORT (others are
  * answered "unsupported", which clients handle: they fall back to simple replies). Commands: READ,
  * WRITE (with FUA), FLUSH, TRIM (zeroes the range through the normal write path), WRITE_ZEROES,
- * DISC. Requests on a connection are served in order; every reply is a simple reply.
+ * DISC. Requests on a connection run concurrently; every reply is a simple reply.
  * Protocol errors close the connection; I/O errors are returned as NBD errors (EIO, EINVAL).
  */
 import { createServer, type Server, type Socket } from 'node:net';
@@ -37,6 +37,7 @@ const CMD = { READ: 0, WRITE: 1, DISC: 2, FLUSH: 3, TRIM: 4, WRITE_ZEROES: 6 } a
 const EIO = 5;
 const EINVAL = 22;
 const MAX_PAYLOAD = 32 * 1024 * 1024;
+const MAX_IN_FLIGHT = 64;
 
 /** Buffers a socket's bytes so the protocol can await exact lengths. */
 class ByteReader {
@@ -208,7 +209,13 @@ export class NbdServer {
     }
   }
 
+  /**
+   * Serves commands until DISC or a protocol error. Commands run concurrently (up to
+   * MAX_IN_FLIGHT) and are answered as they finish, as NBD allows; the volume orders writes and
+   * flushes in arrival order, so a FLUSH covers every write received before it.
+   */
   private async transmit(socket: Socket, rd: ByteReader, volume: Volume): Promise<void> {
+    const inFlight = new Set<Promise<void>>();
     for (;;) {
       const req = await rd.read(28);
       if (req.readUInt32BE(0) !== REQUEST_MAGIC) throw new Error('bad request magic');
@@ -216,51 +223,51 @@ export class NbdServer {
       const handle = req.subarray(8, 16);
       const offset = Number(req.readBigUInt64BE(16));
       const length = req.readUInt32BE(24);
-      const inRange = offset + length <= volume.size && length <= MAX_PAYLOAD;
-      try {
-        switch (type) {
-          case CMD.READ:
-            if (!inRange) {
-              socket.write(simpleReply(handle, EINVAL));
-              break;
-            }
-            socket.write(simpleReply(handle, 0, await volume.read(offset, length)));
-            break;
-          case CMD.WRITE: {
-            if (length > MAX_PAYLOAD) throw new Error('write too large');
-            const payload = await rd.read(length);
-            if (!inRange) {
-              socket.write(simpleReply(handle, EINVAL));
-              break;
-            }
-            // write() resolves only once the data is fdatasync'ed, so FUA is honoured by every write.
-            await volume.write(offset, payload);
-            socket.write(simpleReply(handle, 0));
-            break;
-          }
-          case CMD.TRIM:
-          case CMD.WRITE_ZEROES:
-            if (!inRange) {
-              socket.write(simpleReply(handle, EINVAL));
-              break;
-            }
-            await volume.write(offset, Buffer.alloc(length));
-            socket.write(simpleReply(handle, 0));
-            break;
-          case CMD.FLUSH:
-            await volume.flush();
-            socket.write(simpleReply(handle, 0));
-            break;
-          case CMD.DISC:
-            socket.end();
-            return;
-          default:
-            socket.write(simpleReply(handle, EINVAL));
-        }
-      } catch (err) {
-        log.warn({ err: (err as Error).message, type, offset, length }, 'nbd request failed');
-        socket.write(simpleReply(handle, EIO));
+      if (type === CMD.WRITE && length > MAX_PAYLOAD) throw new Error(`write of ${length} bytes exceeds ${MAX_PAYLOAD}`);
+      const payload = type === CMD.WRITE ? await rd.read(length) : undefined;
+      if (type === CMD.DISC) {
+        await Promise.all(inFlight);
+        socket.end();
+        return;
       }
+      const job = this.execute(volume, type, offset, length, payload)
+        .then(
+          (result) => (typeof result === 'number' ? simpleReply(handle, result) : simpleReply(handle, 0, result)),
+          (err: Error) => {
+            log.warn({ err: err.message, type, offset, length }, 'nbd request failed');
+            return simpleReply(handle, EIO);
+          },
+        )
+        .then((reply) => {
+          if (!socket.destroyed) socket.write(reply);
+        })
+        .finally(() => inFlight.delete(job));
+      inFlight.add(job);
+      if (inFlight.size >= MAX_IN_FLIGHT) await Promise.race(inFlight);
+    }
+  }
+
+  /** Runs one command; resolves with the read data, or an errno (0 for success without data). */
+  private async execute(volume: Volume, type: number, offset: number, length: number, payload: Buffer | undefined): Promise<Buffer | number> {
+    const inRange = offset + length <= volume.size && length <= MAX_PAYLOAD;
+    switch (type) {
+      case CMD.READ:
+        return inRange ? volume.read(offset, length) : EINVAL;
+      case CMD.WRITE:
+        if (!inRange) return EINVAL;
+        // write() resolves only once the data is fdatasync'ed, so FUA is honoured by every write.
+        await volume.write(offset, payload as Buffer);
+        return 0;
+      case CMD.TRIM:
+      case CMD.WRITE_ZEROES:
+        if (!inRange) return EINVAL;
+        await volume.write(offset, Buffer.alloc(length));
+        return 0;
+      case CMD.FLUSH:
+        await volume.flush();
+        return 0;
+      default:
+        return EINVAL;
     }
   }
 }

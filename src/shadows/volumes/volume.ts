@@ -479,6 +479,8 @@ export class Volume {
   /** Stops copying and closes every file. */
   async close(): Promise<void> {
     this.closed = true;
+    // Queued copies are only an optimisation; dropping them loses nothing.
+    this.copyQueue = [];
     await this.settle();
     await this.writeChain;
     await Promise.all([this.live.close(), this.shadow.close(), ...this.hot.map((h) => h.store.close())]);

@@ -3,6 +3,9 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { NbdServer } from '../../../src/shadows/volumes/nbd.js';
 import { testVolume } from './helpers.js';
 
@@ -54,6 +57,27 @@ test('a bad export name is refused and the server keeps serving', { skip }, asyn
     await assert.rejects(run('qemu-io', ['-f', 'raw', '-c', 'read 0 512', `nbd://127.0.0.1:${port}/nope`]));
     const ok = await run('qemu-io', ['-f', 'raw', '-c', 'read 0 512', `nbd://127.0.0.1:${port}/vol1`]);
     assert.match(ok.stdout, /read 512\/512/);
+  } finally {
+    await server.close();
+    await vol.close();
+  }
+});
+
+test('qemu-img copies a whole image into the volume and back (parallel NBD requests), byte for byte', { skip }, async () => {
+  const vol = await testVolume();
+  const server = new NbdServer(new Map([['vol1', vol]]));
+  const port = await server.listen(0);
+  const dir = await mkdtemp(join(tmpdir(), 'sp-nbd-'));
+  try {
+    const src = join(dir, 'src.img');
+    const back = join(dir, 'back.img');
+    const image = randomBytes(vol.size);
+    await writeFile(src, image);
+    const url = `nbd://127.0.0.1:${port}/vol1`;
+    await run('qemu-img', ['convert', '-n', '-W', '-m', '8', '-f', 'raw', '-O', 'raw', src, url]);
+    await run('qemu-img', ['convert', '-m', '8', '-f', 'raw', '-O', 'raw', url, back]);
+    assert.equal(createHash('sha256').update(await readFile(back)).digest('hex'), createHash('sha256').update(image).digest('hex'));
+    assert.equal(createHash('sha256').update(await readFile(join(vol.config.dir, 'live', 'vol1.img'))).digest('hex'), createHash('sha256').update(image).digest('hex'));
   } finally {
     await server.close();
     await vol.close();
