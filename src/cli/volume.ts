@@ -1,6 +1,7 @@
 /**
  * `shadowplane volume serve`: runs one shadowed volume with its HTTP API and NBD export.
- * Tiers: the live file on an `ssd` profile, the complete shadow on `hdd`, hot copies on `nvme`.
+ * Tiers: the live file on an `ssd` profile, the complete shadow on `hdd`, hot copies on `nvme`
+ * and (with --ssd-blocks) warm copies on a second `ssd` tier.
  */
 import type { Command } from 'commander';
 import { positiveInt } from './common.js';
@@ -23,6 +24,7 @@ export function register(program: Command): void {
     .option('--size-mib <n>', 'volume size in MiB', positiveInt, 64)
     .option('--block-size <n>', 'block size in bytes (multiple of 512)', positiveInt, 4096)
     .option('--fast-blocks <n>', 'capacity of the nvme tier in blocks', positiveInt, 1024)
+    .option('--ssd-blocks <n>', 'capacity of a second hot tier on the ssd profile, in blocks (0: none)', (v) => (v === '0' ? 0 : positiveInt(v)), 0)
     .option('--copy-budget-mibps <n>', 'bandwidth budget for copies up, MiB/s', positiveInt, 50)
     .option('--failover-latency-ms <n>', 'live latency (EWMA) that triggers failover', positiveInt, 25)
     .option('--nbd-port <n>', 'NBD port on 127.0.0.1', positiveInt, 10809)
@@ -34,6 +36,7 @@ export function register(program: Command): void {
         sizeMib: number;
         blockSize: number;
         fastBlocks: number;
+        ssdBlocks: number;
         copyBudgetMibps: number;
         failoverLatencyMs: number;
         nbdPort: number;
@@ -46,7 +49,10 @@ export function register(program: Command): void {
           blocks: Math.ceil((o.sizeMib * 2 ** 20) / o.blockSize),
           live: DEFAULT_PROFILES.ssd,
           shadow: DEFAULT_PROFILES.hdd,
-          fastTiers: [{ profile: DEFAULT_PROFILES.nvme, capacityBlocks: o.fastBlocks }],
+          fastTiers: [
+            { profile: DEFAULT_PROFILES.nvme, capacityBlocks: o.fastBlocks },
+            ...(o.ssdBlocks > 0 ? [{ profile: { ...DEFAULT_PROFILES.ssd, name: 'ssd-hot' }, capacityBlocks: o.ssdBlocks }] : []),
+          ],
           copyBudgetMiBps: o.copyBudgetMibps,
           failoverLatencyMs: o.failoverLatencyMs,
         });

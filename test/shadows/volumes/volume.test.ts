@@ -135,3 +135,30 @@ test('bad input: ranges outside the volume and bad configuration are named', asy
     },
   );
 });
+
+test('two fast tiers: each holds what its own predictor wants within its capacity, reads come from the fastest valid copy', async () => {
+  const p = (name: string, latencyMs: number) => ({ name, latencyMs, bandwidthMiBps: 1000, costPerGiBMonth: 0.1 });
+  const vol = await testVolume({ fastTiers: [{ profile: p('nvme', 0), capacityBlocks: 8 }, { profile: p('ssd', 0), capacityBlocks: 32 }] });
+  const model = Buffer.alloc(vol.size);
+  try {
+    for (let b = 0; b < 64; b++) {
+      const data = randomBytes(4096);
+      data.copy(model, b * 4096);
+      await vol.write(b * 4096, data);
+    }
+    // Loop over 24 blocks: too many for nvme (8), fits ssd (32).
+    for (let round = 0; round < 6; round++) {
+      for (let b = 0; b < 24; b++) {
+        assert.equal(sha(await vol.read(b * 4096, 4096)), sha(model.subarray(b * 4096, (b + 1) * 4096)));
+      }
+      await vol.settle();
+    }
+    const stats = vol.stats();
+    const tier = (n: string) => stats.tiers.find((t) => t.name === n);
+    assert.ok((tier('nvme')?.validBlocks ?? 99) <= 8);
+    assert.ok((tier('ssd')?.validBlocks ?? 99) <= 32);
+    assert.ok((stats.readsServedBy.ssd ?? 0) > 0, JSON.stringify(stats.readsServedBy));
+  } finally {
+    await vol.close();
+  }
+});
