@@ -83,3 +83,31 @@ test('qemu-img copies a whole image into the volume and back (parallel NBD reque
     await vol.close();
   }
 });
+
+test('an NBD client copying an image sees no error when the live volume starts failing mid-copy', { skip }, async () => {
+  const vol = await testVolume({ failoverLatencyMs: 1000 });
+  const server = new NbdServer(new Map([['vol1', vol]]));
+  const port = await server.listen(0);
+  const dir = await mkdtemp(join(tmpdir(), 'sp-nbd-'));
+  try {
+    const src = join(dir, 'src.img');
+    const back = join(dir, 'back.img');
+    const image = randomBytes(vol.size);
+    await writeFile(src, image);
+    const url = `nbd://127.0.0.1:${port}/vol1`;
+    // Slow live device so the copy is still running when it starts returning EIO.
+    vol.injectLiveFaults({ addedLatencyMs: 5, eio: false });
+    const copy = run('qemu-img', ['convert', '-n', '-m', '4', '-f', 'raw', '-O', 'raw', src, url]);
+    await new Promise((r) => setTimeout(r, 300));
+    const writesBefore = vol.stats().writes;
+    vol.injectLiveFaults({ addedLatencyMs: 0, eio: true });
+    await copy;
+    assert.ok(writesBefore < vol.size / 4096, 'the fault hit during the copy');
+    assert.equal(vol.failover, 'failed-over');
+    await run('qemu-img', ['convert', '-f', 'raw', '-O', 'raw', url, back]);
+    assert.equal(createHash('sha256').update(await readFile(back)).digest('hex'), createHash('sha256').update(image).digest('hex'));
+  } finally {
+    await server.close();
+    await vol.close();
+  }
+});
