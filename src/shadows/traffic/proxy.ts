@@ -155,6 +155,7 @@ export class TrafficProxy {
     const compareCfg = route.cfg.compare;
     const comparing = ticket !== undefined && compareCfg.enabled;
     let mirrorResult: Promise<{ shadow?: CapturedResponse; secondary?: CapturedResponse }> | undefined;
+    let launchBodyless: (() => void) | undefined;
     if (ticket) {
       const mirrorHeaders = route.cfg.mirror.shadowHostSuffix && req.headers.host ? { ...headers, host: shadowHost(req.headers.host) } : headers;
       const secondary = comparing && route.cfg.mirror.methods.includes(method) ? route.secondary : undefined;
@@ -162,7 +163,7 @@ export class TrafficProxy {
         mirrorResult = ticket!.send({ method, path: url, headers: mirrorHeaders, body }, comparing ? compareCfg.maxBodyBytes : 0, secondary);
         ticket = undefined;
       };
-      if (declared === 0) launch(undefined);
+      if (declared === 0) launchBodyless = () => launch(undefined);
       else {
         const limit = route.cfg.mirror.maxBodyBytes;
         let chunks: Buffer[] = [];
@@ -234,7 +235,13 @@ export class TrafficProxy {
           : `bad gateway: the ${which} of route "${route.name}" (${upstream.origin}) failed: ${kind} (${(err as { code?: string }).code ?? err.message})\n`);
       }
     });
-    req.pipe(preq);
+    // Bodyless requests (most reads) skip stream piping: end the upstream request at once.
+    if (declared === 0) {
+      preq.end();
+      req.resume();
+    } else req.pipe(preq);
+    // The mirror goes out after the primary request, so the primary's bytes are written first.
+    launchBodyless?.();
 
     res.on('close', () => {
       const latencyMs = performance.now() - started;

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Our proxy against nginx's `mirror`, through the shared mirror-peer harness, in one run.
+# usage: npx tsc -p tsconfig.json; bash bench/traffic/mirror-peer.sh [case ...]
+# env:   as ../shared/tools/mirror-peer/run.sh (REPS, DURATION, CONNS, THREADS, OUT); ADMIN_PORT (18099)
+# needs: apt-get install -y nginx wrk
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+HARNESS="${HARNESS:-$ROOT/../shared/tools/mirror-peer/run.sh}"
+ADMIN_PORT="${ADMIN_PORT:-18099}"
+export SHADOWPLANE_LOG_LEVEL="${SHADOWPLANE_LOG_LEVEL:-warn}"
+# $MIRROR is 1 (mirror every request, as nginx's mirror does) or 0.
+export PROXY_CMD="node $ROOT/dist/bench/traffic/proxy-cli.js proxy --listen 127.0.0.1:\$LISTEN_PORT --admin 127.0.0.1:$ADMIN_PORT --primary http://127.0.0.1:\$PRIMARY_PORT --shadow http://127.0.0.1:\$SHADOW_PORT --mirror-fraction \$MIRROR"
+exec bash "$HARNESS" "$@"
