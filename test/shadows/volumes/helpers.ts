@@ -19,7 +19,8 @@ export async function testVolume(over: Partial<VolumeConfig> = {}): Promise<Volu
     shadow: p('hdd', 2, 0.025),
     fastTiers: [{ profile: p('nvme', 0, 0.125), capacityBlocks: 16 }],
     copyBudgetMiBps: 64,
-    failoverLatencyMs: 50,
+    // High enough that a loaded test machine never fails a volume over by accident.
+    failoverLatencyMs: 60_000,
     ...over,
   });
 }

@@ -43,6 +43,7 @@ test('reads are never stale while hot copies move: every read matches a model by
     const nvme = stats.tiers.find((t) => t.name === 'nvme');
     assert.ok(nvme && nvme.validBlocks <= 16, 'the hot tier stays within capacity');
     // The live file and the shadow copy both hold every acknowledged write.
+    assert.equal(vol.failover, 'live');
     const dir = vol.config.dir;
     assert.equal(sha(await readFile(join(dir, 'live', 'vol1.img'))), sha(model));
     assert.equal(sha(await readFile(join(dir, 'shadow-hdd', 'vol1.img'))), sha(model));
