@@ -101,6 +101,18 @@ describe('pg-proxy against PostgreSQL', async () => {
     assert.equal(new Set(join.map((e) => e.requestId)).size, 2, 'one request id per query, shared by its tables');
   });
 
+  test('a statement the parser rejects is forwarded untouched, answered by the server, and counted', { skip: !available }, async () => {
+    const before = proxy.stats.unparseable;
+    const c = await client();
+    await assert.rejects(c.query("SELEC 'not-sql-secret'"), (e: { code?: string }) => e.code === '42601');
+    assert.equal((await c.query('SELECT 2 AS two')).rows[0].two, 2);
+    await c.end();
+    await new Promise((r) => setImmediate(r));
+    assert.equal(proxy.stats.unparseable, before + 1);
+    await sink.flush();
+    assert.ok(!received.some((e) => JSON.stringify(e).includes('not-sql-secret')));
+  });
+
   test('psql: multi-statement simple query, COPY in and out, notices', { skip: !available }, async () => {
     const args = ['-X', '-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', DB, '-v', 'ON_ERROR_STOP=1'];
     const { stdout, stderr } = await exec('psql', [...args, '-At', '-c', "DO $$ BEGIN RAISE NOTICE 'hello'; END $$; SELECT count(*) FROM pgbench_branches"]);
@@ -138,7 +150,7 @@ describe('pg-proxy against PostgreSQL', async () => {
     const common = ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-c', '4', '-t', '25', '-n'];
     for (const extra of [['-S'], ['-M', 'prepared'], ['-M', 'extended', '-S']]) {
       const { stdout } = await exec('pgbench', [...common, ...extra, DB]);
-      assert.match(stdout, /number of transactions actually processed: 200\/200/);
+      assert.match(stdout, /number of transactions actually processed: 100\/100/);
     }
   });
 
