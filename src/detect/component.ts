@@ -23,6 +23,8 @@ export interface ComponentConfig {
   readonly subspace: Partial<SubspaceConfig> | null;
   /** Weight of the subspace z when combined with the per-metric z (root of the weighted sum of squares). */
   readonly subspaceWeight: number;
+  /** While the previous component score was >= 0.5, metric models learn at this rate (1 = as usual). */
+  readonly anomalyLearnRate: number;
   /** At most this many drivers are reported, each with a score of at least `driverMinScore`. */
   readonly maxDrivers: number;
   readonly driverMinScore: number;
@@ -35,7 +37,8 @@ export const DEFAULT_COMPONENT: ComponentConfig = {
   smoothingHalfLife: 0,
   zCap: 1e6,
   subspace: {},
-  subspaceWeight: 1,
+  subspaceWeight: 3,
+  anomalyLearnRate: 1,
   maxDrivers: 5,
   driverMinScore: 0.1,
 };
@@ -72,6 +75,7 @@ export class ComponentDetector {
     if (!(Number.isInteger(this.c.topK) && this.c.topK >= 1)) throw new RangeError('component config topK must be an integer >= 1');
     if (!(this.c.smoothingHalfLife >= 0)) throw new RangeError('component config smoothingHalfLife must be >= 0');
     if (!(this.c.zCap > 0)) throw new RangeError('component config zCap must be positive');
+    if (!(this.c.anomalyLearnRate >= 0 && this.c.anomalyLearnRate <= 1)) throw new RangeError('component config anomalyLearnRate must be in [0, 1]');
     this.component = component;
     this.signals = [...signals];
     this.detectors = signals.map((s) => new UnivariateDetector(s, uni));
@@ -111,9 +115,10 @@ export class ComponentDetector {
     top.fill(0);
     let anyReady = false;
     const cap = this.c.zCap;
+    const learn = this.score >= 0.5 ? this.c.anomalyLearnRate : 1;
     for (let i = 0; i < this.detectors.length; i++) {
       const det = this.detectors[i];
-      det.step(t, values[i]);
+      det.step(t, values[i], learn);
       if (!det.ready) continue;
       anyReady = true;
       const z = det.zEff > cap ? cap : det.zEff;

@@ -199,8 +199,12 @@ export class UnivariateDetector {
     };
   }
 
-  /** Like `update` but only returns the score value; details stay in the public fields. */
-  step(t: number, value: number): number {
+  /**
+   * Like `update` but only returns the score value; details stay in the public fields. `learn`
+   * (0..1) scales how much this point updates level, season and scale (the component detector
+   * lowers it while the whole component is anomalous).
+   */
+  step(t: number, value: number, learn = 1): number {
     if (!Number.isFinite(value) || !Number.isFinite(t) || t <= this.lastT) return this.notReady(K_GAP);
     const dt = Number.isNaN(this.lastT) ? 0 : t - this.lastT;
     if (dt > 0 && Number.isNaN(this.stepMs) && this.warmDts.length < this.c.warmup) this.warmDts.push(dt);
@@ -225,7 +229,7 @@ export class UnivariateDetector {
       }
     }
     if (this.n < this.c.warmup) return this.warm(x);
-    return this.score1(t, x, dt);
+    return this.score1(t, x, dt, learn);
   }
 
   private stepsOf(dt: number): number {
@@ -330,7 +334,7 @@ export class UnivariateDetector {
     return this.quantum !== Infinity && this.quantum > f ? this.quantum : f;
   }
 
-  private score1(t: number, x: number, dt: number): number {
+  private score1(t: number, x: number, dt: number, learn: number): number {
     const steps = this.stepsOf(dt);
     const c = this.c;
     this.scored++;
@@ -395,14 +399,14 @@ export class UnivariateDetector {
     if (d > 0 && d < this.quantum) this.quantum = d;
     this.trackRange(x);
     const lim = c.clip * scale;
-    const rc = r > lim ? lim : r < -lim ? -lim : r;
+    const rc = (r > lim ? lim : r < -lim ? -lim : r) * learn;
     this.level += aL * rc;
     if (this.season) {
       const seen = ++this.seasonCount[ph];
       this.season[ph] += Math.max(this.aSeason, 1 / seen) * (1 - aL) * rc;
     }
     const ar = Math.abs(rc) * MAD_TO_SIGMA;
-    this.scale += aS * (ar - this.scale);
+    this.scale += learn * aS * (ar - this.scale);
     if (c.driftHalfLife > 0) this.baseline += aD * (this.level - this.baseline);
 
     this.z = z;
