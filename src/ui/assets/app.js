@@ -1,0 +1,420 @@
+// The dashboard: hash routes (#/ fleet, #/targets/<name>?range=6h), pages rendered from the API,
+// refreshed by polling. Plain ES modules, no build step.
+import { api, ApiError, maybe, setToken, token } from './api.js';
+import { drawSeries } from './chart.js';
+
+const POLL_MS = 5000;
+const RANGES = ['1h', '6h', '24h', '3d', '7d'];
+const main = document.getElementById('main');
+const banner = document.getElementById('banner');
+const live = document.getElementById('live');
+
+/** Escapes text for HTML. */
+const esc = (v) => String(v ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
+const pct = (v) => (v === null || v === undefined || !Number.isFinite(v) ? '–' : `${Math.round(v * 100)} %`);
+const num = (v, d = 1) => (v === null || v === undefined || !Number.isFinite(v) ? '–' : Number(v).toFixed(d));
+const when = (ms) => (ms ? new Date(ms).toLocaleString() : '–');
+const ago = (ms, now = Date.now()) => {
+  const s = Math.round((now - ms) / 1000);
+  return s < 90 ? `${s}s ago` : s < 5400 ? `${Math.round(s / 60)} min ago` : s < 129600 ? `${Math.round(s / 3600)} h ago` : `${Math.round(s / 86400)} d ago`;
+};
+const STATUS_CLASS = { succeeded: 'ok', submitted: 'warn', 'pending-approval': 'warn', failed: 'bad', rejected: 'muted', superseded: 'muted', 'no-action': 'muted' };
+
+// ---- token -----------------------------------------------------------------------------------
+const tokenInput = document.getElementById('token');
+tokenInput.value = token();
+tokenInput.addEventListener('change', () => setToken(tokenInput.value.trim()));
+document.getElementById('token-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  setToken(tokenInput.value.trim());
+});
+
+// ---- dialogs ---------------------------------------------------------------------------------
+const whyDialog = document.getElementById('why-dialog');
+/** Asks for a reason; resolves to the text, or null when cancelled. */
+function askWhy(what) {
+  return new Promise((resolve) => {
+    const input = document.getElementById('why-input');
+    document.getElementById('why-what').textContent = what;
+    input.value = '';
+    const done = (value) => {
+      whyDialog.removeEventListener('close', onClose);
+      resolve(value);
+    };
+    const onClose = () => done(whyDialog.returnValue === 'ok' && input.value.trim() ? input.value.trim() : null);
+    whyDialog.addEventListener('close', onClose);
+    document.getElementById('why-cancel').onclick = () => whyDialog.close('cancel');
+    whyDialog.showModal();
+    input.focus();
+  });
+}
+
+const recordDialog = document.getElementById('record-dialog');
+/** Opens one DecisionRecord: a short summary, then the whole record as formatted JSON. */
+async function openRecord(id) {
+  let d;
+  try {
+    d = await api('GET', `/v1/decisions/${encodeURIComponent(id)}`);
+  } catch (err) {
+    return showError(err);
+  }
+  document.getElementById('record-title').textContent = `Decision ${d.id}`;
+  const rec = d.recommendation;
+  document.getElementById('record-summary').innerHTML = `<dl class="kv">
+    <dt>Target</dt><dd>${esc(d.target)}</dd><dt>At</dt><dd>${esc(when(d.at))}</dd>
+    <dt>Status</dt><dd><span class="badge ${STATUS_CLASS[d.status] ?? ''}">${esc(d.status)}</span> ${esc(d.reason)}</dd>
+    <dt>Message</dt><dd>${esc(d.message)}</dd>
+    <dt>Inputs</dt><dd>demand ${num(d.inputs.demand)} (${esc(d.inputs.signal)}), ${d.inputs.windows}/${d.inputs.minWindows} windows, ${d.inputs.ready} ready + ${d.inputs.booting} booting</dd>
+    <dt>Forecast</dt><dd>${d.forecast ? `${esc(d.forecast.model)}, ${d.forecast.mean.length} steps` : 'none (data too thin or no forecast)'}</dd>
+    <dt>Scores</dt><dd>${d.scores ? `anomaly ${num(d.scores.anomaly, 2)} (${esc(d.scores.anomalyKind)})${d.scores.anomalyReady ? '' : ', detector warming up'}` : '–'}</dd>
+    <dt>Recommendation</dt><dd>${rec ? `${rec.currentUnits} → ${rec.desiredUnits} units, ${esc(rec.mode)}, ${esc(rec.reason)}` : '–'}</dd>
+    <dt>Steps</dt><dd>${d.steps.length ? d.steps.map((s) => `${esc(s.step)} ${s.from}→${s.to}${s.note ? ` (${esc(s.note)})` : ''}`).join('<br>') : '–'}</dd>
+    <dt>Outcome</dt><dd>${d.outcome ? `${esc(d.outcome.state)}: ${esc(d.outcome.reason)}` : '–'}</dd>
+    ${d.review ? `<dt>Review</dt><dd>${esc(d.review.verdict)} by ${esc(d.review.actor)}: ${esc(d.review.why)}</dd>` : ''}
+  </dl>`;
+  document.getElementById('record-json').textContent = JSON.stringify(d, null, 2);
+  recordDialog.showModal();
+  document.getElementById('record-close').focus();
+}
+
+// ---- errors and live status -------------------------------------------------------------------
+function showError(err) {
+  banner.hidden = false;
+  banner.textContent = err instanceof ApiError && err.status === 0
+    ? `The service cannot be reached at ${location.origin}. Retrying every ${POLL_MS / 1000} s.`
+    : `Error: ${err.message}`;
+}
+function clearError() {
+  banner.hidden = true;
+  banner.textContent = '';
+}
+
+/** Runs a change: asks why, sends it, reports the outcome in `msg` and refreshes the page. */
+async function change(what, send, msg) {
+  const why = await askWhy(what);
+  if (why === null) return;
+  try {
+    await send(why);
+    if (msg) msg.textContent = `Done: ${what}.`;
+    if (msg) msg.className = 'msg ok';
+    await refresh();
+  } catch (err) {
+    const text = err.status === 401 ? 'the service needs the API token (top right)' : err.message;
+    if (msg) {
+      msg.textContent = `Failed: ${text}`;
+      msg.className = 'msg bad';
+    } else showError(err);
+  }
+}
+
+// ---- routing ---------------------------------------------------------------------------------
+function route() {
+  const [path, query = ''] = location.hash.replace(/^#/, '').split('?');
+  const params = new URLSearchParams(query);
+  const m = /^\/targets\/([^/]+)$/.exec(path);
+  return m ? { page: 'target', name: decodeURIComponent(m[1]), range: RANGES.includes(params.get('range')) ? params.get('range') : '6h' } : { page: 'fleet' };
+}
+
+let current = null;
+let timer = null;
+async function refresh() {
+  if (whyDialog.open || recordDialog.open) return;
+  const r = current;
+  try {
+    if (r.page === 'fleet') await renderFleet();
+    else await renderTarget(r);
+    clearError();
+    live.textContent = `Updated ${new Date().toLocaleTimeString()}`;
+  } catch (err) {
+    showError(err);
+    live.textContent = 'Not updated';
+  }
+}
+
+async function navigate() {
+  const r = route();
+  const samePage = current && current.page === r.page && current.name === r.name;
+  current = r;
+  if (!samePage) {
+    main.innerHTML = '<p class="empty">Loading…</p>';
+    main.dataset.page = r.page;
+    delete main.dataset.ready;
+  }
+  await refresh();
+  clearInterval(timer);
+  timer = setInterval(refresh, POLL_MS);
+}
+window.addEventListener('hashchange', navigate);
+
+// ---- fleet -----------------------------------------------------------------------------------
+/** What the fleet page shows of one target; `problem` ranks problems first. */
+async function targetSummary(t, controlled) {
+  if (!controlled.has(t.name)) return { t, controlled: false, problem: 0 };
+  const [conditions, view, decisions] = await Promise.all([
+    maybe(`/v1/targets/${encodeURIComponent(t.name)}/conditions`),
+    maybe(`/v1/targets/${encodeURIComponent(t.name)}/control`),
+    maybe(`/v1/targets/${encodeURIComponent(t.name)}/decisions?limit=1`),
+  ]);
+  const conds = conditions?.conditions ?? [];
+  const last = decisions?.decisions?.[0] ?? null;
+  const bad = (type, status) => conds.some((c) => c.type === type && c.status === status);
+  let problem = 0;
+  if (bad('Ready', 'False')) problem += 8;
+  if (last?.status === 'failed') problem += 6;
+  if (last?.status === 'pending-approval') problem += 4;
+  if (bad('DataComplete', 'False')) problem += 3;
+  if (bad('Paused', 'True')) problem += 2;
+  if ((last?.scores?.anomaly ?? 0) >= 0.5) problem += 2;
+  return { t, controlled: true, conds, view, last, problem, ...utilisation(last, view) };
+}
+
+/** Current use (the policy's) and the use the forecast peak would need of the units there will be. */
+function utilisation(last, view) {
+  if (!last) return { use: null, forecastUse: null };
+  const units = (view?.capacity?.ready ?? last.inputs.ready) + (view?.capacity?.booting ?? last.inputs.booting);
+  const cap = units * last.inputs.capacityPerUnit;
+  const peak = last.forecast ? Math.max(...last.forecast.mean) : null;
+  return { use: last.recommendation?.currentUse ?? (last.inputs.ready > 0 ? last.inputs.demand / (last.inputs.ready * last.inputs.capacityPerUnit) : null), forecastUse: peak !== null && cap > 0 ? peak / cap : null };
+}
+
+function conditionBadges(conds) {
+  if (!conds?.length) return '<span class="muted">no conditions yet</span>';
+  // A condition is a problem when its status is the unhealthy one for its type.
+  const unhealthy = { Ready: 'False', DataComplete: 'False', ScalingActive: 'False', ScalingLimited: 'True', Paused: 'True', DryRun: 'True' };
+  return conds.map((c) => {
+    const cls = c.status === unhealthy[c.type] ? (c.type === 'Ready' ? 'bad' : 'warn') : 'ok';
+    return `<span class="badge ${cls}" title="${esc(c.message)}">${esc(c.type)}=${esc(c.status)} · ${esc(c.reason)}</span>`;
+  }).join('');
+}
+
+async function renderFleet() {
+  const [{ targets }, { targets: controlledNames }] = await Promise.all([api('GET', '/v1/targets'), api('GET', '/v1/control')]);
+  const controlled = new Set(controlledNames);
+  const rows = (await Promise.all(targets.map((t) => targetSummary(t, controlled)))).sort((a, b) => b.problem - a.problem || a.t.name.localeCompare(b.t.name));
+  if (current.page !== 'fleet') return;
+  main.innerHTML = `<h1>Fleet</h1>
+  <section class="card" aria-labelledby="fleet-h">
+    <h2 id="fleet-h">Targets <span class="muted">(problems first)</span></h2>
+    ${rows.length === 0 ? '<p class="empty">No targets yet. Declare them in the config file or POST /v1/targets.</p>' : `
+    <table id="fleet-table">
+      <thead><tr><th scope="col">Target</th><th scope="col">Conditions</th><th scope="col" class="num">Use now</th><th scope="col" class="num">Forecast peak use</th><th scope="col" class="num">Anomaly risk</th><th scope="col">Units</th><th scope="col">Last decision</th></tr></thead>
+      <tbody>${rows.map(fleetRow).join('')}</tbody>
+    </table>`}
+  </section>`;
+  main.dataset.ready = 'fleet';
+}
+
+function fleetRow(r) {
+  const link = `<a href="#/targets/${encodeURIComponent(r.t.name)}">${esc(r.t.name)}</a> <span class="muted">${esc(r.t.kind)}</span>`;
+  if (!r.controlled) return `<tr data-target="${esc(r.t.name)}"><th scope="row">${link}</th><td colspan="6" class="muted">observed only (no actuator, no control loop) · sampling ${pct(r.t.sampling.rate)}</td></tr>`;
+  const d = r.last;
+  const cls = (v) => (v === null ? '' : v > 1 ? 'bad' : v > 0.85 ? 'warn' : '');
+  const anomaly = d?.scores ? (d.scores.anomalyReady ? num(d.scores.anomaly, 2) : 'warming up') : '–';
+  return `<tr data-target="${esc(r.t.name)}">
+    <th scope="row">${link}</th>
+    <td>${conditionBadges(r.conds)}</td>
+    <td class="num ${cls(r.use)}">${pct(r.use)}</td>
+    <td class="num ${cls(r.forecastUse)}">${d && !d.forecast ? '<span class="muted">no forecast</span>' : pct(r.forecastUse)}</td>
+    <td class="num">${anomaly}</td>
+    <td>${r.view ? `${r.view.capacity.ready} ready${r.view.capacity.booting ? ` + ${r.view.capacity.booting} booting` : ''}` : '–'}</td>
+    <td>${d ? `<span class="badge ${STATUS_CLASS[d.status] ?? ''}">${esc(d.status)}</span> ${esc(d.reason)}${d.action ? ` ${d.action.from}→${d.action.to}` : ''} <span class="muted">${ago(d.at)}</span>` : '<span class="muted">no decision yet</span>'}</td>
+  </tr>`;
+}
+
+// ---- target ----------------------------------------------------------------------------------
+const SHOWN_DIMS = [['table', 'Tables'], ['column', 'Columns'], ['user', 'Users'], ['route', 'Routes']];
+
+async function renderTarget(r) {
+  const base = `/v1/targets/${encodeURIComponent(r.name)}`;
+  const target = await api('GET', base);
+  const [controlledList, ...tops] = await Promise.all([api('GET', '/v1/control'), ...SHOWN_DIMS.map(([dim]) => api('GET', `${base}/top?dim=${dim}&from=now-${r.range}&limit=10`))]);
+  const controlled = controlledList.targets.includes(r.name);
+  const [conditions, view, decisions] = controlled
+    ? await Promise.all([api('GET', `${base}/conditions`), api('GET', `${base}/control`), api('GET', `${base}/decisions?limit=300`)])
+    : [null, null, null];
+  const list = decisions?.decisions ?? [];
+  const last = list[0] ?? null;
+  const signal = last?.inputs.signal ?? 'requests';
+  const step = stepFor(r.range);
+  const seriesUrl = signal === 'requests'
+    ? `${base}/series?dim=total&metric=estimatedCount&from=now-${r.range}&step=${step}`
+    : `${base}/series?dim=metric&key=${encodeURIComponent(signal)}&metric=mean&from=now-${r.range}&step=${step}`;
+  const series = await api('GET', seriesUrl);
+  if (current.page !== 'target' || current.name !== r.name) return;
+
+  // The controls keep their inputs across refreshes: only the data sections are redrawn.
+  if (main.dataset.target !== r.name || !document.getElementById('controls')) {
+    main.dataset.target = r.name;
+    main.innerHTML = `<p><a href="#/">← Fleet</a></p><h1 id="target-h">${esc(r.name)}</h1>
+      <div id="t-head"></div>
+      <div class="grid"><div>
+        <section class="card" aria-labelledby="chart-h"><div class="toolbar"><h2 id="chart-h">Demand</h2>
+          <label for="range">Range</label><select id="range">${RANGES.map((x) => `<option>${x}</option>`).join('')}</select></div>
+          <div id="chart" class="chart-wrap"></div><p id="chart-note" class="legend-note"></p></section>
+        <section class="card" aria-labelledby="tl-h"><h2 id="tl-h">Decisions</h2><div id="timeline" class="timeline"></div></section>
+        <section class="card" aria-labelledby="top-h"><h2 id="top-h">Top of the Shadow Store</h2><div id="tops" class="tops"></div></section>
+      </div><div>
+        <section class="card controls" id="controls" aria-labelledby="ctl-h"><h2 id="ctl-h">Controls</h2></section>
+        <section class="card" aria-labelledby="ov-h"><h2 id="ov-h">Overrides and settings</h2><div id="overrides"></div></section>
+      </div></div>`;
+    document.getElementById('range').addEventListener('change', (e) => (location.hash = `#/targets/${encodeURIComponent(r.name)}?range=${e.target.value}`));
+    renderControls(r.name, target, view);
+  }
+  document.getElementById('range').value = r.range;
+  document.getElementById('t-head').innerHTML = `<p>${esc(target.kind)} · sampling rate <strong id="sampling-now">${target.sampling.rate}</strong>
+    ${view ? ` · ${view.capacity.ready} ready${view.capacity.booting ? ` + ${view.capacity.booting} booting` : ''} units · actuator ${esc(view.actuator)}` : ' · observed only (no control loop)'}</p>
+    <div id="conditions">${controlled ? conditionBadges(conditions.conditions) : ''}</div>${thinNote(last)}`;
+  renderChart(series, list, signal);
+  renderTimeline(list, controlled);
+  renderTops(tops);
+  renderOverrides(view);
+  syncControls(view, target);
+  main.dataset.ready = 'target';
+}
+
+function stepFor(range) {
+  return { '1h': '1m', '6h': '1m', '24h': '5m', '3d': '15m', '7d': '1h' }[range];
+}
+
+function thinNote(last) {
+  if (!last) return '';
+  if (last.inputs.windows < last.inputs.minWindows) return `<p class="warn" id="thin">Data too thin to forecast: ${last.inputs.windows} of ${last.inputs.minWindows} windows; the loop decides on observed demand only.</p>`;
+  return '';
+}
+
+function renderChart(series, decisions, signal) {
+  const el = document.getElementById('chart');
+  const note = document.getElementById('chart-note');
+  const stepS = series.step / 1000;
+  // Estimated counts per step become requests per second; a metric is shown as it is.
+  const scale = signal === 'requests' ? 1 / stepS : 1;
+  const pts = series.points.filter((p) => p.v !== null);
+  const latest = decisions.find((d) => d.forecast);
+  if (pts.length === 0 && !latest) {
+    el.innerHTML = '<p class="empty">No data in this range yet.</p>';
+    note.textContent = '';
+    return;
+  }
+  const anomalies = decisions.filter((d) => d.scores?.anomalyReady && d.scores.anomaly >= 0.5);
+  drawSeries(el, {
+    points: pts.map((p) => [p.t / 1000, p.v * scale]),
+    forecast: latest ? forecastPoints(latest) : null,
+    anomalies: anomalies.map((d) => [(d.at - d.inputs.stepSeconds * 1000) / 1000, d.inputs.demand]),
+    label: signal === 'requests' ? 'estimated requests/s' : signal,
+  });
+  note.textContent = `${signal === 'requests' ? 'Estimated request rate (requests/s)' : `Metric ${signal} (mean per step)`}, step ${stepS}s.`
+    + (latest ? ` Forecast of the decision at ${when(latest.at)} (${latest.forecast.model}): mean and ${latest.forecast.intervals.map((i) => `${i.level} %`).join(', ')} band.` : ' No forecast yet.')
+    + ` ${anomalies.length} anomal${anomalies.length === 1 ? 'y' : 'ies'} marked (score ≥ 0.5).`;
+}
+
+/** The forecast of a decision on the chart's time axis: step h starts (h-1) steps after the tick. */
+function forecastPoints(d) {
+  const stepS = d.inputs.stepSeconds;
+  const band = d.forecast.intervals.at(-1);
+  return d.forecast.mean.map((m, i) => [d.at / 1000 + i * stepS, m, band ? band.lo[i] : null, band ? band.hi[i] : null]);
+}
+
+function renderTimeline(list, controlled) {
+  const el = document.getElementById('timeline');
+  if (!controlled) return void (el.innerHTML = '<p class="empty">This target is observed only: it has no actuator, so no control loop decides for it.</p>');
+  if (list.length === 0) return void (el.innerHTML = '<p class="empty">No decisions yet: the loop decides once per interval (1 min by default).</p>');
+  el.innerHTML = `<table id="decisions"><thead><tr><th scope="col">When</th><th scope="col">Status</th><th scope="col">Reason</th><th scope="col">Action</th><th scope="col" class="num">Anomaly</th><th scope="col">Review</th></tr></thead><tbody>
+    ${list.slice(0, 100).map((d) => `<tr data-id="${esc(d.id)}" data-status="${esc(d.status)}">
+      <td><button class="link open-record" data-id="${esc(d.id)}" aria-label="Open decision of ${esc(when(d.at))}">${esc(when(d.at))}</button></td>
+      <td><span class="badge ${STATUS_CLASS[d.status] ?? ''}">${esc(d.status)}</span></td>
+      <td>${esc(d.reason)}</td>
+      <td>${d.action ? `${d.action.from} → ${d.action.to} (${esc(d.action.mode)})` : '–'}</td>
+      <td class="num">${d.scores?.anomalyReady ? num(d.scores.anomaly, 2) : '–'}</td>
+      <td>${d.status === 'pending-approval' ? `<button class="primary approve" data-id="${esc(d.id)}">Approve</button> <button class="danger reject" data-id="${esc(d.id)}">Reject</button>` : d.review ? `${esc(d.review.verdict)} by ${esc(d.review.actor)}` : ''}</td>
+    </tr>`).join('')}</tbody></table><p id="verdict-msg" class="msg" role="status"></p>`;
+  el.querySelectorAll('.open-record').forEach((b) => b.addEventListener('click', () => openRecord(b.dataset.id)));
+  const msg = () => document.getElementById('verdict-msg');
+  el.querySelectorAll('.approve').forEach((b) => b.addEventListener('click', () => change('approve this decision', (why) => api('POST', `/v1/decisions/${b.dataset.id}/approve`, { why }), msg())));
+  el.querySelectorAll('.reject').forEach((b) => b.addEventListener('click', () => change('reject this decision', (why) => api('POST', `/v1/decisions/${b.dataset.id}/reject`, { why }), msg())));
+}
+
+function renderTops(tops) {
+  document.getElementById('tops').innerHTML = SHOWN_DIMS.map(([dim, title], i) => {
+    const keys = tops[i].keys;
+    return `<div><h3>${title}</h3>${keys.length === 0 ? '<p class="empty">None in this range.</p>' : `<table data-dim="${dim}"><thead><tr><th scope="col">${title.slice(0, -1)}</th><th scope="col" class="num">Est. requests</th><th scope="col" class="num">Errors</th></tr></thead><tbody>
+      ${keys.map((k) => `<tr><td>${esc(k.key)}</td><td class="num">${Math.round(k.estimatedCount)}</td><td class="num">${k.errors}</td></tr>`).join('')}</tbody></table>`}</div>`;
+  }).join('');
+}
+
+function renderOverrides(view) {
+  const el = document.getElementById('overrides');
+  if (!view) return void (el.innerHTML = '<p class="empty">No control loop.</p>');
+  const o = view.overrides;
+  const line = (name, v, extra = '') => `<li><strong>${name}</strong>${extra} by ${esc(v.actor)} ${ago(v.at)}: “${esc(v.why)}”${v.until ? ` until ${esc(when(v.until))}` : ''}</li>`;
+  const items = [o.pause && line('paused', o.pause), o.dryRun && line('dry-run', o.dryRun), o.review && line('review', o.review),
+    o.pin && line('pinned', o.pin, ` ${['min', 'max', 'exact'].filter((k) => o.pin[k] !== undefined).map((k) => `${k} ${o.pin[k]}`).join(', ')}`)].filter(Boolean);
+  const s = view.settings;
+  el.innerHTML = `${items.length ? `<ul id="override-list">${items.join('')}</ul>` : '<p class="muted" id="override-list">No overrides: the loop acts on its own.</p>'}
+    <dl class="kv"><dt>Settings from</dt><dd>${esc(view.settingsSource)}</dd><dt>Interval</dt><dd>${esc(s.interval)}</dd><dt>Target utilisation</dt><dd>${pct(s.targetUtilisation)}</dd>
+    <dt>Reactive above</dt><dd>${pct(s.reactiveAboveUse)}</dd><dt>Units</dt><dd>${s.minUnits} – ${s.maxUnits}</dd><dt>Quantile</dt><dd>${s.quantile}</dd><dt>Capacity per unit</dt><dd>${s.capacityPerUnit}</dd></dl>`;
+}
+
+/** The controls form: built once per target page, kept in sync with the overrides on refresh. */
+function renderControls(name, target, view) {
+  const el = document.getElementById('controls');
+  const base = `/v1/targets/${encodeURIComponent(name)}`;
+  el.innerHTML = `<h2 id="ctl-h">Controls</h2>
+    <fieldset><legend>Sampling</legend><div class="row">
+      <label for="rate">Sampling rate (0–1)</label><input id="rate" type="number" min="0" max="1" step="0.01" value="${target.sampling.rate}">
+      <button id="rate-apply">Apply</button></div><p id="rate-msg" class="msg" role="status"></p></fieldset>
+    ${view ? `
+    <fieldset><legend>Loop</legend>
+      <div class="row"><button id="pause-toggle"></button><button id="dryrun-toggle"></button><button id="review-toggle"></button></div>
+      <div class="row"><label for="for">For (optional)</label><input id="for" placeholder="e.g. 2h" size="6" pattern="[0-9]+(ms|s|m|h|d)"></div>
+      <p id="loop-msg" class="msg" role="status"></p></fieldset>
+    <fieldset><legend>Pin units</legend><div class="row">
+      <label for="pin-min">min</label><input id="pin-min" type="number" min="0">
+      <label for="pin-max">max</label><input id="pin-max" type="number" min="0">
+      <label for="pin-exact">exact</label><input id="pin-exact" type="number" min="0"></div>
+      <div class="row"><button id="pin-apply">Pin</button><button id="pin-clear">Unpin</button></div><p id="pin-msg" class="msg" role="status"></p></fieldset>
+    <fieldset><legend>Thresholds</legend><div class="row">
+      <label for="tu">Target utilisation</label><input id="tu" type="number" min="0.01" max="1" step="0.01" value="${view.settings.targetUtilisation}">
+      <label for="ra">Reactive above</label><input id="ra" type="number" min="0.01" max="2" step="0.01" value="${view.settings.reactiveAboveUse}">
+      <button id="thr-apply">Apply</button></div><p id="thr-msg" class="msg" role="status"></p></fieldset>` : ''}`;
+  const msg = (id) => document.getElementById(id);
+  msg('rate-apply').addEventListener('click', () => {
+    const rate = Number(msg('rate').value);
+    // PUT /sampling takes only `rate`: the reason is asked for consistency but the API does not record it.
+    change(`set the sampling rate to ${rate} (the sampling API does not record reasons yet)`, () => api('PUT', `${base}/sampling`, { rate }), msg('rate-msg'));
+  });
+  if (!view) return;
+  const forBody = () => (msg('for').value.trim() ? { for: msg('for').value.trim() } : {});
+  const toggle = (id, kind, key, onWords, offWords) => msg(id).addEventListener('click', () => {
+    const on = msg(id).getAttribute('aria-pressed') === 'true';
+    change(on ? offWords : onWords, (why) => api(on ? 'DELETE' : 'PUT', `${base}/overrides/${kind}`, on ? { why } : { why, ...forBody() }), msg('loop-msg'));
+  });
+  toggle('pause-toggle', 'pause', 'pause', 'pause the loop', 'resume the loop');
+  toggle('dryrun-toggle', 'dry-run', 'dryRun', 'switch to dry-run (forecast only)', 'leave dry-run');
+  toggle('review-toggle', 'review', 'review', 'require approval of each action (review)', 'leave review mode');
+  msg('pin-apply').addEventListener('click', () => {
+    const pin = {};
+    for (const k of ['min', 'max', 'exact']) if (msg(`pin-${k}`).value !== '') pin[k] = Number(msg(`pin-${k}`).value);
+    change(`pin the units (${JSON.stringify(pin)})`, (why) => api('PUT', `${base}/overrides/pin`, { why, ...pin, ...forBody() }), msg('pin-msg'));
+  });
+  msg('pin-clear').addEventListener('click', () => change('unpin', (why) => api('DELETE', `${base}/overrides/pin`, { why }), msg('pin-msg')));
+  msg('thr-apply').addEventListener('click', () => {
+    const settings = { targetUtilisation: Number(msg('tu').value), reactiveAboveUse: Number(msg('ra').value) };
+    change('change the thresholds', (why) => api('PUT', `${base}/control`, { settings, why }), msg('thr-msg'));
+  });
+}
+
+function syncControls(view, target) {
+  const now = document.getElementById('sampling-now');
+  if (now) now.textContent = target.sampling.rate;
+  if (!view) return;
+  const set = (id, on, onText, offText) => {
+    const b = document.getElementById(id);
+    b.setAttribute('aria-pressed', String(on));
+    b.textContent = on ? onText : offText;
+  };
+  set('pause-toggle', Boolean(view.overrides.pause), 'Resume', 'Pause');
+  set('dryrun-toggle', Boolean(view.overrides.dryRun), 'Leave dry-run', 'Dry-run');
+  set('review-toggle', Boolean(view.overrides.review), 'Leave review', 'Review mode');
+}
+
+navigate();

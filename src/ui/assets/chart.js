@@ -1,0 +1,41 @@
+// The demand chart (uPlot, served by the service from node_modules/uplot): observed series,
+// forecast mean with its widest interval as a band, and anomaly marks.
+import uPlot from '/ui/vendor/uplot.js';
+
+let chart = null;
+
+/**
+ * Draws into `el`, replacing the previous chart. `points` [[t s, v]], `forecast` [[t s, mean, lo,
+ * hi]] or null, `anomalies` [[t s, v]].
+ */
+export function drawSeries(el, { points, forecast, anomalies, label }) {
+  const xs = [...new Set([...points.map((p) => p[0]), ...(forecast ?? []).map((p) => p[0]), ...anomalies.map((p) => p[0])])].sort((a, b) => a - b);
+  const index = new Map(xs.map((x, i) => [x, i]));
+  const column = (rows, j) => {
+    const out = new Array(xs.length).fill(null);
+    for (const r of rows) out[index.get(r[0])] = r[j] ?? null;
+    return out;
+  };
+  const data = [xs, column(points, 1), column(forecast ?? [], 1), column(forecast ?? [], 2), column(forecast ?? [], 3), column(anomalies, 1)];
+  const opts = {
+    width: Math.max(300, el.clientWidth),
+    height: 300,
+    title: '',
+    scales: { x: { time: true } },
+    axes: [{}, { label, size: 70 }],
+    series: [
+      {},
+      { label: 'observed', stroke: '#0b57d0', width: 1.5, spanGaps: false },
+      { label: 'forecast', stroke: '#8a4b00', width: 1.5, dash: [6, 4], spanGaps: true },
+      { label: 'band low', stroke: 'rgba(138,75,0,0.35)', width: 1, spanGaps: true },
+      { label: 'band high', stroke: 'rgba(138,75,0,0.35)', width: 1, spanGaps: true },
+      { label: 'anomaly', stroke: '#b3261e', paths: () => null, points: { show: true, size: 10, fill: '#b3261e', stroke: '#b3261e' } },
+    ],
+    bands: forecast ? [{ series: [4, 3], fill: 'rgba(245,166,35,0.22)' }] : [],
+  };
+  if (chart) chart.destroy();
+  el.innerHTML = '';
+  el.setAttribute('role', 'img');
+  el.setAttribute('aria-label', `Chart of ${label}: ${points.length} observed points${forecast ? `, a forecast of ${forecast.length} steps` : ''}, ${anomalies.length} anomalies`);
+  chart = new uPlot(opts, data, el);
+}
