@@ -15,7 +15,7 @@ import { validateConfig } from '../../../src/core/config.js';
 import { ShadowplaneService } from '../../../src/service.js';
 import { PgProxy } from '../../../src/shadows/sql/proxy.js';
 import { EventSink } from '../../../src/shadows/sql/sink.js';
-import { dropDatabase, freshDatabase, pgbenchInit, postgresAvailable, PG_HOST, PG_PORT } from './helpers.js';
+import { dropDatabase, freshDatabase, postgresAvailable, PG_HOST, PG_PORT } from './helpers.js';
 
 const DB = 'sp_sql_test_service';
 
@@ -26,8 +26,11 @@ describe('pg-proxy → Shadowplane service', async () => {
 
   before(async () => {
     if (!available) return;
-    await freshDatabase(DB);
-    await pgbenchInit(DB, 1);
+    const url = await freshDatabase(DB);
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    await c.query('CREATE TABLE pgbench_accounts (aid int, abalance int, filler text); CREATE TABLE pgbench_tellers (tid int, tbalance int)');
+    await c.end();
     dataDir = mkdtempSync(join(tmpdir(), 'sp-sql-svc-'));
     const cfg = validateConfig({ store: { dataDir }, targets: [{ name: 'orders-db', kind: 'database', sampling: { rate: 1 } }] });
     service = await ShadowplaneService.create(cfg, { clock: realClock });

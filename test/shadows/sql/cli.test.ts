@@ -1,0 +1,27 @@
+/** `shadowplane pg-proxy` flags: bad values are refused with the field and the rule. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { InvalidArgumentError } from 'commander';
+import { hostPort, postgresUrl } from '../../../src/cli/pg-proxy.js';
+
+const exec = promisify(execFile);
+
+test('HOST:PORT and postgres:// URLs are parsed, bad ones refused with the rule', () => {
+  assert.deepEqual(hostPort('127.0.0.1:6432'), { host: '127.0.0.1', port: 6432 });
+  assert.deepEqual(hostPort('[::1]:0'), { host: '::1', port: 0 });
+  for (const bad of ['6432', 'localhost:', 'h:70000']) assert.throws(() => hostPort(bad), InvalidArgumentError);
+  assert.deepEqual(postgresUrl('postgres://app@db.local/orders'), { url: 'postgres://app@db.local/orders', host: 'db.local', port: 5432, database: 'orders' });
+  assert.equal(postgresUrl('postgresql://u@127.0.0.1:5433').database, 'postgres');
+  assert.throws(() => postgresUrl('mysql://u@h/db'), /postgres:\/\//);
+  assert.throws(() => postgresUrl('not a url'), /must be a URL/);
+});
+
+test('the command exits with a clear message on a bad flag', async () => {
+  const entry = fileURLToPath(new URL('../../../bench/sql/proxy-main.' + (import.meta.url.endsWith('.ts') ? 'ts' : 'js'), import.meta.url));
+  const args = import.meta.url.endsWith('.ts') ? ['--import', 'tsx', entry] : [entry];
+  const run = exec(process.execPath, [...args, 'pg-proxy', '--listen', '127.0.0.1:1', '--upstream', 'postgres://u@h/db', '--sample-rate', '2']);
+  await assert.rejects(run, (e: { code?: number; stderr?: string }) => e.code !== 0 && /sample-rate.*between 0 and 1/.test(e.stderr ?? ''));
+});
