@@ -32,15 +32,13 @@ export function centredMovingAverage(y: ArrayLike<number>, m: number): Float64Ar
 /**
  * Seasonal profile of period m from detrended values (`ratio` true: y/trend, else y − trend):
  * per phase a trimmed mean (a quarter cut at each end, so a spike cannot poison a season),
- * normalised to mean 1 (ratio) or 0. Phase j is the position t mod m. With `cycles`, only the
- * most recent `cycles` values of each phase count, so the profile follows a changing season.
+ * normalised to mean 1 (ratio) or 0. Phase j is the position t mod m.
  */
-export function seasonalProfile(detrended: ArrayLike<number>, m: number, ratio: boolean, cycles = Infinity): Float64Array {
+export function seasonalProfile(detrended: ArrayLike<number>, m: number, ratio: boolean): Float64Array {
   const profile = new Float64Array(m);
-  const from = Number.isFinite(cycles) ? Math.max(0, detrended.length - cycles * m) : 0;
   for (let j = 0; j < m; j++) {
     const v: number[] = [];
-    for (let t = from + ((j - (from % m) + m) % m); t < detrended.length; t += m) v.push(detrended[t]);
+    for (let t = j; t < detrended.length; t += m) v.push(detrended[t]);
     v.sort((a, b) => a - b);
     const cut = Math.floor(v.length / 4);
     let s = 0;

@@ -12,7 +12,7 @@ import { fitAutoEts } from './ets.js';
  * Fits the decomposition model for the given periods to finite data y. Periods with fewer than two
  * full cycles in y are dropped; returns null when none remains or the remainder model fails.
  */
-export function fitMstl(y: ArrayLike<number>, periods: number[], recentCycles: number[] = []): Member | null {
+export function fitMstl(y: ArrayLike<number>, periods: number[]): Member | null {
   const n = y.length;
   const ps = periods.filter((p) => p > 1 && n >= 2 * p).sort((a, b) => a - b);
   if (ps.length === 0) return null;
@@ -26,7 +26,7 @@ export function fitMstl(y: ArrayLike<number>, periods: number[], recentCycles: n
       const trend = centredMovingAverage(work, p);
       const det = new Float64Array(n);
       for (let t = 0; t < n; t++) det[t] = work[t] - trend[t];
-      profiles[i] = seasonalProfile(det, p, false, recentCycles[i] ?? Infinity);
+      profiles[i] = seasonalProfile(det, p, false);
       for (let t = 0; t < n; t++) deseason[t] = work[t] - profiles[i][t % p];
     }
   }
