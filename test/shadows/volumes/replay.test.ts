@@ -134,7 +134,7 @@ test('trace lines: arc expands ranges, cloudphysics takes lbn, bad lines are nam
   await assert.rejects(readBlockTrace(join(dir, 'missing'), 'arc'), (e: unknown) => isCoded(e, 'SHADOWPLANE_ERR_INPUT_FILE'));
 });
 
-const OLTP = '/work/shared/data/blocktraces/arc-OLTP.lis.zst';
+const OLTP = join(process.env.SHADOWPLANE_BLOCKTRACES ?? '/work/shared/data/blocktraces', 'arc-OLTP.lis.zst');
 const haveZstd = (() => {
   try {
     execFileSync('zstd', ['--version'], { stdio: 'ignore' });
