@@ -1,7 +1,8 @@
 /**
  * An upstream with injectable faults, run as its own process for the migration scenarios.
  * usage: node dist/bench/traffic/fault-upstream.js <port> <name>
- * Answers every request with 200 `{"served":"<name>"}` and header x-served-by: <name>;
+ * Answers every request with 200 `{"order":1,"status":"open"}` (the same data on every instance)
+ * and header x-served-by: <name>;
  * `POST /__fault?latencyMs=N&errorRate=F` changes the injected latency and 503 share;
  * `GET /health` answers 503 while errorRate >= 0.5, else 200 (after the injected latency).
  */
@@ -23,7 +24,7 @@ const srv = http.createServer((req, res) => {
   req.resume();
   const send = () => {
     const fail = url.pathname === '/health' ? errorRate >= 0.5 : Math.random() < errorRate;
-    const body = fail ? `{"error":"${name} failing"}` : `{"served":"${name}"}`;
+    const body = fail ? `{"error":"${name} failing"}` : '{"order":1,"status":"open"}';
     res.writeHead(fail ? 503 : 200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-served-by': name });
     res.end(body);
   };

@@ -139,7 +139,7 @@ function summarise(name: string, samples: Sample[], mig: Awaited<ReturnType<type
 }
 
 async function degrade() {
-  await setup({ minRequests: 100, minDurationMs: 1500, p99Tolerance: 0.5, p99SlackMs: 10 });
+  await setup({ steps: [0.05, 0.25, 0.5, 1], minRequests: 50, minDurationMs: 1500, p99Tolerance: 0.5, p99SlackMs: 10 });
   const t0wall = Date.now();
   const t0 = performance.now();
   const l = load(t0);
@@ -174,7 +174,7 @@ async function degrade() {
 }
 
 async function badShadow() {
-  await setup({ minRequests: 100, minDurationMs: 1000 });
+  await setup({ minRequests: 50, minDurationMs: 1000 });
   await fault(SHADOW, 5, 0.2);
   const t0wall = Date.now();
   const t0 = performance.now();

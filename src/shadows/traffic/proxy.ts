@@ -255,10 +255,14 @@ export class TrafficProxy {
       if (sampled) this.emit(route, req, method, url, requestId!, status, transportError ? `upstream_${transportError}` : failed ? `http_${status}` : undefined, Math.max(0, declared) + resBytes, latencyMs, Date.now() - latencyMs);
       if (comparing && mirrorResult && captured) {
         const primaryAnswer = captured;
-        void mirrorResult.then((m) => {
-          if (m.shadow) setImmediate(() => route.compare(primaryAnswer, m.shadow!, m.secondary));
-          else this.metrics.comparisons.inc({ route: route.name, result: 'skipped' });
-        });
+        // A failed primary answer is no reference: the shadow is not judged against it.
+        if (primaryAnswer.status >= 500) this.metrics.comparisons.inc({ route: route.name, result: 'skipped_primary_error' });
+        else {
+          void mirrorResult.then((m) => {
+            if (m.shadow) setImmediate(() => route.compare(primaryAnswer, m.shadow!, m.secondary));
+            else this.metrics.comparisons.inc({ route: route.name, result: 'skipped_no_shadow_answer' });
+          });
+        }
       }
     });
   }

@@ -73,7 +73,7 @@ export class ProxyMetrics {
   readonly upstreamErrors = new Counter('shadowplane_proxy_upstream_errors_total', 'Requests that failed at the upstream (502/504), by route, upstream and kind');
   readonly clientAborts = new Counter('shadowplane_proxy_client_aborts_total', 'Requests whose client went away before the answer was complete');
   readonly mirrors = new Counter('shadowplane_proxy_mirror_total', 'Mirror outcomes by route and outcome (sent, ok, timeout, refused, reset, error, dropped_inflight, dropped_rate, oversized, breaker_open, unhealthy, aborted)');
-  readonly comparisons = new Counter('shadowplane_proxy_comparisons_total', 'Compared mirrored responses by route and result (match, mismatch, noise, skipped)');
+  readonly comparisons = new Counter('shadowplane_proxy_comparisons_total', 'Compared mirrored responses by route and result (match, mismatch, noise, skipped_primary_error, skipped_no_shadow_answer)');
   readonly mismatchKinds = new Counter('shadowplane_proxy_mismatch_kinds_total', 'Differences by route and kind (status, header, body, missing, extra, type, value)');
   readonly events = new Counter('shadowplane_proxy_events_total', 'Telemetry events by outcome (queued, sent, dropped_buffer, dropped_send)');
   readonly breakerState = new Gauge('shadowplane_proxy_breaker_open', '1 while the mirror circuit breaker of a route is open');

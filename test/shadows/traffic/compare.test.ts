@@ -101,4 +101,15 @@ describe('comparison through the proxy with a secondary primary', () => {
     await proxy.close(0);
     await Promise.all([primary.close(), secondary.close(), shadow.close()]);
   });
+
+  test('a failed primary answer is not a reference: the comparison is skipped and counted', async () => {
+    const primary = await upstream((_s, res) => { res.statusCode = 503; res.end('down'); });
+    const shadow = await upstream((_s, res) => res.end('fine'));
+    const { proxy, url } = await startProxy({ routes: [{ name: 'r', primary: primary.origin, shadow: shadow.origin, mirror: { fraction: 1 } }] });
+    for (let i = 0; i < 3; i++) assert.equal((await request(`${url}/p`)).status, 503);
+    await until(() => proxy.metrics.comparisons.get({ route: 'r', result: 'skipped_primary_error' }) === 3, 5000, 'skipped comparisons');
+    assert.equal(proxy.route('r')!.comparison.summary().compared, 0);
+    await proxy.close(0);
+    await Promise.all([primary.close(), shadow.close()]);
+  });
 });
