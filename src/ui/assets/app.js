@@ -95,9 +95,11 @@ async function change(what, send, msg) {
   if (why === null) return;
   try {
     await send(why);
-    if (msg) msg.textContent = `Done: ${what}.`;
-    if (msg) msg.className = 'msg ok';
     await refresh();
+    if (msg) {
+      msg.textContent = `Done: ${what}.`;
+      msg.className = 'msg ok';
+    }
   } catch (err) {
     const text = err.status === 401 ? 'the service needs the API token (top right)' : err.message;
     if (msg) {

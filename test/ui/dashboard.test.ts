@@ -1,0 +1,169 @@
+/**
+ * The dashboard end to end: a real service (SQLite in a temp dir, real HTTP on port 0, a control
+ * loop with the replay actuator on a VirtualClock driven by the test) and Debian's Chromium through
+ * playwright-core. Pages render with the service's data; a sampling-rate change, a pause override
+ * and an approval in review mode round-trip through the API; the token is required and sent; the
+ * service going down shows as such.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import type { DecisionRecord } from '../../src/model/decision.js';
+import { testService } from '../helpers/service.js';
+import { chromiumAvailable, launchChromium, CHROMIUM } from './browser.js';
+
+const MIN = 60_000;
+const TOKEN = 'dashboard-test-token-0123';
+const CONTROL = { capacityPerUnit: 10, initialUnits: 2, minWindows: 2, season: '0s', history: '10m', provisioningDelay: '2m', horizon: '10m', scaleUpLookahead: '5m', metric: 'load' };
+type Env = Awaited<ReturnType<typeof testService>>;
+
+const missing = !chromiumAvailable();
+if (missing && process.env.CI === 'true') {
+  test('chromium is installed for the dashboard tests', () => assert.fail(`${CHROMIUM} is missing: apt-get install -y chromium`));
+}
+
+describe('dashboard in headless Chromium', { skip: missing ? `${CHROMIUM} missing (apt-get install -y chromium)` : false }, () => {
+  let env: Env;
+  let base: string;
+  let browser: Browser;
+  let page: Page;
+
+  /** One minute of load and requests on `shop` (and requests on `plain`), then the loop's tick. */
+  async function minute(load: number): Promise<DecisionRecord> {
+    const at = env.clock.now();
+    env.service.ingestor.ingestSamples([{ target: 'shop', metric: 'load', at, value: load }]);
+    env.service.ingestor.ingestEvents([
+      { target: 'shop', op: 'read', table: 'orders', columns: ['id', 'total'], user: 'alice', route: '/checkout', bytes: 200, latencyMs: 3, at },
+      { target: 'shop', op: 'write', table: 'payments', columns: ['amount'], user: 'bob', route: '/pay', bytes: 100, latencyMs: 5, at },
+      { target: 'plain', op: 'read', table: 'logs', bytes: 50, latencyMs: 1, at },
+    ]);
+    env.clock.advance(MIN);
+    await env.service.controller.idle();
+    await new Promise((r) => setImmediate(r));
+    return (await env.service.controller.decisions('shop', 1))[0];
+  }
+  const get = async (path: string) => (await env.service.api.inject({ method: 'GET', url: path })).json();
+  /** Answers the reason dialog. */
+  async function giveWhy(why: string) {
+    await page.locator('#why-dialog[open]').waitFor();
+    await page.fill('#why-input', why);
+    await page.click('#why-ok');
+  }
+
+  before(async () => {
+    env = await testService({
+      server: { host: '127.0.0.1', port: 0, token: TOKEN },
+      targets: [{ name: 'shop', kind: 'service', sampling: { rate: 1 }, actuator: { type: 'replay', provisioningDelayMs: 2 * MIN }, control: CONTROL }, { name: 'plain', kind: 'database', sampling: { rate: 1 } }],
+    });
+    base = await env.service.start();
+    // The online forecaster needs a few steps before the first forecast.
+    for (let i = 0; i < 6; i++) await minute(50);
+    browser = await launchChromium();
+    page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    page.on('pageerror', (err) => assert.fail(`page error: ${err.message}`));
+  });
+  after(async () => {
+    await browser?.close();
+    await env?.cleanup();
+  });
+
+  test('/ leads to the fleet page: every target with its conditions and last decision', async () => {
+    await page.goto(`${base}/`);
+    assert.match(page.url(), /\/ui\/$/);
+    await page.locator('main[data-ready=fleet]').waitFor();
+    const shop = page.locator('tr[data-target=shop]');
+    assert.match(await shop.innerText(), /Ready=True/);
+    const last = (await env.service.controller.decisions('shop', 1))[0];
+    assert.match(await shop.innerText(), new RegExp(last.status));
+    assert.match(await page.locator('tr[data-target=plain]').innerText(), /observed only/);
+    // The assets come from this service only: uPlot from its package.
+    const uplot = await page.evaluate(async () => (await fetch('/ui/vendor/uplot.js')).status);
+    assert.equal(uplot, 200);
+  });
+
+  test('target page: chart with forecast, decision timeline opening its record, top tables', async () => {
+    await page.click('tr[data-target=shop] a');
+    await page.locator('main[data-ready=target]').waitFor();
+    assert.match(page.url(), /#\/targets\/shop/);
+    await page.locator('#chart .uplot canvas').first().waitFor();
+    assert.match(await page.locator('#chart-note').innerText(), /Metric load.*Forecast of the decision/);
+    const decisions = (await get('/v1/targets/shop/decisions?limit=300')).decisions as DecisionRecord[];
+    assert.equal(await page.locator('#decisions tbody tr').count(), decisions.length);
+    await page.locator('#decisions .open-record').first().click();
+    await page.locator('#record-dialog[open]').waitFor();
+    const shown = JSON.parse(await page.locator('#record-json').innerText()) as DecisionRecord;
+    assert.equal(shown.id, decisions[0].id);
+    assert.deepEqual(shown.inputs, decisions[0].inputs);
+    await page.click('#record-close');
+    assert.match(await page.locator('table[data-dim=table]').innerText(), /orders[\s\S]*payments|payments[\s\S]*orders/);
+    assert.match(await page.locator('table[data-dim=route]').innerText(), /\/checkout/);
+    assert.equal(await page.locator('table[data-dim=user]').innerText().then((t) => t.includes('alice')), false, 'users are pseudonyms');
+  });
+
+  test('a change without the token is refused and says so; with it the sampling rate round-trips', async () => {
+    await page.fill('#rate', '0.25');
+    await page.click('#rate-apply');
+    await giveWhy('cheaper sampling');
+    await page.locator('#rate-msg.bad').waitFor();
+    assert.match(await page.locator('#rate-msg').innerText(), /API token/);
+    assert.equal((await get('/v1/targets/shop/sampling')).rate, 1);
+
+    await page.fill('#token', TOKEN);
+    await page.press('#token', 'Enter');
+    await page.click('#rate-apply');
+    await giveWhy('cheaper sampling');
+    await page.locator('#rate-msg.ok').waitFor();
+    assert.equal((await get('/v1/targets/shop/sampling')).rate, 0.25);
+    assert.equal(await page.locator('#sampling-now').innerText(), '0.25');
+  });
+
+  test('pause and resume round-trip through the API with the reason; the loop then decides Paused', async () => {
+    assert.equal(await page.locator('#pause-toggle').innerText(), 'Pause');
+    await page.click('#pause-toggle');
+    await giveWhy('maintenance window');
+    await page.locator('#pause-toggle[aria-pressed=true]').waitFor();
+    const view = await get('/v1/targets/shop/control');
+    assert.equal(view.overrides.pause.why, 'maintenance window');
+    assert.equal(view.overrides.pause.actor, 'token');
+    assert.equal((await get('/v1/targets/shop/audit')).audit[0].action, 'pause');
+    // Demand above capacity: the policy wants more units, the pause holds them back.
+    assert.equal((await minute(150)).reason, 'Paused');
+    await page.reload();
+    await page.locator('main[data-ready=target]').waitFor();
+    assert.match(await page.locator('#override-list').innerText(), /paused by token .*maintenance window/);
+    assert.match(await page.locator('#conditions').innerText(), /Paused=True/);
+
+    await page.click('#pause-toggle');
+    await giveWhy('maintenance over');
+    await page.locator('#pause-toggle[aria-pressed=false]').waitFor();
+    assert.equal((await get('/v1/targets/shop/control')).overrides.pause, undefined);
+  });
+
+  test('review mode: a pending decision approved on the page is carried out', async () => {
+    await page.click('#review-toggle');
+    await giveWhy('change freeze');
+    await page.locator('#review-toggle[aria-pressed=true]').waitFor();
+    let pending: DecisionRecord | undefined;
+    for (let i = 0; i < 8 && !pending; i++) {
+      const d = await minute(150);
+      if (d.status === 'pending-approval') pending = d;
+    }
+    assert.ok(pending, 'the loop proposed an action under review');
+    await page.reload();
+    await page.locator(`#decisions tr[data-id="${pending.id}"] .approve`).click();
+    await giveWhy('approved by the on-call');
+    await page.locator(`#decisions tr[data-id="${pending.id}"]:not([data-status=pending-approval])`).waitFor();
+    const done = (await get(`/v1/decisions/${pending.id}`)) as DecisionRecord;
+    assert.ok(['submitted', 'succeeded'].includes(done.status), done.status);
+    assert.equal(done.review?.verdict, 'approved');
+    assert.equal(done.review?.why, 'approved by the on-call');
+    const cap = (await get('/v1/targets/shop/control')).capacity;
+    assert.equal(cap.ready + cap.booting, done.action!.to);
+  });
+
+  test('the service going away is shown, not a blank page', async () => {
+    await env.service.stop();
+    await page.locator('#banner:not([hidden])').waitFor({ timeout: 15_000 });
+    assert.match(await page.locator('#banner').innerText(), /cannot be reached/);
+  });
+});
