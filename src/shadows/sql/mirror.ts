@@ -124,7 +124,8 @@ export class ShadowMirror implements MirrorTap {
           this.stats.reconnects++;
           log.warn({ err: (err as Error).message }, 'shadow unreachable; retrying');
           await c.end().catch(() => undefined);
-          await new Promise((r) => setTimeout(r, backoff));
+          // Woken early by stop() (or a new offer), so shutdown never waits out the back-off.
+          await new Promise<void>((r) => { const t = setTimeout(r, backoff); this.waiters.push(() => { clearTimeout(t); r(); }); });
           backoff = Math.min(5000, backoff * 2);
           continue;
         }
