@@ -79,11 +79,7 @@ export function queryRoutes(app: FastifyInstance, service: ShadowplaneService): 
     { schema: { tags, summary: 'One series of the Shadow Store at a step.', params: NameParams, querystring: SeriesQuery } },
     async (req) => {
       const q = req.query;
-      service.targets.get(req.params.name);
-      const now = service.clock.now();
-      const from = parseTime(q.from, now, 'from');
-      const to = parseTime(q.to, now, 'to');
-      if (to <= from) throw new ShadowplaneError('SHADOWPLANE_ERR_VALIDATION', 'empty range', [{ path: '/querystring/to', message: 'must be after from' }]);
+      const { from, to } = rangeOf(service, req.params.name, q);
       const series = await readSeries(service.store, service.granularities, { target: req.params.name, dim: q.dim as Dimension, key: q.key, stat: q.metric as SeriesStat, from, to, stepMs: durationMs(q.step) });
       return { target: req.params.name, dim: q.dim, key: q.key, metric: q.metric, from, to, granularity: series.granularity, step: series.stepMs, points: series.points };
     },
@@ -94,10 +90,7 @@ export function queryRoutes(app: FastifyInstance, service: ShadowplaneService): 
     { schema: { tags, summary: 'The heaviest keys of a dimension over a range.', params: NameParams, querystring: TopQuery } },
     async (req) => {
       const q = req.query;
-      service.targets.get(req.params.name);
-      const now = service.clock.now();
-      const from = parseTime(q.from, now, 'from');
-      const to = parseTime(q.to, now, 'to');
+      const { from, to, now } = rangeOf(service, req.params.name, q);
       const granularity = granularityCovering(service, from, now);
       const rows = await service.store.topKeys({ target: req.params.name, granularity, dim: q.dim as Exclude<Dimension, 'total'>, from: from - (from % (granularity * 1000)), to, by: q.by as 'count' | 'bytes', limit: q.limit });
       return { target: req.params.name, dim: q.dim, by: q.by, from, to, granularity, keys: rows.map((r) => ({ key: r.key, count: r.count, estimatedCount: r.estCount, bytes: r.bytes, estimatedBytes: r.estBytes, errors: r.errors })) };
@@ -127,6 +120,16 @@ export function queryRoutes(app: FastifyInstance, service: ShadowplaneService): 
       return { target: req.params.name, now: service.clock.now(), windows };
     },
   );
+}
+
+/** The checked time range of a query on an existing target; SHADOWPLANE_ERR_VALIDATION when empty. */
+function rangeOf(service: ShadowplaneService, target: string, q: { from: string; to: string }): { from: number; to: number; now: number } {
+  service.targets.get(target);
+  const now = service.clock.now();
+  const from = parseTime(q.from, now, 'from');
+  const to = parseTime(q.to, now, 'to');
+  if (to <= from) throw new ShadowplaneError('SHADOWPLANE_ERR_VALIDATION', 'empty range', [{ path: '/querystring/to', message: 'must be after from' }]);
+  return { from, to, now };
 }
 
 /** The finest granularity whose retention still covers `from`, else the coarsest. */
