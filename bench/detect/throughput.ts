@@ -51,7 +51,7 @@ measure('univariate step() (score only)', 'points', N, () => {
   for (let i = 0; i < N; i++) s += d.step(i * 60_000, values[i]);
   return s;
 });
-measure('floor: |x - EW mean| / EW MAD, no seasonality', 'points', N, () => {
+measure('floor: abs(x - EW mean) / EW MAD, no seasonality', 'points', N, () => {
   let m = values[0], sd = 1, s = 0;
   for (let i = 0; i < N; i++) {
     const r = values[i] - m;

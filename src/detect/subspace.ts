@@ -17,7 +17,7 @@ export interface SubspaceConfig {
   readonly refresh: number;
   /** Share of variance the principal subspace keeps. */
   readonly variance: number;
-  /** Points whose equivalent z exceeds this do not update the model (anomalies do not become normal). */
+  /** Points whose equivalent z exceeds this update the model with their deviation shrunk by gate/z (anomalies do not become normal at once). */
   readonly gate: number;
   /** Each metric is divided by max(its EW std, floor) before the covariance; floor = this x its observed range. */
   readonly rangeFloor: number;
@@ -131,7 +131,9 @@ export class SubspaceModel {
       x[j] = Number.isFinite(v) ? v : this.n > 0 ? mean[j] : 0;
     }
     this.z = this.ready ? this.score() : 0;
-    if (learn && !(this.ready && this.z > this.c.gate)) this.learn();
+    // Points beyond the gate are learned with their deviation shrunk to the gate (Huber), not
+    // skipped: skipping can freeze a model whose first estimate was too tight.
+    if (learn) this.learn(this.z > this.c.gate ? this.c.gate / this.z : 1);
     return this.z;
   }
 
@@ -155,14 +157,14 @@ export class SubspaceModel {
     return Math.sqrt(e / this.energy);
   }
 
-  private learn(): void {
+  private learn(shrink: number): void {
     const d = this.d, x = this.x, mean = this.mean, cov = this.cov;
     this.n++;
     const a = this.n < this.c.warmup ? 1 / this.n : this.a;
     for (let j = 0; j < d; j++) {
       if (x[j] < this.min[j]) this.min[j] = x[j];
       if (x[j] > this.max[j]) this.max[j] = x[j];
-      const delta = x[j] - mean[j];
+      const delta = (x[j] - mean[j]) * shrink;
       mean[j] += a * delta;
       x[j] = delta;
     }
