@@ -92,23 +92,45 @@ function lowerBound(xs: readonly number[], x: number): number {
 }
 
 /**
+ * A source of point forecasts that the conformal wrapper scores: `observe` takes the next value,
+ * then `predict(h)` gives steps 1..h after it. The default is the level + seasonal-shape predictor
+ * below; `src/plan/engine-point.ts` adapts the forecasting engine of src/forecast.
+ */
+export interface PointPredictor {
+  observe(x: number): void;
+  predict(horizon: number): number[];
+  /** Model name for Forecast.model. */
+  readonly name: string;
+}
+
+/**
  * The forecaster. Feed every observation in order with `observe`; `forecast()` then describes
- * steps 1..horizon after the last observation. Throws RangeError on an invalid config or a
- * non-finite observation.
+ * steps 1..horizon after the last observation, with intervals from the empirical quantiles of the
+ * point predictor's own recent errors. `point` replaces the built-in level + seasonal-shape
+ * predictor. Throws RangeError on an invalid config or a non-finite observation.
  */
 export class OnlineForecaster {
   private readonly history: number[] = [];
+  /** prefix[i]: sum of history[0..i), so a smoothed seasonal mean costs O(seasonsBack). */
+  private readonly prefix: number[] = [0];
+  /** The point forecast for steps 1..horizon made at the last observation. */
+  private latest: number[] = [];
   private level = NaN;
-  /** predictions[h-1][i]: the point forecast made at step i for step i + h. */
+  private readonly point: PointPredictor | undefined;
+  /** predictions[h-1][i]: the point forecast made at step i for step i + h (h <= errorHorizon). */
   private readonly predictions: number[][];
   private readonly errors: ErrorWindow[];
 
-  constructor(private readonly config: OnlineForecasterConfig) {
+  constructor(
+    private readonly config: OnlineForecasterConfig,
+    point?: PointPredictor,
+  ) {
+    this.point = point;
     if (!(config.horizon >= 1) || !(config.errorHorizon >= 1 && config.errorHorizon <= config.horizon) || !(config.levelAlpha > 0 && config.levelAlpha <= 1) || config.errorWindow < 1 || config.season < 0) {
       throw new RangeError('invalid OnlineForecasterConfig');
     }
     if (config.levels.some((l) => !(l > 0 && l < 100))) throw new RangeError('forecast levels must be in (0, 100)');
-    this.predictions = Array.from({ length: config.horizon }, () => []);
+    this.predictions = Array.from({ length: config.errorHorizon }, () => []);
     this.errors = Array.from({ length: config.errorHorizon }, () => new ErrorWindow(config.errorWindow));
   }
 
@@ -129,13 +151,21 @@ export class OnlineForecaster {
       }
     }
     this.history.push(x);
-    this.level = Number.isNaN(this.level) ? x : this.level + this.config.levelAlpha * (x - this.level);
+    this.prefix.push(this.prefix[n] + x);
     const last = n;
-    const base = this.seasonal(last);
-    for (let h = 1; h <= this.config.horizon; h++) {
-      const sh = this.seasonal(last + h);
-      this.predictions[h - 1][last] = this.level + (sh !== null && base !== null ? sh - base : 0);
+    if (this.point) {
+      this.point.observe(x);
+      this.latest = this.point.predict(this.config.horizon);
+    } else {
+      this.level = Number.isNaN(this.level) ? x : this.level + this.config.levelAlpha * (x - this.level);
+      const base = this.seasonal(last);
+      this.latest = new Array<number>(this.config.horizon);
+      for (let h = 1; h <= this.config.horizon; h++) {
+        const sh = this.seasonal(last + h);
+        this.latest[h - 1] = this.level + (sh !== null && base !== null ? sh - base : 0);
+      }
     }
+    for (let h = 1; h <= this.config.errorHorizon; h++) this.predictions[h - 1][last] = this.latest[h - 1];
   }
 
   private scale(prediction: number): number {
@@ -153,10 +183,9 @@ export class OnlineForecaster {
     for (let k = 1; k <= seasonsBack; k++) {
       const c = x - k * season;
       if (c - w < 0) break;
-      for (let j = c - w; j <= c + w && j < n; j++) {
-        sum += this.history[j];
-        count++;
-      }
+      const end = Math.min(c + w + 1, n);
+      sum += this.prefix[end] - this.prefix[c - w];
+      count += end - (c - w);
     }
     return count > 0 ? sum / count : null;
   }
@@ -171,7 +200,7 @@ export class OnlineForecaster {
     const E = this.config.errorHorizon;
     if (last < 0 || this.errors[E - 1].count < this.config.minErrors) return null;
     const mean: number[] = [];
-    for (let h = 1; h <= H; h++) mean.push(this.predictions[h - 1][last]);
+    for (let h = 1; h <= H; h++) mean.push(this.latest[h - 1]);
     const intervals = this.config.levels.map((level) => {
       const qLo = (1 - level / 100) / 2;
       const qHi = 1 - qLo;
@@ -184,7 +213,7 @@ export class OnlineForecaster {
     return {
       mean,
       intervals,
-      model: `online(ewma:${this.config.levelAlpha}${this.config.season ? `,season:${this.config.season}x${this.config.seasonsBack}` : ''},conformal:${this.config.errorScale}x${this.config.errorWindow})`,
+      model: this.point ? `conformal(${this.point.name})` : `online(ewma:${this.config.levelAlpha}${this.config.season ? `,season:${this.config.season}x${this.config.seasonsBack}` : ''},conformal:${this.config.errorScale}x${this.config.errorWindow})`,
       notes: [],
     };
   }

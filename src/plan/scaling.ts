@@ -87,18 +87,38 @@ export interface ScalingPolicyConfig {
   readonly headroomDecay: number;
   /** Fewest observed steps before a forecast is trusted. */
   readonly minHistory: number;
+  /**
+   * Price of one scaling action in unit-steps (replica-minutes in the replay). When > 0, scale-in
+   * follows the savings rule instead of the tolerance: go down to the level L that maximises
+   * (current - L) × T, where L is the largest forecast need of the next T steps (T from the lead
+   * time up to `scaleInHorizonSteps`), and only when that saving exceeds the price. 0 keeps the
+   * tolerance rule (`scaleInTolerance`, `scaleInLookaheadSteps`).
+   */
+  readonly actionCost: number;
+  /** Longest look-ahead (steps) the savings rule counts; the forecast should reach this far. */
+  readonly scaleInHorizonSteps: number;
+  /**
+   * Interval level (percent) whose upper bound sizes a scale-in and the rent-or-buy scale-up of the
+   * savings rule; higher than `forecastLevel` so that a scale-in is not undone by the next tick's
+   * noise. 0: `forecastLevel`. Falls back to `forecastLevel` when the forecast lacks this level.
+   */
+  readonly scaleInForecastLevel: number;
 }
 
-/** Defaults: the one configuration used for every trace in docs/benchmarks/replay.md. */
+/**
+ * Defaults: the one configuration used for every trace in docs/benchmarks/replay.md, chosen on the
+ * first half of each trace's scoring window (bench/replay/tune.ts). The tolerance-rule fields
+ * (scaleInTolerance, scaleInLookaheadSteps, scaleUpLookaheadSteps) only act when actionCost is 0.
+ */
 export const DEFAULT_SCALING_POLICY: ScalingPolicyConfig = {
-  targetUtilisation: 0.9,
+  targetUtilisation: 0.95,
   forecastLevel: 90,
-  reactiveAboveUse: 0.9,
+  reactiveAboveUse: 1,
   reactiveTargetUtilisation: 0.8,
   proactiveBelowUse: 0.8,
   observedWindow: 3,
   scaleInTolerance: 0.2,
-  scaleInStabilizationSteps: 30,
+  scaleInStabilizationSteps: 5,
   scaleInOnForecast: false,
   scaleUpStepHeadroom: 0,
   scaleUpLookaheadSteps: 30,
@@ -114,6 +134,9 @@ export const DEFAULT_SCALING_POLICY: ScalingPolicyConfig = {
   headroomRaiseOnMiss: 0.002,
   headroomDecay: 0.0005,
   minHistory: 30,
+  actionCost: 30,
+  scaleInHorizonSteps: 720,
+  scaleInForecastLevel: 95,
 };
 
 /** State carried from one tick to the next (start with `initialScalingMemory`). */
@@ -214,6 +237,8 @@ export function decideScaling(view: ScalingView, config: ScalingPolicyConfig = D
 
   const lead = view.provisioningDelaySteps + 1;
   const bound = usableBound(view, config, lead);
+  const planBound = bound && config.scaleInForecastLevel > 0 ? (usableBound(view, { ...config, forecastLevel: config.scaleInForecastLevel }, lead) ?? bound) : bound;
+  const needs = planBound ? planBound.map(unitsFor) : [];
   let forecastUnits: number | null = null;
   let forecastAtReady: number | null = null;
   let upUnits = 0;
@@ -261,10 +286,49 @@ export function decideScaling(view: ScalingView, config: ScalingPolicyConfig = D
   const window = config.scaleInStabilizationSteps;
   const recommendations = [...view.memory.recommendations.filter(([s]) => s > view.step - window), [view.step, rec] as const];
   let desired = rec;
-  if (rec > current) {
+  if (rec > current && config.actionCost > 0 && bound) {
+    // Rent or buy: raise the step to the next forecast level while holding the extra units until
+    // they would be needed costs less than the action a later scale-up would take.
+    let level = Math.max(rec, ...needs.slice(0, lead));
+    let levelAt = lead;
+    for (let h = lead + 1; h <= Math.min(needs.length, config.scaleInHorizonSteps); h++) {
+      if (needs[h - 1] <= level) continue;
+      if ((needs[h - 1] - level) * (h - levelAt) > config.actionCost) break;
+      level = needs[h - 1];
+      levelAt = h;
+    }
+    const stepped = Math.ceil(level * (1 + config.scaleUpStepHeadroom));
+    if (stepped !== rec) behavior.push({ step: 'stabilization', from: rec, to: stepped, note: `scale up to the forecast need ${levelAt} steps ahead: holding the extra units until then costs less than an action (${config.actionCost})` });
+    desired = stepped;
+  } else if (rec > current) {
     const stepped = Math.ceil(Math.max(rec, upUnits) * (1 + config.scaleUpStepHeadroom));
     if (stepped !== rec) behavior.push({ step: 'stabilization', from: rec, to: stepped, note: `scale up fast, to the need of the next ${config.scaleUpLookaheadSteps} steps plus ${config.scaleUpStepHeadroom * 100}%` });
     desired = stepped;
+  } else if (rec < current && config.actionCost > 0 && bound) {
+    // Savings rule: a scale-in is worth an action when the unit-steps it saves before demand
+    // is forecast to need the units again exceed the action's price.
+    const windowMax = Math.max(rec, ...recommendations.map(([, u]) => u));
+    let level = Math.min(current, windowMax);
+    let bestSaving = 0;
+    let bestLevel = current;
+    for (let h = 1; h <= Math.min(needs.length, config.scaleInHorizonSteps) && level < current; h++) {
+      level = Math.max(level, needs[h - 1]);
+      const saving = (current - level) * h;
+      if (h >= lead && saving > bestSaving) {
+        bestSaving = saving;
+        bestLevel = level;
+      }
+    }
+    if (bestLevel < current && bestSaving > config.actionCost) {
+      behavior.push({ step: 'stabilization', from: rec, to: bestLevel, note: `scale in to the forecast need of the next steps: saves ${bestSaving.toFixed(0)} unit-steps > action price ${config.actionCost}` });
+      desired = bestLevel;
+      reason = ScalingReason.ScaleIn;
+      mode = 'none';
+    } else {
+      behavior.push({ step: 'tolerance', from: rec, to: current, note: `scale-in would save ${bestSaving.toFixed(0)} unit-steps, not more than the action price ${config.actionCost}` });
+      desired = current;
+      reason = windowMax >= current ? ScalingReason.ScaleInStabilizing : ScalingReason.WithinTolerance;
+    }
   } else if (rec < current) {
     const windowMax = Math.max(inUnits, ...recommendations.map(([, u]) => u));
     const stabilized = Math.min(current, windowMax);

@@ -9,7 +9,8 @@ import { DEFAULT_SCALING_POLICY, decideScaling, initialScalingMemory } from '../
 import type { ScalingDecision, ScalingMemory, ScalingPolicyConfig } from '../plan/scaling.js';
 import { DEFAULT_ONLINE_FORECASTER, OnlineForecaster } from '../plan/online-forecast.js';
 import type { OnlineForecasterConfig } from '../plan/online-forecast.js';
-import { Fleet, HpaReference, LIMIT, initialReplicas, runOracle, scoreRun } from './world.js';
+import { EnginePoint } from '../plan/engine-point.js';
+import { Fleet, HpaReference, LIMIT, initialReplicas, runOracle, scoreRun, scoreStart } from './world.js';
 import type { ReplayMetrics, RunTrace } from './world.js';
 
 const MINUTE_MS = 60_000;
@@ -80,7 +81,24 @@ export interface ShadowplanePolicyOptions {
   readonly forecaster?: Partial<OnlineForecasterConfig>;
   /** Receives every decision (e.g. to write a decision log); optional. */
   readonly onDecision?: (minute: number, decision: ScalingDecision) => void;
+  /** Point forecasts: the online level + daily shape (default) or the src/forecast engine refitted daily. */
+  readonly source?: ForecasterChoice;
+  /**
+   * Action budget (only with `scaling.actionCost > 0`): the hpa reference is run alongside on the
+   * same observed demand with its own fleet, and the action price is raised while this policy's
+   * actions approach `budgetShare` of the reference's (×`budgetStep` per tick, up to
+   * `budgetMaxFactor`) and lowered again when well below. Default true.
+   */
+  readonly actionBudget?: boolean;
+  /** Share of the reference's actions the budget aims at (default ACTION_BUDGET.budgetShare). */
+  readonly budgetShare?: number;
 }
+
+/** Action-budget controller constants (see ShadowplanePolicyOptions.actionBudget). */
+export const ACTION_BUDGET = { budgetShare: 0.8, budgetStep: 1.02, budgetMaxFactor: 64 } as const;
+
+/** Which point forecaster feeds the conformal intervals of the replay's shadowplane policy. */
+export type ForecasterChoice = 'online' | 'engine';
 
 /**
  * The project's policy in the replay: the online forecaster feeds `decideScaling` (src/plan), the
@@ -89,12 +107,32 @@ export interface ShadowplanePolicyOptions {
 export function shadowplanePolicy(opts: ShadowplanePolicyOptions): ReplayPolicy {
   const scaling = opts.scaling ?? DEFAULT_SCALING_POLICY;
   const lead = opts.delay + 1;
-  const horizon = Math.max(lead, scaling.scaleUpLookaheadSteps, scaling.scaleInLookaheadSteps);
-  const forecaster = new OnlineForecaster({ ...DEFAULT_ONLINE_FORECASTER, ...opts.forecaster, horizon, errorHorizon: lead });
+  const horizon = Math.max(lead, scaling.scaleUpLookaheadSteps, scaling.scaleInLookaheadSteps, scaling.actionCost > 0 ? scaling.scaleInHorizonSteps : 0);
+  const forecaster = new OnlineForecaster({ ...DEFAULT_ONLINE_FORECASTER, ...opts.forecaster, horizon, errorHorizon: lead }, opts.source === 'engine' ? new EnginePoint() : undefined);
   let memory: ScalingMemory = initialScalingMemory(scaling);
+  const budget = opts.actionBudget !== false && scaling.actionCost > 0;
+  const shadowHpa = new HpaReference(0.7);
+  const shadowFleet = new Fleet(0, opts.delay);
+  let hpaActions = 0;
+  let ownActions = 0;
+  let lastHpaSpec = -1;
+  let factor = 1;
   return {
     decide(o) {
-      forecaster.observe(o.observed[o.observed.length - 1]);
+      const last = o.observed[o.observed.length - 1];
+      forecaster.observe(last);
+      let config = scaling;
+      if (budget) {
+        // The reference's fleet starts where the real one started, and counts its own changes.
+        if (o.minute === 0) shadowFleet.setSpec(-1 - opts.delay, o.ready + o.booting);
+        shadowFleet.activate(o.minute);
+        const spec = shadowHpa.decide(o.minute, last, shadowFleet.ready, shadowFleet.spec);
+        if (lastHpaSpec >= 0 && spec !== lastHpaSpec) hpaActions++;
+        lastHpaSpec = spec;
+        shadowFleet.setSpec(o.minute, spec);
+        factor = ownActions + 1 > (opts.budgetShare ?? ACTION_BUDGET.budgetShare) * hpaActions ? Math.min(ACTION_BUDGET.budgetMaxFactor, factor * ACTION_BUDGET.budgetStep) : Math.max(1, factor / ACTION_BUDGET.budgetStep);
+        config = { ...scaling, actionCost: scaling.actionCost * factor };
+      }
       const decision = decideScaling(
         {
           step: o.minute,
@@ -106,8 +144,9 @@ export function shadowplanePolicy(opts: ShadowplanePolicyOptions): ReplayPolicy 
           forecast: forecaster.forecast() ?? undefined,
           memory,
         },
-        scaling,
+        config,
       );
+      if (decision.desiredUnits !== o.ready + o.booting) ownActions++;
       memory = decision.memory;
       opts.onDecision?.(o.minute, decision);
       return decision.desiredUnits;
@@ -141,4 +180,14 @@ export function decisionsCsv(demand: readonly number[], desired: readonly number
   const rows = ['minute,demand,desired'];
   for (let t = 0; t < demand.length; t++) rows.push(`${t},${demand[t]},${desired[t]}`);
   return rows.join('\n') + '\n';
+}
+
+/**
+ * The honest-protocol cut of a trace of `length` minutes: the middle of its scoring window. Tuning
+ * sees only minutes [0, cut) (scored from scoreStart); results are reported on [cut, length) and on
+ * the full window. Never throws.
+ */
+export function tuningCut(length: number): number {
+  const start = scoreStart(length);
+  return start + Math.floor((length - start) / 2);
 }

@@ -86,17 +86,18 @@ export function scoreStart(length: number): number {
 }
 
 /**
- * Scores per-minute ready and billed counts against demand from minute `start` on (exactly the
- * referee's arithmetic, including its 1e-9 comparison slack). Arrays must have equal lengths.
+ * Scores per-minute ready and billed counts against demand over minutes [start, end) (exactly the
+ * referee's arithmetic, including its 1e-9 comparison slack; by default the whole scoring window).
+ * Arrays must have equal lengths.
  */
-export function scoreRun(demand: readonly number[], ready: readonly number[], billed: readonly number[], start = scoreStart(demand.length)): ReplayMetrics {
+export function scoreRun(demand: readonly number[], ready: readonly number[], billed: readonly number[], start = scoreStart(demand.length), end = demand.length): ReplayMetrics {
   let under = 0;
   let unserved = 0;
   let over = 0;
   let dsum = 0;
   let actions = 0;
   let cost = 0;
-  for (let t = start; t < demand.length; t++) {
+  for (let t = start; t < end; t++) {
     const d = demand[t];
     const c = ready[t] * LIMIT;
     dsum += d;
@@ -109,7 +110,7 @@ export function scoreRun(demand: readonly number[], ready: readonly number[], bi
     if (t > start && billed[t] !== billed[t - 1]) actions++;
     cost += billed[t];
   }
-  const n = demand.length - start;
+  const n = end - start;
   return {
     underprov_time_pct: (100 * under) / n,
     unserved_pct: dsum > 0 ? (100 * unserved) / dsum : 0,
