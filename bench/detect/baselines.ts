@@ -5,6 +5,7 @@
  * attribution, the per-metric contribution at a test row.
  */
 import { symmetricEigen } from '../../src/detect/subspace.js';
+import { mulberry32 } from '../../src/core/random.js';
 
 /** Scores of one baseline on the train and test part, and a per-metric attribution. */
 export interface BaselineScores {
@@ -12,18 +13,6 @@ export interface BaselineScores {
   readonly train: Float64Array;
   readonly test: Float64Array;
   readonly attribution?: (row: number, out: Float64Array) => void;
-}
-
-/** Deterministic uniform generator (mulberry32); numpy's stream differs, the distribution does not. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** i.i.d. uniform scores, seed 0. */

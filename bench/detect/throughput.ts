@@ -9,7 +9,7 @@
  */
 import { UnivariateDetector } from '../../src/detect/univariate.js';
 import { ComponentDetector } from '../../src/detect/component.js';
-import { mulberry32 } from './baselines.js';
+import { mulberry32 } from '../../src/core/random.js';
 
 const N = 2_000_000;
 const rnd = mulberry32(1);

@@ -1,16 +1,7 @@
 /** Deterministic synthetic series for the detector tests. */
+import { mulberry32 as rng } from '../../src/core/random.js';
 
-/** Seeded uniform generator (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { rng };
 
 /** Seeded standard normal generator (Box-Muller). */
 export function gauss(seed: number): () => number {

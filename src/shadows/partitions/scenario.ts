@@ -12,6 +12,7 @@ import { readCsv } from '../../core/csv.js';
 import { PartitionController } from './controller.js';
 import { SegmentLog } from './segment-log.js';
 import { StreamService, type StreamEvent } from './service.js';
+import { mulberry32 } from '../../core/random.js';
 
 /** The figures of one run; the CLI prints them as the last line. */
 export interface ScenarioResult {
@@ -54,17 +55,6 @@ const RAMP_RATE = 175;
 const TICK_MS = 50;
 
 interface Ramp { partition: number; startS: number; riseS: number; holdS: number; fallS: number }
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function rampRate(r: Ramp, s: number): number {
   const t = s - r.startS;

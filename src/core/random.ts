@@ -1,0 +1,13 @@
+/** Seeded randomness for scenarios, benchmarks and tests: the same seed gives the same stream. */
+
+/** A uniform generator on [0, 1) (mulberry32: 32-bit state, fast, good enough for simulation). */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
