@@ -31,7 +31,7 @@ describe('dashboard in headless Chromium', { skip: missing ? `${CHROMIUM} missin
   /** One minute of load and requests on `shop` (and requests on `plain`), then the loop's tick. */
   async function minute(load: number): Promise<DecisionRecord> {
     const at = env.clock.now();
-    env.service.ingestor.ingestSamples([{ target: 'shop', metric: 'load', at, value: load }]);
+    env.service.ingestor.ingestSamples([{ target: 'shop', metric: 'load', at, value: load }, { target: 'fresh', metric: 'load', at, value: 10 }]);
     env.service.ingestor.ingestEvents([
       { target: 'shop', op: 'read', table: 'orders', columns: ['id', 'total'], user: 'alice', route: '/checkout', bytes: 200, latencyMs: 3, at },
       { target: 'shop', op: 'write', table: 'payments', columns: ['amount'], user: 'bob', route: '/pay', bytes: 100, latencyMs: 5, at },
@@ -53,7 +53,10 @@ describe('dashboard in headless Chromium', { skip: missing ? `${CHROMIUM} missin
   before(async () => {
     env = await testService({
       server: { host: '127.0.0.1', port: 0, token: TOKEN },
-      targets: [{ name: 'shop', kind: 'service', sampling: { rate: 1 }, actuator: { type: 'replay', provisioningDelayMs: 2 * MIN }, control: CONTROL }, { name: 'plain', kind: 'database', sampling: { rate: 1 } }],
+      targets: [{ name: 'shop', kind: 'service', sampling: { rate: 1 }, actuator: { type: 'replay', provisioningDelayMs: 2 * MIN }, control: CONTROL },
+        // A loop that never has enough windows: the thin-data state.
+        { name: 'fresh', kind: 'service', actuator: { type: 'replay' }, control: { ...CONTROL, minWindows: 100 } },
+        { name: 'plain', kind: 'database', sampling: { rate: 1 } }],
     });
     base = await env.service.start();
     // The online forecaster needs a few steps before the first forecast.
@@ -76,6 +79,9 @@ describe('dashboard in headless Chromium', { skip: missing ? `${CHROMIUM} missin
     const last = (await env.service.controller.decisions('shop', 1))[0];
     assert.match(await shop.innerText(), new RegExp(last.status));
     assert.match(await page.locator('tr[data-target=plain]').innerText(), /observed only/);
+    const order = await page.locator('#fleet-table tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-target')));
+    assert.deepEqual(order, ['fresh', 'plain', 'shop'], 'problems (too little data) first, then by name');
+    assert.match(await page.locator('tr[data-target=fresh]').innerText(), /DataComplete=False/);
     // The assets come from this service only: uPlot from its package.
     const uplot = await page.evaluate(async () => (await fetch('/ui/vendor/uplot.js')).status);
     assert.equal(uplot, 200);
@@ -98,6 +104,20 @@ describe('dashboard in headless Chromium', { skip: missing ? `${CHROMIUM} missin
     assert.match(await page.locator('table[data-dim=table]').innerText(), /orders[\s\S]*payments|payments[\s\S]*orders/);
     assert.match(await page.locator('table[data-dim=route]').innerText(), /\/checkout/);
     assert.equal(await page.locator('table[data-dim=user]').innerText().then((t) => t.includes('alice')), false, 'users are pseudonyms');
+  });
+
+  test('thin data and observed-only targets say so; requests show as an estimated rate', async () => {
+    await page.goto(`${base}/ui/#/targets/fresh`);
+    await page.locator('main[data-ready=target][data-target=fresh]').waitFor();
+    assert.match(await page.locator('#thin').innerText(), /Data too thin to forecast: \d+ of 100 windows/);
+    assert.match(await page.locator('#chart-note').innerText(), /No forecast yet/);
+    await page.goto(`${base}/ui/#/targets/plain?range=1h`);
+    await page.locator('main[data-ready=target][data-target=plain]').waitFor();
+    assert.match(await page.locator('#timeline').innerText(), /observed only/);
+    assert.match(await page.locator('#chart-note').innerText(), /Estimated request rate/);
+    assert.match(await page.locator('table[data-dim=table]').innerText(), /logs/);
+    await page.goto(`${base}/ui/#/targets/shop?range=1h`);
+    await page.locator('main[data-ready=target][data-target=shop]').waitFor();
   });
 
   test('a change without the token is refused and says so; with it the sampling rate round-trips', async () => {

@@ -32,7 +32,7 @@ async function main(): Promise<void> {
     await page.goto(`${base}/`);
     await page.locator('main[data-ready=fleet]').waitFor();
     await page.screenshot({ path: 'docs/screenshots/fleet.png' });
-    await page.goto(`${base}/ui/#/targets/demo?range=24h`);
+    await page.goto(`${base}/ui/#/targets/demo?range=6h`);
     await page.locator('main[data-ready=target]').waitFor();
     await page.locator('#chart .uplot, #chart .empty').first().waitFor();
     await page.screenshot({ path: 'docs/screenshots/target.png', fullPage: true });
