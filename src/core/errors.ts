@@ -33,6 +33,7 @@ export const ERROR_CATALOGUE = {
   SHADOWPLANE_ERR_STREAM_STATE: { status: 409, title: 'The partition or worker is not in a state that allows this operator command' },
   SHADOWPLANE_ERR_DECISION_STATE: { status: 409, title: 'The decision is not waiting for approval' },
   SHADOWPLANE_ERR_NOT_CONTROLLED: { status: 409, title: 'The target has no control loop (no actuator, or control disabled)' },
+  SHADOWPLANE_ERR_TRIAGE_STATE: { status: 409, title: 'The anomaly event cannot move from its triage state to the one asked' },
   SHADOWPLANE_ERR_INTERNAL: { status: 500, title: 'An unexpected internal error' },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -36,14 +36,14 @@ const TRANSITIONS: Record<TriageState, readonly TriageState[]> = {
 };
 
 /**
- * Returns the event with a new triage state. Throws ShadowplaneError SHADOWPLANE_ERR_VALIDATION
+ * Returns the event with a new triage state. Throws ShadowplaneError SHADOWPLANE_ERR_TRIAGE_STATE
  * when the transition is not allowed (open -> acknowledged | resolved | false-positive,
  * acknowledged -> resolved | false-positive, resolved -> false-positive).
  */
 export function withTriage(event: AnomalyEvent, state: TriageState): AnomalyEvent {
   if (event.triageState === state) return event;
   if (!TRANSITIONS[event.triageState].includes(state)) {
-    throw new ShadowplaneError('SHADOWPLANE_ERR_VALIDATION', `event ${event.id} cannot go from ${event.triageState} to ${state}`, [
+    throw new ShadowplaneError('SHADOWPLANE_ERR_TRIAGE_STATE', `event ${event.id} cannot go from ${event.triageState} to ${state}`, [
       { path: '/triageState', message: `from ${event.triageState} only ${TRANSITIONS[event.triageState].join(', ') || 'nothing'} is allowed` },
     ]);
   }

@@ -93,3 +93,21 @@ export interface RiskScore {
   /** Strongest first. */
   readonly drivers: readonly RiskDriver[];
 }
+
+/** Who last changed an event's triage state, when (ms since the epoch) and why. */
+export interface TriageChange {
+  readonly actor: string;
+  readonly why: string;
+  readonly at: number;
+}
+
+/**
+ * An anomaly event as the Shadow Store keeps it: the event, the target it belongs to, its
+ * dominant kind, the last triage change (null: none yet) and when the row was last written.
+ */
+export interface AnomalyRecord extends AnomalyEvent {
+  readonly target: string;
+  readonly kind: AnomalyKind;
+  readonly triage: TriageChange | null;
+  readonly updatedAt: number;
+}

@@ -5,8 +5,9 @@
 import pg from 'pg';
 import { ShadowplaneError } from '../core/errors.js';
 import type { AuditEntry, Condition, ControlState, DecisionRecord } from '../model/decision.js';
-import type { DecisionQuery, ShadowStore, TargetRecord, TopQuery, TopRow, WindowQuery } from './store.js';
-import { controlSchema, TARGET_COLUMNS, WINDOW_COLUMNS, WINDOW_UPSERT_SET, targetFromDb, targetParams, topOrder, windowFromDb, windowParams } from './sql.js';
+import type { AnomalyEvent, AnomalyRecord, TriageChange, TriageState } from '../model/detect.js';
+import type { AnomalyQuery, DecisionQuery, ShadowStore, TargetRecord, TopQuery, TopRow, WindowQuery } from './store.js';
+import { anomalyFromDb, anomalyListSql, anomalyParams, anomalyTriageSql, anomalyUpsertSql, controlSchema, TARGET_COLUMNS, WINDOW_COLUMNS, WINDOW_UPSERT_SET, targetFromDb, targetParams, topOrder, windowFromDb, windowParams } from './sql.js';
 import type { WindowRow } from './window.js';
 
 // BIGINT columns hold ms timestamps, well inside 2^53: read them as numbers.
@@ -153,7 +154,7 @@ export class PostgresStore implements ShadowStore {
     try {
       await client.query('BEGIN');
       await client.query(`DELETE FROM ${this.windows} WHERE target = $1`, [name]);
-      for (const table of ['decisions', 'conditions', 'control_state']) await client.query(`DELETE FROM ${this.schema}.${table} WHERE target = $1`, [name]);
+      for (const table of ['decisions', 'conditions', 'control_state', 'anomalies']) await client.query(`DELETE FROM ${this.schema}.${table} WHERE target = $1`, [name]);
       const res = await client.query(`DELETE FROM ${this.targets} WHERE name = $1`, [name]);
       await client.query('COMMIT');
       return (res.rowCount ?? 0) > 0;
@@ -219,6 +220,30 @@ export class PostgresStore implements ShadowStore {
     return (await this.query(`SELECT body FROM ${this.schema}.audit WHERE target = $1 ORDER BY at DESC, id DESC LIMIT $2`, [target, limit])).map((r) => JSON.parse(String(r.body)) as AuditEntry);
   }
 
+  async putAnomaly(target: string, event: AnomalyEvent, at: number): Promise<void> {
+    await this.query(anomalyUpsertSql(`${this.schema}.anomalies`, dollar), anomalyParams(target, event, at));
+  }
+
+  async getAnomaly(id: string): Promise<AnomalyRecord | undefined> {
+    const [row] = await this.query(`SELECT * FROM ${this.schema}.anomalies WHERE id = $1`, [id]);
+    return row && anomalyFromDb(row);
+  }
+
+  async listAnomalies(q: AnomalyQuery): Promise<AnomalyRecord[]> {
+    const { sql, params } = anomalyListSql(`${this.schema}.anomalies`, q, dollar);
+    return (await this.query(sql, params)).map(anomalyFromDb);
+  }
+
+  async setAnomalyTriage(id: string, from: TriageState, to: TriageState, c: TriageChange): Promise<boolean> {
+    const { sql, params } = anomalyTriageSql(`${this.schema}.anomalies`, dollar, id, from, to, c);
+    try {
+      const res = await this.pool.query(sql, params);
+      return (res.rowCount ?? 0) > 0;
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
   async sizeBytes(): Promise<number> {
     const [row] = await this.query(
       `SELECT pg_total_relation_size('${this.windows}') + pg_total_relation_size('${this.targets}') AS n`,
@@ -251,6 +276,9 @@ export class PostgresStore implements ShadowStore {
     }
   }
 }
+
+/** PostgreSQL's positional placeholder. */
+const dollar = (i: number): string => `$${i}`;
 
 function unavailable(err: unknown): ShadowplaneError {
   if (err instanceof ShadowplaneError) return err;

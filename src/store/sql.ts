@@ -2,7 +2,8 @@
  * What both SQL backends share: the column list of the windows table and the mapping between
  * WindowRow / TargetRecord and database rows. NaN is stored as NULL (SQLite has no NaN).
  */
-import type { TargetRecord } from './store.js';
+import type { AnomalyEvent, AnomalyKind, AnomalyRecord, Driver, TriageChange, TriageState } from '../model/detect.js';
+import type { AnomalyQuery, TargetRecord } from './store.js';
 import type { Dimension, WindowRow } from './window.js';
 
 /** Window columns in table order; the first five form the primary key. */
@@ -94,7 +95,80 @@ export function controlSchema(prefix: string, time: 'INTEGER' | 'BIGINT'): strin
     `CREATE TABLE IF NOT EXISTS ${prefix}control_state (target TEXT PRIMARY KEY, body TEXT NOT NULL)`,
     `CREATE TABLE IF NOT EXISTS ${prefix}audit (id TEXT PRIMARY KEY, target TEXT NOT NULL, at ${time} NOT NULL, body TEXT NOT NULL)`,
     `CREATE INDEX IF NOT EXISTS audit_target_at ON ${prefix}audit (target, at)`,
+    `CREATE TABLE IF NOT EXISTS ${prefix}anomalies (id TEXT PRIMARY KEY, target TEXT NOT NULL, component TEXT NOT NULL, start ${time} NOT NULL,
+      end_at ${time}, severity DOUBLE PRECISION NOT NULL, drivers TEXT NOT NULL, kind TEXT NOT NULL, triage_state TEXT NOT NULL,
+      triage_actor TEXT, triage_why TEXT, triage_at ${time}, updated_at ${time} NOT NULL)`,
+    `CREATE INDEX IF NOT EXISTS anomalies_target_start ON ${prefix}anomalies (target, start)`,
   ];
+}
+
+/** Columns an anomaly upsert writes, in parameter order (see anomalyParams). */
+const ANOMALY_COLUMNS = ['id', 'target', 'component', 'start', 'end_at', 'severity', 'drivers', 'kind', 'triage_state', 'updated_at'] as const;
+
+// An event closing moves an untriaged or acknowledged event to resolved; nothing else touches triage.
+const CLOSES = `a.triage_state IN ('open', 'acknowledged') AND excluded.triage_state = 'resolved'`;
+
+/**
+ * The upsert of one anomaly event into `table` (qualified name), with positional placeholders
+ * made by `ph(1..n)` (`?` for SQLite, `$n` for PostgreSQL). Keeps an operator's triage; see
+ * ShadowStore.putAnomaly.
+ */
+export function anomalyUpsertSql(table: string, ph: (i: number) => string): string {
+  return `INSERT INTO ${table} AS a (${ANOMALY_COLUMNS.join(', ')}) VALUES (${ANOMALY_COLUMNS.map((_, i) => ph(i + 1)).join(', ')})
+    ON CONFLICT (id) DO UPDATE SET end_at = excluded.end_at, severity = excluded.severity, drivers = excluded.drivers, kind = excluded.kind,
+      updated_at = excluded.updated_at,
+      triage_state = CASE WHEN ${CLOSES} THEN excluded.triage_state ELSE a.triage_state END,
+      triage_actor = CASE WHEN ${CLOSES} THEN 'system' ELSE a.triage_actor END,
+      triage_why = CASE WHEN ${CLOSES} THEN 'the anomaly ended: the score stayed low for the quiet period' ELSE a.triage_why END,
+      triage_at = CASE WHEN ${CLOSES} THEN excluded.updated_at ELSE a.triage_at END`;
+}
+
+/** The dominant kind of an event: `multivariate` when several signals drove it, else its driver's kind. */
+export function anomalyKind(event: AnomalyEvent): AnomalyKind {
+  return event.drivers.length > 1 ? 'multivariate' : (event.drivers[0]?.kind ?? 'none');
+}
+
+/** An anomaly event of `target` written at `at`, as parameters in anomalyUpsertSql order. */
+export function anomalyParams(target: string, e: AnomalyEvent, at: number): unknown[] {
+  return [e.id, target, e.component, e.start, e.end, e.severity, JSON.stringify(e.drivers), anomalyKind(e), e.triageState, at];
+}
+
+/** The WHERE clause (after `target = ph(1)`) and parameters of a list query, ordered newest first. */
+export function anomalyListSql(table: string, q: AnomalyQuery, ph: (i: number) => string): { sql: string; params: unknown[] } {
+  const params: unknown[] = [q.target, q.before ?? Number.MAX_SAFE_INTEGER];
+  let where = `target = ${ph(1)} AND start < ${ph(2)}`;
+  if (q.state) {
+    params.push(q.state);
+    where += ` AND triage_state = ${ph(params.length)}`;
+  }
+  params.push(q.limit);
+  return { sql: `SELECT * FROM ${table} WHERE ${where} ORDER BY start DESC, id DESC LIMIT ${ph(params.length)}`, params };
+}
+
+/** The triage compare-and-set and its parameters: set `to` with the change on `id` only while it is `from`. */
+export function anomalyTriageSql(table: string, ph: (i: number) => string, id: string, from: TriageState, to: TriageState, c: TriageChange): { sql: string; params: unknown[] } {
+  return {
+    sql: `UPDATE ${table} SET triage_state = ${ph(1)}, triage_actor = ${ph(2)}, triage_why = ${ph(3)}, triage_at = ${ph(4)}, updated_at = ${ph(5)}
+      WHERE id = ${ph(6)} AND triage_state = ${ph(7)}`,
+    params: [to, c.actor, c.why, c.at, c.at, id, from],
+  };
+}
+
+/** A database row of the anomalies table as an AnomalyRecord. */
+export function anomalyFromDb(r: Record<string, unknown>): AnomalyRecord {
+  return {
+    id: String(r.id),
+    target: String(r.target),
+    component: String(r.component),
+    start: Number(r.start),
+    end: r.end_at === null || r.end_at === undefined ? null : Number(r.end_at),
+    severity: Number(r.severity),
+    drivers: JSON.parse(String(r.drivers)) as Driver[],
+    kind: r.kind as AnomalyKind,
+    triageState: r.triage_state as TriageState,
+    triage: r.triage_actor === null || r.triage_actor === undefined ? null : { actor: String(r.triage_actor), why: String(r.triage_why), at: Number(r.triage_at) },
+    updatedAt: Number(r.updated_at),
+  };
 }
 
 /** The SQLite form of controlSchema, as one script. */

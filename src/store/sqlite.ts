@@ -8,8 +8,9 @@ import { mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ShadowplaneError } from '../core/errors.js';
 import type { AuditEntry, Condition, ControlState, DecisionRecord } from '../model/decision.js';
-import type { DecisionQuery, ShadowStore, TargetRecord, TopQuery, TopRow, WindowQuery } from './store.js';
-import { CONTROL_SCHEMA, TARGET_COLUMNS, WINDOW_COLUMNS, WINDOW_UPSERT_SET, targetFromDb, targetParams, topOrder, windowFromDb, windowParams } from './sql.js';
+import type { AnomalyEvent, AnomalyRecord, TriageChange, TriageState } from '../model/detect.js';
+import type { AnomalyQuery, DecisionQuery, ShadowStore, TargetRecord, TopQuery, TopRow, WindowQuery } from './store.js';
+import { anomalyFromDb, anomalyListSql, anomalyParams, anomalyTriageSql, anomalyUpsertSql, CONTROL_SCHEMA, TARGET_COLUMNS, WINDOW_COLUMNS, WINDOW_UPSERT_SET, targetFromDb, targetParams, topOrder, windowFromDb, windowParams } from './sql.js';
 import type { WindowRow } from './window.js';
 
 const SCHEMA = `
@@ -108,7 +109,7 @@ export class SqliteStore implements ShadowStore {
   async deleteTarget(name: string): Promise<boolean> {
     return this.db.transaction(() => {
       this.db.prepare('DELETE FROM windows WHERE target = ?').run(name);
-      for (const table of ['decisions', 'conditions', 'control_state']) this.db.prepare(`DELETE FROM ${table} WHERE target = ?`).run(name);
+      for (const table of ['decisions', 'conditions', 'control_state', 'anomalies']) this.db.prepare(`DELETE FROM ${table} WHERE target = ?`).run(name);
       return this.db.prepare('DELETE FROM targets WHERE name = ?').run(name).changes > 0;
     })();
   }
@@ -152,6 +153,25 @@ export class SqliteStore implements ShadowStore {
 
   async listAudit(target: string, limit: number): Promise<AuditEntry[]> {
     return this.all('SELECT body FROM audit WHERE target = ? ORDER BY at DESC, id DESC LIMIT ?', target, limit).map((r) => JSON.parse(String(r.body)) as AuditEntry);
+  }
+
+  async putAnomaly(target: string, event: AnomalyEvent, at: number): Promise<void> {
+    this.db.prepare(anomalyUpsertSql('anomalies', () => '?')).run(anomalyParams(target, event, at));
+  }
+
+  async getAnomaly(id: string): Promise<AnomalyRecord | undefined> {
+    const row = this.db.prepare('SELECT * FROM anomalies WHERE id = ?').get(id) as Record<string, unknown> | undefined;
+    return row && anomalyFromDb(row);
+  }
+
+  async listAnomalies(q: AnomalyQuery): Promise<AnomalyRecord[]> {
+    const { sql, params } = anomalyListSql('anomalies', q, () => '?');
+    return this.all(sql, ...params).map(anomalyFromDb);
+  }
+
+  async setAnomalyTriage(id: string, from: TriageState, to: TriageState, c: TriageChange): Promise<boolean> {
+    const { sql, params } = anomalyTriageSql('anomalies', () => '?', id, from, to, c);
+    return this.db.prepare(sql).run(...params).changes > 0;
   }
 
   async sizeBytes(): Promise<number> {

@@ -5,6 +5,7 @@
  * be reached; nothing here retries.
  */
 import type { AuditEntry, Condition, ControlState, DecisionRecord, DecisionStatus } from '../model/decision.js';
+import type { AnomalyEvent, AnomalyRecord, TriageChange, TriageState } from '../model/detect.js';
 import type { Dimension, WindowRow } from './window.js';
 
 /** The kinds of data system a target can be. */
@@ -76,6 +77,15 @@ export interface DecisionQuery {
   status?: DecisionStatus;
 }
 
+/** Anomaly events of one target, newest start first. */
+export interface AnomalyQuery {
+  target: string;
+  limit: number;
+  /** Only events that started before this time (ms): paging back. */
+  before?: number;
+  state?: TriageState;
+}
+
 /** The durable half of the Shadow Store. */
 export interface ShadowStore {
   /** `sqlite` or `postgres`. */
@@ -98,7 +108,7 @@ export interface ShadowStore {
   getTarget(name: string): Promise<TargetRecord | undefined>;
   /** Inserts or replaces a target. */
   putTarget(target: TargetRecord): Promise<void>;
-  /** Deletes a target, its windows and its decisions, conditions and control state (the audit trail is kept); false when there was none. */
+  /** Deletes a target, its windows, decisions, conditions, control state and anomaly events (the audit trail is kept); false when there was none. */
   deleteTarget(name: string): Promise<boolean>;
   /** Inserts or replaces a decision record (by id). */
   putDecision(decision: DecisionRecord): Promise<void>;
@@ -114,6 +124,22 @@ export interface ShadowStore {
   appendAudit(entry: AuditEntry): Promise<void>;
   /** Audit entries of a target, newest first. */
   listAudit(target: string, limit: number): Promise<AuditEntry[]>;
+  /**
+   * Inserts or updates an anomaly event of `target` by its id (`at`: the write time). An update
+   * takes the event's end, severity, drivers and kind but never undoes an operator's triage: the
+   * stored state only moves from `open`/`acknowledged` to `resolved` when the event closes (the
+   * actor is then `system`).
+   */
+  putAnomaly(target: string, event: AnomalyEvent, at: number): Promise<void>;
+  getAnomaly(id: string): Promise<AnomalyRecord | undefined>;
+  /** Anomaly events ordered newest start first (ties by id). */
+  listAnomalies(query: AnomalyQuery): Promise<AnomalyRecord[]>;
+  /**
+   * Sets the triage state of an event only if it is still `from` (compare-and-set); resolves
+   * false when the event is missing or its state changed meanwhile. Transition rules are the
+   * caller's (src/detect/events.ts withTriage).
+   */
+  setAnomalyTriage(id: string, from: TriageState, to: TriageState, change: TriageChange): Promise<boolean>;
   /** Bytes the store occupies on disk. */
   sizeBytes(): Promise<number>;
   close(): Promise<void>;

@@ -58,18 +58,18 @@ test('components are tracked separately; not-ready scores are ignored', () => {
   assert.deepEqual(tr.openEvents().map((e) => e.component), ['a']);
 });
 
-test('triage transitions: allowed ones apply, others are validation errors', () => {
+test('triage transitions: allowed ones apply, others are coded triage-state errors', () => {
   const sink = new MemorySink();
   const tr = new EventTracker(sink, { quietMs: MIN });
   tr.observe('a', T0, score(0.9));
   assert.equal(tr.triage('a', 'acknowledged').triageState, 'acknowledged');
-  assert.throws(() => tr.triage('a', 'open'), (err) => isCoded(err, 'SHADOWPLANE_ERR_VALIDATION'));
+  assert.throws(() => tr.triage('a', 'open'), (err) => isCoded(err, 'SHADOWPLANE_ERR_TRIAGE_STATE'));
   tr.triage('a', 'false-positive');
   tr.observe('a', T0 + 2 * MIN, score(0.1));
   tr.observe('a', T0 + 3 * MIN, score(0.1));
   const closed = [...sink.byId.values()][0];
   assert.equal(closed.triageState, 'false-positive', 'closing keeps a false-positive verdict');
-  assert.throws(() => withTriage(closed, 'resolved'), (err) => isCoded(err, 'SHADOWPLANE_ERR_VALIDATION'));
+  assert.throws(() => withTriage(closed, 'resolved'), (err) => isCoded(err, 'SHADOWPLANE_ERR_TRIAGE_STATE'));
   assert.throws(() => tr.triage('zzz', 'acknowledged'), (err) => isCoded(err, 'SHADOWPLANE_ERR_NOT_FOUND'));
   assert.throws(() => new EventTracker(null, { openThreshold: 0.3, closeThreshold: 0.5 }), RangeError);
 });

@@ -8,6 +8,7 @@ import { PostgresStore } from '../../src/store/postgres.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import type { ShadowStore, TargetRecord } from '../../src/store/store.js';
 import type { DecisionRecord } from '../../src/model/decision.js';
+import type { AnomalyEvent } from '../../src/model/detect.js';
 import { Window, type WindowRow } from '../../src/store/window.js';
 import { TEST_PG_URL, postgresSkipReason, uniqueSchema } from '../helpers/postgres.js';
 
@@ -133,6 +134,49 @@ function storeSuite(name: string, open: () => Promise<ShadowStore | string>, cle
       assert.deepEqual(await store.listConditions('ctl'), []);
       assert.equal(await store.getControlState('ctl'), undefined);
       assert.equal((await store.listAudit('ctl', 10)).length, 2);
+    });
+
+    test('anomaly events upsert by id (deduplicated), keep operator triage, filter by state and page', async (t) => {
+      if (skip) return t.skip(skip);
+      const ev = (start: number, over: Partial<AnomalyEvent> = {}): AnomalyEvent => ({
+        id: `an@${start}`, component: 'an', start, end: null, severity: 0.6, triageState: 'open',
+        drivers: [{ signal: 'requests', score: 0.6, deviation: 7.5, kind: 'spike' }], ...over,
+      });
+      await store.putTarget(target('an'));
+      await store.putAnomaly('an', ev(1000), 1000);
+      // The tracker re-sends the same event as it grows: one row, latest values.
+      await store.putAnomaly('an', ev(1000, { severity: 0.9, drivers: [...ev(1000).drivers, { signal: 'cpu', score: 0.4, deviation: 3, kind: 'level-shift' }] }), 2000);
+      const one = await store.getAnomaly('an@1000');
+      assert.deepEqual(one, { ...ev(1000, { severity: 0.9, drivers: [...ev(1000).drivers, { signal: 'cpu', score: 0.4, deviation: 3, kind: 'level-shift' }] }), target: 'an', kind: 'multivariate', triage: null, updatedAt: 2000 });
+      assert.equal(await store.getAnomaly('nope'), undefined);
+      // Compare-and-set: only from the expected state.
+      assert.equal(await store.setAnomalyTriage('an@1000', 'acknowledged', 'resolved', { actor: 'ann', why: 'x', at: 2500 }), false);
+      assert.equal(await store.setAnomalyTriage('an@1000', 'open', 'acknowledged', { actor: 'ann', why: 'looking', at: 2500 }), true);
+      assert.equal(await store.setAnomalyTriage('missing', 'open', 'acknowledged', { actor: 'ann', why: 'x', at: 2500 }), false);
+      // A later upsert from the loop (still 'open' in its memory) does not undo the acknowledgement...
+      await store.putAnomaly('an', ev(1000, { severity: 0.95 }), 3000);
+      let got = await store.getAnomaly('an@1000');
+      assert.equal(got?.triageState, 'acknowledged');
+      assert.deepEqual(got?.triage, { actor: 'ann', why: 'looking', at: 2500 });
+      assert.equal(got?.kind, 'spike');
+      // ...but closing resolves it, attributed to the system.
+      await store.putAnomaly('an', ev(1000, { end: 4000, triageState: 'resolved' }), 5000);
+      got = await store.getAnomaly('an@1000');
+      assert.equal(got?.end, 4000);
+      assert.equal(got?.triageState, 'resolved');
+      assert.equal(got?.triage?.actor, 'system');
+      // A false-positive verdict survives the close.
+      await store.putAnomaly('an', ev(6000), 6000);
+      assert.equal(await store.setAnomalyTriage('an@6000', 'open', 'false-positive', { actor: 'bob', why: 'load test', at: 6500 }), true);
+      await store.putAnomaly('an', ev(6000, { end: 7000, triageState: 'resolved' }), 8000);
+      assert.equal((await store.getAnomaly('an@6000'))?.triageState, 'false-positive');
+      await store.putAnomaly('an', ev(9000), 9000);
+      assert.deepEqual((await store.listAnomalies({ target: 'an', limit: 10 })).map((a) => a.id), ['an@9000', 'an@6000', 'an@1000']);
+      assert.deepEqual((await store.listAnomalies({ target: 'an', limit: 10, state: 'open' })).map((a) => a.id), ['an@9000']);
+      assert.deepEqual((await store.listAnomalies({ target: 'an', limit: 1, before: 9000 })).map((a) => a.id), ['an@6000']);
+      assert.deepEqual(await store.listAnomalies({ target: 'other', limit: 10 }), []);
+      await store.deleteTarget('an');
+      assert.equal(await store.getAnomaly('an@1000'), undefined);
     });
 
     test('series count and size are reported', async (t) => {
