@@ -89,13 +89,18 @@ export function register(program: Command): void {
       }
       const proxy = new TrafficProxy(config);
       const app = buildAdmin(proxy, token);
-      const addr = await proxy.listen();
+      // The admin API (fastify start-up is the costly part) is up before the data port opens, so
+      // the first proxied requests do not compete with it.
       try {
         await app.listen({ host: admin.host, port: admin.port });
       } catch (err) {
         await proxy.close(0);
         throw new ShadowplaneError('SHADOWPLANE_ERR_PROXY_LISTEN', `cannot listen on ${config.admin}: ${(err as Error).message}`);
       }
+      const addr = await proxy.listen().catch(async (err: unknown) => {
+        await app.close();
+        throw err;
+      });
       log.info({ listen: `${addr.address}:${addr.port}`, admin: config.admin, routes: config.routes.map((r) => r.name) }, 'proxy listening');
       const stop = (): void => {
         log.info('stopping');
