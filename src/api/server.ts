@@ -15,6 +15,7 @@ import { opsRoutes } from './routes/ops.js';
 import { queryRoutes } from './routes/query.js';
 import { targetRoutes } from './routes/targets.js';
 import { controlRoutes } from './routes/control.js';
+import { anomalyRoutes } from './routes/anomalies.js';
 import { uiRoutes } from '../ui/routes.js';
 
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -63,6 +64,7 @@ export function buildApi(service: ShadowplaneService): FastifyInstance {
     ingestRoutes(scoped, service);
     queryRoutes(scoped, service);
     controlRoutes(scoped, service);
+    anomalyRoutes(scoped, service);
     uiRoutes(scoped);
     scoped.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   });

@@ -2,7 +2,8 @@
  * The live control loop of one target. On the injected clock (real in production, virtual in
  * tests) it ticks once per step: read the target's windows from the Shadow Store → online forecast
  * (src/plan/online-forecast.ts, the forecaster of the replay) → anomaly score of the demand
- * (src/detect) → decideScaling (src/plan/scaling.ts, the same pure policy as the replay) → gate
+ * (src/detect) → component anomaly score of the demand and the target's metrics, failure risk and
+ * anomaly events (src/control/anomaly.ts, events written to the store) → decideScaling (src/plan/scaling.ts, the same pure policy as the replay) → gate
  * (pin, pause, dry-run, review, busy executor) → execute through the executor → record a
  * DecisionRecord and the conditions that changed. Thin data is the condition
  * DataComplete=False/InsufficientWindows and the policy then decides on observed demand only.
@@ -18,6 +19,8 @@ import type { Logger } from '../obs/log.js';
 import { OnlineForecaster } from '../plan/online-forecast.js';
 import { decideScaling, initialScalingMemory, type ScalingDecision, type ScalingMemory, type ScalingPolicyConfig } from '../plan/scaling.js';
 import { bucket, granularityForStep } from '../store/query.js';
+import { OTHER_KEY, type Window } from '../store/window.js';
+import { MAX_COMPONENT_METRICS, TargetAnomalies, type TargetRisk } from './anomaly.js';
 import type { ShadowStore } from '../store/store.js';
 import type { Submission } from '../exec/executor.js';
 import { forecasterOf, scalingPolicyOf, stepsOf, type ControlSettings } from './settings.js';
@@ -51,6 +54,8 @@ export class TargetLoop {
   private forecaster!: OnlineForecaster;
   private detector!: UnivariateDetector;
   private score: Score | undefined;
+  /** Created at the first step with data, with the metric keys seen then. */
+  private anomalies: TargetAnomalies | undefined;
   private memory!: ScalingMemory;
   /** Recent demand, oldest first (as many as the policy reads). */
   private demand: number[] = [];
@@ -92,6 +97,7 @@ export class TargetLoop {
     this.stepMs = durationMs(settings.interval);
     this.forecaster = new OnlineForecaster(forecasterOf(settings));
     this.detector = new UnivariateDetector(`${this.target}:demand`);
+    this.anomalies = undefined;
     this.memory = initialScalingMemory(this.policy);
     this.demand = [];
     this.observedUntil = undefined;
@@ -126,6 +132,11 @@ export class TargetLoop {
     const up = this.state.lastScaleUp;
     const booting = up && this.deps.clock.now() < up.at + durationMs(this.settings.provisioningDelay) ? Math.max(0, Math.min(units, up.to) - up.from) : 0;
     return { ready: units - booting, booting };
+  }
+
+  /** The latest anomaly and failure-risk view, or undefined before the first step with data. */
+  latestRisk(): TargetRisk | undefined {
+    return this.anomalies?.latest();
   }
 
   /** Conditions as last written. */
@@ -174,6 +185,7 @@ export class TargetLoop {
     const rows = await this.deps.store.queryWindows({ target: this.target, granularity, ...series, from, to: end });
     const byStart = new Map(bucket(rows, this.stepMs).map((b) => [b.t, b.w]));
     const keep = Math.max(this.policy.minHistory, this.policy.observedWindow) + 1;
+    const metrics = await this.metricSteps(granularity, from, end);
     for (let t = from - (from % this.stepMs); t < end; t += this.stepMs) {
       const w = byStart.get(t);
       let value: number | undefined;
@@ -187,16 +199,33 @@ export class TargetLoop {
       this.lastValue = value;
       this.forecaster.observe(value);
       this.score = this.detector.update(t + this.stepMs, value);
+      this.anomalies ??= new TargetAnomalies(this.target, [s.metric ?? 'requests', ...metrics.keys]);
+      const ready = this.capacity().ready;
+      const values = [value, ...this.anomalies.metrics.map((k) => meanOf(metrics.steps.get(k)?.get(t)))];
+      this.anomalies.observe(t + this.stepMs, values, ready > 0 ? value / (s.capacityPerUnit * ready) : Number.NaN);
       this.demand.push(value);
       if (this.demand.length > keep) this.demand.shift();
     }
     this.observedUntil = end;
   }
 
+  /** The target's metric series (other than the demand metric) per step start, over [from, end). */
+  private async metricSteps(granularity: number, from: number, end: number): Promise<{ keys: readonly string[]; steps: Map<string, Map<number, Window>> }> {
+    const keys = this.anomalies?.metrics ?? (await this.deps.store.topKeys({ target: this.target, granularity, dim: 'metric', from, to: end, by: 'count', limit: MAX_COMPONENT_METRICS + 2 }))
+      .map((r) => r.key).filter((k) => k !== this.settings.metric && k !== OTHER_KEY).slice(0, MAX_COMPONENT_METRICS);
+    const steps = new Map<string, Map<number, Window>>();
+    for (const key of keys) {
+      const rows = await this.deps.store.queryWindows({ target: this.target, granularity, dim: 'metric', key, from, to: end });
+      steps.set(key, new Map(bucket(rows, this.stepMs).map((b) => [b.t, b.w])));
+    }
+    return { keys, steps };
+  }
+
   private async decide(): Promise<DecisionRecord> {
     const now = this.deps.clock.now();
     const end = now - (now % this.stepMs);
     await this.observe(end);
+    await this.anomalies?.persist(this.deps.store, now);
     await this.expireOverrides(now);
     const s = this.settings;
     const o = this.state.overrides;
@@ -234,7 +263,7 @@ export class TargetLoop {
     const withRecommendation: DecisionRecord = {
       ...record,
       forecast: forecast && { model: forecast.model, mean: forecast.mean, intervals: forecast.intervals },
-      scores: { anomaly: score.value, anomalyReady: score.ready, anomalyKind: score.reason.kind },
+      scores: { anomaly: score.value, anomalyReady: score.ready, anomalyKind: score.reason.kind, ...riskScores(this.anomalies?.latest()) },
       recommendation: recommendationOf(scaling),
       steps: [...scaling.behavior],
     };
@@ -352,6 +381,17 @@ export class TargetLoop {
     await this.deps.store.putCondition(this.target, condition);
     this.conditions.set(type, condition);
   }
+}
+
+/** A step's mean metric value, NaN when the step has no samples (the detectors skip it). */
+function meanOf(w: Window | undefined): number {
+  return w && w.count > 0 ? w.sum / w.count : Number.NaN;
+}
+
+/** The component-anomaly and risk fields of a decision's scores (none before the first step). */
+function riskScores(r: TargetRisk | undefined) {
+  if (!r) return {};
+  return { component: r.anomaly.score, componentDrivers: r.anomaly.drivers, risk: r.probability, riskReady: r.ready, riskHorizonMs: r.horizonMs, riskDrivers: r.drivers };
 }
 
 function recommendationOf(d: ScalingDecision) {

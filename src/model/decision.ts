@@ -3,6 +3,7 @@
  * conditions of a target, the operator overrides in force, and the audit trail of who changed
  * what. No imports beyond other plain types, no behaviour: the loop lives in src/control.
  */
+import type { Driver, RiskDriver } from './detect.js';
 import type { ForecastInterval } from './forecast.js';
 
 /** Where a decision stands. `no-action` and the final states never change again. */
@@ -48,6 +49,16 @@ export interface DecisionScores {
   readonly anomalyReady: boolean;
   /** Kind of deviation that dominates, e.g. `spike`, `level-shift`, `warmup`. */
   readonly anomalyKind: string;
+  /** Component anomaly score over the demand and the target's metrics (absent before the first step with data). */
+  readonly component?: number;
+  /** Metrics driving the component score, strongest first. */
+  readonly componentDrivers?: readonly Driver[];
+  /** Probability of a failure or SLO breach within `riskHorizonMs` (src/detect/risk.ts). */
+  readonly risk?: number;
+  readonly riskReady?: boolean;
+  readonly riskHorizonMs?: number;
+  /** What drives the risk, strongest first (`anomaly` persistence, `utilisation` trend). */
+  readonly riskDrivers?: readonly RiskDriver[];
 }
 
 /** The policy's recommendation (src/plan/scaling.ts decideScaling) before the gate. */
