@@ -37,6 +37,15 @@ export class VirtualFleet {
     this.units.set(target, units);
   }
 
+  /**
+   * Declares the units `target` already has, all ready now: the fleet's starting state (the world
+   * starts with its replicas ready, and a restarted service finds its units running).
+   */
+  establish(target: string, count: number): void {
+    this.setDesired(target, 0);
+    this.units.set(target, Array.from({ length: count }, () => this.clock.now()));
+  }
+
   /** Units that exist (ready or booting). 0 for an unknown target. */
   desired(target: string): number {
     return this.units.get(target)?.length ?? 0;
