@@ -97,7 +97,7 @@ export class Controller {
         }
       }
       if (actuator instanceof ReplayActuator && actuator.fleet.desired(t.name) === 0) {
-        actuator.fleet.setDesired(t.name, loop.state.units ?? loop.current.initialUnits);
+        actuator.fleet.establish(t.name, loop.state.units ?? loop.current.initialUnits);
       }
       this.loops.set(t.name, loop);
     }
