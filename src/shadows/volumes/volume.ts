@@ -6,7 +6,9 @@
  * - A write is acknowledged only after it is durable (fdatasync) on the live file and on the
  *   complete shadow copy; after failover, on the shadow alone. Hot copies of the block are
  *   invalidated before the write starts and rewritten after it, so no read returns stale data.
- * - Copies up are tagged with the block's write version and discarded if a write raced them.
+ * - Copies up never start while a write to the block is in flight (the live file may still hold the
+ *   old data under the new version), and their hot write runs on the write chain after a last
+ *   version check, so a copy can neither mark old data valid nor overwrite a newer write-through.
  * - Each read is served from the fastest valid copy; a live error is retried on the shadow, so the
  *   client never sees it, and it triggers failover.
  * - Hot-copy validity lives in memory only: after a restart reads come from live/shadow until the
@@ -116,6 +118,8 @@ export class Volume {
   private writes = 0;
   private readonly servedBy: Record<string, number> = {};
   private readonly versions = new Map<number, number>();
+  /** Blocks whose write is in flight: bumped versions whose data may not be on any copy yet. */
+  private readonly writing = new Set<number>();
   private readonly heat = new Map<number, number>();
   private readonly dirtyWhileFailed = new Set<number>();
   private writeChain: Promise<unknown> = Promise.resolve();
@@ -326,8 +330,20 @@ export class Volume {
       const b = first + i;
       versions.push((this.versions.get(b) ?? 0) + 1);
       this.versions.set(b, versions[i]);
+      this.writing.add(b);
       for (const h of this.hot) h.store.valid.delete(b);
     }
+    try {
+      await this.writeBlocks(first, run, versions);
+    } finally {
+      for (let i = 0; i < count; i++) this.writing.delete(first + i);
+    }
+  }
+
+  /** The body of `writeRun`: durable copies, then write-through to the hot copies. */
+  private async writeBlocks(first: number, run: Buffer, versions: readonly number[]): Promise<void> {
+    const bs = this.config.blockSize;
+    const count = run.length / bs;
     const toLive = async (): Promise<boolean> => {
       if (this.state !== 'live') return false;
       const t0 = performance.now();
@@ -397,20 +413,26 @@ export class Volume {
     while (!this.closed && this.copyQueue.length > 0) {
       const { tier, block } = this.copyQueue.shift() as { tier: HotTier; block: number };
       if (!tier.view.has(block) || tier.store.valid.has(block)) continue;
+      // A write in flight has bumped the version but its data may not be on live yet; its own
+      // write-through places the block, so this copy is not needed.
+      if (this.writing.has(block)) {
+        this.copiesDiscarded++;
+        continue;
+      }
       const version = this.versions.get(block) ?? 0;
       try {
         const data = await this.readCurrent(block);
-        if (this.versions.get(block) !== version || !tier.view.has(block)) {
-          this.copiesDiscarded++;
-          continue;
-        }
-        await tier.store.writeBlock(block, data, false);
-        if (this.versions.get(block) === version && tier.view.has(block)) {
+        // On the write chain no write is in flight: an unchanged version means `data` is current,
+        // and no write-through of this block can land between this copy's write and its marking.
+        const placed = await this.exclusive(async () => {
+          if (this.versions.get(block) !== version || !tier.view.has(block) || tier.store.valid.has(block)) return false;
+          await tier.store.writeBlock(block, data, false);
+          if (!tier.view.has(block)) return false;
           tier.store.valid.add(block);
-          this.copiesDone++;
-        } else {
-          this.copiesDiscarded++;
-        }
+          return true;
+        });
+        if (placed) this.copiesDone++;
+        else this.copiesDiscarded++;
       } catch {
         this.copiesDiscarded++;
       }

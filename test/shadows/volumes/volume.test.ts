@@ -163,3 +163,62 @@ test('two fast tiers: each holds what its own predictor wants within its capacit
     await vol.close();
   }
 });
+
+test('a copy up that reads a block while a write to it is in flight never leaves a stale hot copy', async () => {
+  // Regression: the write bumped the block's version before its live write landed, so a copy up
+  // starting in that window read the old data under the new version and marked it valid; when its
+  // hot write landed after the write-through, later reads returned the overwritten data. The two
+  // gates below force exactly that interleaving on the real stores.
+  const vol = await testVolume();
+  try {
+    const block = 5;
+    const old = randomBytes(4096);
+    const fresh = randomBytes(4096);
+    await vol.write(block * 4096, old);
+    await vol.settle();
+
+    const live = vol['live'];
+    const nvme = vol['hot'][0].store;
+    let openLive!: () => void;
+    const liveGate = new Promise<void>((r) => (openLive = r));
+    let liveWriteReached!: () => void;
+    const liveHeld = new Promise<void>((r) => (liveWriteReached = r));
+    const liveWrite = live.writeBlock.bind(live);
+    live.writeBlock = async (b, data, sync) => {
+      liveWriteReached();
+      await liveGate;
+      return liveWrite(b, data, sync);
+    };
+    let writeDone = false;
+    let oldCopyReached!: () => void;
+    const reached = new Promise<void>((r) => (oldCopyReached = r));
+    let openNvme!: () => void;
+    const nvmeGate = new Promise<void>((r) => (openNvme = r));
+    const nvmeWrite = nvme.writeBlock.bind(nvme);
+    nvme.writeBlock = async (b, data, sync) => {
+      // Hold a copy of the old data until the write and its write-through have finished.
+      if (!writeDone && data.equals(old)) {
+        oldCopyReached();
+        await nvmeGate;
+      }
+      return nvmeWrite(b, data, sync);
+    };
+
+    const write = vol.write(block * 4096, fresh);
+    await liveHeld;
+    // A read while the write is in flight may see either version; it makes the policy copy the
+    // block up while the live file still holds the old data.
+    const during = await vol.read(block * 4096, 4096);
+    assert.ok(during.equals(old) || during.equals(fresh));
+    await Promise.race([reached, vol.settle()]);
+    openLive();
+    await write;
+    writeDone = true;
+    openNvme();
+    await vol.settle();
+    assert.equal(sha(await vol.read(block * 4096, 4096)), sha(fresh), 'read after the acknowledged write');
+    assert.equal(sha(await vol.read(block * 4096, 4096)), sha(fresh), 'read again, from the hot copy if any');
+  } finally {
+    await vol.close();
+  }
+});
