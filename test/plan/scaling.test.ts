@@ -161,6 +161,25 @@ test('savings rule: a scale-up covers the coming rise when holding the extra uni
   assert.equal(far.desiredUnits, 8);
 });
 
+test('defaults with a forecast shorter than scaleInHorizonSteps: the look-ahead is what the forecast covers', () => {
+  const memory = initialScalingMemory(DEFAULT_SCALING_POLICY);
+  // the live loop's shape: 10 steps ahead at level 90 only (no level 95), far below the 720-step horizon
+  const short = (hi: number): Forecast => ({ mean: Array(10).fill(hi), intervals: [{ level: 90, lo: Array(10).fill(0), hi: Array(10).fill(hi) }], model: 'test', notes: [] });
+  const demand = Array.from({ length: 40 }, () => 50);
+  // load 2.5x the capacity of 2 units: scale up with or without the forecast
+  for (const forecast of [short(52), undefined]) {
+    const up = decideScaling(view({ demand, ready: 2, capacityPerUnit: 10, provisioningDelaySteps: 2, memory, forecast }));
+    assert.ok(up.desiredUnits >= 6, JSON.stringify(up));
+    assert.notEqual(up.mode, 'none');
+    assert.equal(up.forecastUnits === null, forecast === undefined);
+  }
+  // 20 units for a steady 50: the savings rule still scales in over the 10 steps it can see
+  const down = decideScaling(view({ demand, ready: 20, capacityPerUnit: 10, provisioningDelaySteps: 2, memory, forecast: short(52) }));
+  assert.equal(down.reason, ScalingReason.ScaleIn);
+  assert.ok(down.desiredUnits >= 6 && down.desiredUnits < 20, JSON.stringify(down));
+  assert.ok(down.behavior.some((b) => b.note.includes('action price')), 'decided by the savings rule on the short forecast');
+});
+
 test('the forecasting engine as point predictor: no forecast before it is fitted, then finite forecasts with conformal intervals', () => {
   const engine = new EnginePoint({ seasons: [50], refitEvery: 100, minPoints: 60, maxHistory: 1000 });
   const f = new OnlineForecaster({ ...DEFAULT_ONLINE_FORECASTER, season: 50, horizon: 10, errorHorizon: 6, minErrors: 30 }, engine);
