@@ -119,6 +119,7 @@ export function forecasterOf(s: ControlSettings): OnlineForecasterConfig {
     minErrors: Math.min(DEFAULT_ONLINE_FORECASTER.minErrors, s.minWindows),
     horizon,
     errorHorizon: lead,
-    levels: [levelOf(s.quantile)],
+    // The scale-in rule sizes on a wider interval than scale-up when the policy asks for one (as in the replay).
+    levels: [...new Set([levelOf(s.quantile), Math.max(levelOf(s.quantile), DEFAULT_SCALING_POLICY.scaleInForecastLevel)])],
   };
 }
