@@ -17,6 +17,7 @@
 import { copyFile, mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ShadowplaneError } from '../../core/errors.js';
+import { LatencyTrigger } from './latency-trigger.js';
 import { ShadowplanePolicy } from './policies/shadowplane.js';
 import type { FastTier, PlacementPolicy } from './policies/policy.js';
 import type { TierProfile } from './profile.js';
@@ -44,7 +45,11 @@ export interface VolumeConfig {
   readonly fastTiers: readonly FastTierConfig[];
   /** Budget for copies up, in MiB/s; copies beyond it wait, and are dropped when the queue is full. */
   readonly copyBudgetMiBps: number;
-  /** Live latency (EWMA over I/Os, ms) at which the volume fails over before errors appear. */
+  /**
+   * Floor of the latency trigger, in ms: the volume fails over before errors appear when most
+   * recent live I/Os are several times slower than the device's learned baseline *and* slower
+   * than this (see LatencyTrigger). Infinity turns the latency trigger off; errors still fail over.
+   */
   readonly failoverLatencyMs: number;
 }
 
@@ -59,6 +64,10 @@ export interface VolumeStats {
   readonly state: FailoverState;
   readonly failoverReason: string | null;
   readonly liveLatencyEwmaMs: number;
+  /** The live device's learned latency baseline (null while learning). */
+  readonly liveLatencyBaselineMs: number | null;
+  /** Live I/O time above which an I/O counts as slow for the latency trigger. */
+  readonly liveSlowThresholdMs: number | null;
   readonly liveErrors: number;
   readonly reads: number;
   readonly writes: number;
@@ -133,6 +142,7 @@ export class Volume {
 
   private constructor(
     readonly config: VolumeConfig,
+    private readonly latency: LatencyTrigger,
     private readonly live: TierStore,
     private readonly shadow: TierStore,
     private readonly hot: HotTier[],
@@ -153,6 +163,7 @@ export class Volume {
         problems.push({ path: `fastTiers/${i}/capacityBlocks`, message: 'must be a positive integer' });
     });
     if (!(config.copyBudgetMiBps > 0)) problems.push({ path: 'copyBudgetMiBps', message: 'must be positive' });
+    if (!(config.failoverLatencyMs > 0)) problems.push({ path: 'failoverLatencyMs', message: 'must be positive (Infinity turns the latency trigger off)' });
     if (problems.length > 0) throw new ShadowplaneError('SHADOWPLANE_ERR_VALIDATION', `volume ${config.name} is misconfigured`, problems);
 
     const live = await TierStore.open(config.live, join(config.dir, 'live'), `${config.name}.img`, config.blockSize, config.blocks, Infinity);
@@ -167,7 +178,7 @@ export class Volume {
       await copyFile(live.path, shadowPath);
     }
     const shadowStore = await TierStore.open(config.shadow, shadowDir, `${config.name}.img`, config.blockSize, config.blocks, Infinity);
-    const vol = new Volume(config, live, shadowStore, []);
+    const vol = new Volume(config, new LatencyTrigger(config.failoverLatencyMs), live, shadowStore, []);
     for (const t of config.fastTiers) {
       const store = await TierStore.open(t.profile, join(config.dir, `tier-${t.profile.name}`), `${config.name}.img`, config.blockSize, config.blocks, t.capacityBlocks);
       const holder: { tier?: HotTier } = {};
@@ -205,9 +216,10 @@ export class Volume {
     if (!ok) {
       this.liveErrors++;
       this.failOver(`live I/O error: ${why}`);
-    } else if (this.liveEwma > this.config.failoverLatencyMs) {
-      this.failOver(`live latency EWMA ${this.liveEwma.toFixed(1)} ms above ${this.config.failoverLatencyMs} ms`);
+      return;
     }
+    const slow = this.latency.observe(ms);
+    if (slow !== null) this.failOver(slow);
   }
 
   /** Routes all I/O to the shadow from now on (idempotent). */
@@ -229,6 +241,7 @@ export class Volume {
       await this.live.sync();
       this.dirtyWhileFailed.clear();
       this.liveEwma = 0;
+      this.latency.resetWindow();
       this.state = 'live';
       this.failoverReason = null;
     });
@@ -461,6 +474,8 @@ export class Volume {
       state: this.state,
       failoverReason: this.failoverReason,
       liveLatencyEwmaMs: this.liveEwma,
+      liveLatencyBaselineMs: this.latency.baselineMs,
+      liveSlowThresholdMs: Number.isFinite(this.latency.thresholdMs) ? this.latency.thresholdMs : null,
       liveErrors: this.liveErrors,
       reads: this.reads,
       writes: this.writes,

@@ -52,8 +52,10 @@ test('reads are never stale while hot copies move: every read matches a model by
   }
 });
 
-test('failover under load: latency then EIO on the live volume, zero failed I/Os, no lost data, fail back', async () => {
-  const vol = await testVolume({ failoverLatencyMs: 20 });
+test('failover under load: latency far above the baseline then EIO on the live volume, zero failed I/Os, no lost data, fail back', async () => {
+  // Floor 100 ms, injected latency 400 ms: far above scheduling noise on a loaded host, so only the
+  // fault can fire the trigger. Phases are driven by I/O counts, not by wall-clock time.
+  const vol = await testVolume({ failoverLatencyMs: 100 });
   const model = Buffer.alloc(vol.size);
   let failed = 0;
   let done = 0;
@@ -78,20 +80,26 @@ test('failover under load: latency then EIO on the live volume, zero failed I/Os
       }
     }
   };
+  const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 5));
+  const ios = async (n: number): Promise<void> => {
+    const target = done + failed + n;
+    while (done + failed < target) await tick();
+  };
   const workers = [0, 1, 2].map(worker);
   try {
-    await new Promise((r) => setTimeout(r, 150));
-    vol.injectLiveFaults({ addedLatencyMs: 40, eio: false });
-    while (vol.failover === 'live') await new Promise((r) => setTimeout(r, 10));
-    assert.match(vol.stats().failoverReason ?? '', /latency/);
+    while (vol.stats().liveLatencyBaselineMs === null) await tick();
+    await ios(30);
+    assert.equal(vol.failover, 'live', vol.stats().failoverReason ?? '');
+    vol.injectLiveFaults({ addedLatencyMs: 400, eio: false });
+    while (vol.failover === 'live') await tick();
+    assert.match(vol.stats().failoverReason ?? '', /^live latency: \d+ of the last/);
     vol.injectLiveFaults({ addedLatencyMs: 0, eio: true });
-    await new Promise((r) => setTimeout(r, 200));
+    await ios(60);
   } finally {
     stop = true;
     await Promise.all(workers);
   }
   assert.equal(failed, 0);
-  assert.ok(done > 50);
   vol.injectLiveFaults({ addedLatencyMs: 0, eio: false });
   await vol.failBack();
   assert.equal(vol.failover, 'live');
@@ -128,10 +136,10 @@ test('bad input: ranges outside the volume and bad configuration are named', asy
     await vol.close();
   }
   await assert.rejects(
-    Volume.open({ ...vol.config, name: 'bad name', blockSize: 1000, fastTiers: [{ profile: vol.config.live, capacityBlocks: 0 }] }),
+    Volume.open({ ...vol.config, name: 'bad name', blockSize: 1000, fastTiers: [{ profile: vol.config.live, capacityBlocks: 0 }], failoverLatencyMs: 0 }),
     (e: unknown) => {
       assert.ok(isCoded(e, 'SHADOWPLANE_ERR_VALIDATION'));
-      assert.deepEqual(e.problems.map((p) => p.path), ['name', 'blockSize', 'fastTiers/0/capacityBlocks']);
+      assert.deepEqual(e.problems.map((p) => p.path), ['name', 'blockSize', 'fastTiers/0/capacityBlocks', 'failoverLatencyMs']);
       return true;
     },
   );
