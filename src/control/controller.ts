@@ -87,6 +87,7 @@ export class Controller {
         flush: this.deps.flush,
         log: this.deps.log,
         submit: (action) => executor.submit(action),
+        task: (taskId) => executor.get(taskId),
         observeCapacity: actuator instanceof ReplayActuator ? () => fleetCapacity(actuator, t.name) : undefined,
       });
       if (loop.state.settings) {

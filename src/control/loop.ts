@@ -41,8 +41,10 @@ export interface LoopDeps {
   readonly flush: () => Promise<void>;
   /** Hands an action to the executor. */
   readonly submit: (action: Action) => Submission;
-  /** Capacity observed in the actuator's world (the replay fleet); undefined: estimate from confirmed units. */
+  /** Capacity observed in the actuator's world (the replay fleet); undefined: estimate from confirmed units and the task in flight. */
   readonly observeCapacity?: () => Capacity;
+  /** The executor's current view of a task (its state names it in a busy refusal); undefined when unknown. */
+  readonly task?: (taskId: string) => TaskSnapshot | undefined;
   readonly log: Logger;
 }
 
@@ -66,6 +68,8 @@ export class TargetLoop {
   private lastValue: number | undefined;
   private stepIndex = 0;
   private conditions = new Map<ConditionType, Condition>();
+  /** The task this loop submitted that has not ended yet (at most one: `execute` refuses while it runs). */
+  private inFlight: { readonly taskId: string; readonly from: number; readonly to: number } | undefined;
   private cancelTimer: (() => void) | undefined;
   private running: Promise<unknown> = Promise.resolve();
   private stopped = true;
@@ -125,13 +129,18 @@ export class TargetLoop {
     await this.running.catch(() => undefined);
   }
 
-  /** Units as the policy sees them now: observed in the actuator's world, else estimated from confirmed units. */
+  /**
+   * Units as the policy sees them now: observed in the actuator's world, else estimated from
+   * confirmed units, with the units a scale-up still in flight adds counted as booting.
+   */
   capacity(): Capacity {
     if (this.deps.observeCapacity) return this.deps.observeCapacity();
     const units = this.state.units ?? this.settings.initialUnits;
     const up = this.state.lastScaleUp;
     const booting = up && this.deps.clock.now() < up.at + durationMs(this.settings.provisioningDelay) ? Math.max(0, Math.min(units, up.to) - up.from) : 0;
-    return { ready: units - booting, booting };
+    // asked for and on their way: without them the policy would ask for the same units again
+    const coming = this.inFlight ? Math.max(0, this.inFlight.to - units) : 0;
+    return { ready: units - booting, booting: booting + coming };
   }
 
   /** The latest anomaly and failure-risk view, or undefined before the first step with data. */
@@ -311,18 +320,22 @@ export class TargetLoop {
   /**
    * Submits the decision's action and follows its task; updates `record` in place (status,
    * outcome, message) and stores it again when the task ends. The caller stores it first.
+   * While an earlier task of this target is in flight (pending, running, retrying, verifying,
+   * rolling back) nothing is submitted: the record becomes no action with reason `ExecutorBusy`,
+   * whatever per-target limit the executor has. A refusal by the executor is recorded the same way
+   * with its own reason.
    */
   execute(record: DecisionRecord): void {
     const a = record.action!;
+    const busy = this.inFlight;
+    if (busy) {
+      const state = this.deps.task?.(busy.taskId)?.state ?? 'in flight';
+      return refuse(record, busy.taskId, 'ExecutorBusy', `task ${busy.taskId} (scale ${busy.from} -> ${busy.to}) is still in flight (${state}); one task per target at a time`, this.deps.clock.now());
+    }
     const action: Action = { id: a.id, target: this.target, kind: 'scale', from: a.from, to: a.to, reason: record.reason, mode: a.mode, idempotencyKey: `${this.target}:${a.id}`, createdAt: this.deps.clock.now() };
     const sub = this.deps.submit(action);
-    if (!sub.accepted) {
-      record.status = 'no-action';
-      record.message = `scale ${a.from} -> ${a.to} refused by the executor: ${sub.message}`;
-      record.outcome = { taskId: sub.taskId ?? null, state: sub.reason, reason: sub.message, at: this.deps.clock.now() };
-      record.reason = sub.reason;
-      return;
-    }
+    if (!sub.accepted) return refuse(record, sub.taskId ?? null, sub.reason, sub.message, this.deps.clock.now());
+    this.inFlight = { taskId: sub.taskId, from: a.from, to: a.to };
     record.status = 'submitted';
     record.message = `scale ${a.from} -> ${a.to} (${record.reason}) submitted as task ${sub.taskId}`;
     record.outcome = { taskId: sub.taskId, state: 'pending', reason: 'submitted', at: this.deps.clock.now() };
@@ -338,8 +351,10 @@ export class TargetLoop {
     if (applied !== undefined) {
       if (applied > (this.state.units ?? this.settings.initialUnits)) this.state.lastScaleUp = { at: record.at, from: a.from, to: applied };
       this.state.units = applied;
-      await this.saveState();
     }
+    // cleared in the same synchronous step that confirms the units, so no tick sees neither
+    if (this.inFlight?.taskId === snap.id) this.inFlight = undefined;
+    if (applied !== undefined) await this.saveState();
     await this.deps.store.putDecision(record);
   }
 
@@ -381,6 +396,15 @@ export class TargetLoop {
     await this.deps.store.putCondition(this.target, condition);
     this.conditions.set(type, condition);
   }
+}
+
+/** Records a decision's action as not carried out: no action, with the refusal's reason. */
+function refuse(record: DecisionRecord, taskId: string | null, reason: string, why: string, at: number): void {
+  const a = record.action!;
+  record.status = 'no-action';
+  record.message = `scale ${a.from} -> ${a.to} refused: ${why}`;
+  record.outcome = { taskId, state: reason, reason: why, at };
+  record.reason = reason;
 }
 
 /** A step's mean metric value, NaN when the step has no samples (the detectors skip it). */
