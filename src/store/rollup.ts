@@ -7,7 +7,7 @@
  */
 import type { Clock } from '../core/clock.js';
 import { sketchIndex } from './sketch.js';
-import { OTHER_KEY, TOTAL_KEY, Window, type Dimension, type WindowRow } from './window.js';
+import { DIMENSIONS, OTHER_KEY, TOTAL_KEY, Window, type Dimension, type WindowRow } from './window.js';
 
 /** How the engine bounds time and cardinality. */
 export interface RollupOptions {
@@ -45,10 +45,31 @@ export interface FlushBatch {
   failed(): void;
 }
 
+/**
+ * The keyed dimensions in a fixed order, so a set finds a dimension's windows by array index
+ * instead of a Map lookup (one of the seven window updates of every event).
+ */
+const KEYED_DIMENSIONS = DIMENSIONS.filter((d): d is KeyedDimension => d !== 'total');
+type KeyedDimension = Exclude<Dimension, 'total'>;
+const DIM_INDEX = Object.fromEntries(KEYED_DIMENSIONS.map((d, i) => [d, i])) as Record<KeyedDimension, number>;
+const OP = DIM_INDEX.op;
+const TABLE = DIM_INDEX.table;
+const COLUMN = DIM_INDEX.column;
+const USER = DIM_INDEX.user;
+const ROUTE = DIM_INDEX.route;
+const METRIC = DIM_INDEX.metric;
+
 /** All windows of one target for one granularity and start. */
 class WindowSet {
   readonly total: Window;
-  readonly dims = new Map<Dimension, Map<string, Window>>();
+  /** Windows by key, one map per keyed dimension (indexed as KEYED_DIMENSIONS). */
+  private readonly byDim: Map<string, Window>[] = KEYED_DIMENSIONS.map(() => new Map());
+  /**
+   * Column windows by table, then column: the column key is `table.column`, and building that
+   * string for every column of every event (then hashing the new string) costs more than two
+   * lookups of strings whose hashes are already known.
+   */
+  private readonly columnWindows = new Map<string, Map<string, Window>>();
   version = 1;
   flushedVersion = 0;
 
@@ -61,12 +82,13 @@ class WindowSet {
   }
 
   /** The window for `dim`/`key`; beyond the open key limit a new key is folded into `__other__`. */
-  window(dim: Dimension, key: string): Window {
-    let byKey = this.dims.get(dim);
-    if (!byKey) {
-      byKey = new Map();
-      this.dims.set(dim, byKey);
-    }
+  window(dim: KeyedDimension, key: string): Window {
+    return this.windowAt(DIM_INDEX[dim], key);
+  }
+
+  /** window() by dimension index (see KEYED_DIMENSIONS). */
+  windowAt(dimIndex: number, key: string): Window {
+    const byKey = this.byDim[dimIndex];
     let w = byKey.get(key);
     if (w) return w;
     if (byKey.size >= this.keyLimit) key = OTHER_KEY;
@@ -78,9 +100,42 @@ class WindowSet {
     return w;
   }
 
+  /**
+   * The column window of `column` in `table` (key `table.column`, or just `column` without a
+   * table). Caching the resolved window is exact: a key's window only changes in cutToTopK(),
+   * which runs on a closed set, and that clears the cache.
+   */
+  columnWindow(table: string | undefined, column: string): Window {
+    if (table === undefined) return this.windowAt(COLUMN, column);
+    let byColumn = this.columnWindows.get(table);
+    if (!byColumn) {
+      byColumn = new Map();
+      this.columnWindows.set(table, byColumn);
+    }
+    let w = byColumn.get(column);
+    if (!w) {
+      w = this.windowAt(COLUMN, table + '.' + column);
+      byColumn.set(column, w);
+    }
+    return w;
+  }
+
+  /** Every keyed dimension with its windows, in KEYED_DIMENSIONS order. */
+  *dims(): IterableIterator<[KeyedDimension, Map<string, Window>]> {
+    for (let i = 0; i < KEYED_DIMENSIONS.length; i++) yield [KEYED_DIMENSIONS[i], this.byDim[i]];
+  }
+
+  /** Count of keyed windows, all dimensions. */
+  keyCount(): number {
+    let n = 0;
+    for (const byKey of this.byDim) n += byKey.size;
+    return n;
+  }
+
   /** Keeps the top `k` keys per dimension by estimated count, folding the rest into `__other__`. */
   cutToTopK(k: number): void {
-    for (const byKey of this.dims.values()) {
+    this.columnWindows.clear();
+    for (const byKey of this.byDim) {
       if (byKey.size <= k) continue;
       const ranked = [...byKey.entries()].filter(([key]) => key !== OTHER_KEY).sort((a, b) => b[1].estCount - a[1].estCount);
       const other = byKey.get(OTHER_KEY) ?? new Window(this.start, this.granularity);
@@ -96,15 +151,15 @@ class WindowSet {
   /** Adds every window of `child` (a finer, closed set inside this one) into this set. */
   absorb(child: WindowSet): void {
     this.total.merge(child.total);
-    for (const [dim, byKey] of child.dims) {
-      for (const [key, w] of byKey) this.window(dim, key).merge(w);
+    for (let i = 0; i < KEYED_DIMENSIONS.length; i++) {
+      for (const [key, w] of child.byDim[i]) this.windowAt(i, key).merge(w);
     }
     this.version++;
   }
 
   rows(target: string, final: boolean): WindowRow[] {
     const rows = [this.total.toRow(target, 'total', TOTAL_KEY, final)];
-    for (const [dim, byKey] of this.dims) {
+    for (const [dim, byKey] of this.dims()) {
       for (const [key, w] of byKey) rows.push(w.toRow(target, dim, key, final));
     }
     return rows;
@@ -144,31 +199,33 @@ export class RollupEngine {
     return end + this.options.latenessSeconds * 1000 > this.clock.now();
   }
 
-  /** Adds one request event of `target`, sampled at `rate` (in (0, 1]). */
+  /**
+   * Adds one request event of `target`, sampled at `rate` (in (0, 1]). Reads the event's fields
+   * and keeps no reference to it or its columns array, so a caller may reuse one object.
+   */
   addEvent(target: string, event: RollupEvent, rate: number): void {
     const set = this.baseSet(target, event.at);
     const weight = 1 / rate;
     const index = sketchIndex(event.latencyMs);
     const failed = event.error !== undefined || (event.status !== undefined && event.status >= 500);
     const rows = event.rows ?? 0;
-    const { at, latencyMs, bytes } = event;
+    const { at, latencyMs, bytes, table, columns, user, route } = event;
     set.version++;
     set.total.addRequest(at, latencyMs, index, bytes, rows, failed, weight, rate);
-    set.window('op', event.op).addRequest(at, latencyMs, index, bytes, rows, failed, weight, rate);
-    if (event.table !== undefined) set.window('table', event.table).addRequest(at, latencyMs, index, bytes, rows, failed, weight, rate);
-    if (event.columns !== undefined) {
-      const prefix = event.table === undefined ? '' : event.table + '.';
-      for (const column of event.columns) set.window('column', prefix + column).addRequest(at, latencyMs, index, bytes, rows, failed, weight, rate);
+    set.windowAt(OP, event.op).addRequest(at, latencyMs, index, bytes, rows, failed, weight, rate);
+    if (table !== undefined) set.windowAt(TABLE, table).addRequest(at, latencyMs, index, bytes, rows, failed, weight, rate);
+    if (columns !== undefined) {
+      for (let i = 0; i < columns.length; i++) set.columnWindow(table, columns[i]).addRequest(at, latencyMs, index, bytes, rows, failed, weight, rate);
     }
-    if (event.user !== undefined) set.window('user', event.user).addRequest(at, latencyMs, index, bytes, rows, failed, weight, rate);
-    if (event.route !== undefined) set.window('route', event.route).addRequest(at, latencyMs, index, bytes, rows, failed, weight, rate);
+    if (user !== undefined) set.windowAt(USER, user).addRequest(at, latencyMs, index, bytes, rows, failed, weight, rate);
+    if (route !== undefined) set.windowAt(ROUTE, route).addRequest(at, latencyMs, index, bytes, rows, failed, weight, rate);
   }
 
   /** Adds one resource-metric point to the series `seriesKey` of `target`. */
   addSample(target: string, seriesKey: string, at: number, value: number): void {
     const set = this.baseSet(target, at);
     set.version++;
-    set.window('metric', seriesKey).addSample(at, value);
+    set.windowAt(METRIC, seriesKey).addSample(at, value);
   }
 
   /** Closes every window whose end plus the lateness has passed, rolling it into its parent. */
@@ -257,8 +314,7 @@ export class RollupEngine {
     for (const tw of this.targets.values()) {
       for (const sets of tw.levels) {
         for (const set of sets.values()) {
-          n++;
-          for (const byKey of set.dims.values()) n += byKey.size;
+          n += 1 + set.keyCount();
         }
       }
     }

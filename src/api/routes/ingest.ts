@@ -27,8 +27,9 @@ export function ingestRoutes(app: FastifyInstance, service: ShadowplaneService):
   const { ingestor } = service;
 
   const handle = (kind: 'event' | 'sample', body: unknown, reply: FastifyReply) => {
-    const items = typeof body === 'string' ? null : Array.isArray(body) ? body : [body];
-    const count = items ? items.length : countLines(body as string);
+    const ndjson = Buffer.isBuffer(body) || typeof body === 'string' ? body : null;
+    const items = ndjson !== null ? null : Array.isArray(body) ? body : [body];
+    const count = items ? items.length : countLines(ndjson!);
     const wait = bucket.take(count);
     if (wait > 0) {
       return sendProblem(reply.header('retry-after', String(wait)), problem('SHADOWPLANE_ERR_RATE_LIMITED', `more than server.maxEventsPerSecond (${service.config.server.maxEventsPerSecond}) items per second; retry in ${wait} s`));
@@ -38,7 +39,7 @@ export function ingestRoutes(app: FastifyInstance, service: ShadowplaneService):
       result = kind === 'event' ? ingestor.ingestEvents(items) : ingestor.ingestSamples(items);
     } else {
       result = { accepted: 0, sampledOut: 0, rejected: [] };
-      forEachNdjsonLine(body as string, (item, index) => ingestor.ingestLine(kind, item, index, result));
+      forEachNdjsonLine(ndjson!, (item, index) => ingestor.ingestLine(kind, item, index, result));
       ingestor.finish(kind, result);
     }
     const answer = { accepted: result.accepted, sampledOut: result.sampledOut, rejectedCount: result.rejected.length, rejected: result.rejected.slice(0, MAX_LISTED_REJECTIONS) };
@@ -64,16 +65,50 @@ export function ingestRoutes(app: FastifyInstance, service: ShadowplaneService):
   }, async (req, reply) => handle('sample', req.body, reply));
 }
 
-/** Calls `fn` with each non-blank line parsed as JSON (or the parse Error) and its 0-based index. */
-export function forEachNdjsonLine(text: string, fn: (item: unknown, index: number) => void): void {
+/**
+ * An NDJSON body is decoded a piece of about this many bytes at a time (cut at a newline): one
+ * string per piece instead of one per line, and small enough to stay out of V8's large-object
+ * space, where a string (over about 128 KiB) costs several times more per byte to create than
+ * a small one. Decoding a 200 KiB body in one go took over 1 ms; in pieces, well under 0.2 ms.
+ */
+const DECODE_PIECE_BYTES = 64 * 1024;
+const NEWLINE = 0x0a;
+
+/**
+ * Calls `fn` with each non-blank line of an NDJSON body parsed as JSON (or the parse Error) and
+ * its 0-based index among the non-blank lines. A Buffer is decoded as UTF-8; cutting it at
+ * newline bytes is safe because 0x0A never occurs inside a multi-byte UTF-8 character.
+ */
+export function forEachNdjsonLine(body: Buffer | string, fn: (item: unknown, index: number) => void): void {
+  if (typeof body === 'string') {
+    forEachLine(body, fn, 0);
+    return;
+  }
   let index = 0;
+  let pos = 0;
+  while (pos < body.length) {
+    let end = body.length;
+    if (pos + DECODE_PIECE_BYTES < body.length) {
+      end = body.lastIndexOf(NEWLINE, pos + DECODE_PIECE_BYTES);
+      // A line longer than a piece: the piece runs to that line's end.
+      if (end < pos) end = body.indexOf(NEWLINE, pos + DECODE_PIECE_BYTES);
+      if (end < 0) end = body.length;
+    }
+    index = forEachLine(body.toString('utf8', pos, end), fn, index);
+    pos = end + 1;
+  }
+}
+
+/** forEachNdjsonLine() over one decoded string, numbering from `index`; returns the next index. */
+function forEachLine(text: string, fn: (item: unknown, index: number) => void, index: number): number {
   let start = 0;
   while (start < text.length) {
     let end = text.indexOf('\n', start);
     if (end < 0) end = text.length;
     const line = text.slice(start, end);
     start = end + 1;
-    if (line.trim() === '') continue;
+    // Almost every line starts with `{`; only the others need the (allocating) blank check.
+    if (line.charCodeAt(0) !== 0x7b && line.trim() === '') continue;
     let item: unknown;
     try {
       item = JSON.parse(line);
@@ -82,10 +117,13 @@ export function forEachNdjsonLine(text: string, fn: (item: unknown, index: numbe
     }
     fn(item, index++);
   }
+  return index;
 }
 
-function countLines(text: string): number {
+/** Lines in an NDJSON body (an upper bound of its items, for the rate limit). */
+function countLines(body: Buffer | string): number {
+  const next = typeof body === 'string' ? (from: number) => body.indexOf('\n', from) : (from: number) => body.indexOf(NEWLINE, from);
   let n = 1;
-  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) n++;
+  for (let i = next(0); i >= 0; i = next(i + 1)) n++;
   return n;
 }
