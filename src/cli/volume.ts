@@ -26,7 +26,7 @@ export function register(program: Command): void {
     .option('--fast-blocks <n>', 'capacity of the nvme tier in blocks', positiveInt, 1024)
     .option('--ssd-blocks <n>', 'capacity of a second hot tier on the ssd profile, in blocks (0: none)', (v) => (v === '0' ? 0 : positiveInt(v)), 0)
     .option('--copy-budget-mibps <n>', 'bandwidth budget for copies up, MiB/s', positiveInt, 50)
-    .option('--failover-latency-ms <n>', 'live latency (EWMA) that triggers failover', positiveInt, 25)
+    .option('--failover-latency-ms <n>', 'floor (ms) of the baseline-relative latency trigger: an I/O is slow above max(floor, 4 x the learned p90)', positiveInt, 25)
     .option('--nbd-port <n>', 'NBD port on 127.0.0.1', positiveInt, 10809)
     .option('--http-port <n>', 'HTTP API port on 127.0.0.1', positiveInt, 8710)
     .action(
