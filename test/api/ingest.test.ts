@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { forEachNdjsonLine } from '../../src/api/routes/ingest.js';
 import { PostgresStore } from '../../src/store/postgres.js';
 import { TEST_PG_URL, postgresSkipReason, uniqueSchema } from '../helpers/postgres.js';
 import { T0, ndjson, testService } from '../helpers/service.js';
@@ -77,6 +78,29 @@ describe('ingest API', () => {
     const series = await h.service.api.inject({ method: 'GET', url: `/v1/targets/orders-db/series?dim=metric&key=${encodeURIComponent('cpu_utilisation{core="0"}')}&metric=max&from=${T0}&to=${T0 + 120_000}` });
     assert.deepEqual(series.json().points.map((p: { v: number }) => p.v), [0.7]);
   });
+});
+
+test('an NDJSON body over many decode pieces yields every line once, in order, as the string form does', () => {
+  // Lines cross the 64 KiB piece boundaries, one line is longer than a piece, others are blank,
+  // broken, or hold multi-byte characters: the Buffer path must number and parse them all alike.
+  const lines: string[] = [];
+  for (let i = 0; i < 3000; i++) {
+    if (i % 97 === 0) lines.push('   ');
+    else if (i % 389 === 0) lines.push('{broken');
+    else if (i === 1500) lines.push(JSON.stringify({ i, pad: 'x'.repeat(100_000) }));
+    else lines.push(JSON.stringify({ i, route: `GET /é/ü/${'€'.repeat(i % 7)}` }));
+  }
+  const text = lines.join('\n') + '\n\n';
+  const collect = (body: Buffer | string) => {
+    const seen: string[] = [];
+    forEachNdjsonLine(body, (item, index) => seen.push(`${index}:${item instanceof Error ? 'error' : JSON.stringify(item)}`));
+    return seen;
+  };
+  const fromBuffer = collect(Buffer.from(text));
+  assert.ok(Buffer.byteLength(text) > 3 * 64 * 1024);
+  assert.deepEqual(fromBuffer, collect(text));
+  const expected = lines.filter((l) => l.trim() !== '').map((l, index) => `${index}:${l.startsWith('{broken') ? 'error' : JSON.stringify(JSON.parse(l))}`);
+  assert.deepEqual(fromBuffer, expected);
 });
 
 describe('service limits', () => {
