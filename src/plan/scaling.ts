@@ -106,7 +106,7 @@ export interface ScalingPolicyConfig {
 }
 
 /**
- * Defaults: the one configuration used for every trace in docs/benchmarks/replay.md, chosen on the
+ * Defaults: the one configuration used for every trace in docs/benchmarks.md (replay), chosen on the
  * first half of each trace's scoring window (bench/replay/tune.ts). The tolerance-rule fields
  * (scaleInTolerance, scaleInLookaheadSteps, scaleUpLookaheadSteps) only act when actionCost is 0.
  */

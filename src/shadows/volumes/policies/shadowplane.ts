@@ -31,7 +31,7 @@ export interface ShadowplaneOptions {
   readonly runWindow: number;
 }
 
-/** Defaults measured on the OLTP and CloudPhysics traces (docs/benchmarks/volumes.md). */
+/** Defaults measured on the OLTP and CloudPhysics traces (docs/benchmarks.md, volumes). */
 export const SHADOWPLANE_DEFAULTS: ShadowplaneOptions = { depth: 1, runWindow: 64 };
 
 /** The predictive policy; see the module comment for the rule. */
