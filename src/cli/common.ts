@@ -36,3 +36,11 @@ export function positiveIntList(value: string): number[] {
     return n;
   });
 }
+
+/** Commander parser for one of a fixed set of words. */
+export function oneOf<T extends string>(values: readonly T[]): (value: string) => T {
+  return (value) => {
+    if (!values.includes(value as T)) throw new InvalidArgumentError(`must be one of ${values.join(', ')}`);
+    return value as T;
+  };
+}

@@ -14,7 +14,7 @@ import { splitCsvLine } from '../core/csv.js';
 import { readFile } from 'node:fs/promises';
 import { fitForecaster } from '../forecast/index.js';
 import type { ForecastMethod } from '../forecast/index.js';
-import { positiveInt, positiveIntList, reportCliError } from './common.js';
+import { oneOf, positiveInt, positiveIntList, reportCliError } from './common.js';
 
 /** Options of one forecast run over a CSV file. */
 export interface ForecastCsvOptions {
@@ -262,11 +262,7 @@ function levelList(value: string): number[] {
   });
 }
 
-function methodName(value: string): ForecastMethod {
-  const all: ForecastMethod[] = ['auto', 'naive', 'snaive', 'ets', 'theta', 'arima', 'mstl'];
-  if (!all.includes(value as ForecastMethod)) throw new InvalidArgumentError(`must be one of ${all.join(', ')}`);
-  return value as ForecastMethod;
-}
+const methodName = oneOf<ForecastMethod>(['auto', 'naive', 'snaive', 'ets', 'theta', 'arima', 'mstl']);
 
 /** Registers `shadowplane forecast`. Exit code 0: all series written; 2: some skipped as too short. */
 export function register(program: Command): void {

@@ -1,14 +1,7 @@
 /** `shadowplane stream-bench`: runs one partition-shadowing scenario and prints its figures (last line: one JSON object). */
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { runScenario } from '../shadows/partitions/scenario.js';
-import { positiveInt } from './common.js';
-
-function oneOf<T extends string>(values: readonly T[]): (v: string) => T {
-  return (v) => {
-    if (!values.includes(v as T)) throw new InvalidArgumentError(`must be one of ${values.join(', ')}`);
-    return v as T;
-  };
-}
+import { oneOf, positiveInt } from './common.js';
 
 /** Registers the subcommand. */
 export function register(program: Command): void {
