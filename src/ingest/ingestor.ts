@@ -60,31 +60,18 @@ export class Ingestor {
 
   /** Ingests a batch of request events as received (unknown shape). Never throws for bad items. */
   ingestEvents(items: readonly unknown[]): IngestResult {
-    const result: IngestResult = { accepted: 0, sampledOut: 0, rejected: [] };
-    for (let i = 0; i < items.length; i++) {
-      const item = items[i];
-      if (!matches(EventSchema, item)) {
-        this.reject(result, 'event', i, 'invalid', problemsOf(EventSchema, item));
-        continue;
-      }
-      this.ingestOne(item, i, result);
-    }
-    this.count('event', result);
-    return result;
+    return this.ingestBatch('event', items);
   }
 
   /** Ingests a batch of metric samples as received. Never throws for bad items. */
   ingestSamples(items: readonly unknown[]): IngestResult {
+    return this.ingestBatch('sample', items);
+  }
+
+  private ingestBatch(kind: 'event' | 'sample', items: readonly unknown[]): IngestResult {
     const result: IngestResult = { accepted: 0, sampledOut: 0, rejected: [] };
-    for (let i = 0; i < items.length; i++) {
-      const item = items[i];
-      if (!matches(SampleSchema, item)) {
-        this.reject(result, 'sample', i, 'invalid', problemsOf(SampleSchema, item));
-        continue;
-      }
-      this.ingestSample(item, i, result);
-    }
-    this.count('sample', result);
+    for (let i = 0; i < items.length; i++) this.ingestLine(kind, items[i], i, result);
+    this.finish(kind, result);
     return result;
   }
 
