@@ -21,6 +21,8 @@ import { RollupEngine } from './store/rollup.js';
 import { SqliteStore } from './store/sqlite.js';
 import type { ShadowStore } from './store/store.js';
 import { buildApi } from './api/server.js';
+import { EventBus, observeStore } from './api/events.js';
+import { ShadowRegistry } from './control/shadows/registry.js';
 
 /** Options that tests and embedders change; production uses the defaults. */
 export interface ServiceOptions {
@@ -48,6 +50,10 @@ export class ShadowplaneService {
   readonly metrics: ServiceMetrics;
   readonly api: FastifyInstance;
   readonly controller: Controller;
+  /** Change notifications for GET /v1/stream. */
+  readonly events = new EventBus();
+  /** The shadow components: their status read from their admin APIs, and actions relayed to them. */
+  readonly shadows: ShadowRegistry;
   private demo: DemoFeed | undefined;
   /** Window lengths in seconds, finest first. */
   readonly granularities: number[];
@@ -62,7 +68,7 @@ export class ShadowplaneService {
   ) {
     this.clock = options.clock ?? realClock;
     this.log = options.log ?? logger('service');
-    this.store = options.store ?? openStore(config);
+    this.store = observeStore(options.store ?? openStore(config), this.events);
     this.granularities = config.store.granularities.map((g) => durationMs(g) / 1000);
     this.engine = new RollupEngine(
       {
@@ -86,6 +92,10 @@ export class ShadowplaneService {
     }, this.metrics);
     this.scraper = new Scraper(this.targets, this.ingestor, this.clock, logger('scraper'));
     this.controller = new Controller({ config, clock: this.clock, store: this.store, granularities: this.granularities, flush: () => this.flush(), log: logger('control') });
+    this.shadows = new ShadowRegistry({
+      clock: this.clock, store: this.store, log: logger('shadows'), file: join(config.store.dataDir, 'shadows.json'),
+      onChange: (name) => this.events.publish({ type: 'shadow', shadow: name }),
+    });
     this.api = buildApi(this);
   }
 
@@ -103,6 +113,7 @@ export class ShadowplaneService {
       config.targets.map((t) => ({ name: t.name, kind: t.kind, labels: t.labels, samplingRate: t.sampling.rate, scrape: t.scrape && { url: t.scrape.url, interval: t.scrape.interval ?? DEFAULT_SCRAPE_INTERVAL } })),
     );
     await service.controller.init();
+    service.shadows.load(config.shadows);
     if (config.demo.enabled) service.demo = await DemoFeed.open(service);
     return service;
   }
@@ -112,6 +123,7 @@ export class ShadowplaneService {
     this.every('flush', durationMs(this.config.store.flushInterval), () => this.flush());
     this.every('compaction', durationMs(this.config.store.compactionInterval), () => this.compact());
     this.scraper.start();
+    this.shadows.start();
     this.demo?.start();
     this.controller.start();
     const address = await this.api.listen({ host: this.config.server.host, port: this.config.server.port });
@@ -160,6 +172,7 @@ export class ShadowplaneService {
     this.stopped = true;
     for (const cancel of this.timers.values()) cancel();
     this.scraper.stop();
+    this.shadows.stop();
     this.demo?.stop();
     await this.controller.stop();
     await this.api.close();

@@ -16,6 +16,8 @@ import { queryRoutes } from './routes/query.js';
 import { targetRoutes } from './routes/targets.js';
 import { controlRoutes } from './routes/control.js';
 import { anomalyRoutes } from './routes/anomalies.js';
+import { shadowRoutes } from './routes/shadows.js';
+import { streamRoutes } from './routes/stream.js';
 import { uiRoutes } from '../ui/routes.js';
 
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -66,6 +68,8 @@ export function buildApi(service: ShadowplaneService): FastifyInstance {
     queryRoutes(scoped, service);
     controlRoutes(scoped, service);
     anomalyRoutes(scoped, service);
+    shadowRoutes(scoped, service);
+    streamRoutes(scoped, service);
     uiRoutes(scoped);
     scoped.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   });

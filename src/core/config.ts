@@ -70,6 +70,28 @@ export const TargetConfig = Type.Object(
   { additionalProperties: false },
 );
 
+/** The kinds of shadow component the service can read and act on. */
+export const SHADOW_KINDS = ['traffic', 'partitions', 'volumes', 'sql'] as const;
+
+/**
+ * One shadow component (a data plane running as its own process with its own admin API) that the
+ * service reads the status of and relays operator actions to. Used by the config file and by
+ * `POST /v1/shadows`.
+ */
+export const ShadowConfig = Type.Object(
+  {
+    name: Type.String({ ...TargetName, description: 'What the API and the dashboard call the component: lower-case letters, digits, `.`, `_` and `-`, 1 to 64 characters.' }),
+    kind: Type.Union(SHADOW_KINDS.map((k) => Type.Literal(k)), {
+      description: '`traffic` (the HTTP proxy, `shadowplane proxy`), `partitions` (the stream service, `shadowplane stream serve`), `volumes` (`shadowplane volume serve`) or `sql` (`shadowplane pg-proxy --admin`).',
+    }),
+    url: Type.String({ pattern: '^https?://[^/?#]+/?$', description: 'Base URL of the component\'s admin API, e.g. `http://127.0.0.1:9901` (the proxy\'s `--admin`, the stream service\'s `--listen`, the volume service\'s `--http-port`, the pg-proxy\'s `--admin`).', errorMessage: 'must be an http:// or https:// base URL (scheme, host and port, no path)' }),
+    token: Type.Optional(Type.String({ minLength: 1, maxLength: 512, description: 'Bearer token the service sends to the component (e.g. the proxy\'s SHADOWPLANE_PROXY_TOKEN). Never shown by the API.' })),
+    target: Type.Optional(Type.String({ ...TargetName, description: 'The target this component shadows, if any: the dashboard links the two.' })),
+    interval: Duration('How often the service reads the component\'s status.', '5s'),
+  },
+  { additionalProperties: false },
+);
+
 /** The whole configuration file. */
 export const ConfigSchema = Type.Object(
   {
@@ -116,6 +138,7 @@ export const ConfigSchema = Type.Object(
       { additionalProperties: false, default: {}, description: 'Ingestion of request metadata and resource metrics.' },
     ),
     targets: Type.Array(TargetConfig, { default: [], description: 'Managed targets declared here; more can be created through the API. Both persist.' }),
+    shadows: Type.Array(ShadowConfig, { default: [], description: 'Shadow components the service reads and acts on (docs/dashboard.md, Shadows); more can be registered through `POST /v1/shadows`.' }),
     control: Type.Object(
       {
         enabled: Type.Boolean({ default: true, description: 'Run the control loops of the targets that have an actuator.' }),
@@ -202,6 +225,12 @@ function crossFieldProblems(config: Config): { path: string; message: string }[]
   config.targets.forEach((t, i) => {
     if (names.has(t.name)) problems.push({ path: `/targets/${i}/name`, message: `"${t.name}" is declared twice` });
     names.add(t.name);
+  });
+  const shadows = new Set<string>();
+  config.shadows.forEach((s, i) => {
+    if (shadows.has(s.name)) problems.push({ path: `/shadows/${i}/name`, message: `"${s.name}" is declared twice` });
+    shadows.add(s.name);
+    if (durationMs(s.interval) < 1000) problems.push({ path: `/shadows/${i}/interval`, message: 'must be at least 1s' });
   });
   return problems;
 }

@@ -34,6 +34,12 @@ export const ERROR_CATALOGUE = {
   SHADOWPLANE_ERR_DECISION_STATE: { status: 409, title: 'The decision is not waiting for approval' },
   SHADOWPLANE_ERR_NOT_CONTROLLED: { status: 409, title: 'The target has no control loop (no actuator, or control disabled)' },
   SHADOWPLANE_ERR_TRIAGE_STATE: { status: 409, title: 'The anomaly event cannot move from its triage state to the one asked' },
+  SHADOWPLANE_ERR_SHADOW_NOT_FOUND: { status: 404, title: 'No shadow component has that name' },
+  SHADOWPLANE_ERR_SHADOW_EXISTS: { status: 409, title: 'A shadow component with that name is registered already' },
+  SHADOWPLANE_ERR_SHADOW_DECLARED: { status: 409, title: 'The shadow component is declared in the config file; change it there' },
+  SHADOWPLANE_ERR_SHADOW_KIND: { status: 409, title: 'The shadow component is of another kind; this action does not apply to it' },
+  SHADOWPLANE_ERR_SHADOW_UNREACHABLE: { status: 502, title: 'The shadow component\'s admin API cannot be reached or did not answer in time' },
+  SHADOWPLANE_ERR_SHADOW_REFUSED: { status: 502, title: 'The shadow component refused the request (its token, or an answer the service cannot read)' },
   SHADOWPLANE_ERR_INTERNAL: { status: 500, title: 'An unexpected internal error' },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -11,6 +11,7 @@ import { ShadowplaneError } from '../../core/errors.js';
 import { triageAnomaly } from '../../control/anomaly.js';
 import type { TriageState } from '../../model/detect.js';
 import type { ShadowplaneService } from '../../service.js';
+import { requester, Who } from '../who.js';
 
 const TargetParams = Type.Object({ target: TargetName });
 const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 300 }) });
@@ -23,8 +24,7 @@ const ListQuery = Type.Object({
 const TriageBody = Type.Object(
   {
     state: Type.Union(['acknowledged', 'resolved', 'false-positive'].map((s) => Type.Literal(s))),
-    why: Type.String({ minLength: 1, maxLength: 1024, description: 'Why: recorded on the event and in the audit trail.', errorMessage: 'must say why (1 to 1024 characters)' }),
-    actor: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'Who triages. Default: the caller\'s identity (`token` when a bearer token was sent, else `local:<address>`).' })),
+    ...Who,
   },
   { additionalProperties: false },
 );
@@ -55,9 +55,7 @@ export function anomalyRoutes(app: FastifyInstance, service: ShadowplaneService)
     '/v1/anomalies/:id/triage',
     { schema: { tags, summary: 'Triage an anomaly event: acknowledged, resolved or false-positive (open -> any; acknowledged -> resolved | false-positive; resolved -> false-positive).', params: IdParams, body: TriageBody, security } },
     async (req) => {
-      const b = req.body;
-      const actor = b.actor ?? (req.headers.authorization ? 'token' : `local:${req.ip}`);
-      return triageAnomaly(store, service.clock.now(), req.params.id, b.state as TriageState, { actor, why: b.why });
+      return triageAnomaly(store, service.clock.now(), req.params.id, req.body.state as TriageState, requester(req, req.body));
     },
   );
 

@@ -4,17 +4,14 @@
  * change records who (the body's `actor`, else the caller's identity), when and why.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { TargetName } from '../../core/config.js';
 import { durationMs } from '../../core/config.js';
 import { ControlSettingsPatch } from '../../control/settings.js';
-import type { OverrideKind, Requester } from '../../control/controller.js';
+import type { OverrideKind } from '../../control/controller.js';
 import type { ShadowplaneService } from '../../service.js';
+import { requester, Who } from '../who.js';
 
-const Who = {
-  actor: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'Who asks (a person or system). Default: the caller\'s identity (`token` when a bearer token was sent, else `local:<address>`).' })),
-  why: Type.String({ minLength: 1, maxLength: 1024, description: 'Why: recorded in the audit trail.', errorMessage: 'must say why (1 to 1024 characters)' }),
-};
 const For = Type.Optional(Type.String({ pattern: '^[0-9]+(ms|s|m|h|d)$', description: 'How long the override lasts, e.g. `2h`; without it, until cleared.', errorMessage: 'must be a duration such as 30m or 2h' }));
 const Units = Type.Integer({ minimum: 0, maximum: 100000 });
 
@@ -32,11 +29,6 @@ const DecisionsQuery = Type.Object({
   status: Type.Optional(Type.Union(['no-action', 'pending-approval', 'submitted', 'succeeded', 'failed', 'rejected', 'superseded'].map((s) => Type.Literal(s)))),
 });
 const LimitQuery = Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }) });
-
-/** Who asks: the body's actor, else the caller's identity. */
-function requester(req: FastifyRequest, body: { actor?: string; why: string }): Requester {
-  return { actor: body.actor ?? (req.headers.authorization ? 'token' : `local:${req.ip}`), why: body.why };
-}
 
 function timeParam(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
