@@ -1,9 +1,11 @@
 /** Managed targets: create, list, read, update, delete, and the sampling rate. */
+import { randomUUID } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { DEFAULT_SCRAPE_INTERVAL, Labels, SamplingRate, ScrapeConfig, TargetName } from '../../core/config.js';
 import type { ShadowplaneService } from '../../service.js';
 import type { TargetRecord } from '../../store/store.js';
+import { Actor, requester, Why } from '../who.js';
 
 const Kind = Type.Union([Type.Literal('database'), Type.Literal('service'), Type.Literal('stream'), Type.Literal('volume')]);
 
@@ -15,7 +17,10 @@ const TargetPatch = Type.Object(
   { kind: Type.Optional(Kind), labels: Type.Optional(Labels), sampling: Type.Optional(Type.Object({ rate: SamplingRate }, { additionalProperties: false })), scrape: Type.Optional(Type.Union([ScrapeConfig, Type.Null()])) },
   { additionalProperties: false },
 );
-const SamplingBody = Type.Object({ rate: Type.Number({ minimum: 0, maximum: 1, errorMessage: 'must be a number between 0 and 1' }) }, { additionalProperties: false });
+const SamplingBody = Type.Object(
+  { rate: Type.Number({ minimum: 0, maximum: 1, errorMessage: 'must be a number between 0 and 1' }), actor: Actor, why: Type.Optional(Why) },
+  { additionalProperties: false },
+);
 const NameParams = Type.Object({ name: TargetName });
 
 /** Scrape settings with the default interval filled in (`null` passes through: it removes scraping). */
@@ -70,7 +75,13 @@ export function targetRoutes(app: FastifyInstance, service: ShadowplaneService):
 
   app.put<{ Params: Static<typeof NameParams>; Body: Static<typeof SamplingBody> }>(
     '/v1/targets/:name/sampling',
-    { schema: { tags, summary: 'Set the sampling rate; it applies to the next event and persists.', params: NameParams, body: SamplingBody, security: [{ bearer: [] }] } },
-    async (req) => ({ rate: (await targets.update(req.params.name, { samplingRate: req.body.rate })).samplingRate }),
+    { schema: { tags, summary: 'Set the sampling rate; it applies to the next event and persists. The change goes to the audit trail with who and `why` (optional).', params: NameParams, body: SamplingBody, security: [{ bearer: [] }] } },
+    async (req) => {
+      const from = targets.get(req.params.name).samplingRate;
+      const rate = (await targets.update(req.params.name, { samplingRate: req.body.rate })).samplingRate;
+      const who = requester(req, req.body);
+      await service.store.appendAudit({ id: randomUUID(), target: req.params.name, at: service.clock.now(), ...who, action: 'sampling', detail: { from, to: rate } });
+      return { rate };
+    },
   );
 }
