@@ -19,7 +19,11 @@ const NameParams = Type.Object({ name: Type.String() });
 const ReadQuery = Type.Object({ offset: Type.Integer({ minimum: 0 }), length: Type.Integer({ minimum: 0, maximum: 32 * 1024 * 1024 }) });
 const WriteQuery = Type.Object({ offset: Type.Integer({ minimum: 0 }) });
 const FaultsBody = Type.Object(
-  { addedLatencyMs: Type.Number({ minimum: 0, maximum: 60000 }), eio: Type.Boolean() },
+  {
+    addedLatencyMs: Type.Number({ minimum: 0, maximum: 60000 }),
+    eio: Type.Boolean(),
+    device: Type.Optional(Type.Union([Type.Literal('live'), Type.Literal('shadow')], { description: 'which copy gets the faults (default live)' })),
+  },
   { additionalProperties: false },
 );
 const FailoverBody = Type.Object({ reason: Type.Optional(Type.String({ maxLength: 200 })) }, { additionalProperties: false });
@@ -102,8 +106,10 @@ export function buildVolumeApi(volumes: ReadonlyMap<string, Volume>): FastifyIns
     { schema: { params: NameParams, body: FaultsBody } },
     async (req) => {
       const v = get(req.params.name);
-      v.injectLiveFaults(req.body);
-      return { faults: req.body };
+      const { device = 'live', ...faults } = req.body;
+      if (device === 'shadow') v.injectShadowFaults(faults);
+      else v.injectLiveFaults(faults);
+      return { device, faults };
     },
   );
   return app;

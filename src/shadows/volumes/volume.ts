@@ -6,6 +6,10 @@
  * - A write is acknowledged only after it is durable (fdatasync) on the live file and on the
  *   complete shadow copy; after failover, on the shadow alone. Hot copies of the block are
  *   invalidated before the write starts and rewritten after it, so no read returns stale data.
+ * - If only the shadow write fails, the write is still acknowledged (durable on live) and its blocks
+ *   are recorded as stale on the shadow in a small file beside it before the acknowledgement; they
+ *   are never read from the shadow, even after failover, until a background repair rewrites them
+ *   from live.
  * - Copies up never start while a write to the block is in flight (the live file may still hold the
  *   old data under the new version), and their hot write runs on the write chain after a last
  *   version check, so a copy can neither mark old data valid nor overwrite a newer write-through.
@@ -14,14 +18,14 @@
  * - Hot-copy validity lives in memory only: after a restart reads come from live/shadow until the
  *   policy copies blocks up again (never stale, at worst slower).
  */
-import { copyFile, mkdir, stat } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ShadowplaneError } from '../../core/errors.js';
 import { LatencyTrigger } from './latency-trigger.js';
 import { ShadowplanePolicy } from './policies/shadowplane.js';
 import type { FastTier, PlacementPolicy } from './policies/policy.js';
 import type { TierProfile } from './profile.js';
-import { TierStore, type Faults } from './tier-store.js';
+import { TierIoError, TierStore, type Faults } from './tier-store.js';
 
 /** A fast tier's configuration: its profile and how many blocks it may hold. */
 export interface FastTierConfig {
@@ -76,12 +80,18 @@ export interface VolumeStats {
   readonly copiesDone: number;
   readonly copiesDiscarded: number;
   readonly copiesDropped: number;
+  /** Blocks whose shadow copy is stale: their last write reached live but not the shadow. */
+  readonly shadowStaleBlocks: number;
+  /** Stale shadow blocks rewritten from live since start. */
+  readonly shadowRepairs: number;
   readonly tiers: { name: string; validBlocks: number; capacityBlocks: number | null; costPerMonth: number }[];
   readonly hottest: { block: number; reads: number }[];
 }
 
 const NAME = /^[A-Za-z0-9_-]{1,64}$/;
 const MAX_COPY_QUEUE = 4096;
+/** Pause before retrying the repair of stale shadow blocks while the shadow keeps failing. */
+const SHADOW_REPAIR_RETRY_MS = 1000;
 
 /** The policy's view of one fast tier: what it asked to be resident, while real copies catch up. */
 class PlacementView implements FastTier {
@@ -131,6 +141,13 @@ export class Volume {
   private readonly writing = new Set<number>();
   private readonly heat = new Map<number, number>();
   private readonly dirtyWhileFailed = new Set<number>();
+  /**
+   * Blocks acknowledged while the shadow write failed (live succeeded): the shadow holds old data
+   * for them until the repair rewrites them from live, so they are never read from the shadow.
+   */
+  private readonly staleOnShadow = new Set<number>();
+  private repairTimer: NodeJS.Timeout | undefined;
+  private shadowRepairs = 0;
   private writeChain: Promise<unknown> = Promise.resolve();
   private copyQueue: { tier: HotTier; block: number }[] = [];
   private copying = false;
@@ -146,6 +163,8 @@ export class Volume {
     private readonly live: TierStore,
     private readonly shadow: TierStore,
     private readonly hot: HotTier[],
+    /** Where the stale-on-shadow block list is kept, so a restart does not forget it. */
+    private readonly staleListPath: string,
   ) {}
 
   /**
@@ -178,7 +197,11 @@ export class Volume {
       await copyFile(live.path, shadowPath);
     }
     const shadowStore = await TierStore.open(config.shadow, shadowDir, `${config.name}.img`, config.blockSize, config.blocks, Infinity);
-    const vol = new Volume(config, new LatencyTrigger(config.failoverLatencyMs), live, shadowStore, []);
+    const staleListPath = join(shadowDir, `${config.name}.stale.json`);
+    const vol = new Volume(config, new LatencyTrigger(config.failoverLatencyMs), live, shadowStore, [], staleListPath);
+    const stale = await readFile(staleListPath, 'utf8').then((text) => JSON.parse(text) as number[], () => []);
+    for (const b of stale) vol.staleOnShadow.add(b);
+    if (stale.length > 0) vol.scheduleShadowRepair(0);
     for (const t of config.fastTiers) {
       const store = await TierStore.open(t.profile, join(config.dir, `tier-${t.profile.name}`), `${config.name}.img`, config.blockSize, config.blocks, t.capacityBlocks);
       const holder: { tier?: HotTier } = {};
@@ -252,6 +275,11 @@ export class Volume {
     this.live.faults = faults;
   }
 
+  /** Sets faults on the complete shadow copy (tests and drills). */
+  injectShadowFaults(faults: Faults): void {
+    this.shadow.faults = faults;
+  }
+
   private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.writeChain.then(fn, fn);
     this.writeChain = run.catch(() => undefined);
@@ -271,7 +299,10 @@ export class Volume {
         }
       }
     }
-    if (this.state === 'live') {
+    // A block whose shadow copy is stale is read from live even after failover: live holds the
+    // only durable copy of its last write, and old data must never be returned.
+    const staleOnShadow = this.staleOnShadow.has(b);
+    if (this.state === 'live' || staleOnShadow) {
       const t0 = performance.now();
       try {
         const data = await this.live.readBlock(b);
@@ -280,6 +311,7 @@ export class Volume {
         return data;
       } catch (err) {
         this.noteLive(performance.now() - t0, false, (err as Error).message);
+        if (staleOnShadow) throw new TierIoError(`block ${b}: the live volume failed and the shadow copy is stale`);
       }
     }
     const data = await this.shadow.readBlock(b);
@@ -382,6 +414,13 @@ export class Volume {
       err.code = 'EIO';
       throw err;
     }
+    const staleBefore = this.staleOnShadow.size;
+    for (let i = 0; i < count; i++) {
+      if (shadowOk) this.staleOnShadow.delete(first + i);
+      else this.staleOnShadow.add(first + i);
+    }
+    if (this.staleOnShadow.size !== staleBefore) await this.saveStaleList();
+    if (!shadowOk) this.scheduleShadowRepair(0);
     for (let i = 0; i < count; i++) {
       const b = first + i;
       if (!liveOk) this.dirtyWhileFailed.add(b);
@@ -405,6 +444,43 @@ export class Volume {
       if (this.state === 'live') jobs.push(this.live.sync().catch((err: Error) => this.noteLive(0, false, err.message)));
       await Promise.all(jobs);
     });
+  }
+
+  /** Writes the stale-on-shadow list durably (write to a temporary file, then rename). */
+  private async saveStaleList(): Promise<void> {
+    const tmp = `${this.staleListPath}.tmp`;
+    await writeFile(tmp, JSON.stringify([...this.staleOnShadow]), { flush: true });
+    await rename(tmp, this.staleListPath);
+  }
+
+  private scheduleShadowRepair(delayMs: number): void {
+    if (this.repairTimer !== undefined || this.closed) return;
+    this.repairTimer = setTimeout(() => {
+      this.repairTimer = undefined;
+      void this.repairShadow();
+    }, delayMs).unref();
+  }
+
+  /**
+   * Rewrites stale shadow blocks from live, on the write chain so no write to them runs meanwhile;
+   * retried while the shadow (or live) keeps failing.
+   */
+  private async repairShadow(): Promise<void> {
+    await this.exclusive(async () => {
+      const before = this.staleOnShadow.size;
+      for (const b of [...this.staleOnShadow]) {
+        if (this.closed) break;
+        try {
+          await this.shadow.writeBlock(b, await this.live.readBlock(b), true);
+        } catch {
+          break;
+        }
+        this.staleOnShadow.delete(b);
+        this.shadowRepairs++;
+      }
+      if (this.staleOnShadow.size !== before) await this.saveStaleList();
+    });
+    if (this.staleOnShadow.size > 0) this.scheduleShadowRepair(SHADOW_REPAIR_RETRY_MS);
   }
 
   private enqueueCopy(tier: HotTier, block: number): void {
@@ -484,11 +560,13 @@ export class Volume {
       copiesDone: this.copiesDone,
       copiesDiscarded: this.copiesDiscarded,
       copiesDropped: this.copiesDropped,
+      shadowStaleBlocks: this.staleOnShadow.size,
+      shadowRepairs: this.shadowRepairs,
       tiers: [
         { name: 'live', validBlocks: this.config.blocks, capacityBlocks: null, costPerMonth: gib(this.config.blocks) * this.config.live.costPerGiBMonth },
         {
           name: `shadow-${this.shadow.profile.name}`,
-          validBlocks: this.config.blocks,
+          validBlocks: this.config.blocks - this.staleOnShadow.size,
           capacityBlocks: null,
           costPerMonth: gib(this.config.blocks) * this.shadow.profile.costPerGiBMonth,
         },
@@ -516,6 +594,7 @@ export class Volume {
   /** Stops copying and closes every file. */
   async close(): Promise<void> {
     this.closed = true;
+    clearTimeout(this.repairTimer);
     // Queued copies are only an optimisation; dropping them loses nothing.
     this.copyQueue = [];
     await this.settle();

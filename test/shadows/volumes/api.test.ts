@@ -29,6 +29,12 @@ test('API: write and read bytes, stats, fault injection triggers failover, fail 
     await app.inject({ method: 'PUT', url: '/volumes/vol1/faults', payload: { addedLatencyMs: 0, eio: false } });
     const back = await app.inject({ method: 'POST', url: '/volumes/vol1/failback' });
     assert.equal(back.json().state, 'live');
+    const shadowFaults = await app.inject({ method: 'PUT', url: '/volumes/vol1/faults', payload: { addedLatencyMs: 0, eio: true, device: 'shadow' } });
+    assert.equal(shadowFaults.json().device, 'shadow');
+    const written = await app.inject({ method: 'PUT', url: '/volumes/vol1/data?offset=0', headers: { 'content-type': 'application/octet-stream' }, payload: Buffer.alloc(4096, 7) });
+    assert.equal(written.statusCode, 204, 'durable on live: acknowledged');
+    assert.equal((await app.inject({ method: 'GET', url: '/volumes/vol1' })).json().shadowStaleBlocks, 1);
+    await app.inject({ method: 'PUT', url: '/volumes/vol1/faults', payload: { addedLatencyMs: 0, eio: false, device: 'shadow' } });
     const manual = await app.inject({ method: 'POST', url: '/volumes/vol1/failover', payload: { reason: 'drill' } });
     assert.equal(manual.json().failoverReason, 'drill');
 
@@ -40,6 +46,9 @@ test('API: write and read bytes, stats, fault injection triggers failover, fail 
     assert.equal(outside.json().problems[0].path, 'offset');
     const badFaults = await app.inject({ method: 'PUT', url: '/volumes/vol1/faults', payload: { addedLatencyMs: 'x', eio: true, extra: 1 } });
     assert.equal(badFaults.statusCode, 400);
+    const badDevice = await app.inject({ method: 'PUT', url: '/volumes/vol1/faults', payload: { addedLatencyMs: 0, eio: true, device: 'disk' } });
+    assert.equal(badDevice.statusCode, 400);
+    assert.ok(badDevice.json().problems.some((p: { path: string }) => p.path.includes('device')), JSON.stringify(badDevice.json()));
     const missing = await app.inject({ method: 'GET', url: '/volumes/nope' });
     assert.equal(missing.statusCode, 404);
     assert.equal(missing.json().code, 'SHADOWPLANE_ERR_NOT_FOUND');

@@ -125,6 +125,38 @@ test('an EIO from the live volume before any latency sign is absorbed by the sha
   }
 });
 
+test('a write the shadow failed is never read back stale from the shadow, survives a restart, and is repaired from live', async () => {
+  const vol = await testVolume({ fastTiers: [] });
+  const dir = vol.config.dir;
+  const old = randomBytes(4096);
+  const fresh = randomBytes(4096);
+  await vol.write(4096 * 5, old);
+  vol.injectShadowFaults({ addedLatencyMs: 0, eio: true });
+  await vol.write(4096 * 5, fresh);
+  assert.equal(vol.stats().shadowStaleBlocks, 1, 'acknowledged on live, marked stale on the shadow');
+  vol.failOver('drill');
+  assert.equal(sha(await vol.read(4096 * 5, 4096)), sha(fresh), 'after failover the stale block still comes from live');
+  vol.injectLiveFaults({ addedLatencyMs: 0, eio: true });
+  await assert.rejects(vol.read(4096 * 5, 4096), /stale/, 'no up-to-date copy left: an error, never old data');
+  await vol.close();
+
+  const reopened = await Volume.open({ ...vol.config, dir });
+  try {
+    assert.equal(reopened.stats().shadowStaleBlocks, 1, 'the stale list outlives a restart');
+    reopened.failOver('drill');
+    assert.equal(sha(await reopened.read(4096 * 5, 4096)), sha(fresh));
+    // The healthy live copy repairs the shadow in the background.
+    for (let i = 0; i < 200 && reopened.stats().shadowStaleBlocks > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(reopened.stats().shadowStaleBlocks, 0);
+    assert.equal(reopened.stats().shadowRepairs, 1);
+    reopened.injectLiveFaults({ addedLatencyMs: 0, eio: true });
+    assert.equal(sha(await reopened.read(4096 * 5, 4096)), sha(fresh), 'repaired: the shadow alone now serves the new data');
+    assert.equal(sha(await reopened.read(4096 * 6, 4096)), sha(Buffer.alloc(4096)));
+  } finally {
+    await reopened.close();
+  }
+});
+
 test('bad input: ranges outside the volume and bad configuration are named', async () => {
   const vol = await testVolume();
   try {
