@@ -4,9 +4,9 @@
  * reactive baseline) and carries out the actions through the service. Optionally forwards the
  * per-partition figures to the Shadow Store (`POST {controlUrl}/v1/samples`).
  */
-import { fitForecaster } from '../../forecast/index.js';
 import { logger } from '../../obs/log.js';
 import { decideReactive, decideShadow, DEFAULT_SHADOW_POLICY, type PartitionAction, type PartitionInput, type ShadowPolicyConfig } from './policy.js';
+import { PartitionForecaster, type PartitionForecastOptions } from './forecast.js';
 import type { PartitionWindow, StreamService } from './service.js';
 
 const log = logger('stream-control');
@@ -17,8 +17,14 @@ export interface ControllerOptions {
   readonly config?: Partial<ShadowPolicyConfig>;
   /** Window length in ms (must match the service's), to turn the config's ms into steps. */
   readonly windowMs: number;
-  /** Forecast horizon in windows, default 8. */
+  /**
+   * Forecast horizon in windows, default 8; stretched to cover the lead time a shadow needs
+   * (creation and backfill, learned from the service's caught-up events, plus the decision's own
+   * window and `imminentSteps`) when that is longer.
+   */
   readonly horizon?: number;
+  /** Forecast model settings. */
+  readonly forecast?: PartitionForecastOptions;
   /** Shadow Store base URL; when set, figures are posted every window. */
   readonly controlUrl?: string;
   /** Target name for the samples, default `stream`. */
@@ -27,11 +33,16 @@ export interface ControllerOptions {
   readonly onAction?: (a: PartitionAction, error?: string) => void;
 }
 
-const HISTORY = 120;
+/** Weight of the newest caught-up time in the learned lead time. */
+const LEAD_ALPHA = 0.5;
 
 /** Drives a StreamService from its windows. `stop()` detaches it. */
 export class PartitionController {
-  private readonly history: number[][];
+  private readonly forecaster: PartitionForecaster;
+  /** Learned time from shadow creation to caught-up, ms (EWMA); one window until first seen. */
+  private catchUpMs: number;
+  /** CPU time spent deciding (forecasts, policy), µs, and the windows it covers; for cost reports. */
+  readonly cost = { cpuMicros: 0, windows: 0 };
   private readonly lastRelease = new Map<number, number>();
   private readonly config: ShadowPolicyConfig;
   private busy = false;
@@ -39,50 +50,68 @@ export class PartitionController {
 
   constructor(private readonly svc: StreamService, private readonly options: ControllerOptions) {
     this.config = { ...DEFAULT_SHADOW_POLICY, ...options.config };
-    this.history = svc.partitions().map(() => []);
+    this.forecaster = new PartitionForecaster(svc.partitions().length, options.forecast);
+    this.catchUpMs = options.windowMs;
     svc.onWindow((w) => void this.tick(w));
-    svc.onEvent((e) => { if (e.kind === 'released' && e.partition !== undefined) this.lastRelease.set(e.partition, e.at); });
+    svc.onEvent((e) => {
+      if (e.kind === 'released' && e.partition !== undefined) this.lastRelease.set(e.partition, e.at);
+      const took = e.kind === 'caught-up' ? Number(e.evidence?.tookMs) : NaN;
+      if (Number.isFinite(took)) this.catchUpMs = LEAD_ALPHA * took + (1 - LEAD_ALPHA) * this.catchUpMs;
+    });
   }
 
-  /** Forecast of a partition's utilisation for the next `h` windows (mean of the engine's forecast, ≥ 0). */
+  /**
+   * Windows a shadow needs before it can take over: the learned creation-to-caught-up time plus
+   * the window in which the need shows up, rounded up.
+   */
+  get leadSteps(): number {
+    return Math.ceil((this.catchUpMs + this.options.windowMs) / this.options.windowMs);
+  }
+
+  /** Forecast of a partition's utilisation for the next `h` windows (see PartitionForecaster; ≥ 0). */
   forecast(partition: number, h: number): number[] {
-    const ys = this.history[partition];
-    if (ys.length < 6) return new Array<number>(h).fill(ys.at(-1) ?? 0);
-    const f = fitForecaster(ys.slice(-60), { seasons: [], method: 'ets', horizon: h });
-    return f.predict(h, [80]).mean.map((x) => Math.max(0, x));
+    return this.forecaster.forecast(partition, h);
   }
 
   private async tick(windows: PartitionWindow[]): Promise<void> {
     if (this.stopped) return;
-    for (const w of windows) {
-      const h = this.history[w.partition];
-      h.push(w.utilisation);
-      if (h.length > HISTORY) h.shift();
-    }
+    const cpu = process.cpuUsage();
+    const utilisations: number[] = [];
+    for (const w of windows) utilisations[w.partition] = w.utilisation;
+    if (this.options.policy === 'shadow') this.forecaster.observe(utilisations);
+    else this.forecaster.record(utilisations);
     if (this.options.controlUrl) void this.post(windows);
     // One decision round at a time: a switch-over may outlast a window.
-    if (this.busy) return;
+    if (this.busy) return this.charge(cpu);
     this.busy = true;
     try {
       const now = windows[0]?.at ?? 0;
       const reactiveSteps = Math.max(1, Math.round(this.config.reactiveWindowMs / this.options.windowMs));
+      const horizon = Math.max(this.options.horizon ?? 8, this.leadSteps + this.config.imminentSteps);
       const inputs: PartitionInput[] = this.svc.partitions().map((v) => {
-        const ys = this.history[v.partition];
+        const ys = this.forecaster.measured(v.partition);
         const recent = ys.slice(-reactiveSteps);
         return {
           partition: v.partition, worker: v.worker, utilisation: ys.at(-1) ?? 0, recentMean: recent.reduce((s, x) => s + x, 0) / Math.max(1, recent.length),
-          measured: recent, forecast: this.options.policy === 'shadow' ? this.forecast(v.partition, this.options.horizon ?? 8) : [],
-          standby: v.standby && { worker: v.standby.worker, role: v.standby.role, since: v.standby.since, caughtUp: v.standby.behind === 0 && v.standby.caughtUpAt !== undefined },
+          measured: recent, forecast: this.options.policy === 'shadow' ? this.forecast(v.partition, horizon) : [],
+          standby: v.standby && { worker: v.standby.worker, role: v.standby.role, since: v.standby.since, caughtUp: v.standby.caughtUpAt !== undefined },
           pinned: v.pinned, forbidden: v.forbidden, lastReleaseAt: this.lastRelease.get(v.partition),
         };
       });
       const actions = this.options.policy === 'shadow'
         ? decideShadow(inputs, this.svc.workerCount, now, this.config)
         : decideReactive(inputs, this.svc.workerCount, reactiveSteps, this.config);
+      this.charge(cpu);
       await Promise.all(actions.map((a) => this.apply(a)));
     } finally {
       this.busy = false;
     }
+  }
+
+  private charge(since: NodeJS.CpuUsage): void {
+    const used = process.cpuUsage(since);
+    this.cost.cpuMicros += used.user + used.system;
+    this.cost.windows++;
   }
 
   private async apply(a: PartitionAction): Promise<void> {
