@@ -4,12 +4,15 @@
  *
  * - `decideShadow` (proactive, seed 002): from per-partition forecasts, when a worker's predicted
  *   peak crosses `shadowAt` (75 %) its hottest movable partition gets a shadow on the worker with
- *   the most predicted headroom whose own predicted peak stays at or below `shadowAt` (and which
- *   would stay at or below `switchAt` with the partition); when the predicted
- *   peak crosses `switchAt` (90 %) routing switches to a caught-up shadow — at once when the
+ *   the most predicted headroom whose own predicted peak stays at or below `shadowAt` (preferring
+ *   one that would stay at or below `switchAt` with the partition); when the predicted
+ *   peak crosses `switchAt` (90 %) routing switches to a caught-up shadow whose worker would carry
+ *   the partition within `switchAt` or at least below this worker's peak — at once when the
  *   crossing is within `imminentSteps`, else at a low-activity moment (current rate at or below the
- *   recent mean); a standby (shadow or former primary) is released once the worker's predicted
- *   peak stays below `releaseBelow` (60 %) and it has lived `minDwellMs`; a partition released
+ *   recent mean); a standby is released once the worker's predicted peak is below `releaseBelow`
+ *   (60 %) and it has lived `minDwellMs` (a former primary) or `cooldownMs` (a shadow never
+ *   switched to); a shadow's target worker counts the partition's predicted load as taken when
+ *   placing others; a partition released
  *   within `cooldownMs` gets no new shadow unless its worker is predicted above `switchAt`.
  * - `decideReactive` (the baseline used today): move the hottest partition of a worker whose
  *   measured mean utilisation over `reactiveWindowMs` exceeds `reactiveAt` (80 %); the copy is
@@ -89,7 +92,9 @@ export function decideShadow(parts: readonly PartitionInput[], workers: number, 
   const forecastLoad = workerPeaks(parts, workers, (p) => p.forecast);
   const peaks = forecastLoad.map(peak);
   const actions: PartitionAction[] = [];
+  // A worker holding a shadow is where that partition is headed: count it as taken.
   const reserved = [...peaks];
+  for (const p of parts) if (p.standby?.role === 'shadow') reserved[p.standby.worker] += peak(p.forecast);
   for (let w = 0; w < workers; w++) {
     const mine = parts.filter((p) => p.worker === w);
     const firstAbove = forecastLoad[w].findIndex((x) => x > config.switchAt);
@@ -97,7 +102,9 @@ export function decideShadow(parts: readonly PartitionInput[], workers: number, 
     const hottest = mine.filter((p) => !p.pinned).sort((a, b) => peak(b.forecast) - peak(a.forecast))[0];
     for (const p of mine) {
       const evidence = { workerPeak: peaks[w], measured, partitionPeak: peak(p.forecast) };
-      if (p.standby?.role === 'shadow' && p === hottest && peaks[w] > config.switchAt && p.standby.caughtUp) {
+      // Switching only helps if the shadow's worker would carry the partition better than this one.
+      const helps = p.standby !== undefined && (reserved[p.standby.worker] <= config.switchAt || reserved[p.standby.worker] < peaks[w]);
+      if (p.standby?.role === 'shadow' && p === hottest && peaks[w] > config.switchAt && p.standby.caughtUp && helps) {
         const urgent = measured > config.switchAt || (firstAbove >= 0 && firstAbove < config.imminentSteps);
         const quiet = p.utilisation <= p.recentMean;
         if (urgent || quiet) {
@@ -105,14 +112,20 @@ export function decideShadow(parts: readonly PartitionInput[], workers: number, 
           continue;
         }
       }
-      if (p.standby && peaks[w] < config.releaseBelow && now - p.standby.since >= config.minDwellMs) {
+      // A shadow never switched to is kept for the cooldown (it may yet be needed, and releasing it
+      // then re-creating it would be a second create/release cycle); a former primary for the dwell.
+      const keep = p.standby?.role === 'shadow' ? Math.max(config.minDwellMs, config.cooldownMs) : config.minDwellMs;
+      if (p.standby && peaks[w] < config.releaseBelow && now - p.standby.since >= keep) {
         actions.push({ kind: 'release', partition: p.partition, reason: `worker forecast below releaseBelow for the ${p.standby.role}`, evidence: { ...evidence, heldMs: now - p.standby.since } });
         continue;
       }
       if (!p.standby && p === hottest && peaks[w] > config.shadowAt) {
         const cooling = p.lastReleaseAt !== undefined && now - p.lastReleaseAt < config.cooldownMs && peaks[w] <= config.switchAt;
         if (cooling) continue;
-        const target = placeShadow(p, reserved, peak(p.forecast), config.shadowAt, config.switchAt);
+        // Prefer a worker that could take the partition and stay within switchAt; failing that,
+        // any worker itself within shadowAt: a caught-up standby is ready when room appears.
+        const target = placeShadow(p, reserved, peak(p.forecast), config.shadowAt, config.switchAt)
+          ?? placeShadow(p, reserved, peak(p.forecast), config.shadowAt, Infinity);
         if (target !== undefined) {
           reserved[target] += peak(p.forecast);
           actions.push({ kind: 'create', partition: p.partition, worker: target, reason: 'worker forecast above shadowAt', evidence: { ...evidence, targetPeak: peaks[target] } });

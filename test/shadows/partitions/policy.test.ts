@@ -45,6 +45,23 @@ describe('shadowing policy', () => {
     assert.equal(decideShadow(hotAgain, 2, 1000 + DEFAULT_SHADOW_POLICY.cooldownMs)[0]?.kind, 'create');
   });
 
+  it('keeps a shadow never switched to for the cooldown, and counts it on its target when placing others', () => {
+    const shadow = { worker: 2, role: 'shadow' as const, since: 0, caughtUp: true };
+    const cool = [part(0, 0, [0.3, 0.3], { standby: shadow })];
+    assert.deepEqual(decideShadow(cool, 3, DEFAULT_SHADOW_POLICY.minDwellMs), [], 'past the dwell, within the cooldown');
+    assert.equal(decideShadow(cool, 3, DEFAULT_SHADOW_POLICY.cooldownMs)[0]?.kind, 'release');
+    // Partition 0 is headed for worker 2 (its shadow); partition 1, hot on worker 1, must go to worker 3.
+    const parts = [part(0, 0, [0.5, 0.6, 0.7], { standby: { ...shadow, since: 1 } }), part(1, 1, [0.6, 0.7, 0.8]), part(2, 3, [0.05, 0.05, 0.05])];
+    assert.deepEqual(decideShadow(parts, 4, 2).map((a) => [a.kind, a.partition, 'worker' in a ? a.worker : -1]), [['create', 1, 3]]);
+  });
+
+  it('with no worker able to take the partition within 90 %, still places a standby, but does not switch to it', () => {
+    const parts = [part(0, 0, [0.7, 0.8, 0.95]), part(1, 1, [0.2, 0.2, 0.2])];
+    assert.deepEqual(decideShadow(parts, 2, 0).map((a) => [a.kind, a.partition, 'worker' in a ? a.worker : -1]), [['create', 0, 1]]);
+    const standby = { worker: 1, role: 'shadow' as const, since: 0, caughtUp: true };
+    assert.deepEqual(decideShadow([{ ...parts[0], standby }, parts[1]], 2, 1), [], 'worker 1 would carry 1.15 against 0.95 here');
+  });
+
   it('reactive baseline moves only after the measured window mean exceeds 80 %', () => {
     const parts = [part(0, 0, [0.9], { measured: [0.5, 0.9, 0.9] }), part(1, 1, [0.1], { measured: [0.1, 0.1, 0.1] })];
     assert.deepEqual(decideReactive(parts, 2, 3), []);
