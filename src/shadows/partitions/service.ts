@@ -133,6 +133,8 @@ interface Standby {
   worker: number;
   role: 'shadow' | 'former';
   since: number;
+  /** When its creation was asked for (before storage was allocated). */
+  requestedAt: number;
   caughtUpAt?: number;
   end: number;
   pending: StoredRecord[];
@@ -158,7 +160,13 @@ interface Partition {
   commits: number;
   lags: number[];
   persisting: boolean;
+  /** The latest appended records (offsets tailBase.. end-1), so dispatch and backfill rarely read storage. */
+  tail: StoredRecord[];
+  tailBase: number;
 }
+
+/** Appended records kept in memory per partition (dispatch and backfill read older ones from storage). */
+const TAIL = 4096;
 
 interface Worker {
   readonly id: number;
@@ -231,7 +239,7 @@ export class StreamService {
       s.parts.push({
         id, epoch: ((await options.log.getMeta(`epoch.${id}`)) ?? 0) + 1, primary, end, committed, dispatched: committed, inflight: [],
         feeding: false, feedAgain: false, queue: Promise.resolve(), replicaSeq, pinned: false, forbidden: new Set(),
-        arrivals: 0, commits: 0, lags: [], persisting: false,
+        arrivals: 0, commits: 0, lags: [], persisting: false, tail: [], tailBase: end,
       });
     }
     s.routing = Object.freeze({ version: 1, owners: Object.freeze(owners) });
@@ -347,11 +355,19 @@ export class StreamService {
       await this.options.log.append(p.primary, records);
       p.end += records.length;
       p.arrivals += records.length;
+      p.tail.push(...records);
+      if (p.tail.length > 2 * TAIL) p.tailBase += p.tail.splice(0, p.tail.length - TAIL).length;
       items.forEach((it, i) => { results[it.index] = { id: records[i].id, partition: pid, offset: records[i].offset }; });
       this.handToStandby(p, records);
       this.feed(p);
     })));
     return results;
+  }
+
+  /** Up to `max` stored records of the partition from offset `from`: from memory when still there, else from the primary replica. */
+  private readPrimary(p: Partition, from: number, max: number): Promise<StoredRecord[]> {
+    if (from >= p.tailBase && from < p.tailBase + p.tail.length) return Promise.resolve(p.tail.slice(from - p.tailBase, from - p.tailBase + max));
+    return this.options.log.read(p.primary, from, max);
   }
 
   /** Runs `task` after everything queued on the partition (appends, switch-overs), in order. */
@@ -377,7 +393,7 @@ export class StreamService {
           const room = this.maxInflight - p.inflight.length;
           if (room <= 0 || p.dispatched >= p.end || !this.workers[owner]?.ready) continue;
           const from = p.dispatched;
-          const batch = await this.options.log.read(p.primary, from, Math.min(room, 256));
+          const batch = await this.readPrimary(p, from, Math.min(room, 256));
           // An ownership change while reading makes this batch stale: the new owner restarts at committed.
           if (epoch !== p.epoch || from !== p.dispatched || batch.length === 0) { p.feedAgain = true; continue; }
           p.inflight.push(...batch);
@@ -439,14 +455,14 @@ export class StreamService {
         while (s.pending.length && s.pending[0].offset < s.end) s.pending.shift();
         let batch: StoredRecord[];
         if (s.pending.length && s.pending[0].offset === s.end) batch = s.pending.splice(0, 1024);
-        else batch = await this.options.log.read(p.primary, s.end, 1024);
+        else batch = await this.readPrimary(p, s.end, 1024);
         if (batch.length === 0) break;
         await this.options.log.append(s.replica, batch);
         s.end += batch.length;
       }
       if (p.standby === s && s.end === p.end && s.caughtUpAt === undefined) {
         s.caughtUpAt = this.clock.now();
-        this.emit({ kind: 'caught-up', partition: p.id, worker: s.worker, evidence: { offset: s.end, tookMs: s.caughtUpAt - s.since } });
+        this.emit({ kind: 'caught-up', partition: p.id, worker: s.worker, evidence: { offset: s.end, tookMs: s.caughtUpAt - s.requestedAt } });
       }
     } catch (err) {
       log.error({ err, partition: p.id }, 'stream replication failed; retrying on the next append');
@@ -465,11 +481,12 @@ export class StreamService {
     const p = this.partition(partition);
     this.checkTarget(p, worker);
     if (p.standby) throw new ShadowplaneError('SHADOWPLANE_ERR_STREAM_STATE', `partition ${partition} already has a ${p.standby.role} on worker ${p.standby.worker}`);
+    const requestedAt = this.clock.now();
     const replica = `p${p.id}-r${++p.replicaSeq}`;
     const base = p.committed;
     await this.options.log.drop(replica);
     await this.options.log.create(replica, base);
-    const s: Standby = { replica, worker, role: 'shadow', since: this.clock.now(), end: base, pending: [], copying: false };
+    const s: Standby = { replica, worker, role: 'shadow', since: this.clock.now(), requestedAt, end: base, pending: [], copying: false };
     p.standby = s;
     this.emit({ kind: 'shadow-created', partition, worker, reason, evidence: { ...evidence, base, end: p.end } });
     void this.copy(p, s);
@@ -501,7 +518,7 @@ export class StreamService {
       const from = this.routing.owners[p.id];
       const oldPrimary = p.primary;
       p.primary = s.replica;
-      p.standby = { replica: oldPrimary, worker: from, role: 'former', since: this.clock.now(), caughtUpAt: this.clock.now(), end: p.end, pending: [], copying: false };
+      p.standby = { replica: oldPrimary, worker: from, role: 'former', since: this.clock.now(), requestedAt: this.clock.now(), caughtUpAt: this.clock.now(), end: p.end, pending: [], copying: false };
       const owners = [...this.routing.owners];
       owners[p.id] = s.worker;
       this.routing = Object.freeze({ version: this.routing.version + 1, owners: Object.freeze(owners) });
