@@ -308,7 +308,13 @@ export class StreamService {
   private async replaceWorker(id: number, code: number | null, signal: NodeJS.Signals | null): Promise<void> {
     log.warn({ worker: id, code, signal }, 'stream worker died; restarting');
     for (const p of this.parts) if (this.routing.owners[p.id] === id) p.epoch++; // fence now, before the new process exists
-    await this.spawn(id);
+    try {
+      await this.spawn(id);
+    } catch (err) {
+      // It died before it was ready: its exit handler has started the next replacement already.
+      log.warn({ err, worker: id }, 'stream worker replacement died before it was ready');
+      return;
+    }
     const moved: number[] = [];
     for (const p of this.parts) {
       if (this.routing.owners[p.id] !== id) continue;

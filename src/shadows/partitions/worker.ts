@@ -21,7 +21,8 @@ const assigned = new Map<number, Assignment>();
 let cursor = 0;
 
 function send(msg: FromWorker): void {
-  process.send?.(msg);
+  // After the service is gone there is nobody to tell (and the 'disconnect' handler exits).
+  if (process.connected) process.send?.(msg);
 }
 
 process.on('message', (msg: ToWorker) => {
