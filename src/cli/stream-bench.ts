@@ -14,7 +14,7 @@ export function register(program: Command): void {
     .option('--trace <csv>', 'base-load trace (timestamp,value)')
     .action(async (opts: { scenario: 'ramps' | 'crash'; policy: 'shadow' | 'reactive'; seed: number; trace?: string }) => {
       const result = await runScenario({ ...opts, progress: (line) => process.stderr.write(`${line}\n`) });
-      for (const [k, v] of Object.entries(result)) process.stdout.write(`${k.padEnd(32)} ${v}\n`);
+      for (const [k, v] of Object.entries(result)) process.stdout.write(`${k.padEnd(32)} ${typeof v === 'object' ? JSON.stringify(v) : v}\n`);
       process.stdout.write(`${JSON.stringify(result)}\n`);
     });
 }

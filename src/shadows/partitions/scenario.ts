@@ -32,6 +32,26 @@ export interface ScenarioResult {
   maxCyclesPerPartitionPer30Min: number;
   produced: number;
   durationS: number;
+  /** Process CPU time of the controller's synchronous decision step (forecasts and policy), ms per window. */
+  controllerCpuMsPerWindow: number;
+  /** Where the time went on each ramp (ms from the ramp's start). */
+  rampTimeline: RampTimeline[];
+}
+
+/**
+ * One ramp's milestones, in ms from the ramp's start (null: never happened). `above75` and
+ * `above90` are the ends of the first windows in which the load of the worker owning the
+ * partition was measured above 75 % / 90 %; `created`, `caughtUp` and `switched` are the
+ * service's events for the partition.
+ */
+export interface RampTimeline {
+  partition: number;
+  above75: number | null;
+  created: number | null;
+  caughtUp: number | null;
+  above90: number | null;
+  switched: number | null;
+  ready: boolean;
 }
 
 /** Run options. */
@@ -63,6 +83,27 @@ function rampRate(r: Ramp, s: number): number {
   if (t < r.riseS + r.holdS) return RAMP_RATE;
   if (t < r.riseS + r.holdS + r.fallS) return RAMP_RATE * (1 - (t - r.riseS - r.holdS) / r.fallS);
   return 0;
+}
+
+/** A ramp's milestones from the per-window worker loads, owners and window ends, and the service's events. */
+function timeline(r: Ramp, t0: number, workerLoads: readonly number[][], owners: readonly number[][], windowEnds: readonly number[], events: readonly StreamEvent[]): RampTimeline {
+  const startAt = t0 + r.startS * 1000;
+  const firstAbove = (limit: number): number | undefined => {
+    for (let i = 0; i < workerLoads.length; i++) {
+      const end = windowEnds[i];
+      if (end >= startAt && workerLoads[i][owners[i][r.partition]] > limit) return end;
+    }
+    return undefined;
+  };
+  // Events of this ramp: from a second before it began (a shadow made just ahead of it counts).
+  const first = (kind: StreamEvent['kind']) => events.find((e) => e.kind === kind && e.partition === r.partition && e.at >= startAt - 1000)?.at;
+  const rel = (at: number | undefined) => (at === undefined ? null : Math.round(at - startAt));
+  const above90 = firstAbove(0.9);
+  const caughtUp = first('caught-up');
+  return {
+    partition: r.partition, above75: rel(firstAbove(0.75)), created: rel(first('shadow-created')), caughtUp: rel(caughtUp),
+    above90: rel(above90), switched: rel(first('switched')), ready: caughtUp !== undefined && caughtUp <= (above90 ?? Infinity),
+  };
 }
 
 /** Runs one scenario end to end and returns its figures. Fails when the trace cannot be read. */
@@ -123,21 +164,29 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     await svc.release(p, 'initial placement');
   }
   const events: StreamEvent[] = [];
+  let t0 = Date.now();
+  let killed = false;
   svc.onEvent((e) => {
     events.push(e);
-    if (options.scenario === 'crash' && e.kind === 'switched' && e.worker !== undefined && !events.some((x) => x.kind === 'worker-restarted')) {
+    if (e.kind !== 'caught-up') say(`+${((e.at - t0) / 1000).toFixed(1)} s ${e.kind} partition ${e.partition ?? '-'} worker ${e.worker ?? '-'}${e.reason ? ` (${e.reason})` : ''}`);
+    if (options.scenario === 'crash' && e.kind === 'switched' && e.worker !== undefined && !killed) {
+      killed = true;
       const pid = svc.workerPid(e.worker);
       say(`killing worker ${e.worker} (pid ${pid}) during the switch-over of partition ${e.partition}`);
       setTimeout(() => { if (pid) process.kill(pid, 'SIGKILL'); }, 20);
     }
   });
   const workerLoads: number[][] = [];
+  const owners: number[][] = [];
+  const windowEnds: number[] = [];
   svc.onWindow((ws) => {
     const load = new Array<number>(WORKERS).fill(0);
     for (const w of ws) load[w.worker] += w.utilisation;
     workerLoads.push(load);
+    owners.push(ws.map((w) => w.worker));
+    windowEnds.push(ws[0]?.at ?? Date.now());
   });
-  const t0 = Date.now();
+  t0 = Date.now();
   const scaled = { minDwellMs: 300_000 * SCALE, cooldownMs: 1_800_000 * SCALE, reactiveWindowMs: 300_000 * SCALE };
   const controller = new PartitionController(svc, { policy: options.policy, windowMs: WINDOW_MS, config: scaled, horizon: 8 });
 
@@ -189,16 +238,11 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
   await log.close();
   await rm(dir, { recursive: true, force: true });
 
-  // A ramp is ready when its partition's shadow caught up before its worker was first measured above 90 %.
-  let readyBefore90 = 0;
-  for (const r of ramps) {
-    const startAt = t0 + r.startS * 1000;
-    const home = r.partition % 2;
-    const above = workerLoads.findIndex((l, i) => t0 + (i + 1) * WINDOW_MS >= startAt && l[home] > 0.9);
-    const crossedAt = above >= 0 ? t0 + (above + 1) * WINDOW_MS : Infinity;
-    const caught = events.find((e) => e.kind === 'caught-up' && e.partition === r.partition && e.at >= startAt - 1000);
-    if (caught && caught.at <= crossedAt) readyBefore90++;
-  }
+  // A ramp is ready when its partition's shadow caught up before the worker owning the partition
+  // was first measured above 90 % (window end) after the ramp began.
+  const rampTimeline = ramps.map((r) => timeline(r, t0, workerLoads, owners, windowEnds, events));
+  for (const [i, t] of rampTimeline.entries()) say(`ramp ${i} (partition ${t.partition}): ${JSON.stringify(t)}`);
+  const readyBefore90 = rampTimeline.filter((t) => t.ready).length;
   const creates = new Map<number, number[]>();
   for (const e of events) if (e.kind === 'shadow-created' && e.partition !== undefined) (creates.get(e.partition) ?? creates.set(e.partition, []).get(e.partition)!).push(e.at);
   const cycleWindow = 1_800_000 * SCALE;
@@ -213,5 +257,6 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     secondsAbove90: (workerLoads.filter((l) => l.some((x) => x > 0.9)).length * WINDOW_MS) / 1000,
     moves: events.filter((e) => e.kind === 'switched').length, shadowsCreated: creates.size && [...creates.values()].reduce((n, ts) => n + ts.length, 0),
     maxCyclesPerPartitionPer30Min: maxCycles, produced, durationS: Math.round((Date.now() - t0) / 100) / 10,
+    controllerCpuMsPerWindow: Math.round(controller.cost.cpuMicros / Math.max(1, controller.cost.windows)) / 1000, rampTimeline,
   };
 }
