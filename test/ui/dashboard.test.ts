@@ -1,9 +1,9 @@
 /**
  * The dashboard end to end: a real service (SQLite in a temp dir, real HTTP on port 0, a control
  * loop with the replay actuator on a VirtualClock driven by the test) and Debian's Chromium through
- * playwright-core. Pages render with the service's data; a sampling-rate change, a pause override
- * and an approval in review mode round-trip through the API; the token is required and sent; the
- * service going down shows as such.
+ * playwright-core. Pages render with the service's data; a sampling-rate change (with its reason in
+ * the audit trail), a pause override and an approval in review mode round-trip through the API;
+ * the token is required and sent; the service going down shows as such.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -135,6 +135,8 @@ describe('dashboard in headless Chromium', { skip: missing ? `${CHROMIUM} missin
     await page.locator('#rate-msg.ok').waitFor();
     assert.equal((await get('/v1/targets/shop/sampling')).rate, 0.25);
     assert.equal(await page.locator('#sampling-now').innerText(), '0.25');
+    const audit = (await get('/v1/targets/shop/audit')).audit as { action: string; why: string; detail: unknown }[];
+    assert.deepEqual(audit.filter((a) => a.action === 'sampling').map((a) => [a.why, a.detail]), [['cheaper sampling', { from: 1, to: 0.25 }]], 'the reason is recorded; the refused attempt is not');
   });
 
   test('pause and resume round-trip through the API with the reason; the loop then decides Paused', async () => {
@@ -145,7 +147,8 @@ describe('dashboard in headless Chromium', { skip: missing ? `${CHROMIUM} missin
     const view = await get('/v1/targets/shop/control');
     assert.equal(view.overrides.pause.why, 'maintenance window');
     assert.equal(view.overrides.pause.actor, 'token');
-    assert.equal((await get('/v1/targets/shop/audit')).audit[0].action, 'pause');
+    const audit = (await get('/v1/targets/shop/audit')).audit as { action: string; why: string }[];
+    assert.equal(audit.find((a) => a.action === 'pause')?.why, 'maintenance window');
     // Demand above capacity: the policy wants more units, the pause holds them back.
     assert.equal((await minute(150)).reason, 'Paused');
     await page.reload();

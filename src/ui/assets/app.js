@@ -1,23 +1,19 @@
-// The dashboard: hash routes (#/ fleet, #/targets/<name>?range=6h), pages rendered from the API,
-// refreshed by polling. Plain ES modules, no build step.
+// The dashboard: hash routes (#/ fleet, #/targets/<name>?range=6h or ?from=..&to=.., #/shadows),
+// pages rendered from the API, refreshed when the service announces a change (server-sent events
+// on /v1/stream) and by polling while that stream is down. Plain ES modules, no build step.
 import { api, ApiError, maybe, setToken, token } from './api.js';
 import { drawSeries } from './chart.js';
+import { ago, esc, num, pct, when } from './format.js';
+import { renderShadows } from './shadows.js';
 
 const POLL_MS = 5000;
+/** While the stream is up, a slow poll still catches anything it does not announce. */
+const SAFETY_POLL_MS = 60_000;
 const RANGES = ['1h', '6h', '24h', '3d', '7d'];
 const main = document.getElementById('main');
 const banner = document.getElementById('banner');
 const live = document.getElementById('live');
 
-/** Escapes text for HTML. */
-const esc = (v) => String(v ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
-const pct = (v) => (v === null || v === undefined || !Number.isFinite(v) ? '–' : `${Math.round(v * 100)} %`);
-const num = (v, d = 1) => (v === null || v === undefined || !Number.isFinite(v) ? '–' : Number(v).toFixed(d));
-const when = (ms) => (ms ? new Date(ms).toLocaleString() : '–');
-const ago = (ms, now = Date.now()) => {
-  const s = Math.round((now - ms) / 1000);
-  return s < 90 ? `${s}s ago` : s < 5400 ? `${Math.round(s / 60)} min ago` : s < 129600 ? `${Math.round(s / 3600)} h ago` : `${Math.round(s / 86400)} d ago`;
-};
 const STATUS_CLASS = { succeeded: 'ok', submitted: 'warn', 'pending-approval': 'warn', failed: 'bad', rejected: 'muted', superseded: 'muted', 'no-action': 'muted' };
 
 // ---- token -----------------------------------------------------------------------------------
@@ -110,11 +106,21 @@ async function change(what, send, msg) {
 }
 
 // ---- routing ---------------------------------------------------------------------------------
+/** A time parameter of the URL as ms: ms since the epoch or an ISO-8601 date-time; NaN otherwise. */
+const timeOf = (text) => (/^[0-9]+$/.test(text ?? '') ? Number(text) : Date.parse(text ?? ''));
+
 function route() {
   const [path, query = ''] = location.hash.replace(/^#/, '').split('?');
   const params = new URLSearchParams(query);
+  if (path === '/shadows') return { page: 'shadows' };
   const m = /^\/targets\/([^/]+)$/.exec(path);
-  return m ? { page: 'target', name: decodeURIComponent(m[1]), range: RANGES.includes(params.get('range')) ? params.get('range') : '6h' } : { page: 'fleet' };
+  if (!m) return { page: 'fleet' };
+  const r = { page: 'target', name: decodeURIComponent(m[1]), range: RANGES.includes(params.get('range')) ? params.get('range') : '6h' };
+  const from = timeOf(params.get('from'));
+  const to = params.get('to') ? timeOf(params.get('to')) : NaN;
+  // A custom range: from (and optionally to) in the URL, so it can be shared; to defaults to now.
+  if (Number.isFinite(from) && (!params.get('to') || (Number.isFinite(to) && to > from))) Object.assign(r, { range: 'custom', from, to: Number.isFinite(to) ? to : null });
+  return r;
 }
 
 let current = null;
@@ -124,12 +130,13 @@ async function refresh() {
   const r = current;
   try {
     if (r.page === 'fleet') await renderFleet();
+    else if (r.page === 'shadows') await renderShadows(main, { change, isCurrent: () => current.page === 'shadows' });
     else await renderTarget(r);
     clearError();
-    live.textContent = `Updated ${new Date().toLocaleTimeString()}`;
+    showLive(`Updated ${new Date().toLocaleTimeString()}`);
   } catch (err) {
     showError(err);
-    live.textContent = 'Not updated';
+    showLive('Not updated');
   }
 }
 
@@ -141,12 +148,64 @@ async function navigate() {
     main.innerHTML = '<p class="empty">Loading…</p>';
     main.dataset.page = r.page;
     delete main.dataset.ready;
+    delete main.dataset.target;
   }
+  document.querySelectorAll('nav a').forEach((a) => (a.getAttribute('href') === (r.page === 'shadows' ? '#/shadows' : '#/') ? a.setAttribute('aria-current', 'page') : a.removeAttribute('aria-current')));
   await refresh();
-  clearInterval(timer);
-  timer = setInterval(refresh, POLL_MS);
+  poll();
 }
 window.addEventListener('hashchange', navigate);
+
+// ---- live updates ------------------------------------------------------------------------------
+let stream = null;
+let streaming = false;
+let lastUpdate = '';
+
+/** The header's live line: how the page is kept fresh, and when it was last updated. */
+function showLive(text = lastUpdate) {
+  lastUpdate = text;
+  live.dataset.mode = streaming ? 'stream' : 'polling';
+  live.textContent = `${streaming ? 'Live' : `Polling every ${POLL_MS / 1000} s`} · ${text}`;
+}
+
+/** (Re)starts polling at the pace the stream's state calls for. */
+function poll() {
+  clearInterval(timer);
+  timer = setInterval(refresh, streaming ? SAFETY_POLL_MS : POLL_MS);
+}
+
+/** Whether a notification concerns the page on screen. */
+function concerns(type, e) {
+  if (current.page === 'shadows') return type === 'shadow' || e.shadow !== undefined;
+  if (current.page === 'target') return e.target === current.name;
+  return type !== 'shadow' && e.shadow === undefined;
+}
+
+let soon = null;
+/** Opens the stream; EventSource reconnects by itself, and polling covers the gaps. */
+function connect() {
+  if (!('EventSource' in window)) return;
+  stream = new EventSource('/v1/stream');
+  stream.addEventListener('open', () => {
+    streaming = true;
+    poll();
+    showLive();
+    refresh();
+  });
+  stream.addEventListener('error', () => {
+    if (!streaming) return;
+    streaming = false;
+    poll();
+    showLive();
+  });
+  for (const type of ['decision', 'audit', 'anomaly', 'target', 'shadow']) {
+    stream.addEventListener(type, (msg) => {
+      if (!current || !concerns(type, JSON.parse(msg.data))) return;
+      clearTimeout(soon);
+      soon = setTimeout(refresh, 150);
+    });
+  }
+}
 
 // ---- fleet -----------------------------------------------------------------------------------
 /** What the fleet page shows of one target; `problem` ranks problems first. */
@@ -226,21 +285,31 @@ function fleetRow(r) {
 // ---- target ----------------------------------------------------------------------------------
 const SHOWN_DIMS = [['table', 'Tables'], ['column', 'Columns'], ['user', 'Users'], ['route', 'Routes']];
 
+/** The range of a target page as the API's from/to parameters. */
+function rangeParams(r) {
+  return r.range === 'custom' ? { from: String(r.from), to: r.to === null ? 'now' : String(r.to) } : { from: `now-${r.range}`, to: 'now' };
+}
+
+/** A time as a datetime-local input value (local time, minutes). */
+const localInput = (ms) => new Date(ms - new Date(ms).getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+
 async function renderTarget(r) {
   const base = `/v1/targets/${encodeURIComponent(r.name)}`;
+  const { from, to } = rangeParams(r);
+  const span = `from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`;
   const target = await api('GET', base);
-  const [controlledList, ...tops] = await Promise.all([api('GET', '/v1/control'), ...SHOWN_DIMS.map(([dim]) => api('GET', `${base}/top?dim=${dim}&from=now-${r.range}&limit=10`))]);
+  const [controlledList, ...tops] = await Promise.all([api('GET', '/v1/control'), ...SHOWN_DIMS.map(([dim]) => api('GET', `${base}/top?dim=${dim}&${span}&limit=10`))]);
   const controlled = controlledList.targets.includes(r.name);
   const [conditions, view, decisions] = controlled
-    ? await Promise.all([api('GET', `${base}/conditions`), api('GET', `${base}/control`), api('GET', `${base}/decisions?limit=300`)])
+    ? await Promise.all([api('GET', `${base}/conditions`), api('GET', `${base}/control`), api('GET', `${base}/decisions?limit=300${r.range === 'custom' && r.to !== null ? `&before=${r.to}` : ''}`)])
     : [null, null, null];
   const list = decisions?.decisions ?? [];
   const last = list[0] ?? null;
   const signal = last?.inputs.signal ?? 'requests';
-  const step = stepFor();
+  const step = stepFor(r);
   const seriesUrl = signal === 'requests'
-    ? `${base}/series?dim=total&metric=estimatedCount&from=now-${r.range}&step=${step}`
-    : `${base}/series?dim=metric&key=${encodeURIComponent(signal)}&metric=mean&from=now-${r.range}&step=${step}`;
+    ? `${base}/series?dim=total&metric=estimatedCount&${span}&step=${step}`
+    : `${base}/series?dim=metric&key=${encodeURIComponent(signal)}&metric=mean&${span}&step=${step}`;
   const series = await api('GET', seriesUrl);
   if (current.page !== 'target' || current.name !== r.name) return;
 
@@ -251,7 +320,9 @@ async function renderTarget(r) {
       <div id="t-head"></div>
       <div class="grid"><div>
         <section class="card" aria-labelledby="chart-h"><div class="toolbar"><h2 id="chart-h">Demand</h2>
-          <label for="range">Range</label><select id="range">${RANGES.map((x) => `<option>${x}</option>`).join('')}</select></div>
+          <label for="range">Range</label><select id="range">${RANGES.map((x) => `<option>${x}</option>`).join('')}<option value="custom">custom…</option></select>
+          <span id="custom-range" class="row" hidden><label for="from">From</label><input id="from" type="datetime-local">
+            <label for="to">To</label><input id="to" type="datetime-local"><button id="range-apply">Show</button></span></div>
           <div id="chart" class="chart-wrap"></div><p id="chart-note" class="legend-note"></p></section>
         <section class="card" aria-labelledby="tl-h"><h2 id="tl-h">Decisions</h2><div id="timeline" class="timeline"></div></section>
         <section class="card" aria-labelledby="top-h"><h2 id="top-h">Top of the Shadow Store</h2><div id="tops" class="tops"></div></section>
@@ -259,14 +330,28 @@ async function renderTarget(r) {
         <section class="card controls" id="controls" aria-labelledby="ctl-h"><h2 id="ctl-h">Controls</h2></section>
         <section class="card" aria-labelledby="ov-h"><h2 id="ov-h">Overrides and settings</h2><div id="overrides"></div></section>
       </div></div>`;
-    document.getElementById('range').addEventListener('change', (e) => (location.hash = `#/targets/${encodeURIComponent(r.name)}?range=${e.target.value}`));
+    const page = `#/targets/${encodeURIComponent(r.name)}`;
+    document.getElementById('range').addEventListener('change', (e) => {
+      if (e.target.value !== 'custom') location.hash = `${page}?range=${e.target.value}`;
+      else document.getElementById('custom-range').hidden = false;
+    });
+    document.getElementById('range-apply').addEventListener('click', () => {
+      const f = Date.parse(document.getElementById('from').value);
+      const t = Date.parse(document.getElementById('to').value);
+      if (Number.isFinite(f)) location.hash = `${page}?from=${new Date(f).toISOString()}${Number.isFinite(t) ? `&to=${new Date(t).toISOString()}` : ''}`;
+    });
     renderControls(r.name, target, view);
   }
   document.getElementById('range').value = r.range;
+  document.getElementById('custom-range').hidden = r.range !== 'custom' && document.getElementById('range').value !== 'custom';
+  if (document.activeElement?.id !== 'from' && document.activeElement?.id !== 'to') {
+    document.getElementById('from').value = localInput(series.from);
+    document.getElementById('to').value = localInput(series.to);
+  }
   document.getElementById('t-head').innerHTML = `<p>${esc(target.kind)} · sampling rate <strong id="sampling-now">${target.sampling.rate}</strong>
     ${view ? ` · ${view.capacity.ready} ready${view.capacity.booting ? ` + ${view.capacity.booting} booting` : ''} units · actuator ${esc(view.actuator)}` : ' · observed only (no control loop)'}</p>
     <div id="conditions">${controlled ? conditionBadges(conditions.conditions) : ''}</div>${thinNote(last)}`;
-  renderChart(series, list, signal);
+  renderChart(series, list, signal, r);
   renderTimeline(list, controlled);
   renderTops(tops);
   renderOverrides(view);
@@ -275,12 +360,15 @@ async function renderTarget(r) {
 }
 
 /**
- * Every range is read at 1-minute steps (7 days = 10 080 points, within the API's 20 000 and easy
- * for uPlot): coarser granularities exist only after compaction has rolled them up, so reading
- * them early would show an empty chart over data that is there.
+ * The fixed ranges are read at 1-minute steps (7 days = 10 080 points, within the API's 20 000 and
+ * easy for uPlot): coarser granularities exist only after compaction has rolled them up, so reading
+ * them early would show an empty chart over data that is there. A longer custom range takes whole
+ * minutes per point, at most about 10 000 points.
  */
-function stepFor() {
-  return '1m';
+function stepFor(r) {
+  if (r.range !== 'custom') return '1m';
+  const minutes = ((r.to ?? Date.now()) - r.from) / 60_000;
+  return `${Math.max(1, Math.ceil(minutes / 10_000))}m`;
 }
 
 function thinNote(last) {
@@ -289,7 +377,7 @@ function thinNote(last) {
   return '';
 }
 
-function renderChart(series, decisions, signal) {
+function renderChart(series, decisions, signal, r) {
   const el = document.getElementById('chart');
   const note = document.getElementById('chart-note');
   const stepS = series.step / 1000;
@@ -308,8 +396,10 @@ function renderChart(series, decisions, signal) {
     forecast: latest ? forecastPoints(latest) : null,
     anomalies: anomalies.map((d) => [(d.at - d.inputs.stepSeconds * 1000) / 1000, d.inputs.demand]),
     label: signal === 'requests' ? 'estimated requests/s' : signal,
+    // Dragging across the chart shows that stretch as a custom range (a link that can be shared).
+    onZoom: (fromS, toS) => (location.hash = `#/targets/${encodeURIComponent(r.name)}?from=${new Date(fromS * 1000).toISOString()}&to=${new Date(toS * 1000).toISOString()}`),
   });
-  note.textContent = `${signal === 'requests' ? 'Estimated request rate (requests/s)' : `Metric ${signal} (mean per step)`}, step ${stepS}s.`
+  note.textContent = `${r.range === 'custom' ? `${when(series.from)} to ${when(series.to)}. ` : ''}${signal === 'requests' ? 'Estimated request rate (requests/s)' : `Metric ${signal} (mean per step)`}, step ${stepS}s.`
     + (latest ? ` Forecast of the decision at ${when(latest.at)} (${latest.forecast.model}): mean and ${latest.forecast.intervals.map((i) => `${i.level} %`).join(', ')} band.` : ' No forecast yet.')
     + ` ${anomalies.length} anomal${anomalies.length === 1 ? 'y' : 'ies'} marked (score ≥ 0.5).`;
 }
@@ -386,8 +476,7 @@ function renderControls(name, target, view) {
   const msg = (id) => document.getElementById(id);
   msg('rate-apply').addEventListener('click', () => {
     const rate = Number(msg('rate').value);
-    // PUT /sampling takes only `rate`: the reason is asked for consistency but the API does not record it.
-    change(`set the sampling rate to ${rate} (the sampling API does not record reasons yet)`, () => api('PUT', `${base}/sampling`, { rate }), msg('rate-msg'));
+    change(`set the sampling rate to ${rate}`, (why) => api('PUT', `${base}/sampling`, { rate, why }), msg('rate-msg'));
   });
   if (!view) return;
   const forBody = () => (msg('for').value.trim() ? { for: msg('for').value.trim() } : {});
@@ -425,3 +514,4 @@ function syncControls(view, target) {
 }
 
 navigate();
+connect();

@@ -6,9 +6,10 @@ let chart = null;
 
 /**
  * Draws into `el`, replacing the previous chart. `points` [[t s, v]], `forecast` [[t s, mean, lo,
- * hi]] or null, `anomalies` [[t s, v]].
+ * hi]] or null, `anomalies` [[t s, v]]. `onZoom(from s, to s)`, when given, is called with the
+ * stretch the user drags across instead of zooming in place.
  */
-export function drawSeries(el, { points, forecast, anomalies, label }) {
+export function drawSeries(el, { points, forecast, anomalies, label, onZoom }) {
   const xs = [...new Set([...points.map((p) => p[0]), ...(forecast ?? []).map((p) => p[0]), ...anomalies.map((p) => p[0])])].sort((a, b) => a - b);
   const index = new Map(xs.map((x, i) => [x, i]));
   const column = (rows, j) => {
@@ -32,6 +33,13 @@ export function drawSeries(el, { points, forecast, anomalies, label }) {
       { label: 'anomaly', stroke: '#b3261e', paths: () => null, points: { show: true, size: 10, fill: '#b3261e', stroke: '#b3261e' } },
     ],
     bands: forecast ? [{ series: [4, 3], fill: 'rgba(245,166,35,0.22)' }] : [],
+    cursor: { drag: { x: true, y: false, setScale: !onZoom } },
+    hooks: onZoom ? {
+      setSelect: [(u) => {
+        if (u.select.width < 5) return;
+        onZoom(u.posToVal(u.select.left, 'x'), u.posToVal(u.select.left + u.select.width, 'x'));
+      }],
+    } : {},
   };
   if (chart) chart.destroy();
   el.innerHTML = '';
