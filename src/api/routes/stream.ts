@@ -25,7 +25,6 @@ export function streamRoutes(app: FastifyInstance, service: ShadowplaneService):
     schema: {
       tags: ['ops'],
       summary: 'Server-sent events: `decision`, `audit` (overrides, settings, approvals, sampling, shadow actions), `anomaly`, `target` and `shadow` notifications, each a JSON object naming what changed (read the resource for the data).',
-      produces: ['text/event-stream'],
     },
   }, (_req, reply) => {
     reply.hijack();

@@ -49,8 +49,8 @@ export async function call(ep: Endpoint, method: string, path: string, body?: un
     res = await fetch(ep.url.replace(/\/$/, '') + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(ep.timeoutMs) });
     text = await res.text();
   } catch (err) {
-    const e = err as Error & { cause?: { code?: string } };
-    const why = e.name === 'TimeoutError' ? `no answer within ${ep.timeoutMs} ms` : (e.cause?.code ?? e.message);
+    const e = err as Error & { cause?: { code?: string; message?: string } };
+    const why = e.name === 'TimeoutError' ? `no answer within ${ep.timeoutMs} ms` : (e.cause?.code ?? e.cause?.message ?? e.message);
     throw new ShadowplaneError('SHADOWPLANE_ERR_SHADOW_UNREACHABLE', `shadow "${ep.name}" cannot be reached at ${ep.url}: ${why}`);
   }
   let data: unknown = null;

@@ -85,11 +85,19 @@ export class ShadowRegistry {
 
   constructor(private readonly deps: ShadowRegistryDeps) {}
 
-  /** Loads the API registrations kept in the file, then the config's declarations (which win on a name clash). */
+  /**
+   * Loads the API registrations kept in the file, then the config's declarations (which win on a
+   * name clash). SHADOWPLANE_ERR_CONFIG_UNREADABLE when the file cannot be read or parsed.
+   */
   load(declared: readonly ShadowSpec[]): void {
     const file = this.deps.file;
     if (file && existsSync(file)) {
-      const saved = JSON.parse(readFileSync(file, 'utf8')) as { shadows?: ShadowSpec[] };
+      let saved: { shadows?: ShadowSpec[] };
+      try {
+        saved = JSON.parse(readFileSync(file, 'utf8')) as { shadows?: ShadowSpec[] };
+      } catch (err) {
+        throw new ShadowplaneError('SHADOWPLANE_ERR_CONFIG_UNREADABLE', `cannot read the registered shadow components in ${file}: ${(err as Error).message}`);
+      }
       for (const spec of saved.shadows ?? []) this.entries.set(spec.name, fresh(spec, 'api'));
     }
     for (const spec of declared) this.entries.set(spec.name, fresh(spec, 'config'));

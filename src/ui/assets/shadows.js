@@ -145,9 +145,8 @@ function volumesBody(s) {
 // ---- sql ---------------------------------------------------------------------------------------
 function sqlBody(s) {
   const { rates = {}, proxy = {}, sink = {}, mirror } = s.status;
-  const kv = (o) => Object.entries(o).map(([k, v]) => `<dt>${esc(k)}</dt><dd>${typeof v === 'number' && v > 0 && v < 1 ? pct(v) : esc(v)}</dd>`).join('');
-  return `<div class="tops"><dl class="kv"><dt><strong>Rates</strong></dt><dd></dd>${kv(rates)}</dl><dl class="kv"><dt><strong>Interceptor</strong></dt><dd></dd>${kv(proxy)}</dl>
-    <dl class="kv"><dt><strong>Event sink</strong></dt><dd></dd>${kv(sink)}</dl>${mirror ? `<dl class="kv"><dt><strong>Shadow feed</strong></dt><dd></dd>${kv(mirror)}</dl>` : '<p class="muted">No shadow instance is fed.</p>'}</div>`;
+  const group = (title, o) => `<div><h3>${title}</h3><dl class="kv">${Object.entries(o).map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join('')}</dl></div>`;
+  return `<div class="tops sql">${group('Rates', rates)}${group('Interceptor', proxy)}${group('Event sink', sink)}${mirror ? group('Shadow feed', mirror) : '<div><h3>Shadow feed</h3><p class="muted">No shadow instance is fed.</p></div>'}</div>`;
 }
 
 const BODIES = { traffic: trafficBody, partitions: partitionsBody, volumes: volumesBody, sql: sqlBody };
