@@ -1,7 +1,9 @@
 /**
  * Screenshots of the dashboard against the demo: starts the service with examples/demo.yaml (real
- * clock, a temporary data directory, port 0), waits for the demo target's first decision, then
- * saves the Fleet and Target pages into docs/screenshots/. Takes about 1–2 minutes.
+ * clock, a temporary data directory, port 0) plus real shadow components (test/api/shadow-components.ts:
+ * a traffic proxy with a migration, a stream service, a volume service, the PostgreSQL interceptor),
+ * waits for the demo target's first decision, then saves the Fleet, Target and Shadows pages into
+ * docs/screenshots/. Takes about 1–2 minutes.
  *
  *   npx tsx test/ui/screenshots.ts
  *
@@ -12,12 +14,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfigFile, validateConfig } from '../../src/core/config.js';
 import { ShadowplaneService } from '../../src/service.js';
+import { PROXY_TOKEN, startComponents } from '../api/shadow-components.js';
 import { launchChromium } from './browser.js';
 
 async function main(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'sp-shots-'));
   const demo = loadConfigFile('examples/demo.yaml');
-  const config = validateConfig({ ...demo, server: { ...demo.server, host: '127.0.0.1', port: 0 }, store: { ...demo.store, dataDir } });
+  const c = await startComponents();
+  const shadows = [
+    { name: 'demo-proxy', kind: 'traffic', url: c.trafficAdmin, token: PROXY_TOKEN, target: 'demo' },
+    { name: 'events', kind: 'partitions', url: c.streamAdmin },
+    { name: 'disks', kind: 'volumes', url: c.volumeAdmin },
+    { name: 'orders-sql', kind: 'sql', url: c.sqlAdmin },
+  ];
+  const config = validateConfig({ ...demo, server: { ...demo.server, host: '127.0.0.1', port: 0 }, store: { ...demo.store, dataDir }, shadows });
   const service = await ShadowplaneService.create(config);
   const base = await service.start();
   const browser = await launchChromium();
@@ -36,10 +46,23 @@ async function main(): Promise<void> {
     await page.locator('main[data-ready=target]').waitFor();
     await page.locator('#chart .uplot, #chart .empty').first().waitFor();
     await page.screenshot({ path: 'docs/screenshots/target.png', fullPage: true });
-    console.log('wrote docs/screenshots/fleet.png and docs/screenshots/target.png');
+
+    // Something to show: mirrored reads with a differing field, a migration one step in, reads on
+    // the volume, a partition moved (its former primary kept as a standby).
+    await c.traffic(40);
+    await c.startMigration();
+    await service.shadows.act('demo-proxy', { op: 'migration', route: 'orders', command: 'promote' }, { actor: 'screenshots', why: 'shadow verified' });
+    for (let i = 0; i < 200; i++) await c.volume.read(4096 * ((i * i) % 23), 4096);
+    await service.shadows.act('events', { op: 'move', partition: 1, worker: 1 - c.stream.table.owners[1] }, { actor: 'screenshots', why: 'rebalance' });
+    for (const s of service.shadows.list()) await service.shadows.poll(s.name);
+    await page.goto(`${base}/ui/#/shadows`);
+    await page.locator('main[data-ready=shadows]').waitFor();
+    await page.screenshot({ path: 'docs/screenshots/shadows.png', fullPage: true });
+    console.log('wrote docs/screenshots/fleet.png, target.png and shadows.png');
   } finally {
     await browser.close();
     await service.stop();
+    await c.close();
     rmSync(dataDir, { recursive: true, force: true });
   }
 }
