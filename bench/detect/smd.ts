@@ -24,6 +24,10 @@ import type { BaselineScores } from './baselines.js';
 /** The train-only threshold rule: quantile of training scores, times a margin. */
 export const TRAIN_QUANTILE = Number(process.env.TRAIN_QUANTILE ?? 0.99);
 export const TRAIN_MARGIN = Number(process.env.TRAIN_MARGIN ?? 1);
+/** The detector's own default alert threshold (calibrated score), evaluated without any fitting. */
+export const FIXED_THRESHOLD = Number(process.env.FIXED_THRESHOLD ?? 0.5);
+/** Name of the comparison run of the same detector with `calibration: null`. */
+const UNCALIBRATED = 'shadowplane-uncal';
 /** Share of the training part streamed before scores are collected for the threshold. */
 export const TRAIN_CALIBRATION_START = Number(process.env.TRAIN_CALIBRATION_START ?? 0.5);
 
@@ -32,6 +36,8 @@ interface Row {
   entity: string;
   detector: string;
   train: Prf;
+  /** At FIXED_THRESHOLD (shadowplane only: the baselines' scores have no calibrated scale). */
+  fixed?: Prf;
   best: Prf;
   events: { found: number; total: number; meanDelay: number };
   hitRate: number;
@@ -44,7 +50,7 @@ function trainThreshold(train: Float64Array): number {
   return quantileSorted(sorted, TRAIN_QUANTILE) * TRAIN_MARGIN;
 }
 
-function runDetector(e: Entity, config: Partial<ComponentConfig>): BaselineScores & { seconds: number } {
+function runDetector(e: Entity, name: string, config: Partial<ComponentConfig>): BaselineScores & { seconds: number } {
   const start = process.hrtime.bigint();
   const signals = Array.from({ length: e.dims }, (_, j) => `m${j + 1}`);
   const det = new ComponentDetector(e.name, signals, { ...config, univariate: { stepMs: e.stepMs, ...config.univariate } });
@@ -69,7 +75,7 @@ function runDetector(e: Entity, config: Partial<ComponentConfig>): BaselineScore
   }
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   return {
-    name: 'shadowplane',
+    name,
     train: Float64Array.from(trainScores),
     test,
     seconds,
@@ -87,6 +93,7 @@ function evaluate(e: Entity, s: BaselineScores, seconds: number): Row {
     entity: e.name,
     detector: s.name,
     train: prfAt(s.test, e.labels, thr),
+    fixed: s.name.startsWith('shadowplane') ? prfAt(s.test, e.labels, FIXED_THRESHOLD) : undefined,
     best: bestF1(s.test, e.labels),
     events: eventRecall(s.test, e.labels, thr),
     hitRate: rank ? hitRate(e.interpretation, e.dims, rank, 1) : NaN,
@@ -112,9 +119,12 @@ function main(): void {
     if (only && only !== ds) continue;
     for (const name of entities(ds)) {
       const e = loadEntity(ds, name);
-      const ours = runDetector(e, config);
+      const ours = runDetector(e, 'shadowplane', config);
       if (dump) writeFileSync(`${dump}/${ds}-${name}.json`, JSON.stringify({ train: Array.from(ours.train), test: Array.from(ours.test), labels: Array.from(e.labels) }));
       rows.push(evaluate(e, ours, ours.seconds));
+      // The same detector without score calibration (fixed z map), for comparison in the same run.
+      const raw = runDetector(e, UNCALIBRATED, { ...config, calibration: null });
+      rows.push(evaluate(e, raw, raw.seconds));
       for (const make of [randomBaseline, zmaxBaseline, pcaBaseline]) {
         const start = process.hrtime.bigint();
         const b = make(e.train, e.test);
@@ -122,35 +132,37 @@ function main(): void {
       }
       const r = rows.filter((x) => x.entity === name);
       process.stderr.write(
-        `${ds} ${name} ` + r.map((x) => `${x.detector} F1train=${f3(x.train.f1)} best=${f3(x.best.f1)}`).join(' | ') + '\n',
+        `${ds} ${name} ` + r.map((x) => `${x.detector} F1train=${f3(x.train.f1)}${x.fixed ? ` F1fixed=${f3(x.fixed.f1)}` : ''} best=${f3(x.best.f1)}`).join(' | ') + '\n',
       );
     }
   }
-  const dets = ['shadowplane', 'random', 'max-z', 'pca'];
+  const dets = ['shadowplane', UNCALIBRATED, 'random', 'max-z', 'pca'];
   console.log(`threshold rule: quantile ${TRAIN_QUANTILE} of training scores x ${TRAIN_MARGIN}; config ${JSON.stringify(config)}\n`);
-  console.log('| set | entity | detector | P (train thr) | R | F1 (train thr) | best F1 | events found | mean delay (steps) | HitRate@100% | @150% |');
-  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+  console.log(`| set | entity | detector | P (train thr) | R | F1 (train thr) | F1 (score >= ${FIXED_THRESHOLD}) | best F1 | events found | mean delay (steps) | HitRate@100% | @150% |`);
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
     console.log(
-      `| ${r.dataset} | ${r.entity} | ${r.detector} | ${f3(r.train.precision)} | ${f3(r.train.recall)} | ${f3(r.train.f1)} | ${f3(r.best.f1)} | ${r.events.found}/${r.events.total} | ${Number.isFinite(r.events.meanDelay) ? r.events.meanDelay.toFixed(1) : '—'} | ${f3(r.hitRate)} | ${f3(r.hitRate150)} |`,
+      `| ${r.dataset} | ${r.entity} | ${r.detector} | ${f3(r.train.precision)} | ${f3(r.train.recall)} | ${f3(r.train.f1)} | ${f3(r.fixed?.f1 ?? NaN)} | ${f3(r.best.f1)} | ${r.events.found}/${r.events.total} | ${Number.isFinite(r.events.meanDelay) ? r.events.meanDelay.toFixed(1) : '—'} | ${f3(r.hitRate)} | ${f3(r.hitRate150)} |`,
     );
   }
-  console.log('\n| set | detector | mean P | mean R | mean F1 (train thr) | mean best F1 | event recall | mean delay | HitRate@100% | @150% |');
-  console.log('|---|---|---|---|---|---|---|---|---|---|');
+  console.log(`\n| set | detector | mean P | mean R | mean F1 (train thr) | mean F1 (score >= ${FIXED_THRESHOLD}) | mean best F1 | event recall | mean delay | HitRate@100% | @150% |`);
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
   for (const ds of ['SMD', 'ASD']) {
     for (const d of dets) {
       const sel = rows.filter((r) => r.dataset === ds && r.detector === d);
       if (!sel.length) continue;
       const found = sel.reduce((a, r) => a + r.events.found, 0), total = sel.reduce((a, r) => a + r.events.total, 0);
       console.log(
-        `| ${ds} | ${d} | ${f3(mean(sel.map((r) => r.train.precision)))} | ${f3(mean(sel.map((r) => r.train.recall)))} | ${f3(mean(sel.map((r) => r.train.f1)))} | ${f3(mean(sel.map((r) => r.best.f1)))} | ${found}/${total} | ${f3(mean(sel.map((r) => r.events.meanDelay)))} | ${f3(mean(sel.map((r) => r.hitRate)))} | ${f3(mean(sel.map((r) => r.hitRate150)))} |`,
+        `| ${ds} | ${d} | ${f3(mean(sel.map((r) => r.train.precision)))} | ${f3(mean(sel.map((r) => r.train.recall)))} | ${f3(mean(sel.map((r) => r.train.f1)))} | ${f3(mean(sel.map((r) => r.fixed?.f1 ?? NaN)))} | ${f3(mean(sel.map((r) => r.best.f1)))} | ${found}/${total} | ${f3(mean(sel.map((r) => r.events.meanDelay)))} | ${f3(mean(sel.map((r) => r.hitRate)))} | ${f3(mean(sel.map((r) => r.hitRate150)))} |`,
       );
     }
-    const ours = rows.filter((r) => r.dataset === ds && r.detector === 'shadowplane');
     const pca = rows.filter((r) => r.dataset === ds && r.detector === 'pca');
-    const below = ours.filter((r, i) => r.train.f1 < pca[i].train.f1).map((r) => r.entity);
-    const belowBest = ours.filter((r, i) => r.best.f1 < pca[i].best.f1).map((r) => r.entity);
-    if (ours.length) console.log(`\n${ds}: below PCA (train thr): ${below.join(', ') || 'none'}; below PCA (best F1): ${belowBest.join(', ') || 'none'}`);
+    for (const d of ['shadowplane', UNCALIBRATED]) {
+      const ours = rows.filter((r) => r.dataset === ds && r.detector === d);
+      const below = ours.filter((r, i) => r.train.f1 < pca[i].train.f1).map((r) => r.entity);
+      const belowBest = ours.filter((r, i) => r.best.f1 < pca[i].best.f1).map((r) => r.entity);
+      if (ours.length) console.log(`\n${ds} ${d}: below PCA (train thr): ${below.join(', ') || 'none'}; below PCA (best F1): ${belowBest.join(', ') || 'none'}`);
+    }
   }
   if (jsonOut) writeFileSync(jsonOut, JSON.stringify(rows, null, 1));
 }

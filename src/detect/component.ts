@@ -8,10 +8,16 @@ import { UnivariateDetector, zToScore, DEFAULT_UNIVARIATE, validateUnivariateCon
 import type { UnivariateConfig } from './univariate.js';
 import { SubspaceModel } from './subspace.js';
 import type { SubspaceConfig } from './subspace.js';
+import { TailCalibrator } from './calibrate.js';
+import type { CalibrationConfig } from './calibrate.js';
 
 /** Knobs of the component detector; `DEFAULT_COMPONENT` is the untuned default. */
 export interface ComponentConfig {
-  /** Configuration shared by the per-metric detectors. */
+  /**
+   * Configuration shared by the per-metric detectors, over `DEFAULT_UNIVARIATE`. The default raises
+   * the CUSUM slack to 3: with many autocorrelated metrics, a slack of 1 keeps some metric's CUSUM
+   * at its cap most of the time (measured on SMD), which drowns the component score.
+   */
   readonly univariate: Partial<UnivariateConfig>;
   /** The component's equivalent z is the root mean square of the `topK` largest metric z's. */
   readonly topK: number;
@@ -23,6 +29,12 @@ export interface ComponentConfig {
   readonly subspace: Partial<SubspaceConfig> | null;
   /** Weight of the subspace z when combined with the per-metric z (root of the weighted sum of squares). */
   readonly subspaceWeight: number;
+  /**
+   * Calibration of the combined z into a tail probability under the component's own history, or
+   * null for the fixed z map (`z50`, `power` of the univariate config) only. Until the calibrator
+   * is ready the fixed z map is used.
+   */
+  readonly calibration: Partial<CalibrationConfig> | null;
   /** While the previous component score was >= 0.5, metric models learn at this rate (1 = as usual). */
   readonly anomalyLearnRate: number;
   /** At most this many drivers are reported, each with a score of at least `driverMinScore`. */
@@ -32,12 +44,13 @@ export interface ComponentConfig {
 
 /** The default configuration, meant to work on unseen components without tuning. */
 export const DEFAULT_COMPONENT: ComponentConfig = {
-  univariate: {},
+  univariate: { cusumSlack: 3 },
   topK: 3,
   smoothingHalfLife: 0,
   zCap: 1e6,
   subspace: {},
   subspaceWeight: 3,
+  calibration: {},
   anomalyLearnRate: 1,
   maxDrivers: 5,
   driverMinScore: 0.1,
@@ -58,11 +71,16 @@ export class ComponentDetector {
   private readonly z50: number;
   private readonly power: number;
   private readonly subspace: SubspaceModel | null;
+  private readonly calibrator: TailCalibrator | null;
   private smoothed = 0;
   private started = false;
 
   /** Equivalent z of the last point (after combining and smoothing). */
   zEff = 0;
+  /** Tail probability of the last point's z under the component's history (1 until calibrated). */
+  tailProbability = 1;
+  /** True when the last score came from the calibrated map rather than the fixed z map. */
+  calibrated = false;
   score = 0;
   ready = false;
 
@@ -70,7 +88,7 @@ export class ComponentDetector {
     if (signals.length === 0) throw new RangeError('a component needs at least one signal');
     if (new Set(signals).size !== signals.length) throw new RangeError('signal names must be unique');
     this.c = { ...DEFAULT_COMPONENT, ...config };
-    const uni = { ...DEFAULT_UNIVARIATE, ...this.c.univariate };
+    const uni = { ...DEFAULT_UNIVARIATE, ...DEFAULT_COMPONENT.univariate, ...this.c.univariate };
     validateUnivariateConfig(uni);
     if (!(Number.isInteger(this.c.topK) && this.c.topK >= 1)) throw new RangeError('component config topK must be an integer >= 1');
     if (!(this.c.smoothingHalfLife >= 0)) throw new RangeError('component config smoothingHalfLife must be >= 0');
@@ -80,6 +98,7 @@ export class ComponentDetector {
     this.signals = [...signals];
     this.detectors = signals.map((s) => new UnivariateDetector(s, uni));
     this.subspace = this.c.subspace && signals.length >= 2 ? new SubspaceModel(signals.length, this.c.subspace) : null;
+    this.calibrator = this.c.calibration ? new TailCalibrator(this.c.calibration) : null;
     this.top = new Float64Array(Math.min(this.c.topK, signals.length));
     this.aSmooth = this.c.smoothingHalfLife > 0 ? 1 - Math.exp(-Math.LN2 / this.c.smoothingHalfLife) : 1;
     this.z50 = uni.z50;
@@ -149,7 +168,14 @@ export class ComponentDetector {
     this.smoothed = this.started ? this.smoothed + this.aSmooth * (zc - this.smoothed) : zc;
     this.started = true;
     this.zEff = this.smoothed;
-    this.score = zToScore(this.zEff, this.z50, this.power);
+    // The calibrator learns only once every part is scoring, so the subspace model's arrival does
+    // not mix two scales in its history.
+    const cal = this.calibrator;
+    if (cal && (this.subspace === null || this.subspace.ready)) {
+      this.tailProbability = cal.step(this.zEff);
+      this.calibrated = cal.ready;
+    }
+    this.score = this.calibrated ? cal!.score : zToScore(this.zEff, this.z50, this.power);
     return this.score;
   }
 
