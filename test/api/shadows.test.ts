@@ -183,6 +183,13 @@ describe('shadow components through the API', () => {
     assert.equal((await inject('DELETE', '/v1/shadows/events')).json().code, 'SHADOWPLANE_ERR_SHADOW_DECLARED');
   });
 
+  test('the routes are in the OpenAPI document', async () => {
+    const paths = Object.keys((await inject('GET', '/openapi.json')).json().paths);
+    for (const p of ['/v1/shadows', '/v1/shadows/{name}', '/v1/shadows/{name}/audit', '/v1/shadows/{name}/routes/{route}/migration/{command}', '/v1/shadows/{name}/partitions/{partition}/move', '/v1/shadows/{name}/volumes/{volume}/{command}', '/v1/stream']) {
+      assert.ok(paths.includes(p), p);
+    }
+  });
+
   test('registrations through the API persist across a restart; removal is audited', async () => {
     const config = env.service.config;
     await env.service.stop();

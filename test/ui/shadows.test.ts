@@ -140,7 +140,10 @@ describe('Shadows page and live updates in headless Chromium', { skip: missing ?
 
   test('a custom time range comes from the URL and from the range inputs', async () => {
     await env.service.targets.update('orders-db', { samplingRate: 1 });
-    env.service.ingestor.ingestEvents([{ target: 'orders-db', op: 'read', table: 'orders', bytes: 10, latencyMs: 1, at: env.clock.now() }]);
+    for (let i = 0; i < 5; i++) {
+      env.service.ingestor.ingestEvents([{ target: 'orders-db', op: 'read', table: 'orders', bytes: 10, latencyMs: 1, at: env.clock.now() }]);
+      env.clock.advance(60_000);
+    }
     env.clock.advance(3 * 60_000);
     await env.service.flush();
     const now = env.clock.now();
@@ -160,6 +163,20 @@ describe('Shadows page and live updates in headless Chromium', { skip: missing ?
     await page.click('#range-apply');
     await page.locator('table[data-dim=table]', { hasText: 'orders' }).waitFor();
     assert.match(await page.locator('#chart-note').innerText(), /^.+ to .+\. Estimated request rate/);
+
+    // Dragging across the chart shows that stretch: a narrower range in the URL.
+    const box = (await page.locator('#chart .u-over').boundingBox())!;
+    const before = new URL(page.url()).hash;
+    await page.mouse.move(box.x + box.width * 0.9, box.y + box.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.95, box.y + box.height / 2, { steps: 5 });
+    await page.mouse.move(box.x + box.width * 0.99, box.y + box.height / 2, { steps: 5 });
+    await page.mouse.up();
+    await page.waitForURL((u) => u.hash !== before);
+    const zoomed = new URLSearchParams(new URL(page.url()).hash.split('?')[1]);
+    const [zf, zt] = [Date.parse(zoomed.get('from')!), Date.parse(zoomed.get('to')!)];
+    assert.ok(zf > Date.parse(fromShown) && zt > zf && zt - zf < (now - Date.parse(fromShown)) / 5, `${zoomed}`);
+    await page.locator('#custom-range:not([hidden])').waitFor();
   });
 
   test('when the stream drops the page polls, and the service going away is shown', async () => {
