@@ -177,6 +177,8 @@ export class ShadowRegistry {
       throw coded;
     }
     await this.audit(name, what, who, { ...args, outcome: 'done' });
+    // A read begun before the action would show the old state: let it end, then read again.
+    await e.reading;
     return { result, shadow: await this.poll(name) };
   }
 
