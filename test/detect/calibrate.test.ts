@@ -111,3 +111,20 @@ test('one threshold means the same alarm rate on components of very different no
   assert.ok(roughRaw > 0.1 && calmRaw < 0.01, `uncalibrated rates ${calmRaw} vs ${roughRaw}`);
   for (const r of rates({})) assert.ok(r > 0.002 && r < 0.03, `calibrated alarm rate ${r}`);
 });
+
+test('a component uses the fixed z map until its calibrator is ready, then the calibrated one', () => {
+  const det = new ComponentDetector('c', ['a', 'b'], { subspace: null, calibration: { warmup: 100 } });
+  const g = gauss(9);
+  const seen: boolean[] = [];
+  for (let i = 0; i < 400; i++) {
+    det.step(T0 + i * MIN, [10 + g(), 20 + g()]);
+    seen.push(det.calibrated);
+  }
+  // 30 points of metric warm-up, then 100 discarded and 100 collected.
+  assert.equal(seen.indexOf(true), 30 + 200);
+  assert.ok(seen.slice(230).every(Boolean));
+  assert.ok(det.tailProbability > 0 && det.tailProbability <= 1);
+  const off = new ComponentDetector('c', ['a', 'b'], { subspace: null, calibration: null });
+  for (let i = 0; i < 400; i++) off.step(T0 + i * MIN, [10 + g(), 20 + g()]);
+  assert.equal(off.calibrated, false);
+});
