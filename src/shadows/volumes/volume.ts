@@ -373,7 +373,7 @@ export class Volume {
     const versions: number[] = [];
     for (let i = 0; i < count; i++) {
       const b = first + i;
-      versions.push((this.versions.get(b) ?? 0) + 1);
+      versions.push(this.versionOf(b) + 1);
       this.versions.set(b, versions[i]);
       this.writing.add(b);
       for (const h of this.hot) h.store.valid.delete(b);
@@ -429,7 +429,7 @@ export class Volume {
         if (!h.view.has(b)) continue;
         try {
           await h.store.writeBlock(b, run.subarray(i * bs, (i + 1) * bs), false);
-          if (this.versions.get(b) === versions[i] && h.view.has(b)) h.store.valid.add(b);
+          if (this.versionOf(b) === versions[i] && h.view.has(b)) h.store.valid.add(b);
         } catch {
           // A failed hot copy is simply not valid; the block is read from a slower copy.
         }
@@ -494,6 +494,11 @@ export class Volume {
   }
 
   /** Copies blocks up at most at the copy budget; a copy raced by a write or an eviction is discarded. */
+  /** How many writes a block has had since the volume opened (0 for a block never written). */
+  private versionOf(block: number): number {
+    return this.versions.get(block) ?? 0;
+  }
+
   private async runCopies(): Promise<void> {
     this.copying = true;
     const bytesPerMs = (this.config.copyBudgetMiBps * 1024 * 1024) / 1000;
@@ -508,13 +513,13 @@ export class Volume {
         this.copiesDiscarded++;
         continue;
       }
-      const version = this.versions.get(block) ?? 0;
+      const version = this.versionOf(block);
       try {
         const data = await this.readCurrent(block);
         // On the write chain no write is in flight: an unchanged version means `data` is current,
         // and no write-through of this block can land between this copy's write and its marking.
         const placed = await this.exclusive(async () => {
-          if (this.versions.get(block) !== version || !tier.view.has(block) || tier.store.valid.has(block)) return false;
+          if (this.versionOf(block) !== version || !tier.view.has(block) || tier.store.valid.has(block)) return false;
           await tier.store.writeBlock(block, data, false);
           if (!tier.view.has(block)) return false;
           tier.store.valid.add(block);

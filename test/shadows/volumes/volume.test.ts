@@ -157,6 +157,18 @@ test('a write the shadow failed is never read back stale from the shadow, surviv
   }
 });
 
+test('blocks never written are copied up too: a read-only hot set ends on the fast tier', async () => {
+  const vol = await testVolume();
+  try {
+    for (let i = 0; i < 200; i++) await vol.read(4096 * ((i * i) % 23), 4096);
+    await vol.settle();
+    const hot = [0, 1, 2, 3, 4, 6, 8, 9, 12, 13, 16, 18].filter((b) => vol.isHotOn('nvme', b));
+    assert.equal(hot.length, 12, `hot: ${hot.join(',')}; ${JSON.stringify(vol.stats())}`);
+  } finally {
+    await vol.close();
+  }
+});
+
 test('bad input: ranges outside the volume and bad configuration are named', async () => {
   const vol = await testVolume();
   try {
