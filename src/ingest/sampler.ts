@@ -3,12 +3,13 @@
  * component that sees the same request (a proxy pre-sampling, the service re-checking) agrees,
  * and sampling twice at the same rate keeps exactly the same requests.
  */
-import { createHash } from 'node:crypto';
+import crypto from 'node:crypto';
 
 /** A hash of the request id mapped to [0, 1): the request is kept when that is below `rate`. */
 export function sampleUnit(requestId: string): number {
-  const digest = createHash('sha1').update(requestId).digest();
-  return digest.readUInt32BE(0) / 0x1_0000_0000;
+  // The one-shot hash (Node >= 20.12) costs a third of a Hash object; both give the first 32 bits of the SHA-1.
+  if (crypto.hash) return parseInt(crypto.hash('sha1', requestId).slice(0, 8), 16) / 0x1_0000_0000;
+  return crypto.createHash('sha1').update(requestId).digest().readUInt32BE(0) / 0x1_0000_0000;
 }
 
 /**
