@@ -16,7 +16,7 @@ import { logger } from '../../obs/log.js';
 import { extractMetadata, initParser, type Catalog, type StatementMeta } from './metadata.js';
 import {
   CANCEL_REQUEST, FrameTracker, GSSENC_REQUEST, PROTOCOL_3, SSL_REQUEST,
-  decodeBind, errorResponse, readCString, sqlState, startupParams, tagRows,
+  cStringEnd, decodeBind, errorResponse, readCString, sqlState, startupParams, tagRows,
 } from './wire.js';
 
 const log = logger('pg-proxy');
@@ -91,6 +91,8 @@ interface Unit {
   readonly kind: 'simple' | 'execute' | 'sync';
   readonly sampled: boolean;
   readonly mirror: boolean;
+  /** sampled || mirror: only such units are written to; the others are shared placeholders. */
+  readonly kept: boolean;
   readonly params?: (string | null)[];
   readonly at: number;
   readonly t0: number;
@@ -101,7 +103,12 @@ interface Unit {
 }
 
 const Q = 0x51, P = 0x50, B = 0x42, E = 0x45, S = 0x53, C = 0x43, Z = 0x5a, I = 0x49, S_SUSP = 0x73;
-const SYNC: Unit = { requestId: '', sql: '', kind: 'sync', sampled: false, mirror: false, at: 0, t0: 0, latencyMs: 0, bytes: 0 };
+const placeholder = (kind: Unit['kind']): Unit => ({ requestId: '', sql: '', kind, sampled: false, mirror: false, kept: false, at: 0, t0: 0, latencyMs: 0, bytes: 0 });
+const SYNC = placeholder('sync');
+const SKIP_SIMPLE = placeholder('simple');
+const SKIP_EXECUTE = placeholder('execute');
+/** Size of each upstream connection's read buffer. */
+const READ_BUFFER = 64 * 1024;
 
 /** The interceptor. `listen` starts it; `close` stops accepting and ends open sessions. */
 export class PgProxy {
@@ -186,27 +193,57 @@ export class PgProxy {
     up.on('error', () => up.destroy());
   }
 
-  /** Joins client and upstream; `first` holds the startup packet (length `startupLen`) and anything after it. */
+  /**
+   * Joins client and upstream; `first` holds the startup packet (length `startupLen`) and anything
+   * after it. Per query, only a sequence number and a sampling verdict are computed; a Unit with
+   * SQL, times and counters exists only for queries telemetry or the mirror keep.
+   */
   private relay(client: net.Socket, first: Buffer, startupLen: number, user: string): void {
-    const upstream = net.connect(this.options.upstreamPort, this.options.upstreamHost);
+    const mirror = this.options.mirror;
+    // The server's replies are read into one buffer per connection instead of a fresh one per
+    // read; while a write to the client still holds part of it, reading waits for 'drain'.
+    let held = false;
+    const readBuffer = Buffer.allocUnsafe(READ_BUFFER);
+    const upstream = net.connect({
+      port: this.options.upstreamPort, host: this.options.upstreamHost,
+      onread: {
+        buffer: readBuffer,
+        callback: (n) => {
+          const chunk = readBuffer.subarray(0, n);
+          client.write(chunk);
+          if (!back.broken) { back.feed(chunk); lost(back); }
+          if (client.writableLength === 0) return true;
+          held = true;
+          return false;
+        },
+      },
+    });
+    client.on('drain', () => { if (held) { held = false; upstream.resume(); } });
     this.sockets.add(upstream);
     upstream.setNoDelay(true);
     client.pause();
-    const prefix = randomUUID().slice(0, 13);
+    const prefix = `${randomUUID().slice(0, 13)}-`;
     let seq = 0;
     const units: Unit[] = [];
     const prepared = new Map<string, string>();
-    const portals = new Map<string, { sql: string; params?: (string | null)[] }>();
+    const portals = new Map<string, string>();
+    const portalParams = new Map<string, (string | null)[] | undefined>();
 
-    // The SQL text is only decoded for queries that sampling or the mirror keep.
-    const newUnit = (sqlOf: () => string, kind: 'simple' | 'execute', wireLength: number, params?: (string | null)[]): void => {
+    // Request id, times and SQL text only for queries that sampling or the mirror keep.
+    const open = (kind: 'simple' | 'execute', wireLength: number, body: Buffer): void => {
       this.stats.queries++;
-      const requestId = `${prefix}-${++seq}`;
-      const mirrorRate = this.options.mirror?.maxRate() ?? 0;
+      seq++;
+      const mirrorRate = mirror ? mirror.maxRate() : 0;
+      if (this.sampleRate <= 0 && mirrorRate <= 0) { units.push(kind === 'simple' ? SKIP_SIMPLE : SKIP_EXECUTE); return; }
+      const requestId = prefix + seq;
       const sampled = keepSample(this.sampleRate, requestId);
-      const mirror = mirrorRate > 0 && keepSample(mirrorRate, `m:${requestId}`);
+      const mirrored = mirrorRate > 0 && keepSample(mirrorRate, `m:${requestId}`);
+      if (!sampled && !mirrored) { units.push(kind === 'simple' ? SKIP_SIMPLE : SKIP_EXECUTE); return; }
+      const portal = kind === 'execute' ? body.toString('utf8', 0, cStringEnd(body, 0)) : '';
       units.push({
-        requestId, sql: sampled || mirror ? sqlOf() : '', kind, params, sampled, mirror,
+        requestId, kind, sampled, mirror: mirrored, kept: true,
+        sql: kind === 'simple' ? body.toString('utf8', 0, cStringEnd(body, 0)) : portals.get(portal) ?? '',
+        params: kind === 'execute' ? portalParams.get(portal) : undefined,
         at: Date.now(), t0: performance.now(), latencyMs: 0, bytes: wireLength,
       });
     };
@@ -218,34 +255,36 @@ export class PgProxy {
 
     const front = new FrameTracker((t) => t === Q || t === P || t === B || t === E || t === S, (type, len, body) => {
       if (!body) return;
-      if (type === Q) newUnit(() => readCString(body, 0)[0], 'simple', len);
+      if (type === Q) open('simple', len, body);
       else if (type === S) units.push(SYNC);
-      else if (type === P) {
+      else if (type === E) open('execute', len, body);
+      else if (type === B) {
+        const portalEnd = cStringEnd(body, 0);
+        const portal = body.toString('utf8', 0, portalEnd);
+        portals.set(portal, prepared.get(body.toString('utf8', portalEnd + 1, cStringEnd(body, portalEnd + 1))) ?? '');
+        // Parameter values are decoded only while a mirror may want them; telemetry never does.
+        if (mirror && mirror.maxRate() > 0) portalParams.set(portal, decodeBind(body).values);
+        else if (portalParams.size > 0) portalParams.delete(portal);
+      } else if (type === P) {
         const [name, off] = readCString(body, 0);
         prepared.set(name, readCString(body, off)[0]);
-      } else if (type === B) {
-        const [portal, off] = readCString(body, 0);
-        const statement = readCString(body, off)[0];
-        const sql = prepared.get(statement) ?? '';
-        // Parameter values are decoded only while a mirror may want them; telemetry never does.
-        const params = (this.options.mirror?.maxRate() ?? 0) > 0 ? decodeBind(body).values : undefined;
-        portals.set(portal, { sql, params });
-      } else if (type === E) {
-        const portal = portals.get(readCString(body, 0)[0]);
-        newUnit(() => portal?.sql ?? '', 'execute', len, portal?.params);
       }
     });
-    const back = new FrameTracker((t) => t === C || t === E, (type, len, body) => {
+    // Bodies of CommandComplete and ErrorResponse are only read while a kept query is the oldest.
+    const back = new FrameTracker((t) => (t === C || t === E) && units.length > 0 && units[0].kept, (type, len, body) => {
       const head = units[0];
-      if (head && head.kind !== 'sync') head.bytes += len;
-      if (type === C && head && body) {
-        const rows = tagRows(body);
-        if (rows !== undefined && head.kind !== 'sync') head.rows = (head.rows ?? 0) + rows;
+      if (head === undefined) return;
+      if (head.kept) head.bytes += len;
+      if (type === C) {
+        if (body) {
+          const rows = tagRows(body);
+          if (rows !== undefined) head.rows = (head.rows ?? 0) + rows;
+        }
         if (head.kind === 'execute') { units.shift(); complete(head); }
-      } else if (type === E && head && body) {
-        if (head.kind !== 'sync') head.error ??= sqlState(body);
+      } else if (type === E) {
+        if (body) head.error ??= sqlState(body);
         if (head.kind === 'execute') { units.shift(); complete(head); }
-      } else if ((type === I || type === S_SUSP) && head?.kind === 'execute') {
+      } else if ((type === I || type === S_SUSP) && head.kind === 'execute') {
         units.shift();
         complete(head);
       } else if (type === Z) {
@@ -265,16 +304,12 @@ export class PgProxy {
       connected = true;
       upstream.write(first);
       if (first.length > startupLen) front.feed(first.subarray(startupLen));
-      // One listener per direction: write the chunk on first, then follow its framing.
-      const forward = (from: net.Socket, to: net.Socket, tracker: FrameTracker): void => {
-        from.on('data', (chunk: Buffer) => {
-          if (!to.write(chunk)) { from.pause(); to.once('drain', () => from.resume()); }
-          if (!tracker.broken) { tracker.feed(chunk); lost(tracker); }
-        });
-        from.on('end', () => to.end());
-      };
-      forward(client, upstream, front);
-      forward(upstream, client, back);
+      client.on('data', (chunk: Buffer) => {
+        if (!upstream.write(chunk)) { client.pause(); upstream.once('drain', () => client.resume()); }
+        if (!front.broken) { front.feed(chunk); lost(front); }
+      });
+      client.on('end', () => upstream.end());
+      upstream.on('end', () => client.end());
       client.resume();
     });
     upstream.on('error', (err) => {

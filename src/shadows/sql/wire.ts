@@ -1,7 +1,8 @@
 /**
  * PostgreSQL v3 protocol framing, tracked beside the byte stream: the proxy forwards each chunk
  * as it arrives and hands the same chunk to a FrameTracker, which finds message boundaries and
- * materialises only the bodies its caller asks for (query text, command tags, errors).
+ * materialises only the bodies its caller asks for (query text, command tags, errors). Chunks
+ * may live in a read buffer that is reused after `feed` returns, so nothing keeps a view of one.
  */
 
 /** Startup-phase request codes (the 32-bit word after the length of an untyped first message). */
@@ -15,8 +16,10 @@ export type MessageHandler = (type: number, wireLength: number, body: Buffer | u
 
 /**
  * Incremental framer for typed messages (type byte + int32 length). `wanted` says which types'
- * bodies to collect; others are skipped without copying. A length below 4 means the stream is
- * not PostgreSQL: the tracker then stops and reports `broken` (the bytes are still forwarded).
+ * bodies to collect; others are skipped without copying. A wanted body inside one chunk is handed
+ * over as a view of that chunk, valid only during the call; one split across chunks is copied.
+ * A length below 4 means the stream is not PostgreSQL: the tracker then stops and reports
+ * `broken` (the bytes are still forwarded).
  */
 export class FrameTracker {
   private readonly header = Buffer.alloc(5);
@@ -37,7 +40,7 @@ export class FrameTracker {
     while (off < n && !this.broken) {
       if (this.remaining > 0) {
         const take = Math.min(this.remaining, n - off);
-        if (this.parts) this.parts.push(chunk.subarray(off, off + take));
+        if (this.parts) this.parts.push(Buffer.from(chunk.subarray(off, off + take)));
         this.remaining -= take;
         off += take;
         if (this.remaining === 0) this.finish();
@@ -81,9 +84,14 @@ export class FrameTracker {
 
 /** Reads a NUL-terminated string at `offset`; returns it and the offset after the NUL. */
 export function readCString(buf: Buffer, offset: number): [string, number] {
-  let end = buf.indexOf(0, offset);
-  if (end < 0) end = buf.length;
+  const end = cStringEnd(buf, offset);
   return [buf.toString('utf8', offset, end), end + 1];
+}
+
+/** Offset of the NUL ending the string at `offset` (the buffer's length when there is none). */
+export function cStringEnd(buf: Buffer, offset: number): number {
+  const end = buf.indexOf(0, offset);
+  return end < 0 ? buf.length : end;
 }
 
 /** The SQLSTATE (field `C`) of an ErrorResponse body, or `XX000` when absent. */

@@ -8,10 +8,12 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import type { RequestEvent } from '../../../src/model/event.js';
+import { keepSample } from '../../../src/ingest/sampler.js';
 import { PgProxy } from '../../../src/shadows/sql/proxy.js';
 import { EventSink } from '../../../src/shadows/sql/sink.js';
 import { CANCEL_REQUEST } from '../../../src/shadows/sql/wire.js';
@@ -164,6 +166,93 @@ describe('pg-proxy against PostgreSQL', async () => {
     const c = await client();
     assert.equal((await c.query('SELECT 1 AS one')).rows[0].one, 1);
     await c.end();
+  });
+
+  test('a large result reaches a client that stops reading, byte for byte, and is counted once', { skip: !available, timeout: 60_000 }, async () => {
+    // The proxy reads the server's replies into one reused buffer: a write to a client that is not
+    // reading must not see that buffer overwritten by the next read.
+    const ROWS = 30_000;
+    const s = net.connect(port, '127.0.0.1');
+    await new Promise((r) => s.once('connect', r));
+    const params = Buffer.from(`user\0postgres\0database\0${DB}\0\0`);
+    const startup = Buffer.alloc(8);
+    startup.writeInt32BE(8 + params.length, 0);
+    startup.writeInt32BE(196608, 4);
+    let data = Buffer.alloc(0);
+    let readyCount = 0;
+    const messages: { type: number; body: Buffer }[] = [];
+    let onReady: () => void = () => undefined;
+    s.on('data', (chunk: Buffer) => {
+      data = Buffer.concat([data, chunk]);
+      while (data.length >= 5 && data.length >= 1 + data.readInt32BE(1)) {
+        const len = data.readInt32BE(1);
+        const m = { type: data[0], body: data.subarray(5, 1 + len) };
+        data = data.subarray(1 + len);
+        if (readyCount > 0) messages.push(m);
+        if (m.type === 0x5a) { readyCount++; onReady(); }
+      }
+    });
+    const ready = (): Promise<void> => new Promise((r) => { onReady = r; });
+    let wait = ready();
+    s.write(Buffer.concat([startup, params]));
+    await wait;
+    const sql = `SELECT i, repeat(md5(i::text), 32) FROM generate_series(1, ${ROWS}) i`;
+    const query = Buffer.alloc(5);
+    query[0] = 0x51;
+    query.writeInt32BE(4 + Buffer.byteLength(sql) + 1, 1);
+    wait = ready();
+    s.write(Buffer.concat([query, Buffer.from(sql + '\0')]));
+    s.pause();
+    await new Promise((r) => setTimeout(r, 500));
+    s.resume();
+    await wait;
+    s.end();
+    const rows = messages.filter((m) => m.type === 0x44);
+    assert.equal(rows.length, ROWS);
+    rows.forEach((m, k) => {
+      const i = k + 1;
+      const l1 = m.body.readInt32BE(2);
+      assert.equal(m.body.toString('utf8', 6, 6 + l1), String(i));
+      const value = m.body.toString('utf8', 10 + l1);
+      assert.equal(value, createHash('md5').update(String(i)).digest('hex').repeat(32), `row ${i} differs`);
+    });
+    await sink.flush();
+    const events = received.filter((e) => e.route?.startsWith('select i, repeat(md5(i::text), $1) from generate_series'));
+    assert.equal(events.length, 1);
+    assert.equal(events[0].rows, ROWS);
+    assert.ok(events[0].bytes > ROWS * 1024, `bytes ${events[0].bytes}`);
+  });
+
+  test('at a fractional rate, exactly the queries whose request id keepSample keeps are reported, each with its own statement', { skip: !available }, async () => {
+    const events: RequestEvent[] = [];
+    const rate = 0.3;
+    const sampling = new PgProxy({ upstreamHost: PG_HOST, upstreamPort: PG_PORT, target: 't', sampleRate: rate, events: { add: (e) => events.push(e) } });
+    const p = await sampling.listen(0);
+    const N = 120;
+    try {
+      const c = await client('postgres', undefined, p);
+      // Even queries use the simple protocol, odd ones the extended protocol, on other tables.
+      for (let i = 1; i <= N; i++) {
+        if (i % 2 === 0) await c.query('SELECT bid FROM pgbench_branches WHERE bid = 1');
+        else await c.query('SELECT tid FROM pgbench_tellers WHERE tid = $1', [1]);
+      }
+      await c.end();
+    } finally {
+      await sampling.close();
+    }
+    assert.equal(sampling.stats.queries, N);
+    assert.ok(events.length > 0 && events.length < N, `${events.length} events`);
+    const prefix = events[0].requestId!.replace(/-\d+$/, '');
+    const expected = [];
+    for (let i = 1; i <= N; i++) if (keepSample(rate, `${prefix}-${i}`)) expected.push(i);
+    const seqs = events.map((e) => Number(e.requestId!.slice(prefix.length + 1)));
+    assert.deepEqual(seqs, expected);
+    for (const e of events) {
+      const i = Number(e.requestId!.slice(prefix.length + 1));
+      assert.equal(e.table, i % 2 === 0 ? 'pgbench_branches' : 'pgbench_tellers');
+      assert.equal(e.rows, 1);
+    }
+    assert.equal(sampling.stats.sampled, expected.length);
   });
 
   test('md5 and SCRAM authentication are relayed unchanged', { skip: !available }, async () => {
