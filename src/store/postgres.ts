@@ -61,6 +61,8 @@ export class PostgresStore implements ShadowStore {
         name TEXT PRIMARY KEY, kind TEXT NOT NULL, labels TEXT NOT NULL, sampling_rate DOUBLE PRECISION NOT NULL,
         scrape TEXT, source TEXT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)`);
     for (const sql of controlSchema(`${schema}.`, 'BIGINT')) await this.query(sql);
+    // Entries written in the same millisecond are listed in the order they were written (SQLite has rowid).
+    await this.query(`ALTER TABLE ${schema}.audit ADD COLUMN IF NOT EXISTS seq BIGSERIAL`);
   }
 
   async writeWindows(rows: readonly WindowRow[]): Promise<void> {
@@ -217,7 +219,7 @@ export class PostgresStore implements ShadowStore {
   }
 
   async listAudit(target: string, limit: number): Promise<AuditEntry[]> {
-    return (await this.query(`SELECT body FROM ${this.schema}.audit WHERE target = $1 ORDER BY at DESC, id DESC LIMIT $2`, [target, limit])).map((r) => JSON.parse(String(r.body)) as AuditEntry);
+    return (await this.query(`SELECT body FROM ${this.schema}.audit WHERE target = $1 ORDER BY at DESC, seq DESC LIMIT $2`, [target, limit])).map((r) => JSON.parse(String(r.body)) as AuditEntry);
   }
 
   async putAnomaly(target: string, event: AnomalyEvent, at: number): Promise<void> {

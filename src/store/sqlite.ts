@@ -152,7 +152,7 @@ export class SqliteStore implements ShadowStore {
   }
 
   async listAudit(target: string, limit: number): Promise<AuditEntry[]> {
-    return this.all('SELECT body FROM audit WHERE target = ? ORDER BY at DESC, id DESC LIMIT ?', target, limit).map((r) => JSON.parse(String(r.body)) as AuditEntry);
+    return this.all('SELECT body FROM audit WHERE target = ? ORDER BY at DESC, rowid DESC LIMIT ?', target, limit).map((r) => JSON.parse(String(r.body)) as AuditEntry);
   }
 
   async putAnomaly(target: string, event: AnomalyEvent, at: number): Promise<void> {

@@ -14,13 +14,23 @@ test('targets are created, read, updated and deleted through the API, and persis
   assert.equal(created.headers.location, '/v1/targets/search-api');
   assert.equal(created.json().sampling.rate, 0.1);
   assert.equal((await h.service.api.inject({ method: 'POST', url: '/v1/targets', payload: { name: 'search-api', kind: 'service' } })).json().code, 'SHADOWPLANE_ERR_TARGET_EXISTS');
-  const patched = await h.service.api.inject({ method: 'PATCH', url: '/v1/targets/search-api', payload: { labels: { team: 'core' }, scrape: { url: 'http://127.0.0.1:9/metrics' } } });
+  const patched = await h.service.api.inject({ method: 'PATCH', url: '/v1/targets/search-api', payload: { labels: { team: 'core' }, scrape: { url: 'http://127.0.0.1:9/metrics' }, why: 'team moved' } });
   assert.equal(patched.json().labels.team, 'core');
   assert.equal(patched.json().scrape.interval, '15s');
   assert.equal((await h.service.store.getTarget('search-api'))?.labels.team, 'core');
   const list = (await h.service.api.inject({ method: 'GET', url: '/v1/targets' })).json();
   assert.deepEqual(list.targets.map((t: { name: string }) => t.name), ['orders-db', 'search-api']);
-  assert.equal((await h.service.api.inject({ method: 'DELETE', url: '/v1/targets/search-api' })).statusCode, 204);
+  const unchanged = await h.service.api.inject({ method: 'PATCH', url: '/v1/targets/search-api', payload: { labels: { team: 'core' } } });
+  assert.equal(unchanged.statusCode, 200);
+  assert.equal((await h.service.api.inject({ method: 'DELETE', url: '/v1/targets/search-api?why=retired&actor=ops' })).statusCode, 204);
+  // Every change is in the audit trail, which outlives the target; a PATCH that changes nothing is not.
+  const trail = (await h.service.store.listAudit('search-api', 10)).reverse();
+  assert.deepEqual(trail.map((e) => [e.action, e.why]), [['create', 'no reason given'], ['update', 'team moved'], ['delete', 'retired']]);
+  assert.deepEqual(trail[1].detail, {
+    from: { labels: { team: 'search' }, scrape: null },
+    to: { labels: { team: 'core' }, scrape: { url: 'http://127.0.0.1:9/metrics', interval: '15s' } },
+  });
+  assert.equal(trail[2].actor, 'ops');
   const gone = await h.service.api.inject({ method: 'GET', url: '/v1/targets/search-api' });
   assert.equal(gone.statusCode, 404);
   assert.equal(gone.json().code, 'SHADOWPLANE_ERR_TARGET_NOT_FOUND');
@@ -34,6 +44,9 @@ test('bad target bodies name every field and rule', async () => {
   assert.match(problems['/body/name'], /lower-case/);
   assert.equal(problems['/body/kind'], 'must be one of: database, service, stream, volume');
   assert.equal(problems['/body/sampling/rate'], 'must be a number between 0 and 1');
+  const badWhy = await h.service.api.inject({ method: 'DELETE', url: '/v1/targets/orders-db?why=' });
+  assert.equal(badWhy.statusCode, 400);
+  assert.equal(badWhy.json().problems[0].path, '/querystring/why');
 });
 
 test('bad query parameters get a 400 naming the parameter', async () => {

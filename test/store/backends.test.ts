@@ -129,6 +129,9 @@ function storeSuite(name: string, open: () => Promise<ShadowStore | string>, cle
       await store.appendAudit({ id: 'a1', target: 'ctl', at: 1, actor: 'ann', why: 'w', action: 'pause', detail: { forMs: 5 } });
       await store.appendAudit({ id: 'a2', target: 'ctl', at: 2, actor: 'bob', why: 'w', action: 'clear-pause', detail: null });
       assert.deepEqual((await store.listAudit('ctl', 10)).map((a) => a.actor), ['bob', 'ann']);
+      // Same millisecond: newest written first, whatever the ids.
+      for (const id of ['z', 'a', 'm']) await store.appendAudit({ id: `same-${id}`, target: 'same-ms', at: 7, actor: id, why: 'w', action: 'pause', detail: null });
+      assert.deepEqual((await store.listAudit('same-ms', 10)).map((a) => a.actor), ['m', 'a', 'z']);
       await store.deleteTarget('ctl');
       assert.equal(await store.getDecision('d1'), undefined);
       assert.deepEqual(await store.listConditions('ctl'), []);

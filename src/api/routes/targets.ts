@@ -1,4 +1,8 @@
-/** Managed targets: create, list, read, update, delete, and the sampling rate. */
+/**
+ * Managed targets: create, list, read, update, delete, and the sampling rate. Every change goes to
+ * the target's audit trail with who, why (optional here) and what changed; the trail of a deleted
+ * target is kept.
+ */
 import { randomUUID } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
@@ -10,11 +14,11 @@ import { Actor, requester, Why } from '../who.js';
 const Kind = Type.Union([Type.Literal('database'), Type.Literal('service'), Type.Literal('stream'), Type.Literal('volume')]);
 
 const TargetBody = Type.Object(
-  { name: TargetName, kind: Kind, labels: Type.Optional(Labels), sampling: Type.Optional(Type.Object({ rate: SamplingRate }, { additionalProperties: false })), scrape: Type.Optional(ScrapeConfig) },
+  { name: TargetName, kind: Kind, labels: Type.Optional(Labels), sampling: Type.Optional(Type.Object({ rate: SamplingRate }, { additionalProperties: false })), scrape: Type.Optional(ScrapeConfig), actor: Actor, why: Type.Optional(Why) },
   { additionalProperties: false },
 );
 const TargetPatch = Type.Object(
-  { kind: Type.Optional(Kind), labels: Type.Optional(Labels), sampling: Type.Optional(Type.Object({ rate: SamplingRate }, { additionalProperties: false })), scrape: Type.Optional(Type.Union([ScrapeConfig, Type.Null()])) },
+  { kind: Type.Optional(Kind), labels: Type.Optional(Labels), sampling: Type.Optional(Type.Object({ rate: SamplingRate }, { additionalProperties: false })), scrape: Type.Optional(Type.Union([ScrapeConfig, Type.Null()])), actor: Actor, why: Type.Optional(Why) },
   { additionalProperties: false },
 );
 const SamplingBody = Type.Object(
@@ -22,6 +26,20 @@ const SamplingBody = Type.Object(
   { additionalProperties: false },
 );
 const NameParams = Type.Object({ name: TargetName });
+const DeleteQuery = Type.Object({ actor: Actor, why: Type.Optional(Why) }, { additionalProperties: false });
+
+/** The settings of a target that a change can touch, as the audit trail records them. */
+function settingsOf(t: TargetRecord) {
+  return { kind: t.kind, labels: t.labels, sampling: { rate: t.samplingRate }, scrape: t.scrape ?? null };
+}
+
+/** The settings whose values differ between two versions of a target, old and new. */
+function changedSettings(before: TargetRecord, after: TargetRecord): { from: Record<string, unknown>; to: Record<string, unknown> } {
+  const a = settingsOf(before) as Record<string, unknown>;
+  const b = settingsOf(after) as Record<string, unknown>;
+  const keys = Object.keys(b).filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
+  return { from: Object.fromEntries(keys.map((k) => [k, a[k]])), to: Object.fromEntries(keys.map((k) => [k, b[k]])) };
+}
 
 /** Scrape settings with the default interval filled in (`null` passes through: it removes scraping). */
 function scrapeSettings<T extends { url: string; interval?: string } | null | undefined>(s: T) {
@@ -46,12 +64,15 @@ function view(service: ShadowplaneService, t: TargetRecord) {
 export function targetRoutes(app: FastifyInstance, service: ShadowplaneService): void {
   const { targets } = service;
   const tags = ['targets'];
+  const audit = (target: string, who: { actor: string; why: string }, action: string, detail: unknown): Promise<void> =>
+    service.store.appendAudit({ id: randomUUID(), target, at: service.clock.now(), ...who, action, detail });
 
   app.get('/v1/targets', { schema: { tags, summary: 'Every managed target.' } }, async () => ({ targets: targets.list().map((t) => view(service, t)) }));
 
   app.post<{ Body: Static<typeof TargetBody> }>('/v1/targets', { schema: { tags, summary: 'Create a target.', body: TargetBody, security: [{ bearer: [] }] } }, async (req, reply) => {
     const b = req.body;
     const created = await targets.create(b.name, { kind: b.kind, labels: b.labels, samplingRate: b.sampling?.rate, scrape: scrapeSettings(b.scrape) });
+    await audit(created.name, requester(req, b), 'create', settingsOf(created));
     return reply.code(201).header('location', `/v1/targets/${created.name}`).send(view(service, created));
   });
 
@@ -62,14 +83,24 @@ export function targetRoutes(app: FastifyInstance, service: ShadowplaneService):
     { schema: { tags, summary: 'Change some settings of a target.', params: NameParams, body: TargetPatch, security: [{ bearer: [] }] } },
     async (req) => {
       const b = req.body;
-      return view(service, await targets.update(req.params.name, { kind: b.kind, labels: b.labels, samplingRate: b.sampling?.rate, scrape: scrapeSettings(b.scrape) }));
+      const before = targets.get(req.params.name);
+      const after = await targets.update(req.params.name, { kind: b.kind, labels: b.labels, samplingRate: b.sampling?.rate, scrape: scrapeSettings(b.scrape) });
+      const change = changedSettings(before, after);
+      if (Object.keys(change.to).length > 0) await audit(after.name, requester(req, b), 'update', change);
+      return view(service, after);
     },
   );
 
-  app.delete<{ Params: Static<typeof NameParams> }>('/v1/targets/:name', { schema: { tags, summary: 'Delete a target and its windows.', params: NameParams, security: [{ bearer: [] }] } }, async (req, reply) => {
-    await targets.remove(req.params.name);
-    return reply.code(204).send();
-  });
+  app.delete<{ Params: Static<typeof NameParams>; Querystring: Static<typeof DeleteQuery> }>(
+    '/v1/targets/:name',
+    { schema: { tags, summary: 'Delete a target, its windows and decisions (its audit trail is kept).', params: NameParams, querystring: DeleteQuery, security: [{ bearer: [] }] } },
+    async (req, reply) => {
+      const before = targets.get(req.params.name);
+      await targets.remove(req.params.name);
+      await audit(before.name, requester(req, req.query), 'delete', settingsOf(before));
+      return reply.code(204).send();
+    },
+  );
 
   app.get<{ Params: Static<typeof NameParams> }>('/v1/targets/:name/sampling', { schema: { tags, summary: 'The sampling rate in force.', params: NameParams } }, async (req) => ({ rate: targets.get(req.params.name).samplingRate }));
 
@@ -79,8 +110,7 @@ export function targetRoutes(app: FastifyInstance, service: ShadowplaneService):
     async (req) => {
       const from = targets.get(req.params.name).samplingRate;
       const rate = (await targets.update(req.params.name, { samplingRate: req.body.rate })).samplingRate;
-      const who = requester(req, req.body);
-      await service.store.appendAudit({ id: randomUUID(), target: req.params.name, at: service.clock.now(), ...who, action: 'sampling', detail: { from, to: rate } });
+      await audit(req.params.name, requester(req, req.body), 'sampling', { from, to: rate });
       return { rate };
     },
   );
