@@ -46,6 +46,11 @@ export interface StreamServiceOptions {
   readonly windowMs?: number;
   /** Records dispatched to a worker and not yet committed, per partition; default 512. */
   readonly maxInflight?: number;
+  /**
+   * Latest appended records kept in memory per partition for dispatch and backfill (between this
+   * and twice this); older ones are read from storage. Default 4096.
+   */
+  readonly dispatchCache?: number;
   /** Records held in memory for replication before a standby falls back to reading the primary; default 10 000. */
   readonly replicationBuffer?: number;
   /** Time source for windows and events; default the wall clock. */
@@ -165,8 +170,6 @@ interface Partition {
   tailBase: number;
 }
 
-/** Appended records kept in memory per partition (dispatch and backfill read older ones from storage). */
-const TAIL = 4096;
 
 interface Worker {
   readonly id: number;
@@ -197,6 +200,7 @@ export class StreamService {
   private readonly windowMs: number;
   private readonly maxInflight: number;
   private readonly replicationBuffer: number;
+  private readonly dispatchCache: number;
   private readonly clock: Clock;
   private stopping = false;
   private cancelWindow?: () => void;
@@ -215,6 +219,8 @@ export class StreamService {
     this.windowMs = options.windowMs ?? 10_000;
     this.maxInflight = options.maxInflight ?? 512;
     this.replicationBuffer = options.replicationBuffer ?? 10_000;
+    this.dispatchCache = options.dispatchCache ?? 4096;
+    if (!Number.isInteger(this.dispatchCache) || this.dispatchCache < 0) throw new RangeError('dispatchCache must be a non-negative integer');
     this.clock = options.clock ?? realClock;
     this.windowStart = this.clock.now();
     this.routing = { version: 0, owners: [] };
@@ -362,7 +368,7 @@ export class StreamService {
       p.end += records.length;
       p.arrivals += records.length;
       p.tail.push(...records);
-      if (p.tail.length > 2 * TAIL) p.tailBase += p.tail.splice(0, p.tail.length - TAIL).length;
+      if (p.tail.length > 2 * this.dispatchCache) p.tailBase += p.tail.splice(0, p.tail.length - this.dispatchCache).length;
       items.forEach((it, i) => { results[it.index] = { id: records[i].id, partition: pid, offset: records[i].offset }; });
       this.handToStandby(p, records);
       this.feed(p);
