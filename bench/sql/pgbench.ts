@@ -4,7 +4,13 @@
  * Select-only (-S) and the default TPC-B-like script, 10 clients, several short interleaved runs;
  * prints medians and ratios as JSON and a Markdown table.
  *
- *   npx tsx bench/sql/pgbench.ts [--runs 3] [--seconds 8] [--scale 10]
+ *   npx tsx bench/sql/pgbench.ts [--runs 3] [--seconds 8] [--scale 10] [--baseline PATH] [--floor]
+ *
+ * `--floor` adds a bare Node relay (relay-floor.ts) as a peer: the cost of Node's socket path alone.
+ * `--baseline` adds a fourth peer: the proxy-main.ts of another checkout (e.g. a `git worktree`
+ * of an earlier commit, with node_modules linked), run the same way, to compare builds in one run.
+ * The CPU columns (user + system time of the middle process from /proc per 1000 transactions)
+ * are the figure to compare on a loaded machine; TPS moves with the other tenants.
  *
  * Needs PostgreSQL at 127.0.0.1:5432 (trust), pgbench and pgbouncer (Debian packages
  * postgresql-contrib, pgbouncer); runs pgbouncer as the postgres OS user.
@@ -12,7 +18,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile, chmod } from 'node:fs/promises';
 import { tmpdir, cpus, loadavg } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +36,11 @@ const SCALE = arg('scale', 10);
 const DB = 'sp_sql_test_bench';
 const PROXY_PORT = 6471;
 const BOUNCER_PORT = 6472;
+const BASELINE_PORT = 6473;
+const baselineIdx = process.argv.indexOf('--baseline');
+const BASELINE = baselineIdx > 0 ? process.argv[baselineIdx + 1] : undefined;
+const FLOOR_PORT = 6474;
+const FLOOR = process.argv.includes('--floor');
 
 async function waitPort(port: number, ms = 30_000): Promise<void> {
   const end = Date.now() + ms;
@@ -61,9 +72,12 @@ async function main(): Promise<void> {
   await exec('psql', ['-X', '-q', '-h', '127.0.0.1', '-U', 'postgres', '-d', 'postgres', '-c', `DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`, '-c', `CREATE DATABASE ${DB}`]);
   await exec('pgbench', ['-i', '-q', '-s', String(SCALE), '-h', '127.0.0.1', '-U', 'postgres', DB]);
 
-  const cli = fileURLToPath(new URL('./proxy-main.ts', import.meta.url));
-  const proxy: ChildProcess = spawn(process.execPath, ['--import', 'tsx', cli, 'pg-proxy', '--listen', `127.0.0.1:${PROXY_PORT}`,
-    '--upstream', `postgres://postgres@127.0.0.1:5432/${DB}`, '--sample-rate', '0.01'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const loadBefore = loadavg().map((x) => +x.toFixed(1));
+  const startProxy = (cli: string, port: number): ChildProcess => spawn(process.execPath, ['--import', 'tsx', cli, 'pg-proxy', '--listen', `127.0.0.1:${port}`,
+    '--upstream', `postgres://postgres@127.0.0.1:5432/${DB}`, '--sample-rate', '0.01'], { stdio: ['ignore', 'pipe', 'ignore'], cwd: dirname(cli) });
+  const proxy = startProxy(fileURLToPath(new URL('./proxy-main.ts', import.meta.url)), PROXY_PORT);
+  const baseline = BASELINE ? startProxy(resolve(BASELINE), BASELINE_PORT) : undefined;
+  const floor = FLOOR ? spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./relay-floor.ts', import.meta.url)), String(FLOOR_PORT)], { stdio: 'ignore' }) : undefined;
   let proxyOut = '';
   proxy.stdout!.on('data', (d) => (proxyOut += d));
 
@@ -81,10 +95,13 @@ async function main(): Promise<void> {
   try {
     await waitPort(PROXY_PORT);
     await waitPort(BOUNCER_PORT);
-    const modes = { direct: 5432, 'pg-proxy 1%': PROXY_PORT, 'pgbouncer session': BOUNCER_PORT } as const;
+    if (baseline) await waitPort(BASELINE_PORT);
+    const modes: Record<string, number> = { direct: 5432, 'pg-proxy 1%': PROXY_PORT, 'pgbouncer session': BOUNCER_PORT };
+    if (baseline) modes['baseline pg-proxy 1%'] = BASELINE_PORT;
+    if (floor) { await waitPort(FLOOR_PORT); modes['bare Node relay'] = FLOOR_PORT; }
     const scripts = { 'select-only (-S)': ['-S'], 'TPC-B-like': [] as string[] } as const;
     const bouncerPid = Number((await readFile(join(dir, 'pid'), 'utf8')).trim());
-    const pids: Record<string, number | undefined> = { direct: undefined, 'pg-proxy 1%': proxy.pid, 'pgbouncer session': bouncerPid };
+    const pids: Record<string, number | undefined> = { direct: undefined, 'pg-proxy 1%': proxy.pid, 'pgbouncer session': bouncerPid, 'baseline pg-proxy 1%': baseline?.pid, 'bare Node relay': floor?.pid };
     const tps: Record<string, Record<string, number[]>> = {};
     const cpu: Record<string, Record<string, number[]>> = {};
     for (const s of Object.keys(scripts)) { tps[s] = {}; cpu[s] = {}; for (const m of Object.keys(modes)) { tps[s][m] = []; cpu[s][m] = []; } }
@@ -98,7 +115,7 @@ async function main(): Promise<void> {
         }
       }
     }
-    const result: Record<string, unknown> = { runs: RUNS, seconds: SECONDS, scale: SCALE, clients: 10, cpus: cpus().length, loadavg: loadavg().map((x) => +x.toFixed(1)), tps };
+    const result: Record<string, unknown> = { runs: RUNS, seconds: SECONDS, scale: SCALE, clients: 10, cpus: cpus().length, loadBefore, loadAfter: loadavg().map((x) => +x.toFixed(1)), tps };
     result.middleCpuMsPer1000Tx = cpu;
     const lines = ['| script | direct TPS | pg-proxy 1 % TPS | pgbouncer TPS | proxy / direct | proxy / pgbouncer | CPU ms / 1000 tx: proxy, pgbouncer |', '|---|---|---|---|---|---|---|'];
     for (const s of Object.keys(scripts)) {
@@ -107,12 +124,23 @@ async function main(): Promise<void> {
       const pc = median(cpu[s]['pg-proxy 1%']), bc = median(cpu[s]['pgbouncer session']);
       lines.push(`| ${s} | ${d.toFixed(0)} | ${p.toFixed(0)} | ${b.toFixed(0)} | ${(p / d * 100).toFixed(1)} % | ${(p / b * 100).toFixed(1)} % | ${pc.toFixed(0)}, ${bc.toFixed(0)} |`);
     }
+    const extra = ['baseline pg-proxy 1%', 'bare Node relay'].filter((m) => m in modes);
+    if (extra.length > 0) {
+      lines.push('', '| script | peer | TPS | CPU ms / 1000 tx | pg-proxy TPS, CPU in the same runs |', '|---|---|---|---|---|');
+      for (const s of Object.keys(scripts)) {
+        for (const m of extra) {
+          lines.push(`| ${s} | ${m} | ${median(tps[s][m]).toFixed(0)} | ${median(cpu[s][m]).toFixed(0)} | ${median(tps[s]['pg-proxy 1%']).toFixed(0)}, ${median(cpu[s]['pg-proxy 1%']).toFixed(0)} |`);
+        }
+      }
+    }
     proxy.kill('SIGINT');
     await new Promise((r) => proxy.once('exit', r));
     result.proxyCounts = proxyOut.trim() ? JSON.parse(proxyOut.trim()) : null;
     process.stdout.write(JSON.stringify(result, null, 1) + '\n\n' + lines.join('\n') + '\n');
   } finally {
     if (proxy.exitCode === null) proxy.kill('SIGKILL');
+    baseline?.kill('SIGKILL');
+    floor?.kill('SIGKILL');
     bouncer.kill('SIGTERM');
     await exec('sh', ['-c', `kill $(cat ${join(dir, 'pid')}) 2>/dev/null || true`]);
     await new Promise((r) => setTimeout(r, 300));
