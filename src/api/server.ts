@@ -4,12 +4,10 @@
  * mutating request when one is configured.
  */
 import swagger from '@fastify/swagger';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
-import { timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { VERSION } from '../core/version.js';
-import { logger } from '../obs/log.js';
 import type { ShadowplaneService } from '../service.js';
-import { errorHandler, problem, sendProblem } from './problem.js';
+import { buildApp } from './app.js';
 import { ingestRoutes } from './routes/ingest.js';
 import { opsRoutes } from './routes/ops.js';
 import { queryRoutes } from './routes/query.js';
@@ -20,35 +18,9 @@ import { shadowRoutes } from './routes/shadows.js';
 import { streamRoutes } from './routes/stream.js';
 import { uiRoutes } from '../ui/routes.js';
 
-const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
-
 /** Builds the API of a service (not listening yet). */
 export function buildApi(service: ShadowplaneService): FastifyInstance {
-  const log = logger('api');
-  const app = Fastify({
-    // Request lines are logged at info by fastify; the API's own log keeps warnings and errors only.
-    loggerInstance: log.child({}, { level: 'warn' }) as FastifyBaseLogger,
-    bodyLimit: service.config.server.bodyLimit,
-    ajv: {
-      customOptions: { strict: false, removeAdditional: false, allErrors: true, verbose: true, coerceTypes: 'array', useDefaults: true },
-      // `errorMessage` carries our phrasing of a rule; ajv only needs to know the keyword exists.
-      plugins: [(ajv: { addKeyword(def: { keyword: string; schemaType: string }): unknown }) => ajv.addKeyword({ keyword: 'errorMessage', schemaType: 'string' })] as never[],
-    },
-  });
-  app.setErrorHandler(errorHandler(log));
-  app.setNotFoundHandler((req, reply) => sendProblem(reply, problem('SHADOWPLANE_ERR_NOT_FOUND', `no route ${req.method} ${req.url}`)));
-
-  const token = service.config.server.token;
-  if (token) {
-    const expected = Buffer.from(`Bearer ${token}`);
-    app.addHook('onRequest', async (req, reply) => {
-      if (!MUTATING.has(req.method)) return;
-      const given = Buffer.from(req.headers.authorization ?? '');
-      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-        return sendProblem(reply.header('www-authenticate', 'Bearer'), problem('SHADOWPLANE_ERR_UNAUTHORIZED', 'this request changes state: send Authorization: Bearer <server.token>'));
-      }
-    });
-  }
+  const app = buildApp({ name: 'api', bodyLimit: service.config.server.bodyLimit, token: service.config.server.token, tokenSource: 'server.token' });
 
   // NDJSON bodies arrive as one Buffer; the ingest route decodes, splits and parses them line by
   // line (decoding a large body into one string is several times slower, see forEachNdjsonLine).

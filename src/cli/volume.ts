@@ -18,7 +18,7 @@ export function register(program: Command): void {
   const volume = program.command('volume').description('Shadowed block volumes on tiered storage');
   volume
     .command('serve')
-    .description('Serve a volume over NBD and an HTTP API; placement, redirection and failover run inside')
+    .description('Serve a volume over NBD and an HTTP API; placement, redirection and failover run inside. With SHADOWPLANE_VOLUME_TOKEN set, HTTP requests that change state need it as a bearer token')
     .requiredOption('--dir <dir>', 'directory for the live file and the tier directories')
     .option('--name <name>', 'volume (and NBD export) name', 'vol1')
     .option('--size-mib <n>', 'volume size in MiB', positiveInt, 64)
@@ -59,7 +59,8 @@ export function register(program: Command): void {
         const volumes = new Map([[o.name, vol]]);
         const nbd = new NbdServer(volumes);
         const nbdPort = await nbd.listen(o.nbdPort);
-        const api = buildVolumeApi(volumes);
+        // From the environment, not a flag, so it does not show in the process list.
+        const api = buildVolumeApi(volumes, process.env.SHADOWPLANE_VOLUME_TOKEN || undefined);
         await api.listen({ port: o.httpPort, host: '127.0.0.1' });
         log.info({ nbd: `nbd://127.0.0.1:${nbdPort}/${o.name}`, http: `http://127.0.0.1:${o.httpPort}/volumes/${o.name}` }, 'volume serving');
         const stop = async (): Promise<void> => {

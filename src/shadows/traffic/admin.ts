@@ -4,8 +4,9 @@
  * at /metrics. Bodies are validated against the TypeBox schemas; errors are problem+json with the
  * catalogue code and one entry per bad field. Mutations need the bearer token when one is set.
  */
-import Fastify, { type FastifyInstance } from 'fastify';
-import { ERROR_CATALOGUE, ShadowplaneError } from '../../core/errors.js';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../../api/app.js';
+import { ShadowplaneError } from '../../core/errors.js';
 import { validate, MigrationPolicySchema, type RouteConfig } from './config.js';
 import type { TrafficProxy } from './proxy.js';
 import type { RouteRuntime } from './route.js';
@@ -40,24 +41,7 @@ function routeView(r: RouteRuntime) {
  * as `Authorization: Bearer <token>` on every non-GET request.
  */
 export function buildAdmin(proxy: TrafficProxy, token?: string): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: 1_048_576 });
-
-  app.setErrorHandler((err: Error, _req, reply) => {
-    const e = err instanceof ShadowplaneError
-      ? err
-      : (err as { statusCode?: number }).statusCode === 400 || (err as { code?: string }).code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
-        ? new ShadowplaneError('SHADOWPLANE_ERR_VALIDATION', err.message)
-        : new ShadowplaneError('SHADOWPLANE_ERR_INTERNAL', err.message);
-    void reply
-      .code(e.status)
-      .type('application/problem+json')
-      .send({ type: `urn:shadowplane:error:${e.code}`, title: ERROR_CATALOGUE[e.code].title, status: e.status, code: e.code, detail: e.message, problems: e.problems });
-  });
-
-  app.addHook('onRequest', async (req) => {
-    if (!token || req.method === 'GET' || req.method === 'HEAD') return;
-    if (req.headers.authorization !== `Bearer ${token}`) throw new ShadowplaneError('SHADOWPLANE_ERR_UNAUTHORIZED', 'mutating admin requests need the bearer token');
-  });
+  const app = buildApp({ name: 'proxy-admin', bodyLimit: 1_048_576, token, tokenSource: 'SHADOWPLANE_PROXY_TOKEN' });
 
   const getRoute = (name: string): RouteRuntime => {
     const r = proxy.route(name);

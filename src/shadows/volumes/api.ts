@@ -7,12 +7,14 @@
  * - POST /volumes/:name/flush
  * - POST /volumes/:name/failover          {reason?}: route I/O to the shadow now
  * - POST /volumes/:name/failback          copy back and return to the live volume
- * - PUT  /volumes/:name/faults            {addedLatencyMs, eio}: fault injection on the live device
- * Errors are problem+json with the catalogue code; bad input names the field.
+ * - PUT  /volumes/:name/faults            {addedLatencyMs, eio, device?}: fault injection (live or shadow)
+ * Errors are problem+json with the catalogue code; bad input names the field. With a token, every
+ * request but GET needs it.
  */
-import Fastify, { type FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { ShadowplaneError, isCoded } from '../../core/errors.js';
+import { buildApp } from '../../api/app.js';
 import type { Volume } from './volume.js';
 
 const NameParams = Type.Object({ name: Type.String() });
@@ -28,28 +30,13 @@ const FaultsBody = Type.Object(
 );
 const FailoverBody = Type.Object({ reason: Type.Optional(Type.String({ maxLength: 200 })) }, { additionalProperties: false });
 
-/** Builds the API over a map of volumes (not yet listening). */
-export function buildVolumeApi(volumes: ReadonlyMap<string, Volume>): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: 33 * 1024 * 1024, ajv: { customOptions: { removeAdditional: false, coerceTypes: true } } });
+/**
+ * Builds the API over a map of volumes (not yet listening). `token`, when set, is required as
+ * `Authorization: Bearer <token>` on every request that changes state (writes included).
+ */
+export function buildVolumeApi(volumes: ReadonlyMap<string, Volume>, token?: string): FastifyInstance {
+  const app = buildApp({ name: 'volume-api', bodyLimit: 33 * 1024 * 1024, token, tokenSource: 'SHADOWPLANE_VOLUME_TOKEN' });
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
-
-  app.setErrorHandler((err: unknown, _req, reply) => {
-    if (err instanceof ShadowplaneError) {
-      void reply.status(err.status).type('application/problem+json').send({ code: err.code, title: err.message, problems: err.problems });
-      return;
-    }
-    const e = err as { validation?: { instancePath: string; message?: string }[]; message?: string; statusCode?: number };
-    if (e.validation) {
-      void reply.status(400).type('application/problem+json').send({
-        code: 'SHADOWPLANE_ERR_VALIDATION',
-        title: e.message,
-        problems: e.validation.map((v) => ({ path: v.instancePath || '/', message: v.message ?? 'invalid' })),
-      });
-      return;
-    }
-    const status = e.statusCode && e.statusCode < 500 ? e.statusCode : 500;
-    void reply.status(status).type('application/problem+json').send({ code: status === 500 ? 'SHADOWPLANE_ERR_INTERNAL' : 'SHADOWPLANE_ERR_VALIDATION', title: e.message ?? 'error' });
-  });
 
   const get = (name: string): Volume => {
     const v = volumes.get(name);

@@ -57,3 +57,23 @@ test('API: write and read bytes, stats, fault injection triggers failover, fail 
     await vol.close();
   }
 });
+
+test('API with a token: reads are open, every change needs the bearer token', async () => {
+  const vol = await testVolume();
+  const app = buildVolumeApi(new Map([['vol1', vol]]), 's3cret');
+  try {
+    const put = (headers: Record<string, string>) =>
+      app.inject({ method: 'PUT', url: '/volumes/vol1/data?offset=0', payload: Buffer.alloc(512, 1), headers: { 'content-type': 'application/octet-stream', ...headers } });
+    const refused = await put({});
+    assert.equal(refused.statusCode, 401);
+    assert.equal(refused.json().code, 'SHADOWPLANE_ERR_UNAUTHORIZED');
+    assert.equal((await put({ authorization: 'Bearer wrong' })).statusCode, 401);
+    assert.equal((await app.inject({ method: 'POST', url: '/volumes/vol1/failover', payload: {} })).statusCode, 401);
+    assert.equal(vol.failover, 'live', 'a refused failover changes nothing');
+    assert.equal((await put({ authorization: 'Bearer s3cret' })).statusCode, 204);
+    assert.equal((await app.inject({ method: 'GET', url: '/volumes/vol1' })).statusCode, 200);
+  } finally {
+    await app.close();
+    await vol.close();
+  }
+});
