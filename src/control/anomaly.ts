@@ -1,18 +1,24 @@
 /**
  * Anomaly detection, failure risk and anomaly events of one controlled target, fed by its control
  * loop step by step: the demand series and the target's metric series form one component
- * (src/detect ComponentDetector), whose score and the demand's utilisation of the serving capacity
- * feed a RiskScorer, and whose scores feed an EventTracker. Events are buffered by the tracker's
- * sink and written to the Shadow Store by `persist` inside the tick, so a store failure fails the
- * tick (and is retried on the next one) instead of being lost in the background.
+ * (src/detect ComponentDetector), whose score, the demand's utilisation of the serving capacity
+ * and the signals of the target's risk limits (settings `risk.limits`) feed a RiskScorer, and
+ * whose scores feed an EventTracker. Events are buffered by the tracker's sink and written to the
+ * Shadow Store by `persist` inside the tick, so a store failure fails the tick (and is retried on
+ * the next one) instead of being lost in the background. Events still open when the detectors
+ * are replaced (a restart, new settings) are handed over to the new ones (`AnomalyHandover`).
  */
 import { randomUUID } from 'node:crypto';
 import { ShadowplaneError } from '../core/errors.js';
 import { ComponentDetector } from '../detect/component.js';
 import { EventTracker, withTriage, type AnomalyEventSink } from '../detect/events.js';
-import { RiskScorer } from '../detect/risk.js';
-import type { AnomalyEvent, AnomalyRecord, ComponentScore, RiskScore, TriageState } from '../model/detect.js';
+import { RiskScorer, type SignalLimit } from '../detect/risk.js';
+import type { AnomalyEvent, AnomalyRecord, ComponentScore, RiskDriver, RiskScore, TriageState } from '../model/detect.js';
+import { windowStat } from '../store/query.js';
 import type { ShadowStore } from '../store/store.js';
+import type { Window } from '../store/window.js';
+import { durationMs } from '../core/config.js';
+import { limitSignal, type ControlSettings, type RiskLimitSetting } from './settings.js';
 
 /** Name of the risk signal: demand over the capacity of the ready units (1 = saturated). */
 export const UTILISATION = 'utilisation';
@@ -29,10 +35,48 @@ export interface TargetRisk {
   readonly probability: number;
   readonly horizonMs: number;
   readonly drivers: RiskScore['drivers'];
+  /** The limit that drives the risk, with its forecast crossing time; null when no limit is approached. */
+  readonly limit: RiskDriver | null;
   /** The component anomaly score of the same step and the metrics driving it. */
   readonly anomaly: { readonly score: number; readonly ready: boolean; readonly kind: string; readonly drivers: ComponentScore['drivers'] };
   /** The signals of the component, demand first. */
   readonly signals: readonly string[];
+}
+
+/**
+ * What new detectors of a target take over from the ones before them (a restart: read from the
+ * store by `storedHandover`; new settings: `TargetAnomalies.handover`).
+ */
+export interface AnomalyHandover {
+  /** Events that were still open (no end): continued, or closed by the rule of EventTracker.restore. */
+  readonly events: readonly AnomalyEvent[];
+  /** The last time the previous detectors observed the target (ms). */
+  readonly seenUntil: number;
+  /**
+   * Steps ending at or before this time (ms) only warm the new detectors: the previous ones saw
+   * them, or they are history read at start. Events are tracked for later steps only.
+   */
+  readonly from: number;
+  /** Events changed but not yet written to the store. */
+  readonly pending: readonly AnomalyEvent[];
+}
+
+/**
+ * The handover of a target's detectors after a restart at `now`: its events still open in the
+ * store (whatever their triage state), and as the time it was last observed its latest decision
+ * (one per tick; else the latest point of those events).
+ */
+export async function storedHandover(store: ShadowStore, target: string, now: number): Promise<AnomalyHandover> {
+  const events = await store.listAnomalies({ target, ongoing: true, limit: 100 });
+  const [last] = await store.listDecisions({ target, limit: 1 });
+  const seenUntil = last?.at ?? Math.max(-Infinity, ...events.map((e) => e.lastAnomalous ?? e.start));
+  return { events, seenUntil, from: now, pending: [] };
+}
+
+/** A limit's value in one step: the mean of its metric, or its statistic of the request window; NaN without data. */
+export function limitValue(l: RiskLimitSetting, metric: Window | undefined, requests: Window | undefined): number {
+  if (l.metric !== undefined) return metric && metric.count > 0 ? metric.sum / metric.count : Number.NaN;
+  return requests && requests.count > 0 ? windowStat(requests, l.requests!) : Number.NaN;
 }
 
 /** Collects the tracker's events until the loop writes them (AnomalyEventSink). */
@@ -45,7 +89,8 @@ class BufferSink implements AnomalyEventSink {
 
 /**
  * One target's detectors. `signals` are the demand signal then metric keys; the constructor
- * throws RangeError on an empty or duplicated signal list (ComponentDetector's rule).
+ * throws RangeError on an empty or duplicated signal list (ComponentDetector's rule). `risk` are
+ * the target's risk settings (validated), `handover` what the previous detectors left.
  */
 export class TargetAnomalies {
   private readonly detector: ComponentDetector;
@@ -53,16 +98,33 @@ export class TargetAnomalies {
   private readonly tracker: EventTracker;
   private readonly sink = new BufferSink();
   private readonly riskValues: Float64Array;
+  /** The limits whose signals `observe` takes, one per signal (a signal limited on both sides is read once). */
+  readonly limitInputs: readonly RiskLimitSetting[];
+  private trackedFrom: number;
+  private lastT: number;
   private view: TargetRisk | undefined;
 
   constructor(
     readonly target: string,
     readonly signals: readonly string[],
+    risk: ControlSettings['risk'],
+    handover: AnomalyHandover,
   ) {
     this.detector = new ComponentDetector(target, signals);
-    this.risk = new RiskScorer(target, [...signals, UTILISATION], { limits: [{ signal: UTILISATION, limit: 1, direction: 'above' }] });
+    const inputs = new Map<string, RiskLimitSetting>();
+    for (const l of risk.limits) if (!inputs.has(limitSignal(l))) inputs.set(limitSignal(l), l);
+    this.limitInputs = [...inputs.values()];
+    const limits: SignalLimit[] = [
+      { signal: UTILISATION, limit: 1, direction: 'above' },
+      ...risk.limits.map((l): SignalLimit => ({ signal: limitSignal(l), limit: (l.max ?? l.min)!, direction: l.max !== undefined ? 'above' : 'below' })),
+    ];
+    this.risk = new RiskScorer(target, [UTILISATION, ...inputs.keys()], { limits, horizonMs: durationMs(risk.horizon) });
+    this.riskValues = new Float64Array(1 + inputs.size);
     this.tracker = new EventTracker(this.sink);
-    this.riskValues = new Float64Array(signals.length + 1);
+    this.sink.events.push(...handover.pending);
+    for (const e of handover.events) this.tracker.restore(e, handover.seenUntil, handover.from);
+    this.trackedFrom = handover.from;
+    this.lastT = handover.from;
   }
 
   /** The metric keys of the component (signals after the demand). */
@@ -70,18 +132,27 @@ export class TargetAnomalies {
     return this.signals.slice(1);
   }
 
-  /** Scores one step ending at `t`: values in `signals` order (NaN: missing), utilisation NaN when unknown. */
-  observe(t: number, values: readonly number[], utilisation: number): TargetRisk {
+  /**
+   * Scores one step ending at `t`: values in `signals` order (NaN: missing), utilisation NaN when
+   * unknown, and the values of `limitInputs` in their order.
+   */
+  observe(t: number, values: readonly number[], utilisation: number, limitValues: readonly number[]): TargetRisk {
     const score = this.detector.update(t, values);
-    this.riskValues.set(values);
-    this.riskValues[values.length] = utilisation;
+    this.riskValues[0] = utilisation;
+    this.riskValues.set(limitValues, 1);
     const risk = this.risk.update(t, this.riskValues, score.ready ? score.value : 0);
-    this.tracker.observe(this.target, t, score);
+    if (t > this.trackedFrom) this.tracker.observe(this.target, t, score);
+    this.lastT = Math.max(this.lastT, t);
     this.view = {
-      target: this.target, t, ready: risk.ready && score.ready, probability: risk.probability, horizonMs: risk.horizonMs, drivers: risk.drivers,
+      target: this.target, t, ready: risk.ready && score.ready, probability: risk.probability, horizonMs: risk.horizonMs, drivers: risk.drivers, limit: risk.limit,
       anomaly: { score: score.value, ready: score.ready, kind: score.reason.kind, drivers: score.drivers }, signals: this.signals,
     };
     return this.view;
+  }
+
+  /** What detectors replacing these take over: the open events and the events not yet written. */
+  handover(): AnomalyHandover {
+    return { events: this.tracker.openEvents(), seenUntil: this.lastT, from: this.lastT, pending: [...this.sink.events] };
   }
 
   /** The view of the last step, or undefined before the first. */

@@ -34,6 +34,7 @@ export function withDemo(config: Config): Config {
       enabled: true, interval: '1m', metric: DEMO_METRIC, capacityPerUnit: 20, provisioningDelay: '5m', initialUnits: 2, minUnits: 1, maxUnits: 40,
       targetUtilisation: 0.9, quantile: 0.95, proactiveBelowUse: 0.8, reactiveAboveUse: 0.9, horizon: '1h', scaleUpLookahead: '30m',
       scaleInStabilization: '30m', scaleInOnForecast: false, scaleInTolerance: 0.2, maxScaleUpUnits: 1000, minWindows: 30, season: '1d', history: '2d', headroomMax: 0.5,
+      risk: { horizon: '1h', limits: [] },
     },
     actuator: { type: 'replay' as const, provisioningDelayMs: 5 * MINUTE },
   };

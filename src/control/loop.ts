@@ -20,7 +20,7 @@ import { OnlineForecaster } from '../plan/online-forecast.js';
 import { decideScaling, initialScalingMemory, type ScalingDecision, type ScalingMemory, type ScalingPolicyConfig } from '../plan/scaling.js';
 import { bucket, granularityForStep } from '../store/query.js';
 import { OTHER_KEY, type Window } from '../store/window.js';
-import { MAX_COMPONENT_METRICS, TargetAnomalies, type TargetRisk } from './anomaly.js';
+import { limitValue, MAX_COMPONENT_METRICS, storedHandover, TargetAnomalies, type AnomalyHandover, type TargetRisk } from './anomaly.js';
 import type { ShadowStore } from '../store/store.js';
 import type { Submission } from '../exec/executor.js';
 import { forecasterOf, scalingPolicyOf, stepsOf, type ControlSettings } from './settings.js';
@@ -58,6 +58,8 @@ export class TargetLoop {
   private score: Score | undefined;
   /** Created at the first step with data, with the metric keys seen then. */
   private anomalies: TargetAnomalies | undefined;
+  /** What the next TargetAnomalies takes over: open events from the store at start, from the previous detectors after new settings. */
+  private handover!: AnomalyHandover;
   private memory!: ScalingMemory;
   /** Recent demand, oldest first (as many as the policy reads). */
   private demand: number[] = [];
@@ -85,6 +87,7 @@ export class TargetLoop {
     const state = (await deps.store.getControlState(target)) ?? { target, settings: null, overrides: {}, units: null, lastScaleUp: null, updatedAt: deps.clock.now() };
     const loop = new TargetLoop(target, state, deps);
     for (const c of await deps.store.listConditions(target)) loop.conditions.set(c.type, c);
+    loop.handover = await storedHandover(deps.store, target, deps.clock.now());
     loop.configure(settings);
     return loop;
   }
@@ -101,6 +104,7 @@ export class TargetLoop {
     this.stepMs = durationMs(settings.interval);
     this.forecaster = new OnlineForecaster(forecasterOf(settings));
     this.detector = new UnivariateDetector(`${this.target}:demand`);
+    if (this.anomalies) this.handover = this.anomalies.handover();
     this.anomalies = undefined;
     this.memory = initialScalingMemory(this.policy);
     this.demand = [];
@@ -195,6 +199,10 @@ export class TargetLoop {
     const byStart = new Map(bucket(rows, this.stepMs).map((b) => [b.t, b.w]));
     const keep = Math.max(this.policy.minHistory, this.policy.observedWindow) + 1;
     const metrics = await this.metricSteps(granularity, from, end);
+    // Risk limits on request statistics of a target whose demand is a metric read the request windows too.
+    const requests = s.metric && s.risk.limits.some((l) => l.requests !== undefined)
+      ? new Map(bucket(await this.deps.store.queryWindows({ target: this.target, granularity, dim: 'total', key: '', from, to: end }), this.stepMs).map((b) => [b.t, b.w]))
+      : undefined;
     for (let t = from - (from % this.stepMs); t < end; t += this.stepMs) {
       const w = byStart.get(t);
       let value: number | undefined;
@@ -208,22 +216,27 @@ export class TargetLoop {
       this.lastValue = value;
       this.forecaster.observe(value);
       this.score = this.detector.update(t + this.stepMs, value);
-      this.anomalies ??= new TargetAnomalies(this.target, [s.metric ?? 'requests', ...metrics.keys]);
+      this.anomalies ??= new TargetAnomalies(this.target, [s.metric ?? 'requests', ...metrics.keys], s.risk, this.handover);
       const ready = this.capacity().ready;
       const values = [value, ...this.anomalies.metrics.map((k) => meanOf(metrics.steps.get(k)?.get(t)))];
-      this.anomalies.observe(t + this.stepMs, values, ready > 0 ? value / (s.capacityPerUnit * ready) : Number.NaN);
+      const limits = this.anomalies.limitInputs.map((l) => limitValue(l, l.metric === s.metric ? w : metrics.steps.get(l.metric ?? '')?.get(t), s.metric ? requests?.get(t) : w));
+      this.anomalies.observe(t + this.stepMs, values, ready > 0 ? value / (s.capacityPerUnit * ready) : Number.NaN, limits);
       this.demand.push(value);
       if (this.demand.length > keep) this.demand.shift();
     }
     this.observedUntil = end;
   }
 
-  /** The target's metric series (other than the demand metric) per step start, over [from, end). */
+  /**
+   * The target's metric series per step start over [from, end): the component's metrics (other
+   * than the demand metric) as `keys`, and in `steps` those plus the metrics of the risk limits.
+   */
   private async metricSteps(granularity: number, from: number, end: number): Promise<{ keys: readonly string[]; steps: Map<string, Map<number, Window>> }> {
     const keys = this.anomalies?.metrics ?? (await this.deps.store.topKeys({ target: this.target, granularity, dim: 'metric', from, to: end, by: 'count', limit: MAX_COMPONENT_METRICS + 2 }))
       .map((r) => r.key).filter((k) => k !== this.settings.metric && k !== OTHER_KEY).slice(0, MAX_COMPONENT_METRICS);
+    const limited = this.settings.risk.limits.flatMap((l) => (l.metric !== undefined && l.metric !== this.settings.metric ? [l.metric] : []));
     const steps = new Map<string, Map<number, Window>>();
-    for (const key of keys) {
+    for (const key of new Set([...keys, ...limited])) {
       const rows = await this.deps.store.queryWindows({ target: this.target, granularity, dim: 'metric', key, from, to: end });
       steps.set(key, new Map(bucket(rows, this.stepMs).map((b) => [b.t, b.w])));
     }
@@ -415,7 +428,7 @@ function meanOf(w: Window | undefined): number {
 /** The component-anomaly and risk fields of a decision's scores (none before the first step). */
 function riskScores(r: TargetRisk | undefined) {
   if (!r) return {};
-  return { component: r.anomaly.score, componentDrivers: r.anomaly.drivers, risk: r.probability, riskReady: r.ready, riskHorizonMs: r.horizonMs, riskDrivers: r.drivers };
+  return { component: r.anomaly.score, componentDrivers: r.anomaly.drivers, risk: r.probability, riskReady: r.ready, riskHorizonMs: r.horizonMs, riskDrivers: r.drivers, riskLimit: r.limit };
 }
 
 function recommendationOf(d: ScalingDecision) {

@@ -17,6 +17,35 @@ function Duration(description: string, defaultValue: string) {
 
 const METRIC_PATTERN = '^[a-zA-Z_:][a-zA-Z0-9_:]{0,127}(\\{.*\\})?$';
 
+/** Statistics of a target's request windows a risk limit can watch: latency quantiles and mean/max in ms, or the share of failed requests. */
+export const REQUEST_STATS = ['p50', 'p90', 'p95', 'p99', 'mean', 'max', 'errorRate'] as const;
+/** One request statistic. */
+export type RequestStat = (typeof REQUEST_STATS)[number];
+
+/** One failure or SLO limit of a target (see RiskSettingsSchema). */
+export const RiskLimitSchema = Type.Object(
+  {
+    metric: Type.Optional(Type.String({ pattern: METRIC_PATTERN, description: 'A metric series of the target (its store key, scraped or pushed as samples), e.g. `disk_used_ratio` or `cpu_utilisation`; its mean per step is watched.', errorMessage: 'must be a metric series key such as disk_used_ratio' })),
+    requests: Type.Optional(Type.Union(REQUEST_STATS.map((x) => Type.Literal(x)), { description: 'A statistic of the target\'s request windows per step: `p50`, `p90`, `p95`, `p99`, `mean`, `max` latency in ms, or `errorRate` (share of failed requests, 0..1).' })),
+    max: Type.Optional(Type.Number({ description: 'Trouble at or above this value (disk full, CPU pinned, latency over the SLO, error budget).' })),
+    min: Type.Optional(Type.Number({ description: 'Trouble at or below this value (e.g. free space, remaining connections).' })),
+  },
+  { additionalProperties: false },
+);
+
+/** Failure-risk settings of one target. */
+export const RiskSettingsSchema = Type.Object(
+  {
+    horizon: Duration('The risk is the probability of a failure or SLO breach within this time; trends are extrapolated this far.', '1h'),
+    limits: Type.Array(RiskLimitSchema, {
+      default: [],
+      maxItems: 32,
+      description: 'Limits whose crossing is a failure or SLO breach, each with exactly one of `metric` or `requests` and exactly one of `max` or `min`, e.g. `{metric: disk_used_ratio, max: 0.95}`, `{requests: p99, max: 250}`, `{requests: errorRate, max: 0.05}`. Utilisation (demand over the ready units\' capacity) reaching 1 is always a limit.',
+    }),
+  },
+  { additionalProperties: false, default: {}, description: 'Failure risk of this target (docs/detection.md, "Failure risk"): the time to each limit, extrapolated from its trend, and the persistence of anomalies.' },
+);
+
 /** Settings of one target's control loop. */
 export const ControlSettingsSchema = Type.Object(
   {
@@ -42,12 +71,15 @@ export const ControlSettingsSchema = Type.Object(
     season: Duration('Season of the online forecaster (daily by default); `0s` turns the seasonal term off.', '1d'),
     history: Duration('History read when the loop starts, to warm up the forecaster.', '3d'),
     headroomMax: Type.Number({ minimum: 0, maximum: 2, default: DEFAULT_SCALING_POLICY.headroomMax, description: 'Upper bound of the headroom that trigger refinement may add to the planned quantile.' }),
+    risk: RiskSettingsSchema,
   },
   { additionalProperties: false, default: {}, description: 'The control loop of this target (docs/control.md).' },
 );
 
 /** Settings with every default filled in. */
 export type ControlSettings = Static<typeof ControlSettingsSchema>;
+/** One risk limit as configured. */
+export type RiskLimitSetting = Static<typeof RiskLimitSchema>;
 
 /** A partial update as the API takes it: the same keys, all optional, no defaults. */
 export const ControlSettingsPatch = Type.Partial(Type.Object(Object.fromEntries(Object.entries(ControlSettingsSchema.properties).map(([k, v]) => [k, { ...v, default: undefined }])) as typeof ControlSettingsSchema.properties), { additionalProperties: false });
@@ -72,6 +104,34 @@ export function settingsProblems(s: ControlSettings, at: string, finestGranulari
   if (s.minUnits > s.maxUnits) problems.push({ path: `${at}/minUnits`, message: `must be <= maxUnits (${s.maxUnits})` });
   if (s.proactiveBelowUse > s.reactiveAboveUse) problems.push({ path: `${at}/proactiveBelowUse`, message: `must be <= reactiveAboveUse (${s.reactiveAboveUse})` });
   if (step > 0 && durationMs(s.horizon) < durationMs(s.provisioningDelay) + step) problems.push({ path: `${at}/horizon`, message: 'must be at least provisioningDelay plus one interval' });
+  problems.push(...riskProblems(s.risk, `${at}/risk`, step));
+  return problems;
+}
+
+/** The signal a risk limit watches, as risk drivers name it: the metric key, or `requests.<stat>`. */
+export function limitSignal(l: RiskLimitSetting): string {
+  return l.metric ?? `requests.${l.requests}`;
+}
+
+/** Rules across the keys of the risk settings (schema-valid). */
+function riskProblems(r: ControlSettings['risk'], at: string, stepMs: number): FieldProblem[] {
+  const problems: FieldProblem[] = [];
+  if (durationMs(r.horizon) < stepMs) problems.push({ path: `${at}/horizon`, message: 'must be at least one interval' });
+  const seen = new Map<string, number>();
+  r.limits.forEach((l, i) => {
+    const p = `${at}/limits/${i}`;
+    if ((l.metric === undefined) === (l.requests === undefined)) problems.push({ path: p, message: 'needs exactly one of metric or requests' });
+    if ((l.max === undefined) === (l.min === undefined)) problems.push({ path: p, message: 'needs exactly one of max or min' });
+    const side = l.max !== undefined ? 'max' : 'min';
+    const value = l.max ?? l.min;
+    if (l.requests === 'errorRate' && value !== undefined && !(value >= 0 && value <= 1)) problems.push({ path: `${p}/${side}`, message: 'an error rate is a share of requests: must be between 0 and 1' });
+    if (l.requests !== undefined && l.requests !== 'errorRate' && value !== undefined && !(value > 0)) problems.push({ path: `${p}/${side}`, message: 'a latency limit must be > 0 ms' });
+    if (l.metric === 'utilisation') problems.push({ path: `${p}/metric`, message: 'utilisation names the built-in limit (demand over the ready units\' capacity reaching 1); it cannot be a metric limit' });
+    const key = `${limitSignal(l)} ${side}`;
+    const first = seen.get(key);
+    if (first !== undefined) problems.push({ path: p, message: `repeats limit ${first} (same signal and side)` });
+    else seen.set(key, i);
+  });
   return problems;
 }
 

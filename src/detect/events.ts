@@ -56,6 +56,16 @@ interface OpenState {
   drivers: Map<string, Driver>;
 }
 
+/** An open event as it ends: at its last anomalous point, resolved unless called a false positive. */
+function closed(state: OpenState): AnomalyEvent {
+  return {
+    ...state.event,
+    end: state.lastAnomalous,
+    lastAnomalous: state.lastAnomalous,
+    triageState: state.event.triageState === 'false-positive' ? 'false-positive' : 'resolved',
+  };
+}
+
 /** Tracks events per component; memory O(open components x drivers). */
 export class EventTracker {
   private readonly c: EventTrackerConfig;
@@ -75,8 +85,8 @@ export class EventTracker {
   }
 
   /**
-   * Feeds one component score at time t. Returns the event it opened, changed or closed, or null
-   * when nothing changed. Not-ready scores are ignored.
+   * Feeds one component score at time t. Returns the event it opened, changed (including its
+   * `lastAnomalous` moving on) or closed, or null when nothing changed. Not-ready scores are ignored.
    */
   observe(component: string, t: number, score: ComponentScore): AnomalyEvent | null {
     if (!score.ready) return null;
@@ -91,6 +101,7 @@ export class EventTracker {
         component,
         start: t,
         end: null,
+        lastAnomalous: t,
         severity: score.value,
         drivers: this.ranked(drivers),
         triageState: 'open',
@@ -101,23 +112,41 @@ export class EventTracker {
     if (score.value >= this.c.closeThreshold) {
       state.lastAnomalous = t;
       const before = state.event;
-      const changedDrivers = this.merge(state.drivers, score.drivers);
-      if (score.value > before.severity || changedDrivers) {
-        state.event = { ...before, severity: Math.max(before.severity, score.value), drivers: this.ranked(state.drivers) };
-        return this.emit(state.event);
-      }
-      return null;
+      this.merge(state.drivers, score.drivers);
+      // Emitted at every anomalous point: the stored lastAnomalous is what a restarted tracker resumes from.
+      state.event = { ...before, lastAnomalous: t, severity: Math.max(before.severity, score.value), drivers: this.ranked(state.drivers) };
+      return this.emit(state.event);
     }
-    if (t - state.lastAnomalous >= this.c.quietMs) {
-      this.open.delete(component);
-      const closed: AnomalyEvent = {
-        ...state.event,
-        end: state.lastAnomalous,
-        triageState: state.event.triageState === 'false-positive' ? 'false-positive' : 'resolved',
-      };
-      return this.emit(closed);
-    }
+    if (t - state.lastAnomalous >= this.c.quietMs) return this.close(component, state);
     return null;
+  }
+
+  /**
+   * Takes back an event that was still open when an earlier tracker stopped (a service restart,
+   * new settings), so an anomaly still going on continues that event (same id) instead of opening
+   * a second one; its triage state, severity and drivers carry on. `seenUntil` is the last time
+   * the earlier tracker observed the component, `now` the time this one takes over. The rule:
+   *
+   * - unobserved for longer than `quietMs` (now - seenUntil > quietMs, e.g. the service was down
+   *   that long): it is not known whether the anomaly lasted, so the event is closed at its last
+   *   anomalous point (`end` = `lastAnomalous`, else `start`) and returned, and an anomaly still
+   *   there opens a new event;
+   * - otherwise it is open again as if the tracker had never stopped (null is returned): a score
+   *   >= closeThreshold continues it, and it closes once `quietMs` passed since its last anomalous
+   *   point.
+   *
+   * A component has one open event: restoring a second one keeps the one that started later and
+   * closes the other (returned). Events that have already ended are ignored.
+   */
+  restore(event: AnomalyEvent, seenUntil: number, now: number): AnomalyEvent | null {
+    if (event.end !== null) return null;
+    const lastAnomalous = event.lastAnomalous ?? event.start;
+    const state: OpenState = { event: { ...event, lastAnomalous }, lastAnomalous, drivers: new Map(event.drivers.map((d) => [d.signal, d])) };
+    if (now - seenUntil > this.c.quietMs) return this.emit(closed(state));
+    const other = this.open.get(event.component);
+    if (other && other.event.start > event.start) return this.emit(closed(state));
+    this.open.set(event.component, state);
+    return other ? this.emit(closed(other)) : null;
   }
 
   /** Changes the triage state of a component's open event; throws as `withTriage`, or SHADOWPLANE_ERR_NOT_FOUND. */
@@ -133,16 +162,16 @@ export class EventTracker {
     return [...this.open.values()].map((s) => s.event);
   }
 
-  private merge(into: Map<string, Driver>, drivers: readonly Driver[]): boolean {
-    let changed = false;
+  private close(component: string, state: OpenState): AnomalyEvent {
+    this.open.delete(component);
+    return this.emit(closed(state));
+  }
+
+  private merge(into: Map<string, Driver>, drivers: readonly Driver[]): void {
     for (const d of drivers) {
       const old = into.get(d.signal);
-      if (!old || d.score > old.score) {
-        into.set(d.signal, d);
-        changed = true;
-      }
+      if (!old || d.score > old.score) into.set(d.signal, d);
     }
-    return changed;
   }
 
   private ranked(drivers: Map<string, Driver>): Driver[] {

@@ -148,16 +148,18 @@ export class RiskScorer {
     for (let k = 0; k < this.trends.length; k++) {
       const x = values[this.index[k]];
       if (Number.isFinite(x)) this.trends[k].add(t, x);
-      const d = this.trendDriver(k);
+      const d = this.trendDriver(k, t);
       if (d) drivers.push(d);
     }
-    drivers.sort((p, q) => q.probability - p.probability);
+    // Equal probabilities (several limits past or certain) rank the earliest crossing first.
+    drivers.sort((p, q) => q.probability - p.probability || (p.crossAt ?? Infinity) - (q.crossAt ?? Infinity));
     let survive = 1;
     for (const d of drivers) survive *= 1 - d.probability;
-    return { component: this.component, t, horizonMs: c.horizonMs, probability: 1 - survive, ready: this.n >= c.warmup, drivers };
+    const limit = drivers.find((d) => d.limit !== undefined) ?? null;
+    return { component: this.component, t, horizonMs: c.horizonMs, probability: 1 - survive, ready: this.n >= c.warmup, drivers, limit };
   }
 
-  private trendDriver(k: number): RiskDriver | null {
+  private trendDriver(k: number, t: number): RiskDriver | null {
     const tr = this.trends[k];
     if (tr.n < 3) return null;
     const lim = this.c.limits[k];
@@ -172,12 +174,20 @@ export class RiskScorer {
     const probability = margin <= 0 ? 1 : predSd > 0 ? normalCdf(-gapAtH / predSd) : gapAtH <= 0 ? 1 : 0;
     if (probability < 0.001) return null;
     const ttl = margin <= 0 ? 0 : toward > 0 ? margin / toward : undefined;
+    const side = lim.direction === 'above' ? 'max' : 'min';
     const detail =
       margin <= 0
-        ? `${lim.signal} is past its limit ${lim.limit}`
+        ? `${lim.signal} is past its limit (${side} ${lim.limit})`
         : ttl !== undefined
-          ? `${lim.signal} reaches ${lim.limit} in ~${Math.round(ttl / 60_000)} min at the current trend`
-          : `${lim.signal} is within noise of its limit ${lim.limit}`;
-    return ttl === undefined ? { signal: lim.signal, probability, detail } : { signal: lim.signal, probability, detail, timeToLimitMs: ttl };
+          ? `${lim.signal} reaches ${lim.limit} (its ${side}) in ~${duration(ttl)} at the current trend`
+          : `${lim.signal} is within noise of its limit (${side} ${lim.limit})`;
+    const base = { signal: lim.signal, probability, detail, limit: lim.limit, direction: lim.direction, value: now };
+    return ttl === undefined ? base : { ...base, timeToLimitMs: ttl, crossAt: t + ttl };
   }
+}
+
+/** A duration in minutes, or hours above two hours. */
+function duration(ms: number): string {
+  const min = ms / 60_000;
+  return min < 120 ? `${Math.round(min)} min` : `${(min / 60).toFixed(1)} h`;
 }

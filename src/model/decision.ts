@@ -59,6 +59,8 @@ export interface DecisionScores {
   readonly riskHorizonMs?: number;
   /** What drives the risk, strongest first (`anomaly` persistence, `utilisation` trend). */
   readonly riskDrivers?: readonly RiskDriver[];
+  /** The limit that drives the risk (signal, limit, forecast crossing time); null when no limit is approached. */
+  readonly riskLimit?: RiskDriver | null;
 }
 
 /** The policy's recommendation (src/plan/scaling.ts decideScaling) before the gate. */

@@ -63,6 +63,12 @@ export interface AnomalyEvent {
   readonly start: number;
   /** Time of the last anomalous point; null while the event is still open. */
   readonly end: number | null;
+  /**
+   * Time of the latest point scoring at or above the close threshold, kept current while the
+   * event is open (equals `end` once closed), so a restarted tracker can carry the event on.
+   * Absent on events stored before it was recorded.
+   */
+  readonly lastAnomalous?: number;
   /** The highest component score seen during the event, in [0, 1]. */
   readonly severity: number;
   /** Signals that drove the event, strongest first (max score per signal over the event). */
@@ -80,6 +86,13 @@ export interface RiskDriver {
   readonly detail: string;
   /** Estimated time to the saturation/SLO limit in ms, when extrapolated from a trend. */
   readonly timeToLimitMs?: number;
+  /** For a limit's driver: the limit, and on which side of it trouble lies (`above`: at or over it). */
+  readonly limit?: number;
+  readonly direction?: 'above' | 'below';
+  /** For a limit's driver: the signal's current value as fitted by its trend. */
+  readonly value?: number;
+  /** For a limit's driver moving toward its limit: when the trend crosses it (ms since the epoch; the score's `t` once past it). */
+  readonly crossAt?: number;
 }
 
 /** Probability of failure or SLO breach of one component within `horizonMs`, with its drivers. */
@@ -92,6 +105,8 @@ export interface RiskScore {
   readonly ready: boolean;
   /** Strongest first. */
   readonly drivers: readonly RiskDriver[];
+  /** The limit most likely to be breached within the horizon (a driver with `limit`); null when no limit is approached. */
+  readonly limit: RiskDriver | null;
 }
 
 /** Who last changed an event's triage state, when (ms since the epoch) and why. */

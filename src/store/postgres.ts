@@ -7,7 +7,7 @@ import { ShadowplaneError } from '../core/errors.js';
 import type { AuditEntry, Condition, ControlState, DecisionRecord } from '../model/decision.js';
 import type { AnomalyEvent, AnomalyRecord, TriageChange, TriageState } from '../model/detect.js';
 import type { AnomalyQuery, DecisionQuery, ShadowStore, TargetRecord, TopQuery, TopRow, WindowQuery } from './store.js';
-import { anomalyFromDb, anomalyListSql, anomalyParams, anomalyTriageSql, anomalyUpsertSql, controlSchema, TARGET_COLUMNS, WINDOW_COLUMNS, WINDOW_UPSERT_SET, targetFromDb, targetParams, topOrder, windowFromDb, windowParams } from './sql.js';
+import { anomalyFromDb, anomalyLastColumnSql, anomalyListSql, anomalyParams, anomalyTriageSql, anomalyUpsertSql, controlSchema, TARGET_COLUMNS, WINDOW_COLUMNS, WINDOW_UPSERT_SET, targetFromDb, targetParams, topOrder, windowFromDb, windowParams } from './sql.js';
 import type { WindowRow } from './window.js';
 
 // BIGINT columns hold ms timestamps, well inside 2^53: read them as numbers.
@@ -63,6 +63,7 @@ export class PostgresStore implements ShadowStore {
     for (const sql of controlSchema(`${schema}.`, 'BIGINT')) await this.query(sql);
     // Entries written in the same millisecond are listed in the order they were written (SQLite has rowid).
     await this.query(`ALTER TABLE ${schema}.audit ADD COLUMN IF NOT EXISTS seq BIGSERIAL`);
+    await this.query(anomalyLastColumnSql(`${schema}.anomalies`, 'BIGINT', true));
   }
 
   async writeWindows(rows: readonly WindowRow[]): Promise<void> {

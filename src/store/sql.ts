@@ -96,14 +96,19 @@ export function controlSchema(prefix: string, time: 'INTEGER' | 'BIGINT'): strin
     `CREATE TABLE IF NOT EXISTS ${prefix}audit (id TEXT PRIMARY KEY, target TEXT NOT NULL, at ${time} NOT NULL, body TEXT NOT NULL)`,
     `CREATE INDEX IF NOT EXISTS audit_target_at ON ${prefix}audit (target, at)`,
     `CREATE TABLE IF NOT EXISTS ${prefix}anomalies (id TEXT PRIMARY KEY, target TEXT NOT NULL, component TEXT NOT NULL, start ${time} NOT NULL,
-      end_at ${time}, severity DOUBLE PRECISION NOT NULL, drivers TEXT NOT NULL, kind TEXT NOT NULL, triage_state TEXT NOT NULL,
+      end_at ${time}, last_anomalous ${time}, severity DOUBLE PRECISION NOT NULL, drivers TEXT NOT NULL, kind TEXT NOT NULL, triage_state TEXT NOT NULL,
       triage_actor TEXT, triage_why TEXT, triage_at ${time}, updated_at ${time} NOT NULL)`,
     `CREATE INDEX IF NOT EXISTS anomalies_target_start ON ${prefix}anomalies (target, start)`,
   ];
 }
 
+/** Adds `last_anomalous` to an anomalies table created before it existed (PostgreSQL; SQLite checks first). */
+export function anomalyLastColumnSql(table: string, time: 'INTEGER' | 'BIGINT', ifNotExists: boolean): string {
+  return `ALTER TABLE ${table} ADD COLUMN ${ifNotExists ? 'IF NOT EXISTS ' : ''}last_anomalous ${time}`;
+}
+
 /** Columns an anomaly upsert writes, in parameter order (see anomalyParams). */
-const ANOMALY_COLUMNS = ['id', 'target', 'component', 'start', 'end_at', 'severity', 'drivers', 'kind', 'triage_state', 'updated_at'] as const;
+const ANOMALY_COLUMNS = ['id', 'target', 'component', 'start', 'end_at', 'last_anomalous', 'severity', 'drivers', 'kind', 'triage_state', 'updated_at'] as const;
 
 // An event closing moves an untriaged or acknowledged event to resolved; nothing else touches triage.
 const CLOSES = `a.triage_state IN ('open', 'acknowledged') AND excluded.triage_state = 'resolved'`;
@@ -115,7 +120,7 @@ const CLOSES = `a.triage_state IN ('open', 'acknowledged') AND excluded.triage_s
  */
 export function anomalyUpsertSql(table: string, ph: (i: number) => string): string {
   return `INSERT INTO ${table} AS a (${ANOMALY_COLUMNS.join(', ')}) VALUES (${ANOMALY_COLUMNS.map((_, i) => ph(i + 1)).join(', ')})
-    ON CONFLICT (id) DO UPDATE SET end_at = excluded.end_at, severity = excluded.severity, drivers = excluded.drivers, kind = excluded.kind,
+    ON CONFLICT (id) DO UPDATE SET end_at = excluded.end_at, last_anomalous = excluded.last_anomalous, severity = excluded.severity, drivers = excluded.drivers, kind = excluded.kind,
       updated_at = excluded.updated_at,
       triage_state = CASE WHEN ${CLOSES} THEN excluded.triage_state ELSE a.triage_state END,
       triage_actor = CASE WHEN ${CLOSES} THEN 'system' ELSE a.triage_actor END,
@@ -130,10 +135,10 @@ export function anomalyKind(event: AnomalyEvent): AnomalyKind {
 
 /** An anomaly event of `target` written at `at`, as parameters in anomalyUpsertSql order. */
 export function anomalyParams(target: string, e: AnomalyEvent, at: number): unknown[] {
-  return [e.id, target, e.component, e.start, e.end, e.severity, JSON.stringify(e.drivers), anomalyKind(e), e.triageState, at];
+  return [e.id, target, e.component, e.start, e.end, e.lastAnomalous ?? null, e.severity, JSON.stringify(e.drivers), anomalyKind(e), e.triageState, at];
 }
 
-/** The WHERE clause (after `target = ph(1)`) and parameters of a list query, ordered newest first. */
+/** The select of a list query and its parameters, ordered newest first. */
 export function anomalyListSql(table: string, q: AnomalyQuery, ph: (i: number) => string): { sql: string; params: unknown[] } {
   const params: unknown[] = [q.target, q.before ?? Number.MAX_SAFE_INTEGER];
   let where = `target = ${ph(1)} AND start < ${ph(2)}`;
@@ -141,6 +146,7 @@ export function anomalyListSql(table: string, q: AnomalyQuery, ph: (i: number) =
     params.push(q.state);
     where += ` AND triage_state = ${ph(params.length)}`;
   }
+  if (q.ongoing) where += ' AND end_at IS NULL';
   params.push(q.limit);
   return { sql: `SELECT * FROM ${table} WHERE ${where} ORDER BY start DESC, id DESC LIMIT ${ph(params.length)}`, params };
 }
@@ -162,6 +168,7 @@ export function anomalyFromDb(r: Record<string, unknown>): AnomalyRecord {
     component: String(r.component),
     start: Number(r.start),
     end: r.end_at === null || r.end_at === undefined ? null : Number(r.end_at),
+    ...(r.last_anomalous === null || r.last_anomalous === undefined ? {} : { lastAnomalous: Number(r.last_anomalous) }),
     severity: Number(r.severity),
     drivers: JSON.parse(String(r.drivers)) as Driver[],
     kind: r.kind as AnomalyKind,

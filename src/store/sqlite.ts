@@ -10,7 +10,7 @@ import { ShadowplaneError } from '../core/errors.js';
 import type { AuditEntry, Condition, ControlState, DecisionRecord } from '../model/decision.js';
 import type { AnomalyEvent, AnomalyRecord, TriageChange, TriageState } from '../model/detect.js';
 import type { AnomalyQuery, DecisionQuery, ShadowStore, TargetRecord, TopQuery, TopRow, WindowQuery } from './store.js';
-import { anomalyFromDb, anomalyListSql, anomalyParams, anomalyTriageSql, anomalyUpsertSql, CONTROL_SCHEMA, TARGET_COLUMNS, WINDOW_COLUMNS, WINDOW_UPSERT_SET, targetFromDb, targetParams, topOrder, windowFromDb, windowParams } from './sql.js';
+import { anomalyFromDb, anomalyLastColumnSql, anomalyListSql, anomalyParams, anomalyTriageSql, anomalyUpsertSql, CONTROL_SCHEMA, TARGET_COLUMNS, WINDOW_COLUMNS, WINDOW_UPSERT_SET, targetFromDb, targetParams, topOrder, windowFromDb, windowParams } from './sql.js';
 import type { WindowRow } from './window.js';
 
 const SCHEMA = `
@@ -48,6 +48,8 @@ export class SqliteStore implements ShadowStore {
 
   async init(): Promise<void> {
     this.db.exec(SCHEMA);
+    const columns = this.all('PRAGMA table_info(anomalies)').map((c) => String(c.name));
+    if (!columns.includes('last_anomalous')) this.db.exec(anomalyLastColumnSql('anomalies', 'INTEGER', false));
   }
 
   async writeWindows(rows: readonly WindowRow[]): Promise<void> {

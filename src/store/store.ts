@@ -84,6 +84,8 @@ export interface AnomalyQuery {
   /** Only events that started before this time (ms): paging back. */
   before?: number;
   state?: TriageState;
+  /** Only events still going on (no end yet), whatever their triage state: what a restarted loop takes back. */
+  ongoing?: boolean;
 }
 
 /** The durable half of the Shadow Store. */
