@@ -7,7 +7,6 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { realClock, type Clock } from './core/clock.js';
 import { DEFAULT_SCRAPE_INTERVAL, durationMs, type Config } from './core/config.js';
-import { ShadowplaneError } from './core/errors.js';
 import { TargetRegistry } from './control/targets.js';
 import { Controller } from './control/controller.js';
 import { DemoFeed, withDemo } from './control/demo.js';
@@ -20,6 +19,7 @@ import { PostgresStore } from './store/postgres.js';
 import { RollupEngine } from './store/rollup.js';
 import { SqliteStore } from './store/sqlite.js';
 import type { ShadowStore } from './store/store.js';
+import { assertSafeBind } from './api/app.js';
 import { buildApi } from './api/server.js';
 import { EventBus, observeStore } from './api/events.js';
 import { ShadowRegistry } from './control/shadows/registry.js';
@@ -104,7 +104,7 @@ export class ShadowplaneService {
    * loaded. Does not listen or start timers; call start() for that.
    */
   static async create(config: Config, options: ServiceOptions = {}): Promise<ShadowplaneService> {
-    assertSafeBind(config);
+    assertSafeBind('the API', config.server.host, config.server.token, 'server.token or SHADOWPLANE_API_TOKEN');
     config = withDemo(config);
     const service = new ShadowplaneService(config, options);
     await service.store.init();
@@ -196,14 +196,4 @@ export class ShadowplaneService {
   }
 }
 
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 
-/** Refuses a non-loopback bind without an API token. */
-function assertSafeBind(config: Config): void {
-  if (!LOOPBACK.test(config.server.host) && !config.server.token) {
-    throw new ShadowplaneError(
-      'SHADOWPLANE_ERR_INSECURE_BIND',
-      `refusing to listen on ${config.server.host} without an API token: set server.token or SHADOWPLANE_API_TOKEN, or listen on 127.0.0.1`,
-    );
-  }
-}

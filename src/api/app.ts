@@ -6,10 +6,23 @@
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { timingSafeEqual } from 'node:crypto';
+import { ShadowplaneError } from '../core/errors.js';
 import { logger } from '../obs/log.js';
 import { errorHandler, problem, sendProblem } from './problem.js';
 
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|\[::1\]|localhost)$/;
+
+/**
+ * Refuses (SHADOWPLANE_ERR_INSECURE_BIND) to serve an API on an address other than loopback
+ * without a token; `howToSet` says where the token comes from.
+ */
+export function assertSafeBind(what: string, host: string, token: string | undefined, howToSet: string): void {
+  if (!LOOPBACK.test(host) && !token) {
+    throw new ShadowplaneError('SHADOWPLANE_ERR_INSECURE_BIND', `refusing to serve ${what} on ${host} without a token: set ${howToSet}, or listen on 127.0.0.1`);
+  }
+}
 
 /** Settings of an app. */
 export interface AppOptions {

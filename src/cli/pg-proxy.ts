@@ -66,7 +66,7 @@ export function register(program: Command): void {
     .option('--shadow <url>', 'shadow database fed with a sample of writes and reads', postgresUrl)
     .option('--write-rate <r>', 'share of writes replayed on the shadow', unitFraction, 0.01)
     .option('--read-rate <r>', 'share of reads mirrored to the shadow', unitFraction, 0.01)
-    .option('--admin <host:port>', 'serve GET /v1/status and PUT /v1/rates here', hostPort)
+    .option('--admin <host:port>', 'serve GET /v1/status and PUT /v1/rates here (PUT needs SHADOWPLANE_PGPROXY_TOKEN as a bearer token when that is set; required beyond loopback)', hostPort)
     .option('--no-catalog', 'do not read the upstream column catalog')
     .action(async (opts: {
       listen: { host: string; port: number }; upstream: ReturnType<typeof postgresUrl>; sampleRate: number;
@@ -85,7 +85,7 @@ export function register(program: Command): void {
         catalog: opts.catalog ? await loadCatalog(opts.upstream.url) : undefined,
       });
       const port = await proxy.listen(opts.listen.port, opts.listen.host);
-      const admin = opts.admin ? await startAdmin({ proxy, sink, mirror }, opts.admin.port, opts.admin.host) : undefined;
+      const admin = opts.admin ? await startAdmin({ proxy, sink, mirror }, opts.admin.port, opts.admin.host, process.env.SHADOWPLANE_PGPROXY_TOKEN || undefined) : undefined;
       log.info({ listen: `${opts.listen.host}:${port}`, upstream: `${opts.upstream.host}:${opts.upstream.port}`, control: opts.control ?? null }, 'pg-proxy listening');
       const report = setInterval(() => log.info({ proxy: proxy.stats, sink: sink.stats, mirror: mirror?.stats }, 'counts'), 10_000);
       report.unref();

@@ -4,6 +4,7 @@
  */
 import type { Command } from 'commander';
 import { ShadowplaneError } from '../core/errors.js';
+import { assertSafeBind } from '../api/app.js';
 import { logger } from '../obs/log.js';
 import { buildAdmin } from '../shadows/traffic/admin.js';
 import { loadProxyConfigFile, splitHostPort, validate, ProxyConfigSchema } from '../shadows/traffic/config.js';
@@ -28,10 +29,6 @@ interface ProxyOptions {
   sampleRate?: number;
   userHeader?: string;
   config?: string;
-}
-
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host === '[::1]' || host.startsWith('127.');
 }
 
 /** Builds the validated configuration from the file (if any) and the flags. Throws config errors. */
@@ -84,9 +81,7 @@ export function register(program: Command): void {
       const config = await resolveProxyConfig(o);
       const token = process.env.SHADOWPLANE_PROXY_TOKEN;
       const admin = splitHostPort(config.admin);
-      if (!isLoopback(admin.host) && !token) {
-        throw new ShadowplaneError('SHADOWPLANE_ERR_INSECURE_BIND', `the admin API would listen on ${config.admin} without SHADOWPLANE_PROXY_TOKEN`);
-      }
+      assertSafeBind('the admin API', admin.host, token, 'SHADOWPLANE_PROXY_TOKEN');
       const proxy = new TrafficProxy(config);
       const app = buildAdmin(proxy, token);
       // The admin API (fastify start-up is the costly part) is up before the data port opens, so

@@ -1,9 +1,13 @@
 /**
  * A small HTTP API beside the proxy, for the control plane: `GET /v1/status` (counters and rates)
  * and `PUT /v1/rates` with a JSON body `{sampleRate?, writeRate?, readRate?}` (each in [0, 1]) to
- * change sampling and shadow feeding at run time. Bad input gets a 400 naming the field and the rule.
+ * change sampling and shadow feeding at run time. Bad input gets a 400 naming the field and the
+ * rule; with a token, `PUT` needs it as a bearer token. Built on the same app as the service's API.
  */
-import http from 'node:http';
+import type http from 'node:http';
+import { Type, type Static } from '@sinclair/typebox';
+import { assertSafeBind, buildApp } from '../../api/app.js';
+import { ShadowplaneError } from '../../core/errors.js';
 import type { PgProxy } from './proxy.js';
 import type { ShadowMirror } from './mirror.js';
 import type { EventSink } from './sink.js';
@@ -15,49 +19,34 @@ export interface AdminParts {
   mirror?: ShadowMirror;
 }
 
-/** Starts the API on host:port; resolves with the server once listening (port 0 picks one). */
-export async function startAdmin(parts: AdminParts, port: number, host = '127.0.0.1'): Promise<http.Server> {
-  const server = http.createServer((req, res) => {
-    const reply = (status: number, body: unknown): void => {
-      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-    };
-    if (req.method === 'GET' && req.url === '/v1/status') {
-      reply(200, {
-        rates: { sampleRate: parts.proxy.getSampleRate(), ...(parts.mirror?.rates() ?? {}) },
-        proxy: parts.proxy.stats, sink: parts.sink.stats,
-        mirror: parts.mirror ? { ...parts.mirror.stats, waiting: parts.mirror.queued() } : null,
-      });
-      return;
-    }
-    if (req.method === 'PUT' && req.url === '/v1/rates') {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        let body: unknown;
-        try { body = JSON.parse(Buffer.concat(chunks).toString('utf8')); } catch { reply(400, { code: 'SHADOWPLANE_ERR_VALIDATION', problems: [{ path: '', message: 'body must be JSON' }] }); return; }
-        const problems = validateRates(body, parts.mirror !== undefined);
-        if (problems.length > 0) { reply(400, { code: 'SHADOWPLANE_ERR_VALIDATION', problems }); return; }
-        const b = body as { sampleRate?: number; writeRate?: number; readRate?: number };
-        if (b.sampleRate !== undefined) parts.proxy.setSampleRate(b.sampleRate);
-        parts.mirror?.setRates(b);
-        reply(200, { sampleRate: parts.proxy.getSampleRate(), ...(parts.mirror?.rates() ?? {}) });
-      });
-      return;
-    }
-    reply(404, { code: 'SHADOWPLANE_ERR_NOT_FOUND', problems: [{ path: req.url ?? '', message: 'no such resource' }] });
-  });
-  await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(port, host, () => resolve()); });
-  return server;
-}
+const Rate = Type.Optional(Type.Number({ minimum: 0, maximum: 1, errorMessage: 'must be a number between 0 and 1' }));
+const RatesBody = Type.Object({ sampleRate: Rate, writeRate: Rate, readRate: Rate }, { additionalProperties: false });
 
-/** Field problems of a rates body: an object whose known keys are numbers in [0, 1]; nothing else. */
-export function validateRates(body: unknown, mirror: boolean): { path: string; message: string }[] {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) return [{ path: '', message: 'must be a JSON object' }];
-  const allowed = mirror ? ['sampleRate', 'writeRate', 'readRate'] : ['sampleRate'];
-  const problems: { path: string; message: string }[] = [];
-  for (const [k, v] of Object.entries(body)) {
-    if (!allowed.includes(k)) problems.push({ path: `/${k}`, message: mirror ? 'unknown field' : 'unknown field (no shadow configured)' });
-    else if (typeof v !== 'number' || !(v >= 0 && v <= 1)) problems.push({ path: `/${k}`, message: 'must be a number between 0 and 1' });
-  }
-  return problems;
+/**
+ * Starts the API on host:port; resolves with the server once listening (port 0 picks one).
+ * Refuses an address other than loopback without a token.
+ */
+export async function startAdmin(parts: AdminParts, port: number, host = '127.0.0.1', token?: string): Promise<http.Server> {
+  assertSafeBind('the pg-proxy admin API', host, token, 'SHADOWPLANE_PGPROXY_TOKEN');
+  const app = buildApp({ name: 'pg-proxy-admin', bodyLimit: 65_536, token, tokenSource: 'SHADOWPLANE_PGPROXY_TOKEN' });
+  app.get('/v1/status', async () => ({
+    rates: { sampleRate: parts.proxy.getSampleRate(), ...(parts.mirror?.rates() ?? {}) },
+    proxy: parts.proxy.stats,
+    sink: parts.sink.stats,
+    mirror: parts.mirror ? { ...parts.mirror.stats, waiting: parts.mirror.queued() } : null,
+  }));
+  app.put<{ Body: Static<typeof RatesBody> }>('/v1/rates', { schema: { body: RatesBody } }, async (req) => {
+    const b = req.body;
+    if (!parts.mirror) {
+      const shadowOnly = (['writeRate', 'readRate'] as const).filter((k) => b[k] !== undefined);
+      if (shadowOnly.length > 0) {
+        throw new ShadowplaneError('SHADOWPLANE_ERR_VALIDATION', 'no shadow is configured', shadowOnly.map((k) => ({ path: `/body/${k}`, message: 'needs a shadow (--shadow)' })));
+      }
+    }
+    if (b.sampleRate !== undefined) parts.proxy.setSampleRate(b.sampleRate);
+    parts.mirror?.setRates(b);
+    return { sampleRate: parts.proxy.getSampleRate(), ...(parts.mirror?.rates() ?? {}) };
+  });
+  await app.listen({ port, host });
+  return app.server;
 }

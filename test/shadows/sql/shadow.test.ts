@@ -80,14 +80,14 @@ describe('shadow instance', async () => {
 
       // Rates change at run time through the API.
       const base = `http://127.0.0.1:${(admin.address() as AddressInfo).port}`;
-      const put = await fetch(`${base}/v1/rates`, { method: 'PUT', body: JSON.stringify({ writeRate: 0, readRate: 0.5, sampleRate: 0.1 }) });
+      const put = await fetch(`${base}/v1/rates`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ writeRate: 0, readRate: 0.5, sampleRate: 0.1 }) });
       assert.equal(put.status, 200);
       assert.deepEqual(mirror.rates(), { writeRate: 0, readRate: 0.5 });
       assert.equal(proxy.getSampleRate(), 0.1);
-      const bad = await fetch(`${base}/v1/rates`, { method: 'PUT', body: JSON.stringify({ writeRate: 2, color: 'red' }) });
+      const bad = await fetch(`${base}/v1/rates`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ writeRate: 2, color: 'red' }) });
       assert.equal(bad.status, 400);
       const problems = ((await bad.json()) as { problems: { path: string }[] }).problems.map((p) => p.path).sort();
-      assert.deepEqual(problems, ['/color', '/writeRate']);
+      assert.deepEqual(problems, ['/body/color', '/body/writeRate']);
       const status = (await (await fetch(`${base}/v1/status`)).json()) as { mirror: { executed: number } };
       assert.ok(status.mirror.executed >= 40, JSON.stringify(status));
 
