@@ -43,7 +43,7 @@ export const RiskSettingsSchema = Type.Object(
       description: 'Limits whose crossing is a failure or SLO breach, each with exactly one of `metric` or `requests` and exactly one of `max` or `min`, e.g. `{metric: disk_used_ratio, max: 0.95}`, `{requests: p99, max: 250}`, `{requests: errorRate, max: 0.05}`. Utilisation (demand over the ready units\' capacity) reaching 1 is always a limit.',
     }),
   },
-  { additionalProperties: false, default: {}, description: 'Failure risk of this target (docs/detection.md, "Failure risk"): the time to each limit, extrapolated from its trend, and the persistence of anomalies.' },
+  { additionalProperties: false, default: {}, description: 'Failure risk of this target (docs/detection.md, risk limits): the time to each limit, extrapolated from its trend, and the persistence of anomalies.' },
 );
 
 /** Settings of one target's control loop. */

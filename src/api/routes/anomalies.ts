@@ -1,7 +1,7 @@
 /**
  * Anomaly events and failure risk of the controlled targets (src/control/anomaly.ts): list and
  * read events, triage them (who and why are recorded on the event and in the audit trail), and
- * read a target's latest risk score with its drivers. A target without a control loop is
+ * read a target's latest risk score with its drivers and the limit that drives it. A target without a control loop is
  * SHADOWPLANE_ERR_NOT_CONTROLLED; a refused triage change is SHADOWPLANE_ERR_TRIAGE_STATE.
  */
 import { Type, type Static } from '@sinclair/typebox';
@@ -61,7 +61,7 @@ export function anomalyRoutes(app: FastifyInstance, service: ShadowplaneService)
 
   app.get<{ Params: Static<typeof TargetParams> }>(
     '/v1/targets/:target/risk',
-    { schema: { tags, summary: 'Latest failure-risk score of a target (probability of a failure or SLO breach within the horizon) with its drivers; `ready: false` with a reason until the loop has produced one.', params: TargetParams } },
+    { schema: { tags, summary: 'Latest failure-risk score of a target (probability of a failure or SLO breach within the horizon) with its drivers and `limit`: the limit that drives it (utilisation or one of `control.risk.limits`) and when its trend is forecast to cross it; `ready: false` with a reason until the loop has produced one.', params: TargetParams } },
     async (req) => {
       const risk = controller.loop(req.params.target).latestRisk();
       if (!risk) return { target: req.params.target, ready: false, reason: 'NoData', message: 'the control loop has not scored a step of this target yet' };
