@@ -6,7 +6,8 @@
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { realClock, type Clock } from './core/clock.js';
-import { DEFAULT_SCRAPE_INTERVAL, durationMs, type Config } from './core/config.js';
+import { DEFAULT_SCRAPE_INTERVAL, durationMs } from './core/schema.js';
+import { type Config } from './config.js';
 import { TargetRegistry } from './control/targets.js';
 import { Controller } from './control/controller.js';
 import { DemoFeed, withDemo } from './control/demo.js';

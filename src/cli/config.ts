@@ -1,6 +1,6 @@
 /** `shadowplane config check FILE` and `shadowplane config docs`. */
 import type { Command } from 'commander';
-import { loadConfigFile } from '../core/config.js';
+import { ConfigSchema, loadConfigFile } from '../config.js';
 import { configReference } from '../core/config-docs.js';
 import { reportCliError } from './common.js';
 
@@ -23,6 +23,6 @@ export function register(program: Command): void {
     .command('docs')
     .description('Print the Markdown reference of every configuration key (docs/config.md).')
     .action(() => {
-      process.stdout.write(configReference());
+      process.stdout.write(configReference(ConfigSchema));
     });
 }

@@ -1,6 +1,6 @@
 /** `shadowplane serve`: run the service until SIGINT or SIGTERM, then flush and stop. */
 import type { Command } from 'commander';
-import { resolveConfig } from '../core/config.js';
+import { resolveConfig } from '../config.js';
 import { ShadowplaneService } from '../service.js';
 import { positiveInt } from './common.js';
 

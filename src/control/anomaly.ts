@@ -17,7 +17,7 @@ import type { AnomalyEvent, AnomalyRecord, ComponentScore, RiskDriver, RiskScore
 import { windowStat } from '../store/query.js';
 import type { ShadowStore } from '../store/store.js';
 import type { Window } from '../store/window.js';
-import { durationMs } from '../core/config.js';
+import { durationMs } from '../core/schema.js';
 import { limitSignal, type ControlSettings, type RiskLimitSetting } from './settings.js';
 
 /** Name of the risk signal: demand over the capacity of the ready units (1 = saturated). */

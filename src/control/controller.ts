@@ -7,7 +7,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
-import { durationMs, type Config } from '../core/config.js';
+import { durationMs } from '../core/schema.js';
+import { type Config } from '../config.js';
 import { ShadowplaneError } from '../core/errors.js';
 import type { Actuator } from '../exec/actuator.js';
 import { createActuator, parseActuatorConfig } from '../exec/config.js';

@@ -8,7 +8,8 @@
  * leaves `demo.enabled` false.
  */
 import { readFileSync } from 'node:fs';
-import { durationMs, type Config } from '../core/config.js';
+import { durationMs } from '../core/schema.js';
+import { type Config } from '../config.js';
 import { ShadowplaneError } from '../core/errors.js';
 import { splitCsvLine } from '../core/csv.js';
 import { logger } from '../obs/log.js';

@@ -10,7 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
-import { durationMs } from '../core/config.js';
+import { durationMs } from '../core/schema.js';
 import { UnivariateDetector } from '../detect/univariate.js';
 import type { Action, TaskSnapshot } from '../model/action.js';
 import type { Score } from '../model/detect.js';

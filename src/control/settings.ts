@@ -5,15 +5,10 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { ShadowplaneError, type FieldProblem } from '../core/errors.js';
-import { durationMs } from '../core/config.js';
+import { Duration, durationMs } from '../core/schema.js';
 import { problemsOf, withDefaults } from '../core/validation.js';
 import { DEFAULT_SCALING_POLICY, type ScalingPolicyConfig } from '../plan/scaling.js';
 import { DEFAULT_ONLINE_FORECASTER, type OnlineForecasterConfig } from '../plan/online-forecast.js';
-
-// core/config.ts imports this module for its schema, so its Duration() cannot be called here at load time.
-function Duration(description: string, defaultValue: string) {
-  return Type.String({ pattern: '^[0-9]+(ms|s|m|h|d)$', default: defaultValue, description, errorMessage: 'must be a duration such as 30s, 5m, 1h or 7d' });
-}
 
 const METRIC_PATTERN = '^[a-zA-Z_:][a-zA-Z0-9_:]{0,127}(\\{.*\\})?$';
 

@@ -1,6 +1,5 @@
 /** Renders docs/config.md from the config schema, so the reference cannot drift from the code. */
 import type { TSchema } from '@sinclair/typebox';
-import { ConfigSchema } from './config.js';
 
 interface Row {
   key: string;
@@ -42,13 +41,13 @@ function walk(schema: Record<string, unknown>, prefix: string, rows: Row[], requ
 }
 
 /** The Markdown reference of every configuration key. */
-export function configReference(schema: TSchema = ConfigSchema): string {
+export function configReference(schema: TSchema): string {
   const rows: Row[] = [];
   walk(schema as unknown as Record<string, unknown>, '', rows, true);
   const lines = [
     '# Configuration reference',
     '',
-    'Generated from `src/core/config.ts` by `npm run docs:config`; do not edit by hand.',
+    'Generated from `src/config.ts` by `npm run docs:config`; do not edit by hand.',
     '',
     'Shadowplane reads one YAML file: `--config FILE`, else `./shadowplane.yaml` when present, else the',
     'embedded defaults below. Unknown keys are rejected. `shadowplane config check FILE` validates a file.',

@@ -3,7 +3,7 @@
  * client can push a value, literal or payload into the Shadow Store.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { TargetName } from '../core/config.js';
+import { TargetName } from '../core/schema.js';
 
 /** Event time: ms since the epoch, or an ISO-8601 string. */
 const At = Type.Union([Type.Number({ minimum: 0 }), Type.String({ minLength: 10, maxLength: 40 })], {

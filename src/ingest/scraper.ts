@@ -5,7 +5,7 @@
  */
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import type { Clock } from '../core/clock.js';
-import { durationMs } from '../core/config.js';
+import { durationMs } from '../core/schema.js';
 import type { TargetRegistry } from '../control/targets.js';
 import type { Logger } from '../obs/log.js';
 import type { Ingestor } from './ingestor.js';

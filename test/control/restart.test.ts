@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { VirtualClock } from '../../src/core/clock.js';
-import { validateConfig } from '../../src/core/config.js';
+import { validateConfig } from '../../src/config.js';
 import type { AnomalyRecord } from '../../src/model/detect.js';
 import { ShadowplaneService } from '../../src/service.js';
 import { PostgresStore } from '../../src/store/postgres.js';

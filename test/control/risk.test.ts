@@ -7,7 +7,6 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-// The service first: src/core/config.ts and src/control/settings.ts import each other, config must load first.
 import { testService } from '../helpers/service.js';
 import { parseControlSettings } from '../../src/control/settings.js';
 import { isCoded } from '../../src/core/errors.js';

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { VirtualClock } from '../../src/core/clock.js';
-import { validateConfig } from '../../src/core/config.js';
+import { validateConfig } from '../../src/config.js';
 import { ShadowplaneService } from '../../src/service.js';
 import type { ShadowStore } from '../../src/store/store.js';
 

@@ -12,7 +12,7 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfigFile, validateConfig } from '../../src/core/config.js';
+import { loadConfigFile, validateConfig } from '../../src/config.js';
 import { ShadowplaneService } from '../../src/service.js';
 import { PROXY_TOKEN, startComponents } from '../api/shadow-components.js';
 import { launchChromium } from './browser.js';

@@ -6,7 +6,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { TargetName } from '../../core/config.js';
+import { TargetName } from '../../core/schema.js';
 import { ShadowplaneError } from '../../core/errors.js';
 import { triageAnomaly } from '../../control/anomaly.js';
 import type { TriageState } from '../../model/detect.js';

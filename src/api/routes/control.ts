@@ -5,8 +5,8 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { TargetName } from '../../core/config.js';
-import { durationMs } from '../../core/config.js';
+import { TargetName } from '../../core/schema.js';
+import { durationMs } from '../../core/schema.js';
 import { ControlSettingsPatch } from '../../control/settings.js';
 import type { OverrideKind } from '../../control/controller.js';
 import type { ShadowplaneService } from '../../service.js';

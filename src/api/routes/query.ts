@@ -1,7 +1,7 @@
 /** Reading the shadow: a series at a step, the top keys of a dimension, and the live window. */
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { Duration, TargetName, durationMs } from '../../core/config.js';
+import { Duration, TargetName, durationMs } from '../../core/schema.js';
 import { ShadowplaneError } from '../../core/errors.js';
 import type { ShadowplaneService } from '../../service.js';
 import { SERIES_STATS, readSeries, windowStat, type SeriesStat } from '../../store/query.js';

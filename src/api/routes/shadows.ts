@@ -6,7 +6,8 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { ShadowConfig, TargetName } from '../../core/config.js';
+import { TargetName } from '../../core/schema.js';
+import { ShadowConfig } from '../../config.js';
 import { MIGRATION_COMMANDS } from '../../control/shadows/components.js';
 import type { ShadowplaneService } from '../../service.js';
 import { Actor, requester, Who, Why } from '../who.js';

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { DEFAULT_SCRAPE_INTERVAL, Labels, SamplingRate, ScrapeConfig, TargetName } from '../../core/config.js';
+import { DEFAULT_SCRAPE_INTERVAL, Labels, SamplingRate, ScrapeConfig, TargetName } from '../../core/schema.js';
 import type { ShadowplaneService } from '../../service.js';
 import type { TargetRecord } from '../../store/store.js';
 import { Actor, requester, Why } from '../who.js';

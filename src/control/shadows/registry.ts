@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Clock } from '../../core/clock.js';
-import { durationMs } from '../../core/config.js';
+import { durationMs } from '../../core/schema.js';
 import { ShadowplaneError } from '../../core/errors.js';
 import type { AuditEntry } from '../../model/decision.js';
 import type { Logger } from '../../obs/log.js';

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { realClock } from '../../../src/core/clock.js';
-import { validateConfig } from '../../../src/core/config.js';
+import { validateConfig } from '../../../src/config.js';
 import { ShadowplaneService } from '../../../src/service.js';
 import { PgProxy } from '../../../src/shadows/sql/proxy.js';
 import { EventSink } from '../../../src/shadows/sql/sink.js';
