@@ -44,3 +44,11 @@ export function oneOf<T extends string>(values: readonly T[]): (value: string) =
     return value as T;
   };
 }
+
+/** Commander parser for HOST:PORT (port 0..65535). */
+export function hostPort(value: string): { host: string; port: number } {
+  const m = /^(.+):(\d+)$/.exec(value);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) throw new InvalidArgumentError('must be HOST:PORT with a port between 0 and 65535');
+  return { host: m[1].replace(/^\[|\]$/g, ''), port };
+}

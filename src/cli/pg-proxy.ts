@@ -6,7 +6,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import pg from 'pg';
 import { logger } from '../obs/log.js';
-import { unitFraction } from './common.js';
+import { hostPort, unitFraction } from './common.js';
 import { PgProxy } from '../shadows/sql/proxy.js';
 import { EventSink } from '../shadows/sql/sink.js';
 import { ShadowMirror } from '../shadows/sql/mirror.js';
@@ -14,14 +14,6 @@ import { startAdmin } from '../shadows/sql/admin.js';
 import type { Catalog } from '../shadows/sql/metadata.js';
 
 const log = logger('pg-proxy');
-
-/** Commander parser for HOST:PORT (port 0..65535). */
-export function hostPort(value: string): { host: string; port: number } {
-  const m = /^(.+):(\d+)$/.exec(value);
-  const port = m ? Number(m[2]) : NaN;
-  if (!m || port > 65535) throw new InvalidArgumentError('must be HOST:PORT with a port between 0 and 65535');
-  return { host: m[1].replace(/^\[|\]$/g, ''), port };
-}
 
 /** Commander parser for a postgres:// URL; returns it with its host, port and database. */
 export function postgresUrl(value: string): { url: string; host: string; port: number; database: string } {

@@ -6,7 +6,7 @@ import { JetStreamLog } from '../shadows/partitions/jetstream-log.js';
 import type { ReplicaLog } from '../shadows/partitions/log.js';
 import { SegmentLog, type FsyncPolicy } from '../shadows/partitions/segment-log.js';
 import { StreamService } from '../shadows/partitions/service.js';
-import { positiveInt } from './common.js';
+import { hostPort, oneOf, positiveInt } from './common.js';
 
 /** Registers the subcommand. */
 export function register(program: Command): void {
@@ -14,28 +14,28 @@ export function register(program: Command): void {
   stream
     .command('serve')
     .description('Serve POST /v1/records (JSON or NDJSON) and the partition operator API')
-    .option('--listen <host:port>', 'HTTP address', '127.0.0.1:7070')
-    .option('--backend <name>', 'segment | jetstream', 'segment')
+    .option('--listen <host:port>', 'HTTP address (beyond loopback only with SHADOWPLANE_STREAM_TOKEN, which every POST then needs as a bearer token)', hostPort, { host: '127.0.0.1', port: 7080 })
+    .option('--backend <name>', 'segment | jetstream', oneOf(['segment', 'jetstream'] as const), 'segment')
     .option('--dir <path>', 'segment-file directory', './stream-data')
-    .option('--fsync <policy>', 'always | interval | never (segment backend)', 'always')
+    .option('--fsync <policy>', 'always | interval | never (segment backend)', oneOf(['always', 'interval', 'never'] as const), 'always')
     .option('--nats <url>', 'NATS URL (jetstream backend)', 'nats://127.0.0.1:4222')
     .option('--prefix <name>', 'JetStream stream-name prefix', 'SHADOWPLANE')
     .option('--partitions <n>', 'partitions', positiveInt, 8)
     .option('--workers <n>', 'worker processes', positiveInt, 4)
     .option('--capacity <n>', 'records/s per worker', positiveInt, 1000)
     .option('--window-ms <n>', 'telemetry and control window', positiveInt, 10_000)
-    .option('--policy <name>', 'shadow | reactive | off', 'shadow')
+    .option('--policy <name>', 'shadow | reactive | off', oneOf(['shadow', 'reactive', 'off'] as const), 'shadow')
     .option('--control-url <url>', 'Shadow Store base URL for partition samples')
-    .action(async (o: { listen: string; backend: string; dir: string; fsync: string; nats: string; prefix: string; partitions: number; workers: number; capacity: number; windowMs: number; policy: string; controlUrl?: string }) => {
-      if (!['always', 'interval', 'never'].includes(o.fsync)) throw new Error('--fsync must be always, interval or never');
-      if (!['shadow', 'reactive', 'off'].includes(o.policy)) throw new Error('--policy must be shadow, reactive or off');
-      const log: ReplicaLog = o.backend === 'jetstream' ? await JetStreamLog.open({ url: o.nats, prefix: o.prefix })
-        : o.backend === 'segment' ? new SegmentLog({ dir: o.dir, fsync: o.fsync as FsyncPolicy }) : (() => { throw new Error('--backend must be segment or jetstream'); })();
+    .action(async (o: {
+      listen: { host: string; port: number }; backend: 'segment' | 'jetstream'; dir: string; fsync: FsyncPolicy; nats: string; prefix: string;
+      partitions: number; workers: number; capacity: number; windowMs: number; policy: 'shadow' | 'reactive' | 'off'; controlUrl?: string;
+    }) => {
+      const log: ReplicaLog = o.backend === 'jetstream' ? await JetStreamLog.open({ url: o.nats, prefix: o.prefix }) : new SegmentLog({ dir: o.dir, fsync: o.fsync });
       const svc = await StreamService.start({ log, partitions: o.partitions, workers: o.workers, capacity: o.capacity, windowMs: o.windowMs });
-      if (o.policy !== 'off') new PartitionController(svc, { policy: o.policy as 'shadow' | 'reactive', windowMs: o.windowMs, controlUrl: o.controlUrl });
-      const [host, port] = [o.listen.slice(0, o.listen.lastIndexOf(':')), Number(o.listen.slice(o.listen.lastIndexOf(':') + 1))];
-      const app = await startStreamHttp(svc, { host, port });
-      process.stderr.write(`stream service on http://${o.listen} (${log.kind}, ${o.partitions} partitions, ${o.workers} workers)\n`);
+      if (o.policy !== 'off') new PartitionController(svc, { policy: o.policy, windowMs: o.windowMs, controlUrl: o.controlUrl });
+      // From the environment, not a flag, so it does not show in the process list.
+      const app = await startStreamHttp(svc, o.listen, process.env.SHADOWPLANE_STREAM_TOKEN || undefined);
+      process.stderr.write(`stream service on http://${o.listen.host}:${o.listen.port} (${log.kind}, ${o.partitions} partitions, ${o.workers} workers)\n`);
       const shutdown = async () => {
         await app.close();
         await svc.stop();

@@ -6,9 +6,13 @@
  *   rule). A batch with no valid item gets 400 problem+json; storage failure 503.
  * - `GET /v1/partitions`, `GET /v1/routing`: state and the routing table.
  * - `POST /v1/partitions/:p/pin {pinned}`, `/forbid {worker, forbidden}`, `/move {worker}`: operator overrides.
+ * Built on the service's app base: problem+json errors naming the field, and with a token every
+ * POST needs it as a bearer token.
  */
-import Fastify, { type FastifyInstance } from 'fastify';
-import { ERROR_CATALOGUE, ShadowplaneError, type FieldProblem } from '../../core/errors.js';
+import { Type, type Static } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import { assertSafeBind, buildApp } from '../../api/app.js';
+import { ShadowplaneError, type FieldProblem } from '../../core/errors.js';
 import type { AppendInput, StreamService } from './service.js';
 
 /** Largest accepted value, bytes of UTF-16 text. */
@@ -26,20 +30,16 @@ export function checkRecord(item: unknown, where: string): FieldProblem[] {
   return problems;
 }
 
-function problem(err: ShadowplaneError): { type: string; title: string; status: number; detail: string; code: string; problems: readonly FieldProblem[] } {
-  return { type: 'about:blank', title: ERROR_CATALOGUE[err.code].title, status: err.status, detail: err.message, code: err.code, problems: err.problems };
-}
+const PartitionParams = Type.Object({ p: Type.Integer({ minimum: 0, errorMessage: 'must be a partition number (an integer >= 0)' }) });
+const Worker = Type.Integer({ minimum: 0, errorMessage: 'must be a worker number (an integer >= 0)' });
+const PinBody = Type.Object({ pinned: Type.Boolean() }, { additionalProperties: false });
+const ForbidBody = Type.Object({ worker: Worker, forbidden: Type.Boolean() }, { additionalProperties: false });
+const MoveBody = Type.Object({ worker: Worker }, { additionalProperties: false });
 
-/** Builds the app (not listening); used by `startStreamHttp` and by tests through `inject`. */
-export function buildStreamHttp(svc: StreamService): FastifyInstance {
-  const app = Fastify({ bodyLimit: 16 * 1024 * 1024 });
+/** Builds the app (not listening); used by `startStreamHttp` and by tests through `inject`. `token` guards every POST. */
+export function buildStreamHttp(svc: StreamService, token?: string): FastifyInstance {
+  const app = buildApp({ name: 'stream-api', bodyLimit: 16 * 1024 * 1024, token, tokenSource: 'SHADOWPLANE_STREAM_TOKEN' });
   app.addContentTypeParser(['application/x-ndjson', 'text/plain'], { parseAs: 'string' }, (_req, body, done) => done(null, { ndjson: body as string }));
-  app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
-    const e = err instanceof ShadowplaneError ? err
-      : (err as { statusCode?: number }).statusCode === 400 ? new ShadowplaneError('SHADOWPLANE_ERR_VALIDATION', `bad request body: ${err.message}`, [{ path: 'body', message: 'must be valid JSON' }])
-        : new ShadowplaneError('SHADOWPLANE_ERR_INTERNAL', err.message);
-    void reply.code(e.status).type('application/problem+json').send(problem(e));
-  });
 
   app.post('/v1/records', async (req, reply) => {
     const body = req.body as unknown;
@@ -73,36 +73,26 @@ export function buildStreamHttp(svc: StreamService): FastifyInstance {
   app.get('/v1/partitions', async () => svc.partitions());
   app.get('/v1/routing', async () => svc.table);
 
-  const partitionParam = (raw: string): number => {
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < 0) throw new ShadowplaneError('SHADOWPLANE_ERR_VALIDATION', 'bad partition', [{ path: 'partition', message: 'must be a non-negative integer' }]);
-    return n;
-  };
-  const field = <T>(body: unknown, name: string, ok: (v: unknown) => boolean, rule: string): T => {
-    const v = (body as Record<string, unknown> | null)?.[name];
-    if (!ok(v)) throw new ShadowplaneError('SHADOWPLANE_ERR_VALIDATION', `bad ${name}`, [{ path: `/${name}`, message: rule }]);
-    return v as T;
-  };
-  const isBool = (v: unknown) => typeof v === 'boolean';
-  const isWorker = (v: unknown) => Number.isInteger(v) && (v as number) >= 0;
-  app.post<{ Params: { p: string } }>('/v1/partitions/:p/pin', async (req) => {
-    svc.pin(partitionParam(req.params.p), field<boolean>(req.body, 'pinned', isBool, 'must be a boolean'));
-    return svc.partitions()[Number(req.params.p)];
+  type Params = { Params: Static<typeof PartitionParams> };
+  app.post<Params & { Body: Static<typeof PinBody> }>('/v1/partitions/:p/pin', { schema: { params: PartitionParams, body: PinBody } }, async (req) => {
+    svc.pin(req.params.p, req.body.pinned);
+    return svc.partitions()[req.params.p];
   });
-  app.post<{ Params: { p: string } }>('/v1/partitions/:p/forbid', async (req) => {
-    svc.forbid(partitionParam(req.params.p), field<number>(req.body, 'worker', isWorker, 'must be a worker number'), field<boolean>(req.body, 'forbidden', isBool, 'must be a boolean'));
-    return svc.partitions()[Number(req.params.p)];
+  app.post<Params & { Body: Static<typeof ForbidBody> }>('/v1/partitions/:p/forbid', { schema: { params: PartitionParams, body: ForbidBody } }, async (req) => {
+    svc.forbid(req.params.p, req.body.worker, req.body.forbidden);
+    return svc.partitions()[req.params.p];
   });
-  app.post<{ Params: { p: string } }>('/v1/partitions/:p/move', async (req) => {
-    await svc.forceMove(partitionParam(req.params.p), field<number>(req.body, 'worker', isWorker, 'must be a worker number'));
-    return svc.partitions()[Number(req.params.p)];
+  app.post<Params & { Body: Static<typeof MoveBody> }>('/v1/partitions/:p/move', { schema: { params: PartitionParams, body: MoveBody } }, async (req) => {
+    await svc.forceMove(req.params.p, req.body.worker);
+    return svc.partitions()[req.params.p];
   });
   return app;
 }
 
 /** Builds the app and listens; fails when the address is taken. */
-export async function startStreamHttp(svc: StreamService, at: { host: string; port: number }): Promise<FastifyInstance> {
-  const app = buildStreamHttp(svc);
+export async function startStreamHttp(svc: StreamService, at: { host: string; port: number }, token?: string): Promise<FastifyInstance> {
+  assertSafeBind('the stream API', at.host, token, 'SHADOWPLANE_STREAM_TOKEN');
+  const app = buildStreamHttp(svc, token);
   await app.listen(at);
   return app;
 }

@@ -54,6 +54,9 @@ describe('stream HTTP API', () => {
     assert.equal(arr.json().problems[0].path, '/0/value');
     const pin = await app.inject({ method: 'POST', url: '/v1/partitions/0/pin', payload: { pinned: 'yes' } });
     assert.equal(pin.statusCode, 400);
+    assert.deepEqual(pin.json().problems, [{ path: '/body/pinned', message: 'must be boolean' }]);
+    const negative = await app.inject({ method: 'POST', url: '/v1/partitions/-1/move', payload: { worker: 0 } });
+    assert.deepEqual(negative.json().problems, [{ path: '/params/p', message: 'must be a partition number (an integer >= 0)' }]);
     const unknown = await app.inject({ method: 'POST', url: '/v1/partitions/9/pin', payload: { pinned: true } });
     assert.equal(unknown.statusCode, 404);
     const self = await app.inject({ method: 'POST', url: '/v1/partitions/0/move', payload: { worker: svc.table.owners[0] } });
@@ -61,5 +64,17 @@ describe('stream HTTP API', () => {
     const routing = await app.inject({ method: 'GET', url: '/v1/routing' });
     assert.equal(routing.json().owners.length, 2);
     await app.close();
+  });
+
+  it('with a token, operator commands and appends need it; reads do not', async () => {
+    const app = buildStreamHttp(svc, 'stream-token');
+    const refused = await app.inject({ method: 'POST', url: '/v1/partitions/0/pin', payload: { pinned: true } });
+    assert.equal(refused.statusCode, 401);
+    assert.equal(refused.json().code, 'SHADOWPLANE_ERR_UNAUTHORIZED');
+    assert.equal(svc.partitions()[0].pinned, false, 'a refused command changes nothing');
+    assert.equal((await app.inject({ method: 'POST', url: '/v1/records', payload: [{ key: 'k', value: 'v' }] })).statusCode, 401);
+    assert.equal((await app.inject({ method: 'GET', url: '/v1/partitions' })).statusCode, 200);
+    await app.close();
+    await assert.rejects(startStreamHttp(svc, { host: '0.0.0.0', port: 0 }), (err: Error & { code?: string }) => err.code === 'SHADOWPLANE_ERR_INSECURE_BIND');
   });
 });

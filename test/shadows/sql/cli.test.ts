@@ -5,7 +5,8 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError } from 'commander';
-import { hostPort, postgresUrl } from '../../../src/cli/pg-proxy.js';
+import { hostPort } from '../../../src/cli/common.js';
+import { postgresUrl } from '../../../src/cli/pg-proxy.js';
 
 const exec = promisify(execFile);
 
