@@ -201,16 +201,18 @@ export class PgProxy {
   private relay(client: net.Socket, first: Buffer, startupLen: number, user: string): void {
     const mirror = this.options.mirror;
     // The server's replies are read into one buffer per connection instead of a fresh one per
-    // read; while a write to the client still holds part of it, reading waits for 'drain'.
+    // read; while a write to the client still holds part of it, reading waits until that write is
+    // flushed. (Not 'drain': a write below the high-water mark is queued without one ever coming.)
     let held = false;
     const readBuffer = Buffer.allocUnsafe(READ_BUFFER);
+    const flushed = (): void => { if (held) { held = false; upstream.resume(); } };
     const upstream = net.connect({
       port: this.options.upstreamPort, host: this.options.upstreamHost,
       onread: {
         buffer: readBuffer,
         callback: (n) => {
           const chunk = readBuffer.subarray(0, n);
-          client.write(chunk);
+          client.write(chunk, flushed);
           if (!back.broken) { back.feed(chunk); lost(back); }
           if (client.writableLength === 0) return true;
           held = true;
@@ -218,7 +220,6 @@ export class PgProxy {
         },
       },
     });
-    client.on('drain', () => { if (held) { held = false; upstream.resume(); } });
     this.sockets.add(upstream);
     upstream.setNoDelay(true);
     client.pause();
