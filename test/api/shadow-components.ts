@@ -4,7 +4,8 @@
  * shadow upstreams whose JSON answers differ in one field, every read mirrored, a migration
  * policy whose steps are only judged after a million requests, so only an operator moves it), a
  * stream service (segment files, 2 partitions, 2 worker processes), a volume service, and the
- * PostgreSQL interceptor with its admin API (its upstream is the local server).
+ * PostgreSQL interceptor with its admin API (its upstream is the local server, which is also the
+ * shadow it feeds), and a second admin API over the same interceptor that knows of no shadow.
  */
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
@@ -20,6 +21,7 @@ import { StreamService } from '../../src/shadows/partitions/service.js';
 import { buildVolumeApi } from '../../src/shadows/volumes/api.js';
 import type { Volume } from '../../src/shadows/volumes/volume.js';
 import { startAdmin } from '../../src/shadows/sql/admin.js';
+import { ShadowMirror } from '../../src/shadows/sql/mirror.js';
 import { PgProxy } from '../../src/shadows/sql/proxy.js';
 import { EventSink } from '../../src/shadows/sql/sink.js';
 import { request, startProxy, upstream, type TestUpstream } from '../shadows/traffic/helpers.js';
@@ -40,6 +42,10 @@ export interface Components {
   pgProxy: PgProxy;
   pgProxyPort: number;
   sqlAdmin: string;
+  /** The shadow feed of the interceptor. */
+  sqlMirror: ShadowMirror;
+  /** An admin API over the same interceptor without its shadow feed. */
+  sqlAdminNoShadow: string;
   /** Sends `n` reads through the proxy (each mirrored and compared). */
   traffic(n: number): Promise<void>;
   /** Starts a migration of route `orders` on the proxy; returns its id. */
@@ -69,12 +75,15 @@ export async function startComponents(): Promise<Components> {
   await volumeApp.listen({ host: '127.0.0.1', port: 0 });
 
   const sink = new EventSink({});
-  const pgProxy = new PgProxy({ upstreamHost: '127.0.0.1', upstreamPort: 5432, target: 'orders-db', sampleRate: 1, events: sink });
+  const sqlMirror = new ShadowMirror({ shadowUrl: 'postgres://postgres@127.0.0.1:5432/postgres', writeRate: 0.01, readRate: 0.01 });
+  const pgProxy = new PgProxy({ upstreamHost: '127.0.0.1', upstreamPort: 5432, target: 'orders-db', sampleRate: 1, events: sink, mirror: sqlMirror });
   const pgProxyPort = await pgProxy.listen(0);
-  const sqlApp = await startAdmin({ proxy: pgProxy, sink }, 0);
+  sqlMirror.start();
+  const sqlApp = await startAdmin({ proxy: pgProxy, sink, mirror: sqlMirror }, 0);
+  const sqlAppNoShadow = await startAdmin({ proxy: pgProxy, sink }, 0);
 
   return {
-    proxy, proxyUrl, trafficAdmin: origin(traffic), stream, streamAdmin: origin(streamApp), volume, volumeAdmin: origin(volumeApp), pgProxy, pgProxyPort, sqlAdmin: origin(sqlApp),
+    proxy, proxyUrl, trafficAdmin: origin(traffic), stream, streamAdmin: origin(streamApp), volume, volumeAdmin: origin(volumeApp), pgProxy, pgProxyPort, sqlAdmin: origin(sqlApp), sqlMirror, sqlAdminNoShadow: origin(sqlAppNoShadow),
     async traffic(n) {
       const want = proxy.route('orders')!.comparison.summary().compared + n;
       for (let i = 0; i < n; i++) await request(`${proxyUrl}/orders/7`);
@@ -99,7 +108,9 @@ export async function startComponents(): Promise<Components> {
       await volumeApp.close();
       await volume.close();
       await new Promise<void>((r) => sqlApp.close(() => r()));
+      await new Promise<void>((r) => sqlAppNoShadow.close(() => r()));
       await pgProxy.close();
+      await sqlMirror.stop();
       await sink.close();
     },
   };

@@ -89,6 +89,34 @@ describe('shadow components through the API', () => {
     assert.deepEqual([failed.action, failed.actor, failed.detail.outcome, failed.detail.code], ['migration-promote', 'token', 'failed', 'SHADOWPLANE_ERR_MIGRATION_STATE']);
   });
 
+  test('traffic proxy: a migration started through the service with the reason as its reason, the steps given, audited', async () => {
+    const res = await inject('POST', '/v1/shadows/orders-proxy/routes/orders/migrations', { why: 'the primary disk is failing', steps: [0.2, 1], actor: 'bob' });
+    assert.equal(res.statusCode, 201, res.body);
+    const m = c.proxy.route('orders')!.migration!;
+    assert.deepEqual([m.status, m.weight, res.json().result.id], ['running', 0.2, m.id], 'the real proxy runs it');
+    assert.deepEqual([res.json().result.reason, res.json().result.steps], ['the primary disk is failing', [0.2, 1]]);
+    assert.equal(res.json().shadow.status.routes[0].migration.id, m.id);
+    const audit = (await inject('GET', '/v1/shadows/orders-proxy/audit?limit=1')).json().audit[0];
+    assert.deepEqual([audit.action, audit.actor, audit.why, audit.detail.route, audit.detail.steps, audit.detail.outcome], ['migration-start', 'bob', 'the primary disk is failing', 'orders', [0.2, 1], 'done']);
+
+    const twice = await inject('POST', '/v1/shadows/orders-proxy/routes/orders/migrations', { why: 'again' });
+    assert.equal(twice.statusCode, 409);
+    assert.equal(twice.json().code, 'SHADOWPLANE_ERR_MIGRATION_STATE');
+    assert.match(twice.json().detail, /has an active migration/);
+    assert.equal((await inject('POST', '/v1/shadows/orders-proxy/routes/nope/migrations', { why: 'x' })).json().code, 'SHADOWPLANE_ERR_NOT_FOUND');
+
+    const bad = await inject('POST', '/v1/shadows/orders-proxy/routes/orders/migrations', { steps: [0, 1.5], why: '' });
+    assert.equal(bad.statusCode, 400);
+    assert.deepEqual(problemsOf(bad.json()), {
+      '/body/steps/0': 'must be a share of live traffic above 0 and at most 1',
+      '/body/steps/1': 'must be a share of live traffic above 0 and at most 1',
+      '/body/why': 'must say why (1 to 1024 characters)',
+    });
+    assert.deepEqual(problemsOf((await inject('POST', '/v1/shadows/orders-proxy/routes/orders/migrations', { steps: [], why: 'x' })).json()), { '/body/steps': 'must list 1 to 20 shares of live traffic' });
+    assert.equal((await inject('POST', '/v1/shadows/events/routes/orders/migrations', { why: 'x' })).json().code, 'SHADOWPLANE_ERR_SHADOW_KIND');
+    assert.equal((await inject('POST', '/v1/shadows/orders-proxy/routes/orders/migration/abort', { why: 'test over' })).statusCode, 200);
+  });
+
   test('stream service: partitions with workers and standbys; pin, forbid and move relayed', async () => {
     const status = (await env.service.shadows.poll('events')).status as { partitions: { partition: number; worker: number }[]; workers: { worker: number; owns: number[] }[]; routing: { owners: number[] } };
     assert.equal(status.partitions.length, 2);
@@ -112,6 +140,10 @@ describe('shadow components through the API', () => {
     const forbid = await inject('POST', '/v1/shadows/events/partitions/1/forbid', { worker: 1 - other, forbidden: true, why: 'bad disk' });
     assert.equal(forbid.statusCode, 200, forbid.body);
     assert.deepEqual(c.stream.partitions()[1].forbidden, [1 - other]);
+    const allow = await inject('POST', '/v1/shadows/events/partitions/1/forbid', { worker: 1 - other, forbidden: false, why: 'disk replaced' });
+    assert.equal(allow.statusCode, 200, allow.body);
+    assert.deepEqual(c.stream.partitions()[1].forbidden, []);
+    assert.deepEqual(problemsOf((await inject('POST', '/v1/shadows/events/partitions/1/forbid', { worker: 'two', why: 'x' })).json()), { '/body/worker': 'must be a worker number (an integer >= 0)', '/body/forbidden': 'is required' });
   });
 
   test('volume service: tiers, heat and placement; fail-over with the reason, fail-back', async () => {
@@ -144,6 +176,34 @@ describe('shadow components through the API', () => {
     const wrongKind = await inject('POST', '/v1/shadows/orders-sql/volumes/vol1/failover', { why: 'x' });
     assert.equal(wrongKind.statusCode, 409);
     assert.equal(wrongKind.json().code, 'SHADOWPLANE_ERR_SHADOW_KIND');
+  });
+
+  test('SQL interceptor: its rates changed through the service, audited; bad input and a refusal of the component name the field', async () => {
+    const res = await inject('PUT', '/v1/shadows/orders-sql/rates', { sampleRate: 0.25, readRate: 0.5, why: 'cheaper telemetry, more shadow reads' });
+    assert.equal(res.statusCode, 200, res.body);
+    assert.deepEqual(res.json().result, { sampleRate: 0.25, writeRate: 0.01, readRate: 0.5 });
+    assert.deepEqual([c.pgProxy.getSampleRate(), c.sqlMirror.rates()], [0.25, { writeRate: 0.01, readRate: 0.5 }], 'the real interceptor changed');
+    assert.deepEqual(res.json().shadow.status.rates, { sampleRate: 0.25, writeRate: 0.01, readRate: 0.5 });
+    const audit = (await inject('GET', '/v1/shadows/orders-sql/audit?limit=1')).json().audit[0];
+    assert.deepEqual([audit.action, audit.why, audit.detail], ['rates', 'cheaper telemetry, more shadow reads', { sampleRate: 0.25, readRate: 0.5, outcome: 'done' }]);
+
+    const bad = await inject('PUT', '/v1/shadows/orders-sql/rates', { sampleRate: 1.5, writeRate: 'all', why: 'x' });
+    assert.equal(bad.statusCode, 400);
+    assert.deepEqual(problemsOf(bad.json()), { '/body/sampleRate': 'must be a number between 0 and 1', '/body/writeRate': 'must be a number between 0 and 1' });
+    const none = await inject('PUT', '/v1/shadows/orders-sql/rates', { why: 'x' });
+    assert.deepEqual([none.statusCode, problemsOf(none.json())], [400, { '/body': 'must set at least one of sampleRate, writeRate, readRate' }]);
+    assert.equal((await inject('PUT', '/v1/shadows/orders-sql/rates', { sampleRate: 1, why: 'x' }, {})).statusCode, 401, 'the service token is needed');
+    assert.equal((await inject('PUT', '/v1/shadows/events/rates', { sampleRate: 1, why: 'x' })).json().code, 'SHADOWPLANE_ERR_SHADOW_KIND');
+
+    // An interceptor that feeds no shadow refuses shadow rates: its answer, field and rule, passed on.
+    await inject('POST', '/v1/shadows', { name: 'sql-no-shadow', kind: 'sql', url: c.sqlAdminNoShadow });
+    const refused = await inject('PUT', '/v1/shadows/sql-no-shadow/rates', { writeRate: 0.1, why: 'feed the shadow' });
+    assert.equal(refused.statusCode, 400);
+    assert.equal(refused.json().code, 'SHADOWPLANE_ERR_VALIDATION');
+    assert.deepEqual(problemsOf(refused.json()), { '/body/writeRate': 'needs a shadow (--shadow)' });
+    assert.equal((await inject('GET', '/v1/shadows/sql-no-shadow/audit?limit=1')).json().audit[0].detail.outcome, 'failed');
+    assert.equal((await inject('PUT', '/v1/shadows/orders-sql/rates', { sampleRate: 1, why: 'back to full sampling' })).statusCode, 200);
+    assert.equal((await inject('DELETE', '/v1/shadows/sql-no-shadow', { why: 'test over' })).statusCode, 204);
   });
 
   test('an unreachable component: its status says so, an action is 502 and is audited', async () => {
@@ -185,7 +245,7 @@ describe('shadow components through the API', () => {
 
   test('the routes are in the OpenAPI document', async () => {
     const paths = Object.keys((await inject('GET', '/openapi.json')).json().paths);
-    for (const p of ['/v1/shadows', '/v1/shadows/{name}', '/v1/shadows/{name}/audit', '/v1/shadows/{name}/routes/{route}/migration/{command}', '/v1/shadows/{name}/partitions/{partition}/move', '/v1/shadows/{name}/volumes/{volume}/{command}', '/v1/stream']) {
+    for (const p of ['/v1/shadows', '/v1/shadows/{name}', '/v1/shadows/{name}/audit', '/v1/shadows/{name}/routes/{route}/migration/{command}', '/v1/shadows/{name}/partitions/{partition}/move', '/v1/shadows/{name}/volumes/{volume}/{command}', '/v1/shadows/{name}/routes/{route}/migrations', '/v1/shadows/{name}/rates', '/v1/stream']) {
       assert.ok(paths.includes(p), p);
     }
   });

@@ -1,14 +1,15 @@
 /**
  * The shadow components (src/control/shadows): list them with their last status, register and
- * remove them, relay operator actions — migration commands to a traffic proxy, pin / forbid / move
- * to a stream service, fail-over / fail-back to a volume service — and read each one's audit
- * trail. Every action needs `why`; it is recorded with who asked, whatever the outcome.
+ * remove them, relay operator actions — starting a migration and its commands to a traffic proxy,
+ * pin / forbid / move to a stream service, fail-over / fail-back to a volume service, the rates of
+ * a PostgreSQL interceptor — and read each one's audit trail. Every action needs `why`; it is recorded with who asked, whatever the outcome.
  */
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { TargetName } from '../../core/schema.js';
 import { ShadowConfig } from '../../config.js';
 import { MIGRATION_COMMANDS } from '../../control/shadows/components.js';
+import { ShadowplaneError } from '../../core/errors.js';
 import type { ShadowplaneService } from '../../service.js';
 import { Actor, requester, Who, Why } from '../who.js';
 
@@ -18,6 +19,7 @@ const RouteParams = Type.Object({
   route: Type.String({ minLength: 1, maxLength: 128, description: 'The proxy route.' }),
   command: Type.Union(MIGRATION_COMMANDS.map((c) => Type.Literal(c)), { description: 'promote (accept the step, go to the next), pause, resume, abort (all traffic back to the primary), rollback (to the last good weight).' }),
 });
+const StartParams = Type.Object({ name: TargetName, route: RouteParams.properties.route });
 const PartitionParams = Type.Object({ name: TargetName, partition: Type.Integer({ minimum: 0, maximum: 100000, errorMessage: 'must be a partition number (an integer >= 0)' }) });
 const VolumeParams = Type.Object({
   name: TargetName,
@@ -31,6 +33,20 @@ const CommandBody = Type.Object({ ...Who }, { additionalProperties: false });
 const PinBody = Type.Object({ pinned: Type.Boolean({ description: 'true: policies must not move the partition; false: unpin.' }), ...Who }, { additionalProperties: false });
 const ForbidBody = Type.Object({ worker: Worker, forbidden: Type.Boolean({ description: 'true: the worker may not host the partition; false: allowed again.' }), ...Who }, { additionalProperties: false });
 const MoveBody = Type.Object({ worker: Worker, ...Who }, { additionalProperties: false });
+const StartBody = Type.Object({
+  steps: Type.Optional(Type.Array(Type.Number({ exclusiveMinimum: 0, maximum: 1, errorMessage: 'must be a share of live traffic above 0 and at most 1' }), {
+    minItems: 1, maxItems: 20, errorMessage: 'must list 1 to 20 shares of live traffic', description: 'The shares of live traffic the shadow takes, step by step; default: the route\'s migration policy.',
+  })),
+  ...Who,
+}, { additionalProperties: false });
+const rate = (description: string) => Type.Optional(Type.Number({ minimum: 0, maximum: 1, errorMessage: 'must be a number between 0 and 1', description }));
+const RATES = ['sampleRate', 'writeRate', 'readRate'] as const;
+const RatesBody = Type.Object({
+  sampleRate: rate('Share of queries sampled into telemetry.'),
+  writeRate: rate('Share of writes replayed on the shadow (only when one is fed).'),
+  readRate: rate('Share of reads replayed on the shadow (only when one is fed).'),
+  ...Who,
+}, { additionalProperties: false });
 const LimitQuery = Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }) });
 
 /** /v1/shadows and its actions. */
@@ -74,6 +90,12 @@ export function shadowRoutes(app: FastifyInstance, service: ShadowplaneService):
     async (req) => reg.act(req.params.name, { op: 'migration', route: req.params.route, command: req.params.command as (typeof MIGRATION_COMMANDS)[number] }, requester(req, req.body)),
   );
 
+  app.post<{ Params: Static<typeof StartParams>; Body: Static<typeof StartBody> }>(
+    '/v1/shadows/:name/routes/:route/migrations',
+    { schema: { tags, summary: 'Start a migration of a traffic proxy route to its shadow (the reason goes along); optional steps replace the route policy\'s.', params: StartParams, body: StartBody, security } },
+    async (req, reply) => reply.code(201).send(await reg.act(req.params.name, { op: 'migration-start', route: req.params.route, ...(req.body.steps ? { steps: req.body.steps } : {}) }, requester(req, req.body))),
+  );
+
   app.post<{ Params: Static<typeof PartitionParams>; Body: Static<typeof PinBody> }>(
     '/v1/shadows/:name/partitions/:partition/pin',
     { schema: { tags, summary: 'Pin a stream partition to its worker (or unpin it).', params: PartitionParams, body: PinBody, security } },
@@ -96,5 +118,15 @@ export function shadowRoutes(app: FastifyInstance, service: ShadowplaneService):
     '/v1/shadows/:name/volumes/:volume/:command',
     { schema: { tags, summary: 'Fail a volume over to its shadow now (the reason goes along), or fail it back to the live device.', params: VolumeParams, body: CommandBody, security } },
     async (req) => reg.act(req.params.name, { op: req.params.command as 'failover' | 'failback', volume: req.params.volume }, requester(req, req.body)),
+  );
+
+  app.put<{ Params: Static<typeof NameParams>; Body: Static<typeof RatesBody> }>(
+    '/v1/shadows/:name/rates',
+    { schema: { tags, summary: 'Change the rates of a PostgreSQL interceptor: sampling, and the shares of writes and reads replayed on its shadow.', params: NameParams, body: RatesBody, security } },
+    async (req) => {
+      const rates = Object.fromEntries(RATES.filter((k) => req.body[k] !== undefined).map((k) => [k, req.body[k]]));
+      if (Object.keys(rates).length === 0) throw new ShadowplaneError('SHADOWPLANE_ERR_VALIDATION', 'no rate to change', [{ path: '/body', message: `must set at least one of ${RATES.join(', ')}` }]);
+      return reg.act(req.params.name, { op: 'rates', ...rates }, requester(req, req.body));
+    },
   );
 }

@@ -15,13 +15,17 @@ export const MIGRATION_COMMANDS = ['promote', 'pause', 'resume', 'abort', 'rollb
 /** An operator action on a component, relayed to its admin API. */
 export type ShadowAction =
   | { readonly op: 'migration'; readonly route: string; readonly command: (typeof MIGRATION_COMMANDS)[number] }
+  | { readonly op: 'migration-start'; readonly route: string; readonly steps?: readonly number[] }
   | { readonly op: 'pin'; readonly partition: number; readonly pinned: boolean }
   | { readonly op: 'forbid'; readonly partition: number; readonly worker: number; readonly forbidden: boolean }
   | { readonly op: 'move'; readonly partition: number; readonly worker: number }
-  | { readonly op: 'failover' | 'failback'; readonly volume: string };
+  | { readonly op: 'failover' | 'failback'; readonly volume: string }
+  | { readonly op: 'rates'; readonly sampleRate?: number; readonly writeRate?: number; readonly readRate?: number };
 
 /** The kind each action applies to. */
-export const ACTION_KIND: Record<ShadowAction['op'], ShadowKind> = { migration: 'traffic', pin: 'partitions', forbid: 'partitions', move: 'partitions', failover: 'volumes', failback: 'volumes' };
+export const ACTION_KIND: Record<ShadowAction['op'], ShadowKind> = {
+  migration: 'traffic', 'migration-start': 'traffic', pin: 'partitions', forbid: 'partitions', move: 'partitions', failover: 'volumes', failback: 'volumes', rates: 'sql',
+};
 
 /** One admin API: base URL, optional token, timeout. */
 export interface Endpoint {
@@ -128,6 +132,9 @@ export function actionRequest(action: ShadowAction, why: string): { method: stri
   switch (action.op) {
     case 'migration':
       return { method: 'POST', path: `/v1/routes/${seg(action.route)}/migration/${action.command}` };
+    case 'migration-start':
+      // The proxy keeps the reason with the migration; without steps it uses the route's policy.
+      return { method: 'POST', path: `/v1/routes/${seg(action.route)}/migrations`, body: { reason: why, ...(action.steps ? { policy: { steps: action.steps } } : {}) } };
     case 'pin':
       return { method: 'POST', path: `/v1/partitions/${action.partition}/pin`, body: { pinned: action.pinned } };
     case 'forbid':
@@ -139,5 +146,9 @@ export function actionRequest(action: ShadowAction, why: string): { method: stri
       return { method: 'POST', path: `/volumes/${seg(action.volume)}/failover`, body: { reason: why.slice(0, 200) } };
     case 'failback':
       return { method: 'POST', path: `/volumes/${seg(action.volume)}/failback` };
+    case 'rates': {
+      const { op: _op, ...rates } = action;
+      return { method: 'PUT', path: '/v1/rates', body: rates };
+    }
   }
 }
