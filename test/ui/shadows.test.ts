@@ -4,8 +4,9 @@
  * traffic proxy with a migration, a stream service with worker processes, a volume service, the
  * PostgreSQL interceptor) and one that is not running, driven through Debian's Chromium. The page
  * shows mirroring figures and mismatches, the migration's steps, partitions with their workers,
- * volumes with tier heat and placement; a promote, a fail-over and a pin made on the page reach the
- * real components with the reason recorded; changes announced on /v1/stream reach the page while
+ * volumes with tier heat and placement; a promote, a fail-over, a pin, a migration started, a worker
+ * forbidden and allowed again and the interceptor's rates, all made on the page, reach the real
+ * components with the reason recorded, and bad input is refused naming the field; changes announced on /v1/stream reach the page while
  * polling is slowed to a minute, and the page falls back to polling when the stream drops.
  */
 import assert from 'node:assert/strict';
@@ -120,6 +121,68 @@ describe('Shadows page and live updates in headless Chromium', { skip: missing ?
     await giveWhy('keep it during the audit');
     await card('events').locator('tr[data-partition="1"] .badge', { hasText: 'pinned' }).waitFor();
     assert.equal(c.stream.partitions()[1].pinned, true);
+  });
+
+  test('a migration is aborted and a new one started from the page; bad steps are refused naming the field', async () => {
+    const proxy = card('orders-proxy');
+    assert.equal(await proxy.locator('button.start').count(), 0, 'no start while a migration runs');
+    await proxy.locator('button.mig[data-command=abort]').click();
+    await giveWhy('start over with bigger steps');
+    await proxy.locator('.migration[data-status=aborted]').waitFor();
+
+    await proxy.locator('.start-migration input').fill('0.5, 2');
+    await proxy.locator('button.start').click();
+    await giveWhy('the primary is failing');
+    await page.locator('#shadow-msg.bad', { hasText: 'steps' }).waitFor();
+    assert.match(await page.locator('#shadow-msg').innerText(), /\/body\/steps\/1: must be a share of live traffic above 0 and at most 1/);
+    assert.equal(c.proxy.route('orders')!.migration!.status, 'aborted');
+
+    await proxy.locator('.start-migration input').fill('0.2, 1');
+    await proxy.locator('button.start').click();
+    await giveWhy('the primary is failing');
+    await proxy.locator('.migration[data-status=running]').waitFor();
+    const m = c.proxy.route('orders')!.migration!.view();
+    assert.deepEqual([m.steps, m.weight, m.reason], [[0.2, 1], 0.2, 'the primary is failing']);
+    assert.deepEqual(await proxy.locator('.steps li').evaluateAll((li) => li.map((l) => l.getAttribute('data-state'))), ['current', 'pending']);
+    const audit = (await env.service.api.inject({ method: 'GET', url: '/v1/shadows/orders-proxy/audit?limit=1' })).json().audit[0];
+    assert.deepEqual([audit.action, audit.why, audit.detail.steps, audit.detail.outcome], ['migration-start', 'the primary is failing', [0.2, 1], 'done']);
+  });
+
+  test('a worker is forbidden for a partition and allowed again from the page', async () => {
+    const row = card('events').locator('tr[data-partition="0"]');
+    const other = 1 - c.stream.table.owners[0];
+    assert.equal(await row.locator('select').inputValue(), String(other));
+    await row.locator('button.forbid').click();
+    await giveWhy('its disk is failing');
+    await row.locator('.forbidden', { hasText: `not on ${other}` }).waitFor();
+    assert.deepEqual(c.stream.partitions()[0].forbidden, [other]);
+    assert.equal(await row.locator('button.move').isDisabled(), true, 'no worker left to move to');
+
+    await row.locator('button.allow').click();
+    await giveWhy('disk replaced');
+    await row.locator('.forbidden').waitFor({ state: 'detached' });
+    assert.deepEqual(c.stream.partitions()[0].forbidden, []);
+  });
+
+  test('the SQL interceptor\'s rates are set from the page; a rate out of range is refused naming the field', async () => {
+    const sql = card('orders-sql');
+    await sql.locator('#sampleRate-orders-sql').fill('0.3');
+    await sql.locator('#readRate-orders-sql').fill('0.2');
+    await sql.locator('button.rates').click();
+    await giveWhy('less telemetry, more shadow reads');
+    await page.locator('#shadow-msg.ok', { hasText: 'set the rates of orders-sql' }).waitFor();
+    assert.deepEqual([c.pgProxy.getSampleRate(), c.sqlMirror.rates()], [0.3, { writeRate: 0.01, readRate: 0.2 }]);
+    assert.match(await sql.locator('.sql').innerText(), /sampleRate\s+0\.3/);
+    const audit = (await env.service.api.inject({ method: 'GET', url: '/v1/shadows/orders-sql/audit?limit=1' })).json().audit[0];
+    assert.deepEqual([audit.action, audit.why, audit.detail.readRate], ['rates', 'less telemetry, more shadow reads', 0.2]);
+
+    await sql.locator('#writeRate-orders-sql').fill('2');
+    await sql.locator('button.rates').click();
+    await giveWhy('replay every write');
+    await page.locator('#shadow-msg.bad', { hasText: 'writeRate' }).waitFor();
+    assert.match(await page.locator('#shadow-msg').innerText(), /\/body\/writeRate: must be a number between 0 and 1/);
+    assert.equal(c.sqlMirror.rates().writeRate, 0.01);
+    assert.equal(await sql.locator('#writeRate-orders-sql').inputValue(), '2', 'what was typed stays to be corrected');
   });
 
   test('changes announced on the stream reach the page: a command given to the proxy directly, a sampling change', async () => {

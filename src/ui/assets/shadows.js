@@ -11,7 +11,7 @@ const sum = (o, keys) => keys.reduce((a, k) => a + (o?.[k] ?? 0), 0);
 /**
  * Renders the page into `main`. `change(what, send, msg)` asks why and sends a change (app.js).
  * The data list is redrawn on every refresh; the page keeps its status line, the values of its
- * selects and the focus across redraws.
+ * selects, what was typed into its inputs and not yet sent, and the focus across redraws.
  */
 export async function renderShadows(main, { change, isCurrent }) {
   const { shadows } = await api('GET', '/v1/shadows');
@@ -22,12 +22,17 @@ export async function renderShadows(main, { change, isCurrent }) {
       <p id="shadow-msg" class="msg" role="status"></p><div id="shadow-list"></div>`;
   }
   const list = document.getElementById('shadow-list');
-  const kept = Object.fromEntries([...list.querySelectorAll('select[id]')].map((s) => [s.id, s.value]));
+  const kept = Object.fromEntries([...list.querySelectorAll('select[id], input[id][data-dirty]')].map((s) => [s.id, s.value]));
   const focused = document.activeElement?.id;
   list.innerHTML = shadows.length === 0
     ? '<p class="empty" id="no-shadows">No shadow components yet. Declare them under <code>shadows:</code> in the config file (kind, admin URL, optional token) or register one with <code>POST /v1/shadows</code>.</p>'
     : shadows.map(card).join('');
-  for (const [id, value] of Object.entries(kept)) if (document.getElementById(id)) document.getElementById(id).value = value;
+  for (const [id, value] of Object.entries(kept)) {
+    const el = document.getElementById(id);
+    if (!el) continue;
+    el.value = value;
+    if (el.tagName === 'INPUT') el.dataset.dirty = '1';
+  }
   if (focused && document.getElementById(focused)) document.getElementById(focused).focus();
   wire(list, change);
   main.dataset.ready = 'shadows';
@@ -81,7 +86,7 @@ const MIGRATION_CLASS = { running: 'warn', paused: 'warn', completed: 'ok', roll
 
 function migration(s, r) {
   const m = r.migration;
-  if (!m) return '<p class="muted">No migration on this route.</p>';
+  if (!m) return `<p class="muted">No migration on this route.</p>${startMigration(s, r)}`;
   const active = m.status === 'running' || m.status === 'paused';
   const done = (i) => m.status === 'completed' || i < m.stepIndex;
   const steps = m.steps.map((w, i) => {
@@ -96,7 +101,15 @@ function migration(s, r) {
     <ol class="steps" aria-label="Migration steps">${steps}</ol>
     <div class="row">${b('promote', 'Promote', active, 'primary')}${m.status === 'paused' ? b('resume', 'Resume', true) : b('pause', 'Pause', m.status === 'running')}${b('rollback', 'Roll back', active || m.status === 'completed')}${b('abort', 'Abort', active || m.status === 'completed', 'danger')}</div>
     <details><summary>Recent events</summary><ul class="history">${history}</ul></details>
-  </div>`;
+  </div>${active ? '' : startMigration(s, r)}`;
+}
+
+function startMigration(s, r) {
+  if (!r.upstreams?.shadow) return '<p class="muted">The route has no shadow to migrate to.</p>';
+  const id = `steps-${s.name}-${r.name}`;
+  return `<div class="row start-migration"><label for="${esc(id)}">Steps: shares of live traffic (optional)</label>
+    <input id="${esc(id)}" placeholder="the route's policy, e.g. 0.1, 0.5, 1" size="28">
+    <button class="start" data-shadow="${esc(s.name)}" data-route="${esc(r.name)}" data-input="${esc(id)}">Start a migration</button></div>`;
 }
 
 // ---- partitions --------------------------------------------------------------------------------
@@ -108,12 +121,16 @@ function partitionsBody(s) {
       ${workers.map((w) => `<tr><th scope="row">${w.worker}</th><td>${w.owns.join(', ') || '–'}</td><td>${w.standbys.join(', ') || '–'}</td></tr>`).join('')}</tbody></table>
     <table class="partitions"><caption>Partitions</caption><thead><tr><th scope="col">Partition</th><th scope="col">Worker</th><th scope="col" class="num">Epoch</th><th scope="col" class="num">End</th><th scope="col" class="num">Backlog</th><th scope="col">Shadow / standby</th><th scope="col">Overrides</th><th scope="col">Actions</th></tr></thead><tbody>
       ${partitions.map((p) => {
-        const id = `move-${s.name}-${p.partition}`;
+        const id = `worker-${s.name}-${p.partition}`;
+        const forbidden = p.forbidden ?? [];
+        const others = workerIds.filter((w) => w !== p.worker && !forbidden.includes(w));
+        const act = `data-shadow="${esc(s.name)}" data-partition="${p.partition}"`;
         return `<tr data-partition="${p.partition}"><th scope="row">${p.partition}</th><td>${p.worker}</td><td class="num">${p.epoch}</td><td class="num">${p.end}</td><td class="num">${p.end - p.committed}</td><td>${esc(standby(p))}</td>
-        <td>${p.pinned ? '<span class="badge warn">pinned</span>' : ''}${(p.forbidden ?? []).map((w) => `<span class="badge muted">not on ${w}</span>`).join('')}</td>
-        <td><button class="pin" data-shadow="${esc(s.name)}" data-partition="${p.partition}" data-pinned="${!p.pinned}">${p.pinned ? 'Unpin' : 'Pin'}</button>
-          <label for="${esc(id)}" class="sr">Move partition ${p.partition} to worker</label><select id="${esc(id)}">${workerIds.filter((w) => w !== p.worker).map((w) => `<option value="${w}">worker ${w}</option>`).join('')}</select>
-          <button class="move" data-shadow="${esc(s.name)}" data-partition="${p.partition}" data-select="${esc(id)}"${p.pinned || workerIds.length < 2 ? ' disabled' : ''}>Move</button></td></tr>`;
+        <td>${p.pinned ? '<span class="badge warn">pinned</span>' : ''}${forbidden.map((w) => `<span class="forbidden"><span class="badge muted">not on ${w}</span><button class="allow" ${act} data-worker="${w}" aria-label="Allow worker ${w} for partition ${p.partition} again">Allow</button></span>`).join('')}</td>
+        <td><button class="pin" ${act} data-pinned="${!p.pinned}">${p.pinned ? 'Unpin' : 'Pin'}</button>
+          <label for="${esc(id)}" class="sr">Worker for partition ${p.partition}</label><select id="${esc(id)}">${others.map((w) => `<option value="${w}">worker ${w}</option>`).join('')}</select>
+          <button class="move" ${act} data-select="${esc(id)}"${p.pinned || others.length === 0 ? ' disabled' : ''}>Move</button>
+          <button class="forbid" ${act} data-select="${esc(id)}"${others.length === 0 ? ' disabled' : ''}>Forbid</button></td></tr>`;
       }).join('')}</tbody></table>`;
 }
 
@@ -146,7 +163,13 @@ function volumesBody(s) {
 function sqlBody(s) {
   const { rates = {}, proxy = {}, sink = {}, mirror } = s.status;
   const group = (title, o) => `<div><h3>${title}</h3><dl class="kv">${Object.entries(o).map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join('')}</dl></div>`;
-  return `<div class="tops sql">${group('Rates', rates)}${group('Interceptor', proxy)}${group('Event sink', sink)}${mirror ? group('Shadow feed', mirror) : '<div><h3>Shadow feed</h3><p class="muted">No shadow instance is fed.</p></div>'}</div>`;
+  const input = (key, label) => {
+    const id = `${key}-${s.name}`;
+    return `<label for="${esc(id)}">${label}</label><input id="${esc(id)}" class="rate" data-rate="${key}" type="number" min="0" max="1" step="0.01" value="${esc(rates[key])}">`;
+  };
+  return `<div class="tops sql">${group('Rates', rates)}${group('Interceptor', proxy)}${group('Event sink', sink)}${mirror ? group('Shadow feed', mirror) : '<div><h3>Shadow feed</h3><p class="muted">No shadow instance is fed.</p></div>'}</div>
+    <div class="row rates-form">${input('sampleRate', 'Sampling rate (0–1)')}${mirror ? `${input('writeRate', 'Writes replayed on the shadow (0–1)')}${input('readRate', 'Reads replayed on the shadow (0–1)')}` : ''}
+      <button class="rates" data-shadow="${esc(s.name)}">Apply rates</button></div>`;
 }
 
 const BODIES = { traffic: trafficBody, partitions: partitionsBody, volumes: volumesBody, sql: sqlBody };
@@ -155,6 +178,35 @@ const BODIES = { traffic: trafficBody, partitions: partitionsBody, volumes: volu
 function wire(list, change) {
   const msg = document.getElementById('shadow-msg');
   const base = (name) => `/v1/shadows/${seg(name)}`;
+  list.querySelectorAll('input[id]').forEach((i) => i.addEventListener('input', () => (i.dataset.dirty = '1')));
+  // Once sent, an input shows what the component reports again (by id: a redraw may have replaced it).
+  const sent = (ids) => (result) => {
+    for (const id of ids) if (document.getElementById(id)) delete document.getElementById(id).dataset.dirty;
+    return result;
+  };
+  list.querySelectorAll('button.start').forEach((b) => b.addEventListener('click', () => {
+    const { shadow, route, input } = b.dataset;
+    const text = document.getElementById(input).value.trim();
+    const steps = text ? text.split(/[\s,;]+/).filter(Boolean).map(Number) : undefined;
+    change(`start a migration of route ${route} on ${shadow}${steps ? ` in steps ${steps.join(', ')}` : ''}`, (why) => api('POST', `${base(shadow)}/routes/${seg(route)}/migrations`, { why, steps }).then(sent([input])), msg);
+  }));
+  list.querySelectorAll('button.forbid').forEach((b) => b.addEventListener('click', () => {
+    const { shadow, partition } = b.dataset;
+    const worker = Number(document.getElementById(b.dataset.select).value);
+    change(`forbid worker ${worker} for partition ${partition} on ${shadow}`, (why) => api('POST', `${base(shadow)}/partitions/${partition}/forbid`, { worker, forbidden: true, why }), msg);
+  }));
+  list.querySelectorAll('button.allow').forEach((b) => b.addEventListener('click', () => {
+    const { shadow, partition } = b.dataset;
+    const worker = Number(b.dataset.worker);
+    change(`allow worker ${worker} for partition ${partition} on ${shadow} again`, (why) => api('POST', `${base(shadow)}/partitions/${partition}/forbid`, { worker, forbidden: false, why }), msg);
+  }));
+  list.querySelectorAll('button.rates').forEach((b) => b.addEventListener('click', () => {
+    const { shadow } = b.dataset;
+    const inputs = [...b.closest('.rates-form').querySelectorAll('input.rate')];
+    const rates = Object.fromEntries(inputs.map((i) => [i.dataset.rate, i.value === '' ? null : Number(i.value)]));
+    const what = Object.entries(rates).map(([k, v]) => `${k} ${v}`).join(', ');
+    change(`set the rates of ${shadow}: ${what}`, (why) => api('PUT', `${base(shadow)}/rates`, { ...rates, why }).then(sent(inputs.map((i) => i.id))), msg);
+  }));
   list.querySelectorAll('button.mig').forEach((b) => b.addEventListener('click', () => {
     const { shadow, route, command } = b.dataset;
     change(`${command} the migration of route ${route} on ${shadow}`, (why) => api('POST', `${base(shadow)}/routes/${seg(route)}/migration/${command}`, { why }), msg);
