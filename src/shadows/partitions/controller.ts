@@ -53,6 +53,8 @@ export class PartitionController {
     this.forecaster = new PartitionForecaster(svc.partitions().length, options.forecast);
     this.catchUpMs = options.windowMs;
     svc.onWindow((w) => void this.tick(w));
+    // Failover placement, like shadow placement, weighs each partition by its predicted peak.
+    if (options.policy === 'shadow') svc.setLoadEstimate((p) => Math.max(0, ...this.forecast(p, options.horizon ?? 8)));
     svc.onEvent((e) => {
       if (e.kind === 'released' && e.partition !== undefined) this.lastRelease.set(e.partition, e.at);
       const took = e.kind === 'caught-up' ? Number(e.evidence?.tookMs) : NaN;
@@ -148,5 +150,6 @@ export class PartitionController {
   /** Stops deciding (the service keeps running). */
   stop(): void {
     this.stopped = true;
+    this.svc.setLoadEstimate(undefined);
   }
 }

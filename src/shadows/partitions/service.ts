@@ -16,6 +16,12 @@
  * reading the primary), off the append path. A switch-over waits (inside the partition's append
  * queue, so no append interleaves) until the standby holds every record, then swaps primary and
  * standby and replaces the routing table in one assignment.
+ *
+ * Worker death: the dead worker's partitions are fenced at once and failed over to live workers
+ * while a replacement process starts — to the partition's standby when its worker can take the
+ * load (a switch-over like a planned one), else to the live worker with the most headroom, from the
+ * committed offset. The replacement joins as spare capacity; it is waited for only by partitions
+ * no live worker may take (pinned ones, or every other worker forbidden or dead).
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -51,6 +57,11 @@ export interface StreamServiceOptions {
    * and twice this); older ones are read from storage. Default 4096.
    */
   readonly dispatchCache?: number;
+  /**
+   * When a worker dies, its partition goes to the partition's standby if the standby's worker
+   * (by last window's offered load) would carry it within this utilisation; default 0.9.
+   */
+  readonly failoverUtilisation?: number;
   /** Records held in memory for replication before a standby falls back to reading the primary; default 10 000. */
   readonly replicationBuffer?: number;
   /** Time source for windows and events; default the wall clock. */
@@ -120,7 +131,7 @@ export interface PartitionWindow {
 /** Something the service did, with its evidence, for the decision log and the benchmark. */
 export interface StreamEvent {
   readonly at: number;
-  readonly kind: 'shadow-created' | 'caught-up' | 'switched' | 'released' | 'worker-restarted' | 'fenced';
+  readonly kind: 'shadow-created' | 'caught-up' | 'switched' | 'released' | 'failed-over' | 'worker-restarted' | 'fenced';
   readonly partition?: number;
   readonly worker?: number;
   readonly reason?: string;
@@ -162,6 +173,8 @@ interface Partition {
   pinned: boolean;
   forbidden: Set<number>;
   arrivals: number;
+  /** Offered utilisation (arrivals / capacity) of the last closed window. */
+  utilisation: number;
   commits: number;
   lags: number[];
   persisting: boolean;
@@ -201,6 +214,8 @@ export class StreamService {
   private readonly maxInflight: number;
   private readonly replicationBuffer: number;
   private readonly dispatchCache: number;
+  private readonly failoverUtilisation: number;
+  private loadEstimate?: (partition: number) => number;
   private readonly clock: Clock;
   private stopping = false;
   private cancelWindow?: () => void;
@@ -221,6 +236,8 @@ export class StreamService {
     this.replicationBuffer = options.replicationBuffer ?? 10_000;
     this.dispatchCache = options.dispatchCache ?? 4096;
     if (!Number.isInteger(this.dispatchCache) || this.dispatchCache < 0) throw new RangeError('dispatchCache must be a non-negative integer');
+    this.failoverUtilisation = options.failoverUtilisation ?? 0.9;
+    if (!(this.failoverUtilisation >= 0)) throw new RangeError('failoverUtilisation must be a non-negative number');
     this.clock = options.clock ?? realClock;
     this.windowStart = this.clock.now();
     this.routing = { version: 0, owners: [] };
@@ -245,7 +262,7 @@ export class StreamService {
       s.parts.push({
         id, epoch: ((await options.log.getMeta(`epoch.${id}`)) ?? 0) + 1, primary, end, committed, dispatched: committed, inflight: [],
         feeding: false, feedAgain: false, queue: Promise.resolve(), replicaSeq, pinned: false, forbidden: new Set(),
-        arrivals: 0, commits: 0, lags: [], persisting: false, tail: [], tailBase: end,
+        arrivals: 0, utilisation: 0, commits: 0, lags: [], persisting: false, tail: [], tailBase: end,
       });
     }
     s.routing = Object.freeze({ version: 1, owners: Object.freeze(owners) });
@@ -274,7 +291,7 @@ export class StreamService {
     this.windowListeners.push(fn);
   }
 
-  /** Subscribes to events (shadow created, caught up, switched, released, worker restarted). */
+  /** Subscribes to events (shadow created, caught up, switched, released, failed over, worker restarted). */
   onEvent(fn: (e: StreamEvent) => void): void {
     this.eventListeners.push(fn);
   }
@@ -304,30 +321,92 @@ export class StreamService {
       proc.on('exit', (code, signal) => {
         if (this.workers[id] !== w) return;
         w.ready = false;
-        if (!this.stopping) void this.replaceWorker(id, code, signal);
+        if (!this.stopping) void this.workerDied(id, code, signal);
         reject(new Error(`worker ${id} exited before it was ready`));
       });
     });
   }
 
-  /** Restarts a dead worker process and hands its partitions to the new one at their committed offsets. */
-  private async replaceWorker(id: number, code: number | null, signal: NodeJS.Signals | null): Promise<void> {
-    log.warn({ worker: id, code, signal }, 'stream worker died; restarting');
-    for (const p of this.parts) if (this.routing.owners[p.id] === id) p.epoch++; // fence now, before the new process exists
-    try {
-      await this.spawn(id);
-    } catch (err) {
+  /**
+   * Fences a dead worker's partitions, fails them over to live workers and starts a replacement
+   * process, which then takes only the partitions no live worker could.
+   */
+  private async workerDied(id: number, code: number | null, signal: NodeJS.Signals | null): Promise<void> {
+    log.warn({ worker: id, code, signal }, 'stream worker died; failing its partitions over and restarting it');
+    const orphans = this.parts.filter((p) => this.routing.owners[p.id] === id);
+    for (const p of orphans) p.epoch++; // fence now, before anyone else owns them
+    const replacement = this.spawn(id).then(() => true, (err: unknown) => {
       // It died before it was ready: its exit handler has started the next replacement already.
       log.warn({ err, worker: id }, 'stream worker replacement died before it was ready');
-      return;
-    }
-    const moved: number[] = [];
+      return false;
+    });
+    // One at a time: each placement sees the load the previous ones added.
+    for (const p of orphans) await this.failOver(p, `worker ${id} died`);
+    if (!(await replacement) || this.stopping) return;
+    const waited: number[] = [];
     for (const p of this.parts) {
       if (this.routing.owners[p.id] !== id) continue;
       await this.reassign(p, id);
-      moved.push(p.id);
+      waited.push(p.id);
     }
-    this.emit({ kind: 'worker-restarted', worker: id, evidence: { code, signal, partitions: moved } });
+    this.emit({ kind: 'worker-restarted', worker: id, evidence: { code, signal, partitions: waited } });
+  }
+
+  /**
+   * Sets how failover placement estimates a partition's utilisation (e.g. its forecast peak);
+   * undefined restores the default, the last window's offered load.
+   */
+  setLoadEstimate(fn: ((partition: number) => number) | undefined): void {
+    this.loadEstimate = fn;
+  }
+
+  private estimate(p: Partition): number {
+    const u = this.loadEstimate?.(p.id);
+    return u !== undefined && Number.isFinite(u) ? Math.max(u, p.utilisation) : p.utilisation;
+  }
+
+  private alive(worker: number): boolean {
+    return this.workers[worker]?.ready === true;
+  }
+
+  /**
+   * Moves a partition whose owner is not running to a live worker: its standby's worker when that
+   * would carry it within `failoverUtilisation` (a switch-over, as planned ones), else the allowed
+   * live worker with the lowest estimated load (from the committed offset, same primary replica).
+   * Loads are the sums of the partitions' estimates (see `setLoadEstimate`).
+   * Leaves a pinned partition, or one no live worker may take, for the owner's replacement.
+   */
+  private async failOver(p: Partition, reason: string): Promise<void> {
+    await this.enqueue(p, async () => {
+      const from = this.routing.owners[p.id];
+      if (this.stopping || p.pinned || this.alive(from)) return;
+      const load = new Array<number>(this.workers.length).fill(0);
+      const own = this.estimate(p);
+      for (const q of this.parts) if (q !== p) load[this.routing.owners[q.id]] += this.estimate(q);
+      const live = this.workers.map((w) => w.id).filter((w) => w !== from && this.alive(w) && !p.forbidden.has(w));
+      if (live.length === 0) return;
+      const s = p.standby;
+      const standbyFits = s !== undefined && live.includes(s.worker) && load[s.worker] + own <= this.failoverUtilisation;
+      const target = standbyFits ? s.worker : live.reduce((best, w) => (load[w] < load[best] ? w : best));
+      if (s && s.worker === target) {
+        await this.promote(p, s);
+      } else {
+        this.route(p, target);
+        await this.options.log.setMeta(`owner.${p.id}`, target);
+        await this.reassign(p, target);
+      }
+      this.emit({
+        kind: 'failed-over', partition: p.id, worker: target, reason,
+        evidence: { from, via: s?.worker === target ? 'standby' : 'committed', load: load[target], utilisation: own, committed: p.committed, end: p.end, routingVersion: this.routing.version },
+      });
+    });
+  }
+
+  /** Replaces the routing table with one where `p` is on `worker`. */
+  private route(p: Partition, worker: number): void {
+    const owners = [...this.routing.owners];
+    owners[p.id] = worker;
+    this.routing = Object.freeze({ version: this.routing.version + 1, owners: Object.freeze(owners) });
   }
 
   private sendTo(worker: number, msg: ToWorker): void {
@@ -523,23 +602,34 @@ export class StreamService {
     await this.enqueue(p, async () => {
       const s = p.standby;
       if (!s) throw new ShadowplaneError('SHADOWPLANE_ERR_STREAM_STATE', `partition ${partition} lost its standby`);
-      while (s.end < p.end) {
-        await this.copy(p, s);
-        if (s.end < p.end) await new Promise((r) => setTimeout(r, 2));
-      }
-      const from = this.routing.owners[p.id];
-      const oldPrimary = p.primary;
-      p.primary = s.replica;
-      p.standby = { replica: oldPrimary, worker: from, role: 'former', since: this.clock.now(), requestedAt: this.clock.now(), caughtUpAt: this.clock.now(), end: p.end, pending: [], copying: false };
-      const owners = [...this.routing.owners];
-      owners[p.id] = s.worker;
-      this.routing = Object.freeze({ version: this.routing.version + 1, owners: Object.freeze(owners) });
-      this.sendTo(from, { t: 'revoke', partition: p.id, epoch: p.epoch });
-      await this.options.log.setMeta(`primary.${p.id}`, Number(s.replica.split('-r')[1]));
-      await this.options.log.setMeta(`owner.${p.id}`, s.worker);
-      await this.reassign(p, s.worker);
+      const from = await this.promote(p, s);
       this.emit({ kind: 'switched', partition, worker: s.worker, reason, evidence: { ...evidence, from, committed: p.committed, end: p.end, routingVersion: this.routing.version, waitedMs: this.clock.now() - started } });
     });
+    // The new owner died during the switch-over: its death found the partition still elsewhere.
+    if (!this.alive(this.routing.owners[p.id])) await this.failOver(p, `worker ${this.routing.owners[p.id]} is not running after the switch-over`);
+  }
+
+  /**
+   * Inside the partition's queue: waits until standby `s` holds every record, makes it the primary
+   * (the old primary becomes the `former` standby), routes the partition to its worker and assigns
+   * it there under a new epoch at the committed offset. Returns the previous owner.
+   */
+  private async promote(p: Partition, s: Standby): Promise<number> {
+    while (s.end < p.end) {
+      await this.copy(p, s);
+      if (s.end < p.end) await new Promise((r) => setTimeout(r, 2));
+    }
+    const from = this.routing.owners[p.id];
+    const oldPrimary = p.primary;
+    p.primary = s.replica;
+    const now = this.clock.now();
+    p.standby = { replica: oldPrimary, worker: from, role: 'former', since: now, requestedAt: now, caughtUpAt: now, end: p.end, pending: [], copying: false };
+    this.route(p, s.worker);
+    this.sendTo(from, { t: 'revoke', partition: p.id, epoch: p.epoch });
+    await this.options.log.setMeta(`primary.${p.id}`, Number(s.replica.split('-r')[1]));
+    await this.options.log.setMeta(`owner.${p.id}`, s.worker);
+    await this.reassign(p, s.worker);
+    return from;
   }
 
   /** Drops the standby of `partition` (shadow or former primary). A no-op when there is none. */
@@ -617,6 +707,7 @@ export class StreamService {
         partition: p.id, worker: this.routing.owners[p.id], at: now, arrivalRate: p.arrivals / secs, throughput: p.commits / secs,
         utilisation: p.arrivals / secs / this.capacity, backlog: p.end - p.committed, lagP99Ms: p99(p.lags),
       };
+      p.utilisation = w.utilisation;
       p.arrivals = 0;
       p.commits = 0;
       p.lags = [];

@@ -2,8 +2,9 @@
  * A stream worker process (started by the service with child_process.fork). It consumes the
  * partitions it is assigned at a fixed capacity (records per second, shared across its
  * partitions, round-robin) and asks the service to commit each processed batch. It keeps no state
- * worth saving: when it dies, the service gives its partitions to a new process from the committed
- * offsets, and the epoch fences anything this one still sends.
+ * worth saving: when it dies, the service fails its partitions over to live workers from the
+ * committed offsets (or a standby), starts a new process as spare capacity, and the epoch fences
+ * anything this one still sends.
  */
 import type { FromWorker, ToWorker, WireRecord } from './protocol.js';
 

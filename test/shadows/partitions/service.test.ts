@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isCoded } from '../../../src/core/errors.js';
-import { StreamService } from '../../../src/shadows/partitions/service.js';
+import { StreamService, type StreamEvent } from '../../../src/shadows/partitions/service.js';
 import type { WireRecord } from '../../../src/shadows/partitions/protocol.js';
 import { jetstreamBackend, jetstreamSkipReason, segmentBackend, type Backend } from './backends.js';
 
@@ -67,7 +67,7 @@ function suite(name: string, make: () => Promise<Backend>, skip?: string): void 
         await svc.switchOver(0, 'test');
         assert.equal(svc.table.owners[0], target);
         assert.equal(svc.partitions()[0].standby?.role, 'former');
-        // Kill the new owner while records are in flight: its partitions restart elsewhere-in-time.
+        // Kill the new owner while records are in flight: its partitions fail over to live workers.
         const producing = produce(15);
         await sleep(30);
         process.kill(svc.workerPid(target)!, 'SIGKILL');
@@ -75,15 +75,94 @@ function suite(name: string, make: () => Promise<Backend>, skip?: string): void 
         await svc.release(0, 'test');
         await produce(5);
         await until('all records committed', () => [...ledger.seen.keys()].length === produced);
+        // Partition 0 was failed over at once; the replacement process joins later, as spare capacity.
+        await until('the replacement worker', () => events.includes(`worker-restarted:${target}`));
         await sleep(200);
         assert.equal(ledger.duplicates, 0);
         assert.equal(ledger.orderViolations, 0);
         assert.equal([...ledger.seen.keys()].length, produced);
-        assert.ok(events.includes(`switched:0`) && events.includes(`worker-restarted:${target}`) && events.includes('released:0'), events.join(' '));
+        assert.ok(events.includes(`switched:0`) && events.includes('failed-over:0') && events.includes('released:0'), events.join(' '));
+        assert.ok(events.indexOf('failed-over:0') < events.indexOf(`worker-restarted:${target}`), events.join(' '));
         assert.equal(svc.partitions()[0].standby, undefined);
       } finally {
         await svc.stop();
         await log.close();
+      }
+    });
+
+    it('fails a dead worker\'s partitions over to live workers (standby first) before its replacement is ready', async () => {
+      const b = await make();
+      const log = await b.open();
+      const ledger = new Ledger();
+      const perPartition = [0, 0, 0, 0];
+      const svc = await StreamService.start({
+        log, partitions: 4, workers: 3, capacity: 3000, windowMs: 200, dispatchCache: 16,
+        onDeliver: (p, recs) => { ledger.add(recs); perPartition[p] += recs.length; },
+      });
+      const events: StreamEvent[] = [];
+      let atRestart: number[] | undefined;
+      svc.onEvent((e) => {
+        events.push(e);
+        if (e.kind === 'worker-restarted') atRestart = [...perPartition];
+      });
+      try {
+        // Worker 0 owns partitions 0 and 3; partition 0 gets a caught-up shadow on worker 1.
+        const victim = svc.table.owners[0];
+        const orphans = svc.table.owners.flatMap((w, p) => (w === victim ? [p] : []));
+        assert.ok(orphans.length >= 2, `worker ${victim} owns ${orphans.join(',')}`);
+        const standbyWorker = (victim + 1) % 3;
+        const keys = Array.from({ length: 60 }, (_, i) => `user-${i}`);
+        const seq = new Map<string, number>();
+        let produced = 0;
+        const produceOnce = async (): Promise<void> => {
+          const batch = keys.map((key) => {
+            const n = seq.get(key) ?? 0;
+            seq.set(key, n + 1);
+            return { key, value: String(n), id: `${key}:${n}` };
+          });
+          await svc.append(batch);
+          produced += batch.length;
+          await sleep(5);
+        };
+        for (let i = 0; i < 10; i++) await produceOnce();
+        await svc.createShadow(orphans[0], standbyWorker, 'test');
+        await until('shadow caught up', () => svc.partitions()[orphans[0]].standby?.caughtUpAt !== undefined);
+        await until('records flowing', () => perPartition.every((n) => n > 0));
+        const atKill = [...perPartition];
+        process.kill(svc.workerPid(victim)!, 'SIGKILL');
+        // Keep producing until the replacement process is up, and a little after.
+        while (atRestart === undefined) {
+          await produceOnce();
+          assert.ok(produced < 200_000, 'the replacement worker never became ready');
+        }
+        for (let i = 0; i < 5; i++) await produceOnce();
+        await until('all records committed', () => ledger.seen.size === produced);
+        await sleep(200);
+        assert.equal(ledger.duplicates, 0);
+        assert.equal(ledger.orderViolations, 0);
+        assert.equal(ledger.seen.size, produced);
+
+        const failovers = events.filter((e) => e.kind === 'failed-over');
+        assert.deepEqual(failovers.map((e) => e.partition).sort(), [...orphans].sort());
+        const restarted = events.findIndex((e) => e.kind === 'worker-restarted');
+        for (const e of failovers) {
+          assert.ok(events.indexOf(e) < restarted, `partition ${e.partition} failed over after the replacement was ready`);
+          assert.notEqual(e.worker, victim);
+          assert.equal(e.evidence?.from, victim);
+        }
+        const viaStandby = failovers.find((e) => e.partition === orphans[0])!;
+        assert.equal(viaStandby.worker, standbyWorker);
+        assert.equal(viaStandby.evidence?.via, 'standby');
+        assert.equal(svc.partitions()[orphans[0]].standby?.role, 'former');
+        assert.ok(failovers.filter((e) => e.partition !== orphans[0]).every((e) => e.evidence?.via === 'committed'));
+        // Served by live workers while the replacement was starting, which then took nothing.
+        for (const p of orphans) assert.ok(atRestart![p] > atKill[p], `partition ${p}: nothing delivered before the replacement was ready`);
+        assert.deepEqual(events[restarted].evidence?.partitions, []);
+        assert.ok(orphans.every((p) => svc.table.owners[p] !== victim));
+      } finally {
+        await svc.stop();
+        await log.close();
+        await b.cleanup();
       }
     });
 
