@@ -35,7 +35,7 @@ for (const seed of seeds) {
   }
 }
 
-const cols = ['scenario', 'policy', 'seed', 'ramps', 'readyBefore90', 'lost', 'duplicated', 'orderViolations', 'lagP99Ms', 'peakUtilisation', 'secondsAbove90', 'moves', 'maxCyclesPerPartitionPer30Min', 'produced', 'load1'] as const;
+const cols = ['scenario', 'policy', 'seed', 'ramps', 'readyBefore90', 'lost', 'duplicated', 'orderViolations', 'lagP99Ms', 'peakUtilisation', 'secondsAbove90', 'moves', 'failovers', 'maxCyclesPerPartitionPer30Min', 'produced', 'load1'] as const;
 const table = (rs: readonly object[], cs: readonly string[]): string =>
   `| ${cs.join(' | ')} |\n|${cs.map(() => '---').join('|')}|\n${rs.map((r) => `| ${cs.map((c) => String((r as Record<string, unknown>)[c])).join(' | ')} |`).join('\n')}\n`;
 process.stdout.write(`Per seed:\n\n${table(rows, cols)}\n`);
@@ -50,12 +50,13 @@ for (const scenario of ['ramps', 'crash']) {
 }
 process.stdout.write(`Medians over seeds ${seeds.join(',')}:\n\n${table(medians, ['scenario', 'policy', 'seeds', ...numeric])}\n`);
 
-const ratios = seeds.map((seed) => {
-  const get = (policy: string) => rows.find((r) => r.scenario === 'ramps' && r.policy === policy && r.seed === seed)!;
-  const s = get('shadow');
-  const ratio = Math.round((s.lagP99Ms / Math.max(1, get('reactive').lagP99Ms)) * 100) / 100;
-  return { seed, ready: `${s.readyBefore90}/${s.ramps}`, lagRatio: ratio };
+const lagRatios = (scenario: string) => seeds.map((seed) => {
+  const get = (policy: string) => rows.find((r) => r.scenario === scenario && r.policy === policy && r.seed === seed)!;
+  return { seed, lagRatio: Math.round((get('shadow').lagP99Ms / Math.max(1, get('reactive').lagP99Ms)) * 100) / 100 };
 });
+for (const scenario of ['ramps', 'crash']) {
+  const ratios = lagRatios(scenario);
+  process.stdout.write(`${scenario}, shadow vs reactive lag p99 ratio per seed (target <= 0.5): ${ratios.map((r) => `seed ${r.seed} ${r.lagRatio}`).join(', ')}; median ${median(ratios.map((r) => r.lagRatio))}\n`);
+}
 const ready = rows.filter((r) => r.scenario === 'ramps' && r.policy === 'shadow');
-process.stdout.write(`ramps, shadow vs reactive lag p99 ratio per seed (target <= 0.5): ${ratios.map((r) => `seed ${r.seed} ${r.lagRatio}`).join(', ')}; median ${median(ratios.map((r) => r.lagRatio))}\n`);
 process.stdout.write(`ramps, shadow caught up before 90 %: ${ready.reduce((n, r) => n + r.readyBefore90, 0)} of ${ready.reduce((n, r) => n + r.ramps, 0)} ramps (target >= 95 %)\n`);

@@ -28,6 +28,8 @@ export interface ScenarioResult {
   peakUtilisation: number;
   secondsAbove90: number;
   moves: number;
+  /** Partitions moved off a dead worker to a live one (not counted in `moves`). */
+  failovers: number;
   shadowsCreated: number;
   maxCyclesPerPartitionPer30Min: number;
   produced: number;
@@ -255,7 +257,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     lagP99Ms: lags.length ? lags[Math.min(lags.length - 1, Math.ceil(0.99 * lags.length) - 1)] : 0,
     peakUtilisation: Math.round(peak * 1000) / 1000,
     secondsAbove90: (workerLoads.filter((l) => l.some((x) => x > 0.9)).length * WINDOW_MS) / 1000,
-    moves: events.filter((e) => e.kind === 'switched').length, shadowsCreated: creates.size && [...creates.values()].reduce((n, ts) => n + ts.length, 0),
+    moves: events.filter((e) => e.kind === 'switched').length, failovers: events.filter((e) => e.kind === 'failed-over').length, shadowsCreated: creates.size && [...creates.values()].reduce((n, ts) => n + ts.length, 0),
     maxCyclesPerPartitionPer30Min: maxCycles, produced, durationS: Math.round((Date.now() - t0) / 100) / 10,
     controllerCpuMsPerWindow: Math.round(controller.cost.cpuMicros / Math.max(1, controller.cost.windows)) / 1000, rampTimeline,
   };
