@@ -48,12 +48,18 @@ async function main(): Promise<void> {
     await page.screenshot({ path: 'docs/screenshots/target.png', fullPage: true });
 
     // Something to show: mirrored reads with a differing field, a migration one step in, reads on
-    // the volume, a partition moved (its former primary kept as a standby).
+    // the volume with its hot set on the fast tier, a partition moved (its former primary kept as a
+    // standby), a worker forbidden for the other.
     await c.traffic(40);
     await c.startMigration();
     await service.shadows.act('demo-proxy', { op: 'migration', route: 'orders', command: 'promote' }, { actor: 'screenshots', why: 'shadow verified' });
     for (let i = 0; i < 200; i++) await c.volume.read(4096 * ((i * i) % 23), 4096);
+    // Copies up to the fast tier run in the background: wait until the hot set is placed there.
+    const onFast = () => c.volume.stats().tiers.find((t) => t.name === 'nvme')?.validBlocks ?? 0;
+    for (const deadline = Date.now() + 10_000; onFast() === 0 && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 50));
+    if (onFast() === 0) throw new Error('no block reached the fast tier within 10 s');
     await service.shadows.act('events', { op: 'move', partition: 1, worker: 1 - c.stream.table.owners[1] }, { actor: 'screenshots', why: 'rebalance' });
+    await service.shadows.act('events', { op: 'forbid', partition: 0, worker: 1 - c.stream.table.owners[0], forbidden: true }, { actor: 'screenshots', why: 'its disk is failing' });
     for (const s of service.shadows.list()) await service.shadows.poll(s.name);
     await page.goto(`${base}/ui/#/shadows`);
     await page.locator('main[data-ready=shadows]').waitFor();

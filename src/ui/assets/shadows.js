@@ -128,7 +128,7 @@ function partitionsBody(s) {
         return `<tr data-partition="${p.partition}"><th scope="row">${p.partition}</th><td>${p.worker}</td><td class="num">${p.epoch}</td><td class="num">${p.end}</td><td class="num">${p.end - p.committed}</td><td>${esc(standby(p))}</td>
         <td>${p.pinned ? '<span class="badge warn">pinned</span>' : ''}${forbidden.map((w) => `<span class="forbidden"><span class="badge muted">not on ${w}</span><button class="allow" ${act} data-worker="${w}" aria-label="Allow worker ${w} for partition ${p.partition} again">Allow</button></span>`).join('')}</td>
         <td><button class="pin" ${act} data-pinned="${!p.pinned}">${p.pinned ? 'Unpin' : 'Pin'}</button>
-          <label for="${esc(id)}" class="sr">Worker for partition ${p.partition}</label><select id="${esc(id)}">${others.map((w) => `<option value="${w}">worker ${w}</option>`).join('')}</select>
+          ${others.length ? `<label for="${esc(id)}" class="sr">Worker for partition ${p.partition}</label><select id="${esc(id)}">${others.map((w) => `<option value="${w}">worker ${w}</option>`).join('')}</select>` : '<span class="muted">no other worker</span>'}
           <button class="move" ${act} data-select="${esc(id)}"${p.pinned || others.length === 0 ? ' disabled' : ''}>Move</button>
           <button class="forbid" ${act} data-select="${esc(id)}"${others.length === 0 ? ' disabled' : ''}>Forbid</button></td></tr>`;
       }).join('')}</tbody></table>`;
