@@ -112,15 +112,14 @@ export class Controller {
   }
 
   /**
-   * Stops the loops (waiting for running ticks) and the executors: tasks not yet applied are
-   * cancelled; tasks verifying or rolling back are not waited for (that can take the verification
-   * deadline), so their decisions stay `submitted` in the store.
+   * Stops the loops (waiting for running ticks), then the executors — tasks not yet applied are
+   * cancelled, tasks verifying end failed ("not verified", not rolled back), a rollback under way
+   * runs to its end — and resolves once every outcome is in the store, so the store can close.
    */
   async stop(): Promise<void> {
     await Promise.all([...this.loops.values()].map((l) => l.stop()));
-    for (const executor of [this.executor, this.unverifiedExecutor]) {
-      executor.close().catch((err: unknown) => this.deps.log.error({ err: (err as Error).message }, 'closing the executor failed'));
-    }
+    await Promise.all([this.executor, this.unverifiedExecutor].map((e) => e.close()));
+    await Promise.all([...this.loops.values()].map((l) => l.outcomesRecorded()));
   }
 
   /** The loop of a controlled target; SHADOWPLANE_ERR_NOT_CONTROLLED otherwise. */

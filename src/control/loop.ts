@@ -121,6 +121,9 @@ export class TargetLoop {
     this.schedule();
   }
 
+  /** Outcome writes of ended tasks still in flight (see outcomesRecorded). */
+  private readonly recordings = new Set<Promise<void>>();
+
   /** Cancels the next tick and waits for a running one to finish. */
   async stop(): Promise<void> {
     this.stopped = true;
@@ -352,7 +355,16 @@ export class TargetLoop {
     record.status = 'submitted';
     record.message = `scale ${a.from} -> ${a.to} (${record.reason}) submitted as task ${sub.taskId}`;
     record.outcome = { taskId: sub.taskId, state: 'pending', reason: 'submitted', at: this.deps.clock.now() };
-    void sub.done.then((snap) => this.finished(record, snap)).catch((err: unknown) => this.deps.log.error({ target: this.target, err: (err as Error).message }, 'recording a task outcome failed'));
+    const recording = sub.done
+      .then((snap) => this.finished(record, snap))
+      .catch((err: unknown) => this.deps.log.error({ target: this.target, err: (err as Error).message }, 'recording a task outcome failed'))
+      .finally(() => this.recordings.delete(recording));
+    this.recordings.add(recording);
+  }
+
+  /** Resolves when the outcomes of every task that has ended are written to the store. */
+  async outcomesRecorded(): Promise<void> {
+    await Promise.all(this.recordings);
   }
 
   private async finished(record: DecisionRecord, snap: TaskSnapshot): Promise<void> {

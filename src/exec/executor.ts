@@ -112,6 +112,8 @@ export class Executor {
   private readonly listeners = new Set<TransitionListener>();
   private seq = 0;
   private closed = false;
+  /** Aborted by `close`: verification stops waiting (a shutdown must not wait out its deadline). */
+  private readonly closing = new AbortController();
 
   /** @throws ShadowplaneError SHADOWPLANE_ERR_CONFIG_INVALID when a setting breaks its rule. */
   constructor(private readonly options: ExecutorOptions) {
@@ -193,11 +195,13 @@ export class Executor {
   }
 
   /**
-   * Stops accepting actions, cancels every task that can still be cancelled, and resolves when
-   * all tasks have finished (verifying tasks run to their deadline, rollbacks to their end).
+   * Stops accepting actions, cancels every task that can still be cancelled, ends verifying tasks
+   * as failed ("not verified") without rolling them back, and resolves when all tasks have
+   * finished (a rollback already under way runs to its end, within applyTimeoutMs).
    */
   async close(): Promise<void> {
     this.closed = true;
+    this.closing.abort(new Error('the executor is closing'));
     for (const task of this.active.values()) {
       if (task.state === 'pending' || task.state === 'running' || task.state === 'retrying') task.controller.abort(new Error('executor closing'));
     }
@@ -235,6 +239,7 @@ export class Executor {
     this.move(task, 'verifying', `${applied}; waiting up to ${this.settings.verifyDeadlineMs} ms to observe ${task.action.to}`, task.outcome);
     const verdict = await this.verify(task);
     if (verdict.ok) return this.move(task, 'succeeded', verdict.reason);
+    if (this.closing.signal.aborted) return this.move(task, 'failed', `${applied}; not verified: the executor closed while verifying (not rolled back)`, task.outcome);
     if (!task.actuator.rollback) return this.move(task, 'failed', `${verdict.reason}; the ${task.actuator.kind} actuator has no rollback`);
 
     this.move(task, 'rolling-back', verdict.reason);
@@ -276,7 +281,7 @@ export class Executor {
     for (;;) {
       const left = Math.max(0, deadlineAt - this.clock.now());
       // Bound each observation by the time left, so a hanging observer cannot stall the task.
-      const bound = deadlineSignal(this.clock, Math.max(1, left));
+      const bound = deadlineSignal(this.clock, Math.max(1, left), this.closing.signal);
       let observed: ActionValue | undefined;
       try {
         observed = await unlessAborted(observe(action, bound.signal), bound.signal, () => undefined);
@@ -295,7 +300,12 @@ export class Executor {
         const last = task.observed === undefined ? 'nothing observed' : `last observed ${task.observed}`;
         return { ok: false, reason: `verification deadline of ${verifyDeadlineMs} ms missed: ${last}, ${action.to} asked${problem}` };
       }
-      await sleep(this.clock, Math.min(verifyIntervalMs, remaining));
+      if (this.closing.signal.aborted) return { ok: false, reason: 'the executor closed' };
+      try {
+        await sleep(this.clock, Math.min(verifyIntervalMs, remaining), this.closing.signal);
+      } catch {
+        return { ok: false, reason: 'the executor closed' };
+      }
     }
   }
 

@@ -150,6 +150,25 @@ test('a verification deadline miss rolls the action back on the fleet', async ()
   assert.equal(log.find((t) => t.to === 'rolling-back')!.at - log.find((t) => t.to === 'verifying')!.at, 120_000);
 });
 
+test('close() ends a verifying task at once as failed, not verified and not rolled back', async () => {
+  const clock = new VirtualClock(0);
+  const fleet = new VirtualFleet(clock, 600_000);
+  const replay = new ReplayActuator(fleet);
+  const { executor, states, log } = setup(replay, { clock, observe: replay.observe, settings: { verifyDeadlineMs: 120_000, verifyIntervalMs: 30_000 } });
+  fleet.setDesired('db-1', 2);
+  clock.advance(600_000);
+  const sub = accepted(executor.submit(action({ from: 2, to: 5 })));
+  await runFor(clock, 40_000, 10_000);
+  assert.equal(states(sub.taskId).at(-1), 'verifying');
+  // No clock advance: close must not wait for the verification deadline.
+  await executor.close();
+  const done = await sub.done;
+  assert.deepEqual(states(sub.taskId), ['pending', 'running', 'verifying', 'failed']);
+  assert.match(log.at(-1)!.reason, /not verified: the executor closed while verifying \(not rolled back\)/);
+  assert.equal(done.state, 'failed');
+  assert.equal(fleet.desired('db-1'), 5, 'the applied action stays');
+});
+
 test('without a rollback a missed verification fails the task; without an observer it succeeds unverified', async () => {
   const a = setup(new Scripted([ok()]), { observe: async () => 1, settings: { verifyDeadlineMs: 1000, verifyIntervalMs: 400 } });
   const s1 = accepted(a.executor.submit(action({ from: 1, to: 3 })));
