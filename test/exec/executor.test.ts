@@ -132,14 +132,19 @@ test('concurrency limits refuse with ExecutorBusy values; duplicates and missing
   await executor.close();
 });
 
-test('a verification deadline miss rolls the action back on the fleet', async () => {
+/** A fleet of 2 ready units whose new units take 10 minutes to boot, verified for only 2 minutes. */
+function slowBootingFleet() {
   const clock = new VirtualClock(0);
-  // Units take 10 minutes to boot but verification waits only 2 minutes.
   const fleet = new VirtualFleet(clock, 600_000);
   const replay = new ReplayActuator(fleet);
-  const { executor, states, log } = setup(replay, { clock, observe: replay.observe, settings: { verifyDeadlineMs: 120_000, verifyIntervalMs: 30_000 } });
+  const s = setup(replay, { clock, observe: replay.observe, settings: { verifyDeadlineMs: 120_000, verifyIntervalMs: 30_000 } });
   fleet.setDesired('db-1', 2);
   clock.advance(600_000);
+  return { ...s, clock, fleet };
+}
+
+test('a verification deadline miss rolls the action back on the fleet', async () => {
+  const { clock, fleet, executor, states, log } = slowBootingFleet();
   const sub = accepted(executor.submit(action({ from: 2, to: 5 })));
   await runFor(clock, 130_000, 10_000);
   const done = await sub.done;
@@ -151,12 +156,7 @@ test('a verification deadline miss rolls the action back on the fleet', async ()
 });
 
 test('close() ends a verifying task at once as failed, not verified and not rolled back', async () => {
-  const clock = new VirtualClock(0);
-  const fleet = new VirtualFleet(clock, 600_000);
-  const replay = new ReplayActuator(fleet);
-  const { executor, states, log } = setup(replay, { clock, observe: replay.observe, settings: { verifyDeadlineMs: 120_000, verifyIntervalMs: 30_000 } });
-  fleet.setDesired('db-1', 2);
-  clock.advance(600_000);
+  const { clock, fleet, executor, states, log } = slowBootingFleet();
   const sub = accepted(executor.submit(action({ from: 2, to: 5 })));
   await runFor(clock, 40_000, 10_000);
   assert.equal(states(sub.taskId).at(-1), 'verifying');
