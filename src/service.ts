@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { realClock, type Clock } from './core/clock.js';
 import { DEFAULT_SCRAPE_INTERVAL, durationMs } from './core/schema.js';
-import { type Config } from './config.js';
+import type { Config } from './config.js';
 import { TargetRegistry } from './control/targets.js';
 import { Controller } from './control/controller.js';
 import { DemoFeed, withDemo } from './control/demo.js';
@@ -196,5 +196,3 @@ export class ShadowplaneService {
     this.timers.set(name, this.clock.setTimer(ms, tick));
   }
 }
-
-

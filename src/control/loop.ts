@@ -61,6 +61,8 @@ export class TargetLoop {
   /** What the next TargetAnomalies takes over: open events from the store at start, from the previous detectors after new settings. */
   private handover!: AnomalyHandover;
   private memory!: ScalingMemory;
+  /** Outcome writes of ended tasks still in flight (see outcomesRecorded). */
+  private readonly recordings = new Set<Promise<void>>();
   /** Recent demand, oldest first (as many as the policy reads). */
   private demand: number[] = [];
   /** End (ms) of the last step observed; undefined until the first tick warms up. */
@@ -120,9 +122,6 @@ export class TargetLoop {
     this.stopped = false;
     this.schedule();
   }
-
-  /** Outcome writes of ended tasks still in flight (see outcomesRecorded). */
-  private readonly recordings = new Set<Promise<void>>();
 
   /** Cancels the next tick and waits for a running one to finish. */
   async stop(): Promise<void> {

@@ -183,7 +183,6 @@ interface Partition {
   tailBase: number;
 }
 
-
 interface Worker {
   readonly id: number;
   proc: ChildProcess;
