@@ -160,7 +160,7 @@ export class SubspaceModel {
   private learn(shrink: number): void {
     const d = this.d, x = this.x, mean = this.mean, cov = this.cov;
     this.n++;
-    const a = this.n < this.c.warmup ? 1 / this.n : this.a;
+    const a = Math.max(1 / this.n, this.a);
     for (let j = 0; j < d; j++) {
       if (x[j] < this.min[j]) this.min[j] = x[j];
       if (x[j] > this.max[j]) this.max[j] = x[j];

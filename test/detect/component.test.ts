@@ -49,6 +49,23 @@ test('a break of the usual correlation is scored by the subspace model', () => {
   assert.deepEqual(new Set(top), new Set([0, 3]));
 });
 
+test('a lasting new correlation is learned at least as fast as an average: warm-up points do not outweigh the rest', () => {
+  // Very long memory: the model should then average over everything seen, not freeze at its
+  // warm-up estimate.
+  const sub = new SubspaceModel(5, { warmup: 100, refresh: 100, halfLife: 1e6 });
+  const data = rows(6000, 4);
+  const recent: number[] = [];
+  for (let i = 0; i < data.length; i++) {
+    // From row 200 on, cpu runs 10 above what the shared load factor explains, for good.
+    const row = i < 200 ? data[i] : [data[i][0] + 10, ...data[i].slice(1)];
+    const z = sub.step(row);
+    if (i >= 5500) recent.push(z);
+  }
+  recent.sort((a, b) => a - b);
+  const median = recent[recent.length >> 1];
+  assert.ok(median < 2, `median z of the new regime after 5800 rows: ${median}`);
+});
+
 test('symmetricEigen recovers a known decomposition', () => {
   const { values, vectors } = symmetricEigen([Float64Array.of(2, 1), Float64Array.of(1, 2)]);
   assert.ok(Math.abs(values[0] - 3) < 1e-9 && Math.abs(values[1] - 1) < 1e-9);
