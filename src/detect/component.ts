@@ -45,7 +45,7 @@ export interface ComponentConfig {
 /** The default configuration, meant to work on unseen components without tuning. */
 export const DEFAULT_COMPONENT: ComponentConfig = {
   univariate: { cusumSlack: 3 },
-  topK: 3,
+  topK: 5,
   smoothingHalfLife: 0,
   zCap: 1e6,
   subspace: {},
