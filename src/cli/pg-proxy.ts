@@ -6,8 +6,8 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import pg from 'pg';
 import { logger } from '../obs/log.js';
-import { hostPort, unitFraction } from './common.js';
-import { PgProxy } from '../shadows/sql/proxy.js';
+import { hostPort, oneOf, unitFraction } from './common.js';
+import { PgProxy, type ProxyEngine } from '../shadows/sql/proxy.js';
 import { EventSink } from '../shadows/sql/sink.js';
 import { ShadowMirror } from '../shadows/sql/mirror.js';
 import { startAdmin } from '../shadows/sql/admin.js';
@@ -60,10 +60,11 @@ export function register(program: Command): void {
     .option('--read-rate <r>', 'share of reads mirrored to the shadow', unitFraction, 0.01)
     .option('--admin <host:port>', 'serve GET /v1/status and PUT /v1/rates here (PUT needs SHADOWPLANE_PGPROXY_TOKEN as a bearer token when that is set; required beyond loopback)', hostPort)
     .option('--no-catalog', 'do not read the upstream column catalog')
+    .option('--engine <engine>', 'byte path: native (C, built by npm ci), js (node:net), or auto (native when built)', oneOf(['native', 'js', 'auto'] as const), 'auto')
     .action(async (opts: {
       listen: { host: string; port: number }; upstream: ReturnType<typeof postgresUrl>; sampleRate: number;
       control?: string; target?: string; shadow?: ReturnType<typeof postgresUrl>; writeRate: number; readRate: number;
-      admin?: { host: string; port: number }; catalog: boolean;
+      admin?: { host: string; port: number }; catalog: boolean; engine: ProxyEngine;
     }) => {
       if (opts.control !== undefined) {
         try { new URL(opts.control); } catch { throw new InvalidArgumentError(`--control "${opts.control}" must be an http(s) URL`); }
@@ -74,11 +75,11 @@ export function register(program: Command): void {
       const proxy = new PgProxy({
         upstreamHost: opts.upstream.host, upstreamPort: opts.upstream.port,
         target: opts.target ?? opts.upstream.database, sampleRate: opts.sampleRate, events: sink, mirror,
-        catalog: opts.catalog ? await loadCatalog(opts.upstream.url) : undefined,
+        catalog: opts.catalog ? await loadCatalog(opts.upstream.url) : undefined, engine: opts.engine,
       });
       const port = await proxy.listen(opts.listen.port, opts.listen.host);
       const admin = opts.admin ? await startAdmin({ proxy, sink, mirror }, opts.admin.port, opts.admin.host, process.env.SHADOWPLANE_PGPROXY_TOKEN || undefined) : undefined;
-      log.info({ listen: `${opts.listen.host}:${port}`, upstream: `${opts.upstream.host}:${opts.upstream.port}`, control: opts.control ?? null }, 'pg-proxy listening');
+      log.info({ listen: `${opts.listen.host}:${port}`, engine: proxy.engine, upstream: `${opts.upstream.host}:${opts.upstream.port}`, control: opts.control ?? null }, 'pg-proxy listening');
       const report = setInterval(() => log.info({ proxy: proxy.stats, sink: sink.stats, mirror: mirror?.stats }, 'counts'), 10_000);
       report.unref();
       await new Promise<void>((resolve) => {

@@ -31,6 +31,7 @@ export async function startAdmin(parts: AdminParts, port: number, host = '127.0.
   const app = buildApp({ name: 'pg-proxy-admin', bodyLimit: 65_536, token, tokenSource: 'SHADOWPLANE_PGPROXY_TOKEN' });
   app.get('/v1/status', async () => ({
     rates: { sampleRate: parts.proxy.getSampleRate(), ...(parts.mirror?.rates() ?? {}) },
+    engine: parts.proxy.engine,
     proxy: parts.proxy.stats,
     sink: parts.sink.stats,
     mirror: parts.mirror ? { ...parts.mirror.stats, waiting: parts.mirror.queued() } : null,
@@ -45,6 +46,7 @@ export async function startAdmin(parts: AdminParts, port: number, host = '127.0.
     }
     if (b.sampleRate !== undefined) parts.proxy.setSampleRate(b.sampleRate);
     parts.mirror?.setRates(b);
+    parts.proxy.syncRates();
     return { sampleRate: parts.proxy.getSampleRate(), ...(parts.mirror?.rates() ?? {}) };
   });
   await app.listen({ port, host });

@@ -1,23 +1,15 @@
 /**
- * The PostgreSQL interceptor: a v3 wire-protocol proxy on node:net. Startup and authentication
- * (cleartext, md5, SCRAM) pass through byte for byte; SSLRequest and GSSENCRequest are answered
- * 'N' (the client continues in clear or gives up, as it chooses); CancelRequest is forwarded to the
- * upstream on a new connection (the BackendKeyData the client holds is the server's own, relayed
- * unchanged). After startup every chunk is written on as it arrives; a FrameTracker on each
- * direction follows the message framing to time queries (Query, or Execute in the extended
- * protocol, until CommandComplete/ErrorResponse/ReadyForQuery). Parsing of the SQL happens later,
- * in a setImmediate batch, and only for sampled queries (and those picked for the shadow mirror).
+ * The PostgreSQL interceptor: a v3 wire-protocol proxy. Its byte path is a Relay (relay.ts) — the
+ * C engine (native-relay.ts) by default, the node:net engine (js-relay.ts) where the addon is not
+ * built — which forwards everything and hands over only the queries telemetry or the shadow mirror
+ * keep. Here those are parsed, in a setImmediate batch off the forwarding path, and reported.
  */
-import net from 'node:net';
-import { randomUUID } from 'node:crypto';
 import type { RequestEvent } from '../../model/event.js';
-import { keepSample } from '../../ingest/sampler.js';
 import { logger } from '../../obs/log.js';
 import { extractMetadata, initParser, type Catalog, type StatementMeta } from './metadata.js';
-import {
-  CANCEL_REQUEST, FrameTracker, GSSENC_REQUEST, PROTOCOL_3, SSL_REQUEST,
-  cStringEnd, decodeBind, errorResponse, readCString, sqlState, startupParams, tagRows,
-} from './wire.js';
+import { JsRelay } from './js-relay.js';
+import { NativeRelay, nativeBinding } from './native-relay.js';
+import type { KeptQuery, Relay, RelayCounters } from './relay.js';
 
 const log = logger('pg-proxy');
 
@@ -62,85 +54,71 @@ export interface PgProxyOptions {
   mirror?: MirrorTap;
   /** Column lists per table, to attribute unqualified columns in joins. */
   catalog?: Catalog;
+  /** Byte path: `native` (C), `js` (node:net), or `auto` (native when built, else js). Default auto. */
+  engine?: ProxyEngine;
 }
 
-/** Counters of a PgProxy (all since start). */
-export interface ProxyStats {
-  connections: number;
-  active: number;
-  queries: number;
+/** Which byte path a PgProxy uses. */
+export type ProxyEngine = 'native' | 'js' | 'auto';
+
+/** Counters of a PgProxy (all since start): the byte path's and the parsing side's. */
+export interface ProxyStats extends RelayCounters {
   sampled: number;
   events: number;
   /** Sampled statements the parser rejected (forwarded untouched). */
   unparseable: number;
   /** Sampled statements with no table data (BEGIN, SET, DDL...): no event. */
   utility: number;
-  /** Extended-protocol executes the server skipped after an error in the same sync batch. */
-  skippedAfterError: number;
-  sslRefused: number;
-  cancelsForwarded: number;
-  /** Connections whose framing could not be followed (still forwarded, no longer timed). */
-  framingLost: number;
   mirrorOffered: number;
 }
 
-interface Unit {
-  readonly requestId: string;
-  readonly sql: string;
-  /** `sync` marks a Sync in the queue: the ReadyForQuery that answers it closes the batch. */
-  readonly kind: 'simple' | 'execute' | 'sync';
-  readonly sampled: boolean;
-  readonly mirror: boolean;
-  /** sampled || mirror: only such units are written to; the others are shared placeholders. */
-  readonly kept: boolean;
-  readonly params?: (string | null)[];
-  readonly at: number;
-  readonly t0: number;
-  latencyMs: number;
-  rows?: number;
-  bytes: number;
-  error?: string;
-}
-
-const Q = 0x51, P = 0x50, B = 0x42, E = 0x45, S = 0x53, C = 0x43, Z = 0x5a, I = 0x49, S_SUSP = 0x73;
-const placeholder = (kind: Unit['kind']): Unit => ({ requestId: '', sql: '', kind, sampled: false, mirror: false, kept: false, at: 0, t0: 0, latencyMs: 0, bytes: 0 });
-const SYNC = placeholder('sync');
-const SKIP_SIMPLE = placeholder('simple');
-const SKIP_EXECUTE = placeholder('execute');
-/** Size of each upstream connection's read buffer. */
-const READ_BUFFER = 64 * 1024;
+/** How often the mirror's rate is re-read and handed to the byte path. */
+const MIRROR_RATE_POLL_MS = 100;
 
 /** The interceptor. `listen` starts it; `close` stops accepting and ends open sessions. */
 export class PgProxy {
-  readonly stats: ProxyStats = {
-    connections: 0, active: 0, queries: 0, sampled: 0, events: 0, unparseable: 0, utility: 0,
-    skippedAfterError: 0, sslRefused: 0, cancelsForwarded: 0, framingLost: 0, mirrorOffered: 0,
-  };
-  private readonly server: net.Server;
-  private readonly sockets = new Set<net.Socket>();
-  private readonly work: { unit: Unit; user: string }[] = [];
+  /** The byte path in use. */
+  readonly engine: 'native' | 'js';
+  private readonly counts = { sampled: 0, events: 0, unparseable: 0, utility: 0, mirrorOffered: 0 };
+  private readonly relay: Relay;
+  private readonly work: KeptQuery[] = [];
   private scheduled = false;
   private readonly cache = new Map<string, StatementMeta[] | null>();
   private sampleRate: number;
+  private mirrorRate: number;
+  private ratePoll: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: PgProxyOptions) {
     this.sampleRate = options.sampleRate;
-    this.server = net.createServer((c) => this.accept(c));
+    this.mirrorRate = options.mirror?.maxRate() ?? 0;
+    this.engine = chooseEngine(options.engine ?? 'auto');
+    const relayOptions = {
+      upstreamHost: options.upstreamHost, upstreamPort: options.upstreamPort,
+      sampleRate: this.sampleRate, mirrorRate: this.mirrorRate, onQuery: (q: KeptQuery) => this.enqueue(q),
+    };
+    this.relay = this.engine === 'native' ? new NativeRelay(relayOptions) : new JsRelay(relayOptions);
+  }
+
+  /** Counters since start. */
+  get stats(): ProxyStats {
+    return { ...this.relay.counters(), ...this.counts };
   }
 
   /** Starts listening; resolves with the bound port. Rejects if the address is taken. */
   async listen(port: number, host = '127.0.0.1'): Promise<number> {
     await initParser();
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => { this.server.off('error', reject); resolve(); });
-    });
-    return (this.server.address() as net.AddressInfo).port;
+    const bound = await this.relay.listen(port, host);
+    if (this.options.mirror) {
+      this.ratePoll = setInterval(() => this.syncRates(), MIRROR_RATE_POLL_MS);
+      this.ratePoll.unref();
+    }
+    return bound;
   }
 
   /** Changes the telemetry sampling rate (clamped to [0, 1]) for queries from now on. */
   setSampleRate(rate: number): void {
     this.sampleRate = Math.min(1, Math.max(0, rate));
+    this.syncRates();
   }
 
   /** The current telemetry sampling rate. */
@@ -148,183 +126,21 @@ export class PgProxy {
     return this.sampleRate;
   }
 
-  /** Stops accepting, destroys open sessions, and processes queries already completed. */
+  /** Hands the current rates to the byte path at once (the mirror's is also re-read every 100 ms). */
+  syncRates(): void {
+    this.mirrorRate = this.options.mirror?.maxRate() ?? 0;
+    this.relay.setRates(this.sampleRate, this.mirrorRate);
+  }
+
+  /** Stops accepting, ends open sessions, and processes queries already completed. */
   async close(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    clearInterval(this.ratePoll);
+    await this.relay.close();
     this.process();
   }
 
-  private accept(client: net.Socket): void {
-    this.stats.connections++;
-    this.stats.active++;
-    this.sockets.add(client);
-    client.setNoDelay(true);
-    client.on('close', () => { this.stats.active--; this.sockets.delete(client); });
-    client.on('error', () => client.destroy());
-    let pending: Buffer = Buffer.alloc(0);
-    const onStartup = (chunk: Buffer): void => {
-      pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
-      while (pending.length >= 8) {
-        const len = pending.readInt32BE(0);
-        if (len < 8 || len > 10_000) { client.end(errorResponse('08P01', 'invalid startup packet length')); return; }
-        if (pending.length < len) return;
-        const code = pending.readInt32BE(4);
-        if (code === SSL_REQUEST || code === GSSENC_REQUEST) {
-          this.stats.sslRefused++;
-          client.write('N');
-          pending = pending.subarray(len);
-          continue;
-        }
-        client.off('data', onStartup);
-        if (code === CANCEL_REQUEST) { this.forwardCancel(pending.subarray(0, len)); client.end(); return; }
-        if (code !== PROTOCOL_3) { client.end(errorResponse('08P01', `unsupported frontend protocol ${code >> 16}.${code & 0xffff}`)); return; }
-        const user = startupParams(pending.subarray(0, len)).get('user') ?? '';
-        this.relay(client, pending, len, user);
-        return;
-      }
-    };
-    client.on('data', onStartup);
-  }
-
-  private forwardCancel(packet: Buffer): void {
-    this.stats.cancelsForwarded++;
-    const up = net.connect(this.options.upstreamPort, this.options.upstreamHost, () => up.end(packet));
-    up.on('error', () => up.destroy());
-  }
-
-  /**
-   * Joins client and upstream; `first` holds the startup packet (length `startupLen`) and anything
-   * after it. Per query, only a sequence number and a sampling verdict are computed; a Unit with
-   * SQL, times and counters exists only for queries telemetry or the mirror keep.
-   */
-  private relay(client: net.Socket, first: Buffer, startupLen: number, user: string): void {
-    const mirror = this.options.mirror;
-    // The server's replies are read into one buffer per connection instead of a fresh one per
-    // read; while a write to the client still holds part of it, reading waits until that write is
-    // flushed. (Not 'drain': a write below the high-water mark is queued without one ever coming.)
-    let held = false;
-    const readBuffer = Buffer.allocUnsafe(READ_BUFFER);
-    const flushed = (): void => { if (held) { held = false; upstream.resume(); } };
-    const upstream = net.connect({
-      port: this.options.upstreamPort, host: this.options.upstreamHost,
-      onread: {
-        buffer: readBuffer,
-        callback: (n) => {
-          const chunk = readBuffer.subarray(0, n);
-          client.write(chunk, flushed);
-          if (!back.broken) { back.feed(chunk); lost(back); }
-          if (client.writableLength === 0) return true;
-          held = true;
-          return false;
-        },
-      },
-    });
-    this.sockets.add(upstream);
-    upstream.setNoDelay(true);
-    client.pause();
-    const prefix = `${randomUUID().slice(0, 13)}-`;
-    let seq = 0;
-    const units: Unit[] = [];
-    const prepared = new Map<string, string>();
-    const portals = new Map<string, string>();
-    const portalParams = new Map<string, (string | null)[] | undefined>();
-
-    // Request id, times and SQL text only for queries that sampling or the mirror keep.
-    const open = (kind: 'simple' | 'execute', wireLength: number, body: Buffer): void => {
-      this.stats.queries++;
-      seq++;
-      const mirrorRate = mirror ? mirror.maxRate() : 0;
-      if (this.sampleRate <= 0 && mirrorRate <= 0) { units.push(kind === 'simple' ? SKIP_SIMPLE : SKIP_EXECUTE); return; }
-      const requestId = prefix + seq;
-      const sampled = keepSample(this.sampleRate, requestId);
-      const mirrored = mirrorRate > 0 && keepSample(mirrorRate, `m:${requestId}`);
-      if (!sampled && !mirrored) { units.push(kind === 'simple' ? SKIP_SIMPLE : SKIP_EXECUTE); return; }
-      const portal = kind === 'execute' ? body.toString('utf8', 0, cStringEnd(body, 0)) : '';
-      units.push({
-        requestId, kind, sampled, mirror: mirrored, kept: true,
-        sql: kind === 'simple' ? body.toString('utf8', 0, cStringEnd(body, 0)) : portals.get(portal) ?? '',
-        params: kind === 'execute' ? portalParams.get(portal) : undefined,
-        at: Date.now(), t0: performance.now(), latencyMs: 0, bytes: wireLength,
-      });
-    };
-    const complete = (u: Unit): void => {
-      if (!u.sampled && !(u.mirror && u.error === undefined)) return;
-      u.latencyMs = performance.now() - u.t0;
-      this.enqueue(u, user);
-    };
-
-    const front = new FrameTracker((t) => t === Q || t === P || t === B || t === E || t === S, (type, len, body) => {
-      if (!body) return;
-      if (type === Q) open('simple', len, body);
-      else if (type === S) units.push(SYNC);
-      else if (type === E) open('execute', len, body);
-      else if (type === B) {
-        const portalEnd = cStringEnd(body, 0);
-        const portal = body.toString('utf8', 0, portalEnd);
-        portals.set(portal, prepared.get(body.toString('utf8', portalEnd + 1, cStringEnd(body, portalEnd + 1))) ?? '');
-        // Parameter values are decoded only while a mirror may want them; telemetry never does.
-        if (mirror && mirror.maxRate() > 0) portalParams.set(portal, decodeBind(body).values);
-        else if (portalParams.size > 0) portalParams.delete(portal);
-      } else if (type === P) {
-        const [name, off] = readCString(body, 0);
-        prepared.set(name, readCString(body, off)[0]);
-      }
-    });
-    // Bodies of CommandComplete and ErrorResponse are only read while a kept query is the oldest.
-    const back = new FrameTracker((t) => (t === C || t === E) && units.length > 0 && units[0].kept, (type, len, body) => {
-      const head = units[0];
-      if (head === undefined) return;
-      if (head.kept) head.bytes += len;
-      if (type === C) {
-        if (body) {
-          const rows = tagRows(body);
-          if (rows !== undefined) head.rows = (head.rows ?? 0) + rows;
-        }
-        if (head.kind === 'execute') { units.shift(); complete(head); }
-      } else if (type === E) {
-        if (body) head.error ??= sqlState(body);
-        if (head.kind === 'execute') { units.shift(); complete(head); }
-      } else if ((type === I || type === S_SUSP) && head.kind === 'execute') {
-        units.shift();
-        complete(head);
-      } else if (type === Z) {
-        // Closes one simple query, or one Sync batch whose remaining executes the server skipped.
-        while (units.length > 0) {
-          const u = units.shift()!;
-          if (u.kind === 'sync') break;
-          if (u.kind === 'simple') { complete(u); break; }
-          this.stats.skippedAfterError++;
-        }
-      }
-    });
-    const lost = (t: FrameTracker): void => { if (t.broken) { this.stats.framingLost++; units.length = 0; } };
-
-    let connected = false;
-    upstream.on('connect', () => {
-      connected = true;
-      upstream.write(first);
-      if (first.length > startupLen) front.feed(first.subarray(startupLen));
-      client.on('data', (chunk: Buffer) => {
-        if (!upstream.write(chunk)) { client.pause(); upstream.once('drain', () => client.resume()); }
-        if (!front.broken) { front.feed(chunk); lost(front); }
-      });
-      client.on('end', () => upstream.end());
-      upstream.on('end', () => client.end());
-      client.resume();
-    });
-    upstream.on('error', (err) => {
-      if (!connected && client.writable) {
-        client.end(errorResponse('08006', `upstream unreachable: ${err.message}`));
-      } else client.destroy();
-      upstream.destroy();
-    });
-    upstream.on('close', () => { this.sockets.delete(upstream); client.destroy(); });
-    client.on('close', () => upstream.destroy());
-  }
-
-  private enqueue(unit: Unit, user: string): void {
-    this.work.push({ unit, user });
+  private enqueue(query: KeptQuery): void {
+    this.work.push(query);
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(() => this.process());
@@ -334,16 +150,14 @@ export class PgProxy {
   /** Parses and reports completed queries: runs after the I/O callbacks that produced them. */
   private process(): void {
     this.scheduled = false;
-    for (const { unit, user } of this.work.splice(0)) {
-      const metas = this.metadata(unit.sql);
-      if (metas === null) { if (unit.sampled) this.stats.unparseable++; continue; }
-      if (unit.sampled) { this.stats.sampled++; this.report(unit, user, metas); }
-      if (unit.mirror && unit.error === undefined && this.options.mirror) {
-        this.stats.mirrorOffered++;
-        this.options.mirror.offer({
-          requestId: unit.requestId, sql: unit.sql, params: unit.params, startedAt: unit.at,
-          latencyMs: unit.latencyMs, rows: unit.rows, bytes: unit.bytes, sampled: unit.sampled,
-        }, metas);
+    for (const query of this.work.splice(0)) {
+      const metas = this.metadata(query.sql);
+      if (metas === null) { if (query.sampled) this.counts.unparseable++; continue; }
+      if (query.sampled) { this.counts.sampled++; this.report(query, metas); }
+      if (query.mirror && query.error === undefined && this.options.mirror) {
+        this.counts.mirrorOffered++;
+        const { requestId, sql, params, at, latencyMs, rows, bytes, sampled } = query;
+        this.options.mirror.offer({ requestId, sql, params, startedAt: at, latencyMs, rows, bytes, sampled }, metas);
       }
     }
   }
@@ -352,14 +166,14 @@ export class PgProxy {
    * One event per table a statement touches (all with the query's request id, route and latency);
    * the first (main) table's event carries the query's bytes and rows so sums are not inflated.
    */
-  private report(unit: Unit, user: string, metas: readonly StatementMeta[]): void {
+  private report(query: KeptQuery, metas: readonly StatementMeta[]): void {
     let first = true;
     for (const meta of metas) {
-      if (meta.op === undefined) { this.stats.utility++; continue; }
+      if (meta.op === undefined) { this.counts.utility++; continue; }
       const base = {
-        target: this.options.target, route: meta.fingerprint, latencyMs: unit.latencyMs,
-        user, requestId: unit.requestId, at: unit.at,
-        ...(unit.error !== undefined ? { error: unit.error } : {}),
+        target: this.options.target, route: meta.fingerprint, latencyMs: query.latencyMs,
+        user: query.user, requestId: query.requestId, at: query.at,
+        ...(query.error !== undefined ? { error: query.error } : {}),
       };
       const tables = meta.tables.length > 0 ? meta.tables : [undefined];
       for (const t of tables) {
@@ -367,11 +181,11 @@ export class PgProxy {
           ...base,
           op: t?.op ?? meta.op,
           ...(t ? { table: t.table, columns: [...t.columns] } : {}),
-          bytes: first ? unit.bytes : 0,
-          ...(first && unit.rows !== undefined ? { rows: unit.rows } : {}),
+          bytes: first ? query.bytes : 0,
+          ...(first && query.rows !== undefined ? { rows: query.rows } : {}),
         };
         first = false;
-        this.stats.events++;
+        this.counts.events++;
         this.options.events.add(event);
       }
     }
@@ -390,4 +204,14 @@ export class PgProxy {
     }
     return metas;
   }
+}
+
+/** Resolves `auto`; a required native engine that is not built is an error naming the fix. */
+function chooseEngine(engine: ProxyEngine): 'native' | 'js' {
+  if (engine === 'js') return 'js';
+  const native = nativeBinding();
+  if (!(native instanceof Error)) return 'native';
+  if (engine === 'native') throw native;
+  log.warn({ reason: native.message }, 'pg-proxy uses the node:net relay');
+  return 'js';
 }

@@ -1,7 +1,8 @@
 /**
- * The interceptor against the real PostgreSQL: psql, the pg client (simple and prepared
- * statements), COPY, errors, cancel, pgbench, md5 and SCRAM authentication through it; events
- * posted as NDJSON to an HTTP receiver; no literal or parameter value in any event.
+ * The interceptor against the real PostgreSQL, with each byte path (the C relay and the node:net
+ * one): psql, the pg client (simple and prepared statements), COPY, errors, cancel, pgbench, md5
+ * and SCRAM authentication through it; events posted as NDJSON to an HTTP receiver; no literal or
+ * parameter value in any event.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,15 +16,21 @@ import pg from 'pg';
 import type { RequestEvent } from '../../../src/model/event.js';
 import { keepSample } from '../../../src/ingest/sampler.js';
 import { PgProxy } from '../../../src/shadows/sql/proxy.js';
+import { nativeBinding } from '../../../src/shadows/sql/native-relay.js';
 import { EventSink } from '../../../src/shadows/sql/sink.js';
-import { CANCEL_REQUEST } from '../../../src/shadows/sql/wire.js';
+import { CANCEL_REQUEST, SSL_REQUEST } from '../../../src/shadows/sql/wire.js';
 import { dropDatabase, freshDatabase, pgbenchInit, postgresAvailable, PG_HOST, PG_PORT, startAuthCluster } from './helpers.js';
 
 const exec = promisify(execFile);
 const DB = 'sp_sql_test_proxy';
 const EVENT_FIELDS = new Set(['target', 'op', 'table', 'columns', 'route', 'bytes', 'rows', 'latencyMs', 'status', 'error', 'user', 'requestId', 'at']);
 
-describe('pg-proxy against PostgreSQL', async () => {
+test('the native relay is built (npm ci compiles it; CI requires it)', { skip: process.env.CI !== 'true' && nativeBinding() instanceof Error }, () => {
+  const native = nativeBinding();
+  assert.ok(!(native instanceof Error), native instanceof Error ? native.message : '');
+});
+
+for (const engine of ['native', 'js'] as const) describe(`pg-proxy (${engine} engine) against PostgreSQL`, { skip: engine === 'native' && process.env.CI !== 'true' && nativeBinding() instanceof Error }, async () => {
   const available = await postgresAvailable();
   let proxy: PgProxy;
   let sink: EventSink;
@@ -47,7 +54,8 @@ describe('pg-proxy against PostgreSQL', async () => {
     });
     await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', () => r()));
     sink = new EventSink({ controlUrl: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`, flushMs: 100 });
-    proxy = new PgProxy({ upstreamHost: PG_HOST, upstreamPort: PG_PORT, target: 'orders-db', sampleRate: 1, events: sink });
+    proxy = new PgProxy({ upstreamHost: PG_HOST, upstreamPort: PG_PORT, target: 'orders-db', sampleRate: 1, events: sink, engine });
+    assert.equal(proxy.engine, engine);
     port = await proxy.listen(0);
   });
 
@@ -168,6 +176,60 @@ describe('pg-proxy against PostgreSQL', async () => {
     await c.end();
   });
 
+  test('SSLRequest is answered N and the session goes on in clear', { skip: !available }, async () => {
+    const before = proxy.stats.sslRefused;
+    const s = net.connect(port, '127.0.0.1');
+    await new Promise((r) => s.once('connect', r));
+    const request = Buffer.alloc(8);
+    request.writeInt32BE(8, 0);
+    request.writeInt32BE(SSL_REQUEST, 4);
+    s.write(request);
+    const reply = await new Promise<Buffer>((resolve) => s.once('data', resolve));
+    assert.equal(reply.toString(), 'N');
+    const params = Buffer.from(`user\0postgres\0database\0${DB}\0\0`);
+    const startup = Buffer.alloc(8);
+    startup.writeInt32BE(8 + params.length, 0);
+    startup.writeInt32BE(196608, 4);
+    s.write(Buffer.concat([startup, params]));
+    const auth = await new Promise<Buffer>((resolve) => s.once('data', resolve));
+    assert.equal(auth[0], 0x52 /* AuthenticationOk */);
+    s.destroy();
+    assert.equal(proxy.stats.sslRefused, before + 1);
+  });
+
+  test('an unreachable upstream is reported to the client as 08006, naming the address', { skip: !available }, async () => {
+    const closed = net.createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', () => r()));
+    const deadPort = (closed.address() as AddressInfo).port;
+    await new Promise((r) => closed.close(r));
+    const orphan = new PgProxy({ upstreamHost: '127.0.0.1', upstreamPort: deadPort, target: 't', sampleRate: 1, events: { add: () => undefined }, engine });
+    const p = await orphan.listen(0);
+    try {
+      await assert.rejects(client('postgres', undefined, p), (e: { code?: string; message?: string }) =>
+        e.code === '08006' && /upstream unreachable: .*ECONNREFUSED.*127\.0\.0\.1/.test(e.message ?? ''));
+      for (let i = 0; i < 50 && orphan.stats.active > 0; i++) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(orphan.stats.active, 0, 'the session is closed after the error');
+    } finally {
+      await orphan.close();
+    }
+  });
+
+  test('a rate change applies to the next query', { skip: !available }, async () => {
+    const events: RequestEvent[] = [];
+    const switching = new PgProxy({ upstreamHost: PG_HOST, upstreamPort: PG_PORT, target: 't', sampleRate: 0, events: { add: (e) => events.push(e) }, engine });
+    const p = await switching.listen(0);
+    try {
+      const c = await client('postgres', undefined, p);
+      await c.query('SELECT bid FROM pgbench_branches');
+      switching.setSampleRate(1);
+      await c.query('SELECT tid FROM pgbench_tellers');
+      await c.end();
+    } finally {
+      await switching.close();
+    }
+    assert.deepEqual(events.map((e) => e.table), ['pgbench_tellers']);
+  });
+
   test('a large result reaches a client that stops reading, byte for byte, and is counted once', { skip: !available, timeout: 60_000 }, async () => {
     // The proxy reads the server's replies into one reused buffer: a write to a client that is not
     // reading must not see that buffer overwritten by the next read.
@@ -226,7 +288,7 @@ describe('pg-proxy against PostgreSQL', async () => {
   test('at a fractional rate, exactly the queries whose request id keepSample keeps are reported, each with its own statement', { skip: !available }, async () => {
     const events: RequestEvent[] = [];
     const rate = 0.3;
-    const sampling = new PgProxy({ upstreamHost: PG_HOST, upstreamPort: PG_PORT, target: 't', sampleRate: rate, events: { add: (e) => events.push(e) } });
+    const sampling = new PgProxy({ upstreamHost: PG_HOST, upstreamPort: PG_PORT, target: 't', sampleRate: rate, events: { add: (e) => events.push(e) }, engine });
     const p = await sampling.listen(0);
     const N = 120;
     try {
@@ -257,7 +319,7 @@ describe('pg-proxy against PostgreSQL', async () => {
 
   test('md5 and SCRAM authentication are relayed unchanged', { skip: !available }, async () => {
     const cluster = await startAuthCluster();
-    const authProxy = new PgProxy({ upstreamHost: PG_HOST, upstreamPort: cluster.port, target: 'auth', sampleRate: 1, events: { add: () => undefined } });
+    const authProxy = new PgProxy({ upstreamHost: PG_HOST, upstreamPort: cluster.port, target: 'auth', sampleRate: 1, events: { add: () => undefined }, engine });
     const p = await authProxy.listen(0);
     try {
       for (const [user, password] of [['md5user', 'pw-md5'], ['scramuser', 'pw-scram']]) {

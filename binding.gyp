@@ -1,0 +1,10 @@
+{
+  "targets": [
+    {
+      "target_name": "pg_relay",
+      "sources": ["native/pg_relay.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "libraries": ["-lpthread"]
+    }
+  ]
+}

@@ -1,0 +1,95 @@
+/**
+ * The interceptor's byte path in C (the `native` engine): native/pg_relay.c, built by `npm ci`
+ * (node-gyp) into build/Release/pg_relay.node. One epoll thread per relay copies bytes, follows the
+ * framing and draws the sampling verdicts exactly as the `js` engine does; only kept queries cross
+ * into JavaScript, in batches.
+ */
+import { createRequire } from 'node:module';
+import { lookup } from 'node:dns/promises';
+import { decodeBind } from './wire.js';
+import type { KeptQuery, Relay, RelayCounters, RelayOptions } from './relay.js';
+
+/** A kept query as the addon hands it over: the raw Bind body instead of decoded parameters. */
+interface NativeQuery extends Omit<KeptQuery, 'params'> {
+  readonly bind?: Buffer;
+}
+
+interface Binding {
+  start(
+    options: { listenHost: string; listenPort: number; upstreamHost: string; upstreamPort: number; sampleRate: number; mirrorRate: number },
+    onQueries: (queries: NativeQuery[]) => void,
+  ): { handle: unknown; port: number };
+  setRates(handle: unknown, sampleRate: number, mirrorRate: number): void;
+  stats(handle: unknown): RelayCounters;
+  stop(handle: unknown): { stats: RelayCounters; queries: NativeQuery[] };
+}
+
+let binding: Binding | Error | undefined;
+
+/** The compiled addon, or the reason it cannot be loaded (not built, no compiler at install). */
+export function nativeBinding(): Binding | Error {
+  if (binding === undefined) {
+    const require = createRequire(import.meta.url);
+    // From src/shadows/sql (tsx) or dist/src/shadows/sql (compiled) up to the package root.
+    const candidates = ['../../../build/Release/pg_relay.node', '../../../../build/Release/pg_relay.node'];
+    binding = new Error('the native relay is not built (build/Release/pg_relay.node is missing); run `npm run build:native`, which needs make and a C compiler');
+    for (const path of candidates) {
+      try { binding = require(path) as Binding; break; } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') { binding = err as Error; break; }
+      }
+    }
+  }
+  return binding;
+}
+
+const toKept = ({ bind, ...rest }: NativeQuery): KeptQuery => (bind ? { ...rest, params: decodeBind(bind).values } : rest);
+
+/** The C relay. Construct only when nativeBinding() is not an Error. */
+export class NativeRelay implements Relay {
+  private handle: unknown;
+  private final: RelayCounters | undefined;
+  private sampleRate: number;
+  private mirrorRate: number;
+
+  constructor(private readonly options: RelayOptions) {
+    this.sampleRate = options.sampleRate;
+    this.mirrorRate = options.mirrorRate;
+  }
+
+  async listen(port: number, host: string): Promise<number> {
+    const native = nativeBinding();
+    if (native instanceof Error) throw native;
+    const [listenHost, upstreamHost] = await Promise.all([lookup(host), lookup(this.options.upstreamHost)]);
+    const started = native.start({
+      listenHost: listenHost.address, listenPort: port,
+      upstreamHost: upstreamHost.address, upstreamPort: this.options.upstreamPort,
+      sampleRate: this.sampleRate, mirrorRate: this.mirrorRate,
+    }, (queries) => this.deliver(queries));
+    this.handle = started.handle;
+    return started.port;
+  }
+
+  setRates(sampleRate: number, mirrorRate: number): void {
+    this.sampleRate = sampleRate;
+    this.mirrorRate = mirrorRate;
+    if (this.handle !== undefined) (nativeBinding() as Binding).setRates(this.handle, sampleRate, mirrorRate);
+  }
+
+  counters(): RelayCounters {
+    if (this.final) return { ...this.final };
+    if (this.handle === undefined) return { connections: 0, active: 0, queries: 0, skippedAfterError: 0, sslRefused: 0, cancelsForwarded: 0, framingLost: 0, backlogDropped: 0 };
+    return (nativeBinding() as Binding).stats(this.handle);
+  }
+
+  async close(): Promise<void> {
+    if (this.handle === undefined) return;
+    const { stats, queries } = (nativeBinding() as Binding).stop(this.handle);
+    this.handle = undefined;
+    this.final = stats;
+    this.deliver(queries);
+  }
+
+  private deliver(queries: NativeQuery[]): void {
+    for (const q of queries) this.options.onQuery(toKept(q));
+  }
+}

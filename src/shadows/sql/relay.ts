@@ -1,0 +1,66 @@
+/**
+ * The byte path of the PostgreSQL interceptor, behind one contract with two engines: `native`
+ * (native/pg_relay.c, an epoll thread in C) and `js` (node:net). A relay forwards every byte,
+ * follows the message framing beside the copy, draws the sampling verdicts, and hands over only
+ * the queries telemetry or the shadow mirror keep; parsing and events happen in PgProxy.
+ */
+
+/** One finished query a relay kept. Holds SQL text and parameters: never sent as telemetry. */
+export interface KeptQuery {
+  /** `<connection prefix>-<sequence>`; the sampling verdict is keepSample(rate, requestId). */
+  readonly requestId: string;
+  /** The session's user from its startup message. */
+  readonly user: string;
+  readonly sql: string;
+  /** Bind parameters as text (extended protocol), when the query was picked for mirroring. */
+  readonly params?: readonly (string | null)[];
+  /** Wall-clock ms when the query's message arrived. */
+  readonly at: number;
+  readonly latencyMs: number;
+  readonly rows?: number;
+  readonly bytes: number;
+  /** SQLSTATE when it failed. */
+  readonly error?: string;
+  /** Whether telemetry sampling kept it. */
+  readonly sampled: boolean;
+  /** Whether it was pre-selected for the shadow mirror (at the mirror's largest rate). */
+  readonly mirror: boolean;
+}
+
+/** Counters kept by the byte path (all since start). */
+export interface RelayCounters {
+  connections: number;
+  active: number;
+  queries: number;
+  /** Extended-protocol executes the server skipped after an error in the same sync batch. */
+  skippedAfterError: number;
+  sslRefused: number;
+  cancelsForwarded: number;
+  /** Connections whose framing could not be followed (still forwarded, no longer timed). */
+  framingLost: number;
+  /** Kept queries dropped because JavaScript fell 65,536 behind (native engine only). */
+  backlogDropped: number;
+}
+
+/** Settings shared by both engines. */
+export interface RelayOptions {
+  upstreamHost: string;
+  upstreamPort: number;
+  /** Telemetry sampling rate in [0, 1]. */
+  sampleRate: number;
+  /** The mirror's largest rate in [0, 1] (0: no mirror); Bind parameters are kept only above 0. */
+  mirrorRate: number;
+  /** Receives each kept query once it has finished; must return quickly. */
+  onQuery(query: KeptQuery): void;
+}
+
+/** A running byte path. */
+export interface Relay {
+  /** Starts accepting; resolves with the bound port. Rejects if the address is taken. */
+  listen(port: number, host: string): Promise<number>;
+  /** Rates for queries that start from now on. */
+  setRates(sampleRate: number, mirrorRate: number): void;
+  counters(): RelayCounters;
+  /** Stops accepting, ends open sessions, and hands over the kept queries already finished. */
+  close(): Promise<void>;
+}
