@@ -685,8 +685,8 @@ static void on_event(conn *c, int upstream, uint32_t events) {
     int err = 0;
     socklen_t len = sizeof err;
     getsockopt(c->ufd, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (!err && !(events & EPOLLOUT)) err = ECONNABORTED;
     if (err) { upstream_failed(c, err); settle(c); return; }
-    if (!(events & EPOLLOUT)) return;
     if (c->state == ST_CONNECTING) c->state = ST_RELAY;
     if (flush(c, 1)) { conn_kill(c); return; }
     if (c->state == ST_CANCEL && buf_pending(&c->to_up) == 0) { conn_kill(c); return; }

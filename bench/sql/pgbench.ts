@@ -4,8 +4,10 @@
  * Select-only (-S) and the default TPC-B-like script, 10 clients, several short interleaved runs;
  * prints medians and ratios as JSON and a Markdown table.
  *
- *   npx tsx bench/sql/pgbench.ts [--runs 3] [--seconds 8] [--scale 10] [--baseline PATH] [--floor]
+ *   npx tsx bench/sql/pgbench.ts [--runs 3] [--seconds 8] [--scale 10] [--js] [--baseline PATH] [--floor]
  *
+ * The pg-proxy peer runs its default engine (native, the C relay). `--js` adds the same proxy with
+ * `--engine js` (the node:net relay) as a peer.
  * `--floor` adds a bare Node relay (relay-floor.ts) as a peer: the cost of Node's socket path alone.
  * `--baseline` adds a fourth peer: the proxy-main.ts of another checkout (e.g. a `git worktree`
  * of an earlier commit, with node_modules linked), run the same way, to compare builds in one run.
@@ -41,6 +43,8 @@ const baselineIdx = process.argv.indexOf('--baseline');
 const BASELINE = baselineIdx > 0 ? process.argv[baselineIdx + 1] : undefined;
 const FLOOR_PORT = 6474;
 const FLOOR = process.argv.includes('--floor');
+const JS_PORT = 6475;
+const JS = process.argv.includes('--js');
 
 async function waitPort(port: number, ms = 30_000): Promise<void> {
   const end = Date.now() + ms;
@@ -73,9 +77,11 @@ async function main(): Promise<void> {
   await exec('pgbench', ['-i', '-q', '-s', String(SCALE), '-h', '127.0.0.1', '-U', 'postgres', DB]);
 
   const loadBefore = loadavg().map((x) => +x.toFixed(1));
-  const startProxy = (cli: string, port: number): ChildProcess => spawn(process.execPath, ['--import', 'tsx', cli, 'pg-proxy', '--listen', `127.0.0.1:${port}`,
-    '--upstream', `postgres://postgres@127.0.0.1:5432/${DB}`, '--sample-rate', '0.01'], { stdio: ['ignore', 'pipe', 'ignore'], cwd: dirname(cli) });
-  const proxy = startProxy(fileURLToPath(new URL('./proxy-main.ts', import.meta.url)), PROXY_PORT);
+  const startProxy = (cli: string, port: number, ...flags: string[]): ChildProcess => spawn(process.execPath, ['--import', 'tsx', cli, 'pg-proxy', '--listen', `127.0.0.1:${port}`,
+    '--upstream', `postgres://postgres@127.0.0.1:5432/${DB}`, '--sample-rate', '0.01', ...flags], { stdio: ['ignore', 'pipe', 'ignore'], cwd: dirname(cli) });
+  const proxyMain = fileURLToPath(new URL('./proxy-main.ts', import.meta.url));
+  const proxy = startProxy(proxyMain, PROXY_PORT);
+  const jsProxy = JS ? startProxy(proxyMain, JS_PORT, '--engine', 'js') : undefined;
   const baseline = BASELINE ? startProxy(resolve(BASELINE), BASELINE_PORT) : undefined;
   const floor = FLOOR ? spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./relay-floor.ts', import.meta.url)), String(FLOOR_PORT)], { stdio: 'ignore' }) : undefined;
   let proxyOut = '';
@@ -99,9 +105,10 @@ async function main(): Promise<void> {
     const modes: Record<string, number> = { direct: 5432, 'pg-proxy 1%': PROXY_PORT, 'pgbouncer session': BOUNCER_PORT };
     if (baseline) modes['baseline pg-proxy 1%'] = BASELINE_PORT;
     if (floor) { await waitPort(FLOOR_PORT); modes['bare Node relay'] = FLOOR_PORT; }
+    if (jsProxy) { await waitPort(JS_PORT); modes['pg-proxy js engine 1%'] = JS_PORT; }
     const scripts = { 'select-only (-S)': ['-S'], 'TPC-B-like': [] as string[] } as const;
     const bouncerPid = Number((await readFile(join(dir, 'pid'), 'utf8')).trim());
-    const pids: Record<string, number | undefined> = { direct: undefined, 'pg-proxy 1%': proxy.pid, 'pgbouncer session': bouncerPid, 'baseline pg-proxy 1%': baseline?.pid, 'bare Node relay': floor?.pid };
+    const pids: Record<string, number | undefined> = { direct: undefined, 'pg-proxy 1%': proxy.pid, 'pgbouncer session': bouncerPid, 'baseline pg-proxy 1%': baseline?.pid, 'bare Node relay': floor?.pid, 'pg-proxy js engine 1%': jsProxy?.pid };
     const tps: Record<string, Record<string, number[]>> = {};
     const cpu: Record<string, Record<string, number[]>> = {};
     for (const s of Object.keys(scripts)) { tps[s] = {}; cpu[s] = {}; for (const m of Object.keys(modes)) { tps[s][m] = []; cpu[s][m] = []; } }
@@ -124,7 +131,7 @@ async function main(): Promise<void> {
       const pc = median(cpu[s]['pg-proxy 1%']), bc = median(cpu[s]['pgbouncer session']);
       lines.push(`| ${s} | ${d.toFixed(0)} | ${p.toFixed(0)} | ${b.toFixed(0)} | ${(p / d * 100).toFixed(1)} % | ${(p / b * 100).toFixed(1)} % | ${pc.toFixed(0)}, ${bc.toFixed(0)} |`);
     }
-    const extra = ['baseline pg-proxy 1%', 'bare Node relay'].filter((m) => m in modes);
+    const extra = ['pg-proxy js engine 1%', 'baseline pg-proxy 1%', 'bare Node relay'].filter((m) => m in modes);
     if (extra.length > 0) {
       lines.push('', '| script | peer | TPS | CPU ms / 1000 tx | pg-proxy TPS, CPU in the same runs |', '|---|---|---|---|---|');
       for (const s of Object.keys(scripts)) {
@@ -141,6 +148,7 @@ async function main(): Promise<void> {
     if (proxy.exitCode === null) proxy.kill('SIGKILL');
     baseline?.kill('SIGKILL');
     floor?.kill('SIGKILL');
+    jsProxy?.kill('SIGKILL');
     bouncer.kill('SIGTERM');
     await exec('sh', ['-c', `kill $(cat ${join(dir, 'pid')}) 2>/dev/null || true`]);
     await new Promise((r) => setTimeout(r, 300));
