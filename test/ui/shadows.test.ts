@@ -228,7 +228,10 @@ describe('Shadows page and live updates in headless Chromium', { skip: missing ?
     assert.match(await page.locator('#chart-note').innerText(), /^.+ to .+\. Estimated request rate/);
 
     // Dragging across the chart shows that stretch: a narrower range in the URL.
-    const box = (await page.locator('#chart .u-over').boundingBox())!;
+    // A live update may be redrawing the chart just now: take the box of the one that is there.
+    let box = null;
+    for (let i = 0; i < 50 && !box; i++) box = await page.locator('#chart .u-over').boundingBox().catch(() => null);
+    assert.ok(box, 'the chart is drawn');
     const before = new URL(page.url()).hash;
     await page.mouse.move(box.x + box.width * 0.9, box.y + box.height / 2);
     await page.mouse.down();

@@ -3,6 +3,16 @@
 import uPlot from '/ui/vendor/uplot.js';
 
 let chart = null;
+// A live update must not replace the chart under a drag in progress: the redraw waits for the
+// button to come up (the drag then usually navigates to the dragged range anyway).
+let dragging = false;
+let pendingDraw = null;
+window.addEventListener('mouseup', () => {
+  dragging = false;
+  const draw = pendingDraw;
+  pendingDraw = null;
+  if (draw) setTimeout(draw);
+});
 
 /**
  * Draws into `el`, replacing the previous chart. `points` [[t s, v]], `forecast` [[t s, mean, lo,
@@ -10,6 +20,10 @@ let chart = null;
  * stretch the user drags across instead of zooming in place.
  */
 export function drawSeries(el, { points, forecast, anomalies, label, onZoom }) {
+  if (dragging) {
+    pendingDraw = () => drawSeries(el, { points, forecast, anomalies, label, onZoom });
+    return;
+  }
   const xs = [...new Set([...points.map((p) => p[0]), ...(forecast ?? []).map((p) => p[0]), ...anomalies.map((p) => p[0])])].sort((a, b) => a - b);
   const index = new Map(xs.map((x, i) => [x, i]));
   const column = (rows, j) => {
@@ -46,4 +60,5 @@ export function drawSeries(el, { points, forecast, anomalies, label, onZoom }) {
   el.setAttribute('role', 'img');
   el.setAttribute('aria-label', `Chart of ${label}: ${points.length} observed points${forecast ? `, a forecast of ${forecast.length} steps` : ''}, ${anomalies.length} anomalies`);
   chart = new uPlot(opts, data, el);
+  chart.over.addEventListener('mousedown', () => { dragging = true; });
 }
