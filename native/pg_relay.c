@@ -130,9 +130,12 @@ typedef struct unit {
   char *sql; uint8_t *bind; size_t bind_len;
 } unit;
 
-/** A named prepared statement or portal: its SQL and, for portals, the Bind body when wanted. */
+/**
+ * A prepared statement or portal: its SQL and, for portals, the Bind body when wanted. Looked up
+ * by a linear scan: a session holds few (clients name a statement once and reuse it, or Close it).
+ */
 typedef struct named {
-  char *name;
+  char *name; size_t name_len;
   buf_t sql;
   buf_t bind; int has_bind;
 } named;
@@ -188,7 +191,7 @@ typedef struct relay {
 
 static named *map_find(name_map *m, const uint8_t *name, size_t n) {
   for (size_t i = 0; i < m->n; i++)
-    if (strlen(m->items[i].name) == n && memcmp(m->items[i].name, name, n) == 0) return &m->items[i];
+    if (m->items[i].name_len == n && memcmp(m->items[i].name, name, n) == 0) return &m->items[i];
   return NULL;
 }
 
@@ -206,6 +209,7 @@ static named *map_put(name_map *m, const uint8_t *name, size_t n) {
   memset(e, 0, sizeof *e);
   e->name = dup_n(name, n);
   if (!e->name) return NULL;
+  e->name_len = n;
   m->n++;
   return e;
 }

@@ -176,6 +176,26 @@ for (const engine of ['native', 'js'] as const) describe(`pg-proxy (${engine} en
     await c.end();
   });
 
+  test('a message length the protocol forbids loses the framing: still forwarded, counted, the proxy unharmed', { skip: !available }, async () => {
+    const before = proxy.stats.framingLost;
+    const s = net.connect(port, '127.0.0.1');
+    await new Promise((r) => s.once('connect', r));
+    const params = Buffer.from(`user\0postgres\0database\0${DB}\0\0`);
+    const startup = Buffer.alloc(8);
+    startup.writeInt32BE(8 + params.length, 0);
+    startup.writeInt32BE(196608, 4);
+    s.write(Buffer.concat([startup, params]));
+    await new Promise((r) => s.once('data', r));
+    s.on('data', () => undefined);
+    s.write(Buffer.from([0x51, 0, 0, 0, 1]));
+    // The server sees the same bytes and ends the session itself.
+    await new Promise((r) => s.once('close', r));
+    assert.equal(proxy.stats.framingLost, before + 1);
+    const c = await client();
+    assert.equal((await c.query('SELECT 1 AS one')).rows[0].one, 1);
+    await c.end();
+  });
+
   test('SSLRequest is answered N and the session goes on in clear', { skip: !available }, async () => {
     const before = proxy.stats.sslRefused;
     const s = net.connect(port, '127.0.0.1');
