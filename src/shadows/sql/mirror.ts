@@ -10,7 +10,8 @@ import pg from 'pg';
 import { sampleUnit } from '../../ingest/sampler.js';
 import { logger } from '../../obs/log.js';
 import type { StatementMeta } from './metadata.js';
-import type { CompletedQuery, MirrorTap } from './proxy.js';
+import type { MirrorTap } from './proxy.js';
+import type { KeptQuery } from './relay.js';
 import { QueryMix } from './workload.js';
 
 const log = logger('sql-mirror');
@@ -75,7 +76,7 @@ export class ShadowMirror implements MirrorTap {
   }
 
   /** Takes a query pre-selected at maxRate(); keeps it at the rate of its kind. Never blocks. */
-  offer(query: CompletedQuery, metas: readonly StatementMeta[]): void {
+  offer(query: KeptQuery, metas: readonly StatementMeta[]): void {
     const data = metas.filter((m) => m.op !== undefined);
     if (data.length === 0) return;
     const write = data.some((m) => m.op === 'write');

@@ -13,28 +13,12 @@ import type { KeptQuery, Relay, RelayCounters } from './relay.js';
 
 const log = logger('pg-proxy');
 
-/** One finished query as the proxy saw it. Holds SQL text and parameters: never sent as telemetry. */
-export interface CompletedQuery {
-  readonly requestId: string;
-  readonly sql: string;
-  /** Bind parameters as text (extended protocol), when the query was picked for mirroring. */
-  readonly params?: readonly (string | null)[];
-  readonly startedAt: number;
-  readonly latencyMs: number;
-  readonly rows?: number;
-  readonly bytes: number;
-  /** SQLSTATE when it failed. */
-  readonly error?: string;
-  /** Whether telemetry sampling kept it. */
-  readonly sampled: boolean;
-}
-
 /** Something fed with a sample of successful queries and their metadata, e.g. the shadow mirror. */
 export interface MirrorTap {
   /** Largest share of queries it may want (the proxy pre-selects that share by request id). */
   maxRate(): number;
   /** Receives one pre-selected query; must return at once (queue or drop, never block). */
-  offer(query: CompletedQuery, metas: readonly StatementMeta[]): void;
+  offer(query: KeptQuery, metas: readonly StatementMeta[]): void;
 }
 
 /** Where the events go: an EventSink or anything with the same `add`. */
@@ -156,8 +140,7 @@ export class PgProxy {
       if (query.sampled) { this.counts.sampled++; this.report(query, metas); }
       if (query.mirror && query.error === undefined && this.options.mirror) {
         this.counts.mirrorOffered++;
-        const { requestId, sql, params, at, latencyMs, rows, bytes, sampled } = query;
-        this.options.mirror.offer({ requestId, sql, params, startedAt: at, latencyMs, rows, bytes, sampled }, metas);
+        this.options.mirror.offer(query, metas);
       }
     }
   }

@@ -23,6 +23,15 @@ import { dropDatabase, freshDatabase, pgbenchInit, postgresAvailable, PG_HOST, P
 
 const exec = promisify(execFile);
 const DB = 'sp_sql_test_proxy';
+/** A protocol 3.0 StartupMessage for user postgres on the test database. */
+function startupMessage(): Buffer {
+  const params = Buffer.from(`user\0postgres\0database\0${DB}\0\0`);
+  const head = Buffer.alloc(8);
+  head.writeInt32BE(8 + params.length, 0);
+  head.writeInt32BE(196608, 4);
+  return Buffer.concat([head, params]);
+}
+
 const EVENT_FIELDS = new Set(['target', 'op', 'table', 'columns', 'route', 'bytes', 'rows', 'latencyMs', 'status', 'error', 'user', 'requestId', 'at']);
 
 test('the native relay is built (npm ci compiles it; CI requires it)', { skip: process.env.CI !== 'true' && nativeBinding() instanceof Error }, () => {
@@ -180,11 +189,7 @@ for (const engine of ['native', 'js'] as const) describe(`pg-proxy (${engine} en
     const before = proxy.stats.framingLost;
     const s = net.connect(port, '127.0.0.1');
     await new Promise((r) => s.once('connect', r));
-    const params = Buffer.from(`user\0postgres\0database\0${DB}\0\0`);
-    const startup = Buffer.alloc(8);
-    startup.writeInt32BE(8 + params.length, 0);
-    startup.writeInt32BE(196608, 4);
-    s.write(Buffer.concat([startup, params]));
+    s.write(startupMessage());
     await new Promise((r) => s.once('data', r));
     s.on('data', () => undefined);
     s.write(Buffer.from([0x51, 0, 0, 0, 1]));
@@ -206,11 +211,7 @@ for (const engine of ['native', 'js'] as const) describe(`pg-proxy (${engine} en
     s.write(request);
     const reply = await new Promise<Buffer>((resolve) => s.once('data', resolve));
     assert.equal(reply.toString(), 'N');
-    const params = Buffer.from(`user\0postgres\0database\0${DB}\0\0`);
-    const startup = Buffer.alloc(8);
-    startup.writeInt32BE(8 + params.length, 0);
-    startup.writeInt32BE(196608, 4);
-    s.write(Buffer.concat([startup, params]));
+    s.write(startupMessage());
     const auth = await new Promise<Buffer>((resolve) => s.once('data', resolve));
     assert.equal(auth[0], 0x52 /* AuthenticationOk */);
     s.destroy();
@@ -256,10 +257,6 @@ for (const engine of ['native', 'js'] as const) describe(`pg-proxy (${engine} en
     const ROWS = 30_000;
     const s = net.connect(port, '127.0.0.1');
     await new Promise((r) => s.once('connect', r));
-    const params = Buffer.from(`user\0postgres\0database\0${DB}\0\0`);
-    const startup = Buffer.alloc(8);
-    startup.writeInt32BE(8 + params.length, 0);
-    startup.writeInt32BE(196608, 4);
     let data = Buffer.alloc(0);
     let readyCount = 0;
     const messages: { type: number; body: Buffer }[] = [];
@@ -276,7 +273,7 @@ for (const engine of ['native', 'js'] as const) describe(`pg-proxy (${engine} en
     });
     const ready = (): Promise<void> => new Promise((r) => { onReady = r; });
     let wait = ready();
-    s.write(Buffer.concat([startup, params]));
+    s.write(startupMessage());
     await wait;
     const sql = `SELECT i, repeat(md5(i::text), 32) FROM generate_series(1, ${ROWS}) i`;
     const query = Buffer.alloc(5);
