@@ -69,16 +69,14 @@ export class PgProxy {
   private scheduled = false;
   private readonly cache = new Map<string, StatementMeta[] | null>();
   private sampleRate: number;
-  private mirrorRate: number;
   private ratePoll: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: PgProxyOptions) {
     this.sampleRate = options.sampleRate;
-    this.mirrorRate = options.mirror?.maxRate() ?? 0;
     this.engine = chooseEngine(options.engine ?? 'auto');
     const relayOptions = {
       upstreamHost: options.upstreamHost, upstreamPort: options.upstreamPort,
-      sampleRate: this.sampleRate, mirrorRate: this.mirrorRate, onQuery: (q: KeptQuery) => this.enqueue(q),
+      sampleRate: this.sampleRate, mirrorRate: options.mirror?.maxRate() ?? 0, onQuery: (q: KeptQuery) => this.enqueue(q),
     };
     this.relay = this.engine === 'native' ? new NativeRelay(relayOptions) : new JsRelay(relayOptions);
   }
@@ -112,8 +110,7 @@ export class PgProxy {
 
   /** Hands the current rates to the byte path at once (the mirror's is also re-read every 100 ms). */
   syncRates(): void {
-    this.mirrorRate = this.options.mirror?.maxRate() ?? 0;
-    this.relay.setRates(this.sampleRate, this.mirrorRate);
+    this.relay.setRates(this.sampleRate, this.options.mirror?.maxRate() ?? 0);
   }
 
   /** Stops accepting, ends open sessions, and processes queries already completed. */
