@@ -23,6 +23,7 @@ test('HOST:PORT and postgres:// URLs are parsed, bad ones refused with the rule'
 test('the command exits with a clear message on a bad flag', async () => {
   const entry = fileURLToPath(new URL('../../../bench/sql/proxy-main.' + (import.meta.url.endsWith('.ts') ? 'ts' : 'js'), import.meta.url));
   const args = import.meta.url.endsWith('.ts') ? ['--import', 'tsx', entry] : [entry];
-  const run = exec(process.execPath, [...args, 'pg-proxy', '--listen', '127.0.0.1:1', '--upstream', 'postgres://u@h/db', '--sample-rate', '2']);
-  await assert.rejects(run, (e: { code?: number; stderr?: string }) => e.code !== 0 && /sample-rate.*between 0 and 1/.test(e.stderr ?? ''));
+  const common = [...args, 'pg-proxy', '--listen', '127.0.0.1:1', '--upstream', 'postgres://u@h/db'];
+  await assert.rejects(exec(process.execPath, [...common, '--sample-rate', '2']), (e: { code?: number; stderr?: string }) => e.code !== 0 && /sample-rate.*between 0 and 1/.test(e.stderr ?? ''));
+  await assert.rejects(exec(process.execPath, [...common, '--engine', 'rust']), (e: { code?: number; stderr?: string }) => e.code !== 0 && /--engine.*must be one of native, js, auto/.test(e.stderr ?? ''));
 });
