@@ -86,6 +86,7 @@ describe('Shadows page and live updates in headless Chromium', { skip: missing ?
     assert.deepEqual(await disks.locator('table.tiers tbody th').allInnerTexts(), ['live', 'shadow-hdd', 'nvme']);
     assert.match(await disks.locator('table.heat tbody tr').first().innerText(), /^\s*[01]\s+[45]/);
     assert.match(await card('orders-sql').innerText(), /sampleRate\s+1/);
+    assert.match(await card('orders-sql').innerText(), /engine\s+(native|js)/);
 
     const gone = card('gone');
     assert.equal(await gone.getAttribute('data-reachable'), 'false');

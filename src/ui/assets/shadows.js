@@ -161,13 +161,13 @@ function volumesBody(s) {
 
 // ---- sql ---------------------------------------------------------------------------------------
 function sqlBody(s) {
-  const { rates = {}, proxy = {}, sink = {}, mirror } = s.status;
+  const { rates = {}, engine, proxy = {}, sink = {}, mirror } = s.status;
   const group = (title, o) => `<div><h3>${title}</h3><dl class="kv">${Object.entries(o).map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join('')}</dl></div>`;
   const input = (key, label) => {
     const id = `${key}-${s.name}`;
     return `<label for="${esc(id)}">${label}</label><input id="${esc(id)}" class="rate" data-rate="${key}" type="number" min="0" max="1" step="0.01" value="${esc(rates[key])}">`;
   };
-  return `<div class="tops sql">${group('Rates', rates)}${group('Interceptor', proxy)}${group('Event sink', sink)}${mirror ? group('Shadow feed', mirror) : '<div><h3>Shadow feed</h3><p class="muted">No shadow instance is fed.</p></div>'}</div>
+  return `<div class="tops sql">${group('Rates', rates)}${group('Interceptor', engine ? { engine, ...proxy } : proxy)}${group('Event sink', sink)}${mirror ? group('Shadow feed', mirror) : '<div><h3>Shadow feed</h3><p class="muted">No shadow instance is fed.</p></div>'}</div>
     <div class="row rates-form">${input('sampleRate', 'Sampling rate (0–1)')}${mirror ? `${input('writeRate', 'Writes replayed on the shadow (0–1)')}${input('readRate', 'Reads replayed on the shadow (0–1)')}` : ''}
       <button class="rates" data-shadow="${esc(s.name)}">Apply rates</button></div>`;
 }
