@@ -4,6 +4,7 @@
  * database with a sample of writes and reads; --admin serves the status/rates API.
  */
 import { InvalidArgumentError, type Command } from 'commander';
+import { readFile } from 'node:fs/promises';
 import pg from 'pg';
 import { logger } from '../obs/log.js';
 import { hostPort, oneOf, unitFraction } from './common.js';
@@ -12,6 +13,7 @@ import { EventSink } from '../shadows/sql/sink.js';
 import { ShadowMirror } from '../shadows/sql/mirror.js';
 import { startAdmin } from '../shadows/sql/admin.js';
 import type { Catalog } from '../shadows/sql/metadata.js';
+import type { TlsFiles } from '../shadows/sql/relay.js';
 
 const log = logger('pg-proxy');
 
@@ -45,6 +47,16 @@ export async function loadCatalog(url: string): Promise<Catalog | undefined> {
   }
 }
 
+/** Reads --tls-cert and --tls-key (both or neither); a missing or unreadable file names its flag. */
+export async function readTlsFiles(certPath?: string, keyPath?: string): Promise<TlsFiles | undefined> {
+  if (certPath === undefined && keyPath === undefined) return undefined;
+  if (certPath === undefined || keyPath === undefined) throw new InvalidArgumentError('--tls-cert and --tls-key go together');
+  const read = async (flag: string, path: string): Promise<Buffer> => {
+    try { return await readFile(path); } catch (err) { throw new InvalidArgumentError(`${flag} ${path}: ${(err as Error).message}`); }
+  };
+  return { cert: await read('--tls-cert', certPath), key: await read('--tls-key', keyPath) };
+}
+
 /** Adds the `pg-proxy` subcommand. */
 export function register(program: Command): void {
   program
@@ -60,12 +72,15 @@ export function register(program: Command): void {
     .option('--read-rate <r>', 'share of reads mirrored to the shadow', unitFraction, 0.01)
     .option('--admin <host:port>', 'serve GET /v1/status and PUT /v1/rates here (PUT needs SHADOWPLANE_PGPROXY_TOKEN as a bearer token when that is set; required beyond loopback)', hostPort)
     .option('--no-catalog', 'do not read the upstream column catalog')
+    .option('--tls-cert <file>', 'PEM certificate (chain) to terminate clients\' TLS with (with --tls-key; the upstream stays in clear)')
+    .option('--tls-key <file>', 'PEM private key of --tls-cert')
     .option('--engine <engine>', 'byte path: native (C, built by npm ci), js (node:net), or auto (native when built)', oneOf(['native', 'js', 'auto'] as const), 'auto')
     .action(async (opts: {
       listen: { host: string; port: number }; upstream: ReturnType<typeof postgresUrl>; sampleRate: number;
       control?: string; target?: string; shadow?: ReturnType<typeof postgresUrl>; writeRate: number; readRate: number;
-      admin?: { host: string; port: number }; catalog: boolean; engine: ProxyEngine;
+      admin?: { host: string; port: number }; catalog: boolean; engine: ProxyEngine; tlsCert?: string; tlsKey?: string;
     }) => {
+      const tls = await readTlsFiles(opts.tlsCert, opts.tlsKey);
       if (opts.control !== undefined) {
         try { new URL(opts.control); } catch { throw new InvalidArgumentError(`--control "${opts.control}" must be an http(s) URL`); }
       }
@@ -75,7 +90,7 @@ export function register(program: Command): void {
       const proxy = new PgProxy({
         upstreamHost: opts.upstream.host, upstreamPort: opts.upstream.port,
         target: opts.target ?? opts.upstream.database, sampleRate: opts.sampleRate, events: sink, mirror,
-        catalog: opts.catalog ? await loadCatalog(opts.upstream.url) : undefined, engine: opts.engine,
+        catalog: opts.catalog ? await loadCatalog(opts.upstream.url) : undefined, engine: opts.engine, tls,
       });
       const port = await proxy.listen(opts.listen.port, opts.listen.host);
       const admin = opts.admin ? await startAdmin({ proxy, sink, mirror }, opts.admin.port, opts.admin.host, process.env.SHADOWPLANE_PGPROXY_TOKEN || undefined) : undefined;

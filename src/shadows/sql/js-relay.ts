@@ -1,13 +1,15 @@
 /**
  * The interceptor's byte path on node:net (the `js` engine). Startup and authentication (cleartext,
- * md5, SCRAM) pass through byte for byte; SSLRequest and GSSENCRequest are answered 'N' (the client
- * continues in clear or gives up, as it chooses); CancelRequest is forwarded to the upstream on a new
+ * md5, SCRAM) pass through byte for byte; SSLRequest is answered 'S' and TLS terminated when a
+ * certificate is configured, else 'N' like GSSENCRequest (the client continues in clear or gives
+ * up, as it chooses); CancelRequest is forwarded to the upstream on a new
  * connection (the BackendKeyData the client holds is the server's own, relayed unchanged). After
  * startup every chunk is written on as it arrives; a FrameTracker on each direction follows the
  * message framing to time queries (Query, or Execute in the extended protocol, until
  * CommandComplete/ErrorResponse/ReadyForQuery).
  */
 import net from 'node:net';
+import tls from 'node:tls';
 import { randomUUID } from 'node:crypto';
 import { keepSample } from '../../ingest/sampler.js';
 import type { KeptQuery, Relay, RelayCounters, RelayOptions } from './relay.js';
@@ -44,8 +46,9 @@ const READ_BUFFER = 64 * 1024;
 /** The node:net relay. */
 export class JsRelay implements Relay {
   private readonly stats: RelayCounters = {
-    connections: 0, active: 0, queries: 0, skippedAfterError: 0, sslRefused: 0, cancelsForwarded: 0, framingLost: 0, backlogDropped: 0,
+    connections: 0, active: 0, queries: 0, skippedAfterError: 0, sslRefused: 0, tlsTerminated: 0, cancelsForwarded: 0, framingLost: 0, backlogDropped: 0,
   };
+  private readonly secureContext: tls.SecureContext | undefined;
   private readonly server: net.Server;
   private readonly sockets = new Set<net.Socket>();
   private sampleRate: number;
@@ -54,6 +57,12 @@ export class JsRelay implements Relay {
   constructor(private readonly options: RelayOptions) {
     this.sampleRate = options.sampleRate;
     this.mirrorRate = options.mirrorRate;
+    // Fails here, at start, on a certificate or key that does not load or does not match.
+    try {
+      this.secureContext = options.tls ? tls.createSecureContext({ cert: options.tls.cert, key: options.tls.key }) : undefined;
+    } catch (err) {
+      throw new Error(`TLS certificate or key rejected: ${(err as Error).message}`);
+    }
     this.server = net.createServer((c) => this.accept(c));
   }
 
@@ -79,13 +88,18 @@ export class JsRelay implements Relay {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
-  private accept(client: net.Socket): void {
+  private accept(socket: net.Socket): void {
     this.stats.connections++;
     this.stats.active++;
-    this.sockets.add(client);
-    client.setNoDelay(true);
-    client.on('close', () => { this.stats.active--; this.sockets.delete(client); });
-    client.on('error', () => client.destroy());
+    this.sockets.add(socket);
+    socket.setNoDelay(true);
+    socket.on('close', () => { this.stats.active--; this.sockets.delete(socket); });
+    socket.on('error', () => socket.destroy());
+    this.startup(socket);
+  }
+
+  /** Reads the startup phase from `client` (the TCP socket, or the TLS socket over it). */
+  private startup(client: net.Socket): void {
     let pending: Buffer = Buffer.alloc(0);
     const onStartup = (chunk: Buffer): void => {
       pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
@@ -94,6 +108,18 @@ export class JsRelay implements Relay {
         if (len < 8 || len > 10_000) { client.end(errorResponse('08P01', 'invalid startup packet length')); return; }
         if (pending.length < len) return;
         const code = pending.readInt32BE(4);
+        if (code === SSL_REQUEST && this.secureContext && !(client instanceof tls.TLSSocket)) {
+          // The client speaks TLS next: the startup phase starts over inside it.
+          client.off('data', onStartup);
+          client.write('S');
+          const secure = new tls.TLSSocket(client, { isServer: true, secureContext: this.secureContext });
+          secure.on('error', () => client.destroy());
+          this.sockets.add(secure);
+          secure.once('close', () => { this.sockets.delete(secure); client.destroy(); });
+          secure.once('secure', () => this.stats.tlsTerminated++);
+          this.startup(secure);
+          return;
+        }
         if (code === SSL_REQUEST || code === GSSENC_REQUEST) {
           this.stats.sslRefused++;
           client.write('N');

@@ -9,7 +9,7 @@ import { logger } from '../../obs/log.js';
 import { extractMetadata, initParser, type Catalog, type StatementMeta } from './metadata.js';
 import { JsRelay } from './js-relay.js';
 import { NativeRelay, nativeBinding } from './native-relay.js';
-import type { KeptQuery, Relay, RelayCounters } from './relay.js';
+import type { KeptQuery, Relay, RelayCounters, TlsFiles } from './relay.js';
 
 const log = logger('pg-proxy');
 
@@ -38,8 +38,10 @@ export interface PgProxyOptions {
   mirror?: MirrorTap;
   /** Column lists per table, to attribute unqualified columns in joins. */
   catalog?: Catalog;
-  /** Byte path: `native` (C), `js` (node:net), or `auto` (native when built, else js). Default auto. */
+  /** Byte path: `native` (C), `js` (node:net), or `auto` (native when built and no TLS, else js). Default auto. */
   engine?: ProxyEngine;
+  /** Terminate clients' TLS with this certificate and key (js engine); without, SSLRequest is refused. */
+  tls?: TlsFiles;
 }
 
 /** Which byte path a PgProxy uses. */
@@ -73,10 +75,10 @@ export class PgProxy {
 
   constructor(private readonly options: PgProxyOptions) {
     this.sampleRate = options.sampleRate;
-    this.engine = chooseEngine(options.engine ?? 'auto');
+    this.engine = chooseEngine(options.engine ?? 'auto', options.tls !== undefined);
     const relayOptions = {
       upstreamHost: options.upstreamHost, upstreamPort: options.upstreamPort,
-      sampleRate: this.sampleRate, mirrorRate: options.mirror?.maxRate() ?? 0, onQuery: (q: KeptQuery) => this.enqueue(q),
+      sampleRate: this.sampleRate, mirrorRate: options.mirror?.maxRate() ?? 0, tls: options.tls, onQuery: (q: KeptQuery) => this.enqueue(q),
     };
     this.relay = this.engine === 'native' ? new NativeRelay(relayOptions) : new JsRelay(relayOptions);
   }
@@ -186,9 +188,17 @@ export class PgProxy {
   }
 }
 
-/** Resolves `auto`; a required native engine that is not built is an error naming the fix. */
-function chooseEngine(engine: ProxyEngine): 'native' | 'js' {
+/**
+ * Resolves `auto`; a required native engine that is not built, or asked to terminate TLS, is an
+ * error naming the fix.
+ */
+function chooseEngine(engine: ProxyEngine, tls: boolean): 'native' | 'js' {
   if (engine === 'js') return 'js';
+  if (tls) {
+    if (engine === 'native') throw new Error('the native engine does not terminate TLS: use --engine js (or auto) with a certificate');
+    log.info('TLS termination: pg-proxy uses the node:net relay');
+    return 'js';
+  }
   const native = nativeBinding();
   if (!(native instanceof Error)) return 'native';
   if (engine === 'native') throw native;

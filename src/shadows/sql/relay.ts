@@ -35,6 +35,8 @@ export interface RelayCounters {
   /** Extended-protocol executes the server skipped after an error in the same sync batch. */
   skippedAfterError: number;
   sslRefused: number;
+  /** Sessions whose TLS the proxy terminated (js engine with a certificate). */
+  tlsTerminated: number;
   cancelsForwarded: number;
   /** Connections whose framing could not be followed (still forwarded, no longer timed). */
   framingLost: number;
@@ -50,8 +52,16 @@ export interface RelayOptions {
   sampleRate: number;
   /** The mirror's largest rate in [0, 1] (0: no mirror); Bind parameters are kept only above 0. */
   mirrorRate: number;
+  /** Certificate and key (PEM) to terminate clients' TLS with; without them SSLRequest is refused. */
+  tls?: TlsFiles;
   /** Receives each kept query once it has finished; must return quickly. */
   onQuery(query: KeptQuery): void;
+}
+
+/** A server certificate (chain) and its private key, PEM. */
+export interface TlsFiles {
+  cert: Buffer;
+  key: Buffer;
 }
 
 /** A running byte path. */

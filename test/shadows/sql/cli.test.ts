@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError } from 'commander';
 import { hostPort } from '../../../src/cli/common.js';
-import { postgresUrl } from '../../../src/cli/pg-proxy.js';
+import { postgresUrl, readTlsFiles } from '../../../src/cli/pg-proxy.js';
 
 const exec = promisify(execFile);
 
@@ -18,6 +18,12 @@ test('HOST:PORT and postgres:// URLs are parsed, bad ones refused with the rule'
   assert.equal(postgresUrl('postgresql://u@127.0.0.1:5433').database, 'postgres');
   assert.throws(() => postgresUrl('mysql://u@h/db'), /postgres:\/\//);
   assert.throws(() => postgresUrl('not a url'), /must be a URL/);
+});
+
+test('--tls-cert and --tls-key go together, and an unreadable file names its flag', async () => {
+  assert.equal(await readTlsFiles(undefined, undefined), undefined);
+  await assert.rejects(readTlsFiles('cert.pem', undefined), /--tls-cert and --tls-key go together/);
+  await assert.rejects(readTlsFiles('/nonexistent/cert.pem', '/nonexistent/key.pem'), /--tls-cert \/nonexistent\/cert.pem: .*ENOENT/);
 });
 
 test('the command exits with a clear message on a bad flag', async () => {

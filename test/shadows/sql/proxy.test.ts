@@ -9,6 +9,9 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 import type { AddressInfo } from 'node:net';
@@ -216,6 +219,41 @@ for (const engine of ['native', 'js'] as const) describe(`pg-proxy (${engine} en
     assert.equal(auth[0], 0x52 /* AuthenticationOk */);
     s.destroy();
     assert.equal(proxy.stats.sslRefused, before + 1);
+  });
+
+  test('with a certificate, TLS is terminated (sslmode=require works; clear sessions still do); the native engine declines TLS', { skip: !available }, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sp-pg-tls-'));
+    try {
+      await exec('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-days', '1',
+        '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')]);
+      const tls = { cert: await readFile(join(dir, 'cert.pem')), key: await readFile(join(dir, 'key.pem')) };
+      if (engine === 'native') {
+        assert.throws(() => new PgProxy({ upstreamHost: PG_HOST, upstreamPort: PG_PORT, target: 't', sampleRate: 1, events: { add: () => undefined }, engine, tls }), /does not terminate TLS.*--engine js/);
+        return;
+      }
+      assert.throws(() => new PgProxy({ upstreamHost: PG_HOST, upstreamPort: PG_PORT, target: 't', sampleRate: 1, events: { add: () => undefined }, tls: { cert: tls.cert, key: Buffer.from('not a key') } }), /TLS certificate or key rejected/);
+      const events: RequestEvent[] = [];
+      const secure = new PgProxy({ upstreamHost: PG_HOST, upstreamPort: PG_PORT, target: 't', sampleRate: 1, events: { add: (e) => events.push(e) }, tls });
+      assert.equal(secure.engine, 'js', 'auto picks the engine that terminates TLS');
+      const p = await secure.listen(0);
+      try {
+        const psql = (sslmode: string) => exec('psql', ['-X', '-At', '-d', `host=127.0.0.1 port=${p} user=postgres dbname=${DB} sslmode=${sslmode}`,
+          '-c', 'SELECT bid FROM pgbench_branches', '-c', 'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()']);
+        const { stdout } = await psql('require');
+        // Between the proxy and the server the session is in clear: the server's view says so.
+        assert.deepEqual(stdout.trim().split('\n'), ['1', 'f']);
+        assert.equal(secure.stats.tlsTerminated, 1);
+        assert.deepEqual((await psql('disable')).stdout.trim().split('\n'), ['1', 'f']);
+        assert.equal(secure.stats.tlsTerminated, 1);
+        for (let i = 0; i < 50 && secure.stats.active > 0; i++) await new Promise((r) => setTimeout(r, 20));
+        assert.equal(secure.stats.active, 0, 'sessions that end, in TLS or not, are no longer counted');
+      } finally {
+        await secure.close();
+      }
+      assert.equal(events.filter((e) => e.table === 'pgbench_branches').length, 2, 'queries inside TLS are sampled like the others');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   test('an unreachable upstream is reported to the client as 08006, naming the address', { skip: !available }, async () => {
