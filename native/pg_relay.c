@@ -17,6 +17,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -170,13 +171,13 @@ typedef struct conn {
 } conn;
 
 typedef struct relay {
-  int epfd, lfd, wakefd;
+  int epfd, lfd, wakefd, spare_fd;
   struct sockaddr_storage upstream; socklen_t upstream_len;
   char upstream_text[80];
   pthread_t thread;
   _Atomic double sample_rate, mirror_rate;
   _Atomic uint64_t connections, active, queries, skipped_after_error, ssl_refused, cancels_forwarded,
-    framing_lost, backlog_dropped;
+    framing_lost, backlog_dropped, refused_no_fd;
   conn *conns, *dead;
   pthread_mutex_t lock;
   record *out_head, *out_tail; size_t out_n;
@@ -518,6 +519,7 @@ static void settle(conn *c) {
   if (c->dead) return;
   size_t up_pending = buf_pending(&c->to_up), client_pending = buf_pending(&c->to_client);
   if (c->state == ST_CLOSING && client_pending == 0) { conn_kill(c); return; }
+  if (c->state == ST_STARTUP && c->c_eof) { conn_kill(c); return; }
   if (c->state == ST_RELAY) {
     if (c->c_eof && up_pending == 0 && !c->up_shut) { shutdown(c->ufd, SHUT_WR); c->up_shut = 1; }
     if (c->u_eof && client_pending == 0 && !c->client_shut) { shutdown(c->cfd, SHUT_WR); c->client_shut = 1; }
@@ -710,6 +712,18 @@ static void on_event(conn *c, int upstream, uint32_t events) {
 static void accept_clients(relay *r) {
   for (;;) {
     int fd = accept4(r->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0 && (errno == EMFILE || errno == ENFILE) && r->spare_fd >= 0) {
+      /* Out of descriptors: the pending client would be reported forever (level-triggered).
+       * Use the spare to accept and close it, so the client sees a refusal, then take it back. */
+      close(r->spare_fd);
+      fd = accept(r->lfd, NULL, NULL);
+      if (fd >= 0) close(fd);
+      r->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+      /* accept reports EMFILE before it looks at the queue: stop once the queue is empty. */
+      if (fd < 0) return;
+      atomic_fetch_add_explicit(&r->refused_no_fd, 1, memory_order_relaxed);
+      continue;
+    }
     if (fd < 0) return;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -892,6 +906,7 @@ static napi_value start(napi_env env, napi_callback_info info) {
   getsockname(r->lfd, (struct sockaddr *)&local, &bound_len);
   int port = ntohs(local.ss_family == AF_INET ? ((struct sockaddr_in *)&local)->sin_port : ((struct sockaddr_in6 *)&local)->sin6_port);
 
+  r->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   r->epfd = epoll_create1(EPOLL_CLOEXEC);
   r->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   r->ep_listen = (endpoint){ NULL, 0 };
@@ -945,6 +960,7 @@ static napi_value counters(napi_env env, relay *r) {
   set_number(env, o, "cancelsForwarded", (double)atomic_load(&r->cancels_forwarded));
   set_number(env, o, "framingLost", (double)atomic_load(&r->framing_lost));
   set_number(env, o, "backlogDropped", (double)atomic_load(&r->backlog_dropped));
+  set_number(env, o, "refusedNoDescriptor", (double)atomic_load(&r->refused_no_fd));
   return o;
 }
 
@@ -967,6 +983,7 @@ static napi_value stop(napi_env env, napi_callback_info info) {
   if (write(r->wakefd, &one, sizeof one) < 0) { /* the loop also ends on a closed epoll */ }
   pthread_join(r->thread, NULL);
   close(r->lfd); close(r->epfd); close(r->wakefd);
+  if (r->spare_fd >= 0) close(r->spare_fd);
   napi_value result;
   napi_create_object(env, &result);
   napi_set_named_property(env, result, "stats", counters(env, r));

@@ -46,7 +46,7 @@ const READ_BUFFER = 64 * 1024;
 /** The node:net relay. */
 export class JsRelay implements Relay {
   private readonly stats: RelayCounters = {
-    connections: 0, active: 0, queries: 0, skippedAfterError: 0, sslRefused: 0, tlsTerminated: 0, cancelsForwarded: 0, framingLost: 0, backlogDropped: 0,
+    connections: 0, active: 0, queries: 0, skippedAfterError: 0, sslRefused: 0, tlsTerminated: 0, cancelsForwarded: 0, framingLost: 0, backlogDropped: 0, refusedNoDescriptor: 0,
   };
   private readonly secureContext: tls.SecureContext | undefined;
   private readonly server: net.Server;

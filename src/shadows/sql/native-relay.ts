@@ -77,7 +77,7 @@ export class NativeRelay implements Relay {
 
   counters(): RelayCounters {
     if (this.final) return { ...this.final };
-    if (this.handle === undefined) return { connections: 0, active: 0, queries: 0, skippedAfterError: 0, sslRefused: 0, tlsTerminated: 0, cancelsForwarded: 0, framingLost: 0, backlogDropped: 0 };
+    if (this.handle === undefined) return { connections: 0, active: 0, queries: 0, skippedAfterError: 0, sslRefused: 0, tlsTerminated: 0, cancelsForwarded: 0, framingLost: 0, backlogDropped: 0, refusedNoDescriptor: 0 };
     return (nativeBinding() as Binding).stats(this.handle);
   }
 

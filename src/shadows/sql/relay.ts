@@ -42,6 +42,8 @@ export interface RelayCounters {
   framingLost: number;
   /** Kept queries dropped because JavaScript fell 65,536 behind (native engine only). */
   backlogDropped: number;
+  /** Clients closed at once because the process was out of file descriptors (native engine only). */
+  refusedNoDescriptor: number;
 }
 
 /** Settings shared by both engines. */

@@ -188,6 +188,20 @@ for (const engine of ['native', 'js'] as const) describe(`pg-proxy (${engine} en
     await c.end();
   });
 
+  test('clients that close before their startup packet (port probes) are let go', { skip: !available }, async () => {
+    const activeBefore = proxy.stats.active;
+    await Promise.all(Array.from({ length: 5 }, () => new Promise<void>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => s.end(Buffer.from([0, 0])));
+      s.on('close', () => resolve());
+      s.resume();
+    })));
+    for (let i = 0; i < 50 && proxy.stats.active > activeBefore; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(proxy.stats.active, activeBefore);
+    const c = await client();
+    assert.equal((await c.query('SELECT 1 AS one')).rows[0].one, 1);
+    await c.end();
+  });
+
   test('a message length the protocol forbids loses the framing: still forwarded, counted, the proxy unharmed', { skip: !available }, async () => {
     const before = proxy.stats.framingLost;
     const s = net.connect(port, '127.0.0.1');
