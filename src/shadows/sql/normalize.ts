@@ -24,6 +24,11 @@ export interface Normalised {
   readonly literals: readonly LiteralSpan[];
   /** Highest `$n` that appeared in the original text (0 when none). */
   readonly maxParam: number;
+  /**
+   * False when a string, quoted identifier, dollar-quoted body or block comment runs to the end of
+   * the text: such a text is not valid SQL even where another with the same fingerprint is.
+   */
+  readonly complete: boolean;
 }
 
 const isDigit = (c: string): boolean => c >= '0' && c <= '9';
@@ -44,6 +49,7 @@ export function normalise(sql: string): Normalised {
   const n = sql.length;
   let i = 0;
   let maxParam = 0;
+  let complete = true;
   while (i < n) {
     const c = sql[i];
     const start = i;
@@ -59,19 +65,23 @@ export function normalise(sql: string): Normalised {
         else if (sql[i] === '*' && sql[i + 1] === '/') { depth--; i += 2; if (depth === 0) break; }
         else i++;
       }
+      if (depth > 0) complete = false;
     } else if (c === "'" || ((c === 'E' || c === 'e' || c === 'B' || c === 'b' || c === 'X' || c === 'x' || c === 'N' || c === 'n') && sql[i + 1] === "'")
       || ((c === 'U' || c === 'u') && sql[i + 1] === '&' && sql[i + 2] === "'")) {
       const backslashEscapes = c === 'E' || c === 'e';
       i = sql.indexOf("'", i) + 1;
+      let closed = false;
       while (i < n) {
         if (backslashEscapes && sql[i] === '\\') { i += 2; continue; }
         if (sql[i] === "'") {
           if (sql[i + 1] === "'") { i += 2; continue; }
           i++;
+          closed = true;
           break;
         }
         i++;
       }
+      if (!closed) complete = false;
       if (i > n) i = n;
       toks.push({ kind: 'literal', text: '', start, end: i });
     } else if (c === '$' && isDigit(sql[i + 1] ?? '')) {
@@ -84,6 +94,7 @@ export function normalise(sql: string): Normalised {
       const m = /^\$([A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*)?\$/.exec(sql.slice(i, i + 64));
       if (m) {
         const close = sql.indexOf(m[0], i + m[0].length);
+        if (close < 0) complete = false;
         i = close < 0 ? n : close + m[0].length;
         toks.push({ kind: 'literal', text: '', start, end: i });
       } else {
@@ -112,10 +123,12 @@ export function normalise(sql: string): Normalised {
       } else toks.push({ kind: 'literal', text: '', start, end: i });
     } else if (c === '"') {
       i++;
+      let closed = false;
       while (i < n) {
-        if (sql[i] === '"') { if (sql[i + 1] === '"') { i += 2; continue; } i++; break; }
+        if (sql[i] === '"') { if (sql[i + 1] === '"') { i += 2; continue; } i++; closed = true; break; }
         i++;
       }
+      if (!closed) complete = false;
       toks.push({ kind: 'quoted', text: sql.slice(start, i), start, end: i });
     } else if (isIdentStart(c)) {
       while (i < n && isIdentChar(sql[i])) i++;
@@ -144,7 +157,7 @@ export function normalise(sql: string): Normalised {
     parts.push(text);
     prev = t;
   }
-  return { fingerprint: parts.join('').trim(), literals, maxParam };
+  return { fingerprint: parts.join('').trim(), literals, maxParam, complete };
 }
 
 function needsSpace(a: string, b: string): boolean {

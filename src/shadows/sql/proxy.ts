@@ -7,6 +7,7 @@
 import type { RequestEvent } from '../../model/event.js';
 import { logger } from '../../obs/log.js';
 import { extractMetadata, initParser, type Catalog, type StatementMeta } from './metadata.js';
+import { normalise } from './normalize.js';
 import { JsRelay } from './js-relay.js';
 import { NativeRelay, nativeBinding } from './native-relay.js';
 import type { KeptQuery, Relay, RelayCounters, TlsFiles } from './relay.js';
@@ -58,6 +59,9 @@ export interface ProxyStats extends RelayCounters {
   mirrorOffered: number;
 }
 
+/** Entries in each metadata cache (by text, by fingerprint). */
+const METADATA_CACHE_SIZE = 2000;
+
 /** How often the mirror's rate is re-read and handed to the byte path. */
 const MIRROR_RATE_POLL_MS = 100;
 
@@ -69,7 +73,8 @@ export class PgProxy {
   private readonly relay: Relay;
   private readonly work: KeptQuery[] = [];
   private scheduled = false;
-  private readonly cache = new Map<string, StatementMeta[] | null>();
+  private readonly byText = new Map<string, StatementMeta[] | null>();
+  private readonly byFingerprint = new Map<string, StatementMeta[] | null>();
   private sampleRate: number;
   private ratePoll: NodeJS.Timeout | undefined;
 
@@ -173,19 +178,35 @@ export class PgProxy {
     }
   }
 
+  /**
+   * Statement metadata, parsed once per fingerprint: statements that differ only in their literals
+   * (most kept queries of a workload) share one parse, and no text with a literal value is kept.
+   * Texts without literals are also remembered as they are, which spares them the normalising. A
+   * text whose string or comment runs to its end is remembered by its own text only: it may not
+   * parse where its fingerprint does.
+   */
   private metadata(sql: string): StatementMeta[] | null {
-    let metas = this.cache.get(sql);
+    const known = this.byText.get(sql);
+    if (known !== undefined) return known;
+    const norm = normalise(sql);
+    let metas = norm.complete ? this.byFingerprint.get(norm.fingerprint) : undefined;
     if (metas === undefined) {
       try {
         metas = extractMetadata(sql, this.options.catalog);
       } catch {
         metas = null;
       }
-      if (this.cache.size >= 2000) this.cache.clear();
-      this.cache.set(sql, metas);
+      if (norm.complete) remember(this.byFingerprint, norm.fingerprint, metas);
     }
+    if (!norm.complete || norm.literals.length === 0) remember(this.byText, sql, metas);
     return metas;
   }
+}
+
+/** Bounded cache: cleared when full (workloads have far fewer distinct statements). */
+function remember(cache: Map<string, StatementMeta[] | null>, key: string, metas: StatementMeta[] | null): void {
+  if (cache.size >= METADATA_CACHE_SIZE) cache.clear();
+  cache.set(key, metas);
 }
 
 /**

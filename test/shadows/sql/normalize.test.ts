@@ -18,6 +18,12 @@ test('each literal form becomes a numbered parameter and comments disappear', ()
 test('an unterminated string or comment still yields no value', () => {
   assert.equal(normalise("SELECT 'abc").fingerprint, 'select $1');
   assert.equal(normalise('SELECT 1 /* secret 42').fingerprint, 'select $1');
+  for (const open of ["SELECT 'abc", "SELECT E'a\\'", 'SELECT 1 /* secret 42', 'SELECT $$body', 'SELECT "col']) {
+    assert.equal(normalise(open).complete, false, open);
+  }
+  for (const closed of ["SELECT 'a''b'", "SELECT E'a\\''", 'SELECT 1 /* a /* b */ */', 'SELECT $t$ x $t$', 'SELECT "c""d"']) {
+    assert.equal(normalise(closed).complete, true, closed);
+  }
 });
 
 test('property: no string or number literal value appears in the fingerprint', () => {

@@ -135,6 +135,18 @@ for (const engine of ['native', 'js'] as const) describe(`pg-proxy (${engine} en
     assert.ok(!received.some((e) => JSON.stringify(e).includes('not-sql-secret')));
   });
 
+  test('statements that differ only in literals share one parse; an unterminated one is still unparseable', { skip: !available }, async () => {
+    const c = await client();
+    const before = { events: proxy.stats.events, unparseable: proxy.stats.unparseable };
+    await c.query("SELECT bid FROM pgbench_branches WHERE bid = 1 AND 'lit-a' <> ''");
+    await c.query("SELECT bid FROM pgbench_branches WHERE bid = 2 AND 'lit-b' <> ''");
+    await assert.rejects(c.query("SELECT bid FROM pgbench_branches WHERE bid = 3 AND 'lit-c"), (e: { code?: string }) => e.code === '42601');
+    await c.end();
+    await new Promise((r) => setImmediate(r));
+    assert.equal(proxy.stats.events, before.events + 2);
+    assert.equal(proxy.stats.unparseable, before.unparseable + 1);
+  });
+
   test('psql: multi-statement simple query, COPY in and out, notices', { skip: !available }, async () => {
     const args = ['-X', '-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', DB, '-v', 'ON_ERROR_STOP=1'];
     const { stdout, stderr } = await exec('psql', [...args, '-At', '-c', "DO $$ BEGIN RAISE NOTICE 'hello'; END $$; SELECT count(*) FROM pgbench_branches"]);
