@@ -12,7 +12,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { randomUUID } from 'node:crypto';
 import { keepSample } from '../../ingest/sampler.js';
-import type { KeptQuery, Relay, RelayCounters, RelayOptions } from './relay.js';
+import { zeroCounters, type KeptQuery, type Relay, type RelayCounters, type RelayOptions } from './relay.js';
 import {
   CANCEL_REQUEST, FrameTracker, GSSENC_REQUEST, PROTOCOL_3, SSL_REQUEST,
   cStringEnd, decodeBind, errorResponse, readCString, sqlState, startupParams, tagRows,
@@ -45,9 +45,7 @@ const READ_BUFFER = 64 * 1024;
 
 /** The node:net relay. */
 export class JsRelay implements Relay {
-  private readonly stats: RelayCounters = {
-    connections: 0, active: 0, queries: 0, skippedAfterError: 0, sslRefused: 0, tlsTerminated: 0, cancelsForwarded: 0, framingLost: 0, backlogDropped: 0, refusedNoDescriptor: 0,
-  };
+  private readonly stats: RelayCounters = zeroCounters();
   private readonly secureContext: tls.SecureContext | undefined;
   private readonly server: net.Server;
   private readonly sockets = new Set<net.Socket>();

@@ -7,7 +7,7 @@
 import { createRequire } from 'node:module';
 import { lookup } from 'node:dns/promises';
 import { decodeBind } from './wire.js';
-import type { KeptQuery, Relay, RelayCounters, RelayOptions } from './relay.js';
+import { zeroCounters, type KeptQuery, type Relay, type RelayCounters, type RelayOptions } from './relay.js';
 
 /** A kept query as the addon hands it over: the raw Bind body instead of decoded parameters. */
 interface NativeQuery extends Omit<KeptQuery, 'params'> {
@@ -77,7 +77,7 @@ export class NativeRelay implements Relay {
 
   counters(): RelayCounters {
     if (this.final) return { ...this.final };
-    if (this.handle === undefined) return { connections: 0, active: 0, queries: 0, skippedAfterError: 0, sslRefused: 0, tlsTerminated: 0, cancelsForwarded: 0, framingLost: 0, backlogDropped: 0, refusedNoDescriptor: 0 };
+    if (this.handle === undefined) return zeroCounters();
     return (nativeBinding() as Binding).stats(this.handle);
   }
 

@@ -46,6 +46,14 @@ export interface RelayCounters {
   refusedNoDescriptor: number;
 }
 
+/** Counters of a relay that has not started. */
+export function zeroCounters(): RelayCounters {
+  return {
+    connections: 0, active: 0, queries: 0, skippedAfterError: 0, sslRefused: 0, tlsTerminated: 0,
+    cancelsForwarded: 0, framingLost: 0, backlogDropped: 0, refusedNoDescriptor: 0,
+  };
+}
+
 /** Settings shared by both engines. */
 export interface RelayOptions {
   upstreamHost: string;
