@@ -23,6 +23,30 @@ class Ledger {
   }
 }
 
+/** Appends batches of one record per key (`user-<i>`, values numbered per key) and counts them. */
+class Producer {
+  produced = 0;
+  private readonly keys: string[];
+  private readonly seq = new Map<string, number>();
+
+  constructor(private readonly svc: StreamService, keyCount: number) {
+    this.keys = Array.from({ length: keyCount }, (_, i) => `user-${i}`);
+  }
+
+  async batches(count: number): Promise<void> {
+    for (let b = 0; b < count; b++) {
+      const batch = this.keys.map((key) => {
+        const n = this.seq.get(key) ?? 0;
+        this.seq.set(key, n + 1);
+        return { key, value: String(n), id: `${key}:${n}` };
+      });
+      await this.svc.append(batch);
+      this.produced += batch.length;
+      await sleep(5);
+    }
+  }
+}
+
 async function until(what: string, cond: () => boolean, ms = 20_000): Promise<void> {
   const end = Date.now() + ms;
   while (!cond()) {
@@ -45,42 +69,28 @@ function suite(name: string, make: () => Promise<Backend>, skip?: string): void 
       const events: string[] = [];
       svc.onEvent((e) => events.push(`${e.kind}:${e.partition ?? e.worker}`));
       try {
-        const keys = Array.from({ length: 40 }, (_, i) => `user-${i}`);
-        const seq = new Map<string, number>();
-        let produced = 0;
-        const produce = async (batches: number): Promise<void> => {
-          for (let b = 0; b < batches; b++) {
-            const batch = keys.map((key) => {
-              const n = seq.get(key) ?? 0;
-              seq.set(key, n + 1);
-              return { key, value: String(n), id: `${key}:${n}` };
-            });
-            await svc.append(batch);
-            produced += batch.length;
-            await sleep(5);
-          }
-        };
-        await produce(10);
+        const producer = new Producer(svc, 40);
+        await producer.batches(10);
         const target = (svc.table.owners[0] + 1) % 3;
         await svc.createShadow(0, target, 'test');
-        await produce(10);
+        await producer.batches(10);
         await svc.switchOver(0, 'test');
         assert.equal(svc.table.owners[0], target);
         assert.equal(svc.partitions()[0].standby?.role, 'former');
         // Kill the new owner while records are in flight: its partitions fail over to live workers.
-        const producing = produce(15);
+        const producing = producer.batches(15);
         await sleep(30);
         process.kill(svc.workerPid(target)!, 'SIGKILL');
         await producing;
         await svc.release(0, 'test');
-        await produce(5);
-        await until('all records committed', () => [...ledger.seen.keys()].length === produced);
+        await producer.batches(5);
+        await until('all records committed', () => [...ledger.seen.keys()].length === producer.produced);
         // Partition 0 was failed over at once; the replacement process joins later, as spare capacity.
         await until('the replacement worker', () => events.includes(`worker-restarted:${target}`));
         await sleep(200);
         assert.equal(ledger.duplicates, 0);
         assert.equal(ledger.orderViolations, 0);
-        assert.equal([...ledger.seen.keys()].length, produced);
+        assert.equal([...ledger.seen.keys()].length, producer.produced);
         assert.ok(events.includes(`switched:0`) && events.includes('failed-over:0') && events.includes('released:0'), events.join(' '));
         assert.ok(events.indexOf('failed-over:0') < events.indexOf(`worker-restarted:${target}`), events.join(' '));
         assert.equal(svc.partitions()[0].standby, undefined);
@@ -111,20 +121,8 @@ function suite(name: string, make: () => Promise<Backend>, skip?: string): void 
         const orphans = svc.table.owners.flatMap((w, p) => (w === victim ? [p] : []));
         assert.ok(orphans.length >= 2, `worker ${victim} owns ${orphans.join(',')}`);
         const standbyWorker = (victim + 1) % 3;
-        const keys = Array.from({ length: 60 }, (_, i) => `user-${i}`);
-        const seq = new Map<string, number>();
-        let produced = 0;
-        const produceOnce = async (): Promise<void> => {
-          const batch = keys.map((key) => {
-            const n = seq.get(key) ?? 0;
-            seq.set(key, n + 1);
-            return { key, value: String(n), id: `${key}:${n}` };
-          });
-          await svc.append(batch);
-          produced += batch.length;
-          await sleep(5);
-        };
-        for (let i = 0; i < 10; i++) await produceOnce();
+        const producer = new Producer(svc, 60);
+        await producer.batches(10);
         await svc.createShadow(orphans[0], standbyWorker, 'test');
         await until('shadow caught up', () => svc.partitions()[orphans[0]].standby?.caughtUpAt !== undefined);
         await until('records flowing', () => perPartition.every((n) => n > 0));
@@ -132,15 +130,15 @@ function suite(name: string, make: () => Promise<Backend>, skip?: string): void 
         process.kill(svc.workerPid(victim)!, 'SIGKILL');
         // Keep producing until the replacement process is up, and a little after.
         while (atRestart === undefined) {
-          await produceOnce();
-          assert.ok(produced < 200_000, 'the replacement worker never became ready');
+          await producer.batches(1);
+          assert.ok(producer.produced < 200_000, 'the replacement worker never became ready');
         }
-        for (let i = 0; i < 5; i++) await produceOnce();
-        await until('all records committed', () => ledger.seen.size === produced);
+        await producer.batches(5);
+        await until('all records committed', () => ledger.seen.size === producer.produced);
         await sleep(200);
         assert.equal(ledger.duplicates, 0);
         assert.equal(ledger.orderViolations, 0);
-        assert.equal(ledger.seen.size, produced);
+        assert.equal(ledger.seen.size, producer.produced);
 
         const failovers = events.filter((e) => e.kind === 'failed-over');
         assert.deepEqual(failovers.map((e) => e.partition).sort(), [...orphans].sort());
