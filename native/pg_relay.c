@@ -956,7 +956,6 @@ static napi_value counters(napi_env env, relay *r) {
   set_number(env, o, "queries", (double)atomic_load(&r->queries));
   set_number(env, o, "skippedAfterError", (double)atomic_load(&r->skipped_after_error));
   set_number(env, o, "sslRefused", (double)atomic_load(&r->ssl_refused));
-  set_number(env, o, "tlsTerminated", 0); /* TLS is terminated by the js engine only */
   set_number(env, o, "cancelsForwarded", (double)atomic_load(&r->cancels_forwarded));
   set_number(env, o, "framingLost", (double)atomic_load(&r->framing_lost));
   set_number(env, o, "backlogDropped", (double)atomic_load(&r->backlog_dropped));

@@ -20,8 +20,9 @@ interface Binding {
     onQueries: (queries: NativeQuery[]) => void,
   ): { handle: unknown; port: number };
   setRates(handle: unknown, sampleRate: number, mirrorRate: number): void;
-  stats(handle: unknown): RelayCounters;
-  stop(handle: unknown): { stats: RelayCounters; queries: NativeQuery[] };
+  /** Every counter but tlsTerminated: this engine never terminates TLS. */
+  stats(handle: unknown): Omit<RelayCounters, 'tlsTerminated'>;
+  stop(handle: unknown): { stats: Omit<RelayCounters, 'tlsTerminated'>; queries: NativeQuery[] };
 }
 
 let binding: Binding | Error | undefined;
@@ -78,14 +79,14 @@ export class NativeRelay implements Relay {
   counters(): RelayCounters {
     if (this.final) return { ...this.final };
     if (this.handle === undefined) return zeroCounters();
-    return (nativeBinding() as Binding).stats(this.handle);
+    return { ...zeroCounters(), ...(nativeBinding() as Binding).stats(this.handle) };
   }
 
   async close(): Promise<void> {
     if (this.handle === undefined) return;
     const { stats, queries } = (nativeBinding() as Binding).stop(this.handle);
     this.handle = undefined;
-    this.final = stats;
+    this.final = { ...zeroCounters(), ...stats };
     this.deliver(queries);
   }
 
