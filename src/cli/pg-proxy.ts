@@ -74,7 +74,7 @@ export function register(program: Command): void {
     .option('--no-catalog', 'do not read the upstream column catalog')
     .option('--tls-cert <file>', 'PEM certificate (chain) to terminate clients\' TLS with (with --tls-key; the upstream stays in clear)')
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
-    .option('--engine <engine>', 'byte path: native (C, built by npm ci), js (node:net), or auto (native when built)', oneOf(['native', 'js', 'auto'] as const), 'auto')
+    .option('--engine <engine>', 'byte path: native (C, built by npm ci), js (node:net), or auto (native when built and no --tls-cert)', oneOf(['native', 'js', 'auto'] as const), 'auto')
     .action(async (opts: {
       listen: { host: string; port: number }; upstream: ReturnType<typeof postgresUrl>; sampleRate: number;
       control?: string; target?: string; shadow?: ReturnType<typeof postgresUrl>; writeRate: number; readRate: number;

@@ -2,8 +2,8 @@
  * The interceptor's byte path on node:net (the `js` engine). Startup and authentication (cleartext,
  * md5, SCRAM) pass through byte for byte; SSLRequest is answered 'S' and TLS terminated when a
  * certificate is configured, else 'N' like GSSENCRequest (the client continues in clear or gives
- * up, as it chooses); CancelRequest is forwarded to the upstream on a new
- * connection (the BackendKeyData the client holds is the server's own, relayed unchanged). After
+ * up, as it chooses); CancelRequest is forwarded to the upstream on a new connection (the
+ * BackendKeyData the client holds is the server's own, relayed unchanged). After
  * startup every chunk is written on as it arrives; a FrameTracker on each direction follows the
  * message framing to time queries (Query, or Execute in the extended protocol, until
  * CommandComplete/ErrorResponse/ReadyForQuery).
