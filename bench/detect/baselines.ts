@@ -1,7 +1,9 @@
 /**
  * TypeScript ports of shared/tools/smd-baselines/baselines.py, run on the same rows as the
  * detector: random scores, max z-score against the training data, PCA reconstruction error
- * (components covering 95 % of training variance). Each returns train and test scores plus, for
+ * (components covering 95 % of training variance); and, not in the script, the distance to the
+ * nearest training row (a simple baseline Sarfraz et al., ICML 2024, find on par with deep
+ * detectors). Each returns train and test scores plus, for
  * attribution, the per-metric contribution at a test row.
  */
 import { symmetricEigen } from '../../src/detect/subspace.js';
@@ -89,6 +91,50 @@ export function pcaBaseline(train: Float64Array[], test: Float64Array[]): Baseli
     attribution: (row, out) => {
       residual(test[row], out);
       for (let j = 0; j < d; j++) out[j] *= out[j];
+    },
+  };
+}
+
+/** Rows as one flat row-major array, every `stride`-th row. */
+function flatten(rows: Float64Array[], stride: number): Float64Array {
+  const d = rows[0].length;
+  const out = new Float64Array(Math.ceil(rows.length / stride) * d);
+  for (let i = 0, o = 0; i < rows.length; i += stride, o += d) out.set(rows[i], o);
+  return out;
+}
+
+/** Index of the reference row (flat, row-major) nearest to r in Euclidean distance, and that squared distance. */
+function nearest(ref: Float64Array, r: Float64Array): { index: number; d2: number } {
+  const d = r.length;
+  let index = 0, d2 = Infinity;
+  for (let o = 0, i = 0; o < ref.length; o += d, i++) {
+    let s = 0;
+    for (let j = 0; j < d && s < d2; j++) {
+      const x = r[j] - ref[o + j];
+      s += x * x;
+    }
+    if (s < d2) (d2 = s), (index = i);
+  }
+  return { index, d2 };
+}
+
+/**
+ * Distance to the nearest training row (every second row, for time). A training row's distance
+ * to itself is 0, so the training scores are those of the second half against the first half.
+ */
+export function nearestNeighbourBaseline(train: Float64Array[], test: Float64Array[]): BaselineScores {
+  const half = Math.floor(train.length / 2);
+  const firstHalf = flatten(train.slice(0, half), 2);
+  const all = flatten(train, 2);
+  const d = train[0].length;
+  const testNearest = test.map((r) => nearest(all, r));
+  return {
+    name: '1-nn',
+    train: Float64Array.from(train.slice(half), (r) => Math.sqrt(nearest(firstHalf, r).d2)),
+    test: Float64Array.from(testNearest, (n) => Math.sqrt(n.d2)),
+    attribution: (row, out) => {
+      const o = testNearest[row].index * d;
+      for (let j = 0; j < d; j++) out[j] = (test[row][j] - all[o + j]) ** 2;
     },
   };
 }

@@ -1,6 +1,7 @@
 /**
  * Evaluation of the component detector on SMD (8 machines) and ASD (12 services), with the
- * baselines of shared/tools/smd-baselines run on the same rows in the same process.
+ * baselines of shared/tools/smd-baselines (and a nearest-neighbour distance) run on the same rows
+ * in the same process.
  *
  * Protocol (what a live system gets): each entity's detector starts cold, streams the whole
  * training part (its warm-up plus history), then streams the test part without a reset, still
@@ -10,7 +11,7 @@
  * The baselines' rule uses all of their training scores; the same rule on the second half only
  * (as the detector gets it) is printed next to it, so the comparison can be read both ways.
  *
- * Run: npx tsx bench/detect/smd.ts [--json out.json] [--only SMD|ASD]
+ * Run: npx tsx bench/detect/smd.ts [--json out.json] [--only SMD|ASD] [--dump DIR (per-entity scores)]
  * DETECT_CONFIG='{"topK":2}' overrides component knobs for experiments.
  */
 import { writeFileSync } from 'node:fs';
@@ -20,7 +21,7 @@ import { entities, loadEntity } from './data.js';
 import type { Entity } from './data.js';
 import { bestF1, prfAt, eventRecall, hitRate, quantileSorted } from './metrics.js';
 import type { Prf } from './metrics.js';
-import { randomBaseline, zmaxBaseline, pcaBaseline } from './baselines.js';
+import { randomBaseline, zmaxBaseline, pcaBaseline, nearestNeighbourBaseline } from './baselines.js';
 import type { BaselineScores } from './baselines.js';
 
 /** The train-only threshold rule: quantile of training scores, times a margin. */
@@ -134,7 +135,7 @@ function main(): void {
       // The same detector without score calibration (fixed z map), for comparison in the same run.
       const raw = runDetector(e, UNCALIBRATED, { ...config, calibration: null });
       rows.push(evaluate(e, raw, raw.seconds));
-      for (const make of [randomBaseline, zmaxBaseline, pcaBaseline]) {
+      for (const make of [randomBaseline, zmaxBaseline, pcaBaseline, nearestNeighbourBaseline]) {
         const start = process.hrtime.bigint();
         const b = make(e.train, e.test);
         rows.push(evaluate(e, b, Number(process.hrtime.bigint() - start) / 1e9));
@@ -145,7 +146,7 @@ function main(): void {
       );
     }
   }
-  const dets = ['shadowplane', UNCALIBRATED, 'random', 'max-z', 'pca'];
+  const dets = ['shadowplane', UNCALIBRATED, 'random', 'max-z', 'pca', '1-nn'];
   console.log(`threshold rule: quantile ${TRAIN_QUANTILE} of training scores x ${TRAIN_MARGIN}; config ${JSON.stringify(config)}\n`);
   console.log(`| set | entity | detector | P (train thr) | R | F1 (train thr) | F1 (score >= ${FIXED_THRESHOLD}) | best F1 | events found | mean delay (steps) | HitRate@100% | @150% |`);
   console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
@@ -166,7 +167,7 @@ function main(): void {
       );
     }
     const pca = rows.filter((r) => r.dataset === ds && r.detector === 'pca');
-    for (const d of ['max-z', 'pca']) {
+    for (const d of ['max-z', 'pca', '1-nn']) {
       const sel = rows.filter((r) => r.dataset === ds && r.detector === d);
       if (sel.length) console.log(`${ds} ${d} with its threshold from the second half of training: mean F1 ${f3(mean(sel.map((r) => r.trainHalf!.f1)))}; per entity ${sel.map((r) => `${r.entity} ${f3(r.trainHalf!.f1)}`).join(', ')}`);
     }
