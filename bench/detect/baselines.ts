@@ -3,8 +3,8 @@
  * detector: random scores, max z-score against the training data, PCA reconstruction error
  * (components covering 95 % of training variance); and, not in the script, the distance to the
  * nearest training row (a simple baseline Sarfraz et al., ICML 2024, find on par with deep
- * detectors). Each returns train and test scores plus, for
- * attribution, the per-metric contribution at a test row.
+ * detectors). Each returns train and test scores plus, for attribution, the per-metric
+ * contribution at a test row.
  */
 import { symmetricEigen } from '../../src/detect/subspace.js';
 import { mulberry32 } from '../../src/core/random.js';
