@@ -16,6 +16,14 @@ export const PG_HOST = '127.0.0.1';
 export const PG_PORT = 5432;
 export const pgUrl = (db: string, user = 'postgres', port = PG_PORT): string => `postgres://${user}@${PG_HOST}:${port}/${db}`;
 
+/**
+ * Waits up to a second for a counter the proxy updates on its own time: a close seen later, or a
+ * finished query the native engine hands over from its own thread after the client has its reply.
+ */
+export async function settled(done: () => boolean): Promise<void> {
+  for (let i = 0; i < 50 && !done(); i++) await new Promise((r) => setTimeout(r, 20));
+}
+
 /** Whether the local server answers; under CI a missing server throws so the test fails. */
 export async function postgresAvailable(): Promise<boolean> {
   const c = new pg.Client({ connectionString: pgUrl('postgres'), connectionTimeoutMillis: 2000 });

@@ -22,7 +22,7 @@ import { PgProxy } from '../../../src/shadows/sql/proxy.js';
 import { nativeBinding } from '../../../src/shadows/sql/native-relay.js';
 import { EventSink } from '../../../src/shadows/sql/sink.js';
 import { CANCEL_REQUEST, SSL_REQUEST } from '../../../src/shadows/sql/wire.js';
-import { dropDatabase, freshDatabase, pgbenchInit, postgresAvailable, PG_HOST, PG_PORT, startAuthCluster } from './helpers.js';
+import { dropDatabase, freshDatabase, pgbenchInit, postgresAvailable, PG_HOST, PG_PORT, settled, startAuthCluster } from './helpers.js';
 
 const exec = promisify(execFile);
 const DB = 'sp_sql_test_proxy';
@@ -33,11 +33,6 @@ function startupMessage(): Buffer {
   head.writeInt32BE(8 + params.length, 0);
   head.writeInt32BE(196608, 4);
   return Buffer.concat([head, params]);
-}
-
-/** Waits up to a second for a counter the proxy updates on its own time (a close seen later). */
-async function settled(done: () => boolean): Promise<void> {
-  for (let i = 0; i < 50 && !done(); i++) await new Promise((r) => setTimeout(r, 20));
 }
 
 const EVENT_FIELDS = new Set(['target', 'op', 'table', 'columns', 'route', 'bytes', 'rows', 'latencyMs', 'status', 'error', 'user', 'requestId', 'at']);
@@ -141,7 +136,7 @@ for (const engine of ['native', 'js'] as const) describe(`pg-proxy (${engine} en
     await assert.rejects(c.query("SELEC 'not-sql-secret'"), (e: { code?: string }) => e.code === '42601');
     assert.equal((await c.query('SELECT 2 AS two')).rows[0].two, 2);
     await c.end();
-    await new Promise((r) => setImmediate(r));
+    await settled(() => proxy.stats.unparseable > before);
     assert.equal(proxy.stats.unparseable, before + 1);
     await sink.flush();
     assert.ok(!received.some((e) => JSON.stringify(e).includes('not-sql-secret')));
@@ -154,7 +149,7 @@ for (const engine of ['native', 'js'] as const) describe(`pg-proxy (${engine} en
     await c.query("SELECT bid FROM pgbench_branches WHERE bid = 2 AND 'lit-b' <> ''");
     await assert.rejects(c.query("SELECT bid FROM pgbench_branches WHERE bid = 3 AND 'lit-c"), (e: { code?: string }) => e.code === '42601');
     await c.end();
-    await new Promise((r) => setImmediate(r));
+    await settled(() => proxy.stats.events >= before.events + 2 && proxy.stats.unparseable > before.unparseable);
     assert.equal(proxy.stats.events, before.events + 2);
     assert.equal(proxy.stats.unparseable, before.unparseable + 1);
   });
@@ -325,6 +320,7 @@ for (const engine of ['native', 'js'] as const) describe(`pg-proxy (${engine} en
     // The proxy reads the server's replies into one reused buffer: a write to a client that is not
     // reading must not see that buffer overwritten by the next read.
     const ROWS = 30_000;
+    const sampledBefore = proxy.stats.sampled;
     const s = net.connect(port, '127.0.0.1');
     await new Promise((r) => s.once('connect', r));
     let data = Buffer.alloc(0);
@@ -365,6 +361,9 @@ for (const engine of ['native', 'js'] as const) describe(`pg-proxy (${engine} en
       const value = m.body.toString('utf8', 10 + l1);
       assert.equal(value, createHash('md5').update(String(i)).digest('hex').repeat(32), `row ${i} differs`);
     });
+    // The native engine hands a finished query over from its own thread, possibly after the
+    // client has its reply: wait for the parser to have seen it before flushing the sink.
+    await settled(() => proxy.stats.sampled > sampledBefore);
     await sink.flush();
     const events = received.filter((e) => e.route?.startsWith('select i, repeat(md5(i::text), $1) from generate_series'));
     assert.equal(events.length, 1);

@@ -15,7 +15,7 @@ import { validateConfig } from '../../../src/config.js';
 import { ShadowplaneService } from '../../../src/service.js';
 import { PgProxy } from '../../../src/shadows/sql/proxy.js';
 import { EventSink } from '../../../src/shadows/sql/sink.js';
-import { dropDatabase, freshDatabase, postgresAvailable, PG_HOST, PG_PORT } from './helpers.js';
+import { dropDatabase, freshDatabase, postgresAvailable, PG_HOST, PG_PORT, settled } from './helpers.js';
 
 const DB = 'sp_sql_test_service';
 
@@ -55,7 +55,7 @@ describe('pg-proxy → Shadowplane service', async () => {
       for (let i = 0; i < 5; i++) await c.query(`SELECT abalance FROM pgbench_accounts WHERE aid = ${424242 + i} OR filler = 'literal-Qx81'`);
       await c.query('UPDATE pgbench_tellers SET tbalance = tbalance + $1 WHERE tid = $2', [31337, 2]);
       await c.end();
-      await new Promise((r) => setImmediate(r));
+      await settled(() => proxy.stats.sampled >= 6);
       await sink.flush();
       assert.equal(sink.stats.sent, 6);
       assert.equal(sink.stats.droppedSendFailed, 0);

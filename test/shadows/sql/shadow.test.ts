@@ -18,7 +18,7 @@ import { WorkloadDriver, findKnee } from '../../../src/shadows/sql/workload.js';
 import { recommendCapacity } from '../../../src/shadows/sql/capacity.js';
 import { EventSink } from '../../../src/shadows/sql/sink.js';
 import { startAdmin } from '../../../src/shadows/sql/admin.js';
-import { dropDatabase, freshDatabase, pgbenchInit, pgUrl, postgresAvailable, PG_HOST, PG_PORT } from './helpers.js';
+import { dropDatabase, freshDatabase, pgbenchInit, pgUrl, postgresAvailable, PG_HOST, PG_PORT, settled } from './helpers.js';
 
 const exec = promisify(execFile);
 const PRIMARY = 'sp_sql_test_primary';
@@ -135,7 +135,7 @@ describe('shadow instance', async () => {
       await c.connect();
       for (let i = 0; i < 50; i++) assert.equal((await c.query('SELECT bid FROM pgbench_branches WHERE bid = $1', [1])).rows[0].bid, 1);
       await c.end();
-      await new Promise((r) => setImmediate(r));
+      await settled(() => mirror.stats.offered >= 50);
       assert.equal(mirror.stats.offered, 50);
       assert.ok(mirror.stats.droppedFull >= 40, `bounded queue drops: ${JSON.stringify(mirror.stats)}`);
       await proxy.close();
