@@ -175,7 +175,14 @@ for (const engine of ['native', 'js'] as const) describe(`pg-proxy (${engine} en
     const c = await client();
     const { processID, secretKey } = c as unknown as { processID: number; secretKey: number };
     const running = c.query('SELECT pg_sleep(30)');
-    await new Promise((r) => setTimeout(r, 300));
+    // A cancel that reaches the server before the query does is ignored: wait until it runs.
+    const direct = await client('postgres', undefined, PG_PORT);
+    for (let i = 0; i < 250; i++) {
+      const { rows } = await direct.query("SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND query LIKE 'SELECT pg_sleep%' AND state = 'active'", [processID]);
+      if (rows.length) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await direct.end();
     const packet = Buffer.alloc(16);
     packet.writeInt32BE(16, 0);
     packet.writeInt32BE(CANCEL_REQUEST, 4);
