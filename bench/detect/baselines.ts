@@ -124,9 +124,9 @@ function nearest(ref: Float64Array, r: Float64Array): { index: number; d2: numbe
  */
 export function nearestNeighbourBaseline(train: Float64Array[], test: Float64Array[]): BaselineScores {
   const half = Math.floor(train.length / 2);
-  const firstHalf = flatten(train.slice(0, half), 2);
-  const all = flatten(train, 2);
   const d = train[0].length;
+  const all = flatten(train, 2);
+  const firstHalf = all.subarray(0, Math.ceil(half / 2) * d);
   const testNearest = test.map((r) => nearest(all, r));
   return {
     name: '1-nn',
