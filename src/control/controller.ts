@@ -1,9 +1,10 @@
 /**
- * The control plane of a service: one TargetLoop per controlled target (declared in the config
- * with an `actuator` and `control.enabled`), the executor that carries out their actions, and the
- * operator's operations the API and CLI call: settings, overrides (pause, dry-run, review, pin),
- * forced actions, approve / reject. Every operator change is persisted and written to the audit
- * trail with who, when and why.
+ * The control plane of a service: one TargetLoop per target — declared in the config or created
+ * through the API — the executor that carries out their actions, and the operator's operations
+ * the API and CLI call: settings, actuators, overrides (pause, dry-run, review, pin), forced
+ * actions, approve / reject. A target with an actuator is controlled; one without is observed
+ * only: its loop forecasts and scores anomalies and risk, and acts on nothing. Every operator
+ * change is persisted and written to the audit trail with who, when and why.
  */
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
@@ -11,14 +12,15 @@ import { durationMs } from '../core/schema.js';
 import { type Config } from '../config.js';
 import { ShadowplaneError } from '../core/errors.js';
 import type { Actuator } from '../exec/actuator.js';
-import { createActuator, parseActuatorConfig } from '../exec/config.js';
+import { createActuator, parseActuatorConfig, type ActuatorConfig } from '../exec/config.js';
 import { Executor } from '../exec/executor.js';
 import { ReplayActuator } from '../exec/replay.js';
 import type { AuditEntry, Condition, DecisionRecord, DecisionStatus, Overrides, PinOverride } from '../model/decision.js';
 import type { Logger } from '../obs/log.js';
 import type { ShadowStore } from '../store/store.js';
-import { TargetLoop } from './loop.js';
+import { TargetLoop, type ActuatorBinding } from './loop.js';
 import { parseControlSettings, type ControlSettings } from './settings.js';
+import type { TargetRegistry } from './targets.js';
 
 /** What the controller needs from the service. */
 export interface ControllerDeps {
@@ -28,6 +30,8 @@ export interface ControllerDeps {
   readonly granularities: readonly number[];
   readonly flush: () => Promise<void>;
   readonly log: Logger;
+  /** The targets: every one gets a loop, created and removed with it. */
+  readonly targets: TargetRegistry;
 }
 
 /** Who asks, and why (the time is the controller's clock). */
@@ -49,6 +53,11 @@ export class Controller {
   readonly unverifiedExecutor: Executor;
   private readonly loops = new Map<string, TargetLoop>();
   private readonly actuators = new Map<string, Actuator>();
+  /** The actuator each target is given (the API's, else the config's); it acts only while its settings say `enabled`. */
+  private readonly configured = new Map<string, ActuatorConfig | undefined>();
+  /** Loops being added or removed for registry changes, in order. */
+  private following: Promise<unknown> = Promise.resolve();
+  private started = false;
 
   constructor(private readonly deps: ControllerDeps) {
     const settings = deps.config.control.executor;
@@ -66,47 +75,27 @@ export class Controller {
   }
 
   /**
-   * Builds the loops of the controlled targets from the config, with settings stored through the
-   * API taking precedence over the file's. Throws SHADOWPLANE_ERR_CONFIG_INVALID for settings or
-   * an actuator that break a rule, naming the key.
+   * Builds a loop for every target, with settings and actuator stored through the API taking
+   * precedence over the file's, and follows the registry: a target created later gets its loop,
+   * a deleted one loses it. Throws SHADOWPLANE_ERR_CONFIG_INVALID for settings or an actuator in
+   * the file that break a rule, naming the key.
    */
   async init(): Promise<void> {
-    const { config } = this.deps;
-    const finest = this.deps.granularities[0] * 1000;
-    for (const [i, t] of config.targets.entries()) {
-      if (!t.actuator || !t.control.enabled) continue;
-      const at = `/targets/${i}`;
-      const file = asConfigError(() => parseControlSettings(t.control, `${at}/control`, finest));
-      const actuatorConfig = parseActuatorConfig(t.actuator, `${at}/actuator`);
-      const actuator = createActuator(actuatorConfig, { clock: this.deps.clock });
-      this.actuators.set(t.name, actuator);
-      const executor = actuator instanceof ReplayActuator ? this.executor : this.unverifiedExecutor;
-      const loop = await TargetLoop.open(t.name, file, {
-        clock: this.deps.clock,
-        store: this.deps.store,
-        granularities: this.deps.granularities,
-        flush: this.deps.flush,
-        log: this.deps.log,
-        submit: (action) => executor.submit(action),
-        task: (taskId) => executor.get(taskId),
-        observeCapacity: actuator instanceof ReplayActuator ? () => fleetCapacity(actuator, t.name) : undefined,
-      });
-      if (loop.state.settings) {
-        try {
-          loop.configure(parseControlSettings(loop.state.settings, '', finest));
-        } catch (err) {
-          this.deps.log.warn({ target: t.name, err: (err as Error).message }, 'stored control settings are no longer valid; using the config file\'s');
-        }
-      }
-      if (actuator instanceof ReplayActuator && actuator.fleet.desired(t.name) === 0) {
-        actuator.fleet.establish(t.name, loop.state.units ?? loop.current.initialUnits);
-      }
-      this.loops.set(t.name, loop);
-    }
+    for (const t of this.deps.targets.list()) await this.add(t.name);
+    this.deps.targets.on('change', (name: string) => {
+      const change = () => (this.deps.targets.find(name) ? this.add(name) : this.remove(name));
+      this.following = this.following.then(change).catch((err: unknown) => this.deps.log.error({ target: name, err: (err as Error).message }, 'following a target change failed'));
+    });
+  }
+
+  /** Resolves when the loops of every target change so far are in place. */
+  async settled(): Promise<void> {
+    await this.following;
   }
 
   /** Starts every loop (unless `control.enabled` is false). */
   start(): void {
+    this.started = true;
     if (!this.deps.config.control.enabled) return;
     for (const loop of this.loops.values()) loop.start();
   }
@@ -117,21 +106,30 @@ export class Controller {
    * runs to its end — and resolves once every outcome is in the store, so the store can close.
    */
   async stop(): Promise<void> {
+    this.started = false;
+    await this.following;
     await Promise.all([...this.loops.values()].map((l) => l.stop()));
     await Promise.all([this.executor, this.unverifiedExecutor].map((e) => e.close()));
     await Promise.all([...this.loops.values()].map((l) => l.outcomesRecorded()));
   }
 
-  /** The loop of a controlled target; SHADOWPLANE_ERR_NOT_CONTROLLED otherwise. */
+  /** The loop of a target; SHADOWPLANE_ERR_TARGET_NOT_FOUND when there is no such target. */
   loop(target: string): TargetLoop {
     const loop = this.loops.get(target);
-    if (!loop) throw new ShadowplaneError('SHADOWPLANE_ERR_NOT_CONTROLLED', `target "${target}" has no control loop: declare it in the config with an actuator and control.enabled`);
+    if (!loop) throw new ShadowplaneError('SHADOWPLANE_ERR_TARGET_NOT_FOUND', `no target is called "${target}"`);
     return loop;
   }
 
-  /** Names of the controlled targets. */
+  /** The loop of a target with an actuator; SHADOWPLANE_ERR_NOT_CONTROLLED for an observe-only one. */
+  private acting(target: string): TargetLoop {
+    const loop = this.loop(target);
+    if (!loop.actuatorKind) throw new ShadowplaneError('SHADOWPLANE_ERR_NOT_CONTROLLED', `target "${target}" is observed only: give it an actuator (PUT /v1/targets/${target}/actuator, or \`actuator\` in the config) to act on it`);
+    return loop;
+  }
+
+  /** Names of the controlled targets (those with an actuator). */
   controlled(): string[] {
-    return [...this.loops.keys()].sort();
+    return [...this.loops.values()].filter((l) => l.actuatorKind).map((l) => l.target).sort();
   }
 
   /** Resolves when no loop is in the middle of a tick. */
@@ -139,10 +137,45 @@ export class Controller {
     await Promise.all([...this.loops.values()].map((l) => l.idle()));
   }
 
-  /** The control view of a target: settings, overrides, capacity, actuator. */
+  /** The control view of a target: settings, overrides, capacity, actuator (null: observed only). */
   view(target: string) {
     const loop = this.loop(target);
-    return { target, settings: loop.current, overrides: loop.state.overrides, capacity: loop.capacity(), actuator: this.actuators.get(target)!.kind, settingsSource: loop.state.settings ? 'api' : 'config' };
+    const configured = this.configured.get(target);
+    const actuatorSource = configured ? (loop.state.actuator ? 'api' : 'config') : null;
+    return {
+      target, settings: loop.current, overrides: loop.state.overrides, capacity: loop.capacity(), actuator: configured?.type ?? null, actuatorSource,
+      mode: loop.actuatorKind ? 'controlled' : 'observe-only', settingsSource: loop.state.settings ? 'api' : 'config',
+    };
+  }
+
+  /**
+   * Gives a target an actuator (validated like the config's `actuator`; replaces the one it has),
+   * persists and audits it; the loop acts through it from its next tick. Refused with
+   * SHADOWPLANE_ERR_ACTUATOR_BUSY while a task of the target is in flight.
+   */
+  async putActuator(target: string, raw: unknown, who: Requester): Promise<ActuatorConfig> {
+    const loop = this.loop(target);
+    const config = asValidationError(() => parseActuatorConfig(raw, '/body/actuator'));
+    await loop.idle();
+    this.assertIdle(loop);
+    this.configured.set(target, config);
+    this.bind(loop);
+    loop.state.actuator = config as unknown as Record<string, unknown>;
+    await loop.saveState();
+    await this.audit(target, 'actuator', who, { type: config.type });
+    return config;
+  }
+
+  /** Takes a target's actuator away (it is observed only from then on), persists and audits it; refused while a task is in flight. */
+  async removeActuator(target: string, who: Requester): Promise<void> {
+    const loop = this.loop(target);
+    await loop.idle();
+    this.assertIdle(loop);
+    this.configured.set(target, undefined);
+    this.bind(loop);
+    loop.state.actuator = null;
+    await loop.saveState();
+    await this.audit(target, 'remove-actuator', who, null);
   }
 
   /** Changes some settings (validated together with the rest), persists and audits them; the loop re-warms on its next tick. */
@@ -150,7 +183,10 @@ export class Controller {
     const loop = this.loop(target);
     const merged = parseControlSettings({ ...loop.current, ...patch }, '/body/settings', this.deps.granularities[0] * 1000);
     await loop.idle();
+    const rebind = merged.enabled !== loop.current.enabled;
+    if (rebind) this.assertIdle(loop);
     loop.configure(merged);
+    if (rebind) this.bind(loop);
     loop.state.settings = merged;
     await loop.saveState();
     await this.audit(target, 'settings', who, patch);
@@ -186,7 +222,7 @@ export class Controller {
 
   /** Forces a scale to `units` now, past pause, dry-run and review (not past a busy executor); records and audits it. */
   async force(target: string, units: number, who: Requester): Promise<DecisionRecord> {
-    const loop = this.loop(target);
+    const loop = this.acting(target);
     const now = this.deps.clock.now();
     const cap = loop.capacity();
     const current = cap.ready + cap.booting;
@@ -209,7 +245,7 @@ export class Controller {
   /** Approves a decision waiting in review mode and submits its action from the units there are now. */
   async approve(id: string, who: Requester): Promise<DecisionRecord> {
     const record = await this.pending(id);
-    const loop = this.loop(record.target);
+    const loop = this.acting(record.target);
     const cap = loop.capacity();
     Object.assign(record, { action: { ...record.action!, from: cap.ready + cap.booting }, review: { actor: who.actor, at: this.deps.clock.now(), why: who.why, verdict: 'approved' } });
     loop.execute(record);
@@ -253,6 +289,78 @@ export class Controller {
     return this.deps.store.listAudit(target, limit);
   }
 
+  /** Creates the loop of a target (no-op when it has one) and starts it when the loops run. */
+  private async add(target: string): Promise<void> {
+    if (this.loops.has(target)) return;
+    const { config } = this.deps;
+    const finest = this.deps.granularities[0] * 1000;
+    const i = config.targets.findIndex((t) => t.name === target);
+    const declared = i >= 0 ? config.targets[i] : undefined;
+    const at = `/targets/${i}`;
+    const file = asConfigError(() => parseControlSettings(declared?.control ?? {}, `${at}/control`, finest));
+    const fileActuator = declared?.actuator ? parseActuatorConfig(declared.actuator, `${at}/actuator`) : undefined;
+    const loop = await TargetLoop.open(target, file, { clock: this.deps.clock, store: this.deps.store, granularities: this.deps.granularities, flush: this.deps.flush, log: this.deps.log });
+    if (loop.state.settings) {
+      try {
+        loop.configure(parseControlSettings(loop.state.settings, '', finest));
+      } catch (err) {
+        this.deps.log.warn({ target, err: (err as Error).message }, 'stored control settings are no longer valid; using the config file\'s');
+      }
+    }
+    let actuator = fileActuator;
+    if (loop.state.actuator === null) actuator = undefined;
+    else if (loop.state.actuator) {
+      try {
+        actuator = parseActuatorConfig(loop.state.actuator);
+      } catch (err) {
+        this.deps.log.warn({ target, err: (err as Error).message }, 'the actuator stored through the API is no longer valid; using the config file\'s');
+      }
+    }
+    this.configured.set(target, actuator);
+    this.bind(loop);
+    this.loops.set(target, loop);
+    if (this.started && config.control.enabled) loop.start();
+  }
+
+  /** Stops and forgets the loop of a target about to be deleted (the registry's change does it too, later). */
+  release(target: string): Promise<void> {
+    return this.remove(target);
+  }
+
+  private async remove(target: string): Promise<void> {
+    const loop = this.loops.get(target);
+    if (!loop) return;
+    this.loops.delete(target);
+    this.actuators.delete(target);
+    this.configured.delete(target);
+    await loop.stop();
+  }
+
+  /** Binds a loop to a new actuator made from its configured one, or to none when it has none or its settings say `enabled: false`. */
+  private bind(loop: TargetLoop): void {
+    const target = loop.target;
+    const config = loop.current.enabled ? this.configured.get(target) : undefined;
+    if (!config) {
+      this.actuators.delete(target);
+      return loop.bind(undefined);
+    }
+    const actuator = createActuator(config, { clock: this.deps.clock });
+    this.actuators.set(target, actuator);
+    const executor = actuator instanceof ReplayActuator ? this.executor : this.unverifiedExecutor;
+    const binding: ActuatorBinding = {
+      kind: config.type,
+      submit: (action) => executor.submit(action),
+      task: (taskId) => executor.get(taskId),
+      observeCapacity: actuator instanceof ReplayActuator ? () => fleetCapacity(actuator, target) : undefined,
+    };
+    loop.bind(binding);
+    if (actuator instanceof ReplayActuator && actuator.fleet.desired(target) === 0) actuator.fleet.establish(target, loop.state.units ?? loop.current.initialUnits);
+  }
+
+  private assertIdle(loop: TargetLoop): void {
+    if (loop.busy) throw new ShadowplaneError('SHADOWPLANE_ERR_ACTUATOR_BUSY', `a task of target "${loop.target}" is still in flight; change its actuator once it has ended`);
+  }
+
   private async pending(id: string): Promise<DecisionRecord> {
     const record = await this.decision(id);
     if (record.status !== 'pending-approval') throw new ShadowplaneError('SHADOWPLANE_ERR_DECISION_STATE', `decision ${id} is ${record.status}, not pending-approval`);
@@ -268,6 +376,16 @@ export class Controller {
 function fleetCapacity(actuator: ReplayActuator, target: string) {
   const ready = actuator.fleet.ready(target);
   return { ready, booting: actuator.fleet.desired(target) - ready };
+}
+
+/** Runs `fn`, turning a configuration error (the file's wording) into a request validation error. */
+function asValidationError<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof ShadowplaneError && err.code === 'SHADOWPLANE_ERR_CONFIG_INVALID') throw new ShadowplaneError('SHADOWPLANE_ERR_VALIDATION', 'the actuator is not valid', [...err.problems]);
+    throw err;
+  }
 }
 
 function asConfigError<T>(fn: () => T): T {

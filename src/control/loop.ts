@@ -7,6 +7,8 @@
  * (pin, pause, dry-run, review, busy executor) → execute through the executor → record a
  * DecisionRecord and the conditions that changed. Thin data is the condition
  * DataComplete=False/InsufficientWindows and the policy then decides on observed demand only.
+ * Every target has a loop: one without an actuator (`bind(undefined)`) is observe-only — it
+ * forecasts, scores anomalies and risk and records them, and decides no action.
  */
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
@@ -14,6 +16,7 @@ import { durationMs } from '../core/schema.js';
 import { UnivariateDetector } from '../detect/univariate.js';
 import type { Action, TaskSnapshot } from '../model/action.js';
 import type { Score } from '../model/detect.js';
+import type { Forecast } from '../model/forecast.js';
 import type { Condition, ConditionType, ControlState, DecisionRecord, DecisionStep } from '../model/decision.js';
 import type { Logger } from '../obs/log.js';
 import { OnlineForecaster } from '../plan/online-forecast.js';
@@ -39,13 +42,19 @@ export interface LoopDeps {
   readonly granularities: readonly number[];
   /** Writes open windows to the store, so a tick reads everything ingested before it. */
   readonly flush: () => Promise<void>;
+  readonly log: Logger;
+}
+
+/** How a loop acts: its actuator's kind and the executor that carries its actions out. */
+export interface ActuatorBinding {
+  /** The actuator's kind (`replay`, `webhook`, `command`), as the control view names it. */
+  readonly kind: string;
   /** Hands an action to the executor. */
   readonly submit: (action: Action) => Submission;
   /** Capacity observed in the actuator's world (the replay fleet); undefined: estimate from confirmed units and the task in flight. */
   readonly observeCapacity?: () => Capacity;
   /** The executor's current view of a task (its state names it in a busy refusal); undefined when unknown. */
   readonly task?: (taskId: string) => TaskSnapshot | undefined;
-  readonly log: Logger;
 }
 
 /** One target's loop. Create with `TargetLoop.open`; `start` schedules ticks, `stop` ends them. */
@@ -77,6 +86,8 @@ export class TargetLoop {
   private cancelTimer: (() => void) | undefined;
   private running: Promise<unknown> = Promise.resolve();
   private stopped = true;
+  /** How this loop acts; undefined: observe-only. */
+  private actuator: ActuatorBinding | undefined;
 
   private constructor(
     readonly target: string,
@@ -97,6 +108,24 @@ export class TargetLoop {
   /** The settings in force. */
   get current(): ControlSettings {
     return this.settings;
+  }
+
+  /** The kind of the actuator this loop acts through; undefined for an observe-only loop. */
+  get actuatorKind(): string | undefined {
+    return this.actuator?.kind;
+  }
+
+  /** True while a task this loop submitted has not ended. */
+  get busy(): boolean {
+    return this.inFlight !== undefined;
+  }
+
+  /**
+   * Gives the loop an actuator to act through, or takes it away (undefined: observe-only from the
+   * next tick on). The caller makes sure no task is in flight.
+   */
+  bind(actuator: ActuatorBinding | undefined): void {
+    this.actuator = actuator;
   }
 
   /** Applies new settings: the forecaster and the policy memory start again from the stored history on the next tick. */
@@ -140,7 +169,7 @@ export class TargetLoop {
    * confirmed units, with the units a scale-up still in flight adds counted as booting.
    */
   capacity(): Capacity {
-    if (this.deps.observeCapacity) return this.deps.observeCapacity();
+    if (this.actuator?.observeCapacity) return this.actuator.observeCapacity();
     const units = this.state.units ?? this.settings.initialUnits;
     const up = this.state.lastScaleUp;
     const booting = up && this.deps.clock.now() < up.at + durationMs(this.settings.provisioningDelay) ? Math.max(0, Math.min(units, up.to) - up.from) : 0;
@@ -219,7 +248,8 @@ export class TargetLoop {
       this.forecaster.observe(value);
       this.score = this.detector.update(t + this.stepMs, value);
       this.anomalies ??= new TargetAnomalies(this.target, [s.metric ?? 'requests', ...metrics.keys], s.risk, this.handover);
-      const ready = this.capacity().ready;
+      // an observe-only target's serving capacity is unknown: no utilisation limit to score
+      const ready = this.actuator ? this.capacity().ready : 0;
       const values = [value, ...this.anomalies.metrics.map((k) => meanOf(metrics.steps.get(k)?.get(t)))];
       const limits = this.anomalies.limitInputs.map((l) => limitValue(l, l.metric === s.metric ? w : metrics.steps.get(l.metric ?? '')?.get(t), s.metric ? requests?.get(t) : w));
       this.anomalies.observe(t + this.stepMs, values, ready > 0 ? value / (s.capacityPerUnit * ready) : Number.NaN, limits);
@@ -254,7 +284,7 @@ export class TargetLoop {
     const s = this.settings;
     const o = this.state.overrides;
     const delaySteps = stepsOf(s.provisioningDelay, this.stepMs);
-    const cap = this.capacity();
+    const cap = this.actuator ? this.capacity() : { ready: 0, booting: 0 };
     const complete = this.windows >= s.minWindows;
     const overrides = [o.pause && 'pause', o.dryRun && 'dry-run', o.review && 'review', o.pin && 'pin'].filter((x): x is string => Boolean(x));
     const signal = s.metric ?? 'requests';
@@ -279,6 +309,8 @@ export class TargetLoop {
 
     const forecast = complete ? this.forecaster.forecast() : null;
     const score = this.score!;
+    const scores = { anomaly: score.value, anomalyReady: score.ready, anomalyKind: score.reason.kind, ...riskScores(this.anomalies?.latest()) };
+    if (!this.actuator) return this.observeOnly(record, forecast, scores);
     const scaling = decideScaling({
       step: this.stepIndex++, demand: this.demand, ready: cap.ready, booting: cap.booting, capacityPerUnit: s.capacityPerUnit,
       provisioningDelaySteps: delaySteps, forecast: forecast ?? undefined, memory: this.memory,
@@ -287,7 +319,7 @@ export class TargetLoop {
     const withRecommendation: DecisionRecord = {
       ...record,
       forecast: forecast && { model: forecast.model, mean: forecast.mean, intervals: forecast.intervals },
-      scores: { anomaly: score.value, anomalyReady: score.ready, anomalyKind: score.reason.kind, ...riskScores(this.anomalies?.latest()) },
+      scores,
       recommendation: recommendationOf(scaling),
       steps: [...scaling.behavior],
     };
@@ -332,6 +364,16 @@ export class TargetLoop {
     return record;
   }
 
+  /** Records the step of an observe-only target: its forecast and scores, no recommendation, no action. */
+  private async observeOnly(record: DecisionRecord, forecast: Forecast | null, scores: DecisionRecord['scores']): Promise<DecisionRecord> {
+    Object.assign(record, { forecast: forecast && { model: forecast.model, mean: forecast.mean, intervals: forecast.intervals }, scores });
+    record.reason = 'ObserveOnly';
+    record.message = `observe only: forecast${forecast ? '' : ' (not yet: too little data)'}, anomaly and risk recorded; no actuator, so no action`;
+    await this.setCondition('ScalingActive', 'False', 'ObserveOnly', 'the target has no actuator: the loop forecasts and scores anomalies and risk, and decides no action');
+    await this.deps.store.putDecision(record);
+    return record;
+  }
+
   /**
    * Submits the decision's action and follows its task; updates `record` in place (status,
    * outcome, message) and stores it again when the task ends. The caller stores it first.
@@ -344,11 +386,12 @@ export class TargetLoop {
     const a = record.action!;
     const busy = this.inFlight;
     if (busy) {
-      const state = this.deps.task?.(busy.taskId)?.state ?? 'in flight';
+      const state = this.actuator?.task?.(busy.taskId)?.state ?? 'in flight';
       return refuse(record, busy.taskId, 'ExecutorBusy', `task ${busy.taskId} (scale ${busy.from} -> ${busy.to}) is still in flight (${state}); one task per target at a time`, this.deps.clock.now());
     }
+    if (!this.actuator) return refuse(record, null, 'NoActuator', 'the target has no actuator (observe only)', this.deps.clock.now());
     const action: Action = { id: a.id, target: this.target, kind: 'scale', from: a.from, to: a.to, reason: record.reason, mode: a.mode, idempotencyKey: `${this.target}:${a.id}`, createdAt: this.deps.clock.now() };
-    const sub = this.deps.submit(action);
+    const sub = this.actuator.submit(action);
     if (!sub.accepted) return refuse(record, sub.taskId ?? null, sub.reason, sub.message, this.deps.clock.now());
     this.inFlight = { taskId: sub.taskId, from: a.from, to: a.to };
     record.status = 'submitted';

@@ -44,7 +44,7 @@ export const RiskSettingsSchema = Type.Object(
 /** Settings of one target's control loop. */
 export const ControlSettingsSchema = Type.Object(
   {
-    enabled: Type.Boolean({ default: true, description: 'Run the control loop for this target (it also needs an `actuator`).' }),
+    enabled: Type.Boolean({ default: true, description: 'Act on this target through its `actuator`; false (or no actuator): observed only — the loop still forecasts and scores anomalies and risk, and acts on nothing.' }),
     interval: Duration('Length of one step: the loop ticks once per step and reads demand per step. A multiple of the finest store granularity.', '1m'),
     metric: Type.Optional(Type.String({ pattern: METRIC_PATTERN, description: 'Demand signal: the mean of this metric series (its store key, e.g. `cpu_utilisation` or `queue_depth{queue="a"}`) per step. Without it, demand is the estimated requests per second from request events.', errorMessage: 'must be a metric series key such as cpu_utilisation' })),
     capacityPerUnit: Type.Number({ exclusiveMinimum: 0, default: 100, description: 'Demand one unit (replica, node) serves at 100 % utilisation, in the unit of the demand signal.' }),

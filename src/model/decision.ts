@@ -180,6 +180,8 @@ export interface ControlState {
   readonly target: string;
   /** Operator settings (ControlSettings, see src/control/settings.ts) set through the API; null: the config's. */
   settings: Record<string, unknown> | null;
+  /** Actuator (the config's `actuator` shape) set through the API; null: removed through the API (observed only); absent: the config's. */
+  actuator?: Record<string, unknown> | null;
   overrides: Overrides;
   /** Units the actuator last confirmed (null: none yet, take `initialUnits`). */
   units: number | null;

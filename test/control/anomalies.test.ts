@@ -43,8 +43,8 @@ describe('anomaly events and risk through the loop and the API', () => {
     assert.equal(r.status, 200);
     assert.equal(r.body.ready, false);
     assert.equal(r.body.reason, 'NoData');
-    assert.equal((await call('GET', '/v1/targets/plain/risk')).body.code, 'SHADOWPLANE_ERR_NOT_CONTROLLED');
-    assert.equal((await call('GET', '/v1/targets/plain/anomalies')).status, 409);
+    assert.equal((await call('GET', '/v1/targets/plain/risk')).body.reason, 'NoData', 'an observe-only target is scored too');
+    assert.equal((await call('GET', '/v1/targets/nope/anomalies')).status, 404);
   });
 
   test('steady load opens no event; a spike opens one, persisted and named by its driver', async () => {

@@ -1,8 +1,9 @@
 /**
- * Anomaly events and failure risk of the controlled targets (src/control/anomaly.ts): list and
- * read events, triage them (who and why are recorded on the event and in the audit trail), and
- * read a target's latest risk score with its drivers and the limit that drives it. A target without a control loop is
- * SHADOWPLANE_ERR_NOT_CONTROLLED; a refused triage change is SHADOWPLANE_ERR_TRIAGE_STATE.
+ * Anomaly events and failure risk of every target (src/control/anomaly.ts), controlled or observed
+ * only: list and read events, triage them (who and why are recorded on the event and in the audit
+ * trail), and read a target's latest risk score with its drivers and the limit that drives it. An
+ * unknown target is SHADOWPLANE_ERR_TARGET_NOT_FOUND; a refused triage change is
+ * SHADOWPLANE_ERR_TRIAGE_STATE.
  */
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';

@@ -21,6 +21,13 @@ const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) 
 const SettingsBody = Type.Object({ settings: ControlSettingsPatch, ...Who }, { additionalProperties: false });
 const OverrideBody = Type.Object({ ...Who, for: For, min: Type.Optional(Units), max: Type.Optional(Units), exact: Type.Optional(Units) }, { additionalProperties: false });
 const ClearBody = Type.Object({ ...Who }, { additionalProperties: false });
+const ActuatorBody = Type.Object(
+  {
+    actuator: Type.Object({ type: Type.String({ description: 'webhook, command or replay; the other keys are those of the config\'s `actuator` (docs/actuators.md).' }) }, { additionalProperties: true }),
+    ...Who,
+  },
+  { additionalProperties: false },
+);
 const ForceBody = Type.Object({ units: Units, ...Who }, { additionalProperties: false });
 const VerdictBody = Type.Object({ ...Who }, { additionalProperties: false });
 const DecisionsQuery = Type.Object({
@@ -42,14 +49,32 @@ export function controlRoutes(app: FastifyInstance, service: ShadowplaneService)
   const tags = ['control'];
   const security = [{ bearer: [] }];
 
-  app.get('/v1/control', { schema: { tags, summary: 'The controlled targets.' } }, async () => ({ targets: c.controlled() }));
+  app.get('/v1/control', { schema: { tags, summary: 'The controlled targets (those with an actuator); every other target is observed only.' } }, async () => ({ targets: c.controlled() }));
 
-  app.get<{ Params: Static<typeof TargetParams> }>('/v1/targets/:target/control', { schema: { tags, summary: 'Control settings, overrides, capacity and actuator of a target.', params: TargetParams } }, async (req) => c.view(req.params.target));
+  app.get<{ Params: Static<typeof TargetParams> }>('/v1/targets/:target/control', { schema: { tags, summary: 'Control settings, overrides, capacity, actuator and mode (controlled or observe-only) of a target.', params: TargetParams } }, async (req) => c.view(req.params.target));
 
   app.put<{ Params: Static<typeof TargetParams>; Body: Static<typeof SettingsBody> }>(
     '/v1/targets/:target/control',
     { schema: { tags, summary: 'Change control settings (thresholds, horizon, quantile, policy knobs); validated, persisted, audited.', params: TargetParams, body: SettingsBody, security } },
     async (req) => ({ settings: await c.putSettings(req.params.target, req.body.settings as Record<string, unknown>, requester(req, req.body)) }),
+  );
+
+  app.put<{ Params: Static<typeof TargetParams>; Body: Static<typeof ActuatorBody> }>(
+    '/v1/targets/:target/actuator',
+    { schema: { tags, summary: 'Give a target an actuator, or replace its own (validated like the config\'s `actuator`); it acts through it from the next tick. Persisted and audited.', params: TargetParams, body: ActuatorBody, security } },
+    async (req) => {
+      const actuator = await c.putActuator(req.params.target, req.body.actuator, requester(req, req.body));
+      return { target: req.params.target, actuator: actuator.type, mode: c.view(req.params.target).mode };
+    },
+  );
+
+  app.delete<{ Params: Static<typeof TargetParams>; Body: Static<typeof ClearBody> }>(
+    '/v1/targets/:target/actuator',
+    { schema: { tags, summary: 'Take a target\'s actuator away: it is observed only from the next tick on (forecasts, anomalies and risk, no action). Persisted and audited.', params: TargetParams, body: ClearBody, security } },
+    async (req) => {
+      await c.removeActuator(req.params.target, requester(req, req.body));
+      return { target: req.params.target, actuator: null, mode: 'observe-only' };
+    },
   );
 
   app.put<{ Params: Static<typeof KindParams>; Body: Static<typeof OverrideBody> }>(

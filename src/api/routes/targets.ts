@@ -72,6 +72,7 @@ export function targetRoutes(app: FastifyInstance, service: ShadowplaneService):
   app.post<{ Body: Static<typeof TargetBody> }>('/v1/targets', { schema: { tags, summary: 'Create a target.', body: TargetBody, security: [{ bearer: [] }] } }, async (req, reply) => {
     const b = req.body;
     const created = await targets.create(b.name, { kind: b.kind, labels: b.labels, samplingRate: b.sampling?.rate, scrape: scrapeSettings(b.scrape) });
+    await service.controller.settled();
     await audit(created.name, requester(req, b), 'create', settingsOf(created));
     return reply.code(201).header('location', `/v1/targets/${created.name}`).send(view(service, created));
   });
@@ -96,6 +97,8 @@ export function targetRoutes(app: FastifyInstance, service: ShadowplaneService):
     { schema: { tags, summary: 'Delete a target, its windows and decisions (its audit trail is kept).', params: NameParams, querystring: DeleteQuery, security: [{ bearer: [] }] } },
     async (req, reply) => {
       const before = targets.get(req.params.name);
+      // its loop ends first, so no tick writes for a target whose records are being deleted
+      await service.controller.release(req.params.name);
       await targets.remove(req.params.name);
       await audit(before.name, requester(req, req.query), 'delete', settingsOf(before));
       return reply.code(204).send();

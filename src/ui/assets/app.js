@@ -267,7 +267,7 @@ async function renderFleet() {
 
 function fleetRow(r) {
   const link = `<a href="#/targets/${encodeURIComponent(r.t.name)}">${esc(r.t.name)}</a> <span class="muted">${esc(r.t.kind)}</span>`;
-  if (!r.controlled) return `<tr data-target="${esc(r.t.name)}"><th scope="row">${link}</th><td colspan="6" class="muted">observed only (no actuator, no control loop) · sampling ${pct(r.t.sampling.rate)}</td></tr>`;
+  if (!r.controlled) return `<tr data-target="${esc(r.t.name)}"><th scope="row">${link}</th><td colspan="6" class="muted">observed only (no actuator: forecast, anomalies and risk, no action) · sampling ${pct(r.t.sampling.rate)}</td></tr>`;
   const d = r.last;
   const cls = (v) => (v === null ? '' : v > 1 ? 'bad' : v > 0.85 ? 'warn' : '');
   const anomaly = d?.scores ? (d.scores.anomalyReady ? num(d.scores.anomaly, 2) : 'warming up') : '–';
@@ -349,7 +349,7 @@ async function renderTarget(r) {
     document.getElementById('to').value = localInput(series.to);
   }
   document.getElementById('t-head').innerHTML = `<p>${esc(target.kind)} · sampling rate <strong id="sampling-now">${target.sampling.rate}</strong>
-    ${view ? ` · ${view.capacity.ready} ready${view.capacity.booting ? ` + ${view.capacity.booting} booting` : ''} units · actuator ${esc(view.actuator)}` : ' · observed only (no control loop)'}</p>
+    ${view ? ` · ${view.capacity.ready} ready${view.capacity.booting ? ` + ${view.capacity.booting} booting` : ''} units · actuator ${esc(view.actuator)}` : ' · observed only (no actuator: forecast, anomalies and risk, no action)'}</p>
     <div id="conditions">${controlled ? conditionBadges(conditions.conditions) : ''}</div>${thinNote(last)}`;
   renderChart(series, list, signal, r);
   renderTimeline(list, controlled);
@@ -413,7 +413,7 @@ function forecastPoints(d) {
 
 function renderTimeline(list, controlled) {
   const el = document.getElementById('timeline');
-  if (!controlled) return void (el.innerHTML = '<p class="empty">This target is observed only: it has no actuator, so no control loop decides for it.</p>');
+  if (!controlled) return void (el.innerHTML = '<p class="empty">This target is observed only: it has no actuator, so its loop forecasts and scores anomalies and risk (see its anomalies and <code>/risk</code>) and acts on nothing.</p>');
   if (list.length === 0) return void (el.innerHTML = '<p class="empty">No decisions yet: the loop decides once per interval (1 min by default).</p>');
   el.innerHTML = `<table id="decisions"><thead><tr><th scope="col">When</th><th scope="col">Status</th><th scope="col">Reason</th><th scope="col">Action</th><th scope="col" class="num">Anomaly</th><th scope="col">Review</th></tr></thead><tbody>
     ${list.slice(0, 100).map((d) => `<tr data-id="${esc(d.id)}" data-status="${esc(d.status)}">
