@@ -11,6 +11,7 @@ import { ShadowplaneError } from './core/errors.js';
 import { Duration, Labels, SamplingRate, ScrapeConfig, TargetName, durationMs } from './core/schema.js';
 import { problemsOf, withDefaults } from './core/validation.js';
 import { ControlSettingsSchema } from './control/settings.js';
+import { ResponseRulesSchema, parseResponseRules } from './control/respond.js';
 import { CommandConfigSchema, ExecutorConfigSchema, ReplayConfigSchema, WebhookConfigSchema } from './exec/config.js';
 
 /** One managed target as declared in the config file or the API. */
@@ -22,6 +23,7 @@ export const TargetConfig = Type.Object(
     sampling: Type.Object({ rate: SamplingRate }, { additionalProperties: false, default: {}, description: 'Request-metadata sampling.' }),
     scrape: Type.Optional(ScrapeConfig),
     control: ControlSettingsSchema,
+    respond: ResponseRulesSchema,
     actuator: Type.Optional(Type.Union([WebhookConfigSchema, CommandConfigSchema, ReplayConfigSchema], { description: 'How the control loop acts on this target: `webhook`, `command` or `replay` (docs/actuators.md). Without one, the target is observed but not controlled.' })),
   },
   { additionalProperties: false },
@@ -182,6 +184,12 @@ function crossFieldProblems(config: Config): { path: string; message: string }[]
   config.targets.forEach((t, i) => {
     if (names.has(t.name)) problems.push({ path: `/targets/${i}/name`, message: `"${t.name}" is declared twice` });
     names.add(t.name);
+    try {
+      parseResponseRules(t.respond, `/targets/${i}/respond`);
+    } catch (err) {
+      if (!(err instanceof ShadowplaneError)) throw err;
+      problems.push(...err.problems);
+    }
   });
   const shadows = new Set<string>();
   config.shadows.forEach((s, i) => {

@@ -155,6 +155,11 @@ export class TargetAnomalies {
     return { events: this.tracker.openEvents(), seenUntil: this.lastT, from: this.lastT, pending: [...this.sink.events] };
   }
 
+  /** The events still open. */
+  openEvents(): readonly AnomalyEvent[] {
+    return this.tracker.openEvents();
+  }
+
   /** The view of the last step, or undefined before the first. */
   latest(): TargetRisk | undefined {
     return this.view;

@@ -21,6 +21,9 @@ import type { ShadowStore } from '../store/store.js';
 import { TargetLoop, type ActuatorBinding } from './loop.js';
 import { parseControlSettings, type ControlSettings } from './settings.js';
 import type { TargetRegistry } from './targets.js';
+import { parseResponseRules, type ResponseRule } from './respond.js';
+import { RuleResponder } from './responder.js';
+import type { ShadowRegistry } from './shadows/registry.js';
 
 /** What the controller needs from the service. */
 export interface ControllerDeps {
@@ -32,6 +35,8 @@ export interface ControllerDeps {
   readonly log: Logger;
   /** The targets: every one gets a loop, created and removed with it. */
   readonly targets: TargetRegistry;
+  /** The shadow components response rules act through. */
+  readonly shadows: ShadowRegistry;
 }
 
 /** Who asks, and why (the time is the controller's clock). */
@@ -51,6 +56,8 @@ export class Controller {
   readonly executor: Executor;
   /** Executor for targets acted on through webhooks or commands, which report but cannot be observed here. */
   readonly unverifiedExecutor: Executor;
+  /** Carries out response rules' actions other than scaling. */
+  readonly responder: RuleResponder;
   private readonly loops = new Map<string, TargetLoop>();
   private readonly actuators = new Map<string, Actuator>();
   /** The actuator each target is given (the API's, else the config's); it acts only while its settings say `enabled`. */
@@ -72,6 +79,7 @@ export class Controller {
       },
     });
     this.unverifiedExecutor = new Executor({ clock: deps.clock, settings, actuatorFor });
+    this.responder = new RuleResponder({ clock: deps.clock, shadows: deps.shadows, settings });
   }
 
   /**
@@ -109,7 +117,7 @@ export class Controller {
     this.started = false;
     await this.following;
     await Promise.all([...this.loops.values()].map((l) => l.stop()));
-    await Promise.all([this.executor, this.unverifiedExecutor].map((e) => e.close()));
+    await Promise.all([this.executor.close(), this.unverifiedExecutor.close(), this.responder.close()]);
     await Promise.all([...this.loops.values()].map((l) => l.outcomesRecorded()));
   }
 
@@ -146,6 +154,24 @@ export class Controller {
       target, settings: loop.current, overrides: loop.state.overrides, capacity: loop.capacity(), actuator: configured?.type ?? null, actuatorSource,
       mode: loop.actuatorKind ? 'controlled' : 'observe-only', settingsSource: loop.state.settings ? 'api' : 'config',
     };
+  }
+
+  /** The response rules of a target and where they come from. */
+  rules(target: string): { rules: readonly ResponseRule[]; source: 'api' | 'config'; episodes: Record<string, unknown> } {
+    const loop = this.loop(target);
+    return { rules: loop.responseRules, source: loop.state.respond ? 'api' : 'config', episodes: loop.state.episodes ?? {} };
+  }
+
+  /** Replaces a target's response rules (validated), persists and audits them; in force from the next tick. */
+  async putRules(target: string, raw: unknown, who: Requester): Promise<readonly ResponseRule[]> {
+    const loop = this.loop(target);
+    const rules = parseResponseRules(raw, '/body/rules');
+    await loop.idle();
+    loop.setRules(rules);
+    loop.state.respond = rules as unknown as Record<string, unknown>[];
+    await loop.saveState();
+    await this.audit(target, 'respond', who, { rules: rules.map((r) => r.name) });
+    return rules;
   }
 
   /**
@@ -245,10 +271,11 @@ export class Controller {
   /** Approves a decision waiting in review mode and submits its action from the units there are now. */
   async approve(id: string, who: Requester): Promise<DecisionRecord> {
     const record = await this.pending(id);
-    const loop = this.acting(record.target);
+    const loop = record.action ? this.acting(record.target) : this.loop(record.target);
     const cap = loop.capacity();
-    Object.assign(record, { action: { ...record.action!, from: cap.ready + cap.booting }, review: { actor: who.actor, at: this.deps.clock.now(), why: who.why, verdict: 'approved' } });
-    loop.execute(record);
+    if (record.action) Object.assign(record, { action: { ...record.action, from: cap.ready + cap.booting } });
+    record.review = { actor: who.actor, at: this.deps.clock.now(), why: who.why, verdict: 'approved' };
+    loop.carryOut(record);
     await this.deps.store.putDecision(record);
     await this.audit(record.target, 'approve', who, { decision: id });
     return record;
@@ -299,7 +326,8 @@ export class Controller {
     const at = `/targets/${i}`;
     const file = asConfigError(() => parseControlSettings(declared?.control ?? {}, `${at}/control`, finest));
     const fileActuator = declared?.actuator ? parseActuatorConfig(declared.actuator, `${at}/actuator`) : undefined;
-    const loop = await TargetLoop.open(target, file, { clock: this.deps.clock, store: this.deps.store, granularities: this.deps.granularities, flush: this.deps.flush, log: this.deps.log });
+    const loop = await TargetLoop.open(target, file, { clock: this.deps.clock, store: this.deps.store, granularities: this.deps.granularities, flush: this.deps.flush, log: this.deps.log, responder: this.responder });
+    loop.setRules(this.rulesOf(target, loop, declared?.respond));
     if (loop.state.settings) {
       try {
         loop.configure(parseControlSettings(loop.state.settings, '', finest));
@@ -320,6 +348,18 @@ export class Controller {
     this.bind(loop);
     this.loops.set(target, loop);
     if (this.started && config.control.enabled) loop.start();
+  }
+
+  /** A loop's response rules: stored through the API, else the config's (already validated with the config). */
+  private rulesOf(target: string, loop: TargetLoop, declared: unknown): ResponseRule[] {
+    if (loop.state.respond) {
+      try {
+        return parseResponseRules(loop.state.respond);
+      } catch (err) {
+        this.deps.log.warn({ target, err: (err as Error).message }, 'response rules stored through the API are no longer valid; using the config file\'s');
+      }
+    }
+    return parseResponseRules(declared ?? []);
   }
 
   /** Stops and forgets the loop of a target about to be deleted (the registry's change does it too, later). */

@@ -38,6 +38,7 @@ export function withDemo(config: Config): Config {
       risk: { horizon: '1h', limits: [] },
     },
     actuator: { type: 'replay' as const, provisioningDelayMs: 5 * MINUTE },
+    respond: [],
   };
   return { ...config, targets: [...config.targets, demo] };
 }

@@ -27,6 +27,7 @@ import { limitValue, MAX_COMPONENT_METRICS, storedHandover, TargetAnomalies, typ
 import type { ShadowStore } from '../store/store.js';
 import type { Submission } from '../exec/executor.js';
 import { forecasterOf, scalingPolicyOf, stepsOf, type ControlSettings } from './settings.js';
+import { advanceEpisodes, describeAction, describeCondition, type Firing, type ResponseAction, type ResponseRule } from './respond.js';
 
 /** Units ready and booting, as the actuator's world reports them. */
 export interface Capacity {
@@ -43,6 +44,14 @@ export interface LoopDeps {
   /** Writes open windows to the store, so a tick reads everything ingested before it. */
   readonly flush: () => Promise<void>;
   readonly log: Logger;
+  /** Carries out response rules' actions other than scaling; without it they are refused. */
+  readonly responder?: Responder;
+}
+
+/** Carries out the non-scaling actions of response rules (the controller's responder). */
+export interface Responder {
+  /** Submits the action of a firing recorded as `record`. */
+  submit(target: string, record: DecisionRecord, action: ResponseAction): Submission;
 }
 
 /** How a loop acts: its actuator's kind and the executor that carries its actions out. */
@@ -88,6 +97,8 @@ export class TargetLoop {
   private stopped = true;
   /** How this loop acts; undefined: observe-only. */
   private actuator: ActuatorBinding | undefined;
+  /** The response rules in force. */
+  private rules: readonly ResponseRule[] = [];
 
   private constructor(
     readonly target: string,
@@ -113,6 +124,16 @@ export class TargetLoop {
   /** The kind of the actuator this loop acts through; undefined for an observe-only loop. */
   get actuatorKind(): string | undefined {
     return this.actuator?.kind;
+  }
+
+  /** The response rules in force. */
+  get responseRules(): readonly ResponseRule[] {
+    return this.rules;
+  }
+
+  /** Replaces the response rules (validated); episodes of rules that are gone are dropped at the next tick. */
+  setRules(rules: readonly ResponseRule[]): void {
+    this.rules = rules;
   }
 
   /** True while a task this loop submitted has not ended. */
@@ -310,7 +331,11 @@ export class TargetLoop {
     const forecast = complete ? this.forecaster.forecast() : null;
     const score = this.score!;
     const scores = { anomaly: score.value, anomalyReady: score.ready, anomalyKind: score.reason.kind, ...riskScores(this.anomalies?.latest()) };
-    if (!this.actuator) return this.observeOnly(record, forecast, scores);
+    if (!this.actuator) {
+      await this.observeOnly(record, forecast, scores);
+      await this.respond(record, now);
+      return record;
+    }
     const scaling = decideScaling({
       step: this.stepIndex++, demand: this.demand, ready: cap.ready, booting: cap.booting, capacityPerUnit: s.capacityPerUnit,
       provisioningDelaySteps: delaySteps, forecast: forecast ?? undefined, memory: this.memory,
@@ -361,7 +386,84 @@ export class TargetLoop {
       }
     }
     await this.deps.store.putDecision(record);
+    await this.respond(record, now);
     return record;
+  }
+
+  /**
+   * Moves the response rules' episodes on with what this tick saw and records each firing as its
+   * own decision, gated like scaling: paused or dry-run, it is recorded and not carried out; in
+   * review it waits for approval; else it is carried out (a `scale` action through the actuator,
+   * any other through the responder).
+   */
+  private async respond(tick: DecisionRecord, now: number): Promise<void> {
+    if (this.rules.length === 0 && !this.state.episodes) return;
+    const episodes = (this.state.episodes ??= {});
+    const latest = this.anomalies?.latest();
+    const facts = { risk: latest?.ready ? latest.probability : undefined, openEvents: this.anomalies?.openEvents() ?? [], forecast: tick.forecast?.mean ?? null, stepMs: this.stepMs };
+    const { firings, changed } = advanceEpisodes(this.rules, episodes, facts, now);
+    if (changed) await this.saveState();
+    for (const f of firings) await this.fire(tick, f, now);
+  }
+
+  private async fire(tick: DecisionRecord, f: Firing, now: number): Promise<void> {
+    const o = this.state.overrides;
+    const what = describeAction(f.action);
+    const record: DecisionRecord = {
+      ...tick, id: randomUUID(), at: now, recommendation: null, steps: [], action: null, status: 'no-action', outcome: null, review: null,
+      reason: f.phase === 'do' ? 'RuleFired' : 'RuleUndone',
+      message: `rule "${f.rule.name}" (${describeCondition(f.rule)}): ${f.evidence}; ${f.phase === 'undo' ? 'undo: ' : ''}${what}`,
+      response: { rule: f.rule.name, phase: f.phase, condition: describeCondition(f.rule), evidence: f.evidence, action: f.action as Record<string, unknown> },
+    };
+    const held = o.pause || o.dryRun;
+    if (f.action.scale && !held) {
+      const cap = this.capacity();
+      const from = cap.ready + cap.booting;
+      Object.assign(record, { action: { id: record.id, kind: 'scale', from, to: Math.min(this.settings.maxUnits, from + f.action.scale.add), mode: 'proactive' } });
+    }
+    if (held) {
+      record.message = `${record.message}: not carried out (${o.pause ? 'the target is paused' : 'forecast-only mode'})`;
+    } else if (o.review) {
+      record.status = 'pending-approval';
+      record.message = `${record.message}: waits for approval (review mode)`;
+    } else {
+      this.carryOut(record);
+    }
+    await this.deps.store.putDecision(record);
+  }
+
+  /** Carries out a decision: its scaling action through the actuator, a rule's other action through the responder. Updates `record` in place. */
+  carryOut(record: DecisionRecord): void {
+    if (record.action) return this.execute(record);
+    const action = record.response?.action as ResponseAction | undefined;
+    if (!action || action.notify) {
+      record.status = 'succeeded';
+      record.outcome = { taskId: null, state: 'succeeded', reason: 'recorded (notify)', at: this.deps.clock.now() };
+      return;
+    }
+    if (!this.deps.responder) return void Object.assign(record, { reason: 'NoResponder', message: `${record.message}: refused, the service has no responder` });
+    const sub = this.deps.responder.submit(this.target, record, action);
+    if (!sub.accepted) {
+      record.message = `${record.message}: refused (${sub.message})`;
+      record.outcome = { taskId: sub.taskId ?? null, state: sub.reason, reason: sub.message, at: this.deps.clock.now() };
+      return;
+    }
+    record.status = 'submitted';
+    record.outcome = { taskId: sub.taskId, state: 'pending', reason: 'submitted', at: this.deps.clock.now() };
+    this.follow(sub.done.then(async (snap) => {
+      const last = snap.transitions.at(-1)!;
+      record.status = snap.state === 'succeeded' ? 'succeeded' : 'failed';
+      record.outcome = { taskId: snap.id, state: snap.state, reason: last.reason, at: last.at };
+      await this.deps.store.putDecision(record);
+    }));
+  }
+
+  /** Keeps an outcome write until it is done (see outcomesRecorded); logs its failure. */
+  private follow(write: Promise<void>): void {
+    const recording = write
+      .catch((err: unknown) => this.deps.log.error({ target: this.target, err: (err as Error).message }, 'recording a task outcome failed'))
+      .finally(() => this.recordings.delete(recording));
+    this.recordings.add(recording);
   }
 
   /** Records the step of an observe-only target: its forecast and scores, no recommendation, no action. */
@@ -397,11 +499,7 @@ export class TargetLoop {
     record.status = 'submitted';
     record.message = `scale ${a.from} -> ${a.to} (${record.reason}) submitted as task ${sub.taskId}`;
     record.outcome = { taskId: sub.taskId, state: 'pending', reason: 'submitted', at: this.deps.clock.now() };
-    const recording = sub.done
-      .then((snap) => this.finished(record, snap))
-      .catch((err: unknown) => this.deps.log.error({ target: this.target, err: (err as Error).message }, 'recording a task outcome failed'))
-      .finally(() => this.recordings.delete(recording));
-    this.recordings.add(recording);
+    this.follow(sub.done.then((snap) => this.finished(record, snap)));
   }
 
   /** Resolves when the outcomes of every task that has ended are written to the store. */
@@ -428,7 +526,8 @@ export class TargetLoop {
   /** Marks the older decisions still waiting for approval as superseded by `by`. */
   async supersedePending(by: string): Promise<void> {
     for (const d of await this.deps.store.listDecisions({ target: this.target, limit: 100, status: 'pending-approval' })) {
-      if (d.id === by) continue;
+      // a rule's firing waits for its own verdict: a later scaling decision does not replace it
+      if (d.id === by || d.response) continue;
       d.status = 'superseded';
       d.message = `${d.message}; superseded by decision ${by}`;
       await this.deps.store.putDecision(d);

@@ -136,6 +136,21 @@ export interface DecisionRecord {
   outcome: DecisionOutcome | null;
   /** Approval or rejection in review mode; the operator who forced an action. */
   review: (Attribution & { readonly verdict: 'approved' | 'rejected' | 'forced' }) | null;
+  /** For the firing of a response rule (src/control/respond.ts): which rule, why, and what it does. */
+  response?: DecisionResponse;
+}
+
+/** The rule behind a decision that a response rule made. */
+export interface DecisionResponse {
+  readonly rule: string;
+  /** `do` when the condition held long enough; `undo` when it cleared after the rule fired. */
+  readonly phase: 'do' | 'undo';
+  /** The condition in words, e.g. `risk >= 0.8 for 5m`. */
+  readonly condition: string;
+  /** What was seen, e.g. `failure risk 0.86 >= 0.8, holding since ...`. */
+  readonly evidence: string;
+  /** The rule's action as declared (one key: migrate, failover, scale, webhook, ...). */
+  readonly action: Record<string, unknown>;
 }
 
 /** The condition types of a target. */
@@ -185,6 +200,10 @@ export interface ControlState {
   overrides: Overrides;
   /** Units the actuator last confirmed (null: none yet, take `initialUnits`). */
   units: number | null;
+  /** Response rules set through the API (null or absent: the config's). */
+  respond?: Record<string, unknown>[] | null;
+  /** Where each response rule's episode stands, by rule name (src/control/respond.ts RuleEpisode). */
+  episodes?: Record<string, { since?: number; fired?: boolean }>;
   /** When units were last raised and from what, for the booting estimate. */
   lastScaleUp: { at: number; from: number; to: number } | null;
   updatedAt: number;

@@ -28,6 +28,7 @@ const ActuatorBody = Type.Object(
   },
   { additionalProperties: false },
 );
+const RulesBody = Type.Object({ rules: Type.Array(Type.Any(), { maxItems: 32, description: 'Response rules (docs/control.md); validated as a whole, problems name `/body/rules/<i>/...`.' }), ...Who }, { additionalProperties: false });
 const ForceBody = Type.Object({ units: Units, ...Who }, { additionalProperties: false });
 const VerdictBody = Type.Object({ ...Who }, { additionalProperties: false });
 const DecisionsQuery = Type.Object({
@@ -75,6 +76,18 @@ export function controlRoutes(app: FastifyInstance, service: ShadowplaneService)
       await c.removeActuator(req.params.target, requester(req, req.body));
       return { target: req.params.target, actuator: null, mode: 'observe-only' };
     },
+  );
+
+  app.get<{ Params: Static<typeof TargetParams> }>(
+    '/v1/targets/:target/respond',
+    { schema: { tags, summary: 'Response rules of a target, their source (config or api) and where each rule\'s episode stands.', params: TargetParams } },
+    async (req) => c.rules(req.params.target),
+  );
+
+  app.put<{ Params: Static<typeof TargetParams>; Body: Static<typeof RulesBody> }>(
+    '/v1/targets/:target/respond',
+    { schema: { tags, summary: 'Replace the response rules of a target (validated; preferred over the config file\'s from then on); in force from the next tick. Persisted and audited.', params: TargetParams, body: RulesBody, security } },
+    async (req) => ({ rules: await c.putRules(req.params.target, req.body.rules, requester(req, req.body)) }),
   );
 
   app.put<{ Params: Static<typeof KindParams>; Body: Static<typeof OverrideBody> }>(
