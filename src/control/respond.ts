@@ -27,7 +27,7 @@ const strict = { additionalProperties: false } as const;
 export const ResponseActionSchema = Type.Object(
   {
     migrate: Type.Optional(Type.Object({ shadow: Shadow, route: Route, steps: Type.Optional(Type.Array(Type.Number({ exclusiveMinimum: 0, maximum: 1 }), { minItems: 1, maxItems: 20, description: 'Traffic weights of the shadow, step by step; default: the route\'s own policy.' })) }, { ...strict, description: 'Start a gradual migration of a route of a traffic shadow to its shadow upstream; the proxy verifies each step and rolls back on its own verification failing.' })),
-    rollback: Type.Optional(Type.Object({ shadow: Shadow, route: Route }, { ...strict, description: 'Roll the migration of a route back to the primary (an `undo` for `migrate`).' })),
+    abort: Type.Optional(Type.Object({ shadow: Shadow, route: Route }, { ...strict, description: 'All traffic of a route back to its primary, its migration over, also after it completed (the `undo` for `migrate`).' })),
     failover: Type.Optional(Type.Object({ shadow: Shadow, volume: Volume }, { ...strict, description: 'Fail a volume of a volume shadow over to its shadow copy.' })),
     failback: Type.Optional(Type.Object({ shadow: Shadow, volume: Volume }, { ...strict, description: 'Fail a volume back to its primary (an `undo` for `failover`).' })),
     move: Type.Optional(Type.Object({ shadow: Shadow, partition: Partition, worker: Type.Integer({ minimum: 0, description: 'The worker it moves to.' }) }, { ...strict, description: 'Move a partition of a stream shadow to a worker.' })),
@@ -36,7 +36,7 @@ export const ResponseActionSchema = Type.Object(
     webhook: Type.Optional(Type.Object({ url: Type.String({ pattern: '^https?://', description: 'Where the firing is POSTed.' }), timeoutMs: Type.Integer({ minimum: 1, maximum: 600_000, default: 10_000, description: 'Per-request timeout, ms.' }) }, { ...strict, description: 'POST the firing as JSON (e.g. to start diagnostics); retried on 5xx and network errors.' })),
     notify: Type.Optional(Type.Object({}, { ...strict, description: 'Only record the firing (the decision and the live stream carry it).' })),
   },
-  { ...strict, description: 'Exactly one of migrate, rollback, failover, failback, move, pin, scale, webhook, notify.' },
+  { ...strict, description: 'Exactly one of migrate, abort, failover, failback, move, pin, scale, webhook, notify.' },
 );
 
 /** One response rule of a target. */
@@ -67,7 +67,7 @@ export type ResponseRule = Static<typeof ResponseRuleSchema>;
 export type ResponseAction = Static<typeof ResponseActionSchema>;
 
 const CONDITIONS = ['risk', 'anomaly', 'forecast'] as const;
-const ACTIONS = ['migrate', 'rollback', 'failover', 'failback', 'move', 'pin', 'scale', 'webhook', 'notify'] as const;
+const ACTIONS = ['migrate', 'abort', 'failover', 'failback', 'move', 'pin', 'scale', 'webhook', 'notify'] as const;
 
 /** The single key an action object has. */
 export function actionKind(a: ResponseAction): (typeof ACTIONS)[number] {
@@ -194,7 +194,7 @@ export function describeCondition(rule: ResponseRule): string {
 /** An action in words, e.g. `migrate route api of checkout-proxy`. */
 export function describeAction(a: ResponseAction): string {
   if (a.migrate) return `migrate route ${a.migrate.route} of ${a.migrate.shadow} to its shadow${a.migrate.steps ? ` in steps ${a.migrate.steps.join(', ')}` : ''}`;
-  if (a.rollback) return `roll back the migration of route ${a.rollback.route} of ${a.rollback.shadow}`;
+  if (a.abort) return `send all traffic of route ${a.abort.route} of ${a.abort.shadow} back to its primary`;
   if (a.failover) return `fail volume ${a.failover.volume} of ${a.failover.shadow} over to its shadow`;
   if (a.failback) return `fail volume ${a.failback.volume} of ${a.failback.shadow} back`;
   if (a.move) return `move partition ${a.move.partition} of ${a.move.shadow} to worker ${a.move.worker}`;

@@ -20,7 +20,7 @@ import type { ShadowRegistry } from './shadows/registry.js';
 /** What a rule's action asks of a shadow component, as the registry relays it; undefined for webhook and notify. */
 export function shadowActionOf(a: ResponseAction): { shadow: string; action: ShadowAction } | undefined {
   if (a.migrate) return { shadow: a.migrate.shadow, action: { op: 'migration-start', route: a.migrate.route, ...(a.migrate.steps ? { steps: a.migrate.steps } : {}) } };
-  if (a.rollback) return { shadow: a.rollback.shadow, action: { op: 'migration', route: a.rollback.route, command: 'rollback' } };
+  if (a.abort) return { shadow: a.abort.shadow, action: { op: 'migration', route: a.abort.route, command: 'abort' } };
   if (a.failover) return { shadow: a.failover.shadow, action: { op: 'failover', volume: a.failover.volume } };
   if (a.failback) return { shadow: a.failback.shadow, action: { op: 'failback', volume: a.failback.volume } };
   if (a.move) return { shadow: a.move.shadow, action: { op: 'move', partition: a.move.partition, worker: a.move.worker } };
@@ -49,7 +49,7 @@ export class RuleResponder implements Responder {
   submit(target: string, record: DecisionRecord, action: ResponseAction): Submission {
     const kind = actionKind(action);
     const task: Action = {
-      id: record.id, target, kind: kind === 'migrate' || kind === 'rollback' ? 'migrate' : 'route', from: `rule:${record.response?.rule ?? ''}`, to: describeAction(action),
+      id: record.id, target, kind: kind === 'migrate' || kind === 'abort' ? 'migrate' : 'route', from: `rule:${record.response?.rule ?? ''}`, to: describeAction(action),
       reason: `${record.reason}:${record.response?.rule ?? ''}`, mode: 'proactive', idempotencyKey: `${target}:${record.id}`, createdAt: this.deps.clock.now(),
     };
     this.pending.set(task.id, { record, action });

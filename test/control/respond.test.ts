@@ -2,8 +2,8 @@
  * Response rules end to end on a real service (VirtualClock, SQLite) and a real traffic proxy with
  * two real upstreams behind its admin API: the target's disk fills, its failure risk crosses the
  * rule's level for the rule's time, and the rule starts a gradual migration on the proxy — once per
- * episode, recorded as a decision with its evidence; when the risk clears, its undo rolls the
- * migration back. In review mode the firing waits for approval; in dry-run it is only recorded;
+ * episode, recorded as a decision with its evidence; when the risk clears, its undo sends the
+ * traffic back to the primary. In review mode the firing waits for approval; in dry-run it is only recorded;
  * a failing shadow makes the proxy's own verification roll the migration back. Bad rules are
  * refused naming the field.
  */
@@ -23,7 +23,7 @@ const RULE = {
   name: 'move-off-failing-disk',
   when: { risk: 0.8, for: '2m' },
   do: { migrate: { shadow: 'checkout-proxy', route: 'api', steps: [0.5, 1] } },
-  undo: { rollback: { shadow: 'checkout-proxy', route: 'api' } },
+  undo: { abort: { shadow: 'checkout-proxy', route: 'api' } },
 };
 
 type Env = Awaited<ReturnType<typeof testService>>;
@@ -104,7 +104,7 @@ describe('response rules act through a traffic shadow', () => {
     await shadow?.close();
   });
 
-  test('risk held above the level starts a migration on the proxy, once per episode; its clearing rolls it back', async () => {
+  test('risk held above the level starts a migration on the proxy, once per episode; its clearing sends the traffic back', async () => {
     assert.equal((await firings()).length, 0, 'no firing while the disk is steady');
     const fired = await fillUntilFired();
     assert.equal(fired.reason, 'RuleFired');
@@ -126,9 +126,9 @@ describe('response rules act through a traffic shadow', () => {
     assert.ok(undone, 'the undo runs when the risk clears');
     assert.equal(undone.reason, 'RuleUndone');
     assert.equal((await settledDecision(undone.id)).status, 'succeeded');
-    assert.equal(proxy.route('api')!.migration!.status, 'rolled_back');
+    assert.equal(proxy.route('api')!.migration!.status, 'aborted');
     const audit = (await call('GET', '/v1/shadows/checkout-proxy/audit')).body.audit;
-    assert.deepEqual(audit.slice(0, 2).map((a: { action: string; actor: string }) => [a.action, a.actor]), [['migration-rollback', 'rule:move-off-failing-disk'], ['migration-start', 'rule:move-off-failing-disk']]);
+    assert.deepEqual(audit.slice(0, 2).map((a: { action: string; actor: string }) => [a.action, a.actor]), [['migration-abort', 'rule:move-off-failing-disk'], ['migration-start', 'rule:move-off-failing-disk']]);
   });
 
   test('in review mode the firing waits for approval; dry-run only records it', async () => {
