@@ -60,6 +60,8 @@ class EwTrend {
   private sxx = 0;
   private t0 = NaN;
   private lastT = NaN;
+  /** The latest value added. */
+  last = NaN;
   n = 0;
 
   constructor(private readonly halfLifeMs: number) {}
@@ -76,6 +78,7 @@ class EwTrend {
     this.stt = this.stt * decay + u * u;
     this.stx = this.stx * decay + u * x;
     this.sxx = this.sxx * decay + x * x;
+    this.last = x;
     this.n++;
   }
 
@@ -166,8 +169,9 @@ export class RiskScorer {
     const sign = lim.direction === 'above' ? 1 : -1;
     const { now, slope, sd, slopeSd } = tr.fit();
     const H = this.c.horizonMs;
-    // Distance to the limit, positive while still on the safe side.
-    const margin = sign * (lim.limit - now);
+    // Distance to the limit, positive while still on the safe side. A latest value past the limit
+    // is a breach now, however far behind the fitted level lags after a sudden change.
+    const margin = Math.min(sign * (lim.limit - now), sign * (lim.limit - tr.last));
     const toward = sign * slope;
     const predSd = Math.sqrt(sd * sd + (Number.isFinite(slopeSd) ? (H * slopeSd) ** 2 : 0));
     const gapAtH = margin - Math.max(toward, 0) * H;

@@ -40,6 +40,16 @@ test('past the limit the risk is 1', () => {
   assert.match(last!.drivers[0].detail, /past its limit/);
 });
 
+test('a sudden jump past the limit is a breach at once, though the fitted trend still lags below it', () => {
+  const r = new RiskScorer('db-1', SIGNALS, { limits: LIMITS });
+  for (let i = 0; i < 120; i++) r.update(T0 + i * MIN, [0.5, 0.3], 0);
+  const jumped = r.update(T0 + 120 * MIN, [0.99, 0.3], 0);
+  assert.equal(jumped.probability, 1);
+  assert.match(jumped.drivers[0].detail, /past its limit/);
+  const back = r.update(T0 + 121 * MIN, [0.5, 0.3], 0);
+  assert.ok(back.probability < 1, 'back below the limit, the trend decides again');
+});
+
 test('persistent, severe anomalies raise the risk; a single spike barely does', () => {
   const a = new RiskScorer('svc', SIGNALS, { limits: [] });
   let s = a.update(T0, [0.5, 0.3], 0);
