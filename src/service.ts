@@ -11,6 +11,7 @@ import type { Config } from './config.js';
 import { TargetRegistry } from './control/targets.js';
 import { Controller } from './control/controller.js';
 import { DemoFeed, withDemo } from './control/demo.js';
+import { DemoTraffic } from './control/demo-traffic.js';
 import { Ingestor } from './ingest/ingestor.js';
 import { Pseudonymizer, resolvePseudonymKey } from './ingest/pseudonym.js';
 import { Scraper } from './ingest/scraper.js';
@@ -56,6 +57,7 @@ export class ShadowplaneService {
   /** The shadow components: their status read from their admin APIs, and actions relayed to them. */
   readonly shadows: ShadowRegistry;
   private demo: DemoFeed | undefined;
+  private demoTraffic: DemoTraffic | undefined;
   /** Window lengths in seconds, finest first. */
   readonly granularities: number[];
   /** Cancel functions of the background jobs' next runs, by job. */
@@ -115,7 +117,10 @@ export class ShadowplaneService {
     );
     await service.controller.init();
     service.shadows.load(config.shadows);
-    if (config.demo.enabled) service.demo = await DemoFeed.open(service);
+    if (config.demo.enabled) {
+      service.demo = await DemoFeed.open(service);
+      service.demoTraffic = await DemoTraffic.open(service);
+    }
     return service;
   }
 
@@ -128,6 +133,7 @@ export class ShadowplaneService {
     this.demo?.start();
     this.controller.start();
     const address = await this.api.listen({ host: this.config.server.host, port: this.config.server.port });
+    await this.demoTraffic?.start(address);
     this.log.info({ address, backend: this.store.backend }, 'shadowplane listening');
     return address;
   }
@@ -175,6 +181,7 @@ export class ShadowplaneService {
     this.scraper.stop();
     this.shadows.stop();
     this.demo?.stop();
+    await this.demoTraffic?.stop();
     await this.controller.stop();
     await this.api.close();
     try {

@@ -4,12 +4,14 @@
  * trace minute per minute, as the metric `requests_per_minute` through the ingest path. The trace
  * history before "now" is loaded at start as closed windows (as if the service had been running),
  * so the forecast is ready on the first tick. It is controlled through the `replay` actuator (a
- * virtual fleet), so its decisions appear in the API within a minute of start. A real deployment
- * leaves `demo.enabled` false.
+ * virtual fleet), so its decisions appear in the API within a minute of start. With it comes the
+ * traffic story of src/control/demo-traffic.ts (target `demo-api`). A real deployment leaves
+ * `demo.enabled` false.
  */
 import { readFileSync } from 'node:fs';
 import { durationMs } from '../core/schema.js';
-import { type Config } from '../config.js';
+import { validateConfig, type Config } from '../config.js';
+import { DEMO_API_TARGET, demoApiTarget } from './demo-traffic.js';
 import { ShadowplaneError } from '../core/errors.js';
 import { splitCsvLine } from '../core/csv.js';
 import { logger } from '../obs/log.js';
@@ -23,13 +25,13 @@ export const DEMO_METRIC = 'requests_per_minute';
 const MINUTE = 60_000;
 const log = logger('demo');
 
-/** The config with the demo target added when `demo.enabled` (unchanged otherwise, or when a target is called `demo` already). */
+/** The config with the demo targets (`demo`, `demo-api`) added when `demo.enabled` (unchanged otherwise; a target of the same name already declared is kept). */
 export function withDemo(config: Config): Config {
   if (!config.demo.enabled || config.targets.some((t) => t.name === DEMO_TARGET)) return config;
   const demo = {
     name: DEMO_TARGET,
     kind: 'service' as const,
-    labels: { demo: 'true', note: 'DEMO: NASA-HTTP 1995-07 requests per minute replayed in real time into a virtual fleet' },
+    labels: { demo: 'true', note: 'DEMO: NASA-HTTP 1995-07 requests per minute replayed in real time into a virtual fleet; its request metadata (tables, columns, users, routes) is synthesised' },
     sampling: { rate: 1 },
     control: {
       enabled: true, interval: '1m', metric: DEMO_METRIC, capacityPerUnit: 20, provisioningDelay: '5m', initialUnits: 2, minUnits: 1, maxUnits: 40,
@@ -40,7 +42,8 @@ export function withDemo(config: Config): Config {
     actuator: { type: 'replay' as const, provisioningDelayMs: 5 * MINUTE },
     respond: [],
   };
-  return { ...config, targets: [...config.targets, demo] };
+  const api = config.targets.some((t) => t.name === DEMO_API_TARGET) ? [] : validateConfig({ targets: [demoApiTarget()] }).targets;
+  return { ...config, targets: [...config.targets, demo, ...api] };
 }
 
 /** Reads a `timestamp,value` CSV into values; SHADOWPLANE_ERR_INPUT_FILE naming the line otherwise. */
@@ -116,7 +119,40 @@ export class DemoFeed {
   private feedOne(): void {
     const value = this.values[this.position % this.values.length];
     this.position++;
-    const result = this.service.ingestor.ingestSamples([{ target: DEMO_TARGET, metric: DEMO_METRIC, at: this.service.clock.now(), value }]);
+    const at = this.service.clock.now();
+    const result = this.service.ingestor.ingestSamples([{ target: DEMO_TARGET, metric: DEMO_METRIC, at, value }]);
     if (result.rejected.length > 0) log.warn({ rejected: result.rejected }, 'demo sample rejected');
+    const events = this.service.ingestor.ingestEvents(syntheticRequests(value, at, this.position));
+    if (events.rejected.length > 0) log.warn({ rejected: events.rejected }, 'demo request metadata rejected');
   }
+}
+
+/** The tables, their columns and the share of requests each gets in the synthesised metadata. */
+const DEMO_SCHEMA: readonly { table: string; columns: readonly string[]; share: number }[] = [
+  { table: 'pages', columns: ['id', 'path', 'updated_at'], share: 0.5 },
+  { table: 'images', columns: ['id', 'path', 'bytes'], share: 0.3 },
+  { table: 'access_log', columns: ['host', 'path', 'status', 'bytes'], share: 0.15 },
+  { table: 'sessions', columns: ['id', 'user_id', 'expires_at'], share: 0.05 },
+];
+
+/**
+ * Request metadata (table, columns, user, route) synthesised for the demo target — the trace has
+ * counts only: one event per ten requests of the minute, at most 200, drawn deterministically from
+ * DEMO_SCHEMA and 40 users, each marked with the request id prefix `demo-synthetic-`.
+ */
+export function syntheticRequests(requestsPerMinute: number, at: number, seed: number): Record<string, unknown>[] {
+  const n = Math.min(200, Math.max(1, Math.round(requestsPerMinute / 10)));
+  const events: Record<string, unknown>[] = [];
+  for (let i = 0; i < n; i++) {
+    const u = ((seed * 131 + i * 37) % 1000) / 1000;
+    let acc = 0;
+    const pick = DEMO_SCHEMA.find((t) => (acc += t.share) > u) ?? DEMO_SCHEMA[0];
+    const write = i % 9 === 0;
+    events.push({
+      target: DEMO_TARGET, op: write ? 'write' : 'read', table: pick.table, columns: pick.columns.slice(0, 1 + (i % pick.columns.length)),
+      user: `demo-user-${(seed + i * 7) % 40}`, route: `GET /${pick.table}/:id`, bytes: 400 + ((i * 97) % 4000), latencyMs: 2 + ((i * 13) % 40) / 4,
+      requestId: `demo-synthetic-${seed}-${i}`, at: at + i,
+    });
+  }
+  return events;
 }

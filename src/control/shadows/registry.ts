@@ -125,6 +125,16 @@ export class ShadowRegistry {
     return view(this.entry(name));
   }
 
+  /**
+   * Declares a component the service itself runs (the demo's proxy): like a config declaration,
+   * not saved and not removable through the API; its status is read from then on.
+   */
+  declare(spec: ShadowSpec): void {
+    this.entries.set(spec.name, fresh(spec, 'config'));
+    this.deps.onChange?.(spec.name);
+    if (this.started) this.schedule(spec.name, 0);
+  }
+
   /** Registers a component through the API, reads its status once and returns it. */
   async register(spec: ShadowSpec, who: Requester): Promise<ShadowView> {
     if (this.entries.has(spec.name)) throw new ShadowplaneError('SHADOWPLANE_ERR_SHADOW_EXISTS', `a shadow component called "${spec.name}" is registered already`);
