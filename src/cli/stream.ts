@@ -5,7 +5,9 @@ import { startStreamHttp } from '../shadows/partitions/http.js';
 import { JetStreamLog } from '../shadows/partitions/jetstream-log.js';
 import type { ReplicaLog } from '../shadows/partitions/log.js';
 import { SegmentLog, type FsyncPolicy } from '../shadows/partitions/segment-log.js';
-import { StreamService } from '../shadows/partitions/service.js';
+import { logger } from '../obs/log.js';
+import { StreamService, timelineReport } from '../shadows/partitions/service.js';
+import { TimelineReporter } from '../shadows/timeline.js';
 import { hostPort, oneOf, positiveInt } from './common.js';
 
 /** Registers the subcommand. */
@@ -25,20 +27,25 @@ export function register(program: Command): void {
     .option('--capacity <n>', 'records/s per worker', positiveInt, 1000)
     .option('--window-ms <n>', 'telemetry and control window', positiveInt, 10_000)
     .option('--policy <name>', 'shadow | reactive | off', oneOf(['shadow', 'reactive', 'off'] as const), 'shadow')
-    .option('--control-url <url>', 'Shadow Store base URL for partition samples')
+    .option('--control-url <url>', 'Shadowplane service base URL: partition samples go to its Shadow Store and the service\'s own actions to the target\'s timeline')
+    .option('--target <name>', 'the target this stream serves (samples and timeline)', 'stream')
+    .option('--name <name>', 'this component\'s name on the timeline', 'stream')
     .action(async (o: {
       listen: { host: string; port: number }; backend: 'segment' | 'jetstream'; dir: string; fsync: FsyncPolicy; nats: string; prefix: string;
-      partitions: number; workers: number; capacity: number; windowMs: number; policy: 'shadow' | 'reactive' | 'off'; controlUrl?: string;
+      partitions: number; workers: number; capacity: number; windowMs: number; policy: 'shadow' | 'reactive' | 'off'; controlUrl?: string; target: string; name: string;
     }) => {
       const log: ReplicaLog = o.backend === 'jetstream' ? await JetStreamLog.open({ url: o.nats, prefix: o.prefix }) : new SegmentLog({ dir: o.dir, fsync: o.fsync });
       const svc = await StreamService.start({ log, partitions: o.partitions, workers: o.workers, capacity: o.capacity, windowMs: o.windowMs });
-      if (o.policy !== 'off') new PartitionController(svc, { policy: o.policy, windowMs: o.windowMs, controlUrl: o.controlUrl });
+      if (o.policy !== 'off') new PartitionController(svc, { policy: o.policy, windowMs: o.windowMs, controlUrl: o.controlUrl, target: o.target });
+      const timeline = o.controlUrl ? new TimelineReporter({ url: o.controlUrl, target: o.target, component: o.name, kind: 'partitions', token: process.env.SHADOWPLANE_API_TOKEN || undefined, log: logger('stream') }) : undefined;
+      if (timeline) svc.onEvent((e) => timeline.report(timelineReport(e)));
       // From the environment, not a flag, so it does not show in the process list.
       const app = await startStreamHttp(svc, o.listen, process.env.SHADOWPLANE_STREAM_TOKEN || undefined);
       process.stderr.write(`stream service on http://${o.listen.host}:${o.listen.port} (${log.kind}, ${o.partitions} partitions, ${o.workers} workers)\n`);
       const shutdown = async () => {
         await app.close();
         await svc.stop();
+        await timeline?.flush();
         await log.close();
         process.exit(0);
       };

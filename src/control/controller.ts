@@ -15,7 +15,7 @@ import type { Actuator } from '../exec/actuator.js';
 import { createActuator, parseActuatorConfig, type ActuatorConfig } from '../exec/config.js';
 import { Executor } from '../exec/executor.js';
 import { ReplayActuator } from '../exec/replay.js';
-import type { AuditEntry, Condition, DecisionRecord, DecisionStatus, Overrides, PinOverride } from '../model/decision.js';
+import type { AuditEntry, Condition, DecisionComponent, DecisionRecord, DecisionStatus, Overrides, PinOverride } from '../model/decision.js';
 import type { Logger } from '../obs/log.js';
 import type { ShadowStore } from '../store/store.js';
 import { TargetLoop, type ActuatorBinding } from './loop.js';
@@ -47,6 +47,9 @@ export interface Requester {
 
 /** Override kinds as the API names them. */
 export type OverrideKind = 'pause' | 'dry-run' | 'review' | 'pin';
+
+/** How far in the future a component's report may be dated (clocks differ a little between hosts). */
+const MAX_REPORT_SKEW_MS = 300_000;
 
 const OVERRIDE_KEY = { pause: 'pause', 'dry-run': 'dryRun', review: 'review', pin: 'pin' } as const;
 
@@ -289,6 +292,26 @@ export class Controller {
     record.review = { actor: who.actor, at: this.deps.clock.now(), why: who.why, verdict: 'rejected' };
     await this.deps.store.putDecision(record);
     await this.audit(record.target, 'reject', who, { decision: id });
+    return record;
+  }
+
+  /**
+   * Records an action a shadow component took on its own as a decision on the target's timeline
+   * (reason: the action in PascalCase, status succeeded, the component and its evidence).
+   */
+  async recordComponentDecision(target: string, report: { component: string; kind: DecisionComponent['kind']; action: string; message: string; evidence?: Record<string, unknown>; at?: number }): Promise<DecisionRecord> {
+    this.loop(target);
+    const now = this.deps.clock.now();
+    if (report.at !== undefined && report.at > now + MAX_REPORT_SKEW_MS) throw new ShadowplaneError('SHADOWPLANE_ERR_VALIDATION', 'the report lies in the future', [{ path: '/body/at', message: `must not lie more than ${MAX_REPORT_SKEW_MS / 1000} s in the future` }]);
+    const record: DecisionRecord = {
+      id: randomUUID(), target, at: report.at ?? now,
+      inputs: { signal: 'component', demand: 0, windows: 0, minWindows: 0, stepSeconds: 0, ready: 0, booting: 0, capacityPerUnit: 0, provisioningDelaySteps: 0 },
+      forecast: null, scores: null, recommendation: null, steps: [], overrides: [], action: null, status: 'succeeded',
+      reason: report.action.replace(/(^|-)([a-z])/g, (_m, _d, c: string) => c.toUpperCase()),
+      message: `${report.component}: ${report.message}`, outcome: null, review: null,
+      component: { name: report.component, kind: report.kind, action: report.action, evidence: report.evidence ?? {} },
+    };
+    await this.deps.store.putDecision(record);
     return record;
   }
 

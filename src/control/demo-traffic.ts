@@ -1,7 +1,7 @@
 /**
  * The demo's second story, with no infrastructure: a real traffic proxy (src/shadows/traffic) in
  * front of two local upstreams, in this process, with a steady client load through it. The primary
- * degrades on a schedule — its error rate rises from about a minute after start — while its shadow
+ * degrades on a schedule — its error rate rises from half a minute after start — while its shadow
  * stays healthy. The proxy's sampled request telemetry feeds the target `demo-api`; its failure
  * risk on the error-rate limit rises, and its response rule migrates the route to the shadow step
  * by step, each step verified by the proxy. The proxy is declared to the service as the shadow
@@ -29,7 +29,7 @@ const REQUESTS_PER_SECOND = 20;
 /** The primary is healthy this long after start, then its error rate rises by RISE per minute. */
 const HEALTHY_MS = 30_000;
 const BASE_ERROR_RATE = 0.003;
-const RISE_PER_MINUTE = 0.02;
+const RISE_PER_MINUTE = 0.025;
 const MAX_ERROR_RATE = 0.4;
 const PATHS = ['/orders/1042', '/orders/1043', '/carts/77', '/users/7/profile', '/catalog/items?page=2', '/orders'];
 
@@ -40,7 +40,7 @@ export function demoApiTarget() {
   return {
     name: DEMO_API_TARGET,
     kind: 'service' as const,
-    labels: { demo: 'true', note: 'DEMO: a local proxy in front of two local upstreams; the primary degrades a minute after start' },
+    labels: { demo: 'true', note: 'DEMO: a local proxy in front of two local upstreams; the primary degrades half a minute after start' },
     sampling: { rate: 1 },
     control: { interval: '1m', minWindows: 10, season: '0s', history: '1h', risk: { horizon: '30m', limits: [{ requests: 'errorRate' as const, max: 0.05 }] } },
     respond: [{ name: 'migrate-off-degrading-primary', when: { risk: 0.8, for: '1m' }, do: { migrate: { shadow: DEMO_PROXY, route: ROUTE, steps: [0.25, 0.5, 1] } } }],
@@ -111,7 +111,7 @@ export class DemoTraffic {
         req.on('error', () => undefined);
       }
     }, 100);
-    log.info({ proxy: `http://127.0.0.1:${port}`, admin: adminUrl }, 'demo traffic: a proxy in front of two local upstreams; the primary degrades from a minute on (DEMO)');
+    log.info({ proxy: `http://127.0.0.1:${port}`, admin: adminUrl }, 'demo traffic: a proxy in front of two local upstreams; the primary degrades from half a minute on (DEMO)');
   }
 
   /** Stops the load, the proxy, its admin API and the upstreams. */

@@ -401,7 +401,10 @@ export class TargetLoop {
     const episodes = (this.state.episodes ??= {});
     const latest = this.anomalies?.latest();
     const facts = { risk: latest?.ready ? latest.probability : undefined, openEvents: this.anomalies?.openEvents() ?? [], forecast: tick.forecast?.mean ?? null, stepMs: this.stepMs };
-    const { firings, changed } = advanceEpisodes(this.rules, episodes, facts, now);
+    // Episodes count in whole steps: a real timer fires a few ms late or early, and `for: 1m` must
+    // mean one step later, not one step and a few ms.
+    const step = now - (now % this.stepMs);
+    const { firings, changed } = advanceEpisodes(this.rules, episodes, facts, step);
     if (changed) await this.saveState();
     for (const f of firings) await this.fire(tick, f, now);
   }

@@ -138,6 +138,19 @@ export interface DecisionRecord {
   review: (Attribution & { readonly verdict: 'approved' | 'rejected' | 'forced' }) | null;
   /** For the firing of a response rule (src/control/respond.ts): which rule, why, and what it does. */
   response?: DecisionResponse;
+  /** For an action a shadow component took on its own and reported (POST /v1/targets/{t}/decisions). */
+  component?: DecisionComponent;
+}
+
+/** The shadow component behind a decision it reported. */
+export interface DecisionComponent {
+  /** The component's name (as declared under `shadows:`, or as it calls itself). */
+  readonly name: string;
+  readonly kind: 'traffic' | 'partitions' | 'volumes' | 'sql';
+  /** What it did, e.g. `shadow-created`, `switched`, `failed-over`. */
+  readonly action: string;
+  /** Its figures, as it gave them. */
+  readonly evidence: Record<string, unknown>;
 }
 
 /** The rule behind a decision that a response rule made. */

@@ -37,6 +37,17 @@ const DecisionsQuery = Type.Object({
   status: Type.Optional(Type.Union(['no-action', 'pending-approval', 'submitted', 'succeeded', 'failed', 'rejected', 'superseded'].map((s) => Type.Literal(s)))),
 });
 const LimitQuery = Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }) });
+const ComponentReport = Type.Object(
+  {
+    component: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$', description: 'The component\'s name.', errorMessage: 'must be 1-63 letters, digits, dots, dashes or underscores' }),
+    kind: Type.Union(['traffic', 'partitions', 'volumes', 'sql'].map((k) => Type.Literal(k))),
+    action: Type.String({ pattern: '^[a-z][a-z0-9-]{0,62}$', description: 'What it did, e.g. `shadow-created`, `switched`, `failed-over`.', errorMessage: 'must be a lower-case code such as shadow-created' }),
+    message: Type.String({ minLength: 1, maxLength: 500, description: 'What it did and why, in words.' }),
+    evidence: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.Union([Type.Number(), Type.String({ maxLength: 200 }), Type.Boolean(), Type.Null()]), { maxProperties: 32, description: 'Its figures: up to 32 keys of numbers, short strings, booleans.' })),
+    at: Type.Optional(Type.Integer({ minimum: 0, description: 'When (ms since the epoch); default: when it arrives.' })),
+  },
+  { additionalProperties: false },
+);
 
 function timeParam(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
@@ -116,6 +127,12 @@ export function controlRoutes(app: FastifyInstance, service: ShadowplaneService)
     '/v1/targets/:target/decisions',
     { schema: { tags, summary: 'Decisions of a target, newest first.', params: TargetParams, querystring: DecisionsQuery } },
     async (req) => ({ decisions: await c.decisions(req.params.target, req.query.limit, timeParam(req.query.before), req.query.status as never) }),
+  );
+
+  app.post<{ Params: Static<typeof TargetParams>; Body: Static<typeof ComponentReport> }>(
+    '/v1/targets/:target/decisions',
+    { schema: { tags, summary: 'A shadow component reports an action it took on its own (shadow partition created or switched, volume failed over, blocks copied up); recorded as a decision on the target\'s timeline.', params: TargetParams, body: ComponentReport } },
+    async (req, reply) => reply.code(201).send(await c.recordComponentDecision(req.params.target, req.body as never)),
   );
 
   app.get<{ Params: Static<typeof IdParams> }>('/v1/decisions/:id', { schema: { tags, summary: 'One decision record.', params: IdParams } }, async (req) => c.decision(req.params.id));

@@ -138,6 +138,16 @@ export interface StreamEvent {
   readonly evidence?: Record<string, unknown>;
 }
 
+/** What the timeline of the served target shows of a stream event: its kind, its partition and worker in words, its evidence. */
+export function timelineReport(e: StreamEvent): { action: string; message: string; evidence: Record<string, unknown>; at: number } {
+  const where = [e.partition !== undefined && `partition ${e.partition}`, e.worker !== undefined && `worker ${e.worker}`].filter(Boolean).join(' on ');
+  return {
+    action: e.kind, at: e.at,
+    message: `${e.kind.replace(/-/g, ' ')}${where ? `: ${where}` : ''}${e.reason ? ` (${e.reason})` : ''}`,
+    evidence: { ...e.evidence, ...(e.partition !== undefined ? { partition: e.partition } : {}), ...(e.worker !== undefined ? { worker: e.worker } : {}) },
+  };
+}
+
 /** The routing table: `owners[p]` is the worker consuming partition p. Replaced whole, never edited. */
 export interface RoutingTable {
   readonly version: number;
