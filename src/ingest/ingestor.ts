@@ -120,7 +120,9 @@ export class Ingestor {
     e.error = event.error;
     e.status = event.status;
     e.at = at;
-    this.engine.addEvent(event.target, e, target);
+    // Kept by the sender at its rate and again here at the target's: with the same hash verdict
+    // an event survives both exactly when it survives the lower one, which is its weight.
+    this.engine.addEvent(event.target, e, Math.min(target, event.samplingRate ?? 1));
     result.accepted++;
   }
 

@@ -26,6 +26,7 @@ export const EventSchema = Type.Object(
     error: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
     user: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
     requestId: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+    samplingRate: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1, description: 'The rate the sender sampled at (absent: 1, not pre-sampled); the event weighs 1 / min(this, the target\'s rate).', errorMessage: 'must be a sampling rate above 0 and at most 1' })),
     at: At,
   },
   { additionalProperties: false, description: 'The metadata of one request. Unknown fields are rejected.' },

@@ -28,6 +28,11 @@ export interface RequestEvent {
   user?: string;
   /** Request id: when present the sampling verdict is a hash of it, the same in every component. */
   requestId?: string;
+  /**
+   * The rate the sender kept requests at (0 < r <= 1; absent: 1, not pre-sampled). The event
+   * weighs 1 / min(this, the target's rate), so a count is right whatever rate each sender uses.
+   */
+  samplingRate?: number;
   /** When the request started, ms since the epoch (the HTTP API also takes an ISO-8601 string). */
   at: number;
 }

@@ -3,6 +3,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { forEachNdjsonLine } from '../../src/api/routes/ingest.js';
+import { keepSample } from '../../src/ingest/sampler.js';
 import { PostgresStore } from '../../src/store/postgres.js';
 import { TEST_PG_URL, postgresSkipReason, uniqueSchema } from '../helpers/postgres.js';
 import { T0, ndjson, testService } from '../helpers/service.js';
@@ -181,6 +182,54 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       assert.deepEqual(top.keys.map((k: { key: string }) => k.key).sort(), ['orders.id', 'orders.total']);
       // The rate persists: a new service on the same store still has it.
       assert.equal((await h.service.store.getTarget('orders-db'))?.samplingRate, 1);
+    } finally {
+      if (store) await store.dropSchema();
+      await h.cleanup();
+    }
+  });
+}
+
+/**
+ * Every event carries the rate its sender sampled at, and weighs 1 / min(that, the target's rate):
+ * a sender at 1 % feeding a target left at 100 % is not under-counted 100x, senders at different
+ * rates add up, and changing the target's rate does not bend the estimate. Both backends.
+ */
+for (const backend of ['sqlite', 'postgres'] as const) {
+  test(`events weigh by the rate their sender sampled at, mixed rates and a target rate change (${backend})`, async (t) => {
+    let store;
+    if (backend === 'postgres') {
+      const skip = await postgresSkipReason();
+      if (skip) return t.skip(skip);
+      store = new PostgresStore({ url: TEST_PG_URL, schema: uniqueSchema('sp_rate') });
+    }
+    const h = await testService({}, store);
+    try {
+      /** What a sender at `rate` sends of `n` requests in `minute`: the ones its verdict keeps. */
+      const sent = (prefix: string, n: number, rate: number, minute: number) => Array.from({ length: n }, (_, i) => `${prefix}-${i}`)
+        .filter((id) => keepSample(rate, id))
+        .map((id, i) => event({ requestId: id, samplingRate: rate, at: T0 + minute * 60_000 + i }));
+      const post = async (items: unknown[]) => (await h.service.api.inject({ method: 'POST', url: '/v1/events', headers: { 'content-type': 'application/x-ndjson' }, payload: ndjson(items) })).json();
+      h.clock.advance(10_000);
+      const proxy = sent('pg', 20_000, 0.01, 0);
+      const mirror = sent('http', 2_000, 0.5, 0);
+      assert.equal((await post([...proxy, ...mirror])).accepted, proxy.length + mirror.length, 'the target at 100 % keeps every pre-sampled event');
+
+      await h.service.api.inject({ method: 'PUT', url: '/v1/targets/orders-db/sampling', payload: { rate: 0.1 } });
+      h.clock.advance(60_000);
+      const proxy2 = sent('pg2', 20_000, 0.01, 1);
+      const mirror2 = sent('http2', 2_000, 0.5, 1);
+      const second = await post([...proxy2, ...mirror2]);
+      const keptMirror2 = mirror2.filter((e) => keepSample(0.1, e.requestId as string)).length;
+      assert.equal(second.accepted, proxy2.length + keptMirror2, 'at 10 % the service keeps all of the 1 % sender and a fifth of the 50 % one');
+
+      h.clock.advance(600_000);
+      await h.service.flush();
+      const points = (await h.service.api.inject({ method: 'GET', url: `/v1/targets/orders-db/series?metric=estimatedCount&from=${T0}&to=${T0 + 300_000}&step=1m` })).json().points as { v: number }[];
+      assert.deepEqual(points.map((p) => Math.round(p.v)), [proxy.length * 100 + mirror.length * 2, proxy2.length * 100 + keptMirror2 * 10]);
+      for (const p of points) assert.ok(Math.abs(p.v - 22_000) < 0.25 * 22_000, `the estimate ${p.v} is near the 22,000 requests sent`);
+      const bad = await post([event({ samplingRate: 0 }), event({ samplingRate: 1.5 }), event({ samplingRate: '0.5' })]);
+      assert.equal(bad.accepted, 0);
+      assert.deepEqual(bad.rejected.map((r: { problems: { path: string }[] }) => r.problems[0].path), ['/samplingRate', '/samplingRate', '/samplingRate']);
     } finally {
       if (store) await store.dropSchema();
       await h.cleanup();

@@ -276,6 +276,7 @@ export class TrafficProxy {
       latencyMs: Math.round(latencyMs * 1000) / 1000,
       status,
       requestId,
+      samplingRate: this.config.control!.sampleRate,
       at: Math.round(at),
     };
     if (error) ev.error = error;
