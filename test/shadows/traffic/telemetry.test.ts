@@ -24,7 +24,7 @@ async function controlPlane(status = 202) {
   return { url, posts, events: () => posts.flatMap((p) => p.lines), close: () => new Promise<void>((r) => { srv.closeAllConnections(); srv.close(() => r()); }) };
 }
 
-const ALLOWED = new Set(['target', 'op', 'route', 'bytes', 'latencyMs', 'status', 'error', 'user', 'requestId', 'at']);
+const ALLOWED = new Set(['target', 'op', 'route', 'bytes', 'latencyMs', 'status', 'error', 'user', 'requestId', 'samplingRate', 'at']);
 
 describe('request telemetry to the control plane', () => {
   test('every request at rate 1 becomes an NDJSON event with exactly the contract fields', async () => {
@@ -45,7 +45,7 @@ describe('request telemetry to the control plane', () => {
     const [a, b, c] = cp.events() as [Record<string, unknown>, Record<string, unknown>, Record<string, unknown>];
     assert.equal(cp.posts[0]!.contentType, 'application/x-ndjson');
     for (const e of [a, b, c]) for (const k of Object.keys(e)) assert.ok(ALLOWED.has(k), `unexpected field ${k}`);
-    assert.deepEqual({ ...a, latencyMs: 0, at: 0 }, { target: 'orders-api', op: 'read', route: 'GET /orders/:id/items', bytes: 5, latencyMs: 0, status: 200, requestId: 'req-1', user: 'alice@example.com', at: 0 });
+    assert.deepEqual({ ...a, latencyMs: 0, at: 0 }, { target: 'orders-api', op: 'read', route: 'GET /orders/:id/items', bytes: 5, latencyMs: 0, status: 200, requestId: 'req-1', samplingRate: 1, user: 'alice@example.com', at: 0 });
     assert.ok((a.at as number) >= before - 5 && (a.latencyMs as number) >= 0);
     assert.equal(b.op, 'write');
     assert.equal(b.route, 'POST /users/:id/profile');
