@@ -24,6 +24,8 @@ import { assertSafeBind } from './api/app.js';
 import { buildApi } from './api/server.js';
 import { EventBus, observeStore } from './api/events.js';
 import { ShadowRegistry } from './control/shadows/registry.js';
+import { outlookOf } from './control/outlook.js';
+import { registerOutlookMetrics } from './export/prometheus.js';
 
 /** Options that tests and embedders change; production uses the defaults. */
 export interface ServiceOptions {
@@ -96,6 +98,10 @@ export class ShadowplaneService {
     this.shadows = new ShadowRegistry({
       clock: this.clock, store: this.store, log: logger('shadows'), file: join(config.store.dataDir, 'shadows.json'),
       onChange: (name) => this.events.publish({ type: 'shadow', shadow: name }),
+    });
+    registerOutlookMetrics(this.metrics.registry, {
+      outlooks: () => Promise.all(this.controller.controlled().map((t) => outlookOf(this.controller.loop(t), this.store))),
+      shadows: () => this.shadows.list(),
     });
     this.api = buildApi(this);
   }
