@@ -14,6 +14,7 @@ import { DemoFeed, withDemo } from './control/demo.js';
 import { Ingestor } from './ingest/ingestor.js';
 import { Pseudonymizer, resolvePseudonymKey } from './ingest/pseudonym.js';
 import { Scraper } from './ingest/scraper.js';
+import { TokenBucket } from './ingest/ratelimit.js';
 import { logger, type Logger } from './obs/log.js';
 import { ServiceMetrics } from './obs/metrics.js';
 import { PostgresStore } from './store/postgres.js';
@@ -50,6 +51,8 @@ export class ShadowplaneService {
   readonly targets: TargetRegistry;
   readonly ingestor: Ingestor;
   readonly scraper: Scraper;
+  /** The API's ingest budget (server.maxEventsPerSecond), shared by every ingest route. */
+  readonly admission: TokenBucket;
   readonly metrics: ServiceMetrics;
   readonly api: FastifyInstance;
   readonly controller: Controller;
@@ -93,6 +96,7 @@ export class ShadowplaneService {
       maxFutureSkewMs: durationMs(config.ingest.maxFutureSkew),
       unknownTargets: config.ingest.unknownTargets,
     }, this.metrics);
+    this.admission = new TokenBucket(config.server.maxEventsPerSecond, this.clock);
     this.scraper = new Scraper(this.targets, this.ingestor, this.clock, logger('scraper'));
     this.controller = new Controller({ config, clock: this.clock, store: this.store, granularities: this.granularities, flush: () => this.flush(), log: logger('control') });
     this.shadows = new ShadowRegistry({

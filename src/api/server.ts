@@ -9,6 +9,7 @@ import { VERSION } from '../core/version.js';
 import type { ShadowplaneService } from '../service.js';
 import { buildApp } from './app.js';
 import { ingestRoutes } from './routes/ingest.js';
+import { pushRoutes } from './routes/push.js';
 import { opsRoutes } from './routes/ops.js';
 import { queryRoutes } from './routes/query.js';
 import { targetRoutes } from './routes/targets.js';
@@ -37,6 +38,7 @@ export function buildApi(service: ShadowplaneService): FastifyInstance {
     opsRoutes(scoped, service);
     targetRoutes(scoped, service);
     ingestRoutes(scoped, service);
+    pushRoutes(scoped, service);
     queryRoutes(scoped, service);
     controlRoutes(scoped, service);
     anomalyRoutes(scoped, service);

@@ -61,8 +61,8 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>,
 
 async function startPeer(name: string, bin: string, args: (dir: string, port: number) => string[], files: Record<string, string>): Promise<Peer> {
   const dir = mkdtempSync(join(tmpdir(), `sp-${name}-`));
-  for (const [file, text] of Object.entries(files)) writeFileSync(join(dir, file), text);
   const port = await freePort();
+  for (const [file, text] of Object.entries(files)) writeFileSync(join(dir, file), text.replaceAll('{{self}}', `127.0.0.1:${port}`));
   const url = `http://127.0.0.1:${port}`;
   const child: ChildProcess = spawn(bin, args(dir, port), { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
@@ -93,7 +93,10 @@ async function startPeer(name: string, bin: string, args: (dir: string, port: nu
   return { url, dir, log: () => stderr, stop };
 }
 
-/** Starts Prometheus with `config` (YAML) as its configuration file; remote-write receiving and the admin API are on. */
+/**
+ * Starts Prometheus with `config` (YAML, `{{self}}` standing for its own host:port) as its
+ * configuration file; remote-write receiving and the admin API are on.
+ */
 export function startPrometheus(config: string): Promise<Peer> {
   return startPeer('prometheus', PROMETHEUS_BIN, (dir, port) => [
     `--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`,
