@@ -10,6 +10,7 @@ import type { ShadowplaneService } from '../service.js';
 import { buildApp } from './app.js';
 import { ingestRoutes } from './routes/ingest.js';
 import { pushRoutes } from './routes/push.js';
+import { historyRoutes } from './routes/history.js';
 import { opsRoutes } from './routes/ops.js';
 import { queryRoutes } from './routes/query.js';
 import { targetRoutes } from './routes/targets.js';
@@ -39,6 +40,7 @@ export function buildApi(service: ShadowplaneService): FastifyInstance {
     targetRoutes(scoped, service);
     ingestRoutes(scoped, service);
     pushRoutes(scoped, service);
+    historyRoutes(scoped, service);
     queryRoutes(scoped, service);
     controlRoutes(scoped, service);
     anomalyRoutes(scoped, service);

@@ -139,6 +139,17 @@ export class Controller {
     await Promise.all([...this.loops.values()].map((l) => l.idle()));
   }
 
+  /**
+   * Makes the loop of `target` (if it has one) read its history again on its next tick, after
+   * history was written behind it (an import): forecaster and detectors start over from the store.
+   */
+  async rewarm(target: string): Promise<void> {
+    const loop = this.loops.get(target);
+    if (!loop) return;
+    await loop.idle();
+    loop.configure(loop.current);
+  }
+
   /** The control view of a target: settings, overrides, capacity, actuator. */
   view(target: string) {
     const loop = this.loop(target);

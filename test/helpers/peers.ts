@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export const PROMETHEUS_BIN = process.env.SHADOWPLANE_TEST_PROMETHEUS ?? '/usr/bin/prometheus';
+export const PROMTOOL_BIN = process.env.SHADOWPLANE_TEST_PROMTOOL ?? '/usr/bin/promtool';
 export const ALERTMANAGER_BIN = process.env.SHADOWPLANE_TEST_ALERTMANAGER ?? '/usr/bin/prometheus-alertmanager';
 
 /** Undefined when `bin` runs, else a skip reason (outside CI); throws under CI=true. */
@@ -59,10 +60,16 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>,
   }
 }
 
-async function startPeer(name: string, bin: string, args: (dir: string, port: number) => string[], files: Record<string, string>): Promise<Peer> {
+async function startPeer(name: string, bin: string, args: (dir: string, port: number) => string[], files: Record<string, string>, prepare?: (dir: string) => void): Promise<Peer> {
   const dir = mkdtempSync(join(tmpdir(), `sp-${name}-`));
   const port = await freePort();
   for (const [file, text] of Object.entries(files)) writeFileSync(join(dir, file), text.replaceAll('{{self}}', `127.0.0.1:${port}`));
+  try {
+    prepare?.(dir);
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   const url = `http://127.0.0.1:${port}`;
   const child: ChildProcess = spawn(bin, args(dir, port), { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
@@ -95,13 +102,18 @@ async function startPeer(name: string, bin: string, args: (dir: string, port: nu
 
 /**
  * Starts Prometheus with `config` (YAML, `{{self}}` standing for its own host:port) as its
- * configuration file; remote-write receiving and the admin API are on.
+ * configuration file; remote-write receiving and the admin API are on. `backfill` (OpenMetrics
+ * text, ending `# EOF`) is turned into TSDB blocks by promtool before the start.
  */
-export function startPrometheus(config: string): Promise<Peer> {
+export function startPrometheus(config: string, backfill?: string): Promise<Peer> {
   return startPeer('prometheus', PROMETHEUS_BIN, (dir, port) => [
     `--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`,
     '--web.enable-remote-write-receiver', '--web.enable-admin-api', '--log.level=warn',
-  ], { 'prometheus.yml': config });
+  ], { 'prometheus.yml': config }, backfill === undefined ? undefined : (dir) => {
+    writeFileSync(join(dir, 'backfill.om'), backfill);
+    const run = spawnSync(PROMTOOL_BIN, ['tsdb', 'create-blocks-from', 'openmetrics', '--quiet', join(dir, 'backfill.om'), join(dir, 'data')], { encoding: 'utf8' });
+    if (run.status !== 0) throw new Error(`promtool backfill failed: ${run.error?.message ?? run.stderr}`);
+  });
 }
 
 /** Starts Alertmanager with `config` (YAML); clustering is off. */
