@@ -12,6 +12,7 @@ import { Duration, Labels, SamplingRate, ScrapeConfig, TargetName, durationMs } 
 import { problemsOf, withDefaults } from './core/validation.js';
 import { ControlSettingsSchema } from './control/settings.js';
 import { SeriesRulesSchema, seriesRuleProblems } from './ingest/series-rules.js';
+import { AlertingConfigSchema } from './export/alertmanager.js';
 import { CommandConfigSchema, ExecutorConfigSchema, ReplayConfigSchema, WebhookConfigSchema } from './exec/config.js';
 
 /** One managed target as declared in the config file or the API. */
@@ -109,6 +110,7 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {}, description: 'The control loops and the executor that carries out their actions (docs/control.md).' },
     ),
+    alerting: AlertingConfigSchema,
     demo: Type.Object(
       {
         enabled: Type.Boolean({ default: false, description: 'Run the demo: a target called `demo` fed by replaying a real trace excerpt, controlled through a virtual fleet. For trying Shadowplane out; switch it off in a real deployment.' }),
@@ -196,5 +198,6 @@ function crossFieldProblems(config: Config): { path: string; message: string }[]
     shadows.add(s.name);
     if (durationMs(s.interval) < 1000) problems.push({ path: `/shadows/${i}/interval`, message: 'must be at least 1s' });
   });
+  if (durationMs(config.alerting.interval) < 1000) problems.push({ path: '/alerting/interval', message: 'must be at least 1s' });
   return problems;
 }

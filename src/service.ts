@@ -27,6 +27,7 @@ import { EventBus, observeStore } from './api/events.js';
 import { ShadowRegistry } from './control/shadows/registry.js';
 import { outlookOf } from './control/outlook.js';
 import { registerOutlookMetrics } from './export/prometheus.js';
+import { AlertNotifier } from './export/alertmanager.js';
 
 /** Options that tests and embedders change; production uses the defaults. */
 export interface ServiceOptions {
@@ -61,6 +62,8 @@ export class ShadowplaneService {
   /** The shadow components: their status read from their admin APIs, and actions relayed to them. */
   readonly shadows: ShadowRegistry;
   private demo: DemoFeed | undefined;
+  /** Sends alerts to an Alertmanager when `alerting.alertmanager` is set (started with the API, which gives the dashboard's address). */
+  private alerts: AlertNotifier | undefined;
   /** Window lengths in seconds, finest first. */
   readonly granularities: number[];
   /** Cancel functions of the background jobs' next runs, by job. */
@@ -138,6 +141,13 @@ export class ShadowplaneService {
     this.demo?.start();
     this.controller.start();
     const address = await this.api.listen({ host: this.config.server.host, port: this.config.server.port });
+    const { alerting } = this.config;
+    if (alerting.alertmanager) {
+      this.alerts = new AlertNotifier({ ...alerting, alertmanager: alerting.alertmanager }, alerting.externalUrl ?? address, {
+        store: this.store, clock: this.clock, log: logger('alerts'), targets: () => this.controller.controlled(),
+      }, this.metrics.registry);
+      this.alerts.start();
+    }
     this.log.info({ address, backend: this.store.backend }, 'shadowplane listening');
     return address;
   }
@@ -185,6 +195,7 @@ export class ShadowplaneService {
     this.scraper.stop();
     this.shadows.stop();
     this.demo?.stop();
+    await this.alerts?.stop();
     await this.controller.stop();
     await this.api.close();
     try {
