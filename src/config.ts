@@ -97,6 +97,10 @@ export const ConfigSchema = Type.Object(
           { enabled: Type.Boolean({ default: false, description: 'Accept Prometheus remote-write 1.0 at `POST /api/v1/write` (snappy-compressed protobuf), series mapped by `ingest.seriesRules`.' }) },
           { additionalProperties: false, default: {}, description: 'Prometheus remote-write receiver (docs/integrations.md).' },
         ),
+        otlp: Type.Object(
+          { enabled: Type.Boolean({ default: false, description: 'Accept OpenTelemetry OTLP/HTTP metrics at `POST /v1/metrics` (protobuf or JSON), series mapped by `ingest.seriesRules`.' }) },
+          { additionalProperties: false, default: {}, description: 'OpenTelemetry OTLP/HTTP metrics receiver (docs/integrations.md).' },
+        ),
         seriesRules: SeriesRulesSchema,
       },
       { additionalProperties: false, default: {}, description: 'Ingestion of request metadata and resource metrics.' },

@@ -8,7 +8,7 @@
 import protobuf from 'protobufjs';
 import snappy from 'snappyjs';
 import { ShadowplaneError } from '../core/errors.js';
-import type { PushedSeries } from './series-rules.js';
+import type { PushedPoints } from './series-rules.js';
 
 const PROTO = `
 syntax = "proto3";
@@ -28,17 +28,12 @@ interface DecodedRequest {
   timeseries: { labels: { name: string; value: string }[]; samples: { value: number; timestamp: number | Long }[] }[];
 }
 
-/** One series of a write request with its samples (ms timestamps). */
-export interface WrittenSeries extends PushedSeries {
-  readonly samples: readonly { readonly at: number; readonly value: number }[];
-}
-
 /**
  * Decompresses and decodes a remote-write body. A body that would decompress beyond `maxBytes` is
  * SHADOWPLANE_ERR_PAYLOAD_TOO_LARGE; one that is not snappy or not a WriteRequest is
  * SHADOWPLANE_ERR_VALIDATION naming what failed.
  */
-export function decodeWriteRequest(body: Buffer, maxBytes: number): WrittenSeries[] {
+export function decodeWriteRequest(body: Buffer, maxBytes: number): PushedPoints[] {
   let raw: Uint8Array;
   try {
     raw = snappy.uncompress(body, maxBytes);
@@ -65,7 +60,7 @@ export function decodeWriteRequest(body: Buffer, maxBytes: number): WrittenSerie
 }
 
 /** Encodes series as a snappy-compressed WriteRequest (what a Prometheus sends; tests and tools use it). */
-export function encodeWriteRequest(series: readonly WrittenSeries[]): Buffer {
+export function encodeWriteRequest(series: readonly PushedPoints[]): Buffer {
   const message = WriteRequest.fromObject({
     timeseries: series.map((s) => ({
       labels: [{ name: '__name__', value: s.metric }, ...Object.entries(s.labels).map(([name, value]) => ({ name, value }))],

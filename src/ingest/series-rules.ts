@@ -31,7 +31,7 @@ export const SeriesRuleSchema = Type.Object(
 export const SeriesRulesSchema = Type.Array(SeriesRuleSchema, {
   default: [],
   maxItems: 256,
-  description: 'How series pushed over remote-write map onto targets and metrics, first match wins; each rule has exactly one of `target` or `targetLabel`. Series no rule matches are left out (docs/integrations.md).',
+  description: 'How series pushed over remote-write or OTLP map onto targets and metrics, first match wins; each rule has exactly one of `target` or `targetLabel`. Series no rule matches are left out (docs/integrations.md).',
 });
 
 /** One rule as configured. */
@@ -57,6 +57,11 @@ export function seriesRuleProblems(rules: readonly SeriesRule[], at: string): Fi
 export interface PushedSeries {
   readonly metric: string;
   readonly labels: Readonly<Record<string, string>>;
+}
+
+/** A pushed series with its points (ms timestamps), in whatever format it came. */
+export interface PushedPoints extends PushedSeries {
+  readonly samples: readonly { readonly at: number; readonly value: number }[];
 }
 
 interface CompiledRule {

@@ -13,7 +13,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { validateConfig } from '../../src/config.js';
 import { isCoded } from '../../src/core/errors.js';
-import { encodeWriteRequest, type WrittenSeries } from '../../src/ingest/remote-write.js';
+import { encodeWriteRequest } from '../../src/ingest/remote-write.js';
+import type { PushedPoints } from '../../src/ingest/series-rules.js';
 import { ShadowplaneService } from '../../src/service.js';
 import { peerSkipReason, PROMETHEUS_BIN, startPrometheus, waitFor, type Peer } from '../helpers/peers.js';
 import { testService, T0 } from '../helpers/service.js';
@@ -84,7 +85,7 @@ describe('the remote-write receiver', () => {
     { match: { job: 'node' }, targetLabel: 'instance', labels: ['mode'] },
     { match: { __name__: 'pg_.*' }, target: 'orders-db' },
   ];
-  const write = (series: WrittenSeries[], headers: Record<string, string> = {}) => env.service.api.inject({
+  const write = (series: PushedPoints[], headers: Record<string, string> = {}) => env.service.api.inject({
     method: 'POST', url: '/api/v1/write', payload: encodeWriteRequest(series),
     headers: { 'content-type': 'application/x-protobuf', 'content-encoding': 'snappy', 'x-prometheus-remote-write-version': '0.1.0', ...headers },
   });
