@@ -13,6 +13,7 @@ import { problemsOf, withDefaults } from './core/validation.js';
 import { ControlSettingsSchema } from './control/settings.js';
 import { SeriesRulesSchema, seriesRuleProblems } from './ingest/series-rules.js';
 import { AlertingConfigSchema } from './export/alertmanager.js';
+import { KedaConfigSchema } from './export/keda.js';
 import { CommandConfigSchema, ExecutorConfigSchema, ReplayConfigSchema, WebhookConfigSchema } from './exec/config.js';
 
 /** One managed target as declared in the config file or the API. */
@@ -115,6 +116,7 @@ export const ConfigSchema = Type.Object(
       { additionalProperties: false, default: {}, description: 'The control loops and the executor that carries out their actions (docs/control.md).' },
     ),
     alerting: AlertingConfigSchema,
+    keda: KedaConfigSchema,
     demo: Type.Object(
       {
         enabled: Type.Boolean({ default: false, description: 'Run the demo: a target called `demo` fed by replaying a real trace excerpt, controlled through a virtual fleet. For trying Shadowplane out; switch it off in a real deployment.' }),

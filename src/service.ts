@@ -28,6 +28,7 @@ import { ShadowRegistry } from './control/shadows/registry.js';
 import { outlookOf } from './control/outlook.js';
 import { registerOutlookMetrics } from './export/prometheus.js';
 import { AlertNotifier } from './export/alertmanager.js';
+import { KedaScaler } from './export/keda.js';
 
 /** Options that tests and embedders change; production uses the defaults. */
 export interface ServiceOptions {
@@ -64,6 +65,10 @@ export class ShadowplaneService {
   private demo: DemoFeed | undefined;
   /** Sends alerts to an Alertmanager when `alerting.alertmanager` is set (started with the API, which gives the dashboard's address). */
   private alerts: AlertNotifier | undefined;
+  /** KEDA's external scaler, when `keda.enabled`. */
+  private keda: KedaScaler | undefined;
+  /** Where the KEDA external scaler listens (`host:port`), once started. */
+  kedaAddress: string | undefined;
   /** Window lengths in seconds, finest first. */
   readonly granularities: number[];
   /** Cancel functions of the background jobs' next runs, by job. */
@@ -148,6 +153,20 @@ export class ShadowplaneService {
       }, this.metrics.registry);
       this.alerts.start();
     }
+    if (this.config.keda.enabled) {
+      this.keda = new KedaScaler({
+        outlook: async (target) => {
+          this.targets.get(target);
+          return outlookOf(this.controller.loop(target), this.store);
+        },
+        onDecision: (fn) => this.events.subscribe((e) => {
+          if (e.type === 'decision' && e.target) fn(e.target);
+        }),
+        log: logger('keda'),
+      });
+      this.kedaAddress = await this.keda.listen(this.config.keda.host, this.config.keda.port);
+      this.log.info({ address: this.kedaAddress }, 'KEDA external scaler listening');
+    }
     this.log.info({ address, backend: this.store.backend }, 'shadowplane listening');
     return address;
   }
@@ -196,6 +215,7 @@ export class ShadowplaneService {
     this.shadows.stop();
     this.demo?.stop();
     await this.alerts?.stop();
+    await this.keda?.close();
     await this.controller.stop();
     await this.api.close();
     try {

@@ -14,25 +14,13 @@ import { outlookOf } from '../../src/control/outlook.js';
 import { buildVolumeApi } from '../../src/shadows/volumes/api.js';
 import type { Volume } from '../../src/shadows/volumes/volume.js';
 import { ShadowplaneService } from '../../src/service.js';
-import { Window } from '../../src/store/window.js';
+import { writeHistory } from '../helpers/history.js';
 import { freePort, peerSkipReason, promQuery, PROMETHEUS_BIN, startPrometheus, waitFor, type Peer } from '../helpers/peers.js';
 import { testVolume } from '../shadows/volumes/helpers.js';
 
 const MIN = 60_000;
 const root = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/dist\/$/, '/');
 const skip = peerSkipReason(PROMETHEUS_BIN);
-
-/** Writes `values` as closed one-minute windows of `metric`, the last ending at the current minute. */
-export async function writeHistory(service: ShadowplaneService, target: string, metric: string, values: number[]): Promise<void> {
-  const now = Date.now();
-  const minute = now - (now % MIN);
-  await service.store.writeWindows(values.map((v, i) => {
-    const start = minute - (values.length - i) * MIN;
-    const w = new Window(start, 60);
-    w.addSample(start, v);
-    return w.toRow(target, 'metric', metric, true);
-  }));
-}
 
 describe('Prometheus scrapes the forecast', { skip }, () => {
   let dir: string;
