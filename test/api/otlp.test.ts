@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
 import { OTLPMetricExporter as ProtoExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
 import { OTLPMetricExporter as JsonExporter } from '@opentelemetry/exporter-metrics-otlp-http';
@@ -26,7 +27,7 @@ describe('OTLP/HTTP metrics from the OpenTelemetry SDK', () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'sp-otlp-'));
     service = await ShadowplaneService.create(validateConfig({
-      server: { port: 0, token: TOKEN },
+      server: { port: 0, token: TOKEN, bodyLimit: 1024 * 1024 },
       store: { dataDir: dir },
       targets: [{ name: 'checkout', kind: 'service' }, { name: 'payments', kind: 'service' }],
       ingest: {
@@ -106,5 +107,13 @@ describe('OTLP/HTTP metrics from the OpenTelemetry SDK', () => {
     assert.equal(junk.status, 400);
     assert.match(((await junk.json()) as { problems: { message: string }[] }).problems[0].message, /must be a protobuf ExportMetricsServiceRequest/);
     assert.equal((await post({ resourceMetrics: [gauge('checkout', 9)] }, {})).status, 401);
+    // gzip, as the OpenTelemetry Collector sends by default; what it inflates to is held to server.bodyLimit
+    const gz = (body: unknown) => fetch(`${url}/v1/metrics`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip', authorization: `Bearer ${TOKEN}` }, body: gzipSync(JSON.stringify(body)) });
+    const zipped = await gz({ resourceMetrics: [gauge('checkout', 11)] });
+    assert.equal(zipped.status, 200, await zipped.clone().text());
+    assert.deepEqual(await zipped.json(), {});
+    assert.equal(metricRows('checkout').get('queue_depth')!.last, 11);
+    const bomb = await gz({ resourceMetrics: [gauge('checkout', 1)], pad: 'x'.repeat(2 * 1024 * 1024) });
+    assert.equal(bomb.status, 413);
   });
 });

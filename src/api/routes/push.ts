@@ -6,6 +6,8 @@
  * server.bodyLimit) and 429 (the shared server.maxEventsPerSecond budget). Stale markers (NaN) are
  * left out: a gap is what they mean, and the store keeps no NaN.
  */
+import type { Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { IngestResult } from '../../ingest/ingestor.js';
 import { decodeWriteRequest } from '../../ingest/remote-write.js';
@@ -84,9 +86,18 @@ export function pushRoutes(app: FastifyInstance, service: ShadowplaneService): v
 
   if (ingest.otlp.enabled) {
     app.post('/v1/metrics', {
+      // OTLP clients may gzip the body (the Collector does by default); the body limit then
+      // applies to what it inflates to, as fastify counts the bytes of the stream returned here.
+      preParsing: async (req: FastifyRequest, _reply: FastifyReply, payload: Readable) => {
+        if (req.headers['content-encoding'] !== 'gzip') return payload;
+        const inflated = Object.assign(createGunzip(), { receivedEncodedLength: 0 });
+        payload.on('data', (chunk: Buffer) => (inflated.receivedEncodedLength += chunk.length));
+        payload.on('error', (err) => inflated.destroy(err));
+        return payload.pipe(inflated);
+      },
       schema: {
         tags: ['ingest'], summary: 'OpenTelemetry OTLP/HTTP metrics receiver.', consumes: ['application/x-protobuf', 'application/json'], security,
-        description: 'An ExportMetricsServiceRequest as protobuf or OTLP/JSON. Metrics map onto targets and metrics by `ingest.seriesRules` (names and attribute keys with `.` become `_`); the answer is an ExportMetricsServiceResponse in the request\'s encoding, with a partial success counting rejected points.',
+        description: 'An ExportMetricsServiceRequest as protobuf or OTLP/JSON, optionally gzip-compressed (Content-Encoding: gzip). Metrics map onto targets and metrics by `ingest.seriesRules` (names and attribute keys with `.` become `_`); the answer is an ExportMetricsServiceResponse in the request\'s encoding, with a partial success counting rejected points.',
       },
     }, async (req, reply) => {
       const json = !Buffer.isBuffer(req.body);
