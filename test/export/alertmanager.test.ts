@@ -4,7 +4,8 @@
  * out while a file says so) sees a load spike; the anomaly event, the failure-risk crossing and the
  * failed scale-out arrive as alerts with their labels, driver annotations and dashboard links (read
  * back from Alertmanager's API); the failed action's alert resolves when a later scale-out succeeds,
- * and the event's when the event closes (Alertmanager's webhook reports both resolved).
+ * the event's when the event closes, the risk's when it falls under the threshold (Alertmanager's
+ * webhook reports each resolved).
  */
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
@@ -90,7 +91,7 @@ describe('alerts to a real Alertmanager', { skip: peerSkipReason(ALERTMANAGER_BI
     rmSync(dir, { recursive: true, force: true });
   });
 
-  test('an anomaly, a risk crossing and a failed action fire; the failed action and the anomaly resolve when their conditions end', async () => {
+  test('an anomaly, a risk crossing and a failed action fire, and each resolves when its condition ends', async () => {
     for (let m = 0; m < 45; m++) await minute(50 + 2 * Math.sin(m * 1.7));
     assert.deepEqual(await alerts(), [], 'steady load fires nothing');
     for (let m = 0; m < 3; m++) await minute(400);
@@ -148,5 +149,14 @@ describe('alerts to a real Alertmanager', { skip: peerSkipReason(ALERTMANAGER_BI
     });
     assert.equal(Date.parse(resolved.endsAt), closed.end);
     assert.equal(byName(await alerts(), 'ShadowplaneAnomaly').length, 0);
+
+    // the risk falls back under the threshold: its alert resolves
+    const riskNow = async () => (await service.store.listDecisions({ target: 'shop', limit: 1 }))[0].scores?.risk ?? 1;
+    for (let m = 0; m < 60 && (await riskNow()) >= 0.5; m++) await minute(50 + 2 * Math.sin(m * 1.7));
+    assert.ok((await riskNow()) < 0.5, `risk ${await riskNow()} fell under the threshold`);
+    await waitFor('the risk alert resolved', async () => {
+      clock.advance(1000);
+      return notified.flatMap((n) => n.alerts).find((a) => a.labels.alertname === 'ShadowplaneFailureRisk' && a.status === 'resolved');
+    });
   });
 });
