@@ -1,6 +1,6 @@
 /**
  * `shadowplane import`: loads a target's metric history into a running service, from a Prometheus
- * (`query_range`) or from a CSV file, one batch per day through `POST /v1/targets/{t}/history`
+ * (`query_range`) or from a CSV file, one batch per day (fewer hours for steps under 8 s) through `POST /v1/targets/{t}/history`
  * (src/api/routes/history.ts), so a new target has weeks of past before its first tick. Windows
  * the store has already are kept, so running it twice writes nothing new. Progress goes to stderr,
  * the summary (JSON) to stdout.
@@ -15,6 +15,8 @@ import { SampleSchema, seriesKey } from '../ingest/schemas.js';
 import { api } from './common.js';
 
 const DAY = 86_400_000;
+/** Prometheus answers at most this many points per series in one query_range. */
+const MAX_QUERY_POINTS = 11_000;
 
 /** One series of a batch as the history API takes it. */
 interface BatchSeries {
@@ -119,7 +121,9 @@ async function csvPoints(path: string): Promise<[number, number][]> {
 export async function runImport(o: ImportOptions, progress: (line: string) => void): Promise<ImportSummary> {
   const limits = (await api(o, 'GET', `/v1/targets/${encodeURIComponent(o.target)}/history`)) as { alignMs: number; importableBefore: number };
   const align = limits.alignMs;
-  const batchMs = Math.max(align, Math.floor(DAY / align) * align);
+  // A day per batch, fewer hours when the step is so fine that a day is more points than one query may return.
+  const span = o.csv ? DAY : Math.min(DAY, MAX_QUERY_POINTS * durationMs(o.step));
+  const batchMs = Math.max(align, Math.floor(span / align) * align);
   const end = limits.importableBefore;
   let from: number;
   let source: string;

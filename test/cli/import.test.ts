@@ -121,6 +121,12 @@ describe('history import', { skip: peerSkipReason(PROMETHEUS_BIN) }, () => {
     assert.equal(JSON.parse((await run(['import', '--target', 'app-csv', '--csv', join(dir, 'app.csv'), '--metric', 'app_load', '--url', url])).stdout).windows, 0);
   });
 
+  test('a fine step is cut into batches a Prometheus query can answer', async () => {
+    const res = await run(['import', '--target', 'app', '--from-prometheus', prometheus.url, '--query', 'app_load{job="app"}', '--range', '6h', '--step', '1s', '--url', url]);
+    assert.equal(res.code, 0, res.stderr);
+    assert.match(res.stderr, /^\[2\/2\] .*: 0 points, 0 windows written, 1 series already stored, kept$/m, 'two batches of 3 h (10,800 points each)');
+  });
+
   test('bad input is refused naming the flag or the line', async () => {
     writeFileSync(join(dir, 'bad.csv'), 'timestamp,value\n1700000000000,1\n1700000060000,lots\n');
     const bad = await run(['import', '--target', 'app-csv', '--csv', join(dir, 'bad.csv'), '--metric', 'x', '--url', url]);
