@@ -12,6 +12,9 @@ import { Duration, Labels, SamplingRate, ScrapeConfig, TargetName, durationMs } 
 import { problemsOf, withDefaults } from './core/validation.js';
 import { ControlSettingsSchema } from './control/settings.js';
 import { ResponseRulesSchema, parseResponseRules } from './control/respond.js';
+import { SeriesRulesSchema, seriesRuleProblems } from './ingest/series-rules.js';
+import { AlertingConfigSchema } from './export/alertmanager.js';
+import { KedaConfigSchema } from './export/keda.js';
 import { CommandConfigSchema, ExecutorConfigSchema, ReplayConfigSchema, WebhookConfigSchema } from './exec/config.js';
 
 /** One managed target as declared in the config file or the API. */
@@ -93,6 +96,15 @@ export const ConfigSchema = Type.Object(
         pseudonymKey: Type.Optional(Type.String({ minLength: 32, description: 'Secret key (at least 32 characters) for the HMAC that replaces user ids. Also read from SHADOWPLANE_PSEUDONYM_KEY. Without one, a random key is created in `store.dataDir` on first start.' })),
         maxFutureSkew: Duration('How far in the future an event time may lie (clock skew allowance).', '1m'),
         unknownTargets: Type.Union([Type.Literal('reject'), Type.Literal('create')], { default: 'reject', description: 'What happens to events for a target that is not declared: rejected, or the target is created (kind `service`, sampling 1).' }),
+        remoteWrite: Type.Object(
+          { enabled: Type.Boolean({ default: false, description: 'Accept Prometheus remote-write 1.0 at `POST /api/v1/write` (snappy-compressed protobuf), series mapped by `ingest.seriesRules`.' }) },
+          { additionalProperties: false, default: {}, description: 'Prometheus remote-write receiver (docs/integrations.md).' },
+        ),
+        otlp: Type.Object(
+          { enabled: Type.Boolean({ default: false, description: 'Accept OpenTelemetry OTLP/HTTP metrics at `POST /v1/metrics` (protobuf or JSON), series mapped by `ingest.seriesRules`.' }) },
+          { additionalProperties: false, default: {}, description: 'OpenTelemetry OTLP/HTTP metrics receiver (docs/integrations.md).' },
+        ),
+        seriesRules: SeriesRulesSchema,
       },
       { additionalProperties: false, default: {}, description: 'Ingestion of request metadata and resource metrics.' },
     ),
@@ -105,6 +117,8 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {}, description: 'The control loops and the executor that carries out their actions (docs/control.md).' },
     ),
+    alerting: AlertingConfigSchema,
+    keda: KedaConfigSchema,
     demo: Type.Object(
       {
         enabled: Type.Boolean({ default: false, description: 'Run the demo: a target called `demo` fed by replaying a real trace excerpt, controlled through a virtual fleet. For trying Shadowplane out; switch it off in a real deployment.' }),
@@ -180,6 +194,7 @@ function crossFieldProblems(config: Config): { path: string; message: string }[]
   for (const key of Object.keys(config.store.retention)) {
     if (!config.store.granularities.includes(key)) problems.push({ path: `/store/retention/${key}`, message: `is not one of the granularities (${config.store.granularities.join(', ')})` });
   }
+  problems.push(...seriesRuleProblems(config.ingest.seriesRules, '/ingest/seriesRules'));
   const names = new Set<string>();
   config.targets.forEach((t, i) => {
     if (names.has(t.name)) problems.push({ path: `/targets/${i}/name`, message: `"${t.name}" is declared twice` });
@@ -197,5 +212,6 @@ function crossFieldProblems(config: Config): { path: string; message: string }[]
     shadows.add(s.name);
     if (durationMs(s.interval) < 1000) problems.push({ path: `/shadows/${i}/interval`, message: 'must be at least 1s' });
   });
+  if (durationMs(config.alerting.interval) < 1000) problems.push({ path: '/alerting/interval', message: 'must be at least 1s' });
   return problems;
 }

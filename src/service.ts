@@ -15,6 +15,7 @@ import { DemoTraffic } from './control/demo-traffic.js';
 import { Ingestor } from './ingest/ingestor.js';
 import { Pseudonymizer, resolvePseudonymKey } from './ingest/pseudonym.js';
 import { Scraper } from './ingest/scraper.js';
+import { TokenBucket } from './ingest/ratelimit.js';
 import { logger, type Logger } from './obs/log.js';
 import { ServiceMetrics } from './obs/metrics.js';
 import { PostgresStore } from './store/postgres.js';
@@ -25,6 +26,10 @@ import { assertSafeBind } from './api/app.js';
 import { buildApi } from './api/server.js';
 import { EventBus, observeStore } from './api/events.js';
 import { ShadowRegistry } from './control/shadows/registry.js';
+import { outlookOf } from './control/outlook.js';
+import { registerOutlookMetrics } from './export/prometheus.js';
+import { AlertNotifier } from './export/alertmanager.js';
+import { KedaScaler } from './export/keda.js';
 
 /** Options that tests and embedders change; production uses the defaults. */
 export interface ServiceOptions {
@@ -49,6 +54,8 @@ export class ShadowplaneService {
   readonly targets: TargetRegistry;
   readonly ingestor: Ingestor;
   readonly scraper: Scraper;
+  /** The API's ingest budget (server.maxEventsPerSecond), shared by every ingest route. */
+  readonly admission: TokenBucket;
   readonly metrics: ServiceMetrics;
   readonly api: FastifyInstance;
   readonly controller: Controller;
@@ -58,6 +65,12 @@ export class ShadowplaneService {
   readonly shadows: ShadowRegistry;
   private demo: DemoFeed | undefined;
   private demoTraffic: DemoTraffic | undefined;
+  /** Sends alerts to an Alertmanager when `alerting.alertmanager` is set (started with the API, which gives the dashboard's address). */
+  private alerts: AlertNotifier | undefined;
+  /** KEDA's external scaler, when `keda.enabled`. */
+  private keda: KedaScaler | undefined;
+  /** Where the KEDA external scaler listens (`host:port`), once started. */
+  kedaAddress: string | undefined;
   /** Window lengths in seconds, finest first. */
   readonly granularities: number[];
   /** Cancel functions of the background jobs' next runs, by job. */
@@ -93,12 +106,17 @@ export class ShadowplaneService {
       maxFutureSkewMs: durationMs(config.ingest.maxFutureSkew),
       unknownTargets: config.ingest.unknownTargets,
     }, this.metrics);
+    this.admission = new TokenBucket(config.server.maxEventsPerSecond, this.clock);
     this.scraper = new Scraper(this.targets, this.ingestor, this.clock, logger('scraper'));
     this.shadows = new ShadowRegistry({
       clock: this.clock, store: this.store, log: logger('shadows'), file: join(config.store.dataDir, 'shadows.json'),
       onChange: (name) => this.events.publish({ type: 'shadow', shadow: name }),
     });
     this.controller = new Controller({ config, clock: this.clock, store: this.store, granularities: this.granularities, flush: () => this.flush(), log: logger('control'), targets: this.targets, shadows: this.shadows });
+    registerOutlookMetrics(this.metrics.registry, {
+      outlooks: () => Promise.all(this.controller.analysed().map((t) => outlookOf(this.controller.loop(t), this.store))),
+      shadows: () => this.shadows.list(),
+    });
     this.api = buildApi(this);
   }
 
@@ -134,6 +152,27 @@ export class ShadowplaneService {
     this.controller.start();
     const address = await this.api.listen({ host: this.config.server.host, port: this.config.server.port });
     await this.demoTraffic?.start(address);
+    const { alerting } = this.config;
+    if (alerting.alertmanager) {
+      this.alerts = new AlertNotifier({ ...alerting, alertmanager: alerting.alertmanager }, alerting.externalUrl ?? address, {
+        store: this.store, clock: this.clock, log: logger('alerts'), targets: () => this.controller.analysed(),
+      }, this.metrics.registry);
+      this.alerts.start();
+    }
+    if (this.config.keda.enabled) {
+      this.keda = new KedaScaler({
+        outlook: async (target) => {
+          this.targets.get(target);
+          return outlookOf(this.controller.loop(target), this.store);
+        },
+        onDecision: (fn) => this.events.subscribe((e) => {
+          if (e.type === 'decision' && e.target) fn(e.target);
+        }),
+        log: logger('keda'),
+      });
+      this.kedaAddress = await this.keda.listen(this.config.keda.host, this.config.keda.port);
+      this.log.info({ address: this.kedaAddress }, 'KEDA external scaler listening');
+    }
     this.log.info({ address, backend: this.store.backend }, 'shadowplane listening');
     return address;
   }
@@ -182,6 +221,8 @@ export class ShadowplaneService {
     this.shadows.stop();
     this.demo?.stop();
     await this.demoTraffic?.stop();
+    await this.alerts?.stop();
+    await this.keda?.close();
     await this.controller.stop();
     await this.api.close();
     try {

@@ -9,6 +9,8 @@ import { VERSION } from '../core/version.js';
 import type { ShadowplaneService } from '../service.js';
 import { buildApp } from './app.js';
 import { ingestRoutes } from './routes/ingest.js';
+import { pushRoutes } from './routes/push.js';
+import { historyRoutes } from './routes/history.js';
 import { opsRoutes } from './routes/ops.js';
 import { queryRoutes } from './routes/query.js';
 import { targetRoutes } from './routes/targets.js';
@@ -37,6 +39,8 @@ export function buildApi(service: ShadowplaneService): FastifyInstance {
     opsRoutes(scoped, service);
     targetRoutes(scoped, service);
     ingestRoutes(scoped, service);
+    pushRoutes(scoped, service);
+    historyRoutes(scoped, service);
     queryRoutes(scoped, service);
     controlRoutes(scoped, service);
     anomalyRoutes(scoped, service);

@@ -52,3 +52,30 @@ export function hostPort(value: string): { host: string; port: number } {
   if (!m || port > 65535) throw new InvalidArgumentError('must be HOST:PORT with a port between 0 and 65535');
   return { host: m[1].replace(/^\[|\]$/g, ''), port };
 }
+
+/** A running service's API: its address and bearer token. */
+export interface Conn {
+  url: string;
+  token?: string;
+}
+
+/** Calls the API; throws a ShadowplaneError carrying the problem's code on an error answer. */
+export async function api(conn: Conn, method: string, path: string, body?: unknown): Promise<unknown> {
+  const headers: Record<string, string> = {};
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const token = conn.token ?? process.env.SHADOWPLANE_API_TOKEN;
+  if (token) headers.authorization = `Bearer ${token}`;
+  let res: Response;
+  try {
+    res = await fetch(new URL(path, conn.url), { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch (err) {
+    throw new ShadowplaneError('SHADOWPLANE_ERR_STORE_UNAVAILABLE', `cannot reach ${conn.url}: ${(err as Error).message}`);
+  }
+  const text = await res.text();
+  const json = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+  if (!res.ok) {
+    const code = typeof json.code === 'string' && json.code.startsWith('SHADOWPLANE_ERR_') ? json.code : 'SHADOWPLANE_ERR_INTERNAL';
+    throw new ShadowplaneError(code as never, `${res.status}: ${String(json.detail ?? text)}`, (json.problems as never) ?? []);
+  }
+  return json;
+}

@@ -4,34 +4,7 @@
  * SHADOWPLANE_API_TOKEN). Output is the API's JSON; an API error prints its problem and exits 1.
  */
 import type { Command } from 'commander';
-import { ShadowplaneError } from '../core/errors.js';
-import { positiveInt } from './common.js';
-
-interface Conn {
-  url: string;
-  token?: string;
-}
-
-/** Calls the API; throws a ShadowplaneError carrying the problem's code on an error answer. */
-async function api(conn: Conn, method: string, path: string, body?: unknown): Promise<unknown> {
-  const headers: Record<string, string> = {};
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const token = conn.token ?? process.env.SHADOWPLANE_API_TOKEN;
-  if (token) headers.authorization = `Bearer ${token}`;
-  let res: Response;
-  try {
-    res = await fetch(new URL(path, conn.url), { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  } catch (err) {
-    throw new ShadowplaneError('SHADOWPLANE_ERR_STORE_UNAVAILABLE', `cannot reach ${conn.url}: ${(err as Error).message}`);
-  }
-  const text = await res.text();
-  const json = text ? (JSON.parse(text) as Record<string, unknown>) : {};
-  if (!res.ok) {
-    const code = typeof json.code === 'string' && json.code.startsWith('SHADOWPLANE_ERR_') ? json.code : 'SHADOWPLANE_ERR_INTERNAL';
-    throw new ShadowplaneError(code as never, `${res.status}: ${String(json.detail ?? text)}`, (json.problems as never) ?? []);
-  }
-  return json;
-}
+import { api, positiveInt, type Conn } from './common.js';
 
 function print(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);

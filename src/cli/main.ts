@@ -18,12 +18,13 @@ import * as detect from './detect.js';
 import * as stream from './stream.js';
 import * as streamBench from './stream-bench.js';
 import * as decisions from './decisions.js';
+import * as historyImport from './import.js';
 
 const program = new Command('shadowplane')
   .description('A control plane that keeps a shadow of every data system it manages and acts before trouble arrives.')
   .version(VERSION);
 
-for (const command of [serve, config, pgProxy, proxy, replay, forecast, tierReplay, volume, detect, stream, streamBench, decisions]) command.register(program);
+for (const command of [serve, config, pgProxy, proxy, replay, forecast, tierReplay, volume, detect, stream, streamBench, decisions, historyImport]) command.register(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   reportCliError(err);

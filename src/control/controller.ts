@@ -138,6 +138,11 @@ export class Controller {
     return loop;
   }
 
+  /** Names of every target with a loop (all of them, controlled or observed only). */
+  analysed(): string[] {
+    return [...this.loops.keys()].sort();
+  }
+
   /** Names of the controlled targets (those with an actuator). */
   controlled(): string[] {
     return [...this.loops.values()].filter((l) => l.actuatorKind).map((l) => l.target).sort();
@@ -146,6 +151,17 @@ export class Controller {
   /** Resolves when no loop is in the middle of a tick. */
   async idle(): Promise<void> {
     await Promise.all([...this.loops.values()].map((l) => l.idle()));
+  }
+
+  /**
+   * Makes the loop of `target` (if it has one) read its history again on its next tick, after
+   * history was written behind it (an import): forecaster and detectors start over from the store.
+   */
+  async rewarm(target: string): Promise<void> {
+    const loop = this.loops.get(target);
+    if (!loop) return;
+    await loop.idle();
+    loop.configure(loop.current);
   }
 
   /** The control view of a target: settings, overrides, capacity, actuator (null: observed only). */

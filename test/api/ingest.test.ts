@@ -219,7 +219,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       const proxy2 = sent('pg2', 20_000, 0.01, 1);
       const mirror2 = sent('http2', 2_000, 0.5, 1);
       const second = await post([...proxy2, ...mirror2]);
-      const keptMirror2 = mirror2.filter((e) => keepSample(0.1, e.requestId as string)).length;
+      const keptMirror2 = mirror2.filter((e) => keepSample(0.1, (e as { requestId?: string }).requestId)).length;
       assert.equal(second.accepted, proxy2.length + keptMirror2, 'at 10 % the service keeps all of the 1 % sender and a fifth of the 50 % one');
 
       h.clock.advance(600_000);

@@ -5,7 +5,6 @@
  */
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { TokenBucket } from '../../ingest/ratelimit.js';
 import type { IngestResult } from '../../ingest/ingestor.js';
 import { EventSchema, SampleSchema } from '../../ingest/schemas.js';
 import type { ShadowplaneService } from '../../service.js';
@@ -23,17 +22,13 @@ const IngestAnswer = Type.Object({
 
 /** /v1/events and /v1/samples. */
 export function ingestRoutes(app: FastifyInstance, service: ShadowplaneService): void {
-  const bucket = new TokenBucket(service.config.server.maxEventsPerSecond, service.clock);
   const { ingestor } = service;
 
   const handle = (kind: 'event' | 'sample', body: unknown, reply: FastifyReply) => {
     const ndjson = Buffer.isBuffer(body) || typeof body === 'string' ? body : null;
     const items = ndjson !== null ? null : Array.isArray(body) ? body : [body];
     const count = items ? items.length : countLines(ndjson!);
-    const wait = bucket.take(count);
-    if (wait > 0) {
-      return sendProblem(reply.header('retry-after', String(wait)), problem('SHADOWPLANE_ERR_RATE_LIMITED', `more than server.maxEventsPerSecond (${service.config.server.maxEventsPerSecond}) items per second; retry in ${wait} s`));
-    }
+    if (!admit(service, count, reply)) return reply;
     let result: IngestResult;
     if (items) {
       result = kind === 'event' ? ingestor.ingestEvents(items) : ingestor.ingestSamples(items);
@@ -63,6 +58,17 @@ export function ingestRoutes(app: FastifyInstance, service: ShadowplaneService):
   app.post('/v1/samples', {
     schema: { tags: ['ingest'], summary: 'Ingest resource-metric samples.', description: 'A MetricSample, an array of them, or NDJSON with one per line.', consumes, security, response: { 200: IngestAnswer } },
   }, async (req, reply) => handle('sample', req.body, reply));
+}
+
+/**
+ * Takes `count` items from the API's ingest budget (server.maxEventsPerSecond, shared by every
+ * ingest route); when there are not enough, answers 429 with Retry-After and returns false.
+ */
+export function admit(service: ShadowplaneService, count: number, reply: FastifyReply): boolean {
+  const wait = service.admission.take(count);
+  if (wait === 0) return true;
+  void sendProblem(reply.header('retry-after', String(wait)), problem('SHADOWPLANE_ERR_RATE_LIMITED', `more than server.maxEventsPerSecond (${service.config.server.maxEventsPerSecond}) items per second; retry in ${wait} s`));
+  return false;
 }
 
 /**
