@@ -1,6 +1,6 @@
 /**
  * `shadowplane replay`: runs a scaling policy minute by minute on a virtual clock against the
- * world of shared/replay-model.md, writes the `minute,demand,desired` decisions file and prints
+ * world of docs/replay-model.md, writes the `minute,demand,desired` decisions file and prints
  * the metrics (underprov_time_pct, unserved_pct, overprov_pct, actions, cost, cost_x_oracle).
  */
 import { writeFile } from 'node:fs/promises';
@@ -27,7 +27,7 @@ function targetUtilisation(v: string): number {
 export function register(program: Command): void {
   program
     .command('replay')
-    .description('Replay a demand trace against the autoscaling world of replay-model.md and print the metrics')
+    .description('Replay a demand trace against the autoscaling world of docs/replay-model.md and print the metrics')
     .requiredOption('--trace <file>', 'trace CSV with header timestamp,value (seconds)')
     .requiredOption('--out <file>', 'decisions CSV to write (minute,demand,desired)')
     .option('--cold-start <minutes>', 'provisioning delay of a replica in minutes', positiveInt, 5)
