@@ -5,7 +5,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { InvalidArgumentError, type Command } from 'commander';
-import { positiveInt } from './common.js';
+import { checkWritable, positiveInt } from './common.js';
 import { ShadowplaneError } from '../core/errors.js';
 import { loadDemand } from '../sim/trace.js';
 import { decisionsCsv, replay, type PolicyName } from '../sim/replay.js';
@@ -35,12 +35,13 @@ export function register(program: Command): void {
     .option('--policy <name>', `policy: ${POLICY_NAMES.join('|')}`, policyName, 'shadowplane' as PolicyName)
     .option('--json', 'print the metrics as one JSON object')
     .action(async (opts: { trace: string; out: string; coldStart: number; target: number; policy: PolicyName; json?: boolean }) => {
+      checkWritable(opts.out, '--out');
       const demand = await loadDemand(opts.trace);
       const result = replay(demand, opts.policy, { delay: opts.coldStart, target: opts.target });
       try {
         await writeFile(opts.out, decisionsCsv(demand, result.run.desired));
       } catch (err) {
-        throw new ShadowplaneError('SHADOWPLANE_ERR_INPUT_FILE', `cannot write ${opts.out}: ${(err as Error).message}`, [{ path: '--out', message: 'must be a writable file path' }]);
+        throw new ShadowplaneError('SHADOWPLANE_ERR_OUTPUT_FILE', `cannot write ${opts.out}: ${(err as Error).message}`, [{ path: '--out', message: 'must be a writable file path' }]);
       }
       const m = result.metrics;
       if (opts.json) {

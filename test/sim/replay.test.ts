@@ -74,6 +74,7 @@ test('the replay command rejects bad options and bad traces with a clear error',
   };
   await assert.rejects(program().parseAsync(['replay', '--trace', NASA, '--out', join(dir, 'x.csv'), '--policy', 'magic'], { from: 'user' }), /must be one of/);
   await assert.rejects(program().parseAsync(['replay', '--trace', NASA, '--out', join(dir, 'x.csv'), '--target', '1.5'], { from: 'user' }), /\(0, 1\]/);
+  await assert.rejects(program().parseAsync(['replay', '--trace', NASA, '--out', join(dir, 'none', 'x.csv')], { from: 'user' }), /SHADOWPLANE_ERR_OUTPUT_FILE|directory .* does not exist/);
   const bad = join(dir, 'bad.csv');
   writeFileSync(bad, 'timestamp,value\n0,1\nx,2\n');
   await assert.rejects(program().parseAsync(['replay', '--trace', bad, '--out', join(dir, 'x.csv')], { from: 'user' }), /bad lines/);
