@@ -5,7 +5,8 @@
  */
 import { Command } from 'commander';
 import { VERSION } from '../core/version.js';
-import { reportCliError } from './common.js';
+import { oneOf, reportCliError } from './common.js';
+import { LOG_FORMATS, setLogFormat, type LogFormat } from '../obs/log.js';
 import * as replay from './replay.js';
 import * as serve from './serve.js';
 import * as forecast from './forecast.js';
@@ -21,7 +22,12 @@ import * as decisions from './decisions.js';
 
 const program = new Command('shadowplane')
   .description('A control plane that keeps a shadow of every data system it manages and acts before trouble arrives.')
-  .version(VERSION);
+  .version(VERSION)
+  .option('--log-format <format>', 'log lines on stderr: human, json, or auto (human on a terminal, JSON otherwise; also SHADOWPLANE_LOG_FORMAT)', oneOf(LOG_FORMATS))
+  .hook('preAction', (cmd) => {
+    const format = cmd.opts<{ logFormat?: LogFormat }>().logFormat;
+    if (format) setLogFormat(format);
+  });
 
 for (const command of [serve, config, pgProxy, proxy, replay, forecast, tierReplay, volume, detect, stream, streamBench, decisions]) command.register(program);
 

@@ -29,6 +29,7 @@ export const ERROR_CATALOGUE = {
   SHADOWPLANE_ERR_EXEC_TRANSITION: { status: 409, title: 'An executor task was asked to make a state change its table does not allow' },
   SHADOWPLANE_ERR_SERIES_TOO_SHORT: { status: 422, title: 'A series has too few points to forecast' },
   SHADOWPLANE_ERR_MIGRATION_STATE: { status: 409, title: 'The migration is not in a state that allows this command' },
+  SHADOWPLANE_ERR_LISTEN: { status: 500, title: 'The service cannot listen on its address (the port is in use, or not allowed)' },
   SHADOWPLANE_ERR_PROXY_LISTEN: { status: 500, title: 'The proxy cannot listen on its data or admin address' },
   SHADOWPLANE_ERR_STREAM_OFFSET: { status: 409, title: 'A stream append does not continue the replica at its end offset' },
   SHADOWPLANE_ERR_STREAM_BACKEND: { status: 503, title: 'The stream storage backend cannot be reached or failed' },
