@@ -92,7 +92,7 @@ export class ShadowplaneService {
       unknownTargets: config.ingest.unknownTargets,
     }, this.metrics);
     this.scraper = new Scraper(this.targets, this.ingestor, this.clock, logger('scraper'));
-    this.controller = new Controller({ config, clock: this.clock, store: this.store, granularities: this.granularities, flush: () => this.flush(), log: logger('control') });
+    this.controller = new Controller({ config, clock: this.clock, store: this.store, granularities: this.granularities, flush: () => this.flush(), log: logger('control'), targetExists: (name) => this.targets.find(name) !== undefined });
     this.shadows = new ShadowRegistry({
       clock: this.clock, store: this.store, log: logger('shadows'), file: join(config.store.dataDir, 'shadows.json'),
       onChange: (name) => this.events.publish({ type: 'shadow', shadow: name }),

@@ -28,6 +28,8 @@ export interface ControllerDeps {
   readonly granularities: readonly number[];
   readonly flush: () => Promise<void>;
   readonly log: Logger;
+  /** Whether a target of that name exists (controlled or not): an unknown name is then SHADOWPLANE_ERR_TARGET_NOT_FOUND. */
+  readonly targetExists?: (name: string) => boolean;
 }
 
 /** Who asks, and why (the time is the controller's clock). */
@@ -122,9 +124,10 @@ export class Controller {
     await Promise.all([...this.loops.values()].map((l) => l.outcomesRecorded()));
   }
 
-  /** The loop of a controlled target; SHADOWPLANE_ERR_NOT_CONTROLLED otherwise. */
+  /** The loop of a controlled target; SHADOWPLANE_ERR_TARGET_NOT_FOUND for no target, SHADOWPLANE_ERR_NOT_CONTROLLED for one without a loop. */
   loop(target: string): TargetLoop {
     const loop = this.loops.get(target);
+    if (!loop && this.deps.targetExists?.(target) === false) throw new ShadowplaneError('SHADOWPLANE_ERR_TARGET_NOT_FOUND', `no target is called "${target}"`);
     if (!loop) throw new ShadowplaneError('SHADOWPLANE_ERR_NOT_CONTROLLED', `target "${target}" has no control loop: declare it in the config with an actuator and control.enabled`);
     return loop;
   }

@@ -44,6 +44,7 @@ describe('anomaly events and risk through the loop and the API', () => {
     assert.equal(r.body.ready, false);
     assert.equal(r.body.reason, 'NoData');
     assert.equal((await call('GET', '/v1/targets/plain/risk')).body.code, 'SHADOWPLANE_ERR_NOT_CONTROLLED');
+    assert.equal((await call('GET', '/v1/targets/nope/risk')).status, 404);
     assert.equal((await call('GET', '/v1/targets/plain/anomalies')).status, 409);
   });
 
