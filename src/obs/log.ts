@@ -46,6 +46,33 @@ setLogFormat((LOG_FORMATS as readonly string[]).includes(process.env.SHADOWPLANE
 /** The root logger, writing to stderr in the chosen format. */
 export const rootLogger: Logger = pino({ level, base: { service: 'shadowplane' } }, { write: (line: string) => fd2.write(human ? humanLine(line) : line) });
 
+/**
+ * A warning that may repeat every second (a refused batch, an unreachable peer): logged the first
+ * time, then at most once per `intervalMs` for the same key, saying how many repeats were left out.
+ */
+export class RepeatWarning {
+  private readonly seen = new Map<string, { at: number; skipped: number }>();
+
+  constructor(
+    private readonly log: Logger,
+    private readonly intervalMs = 60_000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Logs `msg` with `fields` unless the same key was logged less than `intervalMs` ago. Returns whether it logged. */
+  warn(key: string, fields: Record<string, unknown>, msg: string): boolean {
+    const t = this.now();
+    const last = this.seen.get(key);
+    if (last && t - last.at < this.intervalMs) {
+      last.skipped++;
+      return false;
+    }
+    this.log.warn({ ...fields, ...(last?.skipped ? { repeatsNotLogged: last.skipped } : {}) }, msg);
+    this.seen.set(key, { at: t, skipped: 0 });
+    return true;
+  }
+}
+
 /** A child logger for one module, e.g. `logger('store')`. */
 export function logger(module: string): Logger {
   return rootLogger.child({ module });

@@ -1,10 +1,20 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { humanLine } from '../../src/obs/log.js';
+import { humanLine, RepeatWarning, type Logger } from '../../src/obs/log.js';
 
 test('a JSON log record reads as one line: time, level, module, message, then its own fields', () => {
   const at = Date.UTC(2026, 0, 5, 12, 3, 4);
   const line = humanLine(JSON.stringify({ level: 40, time: at, service: 'shadowplane', module: 'proxy', listen: '127.0.0.1:8080', routes: ['a'], why: 'two words', msg: 'proxy listening' }));
   assert.equal(line, '12:03:04 WARN  proxy: proxy listening listen=127.0.0.1:8080 routes=["a"] why="two words"\n');
   assert.equal(humanLine('not json\n'), 'not json\n');
+});
+
+test('a repeating warning is logged once, then once per interval with the count left out', () => {
+  const lines: [Record<string, unknown>, string][] = [];
+  const log = { warn: (fields: Record<string, unknown>, msg: string) => lines.push([fields, msg]) } as unknown as Logger;
+  let now = 0;
+  const w = new RepeatWarning(log, 60_000, () => now);
+  for (let s = 0; s < 61; s++, now += 1000) w.warn('HTTP 400 x', { error: 'HTTP 400 x' }, 'events not delivered');
+  w.warn('HTTP 503', { error: 'HTTP 503' }, 'events not delivered'); // another reason is its own line
+  assert.deepEqual(lines.map(([f]) => f), [{ error: 'HTTP 400 x' }, { error: 'HTTP 400 x', repeatsNotLogged: 59 }, { error: 'HTTP 503' }]);
 });
