@@ -49,6 +49,7 @@ export const rootLogger: Logger = pino({ level, base: { service: 'shadowplane' }
 /**
  * A warning that may repeat every second (a refused batch, an unreachable peer): logged the first
  * time, then at most once per `intervalMs` for the same key, saying how many repeats were left out.
+ * Keys are compared with their numbers left out: "all 4 items were rejected" repeats "all 7 ...".
  */
 export class RepeatWarning {
   private readonly seen = new Map<string, { at: number; skipped: number }>();
@@ -62,6 +63,7 @@ export class RepeatWarning {
   /** Logs `msg` with `fields` unless the same key was logged less than `intervalMs` ago. Returns whether it logged. */
   warn(key: string, fields: Record<string, unknown>, msg: string): boolean {
     const t = this.now();
+    key = key.replace(/\d+(\.\d+)?/g, '#');
     const last = this.seen.get(key);
     if (last && t - last.at < this.intervalMs) {
       last.skipped++;
