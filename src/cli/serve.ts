@@ -53,8 +53,6 @@ export function register(program: Command): void {
         await service.stop();
         throw (err as NodeJS.ErrnoException).code ? listenError(config.server.host, config.server.port, err as NodeJS.ErrnoException) : err;
       }
-      process.stderr.write(`shadowplane listening on ${address} (store: ${config.store.backend}${config.store.backend === 'sqlite' ? ` in ${config.store.dataDir}` : ''})\n`);
-      process.stderr.write(readyLine(address, config));
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) return;
@@ -70,5 +68,8 @@ export function register(program: Command): void {
       };
       process.on('SIGINT', () => stop('SIGINT'));
       process.on('SIGTERM', () => stop('SIGTERM'));
+      // Only once the handlers are in place: whoever reads these lines may stop the service at once.
+      process.stderr.write(`shadowplane listening on ${address} (store: ${config.store.backend}${config.store.backend === 'sqlite' ? ` in ${config.store.dataDir}` : ''})\n`);
+      process.stderr.write(readyLine(address, config));
     });
 }

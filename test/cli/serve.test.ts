@@ -35,8 +35,8 @@ test('the demo prints where the dashboard is and what to expect; --log-format hu
     env: { ...process.env, SHADOWPLANE_LOG_LEVEL: 'info' },
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  let stderr = '';
   try {
-    let stderr = '';
     const line = await new Promise<string>((resolve, reject) => {
       child.stderr!.on('data', (chunk: Buffer) => {
         stderr += chunk.toString();
@@ -49,7 +49,7 @@ test('the demo prints where the dashboard is and what to expect; --log-format hu
     assert.deepEqual(stderr.split('\n').filter((l) => l.startsWith('{')), [], 'no JSON log lines');
     assert.match(stderr, /^\d\d:\d\d:\d\d INFO  demo: demo target "demo" fed from a replayed trace/m);
     child.kill('SIGTERM');
-    assert.equal(await exited, 0);
+    assert.equal(await exited, 0, `exit signal ${child.signalCode}: ${stderr}`);
   } finally {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   }
