@@ -1,5 +1,5 @@
 /**
- * TypeScript ports of shared/tools/smd-baselines/baselines.py, run on the same rows as the
+ * TypeScript ports of the smd-baselines script (baselines.py), run on the same rows as the
  * detector: random scores, max z-score against the training data, PCA reconstruction error
  * (components covering 95 % of training variance); and, not in the script, the distance to the
  * nearest training row (a simple baseline Sarfraz et al., ICML 2024, find on par with deep

@@ -1,23 +1,15 @@
 /**
- * Loader for the labelled SMD/ASD subset in shared/data/smd (see its README): train and test
+ * Loader for the labelled SMD/ASD subset in $SMD_DIR (not shipped; examples/data/README.md): train and test
  * matrices (rows x metrics, values in [0, 1]), point labels of the test part and interpretation
  * labels (row range -> causal metric ids). Throws on a missing or malformed file.
  */
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { dataFromEnv } from '../util.js';
 
-/** Root of the shared data set: SMD_DIR, else the first `shared/data/smd` above this file (source or dist). */
-export const SMD_ROOT = process.env.SMD_DIR ?? findUp(dirname(fileURLToPath(import.meta.url)));
-
-function findUp(dir: string): string {
-  for (let d = dir; ; d = dirname(d)) {
-    const candidate = join(d, 'shared', 'data', 'smd');
-    if (existsSync(candidate)) return candidate;
-    if (dirname(d) === d) throw new Error('shared/data/smd not found above ' + dir + '; set SMD_DIR');
-  }
-}
+/** Root of the data set: $SMD_DIR (holding SMD/ and ASD/). */
+export const SMD_ROOT = dataFromEnv('SMD_DIR', 'the directory holding the SMD/ and ASD/ folders of the labelled server-metrics data');
 
 /** One labelled segment of the test part: rows [start, end) (0-based) and 0-based causal metric ids. */
 export interface Interpretation {

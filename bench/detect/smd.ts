@@ -1,6 +1,6 @@
 /**
  * Evaluation of the component detector on SMD (8 machines) and ASD (12 services), with the
- * baselines of shared/tools/smd-baselines (and a nearest-neighbour distance) run on the same rows
+ * baselines of the smd-baselines script (and a nearest-neighbour distance) run on the same rows
  * in the same process.
  *
  * Protocol (what a live system gets): each entity's detector starts cold, streams the whole

@@ -1,7 +1,7 @@
 /**
  * M4 Hourly benchmark: the engine through the real `shadowplane forecast` command, side by side
  * with @bsull/augurs MSTL+AutoETS and (when R's forecast package is installed) R's ets,
- * auto.arima, thetaf and stlf, all on the same machine in one run, scored by the shared M4 scorer.
+ * auto.arima, thetaf and stlf, all on the same machine in one run, scored by an M4 scorer given as $M4_SCORER.
  * The engine was tuned on the training file only (bench/forecast/validate.ts); the test file is
  * read only by the scorer.
  *
@@ -12,6 +12,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { M4_DIR, readM4 } from './m4data.js';
+import { dataFromEnv } from '../util.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: string): string => {
@@ -22,7 +23,7 @@ const cores = Number(opt('cores', String(availableParallelism())));
 const outDir = opt('out', join(tmpdir(), 'shadowplane-m4'));
 mkdirSync(outDir, { recursive: true });
 const trainWide = join(M4_DIR, 'Hourly-train.csv');
-const scorer = process.env.M4_SCORER ?? '/work/shared/tools/m4-score/score.mjs';
+const scorer = dataFromEnv('M4_SCORER', 'the M4 scorer script (score.mjs: sMAPE, MASE, OWA against Naive2, MSIS)');
 
 // The command reads long CSV; M4 is wide, so convert the training file once.
 const trainLong = join(outDir, 'hourly-train-long.csv');

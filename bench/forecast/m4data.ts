@@ -1,5 +1,6 @@
 /** Reads the M4 wide CSV files (`"V1","V2",...` header, one series per row, ids quoted). */
 import { readFileSync } from 'node:fs';
+import { dataFromEnv } from '../util.js';
 
 /** One M4 series: id and values. */
 export interface M4Series {
@@ -16,5 +17,5 @@ export function readM4(file: string): M4Series[] {
   });
 }
 
-/** Default location of the M4 data, relative to the repository root. */
-export const M4_DIR = process.env.M4_DIR ?? '/work/shared/data/m4';
+/** Where the M4 Hourly data lies: $M4_DIR (not shipped). */
+export const M4_DIR = dataFromEnv('M4_DIR', 'the directory holding the M4 Hourly-train.csv and Hourly-test.csv');

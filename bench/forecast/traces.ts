@@ -1,19 +1,20 @@
 /**
- * Rolling-origin accuracy on the monitoring traces in ../shared/data/traces (the series the
+ * Rolling-origin accuracy on the full monitoring traces in $TRACES_DIR (the series the
  * control loop meets): the engine fitted on the first 60 % of each trace, then rolled forward
  * with update() and refitted when shouldRefit() says so, forecasting from every origin-th point.
  * MASE per horizon against seasonal naive and augurs MSTL+AutoETS refitted on the same schedule.
  * MASE scale: in-sample one-step naive MAE of the first 60 %.
  *
- *   npx tsx bench/forecast/traces.ts [--origins 200]
+ *   TRACES_DIR=DIR npx tsx bench/forecast/traces.ts [--origins 200]
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { initSync, MSTL } from '@bsull/augurs/mstl';
 import { fitForecaster, shouldRefit } from '../../src/forecast/index.js';
+import { dataFromEnv } from '../util.js';
 
-const dir = process.env.TRACES_DIR ?? '/work/shared/data/traces';
+const dir = dataFromEnv('TRACES_DIR', 'the directory holding the five full traces listed below');
 const args = process.argv.slice(2);
 const originsWanted = Number(args[args.indexOf('--origins') + 1] || 200);
 const require = createRequire(import.meta.url);

@@ -1,10 +1,10 @@
 /**
- * Autoscaling replay benchmark: every trace in shared/data/traces at cold starts 5 and 3, for
+ * Autoscaling replay benchmark: every trace in --traces DIR (default: the excerpts in examples/data) at cold starts 5 and 3, for
  * shadowplane (DEFAULT_SCALING_POLICY, one configuration for all traces, chosen on the first half
  * of each scoring window with bench/replay/tune.ts), hpa and the oracle. Reports the held-out
- * second half (minutes [tuningCut, end)) and the full scoring window, checks the targets of
- * issue 6, and re-scores the shadowplane decisions with the shared python referee when python3 is
- * available. Prints markdown.
+ * second half (minutes [tuningCut, end)) and the full scoring window, checks the targets,
+ * and re-scores the shadowplane decisions with an independent referee when $SHADOWPLANE_REPLAY_REFEREE
+ * names one (python3). Prints markdown.
  *
  *   npx tsx bench/replay/replay.ts [--traces DIR] [--forecaster online|engine] [--delays 5,3]
  */
@@ -13,6 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadDemand } from '../../src/sim/trace.js';
+import { PACKAGE_ROOT } from '../../src/core/version.js';
 import { decisionsCsv } from '../../src/sim/replay.js';
 import type { ForecasterChoice } from '../../src/sim/replay.js';
 import { DEFAULT_SCALING_POLICY } from '../../src/plan/scaling.js';
@@ -21,19 +22,21 @@ import type { WindowResult } from './split.js';
 
 const args = process.argv.slice(2);
 const arg = (name: string, dflt: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : dflt);
-const shared = new URL('../../../shared/', import.meta.url.includes('/dist/') ? new URL('../', import.meta.url) : import.meta.url).pathname;
-const dir = arg('--traces', join(shared, 'data/traces'));
+const dir = arg('--traces', join(PACKAGE_ROOT, 'examples', 'data'));
 const source = arg('--forecaster', 'online') as ForecasterChoice;
 const delays = arg('--delays', '5,3').split(',').map(Number);
-const referee = join(shared, 'tools/replay-referee/score_decisions.py');
+const refereeDir = process.env.SHADOWPLANE_REPLAY_REFEREE;
 const out = mkdtempSync(join(tmpdir(), 'sp-replay-bench-'));
 
-let python = true;
-try {
-  execFileSync('python3', ['--version'], { stdio: 'ignore' });
-} catch {
-  python = false;
+let python = refereeDir !== undefined;
+if (python) {
+  try {
+    execFileSync('python3', ['--version'], { stdio: 'ignore' });
+  } catch {
+    python = false;
+  }
 }
+const referee = join(refereeDir ?? '', 'score_decisions.py');
 
 const header = ['| cold start | trace | policy | under-prov time % | unserved % | over-prov % | actions | cost / oracle | targets |', '|---:|---|---|---:|---:|---:|---:|---:|---|'];
 const tables: Record<'second' | 'full', string[]> = { second: [...header], full: [...header] };
@@ -70,4 +73,4 @@ console.log(tables.second.join('\n'));
 console.log(`\n### Full scoring window (forecaster: ${source})\n`);
 console.log(tables.full.join('\n'));
 console.log();
-console.log(python ? notes.map((n) => `- ${n}`).join('\n') : '- python3 not found: referee cross-check skipped');
+console.log(python ? notes.map((n) => `- ${n}`).join('\n') : '- referee cross-check skipped: SHADOWPLANE_REPLAY_REFEREE not set or python3 not found');

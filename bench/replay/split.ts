@@ -1,7 +1,7 @@
 /**
  * Shared helpers of the replay benchmarks: one trace at one cold start for shadowplane, hpa and
  * the oracle, scored on the full scoring window and on its second half (after tuningCut), and the
- * issue-6 checks.
+ * target checks.
  */
 import { hpaPolicy, runPolicy, shadowplanePolicy, tuningCut } from '../../src/sim/replay.js';
 import type { ScalingPolicyConfig } from '../../src/plan/scaling.js';
@@ -37,7 +37,7 @@ export function runSplit(D: readonly number[], delay: number, scaling: ScalingPo
   return { full: window(scoreStart(D.length), D.length), second: secondHalf ? window(tuningCut(D.length), D.length) : undefined, runs, seconds };
 }
 
-/** The issue-6 targets for one trace (bursty: NASA, Alibaba; the rest smooth). */
+/** The replay targets for one trace (bursty: NASA, Alibaba; the rest smooth). */
 export function judge(trace: string, sp: Scored, hpa: Scored): { met: number; checks: number; failed: string[]; costTarget: number; text: string } {
   const bursty = /^(nasa|alibaba)/.test(trace);
   const costTarget = bursty ? 1.25 : 1.15;

@@ -3,7 +3,7 @@
  * [scoreStart, mid)), at cold starts 5 and 3. Each configuration is a JSON object of
  * ScalingPolicyConfig overrides, plus `budgetShare` of the replay's action budget (one per line of --grid FILE, or --config JSON once); the replay
  * runs on the trace cut at `mid`, so nothing after `mid` is seen, neither by the policy nor by the
- * scoring. Prints one JSON line per configuration: per-trace metrics and the issue-6 checks.
+ * scoring. Prints one JSON line per configuration: per-trace metrics and the target checks.
  *
  *   npx tsx bench/replay/tune.ts --config '{"actionCost":200}'
  *   npx tsx bench/replay/tune.ts --grid grid.jsonl [--shard 0/2]
@@ -11,6 +11,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadDemand } from '../../src/sim/trace.js';
+import { PACKAGE_ROOT } from '../../src/core/version.js';
 import { DEFAULT_SCALING_POLICY } from '../../src/plan/scaling.js';
 import type { ScalingPolicyConfig } from '../../src/plan/scaling.js';
 import { tuningCut } from '../../src/sim/replay.js';
@@ -18,8 +19,7 @@ import { judge, runSplit } from './split.js';
 
 const args = process.argv.slice(2);
 const arg = (name: string, dflt: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : dflt);
-const shared = new URL('../../../shared/', import.meta.url.includes('/dist/') ? new URL('../', import.meta.url) : import.meta.url).pathname;
-const dir = arg('--traces', join(shared, 'data/traces'));
+const dir = arg('--traces', join(PACKAGE_ROOT, 'examples', 'data'));
 const [shard, shards] = arg('--shard', '0/1').split('/').map(Number);
 const configs: Partial<ScalingPolicyConfig>[] = args.includes('--grid')
   ? readFileSync(arg('--grid', ''), 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l))

@@ -2,9 +2,9 @@
 # CPU time per proxied request (user+system, from /proc/<pid>/stat) of nginx's worker and of our
 # proxy, same upstream (the mirror-peer upstream.mjs), same wrk load. Less sensitive to other
 # load on a shared machine than req/s. usage: npx tsc -p tsconfig.json; bash bench/traffic/cpu-per-request.sh
-# env: DURATION=5s REPS=3. Ports 18280-18282, 18290-18291.
+# env: MIRROR_PEER=DIR (required: the mirror-peer harness holding upstream.mjs, not shipped), DURATION=5s REPS=3. Ports 18280-18282, 18290-18291.
 set -euo pipefail
-ROOT="$(cd "$(dirname "$0")/../.." && pwd)"; T="$ROOT/../shared/tools/mirror-peer"
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"; T="${MIRROR_PEER:?set MIRROR_PEER to the mirror-peer harness directory (holding upstream.mjs)}"
 DURATION="${DURATION:-5s}"; REPS="${REPS:-3}"; HZ=$(getconf CLK_TCK)
 PIDS=(); cleanup() { for p in "${PIDS[@]:-}"; do kill "$p" 2>/dev/null || true; done; }; trap cleanup EXIT
 ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }

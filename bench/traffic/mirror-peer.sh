@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Our proxy against nginx's `mirror`, through the shared mirror-peer harness, in one run.
+# Our proxy against nginx's `mirror`, through the mirror-peer harness (not shipped: HARNESS=.../run.sh), in one run.
 # usage: npx tsc -p tsconfig.json; bash bench/traffic/mirror-peer.sh [case ...]
-# env:   as ../shared/tools/mirror-peer/run.sh (REPS, DURATION, CONNS, THREADS, OUT); ADMIN_PORT (18099)
+# env:   HARNESS (required: the harness's run.sh); as the harness (REPS, DURATION, CONNS, THREADS, OUT); ADMIN_PORT (18099)
 # needs: apt-get install -y nginx wrk
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
-HARNESS="${HARNESS:-$ROOT/../shared/tools/mirror-peer/run.sh}"
+HARNESS="${HARNESS:?set HARNESS to the mirror-peer harness run.sh}"
 ADMIN_PORT="${ADMIN_PORT:-18099}"
 export SHADOWPLANE_LOG_LEVEL="${SHADOWPLANE_LOG_LEVEL:-warn}"
 # $MIRROR is 1 (mirror every request, as nginx's mirror does) or 0.

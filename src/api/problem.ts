@@ -24,6 +24,24 @@ export function problem(code: ErrorCode, detail: string, problems?: FieldProblem
   return body;
 }
 
+/**
+ * The reason an API error answer gives, for a client's log: `HTTP 400 SHADOWPLANE_ERR_VALIDATION:
+ * all 3 items were rejected (unknown_target /target: must name a declared target; ...)`. Reads the
+ * problem body and, for ingest answers, the first rejected item; falls back to the status alone.
+ */
+export function describeProblem(status: number, text: string): string {
+  let body: { code?: string; detail?: string; title?: string; problems?: FieldProblem[]; rejected?: { reason?: string; problems?: FieldProblem[] }[] };
+  try {
+    body = JSON.parse(text) as typeof body;
+  } catch {
+    return `HTTP ${status}${text.trim() ? `: ${text.trim().slice(0, 200)}` : ''}`;
+  }
+  const first = body.rejected?.[0];
+  const field = (first?.problems ?? body.problems ?? [])[0];
+  const why = [first?.reason, field ? `${field.path}: ${field.message}` : undefined].filter(Boolean).join(' ');
+  return `HTTP ${status}${body.code ? ` ${body.code}` : ''}: ${body.detail ?? body.title ?? ''}${why ? ` (${why})` : ''}`;
+}
+
 /** Sends a problem answer. */
 export function sendProblem(reply: FastifyReply, body: Problem): FastifyReply {
   return reply.code(body.status).type('application/problem+json').send(body);

@@ -1,5 +1,7 @@
 /** Helpers shared by the subcommands: argument parsers and the one way errors are printed. */
 import { InvalidArgumentError } from 'commander';
+import { accessSync, constants, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { ShadowplaneError } from '../core/errors.js';
 
 /** Prints an error for a person: the code, the message and each field problem on its own line. */
@@ -69,7 +71,8 @@ export async function api(conn: Conn, method: string, path: string, body?: unkno
   try {
     res = await fetch(new URL(path, conn.url), { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   } catch (err) {
-    throw new ShadowplaneError('SHADOWPLANE_ERR_STORE_UNAVAILABLE', `cannot reach ${conn.url}: ${(err as Error).message}`);
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    throw new ShadowplaneError('SHADOWPLANE_ERR_API_UNREACHABLE', `cannot reach the Shadowplane API at ${conn.url} (${cause?.code ?? cause?.message ?? (err as Error).message}): is the service running there? Start it with npm start, or pass --url`);
   }
   const text = await res.text();
   const json = text ? (JSON.parse(text) as Record<string, unknown>) : {};
@@ -78,4 +81,29 @@ export async function api(conn: Conn, method: string, path: string, body?: unkno
     throw new ShadowplaneError(code as never, `${res.status}: ${String(json.detail ?? text)}`, (json.problems as never) ?? []);
   }
   return json;
+/**
+ * Throws SHADOWPLANE_ERR_OUTPUT_FILE unless `path` can be written: its directory exists and is
+ * writable, and the path is not a directory or a read-only file. Commands call it before they
+ * start working, so a bad `--output` costs nothing and leaves nothing behind.
+ */
+export function checkWritable(path: string, option: string): void {
+  const fail = (why: string): never => {
+    throw new ShadowplaneError('SHADOWPLANE_ERR_OUTPUT_FILE', `cannot write ${path}: ${why}`, [{ path: option, message: `must be a writable file path (${why})` }]);
+  };
+  let stat;
+  try {
+    stat = statSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') fail((err as NodeJS.ErrnoException).code ?? (err as Error).message);
+  }
+  if (stat?.isDirectory()) fail('it is a directory');
+  const target = stat ? path : dirname(resolve(path));
+  try {
+    if (!stat && !statSync(target).isDirectory()) fail(`${target} is not a directory`);
+    accessSync(target, constants.W_OK);
+  } catch (err) {
+    if (err instanceof ShadowplaneError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    fail(code === 'ENOENT' ? `directory ${target} does not exist` : code === 'EACCES' || code === 'EROFS' ? `${target} is not writable (${code})` : code ?? (err as Error).message);
+  }
 }

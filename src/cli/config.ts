@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { ConfigSchema, loadConfigFile } from '../config.js';
 import { configReference } from '../core/config-docs.js';
+import { withDemo, DEMO_TARGET } from '../control/demo.js';
 import { reportCliError } from './common.js';
 
 /** Adds the `config` command group. */
@@ -13,7 +14,10 @@ export function register(program: Command): void {
     .action((file: string) => {
       try {
         const parsed = loadConfigFile(file);
-        process.stdout.write(`${file}: valid (${parsed.targets.length} target${parsed.targets.length === 1 ? '' : 's'}, store: ${parsed.store.backend})\n`);
+        // Count what the service will run: the demo target is added at start when demo.enabled.
+        const targets = withDemo(parsed).targets;
+        const demo = targets.length > parsed.targets.length ? `, with the demo target "${DEMO_TARGET}"` : '';
+        process.stdout.write(`${file}: valid (${targets.length} target${targets.length === 1 ? '' : 's'}${demo}, store: ${parsed.store.backend})\n`);
       } catch (err) {
         reportCliError(err);
         process.exitCode = 1;

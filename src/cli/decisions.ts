@@ -1,13 +1,36 @@
 /**
  * `shadowplane decisions` and `shadowplane target ...`: the operator's control commands, talking to
  * a running service's HTTP API (--url, default http://127.0.0.1:7070; --token or
- * SHADOWPLANE_API_TOKEN). Output is the API's JSON; an API error prints its problem and exits 1.
+ * SHADOWPLANE_API_TOKEN). `decisions` prints a table (`--json`: the full records); the others print
+ * the API's JSON. An API error prints its problem and exits 1.
  */
 import type { Command } from 'commander';
+import type { DecisionRecord } from '../model/decision.js';
 import { api, positiveInt, type Conn } from './common.js';
 
 function print(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+const num = (v: number): string => (Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(3).replace(/\.?0+$/, ''));
+
+/**
+ * Decision records as a table, one line each, newest first: time (UTC), mode, reason, units from →
+ * to (the current units alone when nothing was done), forecast demand at the time new units would
+ * be ready, failure risk, status.
+ */
+export function decisionsTable(records: readonly DecisionRecord[]): string {
+  const rows = records.map((d) => {
+    const r = d.recommendation;
+    const units = d.action ? `${d.action.from} → ${d.action.to}` : r ? String(r.currentUnits) : '-';
+    const forecast = r?.forecastDemandAtReady == null ? '-' : num(r.forecastDemandAtReady);
+    const risk = d.scores?.risk === undefined || !d.scores.riskReady ? '-' : `${Math.round(d.scores.risk * 100)} %`;
+    return [new Date(d.at).toISOString().slice(0, 16).replace('T', ' '), d.action?.mode ?? r?.mode ?? '-', d.reason, units, forecast, risk, d.status];
+  });
+  const header = ['TIME (UTC)', 'MODE', 'REASON', 'UNITS', 'FORECAST', 'RISK', 'STATUS'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('  ');
+  return [line(header), ...rows.map(line)].join('\n') + '\n';
 }
 
 function connection(cmd: Command): Command {
@@ -27,7 +50,12 @@ export function register(program: Command): void {
   connection(program.command('decisions <target>').description('Decision records of a target, newest first.'))
     .option('--limit <n>', 'how many', positiveInt, 20)
     .option('--status <status>', 'only this status (e.g. pending-approval)')
-    .action(async (target: string, o: Opts) => print(await api(o, 'GET', `/v1/targets/${target}/decisions?limit=${o.limit}${o.status ? `&status=${o.status}` : ''}`)));
+    .option('--json', 'the full records as JSON instead of a table')
+    .action(async (target: string, o: Opts & { json?: boolean }) => {
+      const body = (await api(o, 'GET', `/v1/targets/${encodeURIComponent(target)}/decisions?limit=${o.limit}${o.status ? `&status=${o.status}` : ''}`)) as { decisions: DecisionRecord[] };
+      if (o.json) print(body);
+      else process.stdout.write(body.decisions.length ? decisionsTable(body.decisions) : `no decisions yet for ${target} (a controlled target decides once a minute)\n`);
+    });
 
   connection(program.command('decision <id>').description('One decision record.')).action(async (id: string, o: Opts) => print(await api(o, 'GET', `/v1/decisions/${id}`)));
 

@@ -11,7 +11,7 @@ import { ShadowplaneError } from '../core/errors.js';
 import type { FieldProblem } from '../core/errors.js';
 import { ComponentDetector } from '../detect/component.js';
 import type { UnivariateConfig } from '../detect/univariate.js';
-import { reportCliError, positiveInt, unitFraction } from './common.js';
+import { checkWritable, reportCliError, positiveInt, unitFraction } from './common.js';
 
 /** Options of one `detect` run. */
 export interface DetectOptions {
@@ -47,9 +47,11 @@ export function parseTimestamp(text: string): number {
  * Runs the detector over the input file and writes the scored copy (atomically: a temporary file
  * renamed on success). Throws ShadowplaneError SHADOWPLANE_ERR_INPUT_FILE naming every bad line
  * (up to 20): an unparsable timestamp, a non-numeric value, a timestamp not after the previous
- * one, a missing column; nothing is written then.
+ * one, a missing column; nothing is written then. An output that cannot be written fails first
+ * (SHADOWPLANE_ERR_OUTPUT_FILE).
  */
 export async function runDetect(opts: DetectOptions): Promise<DetectSummary> {
+  checkWritable(opts.output, '--output');
   const tmp = `${opts.output}.tmp-${process.pid}`;
   const out = createWriteStream(tmp, { encoding: 'utf8' });
   // Write errors surface at 'finish'/'drain'; after a failed run the stream is torn down quietly.
@@ -102,7 +104,7 @@ export async function runDetect(opts: DetectOptions): Promise<DetectSummary> {
         // An empty cell is a missing sample, common in exports; text is an error.
         const v = s === '' ? NaN : Number(s);
         if (s !== '' && !Number.isFinite(v)) {
-          problems.push({ path: `line ${line}`, message: `column ${names[k]} value "${raw}" must be a number (or empty for missing)` });
+          problems.push({ path: `line ${line}`, message: `column "${names[k]}": "${raw}" must be a number (or empty for missing)` });
           bad = true;
         }
         values.push(v);

@@ -14,7 +14,7 @@ import { splitCsvLine } from '../core/csv.js';
 import { readFile } from 'node:fs/promises';
 import { fitForecaster } from '../forecast/index.js';
 import type { ForecastMethod } from '../forecast/index.js';
-import { oneOf, positiveInt, positiveIntList, reportCliError } from './common.js';
+import { checkWritable, oneOf, positiveInt, positiveIntList, reportCliError } from './common.js';
 
 /** Options of one forecast run over a CSV file. */
 export interface ForecastCsvOptions {
@@ -78,7 +78,8 @@ function parseValue(text: string): number | undefined {
 
 /**
  * Reads the long CSV into series in first-appearance order. A header is recognised by a first
- * line whose value field is not a number; it must name series_id, t and value. Times must rise
+ * line whose value field is not a number; it must name series_id, t and value, and every row has
+ * as many fields as it (3 without a header). Times must rise
  * within a series; missing times on the series' regular step become gaps. Throws
  * SHADOWPLANE_ERR_INPUT_FILE listing the bad lines (up to 20) and the rule each breaks.
  */
@@ -86,6 +87,7 @@ export async function readLongCsv(path: string): Promise<SeriesIn[]> {
   const problems: FieldProblem[] = [];
   const raw = new Map<string, { t: number[]; v: number[]; line: number[] }>();
   let cols = [0, 1, 2];
+  let columns = 'series_id,t,value';
   let first = true;
   let text: string;
   try {
@@ -106,6 +108,7 @@ export async function readLongCsv(path: string): Promise<SeriesIn[]> {
         const names = fields.map((f) => f.trim().toLowerCase());
         if (fields.length >= 3 && parseValue(fields[2]) === undefined && !/^\d/.test(fields[1] ?? '')) {
           cols = ['series_id', 't', 'value'].map((k) => names.indexOf(k));
+          columns = fields.map((f) => f.trim()).join(',');
           if (cols.some((c) => c < 0)) {
             throw new ShadowplaneError('SHADOWPLANE_ERR_INPUT_FILE', `${path}: the header must name series_id, t and value`, [{ path: `line ${line}`, message: 'header must name series_id, t and value' }]);
           }
@@ -115,8 +118,10 @@ export async function readLongCsv(path: string): Promise<SeriesIn[]> {
       const bad = (message: string): void => {
         if (problems.length < MAX_PROBLEMS) problems.push({ path: `line ${line}`, message });
       };
-      if (fields.length < 3) {
-        bad(`expected 3 fields (series_id,t,value), found ${fields.length}`);
+      // Every row has the header's fields: an extra one (a decimal comma, a stray column) is never dropped silently.
+      const width = columns.split(',').length;
+      if (fields.length !== width) {
+        bad(`expected ${width} fields (${columns}), found ${fields.length}`);
         continue;
       }
       const id = fields[cols[0]].trim();
@@ -187,9 +192,11 @@ function forecastOne(s: SeriesIn, job: Job): JobResult {
 /**
  * Forecasts every series of `input` into `output` using worker threads. Throws
  * SHADOWPLANE_ERR_INPUT_FILE for bad input lines; series too short to forecast are skipped and
- * returned in `skipped` (the output holds all others, in input order).
+ * returned in `skipped` (the output holds all others, in input order). An output that cannot be
+ * written fails before any work (SHADOWPLANE_ERR_OUTPUT_FILE), and so does a write that fails later.
  */
 export async function forecastCsv(opts: ForecastCsvOptions): Promise<ForecastCsvResult> {
+  checkWritable(opts.output, '--output');
   const series = await readLongCsv(opts.input);
   const levels = opts.levels ?? [80, 95];
   const job: Omit<Job, 'series'> = { horizon: opts.horizon, seasons: opts.seasons, levels, method: opts.method ?? 'auto' };
@@ -227,6 +234,8 @@ export async function forecastCsv(opts: ForecastCsvOptions): Promise<ForecastCsv
     );
   }
   const file = createWriteStream(opts.output);
+  let writeError: Error | undefined;
+  file.on('error', (err) => (writeError ??= err));
   const header = ['series_id', 'step', 'mean', ...levels.flatMap((l) => [`lo${l}`, `hi${l}`])].join(',');
   file.write(`${header}\n`);
   const skipped: { id: string; reason: string }[] = [];
@@ -234,11 +243,12 @@ export async function forecastCsv(opts: ForecastCsvOptions): Promise<ForecastCsv
   for (const s of series) {
     const r = results.get(s.id)!;
     if (r.rows !== undefined) {
-      if (!file.write(r.rows)) await new Promise<void>((res) => file.once('drain', () => res()));
+      if (!file.write(r.rows) && !writeError) await new Promise<void>((res) => file.once('drain', res).once('error', () => res()));
       written++;
     } else skipped.push({ id: s.id, reason: r.error ?? 'unknown' });
   }
-  await new Promise<void>((res, rej) => file.end((err?: Error | null) => (err ? rej(err) : res())));
+  if (!writeError) await new Promise<void>((res) => file.end(() => res()).once('error', () => res()));
+  if (writeError) throw new ShadowplaneError('SHADOWPLANE_ERR_OUTPUT_FILE', `cannot write ${opts.output}: ${writeError.message}`, [{ path: '--output', message: 'must be a writable file path' }]);
   return { written, skipped };
 }
 

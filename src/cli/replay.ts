@@ -1,11 +1,11 @@
 /**
  * `shadowplane replay`: runs a scaling policy minute by minute on a virtual clock against the
- * world of shared/replay-model.md, writes the `minute,demand,desired` decisions file and prints
+ * world of docs/replay-model.md, writes the `minute,demand,desired` decisions file and prints
  * the metrics (underprov_time_pct, unserved_pct, overprov_pct, actions, cost, cost_x_oracle).
  */
 import { writeFile } from 'node:fs/promises';
 import { InvalidArgumentError, type Command } from 'commander';
-import { positiveInt } from './common.js';
+import { checkWritable, positiveInt } from './common.js';
 import { ShadowplaneError } from '../core/errors.js';
 import { loadDemand } from '../sim/trace.js';
 import { decisionsCsv, replay, type PolicyName } from '../sim/replay.js';
@@ -27,7 +27,7 @@ function targetUtilisation(v: string): number {
 export function register(program: Command): void {
   program
     .command('replay')
-    .description('Replay a demand trace against the autoscaling world of replay-model.md and print the metrics')
+    .description('Replay a demand trace against the autoscaling world of docs/replay-model.md and print the metrics')
     .requiredOption('--trace <file>', 'trace CSV with header timestamp,value (seconds)')
     .requiredOption('--out <file>', 'decisions CSV to write (minute,demand,desired)')
     .option('--cold-start <minutes>', 'provisioning delay of a replica in minutes', positiveInt, 5)
@@ -35,12 +35,13 @@ export function register(program: Command): void {
     .option('--policy <name>', `policy: ${POLICY_NAMES.join('|')}`, policyName, 'shadowplane' as PolicyName)
     .option('--json', 'print the metrics as one JSON object')
     .action(async (opts: { trace: string; out: string; coldStart: number; target: number; policy: PolicyName; json?: boolean }) => {
+      checkWritable(opts.out, '--out');
       const demand = await loadDemand(opts.trace);
       const result = replay(demand, opts.policy, { delay: opts.coldStart, target: opts.target });
       try {
         await writeFile(opts.out, decisionsCsv(demand, result.run.desired));
       } catch (err) {
-        throw new ShadowplaneError('SHADOWPLANE_ERR_INPUT_FILE', `cannot write ${opts.out}: ${(err as Error).message}`, [{ path: '--out', message: 'must be a writable file path' }]);
+        throw new ShadowplaneError('SHADOWPLANE_ERR_OUTPUT_FILE', `cannot write ${opts.out}: ${(err as Error).message}`, [{ path: '--out', message: 'must be a writable file path' }]);
       }
       const m = result.metrics;
       if (opts.json) {

@@ -1,8 +1,36 @@
 /** `shadowplane serve`: run the service until SIGINT or SIGTERM, then flush and stop. */
+import { createServer } from 'node:net';
 import type { Command } from 'commander';
-import { resolveConfig } from '../config.js';
+import { resolveConfig, type Config } from '../config.js';
+import { ShadowplaneError } from '../core/errors.js';
 import { ShadowplaneService } from '../service.js';
 import { positiveInt } from './common.js';
+
+/** The error for an address the service cannot listen on, saying how to pick another port. */
+function listenError(host: string, port: number, err: NodeJS.ErrnoException): ShadowplaneError {
+  const why = err.code === 'EADDRINUSE' ? 'the port is in use by another process' : err.code === 'EACCES' ? 'the port needs privileges' : err.message;
+  return new ShadowplaneError('SHADOWPLANE_ERR_LISTEN', `cannot listen on ${host}:${port}: ${why}. Pick another port with --port N (npm start -- --port N) or server.port in the config`, [
+    { path: 'server.port', message: `${port} is not available (${err.code ?? err.message})` },
+  ]);
+}
+
+/**
+ * Fails with SHADOWPLANE_ERR_LISTEN when the API address cannot be bound, before anything else
+ * (the Shadow Store above all) is opened; the probe is released at once for the service to take.
+ */
+async function checkListen(host: string, port: number): Promise<void> {
+  const probe = createServer();
+  await new Promise<void>((resolve, reject) => {
+    probe.once('error', (err: NodeJS.ErrnoException) => reject(listenError(host, port, err)));
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve()));
+  });
+}
+
+/** What a person sees once the service is up: where to look, and what comes next. */
+function readyLine(address: string, config: Config): string {
+  const next = config.demo.enabled ? 'the demo target\'s first decision comes in about a minute' : `the API is described at ${address}/openapi.json`;
+  return `dashboard: ${address}/ — ${next} (stop with Ctrl-C)\n`;
+}
 
 /** Adds the `serve` command. */
 export function register(program: Command): void {
@@ -16,9 +44,15 @@ export function register(program: Command): void {
       const config = resolveConfig(opts.config);
       if (opts.port !== undefined) config.server.port = opts.port;
       if (opts.dataDir !== undefined) config.store.dataDir = opts.dataDir;
+      if (config.server.port !== 0) await checkListen(config.server.host, config.server.port);
       const service = await ShadowplaneService.create(config);
-      const address = await service.start();
-      process.stderr.write(`shadowplane listening on ${address} (store: ${config.store.backend}${config.store.backend === 'sqlite' ? ` in ${config.store.dataDir}` : ''})\n`);
+      let address: string;
+      try {
+        address = await service.start();
+      } catch (err) {
+        await service.stop();
+        throw (err as NodeJS.ErrnoException).code ? listenError(config.server.host, config.server.port, err as NodeJS.ErrnoException) : err;
+      }
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) return;
@@ -34,5 +68,8 @@ export function register(program: Command): void {
       };
       process.on('SIGINT', () => stop('SIGINT'));
       process.on('SIGTERM', () => stop('SIGTERM'));
+      // Only once the handlers are in place: whoever reads these lines may stop the service at once.
+      process.stderr.write(`shadowplane listening on ${address} (store: ${config.store.backend}${config.store.backend === 'sqlite' ? ` in ${config.store.dataDir}` : ''})\n`);
+      process.stderr.write(readyLine(address, config));
     });
 }

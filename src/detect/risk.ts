@@ -1,5 +1,5 @@
 /**
- * Failure-risk scoring for one component (seed 004): the probability of a failure or SLO breach
+ * Failure-risk scoring for one component: the probability of a failure or SLO breach
  * within a horizon, from (a) the persistence and severity of its anomaly score and (b) the time
  * to a saturation or SLO limit extrapolated from each limited signal's trend (disk full, CPU
  * pinned, latency over SLO, error rate rising). Pure and streaming: O(signals) per point.

@@ -1,7 +1,7 @@
 /**
  * The replay actuator and the virtual fleet it drives: per target, a desired number of units, each
  * ready a fixed provisioning delay after it was asked for, on the injected clock. Scale-down is
- * immediate and cancels booting units first (the world of shared/replay-model.md).
+ * immediate and cancels booting units first (the world of docs/replay-model.md).
  */
 import type { Clock } from '../core/clock.js';
 import { ShadowplaneError } from '../core/errors.js';

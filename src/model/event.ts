@@ -1,5 +1,5 @@
 /**
- * The metadata of one sampled request to a managed data system (seed 000). It never carries a
+ * The metadata of one sampled request to a managed data system. It never carries a
  * value, a literal or a payload: the ingestion schema rejects unknown fields so nothing else can
  * slip in.
  */

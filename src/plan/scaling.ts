@@ -1,6 +1,6 @@
 /**
- * The scaling policy (seed 000's decision logic made real, with seed 001's pre-allocation and
- * trigger refinement). Pure: the same function decides in the live loop and in the replay; all
+ * The scaling policy: forecast-driven scale-up with pre-allocation and a reactive path, plus
+ * trigger refinement. Pure: the same function decides in the live loop and in the replay; all
  * state it needs from one tick to the next travels in `ScalingView.memory` and comes back in
  * `ScalingDecision.memory`.
  *
@@ -8,9 +8,9 @@
  *  1. needs from a capacity model: units = demand quantile / capacity per unit / target utilisation,
  *     for the forecast at every step until capacity launched now would be ready (pre-allocation with
  *     a lead time equal to the provisioning delay) and for the demand just observed;
- *  2. proactive when the forecast need exceeds the current units (current use below 80 % in seed
- *     000's terms; between 80 % and 90 % it is still applied, labelled busy); reactive when current
- *     use exceeds 90 % or the forecast is missing or thin;
+ *  2. proactive when the forecast need exceeds the current units while current use is below
+ *     `proactiveBelowUse` (80 %; above it the scale-up is still applied, labelled busy); reactive
+ *     when current use exceeds `reactiveAboveUse` or the forecast is missing or thin;
  *  3. behavior, each step recorded: scale-in tolerance, stabilization (up fast, down slow: the
  *     maximum recommendation of the window), rate limits, min/max;
  *  4. trigger refinement: the headroom rises when under-provisioning is seen or the forecast's upper
@@ -48,11 +48,11 @@ export interface ScalingPolicyConfig {
   readonly targetUtilisation: number;
   /** Central interval level (percent) whose upper bound is the planned demand quantile, e.g. 90 -> q95. */
   readonly forecastLevel: number;
-  /** Current use above which the reactive path acts (seed 000: 0.9). */
+  /** Current use above which the reactive path acts. */
   readonly reactiveAboveUse: number;
   /** Utilisation the reactive path sizes for: units = recent demand / capacity / this. */
   readonly reactiveTargetUtilisation: number;
-  /** Current use below which a forecast-driven scale-up is "proactive" in seed 000's sense (0.8). */
+  /** Current use below which a forecast-driven scale-up counts as "proactive". */
   readonly proactiveBelowUse: number;
   /** Observed-demand steps (most recent) whose maximum guards scale-in and drives the reactive need. */
   readonly observedWindow: number;

@@ -1,8 +1,8 @@
 /**
  * The autoscaling replay: runs a policy minute by minute on a VirtualClock against the world of
- * shared/replay-model.md and scores it. A policy only ever receives the demand observed so far
+ * docs/replay-model.md and scores it. A policy only ever receives the demand observed so far
  * (the runner pushes D[t] into the policy's view after minute t is served), so decisions are
- * causal by construction; test/sim checks it the way replay-model.md prescribes.
+ * causal by construction; test/sim checks it the way docs/replay-model.md prescribes.
  */
 import { VirtualClock } from '../core/clock.js';
 import { DEFAULT_SCALING_POLICY, decideScaling, initialScalingMemory } from '../plan/scaling.js';
@@ -175,7 +175,7 @@ export function replay(demand: readonly number[], name: PolicyName, opts: Replay
   return { run, metrics: { ...m, cost_x_oracle: m.cost / oracleCost } };
 }
 
-/** The decisions file of replay-model.md: header `minute,demand,desired`, one row per minute. */
+/** The decisions file of docs/replay-model.md: header `minute,demand,desired`, one row per minute. */
 export function decisionsCsv(demand: readonly number[], desired: readonly number[]): string {
   const rows = ['minute,demand,desired'];
   for (let t = 0; t < demand.length; t++) rows.push(`${t},${demand[t]},${desired[t]}`);

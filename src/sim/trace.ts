@@ -1,5 +1,5 @@
 /**
- * Trace loading for the autoscaling replay (shared/replay-model.md): a `timestamp,value` CSV
+ * Trace loading for the autoscaling replay (docs/replay-model.md): a `timestamp,value` CSV
  * (seconds) is put on a 1-minute grid by linear interpolation and scaled to demand in
  * replica-equivalents so that the trace's 99th-percentile minute needs `peak` busy replicas.
  */

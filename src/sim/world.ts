@@ -1,7 +1,7 @@
 /**
- * The replay world of shared/replay-model.md: a fleet of identical replicas with a cold start,
- * the metrics, the clairvoyant oracle and the Kubernetes-HPA reference. Every rule here mirrors
- * the referee (shared/tools/replay-referee/sim.py) so that both score a decisions file alike.
+ * The replay world of docs/replay-model.md: a fleet of identical replicas with a cold start,
+ * the metrics, the clairvoyant oracle and the Kubernetes-HPA reference. An independent
+ * implementation of the same model scores a decisions file alike (test/sim, when one is given).
  */
 
 /** A ready replica serves this many replica-equivalents per minute. */
@@ -64,7 +64,7 @@ export class Fleet {
   }
 }
 
-/** The metrics of replay-model.md over the scoring window. */
+/** The metrics of docs/replay-model.md over the scoring window. */
 export interface ReplayMetrics {
   /** % of scored minutes with demand above ready capacity. */
   readonly underprov_time_pct: number;
@@ -187,7 +187,7 @@ export function runOracle(demand: readonly number[], delay: number): RunTrace {
   return { ready, billed, desired };
 }
 
-/** HPA defaults of replay-model.md. */
+/** HPA defaults of docs/replay-model.md. */
 export const MIN_REPLICAS = 1;
 const HPA_TOLERANCE = 0.1;
 const HPA_DOWN_WINDOW_MIN = 5;

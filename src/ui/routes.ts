@@ -35,7 +35,8 @@ function uplotFiles(): Record<string, string> {
 }
 
 /**
- * GET /ui/ (index.html), /ui/<asset>, /ui/vendor/uplot.js|uplot.css, and redirects from / and /ui.
+ * GET /ui/ (index.html), /ui/<asset>, /ui/vendor/uplot.js|uplot.css, /favicon.ico (the SVG icon),
+ * and redirects from / and /ui.
  * Only files present at registration are served (no path from the request reaches the file
  * system); files are read on each request so an edited asset shows on reload. A missing file is
  * the API's 404 problem.
@@ -52,6 +53,8 @@ export function uiRoutes(app: FastifyInstance): void {
 
   app.get('/', hide, async (_req, reply) => reply.redirect('/ui/'));
   app.get('/ui', hide, async (_req, reply) => reply.redirect('/ui/'));
+  // Browsers ask for /favicon.ico on their own (and tools that ignore the page's <link rel=icon>).
+  app.get('/favicon.ico', hide, send('favicon.svg'));
   app.get('/ui/', hide, send('index.html'));
   for (const name of files.keys()) app.get(`/ui/${name}`, hide, send(name));
 }

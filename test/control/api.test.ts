@@ -132,7 +132,11 @@ describe('operator API', () => {
     assert.equal((await call('PUT', '/v1/targets/shop/overrides/freeze', { why: 'x' })).status, 400);
     assert.equal((await call('PUT', '/v1/targets/shop/overrides/pause', { why: 'x', for: 'soon' })).body.problems[0].path, '/body/for');
     assert.equal((await call('POST', '/v1/targets/plain/force', { units: 2, why: 'x' })).body.code, 'SHADOWPLANE_ERR_NOT_CONTROLLED');
-    assert.equal((await call('GET', '/v1/targets/nope/decisions')).body.code, 'SHADOWPLANE_ERR_TARGET_NOT_FOUND');
+    // a target that does not exist at all is 404, not "has no control loop"
+    for (const [method, path] of [['GET', '/v1/targets/nope/decisions'], ['GET', '/v1/targets/nope/control'], ['GET', '/v1/targets/nope/conditions']] as const) {
+      const res = await call(method, path);
+      assert.deepEqual([res.status, res.body.code], [404, 'SHADOWPLANE_ERR_TARGET_NOT_FOUND'], path);
+    }
     assert.equal((await call('GET', '/v1/decisions/nope')).status, 404);
     assert.deepEqual((await call('GET', '/v1/control')).body.targets, ['shop']);
   });

@@ -80,7 +80,7 @@ test('bad rows are named by line, nothing is written', async () => {
     assert.ok(isCoded(err, 'SHADOWPLANE_ERR_INPUT_FILE'));
     const p = (err as ShadowplaneError).problems;
     assert.deepEqual(p.map((x) => x.path), ['line 3', 'line 4', 'line 6', 'line 7']);
-    assert.match(p[0].message, /"abc" must be a number/);
+    assert.equal(p[0].message, 'column "value": "abc" must be a number (or empty for missing)');
     assert.match(p[1].message, /timestamp "xyz"/);
     assert.match(p[2].message, /later than the previous/);
     assert.match(p[3].message, /missing/);
@@ -102,4 +102,16 @@ test('timestamps: epoch seconds, epoch ms, ISO-8601', () => {
   assert.equal(parseTimestamp('1767225600000'), 1_767_225_600_000);
   assert.equal(parseTimestamp('2026-01-01T00:00:00Z'), 1_767_225_600_000);
   assert.ok(Number.isNaN(parseTimestamp('yesterday')));
+});
+
+test('an output that cannot be written fails before any work, naming --output; nothing is written', async () => {
+  const input = csv('w.csv', series(50, 10));
+  for (const output of [join(dir, 'no-such-dir', 'out.csv'), dir]) {
+    await assert.rejects(runDetect({ ...base, input, output }), (err) => {
+      assert.ok(isCoded(err, 'SHADOWPLANE_ERR_OUTPUT_FILE'), String(err));
+      assert.equal((err as ShadowplaneError).problems[0].path, '--output');
+      return true;
+    });
+  }
+  assert.equal(existsSync(join(dir, 'no-such-dir')), false);
 });

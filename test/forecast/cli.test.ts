@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { forecastCsv, readLongCsv } from '../../src/cli/forecast.js';
 import { isCoded, ShadowplaneError } from '../../src/core/errors.js';
+import { cli } from '../helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sp-forecast-'));
 const file = (name: string, text: string): string => {
@@ -79,19 +80,40 @@ test('a series too short to forecast is reported by id and the others are writte
 });
 
 test('the shadowplane forecast command runs end to end and fails clearly on bad input', () => {
-  // The forecast subcommand alone (the same module main.ts registers), so this test does not
-  // depend on the other subcommands.
-  const main = join(process.cwd(), 'bench/forecast/cli.ts');
   const out = join(dir, 'cli-out.csv');
-  const ok = spawnSync(process.execPath, ['--import', 'tsx', main, 'forecast', '--input', file('cli.csv', seasonalCsv()), '--horizon', '12', '--season', '24', '--level', '50,90', '--output', out], { encoding: 'utf8' });
+  const ok = spawnSync(process.execPath, [...cli('forecast'), '--input', file('cli.csv', seasonalCsv()), '--horizon', '12', '--season', '24', '--level', '50,90', '--output', out], { encoding: 'utf8' });
   assert.equal(ok.status, 0, ok.stderr);
   assert.match(ok.stderr, /forecast: 3\/3 series/);
   assert.equal(readFileSync(out, 'utf8').split('\n')[0], 'series_id,step,mean,lo50,hi50,lo90,hi90');
-  const bad = spawnSync(process.execPath, ['--import', 'tsx', main, 'forecast', '--input', file('cli-bad.csv', 'a,0,1\na,1,zz\n'), '--horizon', '3', '--output', out], { encoding: 'utf8' });
+  const bad = spawnSync(process.execPath, [...cli('forecast'), '--input', file('cli-bad.csv', 'a,0,1\na,1,zz\n'), '--horizon', '3', '--output', out], { encoding: 'utf8' });
   assert.notEqual(bad.status, 0);
   assert.match(bad.stderr, /SHADOWPLANE_ERR_INPUT_FILE/);
   assert.match(bad.stderr, /line 2: value "zz" is not a number/);
-  const badOpt = spawnSync(process.execPath, ['--import', 'tsx', main, 'forecast', '--input', 'x', '--horizon', '0', '--output', out], { encoding: 'utf8' });
+  const badOpt = spawnSync(process.execPath, [...cli('forecast'), '--input', 'x', '--horizon', '0', '--output', out], { encoding: 'utf8' });
   assert.notEqual(badOpt.status, 0);
   assert.match(badOpt.stderr, /horizon/);
+});
+
+test('a row with more fields than the header is a bad line, never silently cut', async () => {
+  await assert.rejects(readLongCsv(file('four.csv', 'series_id,t,value\na,0,1\na,1,2,5\n')), (err: unknown) => {
+    assert.ok(isCoded(err, 'SHADOWPLANE_ERR_INPUT_FILE'));
+    assert.deepEqual(err.problems.map((p) => `${p.path}: ${p.message}`), ['line 3: expected 3 fields (series_id,t,value), found 4']);
+    return true;
+  });
+  await assert.rejects(readLongCsv(file('four-bare.csv', 'a,0,1\na,1,2,5\n')), /bad line/);
+  // a header may carry more columns; rows then have that many
+  const wide = await readLongCsv(file('wide.csv', 'series_id,t,value,host\na,0,1,x\na,1,2,y\n'));
+  assert.deepEqual(wide[0].values, [1, 2]);
+});
+
+test('forecast: an output that cannot be written fails before any work with one clear error and exit 1', async () => {
+  await assert.rejects(forecastCsv({ input: file('w.csv', seasonalCsv()), output: join(dir, 'missing-dir', 'out.csv'), horizon: 3, workers: 1 }), (err: unknown) => {
+    assert.ok(isCoded(err, 'SHADOWPLANE_ERR_OUTPUT_FILE'), String(err));
+    assert.match(err.message, /missing-dir/);
+    return true;
+  });
+  const run = spawnSync(process.execPath, [...cli('forecast'), '--input', file('w2.csv', seasonalCsv()), '--horizon', '3', '--output', dir], { encoding: 'utf8' });
+  assert.equal(run.status, 1);
+  assert.match(run.stderr, /^error SHADOWPLANE_ERR_OUTPUT_FILE: cannot write .*: it is a directory\n  --output: /);
+  assert.doesNotMatch(run.stderr, /forecast: \d+\/\d+ series|at .*\.js:\d+/);
 });

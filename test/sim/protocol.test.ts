@@ -1,11 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { hpaPolicy, runPolicy, shadowplanePolicy, tuningCut } from '../../src/sim/replay.js';
 import { scoreRun } from '../../src/sim/world.js';
 import { DEFAULT_SCALING_POLICY } from '../../src/plan/scaling.js';
 import { loadDemand } from '../../src/sim/trace.js';
-import { TRACES } from './referee.js';
+import { AZURE } from './referee.js';
 
 test('the tuning cut is the middle of the scoring window', () => {
   assert.equal(tuningCut(44640), 1440 + 21600);
@@ -27,7 +26,7 @@ test('scoring [start, cut) and [cut, end) adds up to the whole window', () => {
 });
 
 test("the action budget prices actions up while the policy out-acts the reactive reference on a real trace", async () => {
-  const D = (await loadDemand(join(TRACES, 'azure_vm_2019_cpu_5min.csv'))).slice(0, 3 * 1440);
+  const D = (await loadDemand(AZURE)).slice(0, 3 * 1440);
   const opts = { delay: 5, target: 0.7 };
   const count = (billed: number[]) => billed.slice(1).filter((b, i) => b !== billed[i]).length;
   const hpa = count(runPolicy(D, hpaPolicy(0.7), opts).billed);

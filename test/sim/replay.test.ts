@@ -7,9 +7,7 @@ import { Command } from 'commander';
 import { decisionsCsv, hpaPolicy, replay, runPolicy, shadowplanePolicy } from '../../src/sim/replay.js';
 import { demandFromGrid, loadTrace, toMinuteGrid } from '../../src/sim/trace.js';
 import { register } from '../../src/cli/replay.js';
-import { referee, TRACES } from './referee.js';
-
-const ALIBABA = join(TRACES, 'alibaba_2018_cpu_1min.csv');
+import { NASA, referee, REFEREE_SKIP } from './referee.js';
 
 /** Reorders (reverses) the trace's values after minute k: the set of values, hence the scaling, is unchanged. */
 function reorderedAfter(values: readonly number[], k: number): number[] {
@@ -17,7 +15,7 @@ function reorderedAfter(values: readonly number[], k: number): number[] {
 }
 
 test('decisions are causal: reordering the trace after minute k changes no decision up to k', async () => {
-  const raw = await loadTrace(ALIBABA);
+  const raw = await loadTrace(NASA);
   const grid = toMinuteGrid(raw).slice(0, 4000);
   const k = 2500;
   const a = demandFromGrid(grid);
@@ -31,13 +29,8 @@ test('decisions are causal: reordering the trace after minute k changes no decis
   }
 });
 
-test('the referee scores our decisions file exactly as our metrics do', async (t) => {
-  const py = referee();
-  if (!py.available) {
-    if (process.env.CI === 'true') assert.fail('python3 and the replay referee are required in CI');
-    t.skip('python3 or the referee not available');
-    return;
-  }
+test('the referee scores our decisions file exactly as our metrics do', { skip: process.env.SHADOWPLANE_REPLAY_REFEREE ? false : REFEREE_SKIP }, async () => {
+  const py = referee()!;
   const dir = mkdtempSync(join(tmpdir(), 'sp-replay-'));
   const out = join(dir, 'decisions.csv');
   const program = new Command('shadowplane').exitOverride();
@@ -48,13 +41,13 @@ test('the referee scores our decisions file exactly as our metrics do', async (t
   process.stdout.write = ((s: string | Uint8Array, ...rest: unknown[]) =>
     typeof s === 'string' && s.startsWith('{"policy"') ? lines.push(s) > 0 : (write as (...a: unknown[]) => boolean).call(process.stdout, s, ...rest)) as typeof process.stdout.write;
   try {
-    await program.parseAsync(['replay', '--trace', ALIBABA, '--out', out, '--cold-start', '3', '--json'], { from: 'user' });
+    await program.parseAsync(['replay', '--trace', NASA, '--out', out, '--cold-start', '3', '--json'], { from: 'user' });
   } finally {
     process.stdout.write = write;
   }
   const mine = JSON.parse(lines.join(''));
   assert.equal(readFileSync(out, 'utf8').split('\n')[0], 'minute,demand,desired');
-  const ref = py.scoreDecisions(ALIBABA, out, 3);
+  const ref = py.scoreDecisions(NASA, out, 3);
   assert.equal(ref.project.actions, mine.actions);
   assert.equal(ref.project.cost, mine.cost);
   assert.ok(Math.abs(ref.project.underprov_time_pct - mine.underprov_time_pct) < 1e-9);
@@ -63,7 +56,7 @@ test('the referee scores our decisions file exactly as our metrics do', async (t
 });
 
 test('the oracle decisions file replays to the oracle cost and is never under-provisioned', async () => {
-  const raw = await loadTrace(ALIBABA);
+  const raw = await loadTrace(NASA);
   const D = demandFromGrid(toMinuteGrid(raw).slice(0, 3000));
   const r = replay(D, 'oracle', { delay: 5, target: 0.7 });
   assert.equal(r.metrics.underprov_time_pct, 0);
@@ -79,8 +72,9 @@ test('the replay command rejects bad options and bad traces with a clear error',
     register(p);
     return p;
   };
-  await assert.rejects(program().parseAsync(['replay', '--trace', ALIBABA, '--out', join(dir, 'x.csv'), '--policy', 'magic'], { from: 'user' }), /must be one of/);
-  await assert.rejects(program().parseAsync(['replay', '--trace', ALIBABA, '--out', join(dir, 'x.csv'), '--target', '1.5'], { from: 'user' }), /\(0, 1\]/);
+  await assert.rejects(program().parseAsync(['replay', '--trace', NASA, '--out', join(dir, 'x.csv'), '--policy', 'magic'], { from: 'user' }), /must be one of/);
+  await assert.rejects(program().parseAsync(['replay', '--trace', NASA, '--out', join(dir, 'x.csv'), '--target', '1.5'], { from: 'user' }), /\(0, 1\]/);
+  await assert.rejects(program().parseAsync(['replay', '--trace', NASA, '--out', join(dir, 'none', 'x.csv')], { from: 'user' }), /SHADOWPLANE_ERR_OUTPUT_FILE|directory .* does not exist/);
   const bad = join(dir, 'bad.csv');
   writeFileSync(bad, 'timestamp,value\n0,1\nx,2\n');
   await assert.rejects(program().parseAsync(['replay', '--trace', bad, '--out', join(dir, 'x.csv')], { from: 'user' }), /bad lines/);

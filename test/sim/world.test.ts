@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Fleet, HpaReference, runOracle, scoreRun, scoreStart } from '../../src/sim/world.js';
 import { demandFromGrid, loadDemand, loadTrace, percentile, toMinuteGrid } from '../../src/sim/trace.js';
 import { isCoded } from '../../src/core/errors.js';
-import { referee, TRACES } from './referee.js';
+import { NASA, referee, REFEREE_SKIP } from './referee.js';
 
 test('a replica launched at the end of minute t is ready at t + 1 + delay; scale-down cancels booting first', () => {
   const f = new Fleet(2, 5);
@@ -76,14 +76,9 @@ test('bad trace files fail with SHADOWPLANE_ERR_INPUT_FILE naming the line', asy
   await assert.rejects(loadTrace(join(dir, 'missing.csv')), (e: unknown) => isCoded(e, 'SHADOWPLANE_ERR_INPUT_FILE'));
 });
 
-test('hpa and the oracle agree exactly with the referee (sim.py) on a real trace', async (t) => {
-  const py = referee();
-  if (!py.available) {
-    if (process.env.CI === 'true') assert.fail('python3 and the replay referee are required in CI');
-    t.skip('python3 or the referee not available');
-    return;
-  }
-  const path = join(TRACES, 'alibaba_2018_cpu_1min.csv');
+test('hpa and the oracle agree exactly with the referee (sim.py) on a real trace', { skip: process.env.SHADOWPLANE_REPLAY_REFEREE ? false : REFEREE_SKIP }, async () => {
+  const py = referee()!;
+  const path = NASA;
   const D = await loadDemand(path);
   const ref = py.simulate(path, 5);
   const { runPolicy, hpaPolicy } = await import('../../src/sim/replay.js');

@@ -106,6 +106,37 @@ describe('dashboard in headless Chromium', { skip: missing ? `${CHROMIUM} missin
     assert.equal(await page.locator('table[data-dim=user]').innerText().then((t) => t.includes('alice')), false, 'users are pseudonyms');
   });
 
+  test('the chart keeps to the range asked, its band stays at or above zero, the caption names the one band drawn', async () => {
+    const at = env.clock.now() - MIN;
+    const shown = async (target: string) => {
+      await page.goto(`${base}/ui/#/`);
+      await page.locator('main[data-ready=fleet]').waitFor();
+      await page.goto(`${base}/ui/#/targets/${target}?from=${at}&to=${at + MIN}`);
+      await page.locator(`main[data-ready=target][data-target=${target}]`).waitFor();
+      const chart = page.locator('#chart[data-x-min]');
+      await chart.waitFor();
+      return Promise.all(['data-x-min', 'data-x-max', 'data-y-min'].map(async (a) => Number(await chart.getAttribute(a))));
+    };
+    // One point and no forecast (fresh never has enough windows): uPlot alone would span years.
+    const [xMin, xMax] = await shown('fresh');
+    assert.ok(Math.abs(xMin - at / 1000) <= 60 && xMax - xMin <= 120, `the axis is the minute asked: ${xMin}..${xMax} for ${at / 1000}`);
+    // With a forecast: the axis runs on to its end; the band of a load stays at or above zero.
+    const [fMin, fMax, yMin] = await shown('shop');
+    assert.ok(Math.abs(fMin - at / 1000) <= 60 && fMax - fMin <= 3600, `a minute and the forecast's 10, not more: ${fMax - fMin} s`);
+    assert.ok(yMin >= 0, `load is never negative, nor is its axis: ${yMin}`);
+    const note = await page.locator('#chart-note').innerText();
+    assert.match(note, /mean and its \d+ % interval as a band/);
+    assert.doesNotMatch(note, /\d+ %, \d+ %/);
+  });
+
+  test('a target that does not exist says so instead of Loading…', async () => {
+    await page.goto(`${base}/ui/#/targets/nope`);
+    await page.locator('#page-error').waitFor();
+    const text = await page.locator('main').innerText();
+    assert.match(text, /No target is called “nope”/);
+    assert.doesNotMatch(text, /Loading/);
+  });
+
   test('thin data and observed-only targets say so; requests show as an estimated rate', async () => {
     await page.goto(`${base}/ui/#/targets/fresh`);
     await page.locator('main[data-ready=target][data-target=fresh]').waitFor();
@@ -182,6 +213,16 @@ describe('dashboard in headless Chromium', { skip: missing ? `${CHROMIUM} missin
     assert.equal(done.review?.why, 'approved by the on-call');
     const cap = (await get('/v1/targets/shop/control')).capacity;
     assert.equal(cap.ready + cap.booting, done.action!.to);
+  });
+
+  test('use above 100 % while units boot is explained and not red', async () => {
+    const cap = (await get('/v1/targets/shop/control')).capacity;
+    assert.ok(cap.booting > 0, 'units are booting after the approved scale-up');
+    await page.goto(`${base}/ui/#/`);
+    await page.locator('main[data-ready=fleet]').waitFor();
+    const cell = page.locator('tr[data-target=shop] td.num').first();
+    assert.match(await cell.innerText(), new RegExp(`over the ready units; ${cap.booting} more booting`));
+    assert.equal(await cell.getAttribute('class'), 'num warn');
   });
 
   test('the service going away is shown, not a blank page', async () => {

@@ -31,6 +31,16 @@ test('scripts and styles are served with their types; uPlot is the installed pac
   assert.equal(uplot.body, readFileSync(file, 'utf8'));
 });
 
+test('the icon the page links to and the /favicon.ico browsers ask for are served, not 404', async () => {
+  assert.match((await get('/ui/')).body, /<link rel="icon" href="\/ui\/favicon.svg"/);
+  for (const url of ['/ui/favicon.svg', '/favicon.ico']) {
+    const res = await get(url);
+    assert.equal(res.statusCode, 200, url);
+    assert.match(String(res.headers['content-type']), /^image\/svg\+xml/);
+    assert.match(res.body, /^<svg /);
+  }
+});
+
 test('unknown files and path tricks are the API 404 problem, never a file outside the assets', async () => {
   for (const url of ['/ui/nope.js', '/ui/../package.json', '/ui/%2e%2e/package.json', '/ui/vendor/uPlot.cjs.js', '/ui/routes.ts']) {
     const res = await get(url);

@@ -2,7 +2,7 @@
  * Partition-shadowing policies (pure: no I/O, time passed in). Utilisation is load over a
  * worker's capacity; a worker's load is the sum of its partitions'. Two policies:
  *
- * - `decideShadow` (proactive, seed 002): from per-partition forecasts, when a worker's predicted
+ * - `decideShadow` (proactive): from per-partition forecasts, when a worker's predicted
  *   peak crosses `shadowAt` (75 %) its hottest movable partition gets a shadow on the worker with
  *   the most predicted headroom whose own predicted peak stays at or below `shadowAt` (preferring
  *   one that would stay at or below `switchAt` with the partition); when the predicted
@@ -32,7 +32,7 @@ export interface ShadowPolicyConfig {
   readonly reactiveWindowMs: number;
 }
 
-/** The seed's 75 / 90 / 60, with a 2-step imminence, 5-minute dwell and 30-minute cooldown. */
+/** Shadow at 75 %, switch at 90 %, release the standby below 60 %, with a 2-step imminence, 5-minute dwell and 30-minute cooldown. */
 export const DEFAULT_SHADOW_POLICY: ShadowPolicyConfig = {
   shadowAt: 0.75, switchAt: 0.9, releaseBelow: 0.6, imminentSteps: 2, minDwellMs: 300_000, cooldownMs: 1_800_000, reactiveAt: 0.8, reactiveWindowMs: 300_000,
 };

@@ -13,6 +13,8 @@ import { PartitionController } from './controller.js';
 import { SegmentLog } from './segment-log.js';
 import { StreamService, type StreamEvent } from './service.js';
 import { mulberry32 } from '../../core/random.js';
+import { PACKAGE_ROOT } from '../../core/version.js';
+import { ShadowplaneError } from '../../core/errors.js';
 
 /** The figures of one run; the CLI prints them as the last line. */
 export interface ScenarioResult {
@@ -56,12 +58,15 @@ export interface RampTimeline {
   ready: boolean;
 }
 
+/** The base-load trace shipped with Shadowplane: 4 days of Azure VM CPU (examples/data/README.md). */
+export const DEFAULT_STREAM_TRACE = join(PACKAGE_ROOT, 'examples', 'data', 'azure_vm_2019_cpu_5min_excerpt.csv');
+
 /** Run options. */
 export interface ScenarioOptions {
   readonly scenario: 'ramps' | 'crash';
   readonly policy: 'shadow' | 'reactive';
   readonly seed?: number;
-  /** Trace CSV for base load; default /work/shared/data/traces/alibaba_2018_cpu_1min.csv or $SHADOWPLANE_TRACE. */
+  /** Trace CSV for base load: this, else $SHADOWPLANE_TRACE, else the shipped DEFAULT_STREAM_TRACE. */
   readonly trace?: string;
   /** Progress lines go here. */
   readonly progress?: (line: string) => void;
@@ -113,14 +118,19 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
   const seed = options.seed ?? 1;
   const rand = mulberry32(seed);
   const say = options.progress ?? (() => undefined);
-  const tracePath = options.trace ?? process.env.SHADOWPLANE_TRACE ?? '/work/shared/data/traces/alibaba_2018_cpu_1min.csv';
+  const tracePath = options.trace ?? process.env.SHADOWPLANE_TRACE ?? DEFAULT_STREAM_TRACE;
   const trace: number[] = [];
-  for await (const { fields } of readCsv(tracePath)) {
-    const v = Number(fields[1]);
-    if (Number.isFinite(v)) trace.push(v);
+  try {
+    for await (const { fields } of readCsv(tracePath)) {
+      const v = Number(fields[1]);
+      if (Number.isFinite(v)) trace.push(v);
+    }
+  } catch (err) {
+    throw new ShadowplaneError('SHADOWPLANE_ERR_INPUT_FILE', `cannot read trace ${tracePath}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, [{ path: '--trace', message: 'must be a readable CSV timestamp,value' }]);
   }
   const durationS = options.scenario === 'ramps' ? 34 : 22;
   const windows = Math.ceil((durationS * 1000) / WINDOW_MS) + 2;
+  if (trace.length < windows) throw new ShadowplaneError('SHADOWPLANE_ERR_INPUT_FILE', `trace ${tracePath} has ${trace.length} numeric values; the scenario needs at least ${windows}`, [{ path: '--trace', message: `must hold at least ${windows} rows timestamp,value` }]);
   // Each partition gets its own slice of the trace (shifted by a seeded offset), normalised to BASE_RATE on average.
   const shapes = Array.from({ length: PARTITIONS }, () => {
     const start = Math.floor(rand() * (trace.length - windows));

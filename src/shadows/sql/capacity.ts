@@ -1,5 +1,5 @@
 /**
- * Capacity model (seed 001), pure: from the knee measured on a shadow (sustainable statements per
+ * Capacity model, pure: from the knee measured on a shadow (sustainable statements per
  * second for the captured mix, and the backend CPU it took) and a forecast peak, how many
  * instances production needs with headroom, and where the scaling trigger should sit. The result is
  * a plain object for the control loop, carrying the evidence it was derived from.

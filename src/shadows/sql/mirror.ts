@@ -1,5 +1,5 @@
 /**
- * Feeds a shadow PostgreSQL with a sample of the primary's traffic (seed 001): a rate-limited
+ * Feeds a shadow PostgreSQL with a sample of the primary's traffic: a rate-limited
  * share of writes (default 1 %) and a share of reads, replayed on the shadow through its own
  * connections. The proxy hands queries over without waiting; they wait in a bounded queue, and
  * whatever does not fit is dropped and counted, so a slow or dead shadow never delays the primary.

@@ -1,5 +1,5 @@
 /**
- * Creating a shadow database from a primary (seed 001): the schema with `pg_dump --schema-only`
+ * Creating a shadow database from a primary: the schema with `pg_dump --schema-only`
  * (pre-data, then post-data), a TABLESAMPLE BERNOULLI sample of each table's rows copied with
  * COPY through psql, then ANALYZE. Foreign keys are left out of the shadow: a row sample cannot
  * satisfy them, and the shadow's job is to measure load, not to enforce integrity.

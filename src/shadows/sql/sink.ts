@@ -5,9 +5,10 @@
  * counts it. Without a control URL it only keeps counts (user names are never logged).
  */
 import type { RequestEvent } from '../../model/event.js';
-import { logger } from '../../obs/log.js';
+import { logger, RepeatWarning } from '../../obs/log.js';
+import { describeProblem } from '../../api/problem.js';
 
-const log = logger('sql-sink');
+const warnings = new RepeatWarning(logger('sql-sink'));
 
 /** Settings of an EventSink. */
 export interface EventSinkOptions {
@@ -74,13 +75,13 @@ export class EventSink {
           body: batch.map((e) => JSON.stringify(e)).join('\n') + '\n',
           signal: AbortSignal.timeout(5000),
         });
-        await res.arrayBuffer();
-        if (!res.ok) throw new Error(`HTTP ${res.status}`);
+        const text = await res.text();
+        if (!res.ok) throw new Error(describeProblem(res.status, text));
         this.stats.sent += batch.length;
       } catch (err) {
         this.stats.sendFailures++;
         this.stats.droppedSendFailed += batch.length;
-        log.warn({ err: (err as Error).message, events: batch.length }, 'event batch dropped');
+        warnings.warn((err as Error).message, { err: (err as Error).message, events: batch.length }, 'event batch dropped');
       }
     }
   }

@@ -1,5 +1,5 @@
 /**
- * Gradual migration of a route's live traffic from primary to shadow (seed 004): steps of weight,
+ * Gradual migration of a route's live traffic from primary to shadow: steps of weight,
  * each verified over a minimum request count and time against the primary (error rate, p99,
  * mismatch rate); a failed check rolls back to the last good weight (or to zero), and so does a
  * primary that recovers when the policy says so. Every step and verdict is recorded.

@@ -6,16 +6,17 @@
 import http from 'node:http';
 import type { RequestEvent } from '../../model/event.js';
 import { keepSample } from '../../ingest/sampler.js';
-import { logger } from '../../obs/log.js';
+import { logger, RepeatWarning } from '../../obs/log.js';
+import { describeProblem } from '../../api/problem.js';
 import type { ControlConfig } from './config.js';
 import type { Counter } from './stats.js';
 
-const log = logger('traffic.telemetry');
+const warnings = new RepeatWarning(logger('traffic.telemetry'));
 
 /**
  * A bounded event buffer with a background sender. `offer` is O(1) and never blocks or throws;
  * a full buffer drops the event (counted `dropped_buffer`); a failed POST drops its batch (counted
- * `dropped_send`, logged without the events).
+ * `dropped_send`, logged without the events, with the service's reason, once a minute per reason).
  */
 export class EventSink {
   private buffer: RequestEvent[] = [];
@@ -54,8 +55,11 @@ export class EventSink {
     this.sending = true;
     const body = batch.map((e) => JSON.stringify(e)).join('\n') + '\n';
     const req = http.request(this.endpoint, { method: 'POST', agent: this.agent, timeout: 10_000, headers: { 'content-type': 'application/x-ndjson', 'content-length': Buffer.byteLength(body) } }, (res) => {
-      res.resume();
-      res.on('end', () => this.done(batch.length, res.statusCode! < 300 ? undefined : `HTTP ${res.statusCode}`));
+      let text = '';
+      res.setEncoding('utf8').on('data', (c: string) => {
+        if (text.length < 64 * 1024) text += c; // enough for the reason; the rest is drained
+      });
+      res.on('end', () => this.done(batch.length, res.statusCode! < 300 ? undefined : describeProblem(res.statusCode!, text)));
     });
     req.on('timeout', () => req.destroy(new Error('control plane did not answer within 10 s')));
     req.on('error', (err) => this.done(batch.length, err.message));
@@ -66,7 +70,7 @@ export class EventSink {
     this.sending = false;
     if (error) {
       this.counter.inc({ outcome: 'dropped_send' }, n);
-      log.warn({ events: n, error }, 'events not delivered to the control plane');
+      warnings.warn(error, { events: n, error, target: this.cfg.target }, 'events not delivered to the control plane');
     } else this.counter.inc({ outcome: 'sent' }, n);
     if (this.buffer.length >= this.cfg.batchSize || (this.idle.length > 0 && this.buffer.length > 0)) this.flush();
     else if (this.buffer.length === 0 && !this.sending) for (const f of this.idle.splice(0)) f();

@@ -137,6 +137,12 @@ async function refresh() {
   } catch (err) {
     showError(err);
     showLive('Not updated');
+    // A page that never rendered says why in place of "Loading…" (a target that does not exist).
+    if (!main.dataset.ready && current === r) {
+      main.innerHTML = err instanceof ApiError && err.status === 404 && r.page === 'target'
+        ? `<h1>${esc(r.name)}</h1><p class="empty" id="page-error">No target is called “${esc(r.name)}”. <a href="#/">Back to the fleet</a></p>`
+        : `<p class="empty" id="page-error">This page cannot be shown: ${esc(err.message)}</p>`;
+    }
   }
 }
 
@@ -265,6 +271,18 @@ async function renderFleet() {
   main.dataset.ready = 'fleet';
 }
 
+/** Units asked for and not ready yet. */
+const booting = (r) => r.view?.capacity?.booting ?? r.last?.inputs.booting ?? 0;
+
+/**
+ * Use above 100 % while units boot is the expected wait for capacity already asked for, not a
+ * failure: a warning then, and red only when nothing is on its way.
+ */
+function useClass(r, cls) {
+  const c = cls(r.use);
+  return c === 'bad' && booting(r) > 0 ? 'warn' : c;
+}
+
 function fleetRow(r) {
   const link = `<a href="#/targets/${encodeURIComponent(r.t.name)}">${esc(r.t.name)}</a> <span class="muted">${esc(r.t.kind)}</span>`;
   if (!r.controlled) return `<tr data-target="${esc(r.t.name)}"><th scope="row">${link}</th><td colspan="6" class="muted">observed only (no actuator: forecast, anomalies and risk, no action) · sampling ${pct(r.t.sampling.rate)}</td></tr>`;
@@ -274,7 +292,7 @@ function fleetRow(r) {
   return `<tr data-target="${esc(r.t.name)}">
     <th scope="row">${link}</th>
     <td>${conditionBadges(r.conds)}</td>
-    <td class="num ${cls(r.use)}">${pct(r.use)}</td>
+    <td class="num ${useClass(r, cls)}" title="Demand of the last step over the capacity of the ready units">${pct(r.use)}${booting(r) && r.use > 1 ? `<br><span class="muted use-note">over the ready units; ${booting(r)} more booting</span>` : ''}</td>
     <td class="num ${cls(r.forecastUse)}">${d && !d.forecast ? '<span class="muted">no forecast</span>' : pct(r.forecastUse)}</td>
     <td class="num">${anomaly}</td>
     <td>${r.view ? `${r.view.capacity.ready} ready${r.view.capacity.booting ? ` + ${r.view.capacity.booting} booting` : ''}` : '–'}</td>
@@ -391,16 +409,21 @@ function renderChart(series, decisions, signal, r) {
     return;
   }
   const anomalies = decisions.filter((d) => d.scores?.anomalyReady && d.scores.anomaly >= 0.5);
+  const forecast = latest ? forecastPoints(latest) : null;
   drawSeries(el, {
     points: pts.map((p) => [p.t / 1000, p.v * scale]),
-    forecast: latest ? forecastPoints(latest) : null,
+    forecast,
+    // The axis spans the page's range (and the forecast past its end), whatever the points.
+    range: [series.from / 1000, Math.max(series.to / 1000, forecast?.at(-1)?.[0] ?? 0)],
+    // Requests, and a metric never seen below zero, are not forecast below zero either.
+    nonNegative: signal === 'requests' || pts.every((p) => p.v >= 0),
     anomalies: anomalies.map((d) => [(d.at - d.inputs.stepSeconds * 1000) / 1000, d.inputs.demand]),
     label: signal === 'requests' ? 'estimated requests/s' : signal,
     // Dragging across the chart shows that stretch as a custom range (a link that can be shared).
     onZoom: (fromS, toS) => (location.hash = `#/targets/${encodeURIComponent(r.name)}?from=${new Date(fromS * 1000).toISOString()}&to=${new Date(toS * 1000).toISOString()}`),
   });
   note.textContent = `${r.range === 'custom' ? `${when(series.from)} to ${when(series.to)}. ` : ''}${signal === 'requests' ? 'Estimated request rate (requests/s)' : `Metric ${signal} (mean per step)`}, step ${stepS}s.`
-    + (latest ? ` Forecast of the decision at ${when(latest.at)} (${latest.forecast.model}): mean and ${latest.forecast.intervals.map((i) => `${i.level} %`).join(', ')} band.` : ' No forecast yet.')
+    + (latest ? ` Forecast of the decision at ${when(latest.at)} (${latest.forecast.model}): mean${latest.forecast.intervals.length ? ` and its ${latest.forecast.intervals.at(-1).level} % interval as a band` : ''}.` : ' No forecast yet.')
     + ` ${anomalies.length} anomal${anomalies.length === 1 ? 'y' : 'ies'} marked (score ≥ 0.5).`;
 }
 

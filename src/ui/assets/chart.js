@@ -16,14 +16,17 @@ window.addEventListener('mouseup', () => {
 
 /**
  * Draws into `el`, replacing the previous chart. `points` [[t s, v]], `forecast` [[t s, mean, lo,
- * hi]] or null, `anomalies` [[t s, v]]. `onZoom(from s, to s)`, when given, is called with the
- * stretch the user drags across instead of zooming in place.
+ * hi]] or null, `anomalies` [[t s, v]]. `range` [from s, to s] is the time axis (the page's range,
+ * so one point does not stretch it over years). `nonNegative`: the quantity cannot go below zero
+ * (a count, a rate), so neither does the forecast band. `onZoom(from s, to s)`, when given, is
+ * called with the stretch the user drags across instead of zooming in place.
  */
-export function drawSeries(el, { points, forecast, anomalies, label, onZoom }) {
+export function drawSeries(el, { points, forecast, anomalies, label, range, nonNegative, onZoom }) {
   if (dragging) {
-    pendingDraw = () => drawSeries(el, { points, forecast, anomalies, label, onZoom });
+    pendingDraw = () => drawSeries(el, { points, forecast, anomalies, label, range, nonNegative, onZoom });
     return;
   }
+  if (forecast && nonNegative) forecast = forecast.map(([t, ...v]) => [t, ...v.map((x) => (x === null ? null : Math.max(0, x)))]);
   const xs = [...new Set([...points.map((p) => p[0]), ...(forecast ?? []).map((p) => p[0]), ...anomalies.map((p) => p[0])])].sort((a, b) => a - b);
   const index = new Map(xs.map((x, i) => [x, i]));
   const column = (rows, j) => {
@@ -36,8 +39,9 @@ export function drawSeries(el, { points, forecast, anomalies, label, onZoom }) {
     width: Math.max(300, el.clientWidth),
     height: 300,
     title: '',
-    scales: { x: { time: true } },
-    axes: [{}, { label, size: 70 }],
+    scales: { x: { time: true, ...(range ? { range: () => range } : {}) }, ...(nonNegative ? { y: { range: (_u, min, max) => [0, max > 0 ? max * 1.05 : 1] } } : {}) },
+    // Room for a label such as "7/1 12:00": uPlot's default spacing lets them overlap.
+    axes: [{ space: 90 }, { label, size: 70 }],
     series: [
       {},
       { label: 'observed', stroke: '#0b57d0', width: 1.5, spanGaps: false },
@@ -48,12 +52,16 @@ export function drawSeries(el, { points, forecast, anomalies, label, onZoom }) {
     ],
     bands: forecast ? [{ series: [4, 3], fill: 'rgba(245,166,35,0.22)' }] : [],
     cursor: { drag: { x: true, y: false, setScale: !onZoom } },
-    hooks: onZoom ? {
-      setSelect: [(u) => {
-        if (u.select.width < 5) return;
-        onZoom(u.posToVal(u.select.left, 'x'), u.posToVal(u.select.left + u.select.width, 'x'));
-      }],
-    } : {},
+    hooks: {
+      // The shown ranges, for scripts reading the page (x in seconds).
+      draw: [(u) => Object.assign(el.dataset, { xMin: u.scales.x.min, xMax: u.scales.x.max, yMin: u.scales.y.min })],
+      ...(onZoom ? {
+        setSelect: [(u) => {
+          if (u.select.width < 5) return;
+          onZoom(u.posToVal(u.select.left, 'x'), u.posToVal(u.select.left + u.select.width, 'x'));
+        }],
+      } : {}),
+    },
   };
   if (chart) chart.destroy();
   el.innerHTML = '';

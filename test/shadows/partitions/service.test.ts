@@ -33,7 +33,8 @@ class Producer {
     this.keys = Array.from({ length: keyCount }, (_, i) => `user-${i}`);
   }
 
-  async batches(count: number): Promise<void> {
+  /** Appends `count` batches; `afterBatch(b)` runs once batch b is appended (fault injection mid-stream). */
+  async batches(count: number, afterBatch?: (b: number) => void): Promise<void> {
     for (let b = 0; b < count; b++) {
       const batch = this.keys.map((key) => {
         const n = this.seq.get(key) ?? 0;
@@ -42,6 +43,7 @@ class Producer {
       });
       await this.svc.append(batch);
       this.produced += batch.length;
+      afterBatch?.(b);
       await sleep(5);
     }
   }
@@ -77,17 +79,16 @@ function suite(name: string, make: () => Promise<Backend>, skip?: string): void 
         await svc.switchOver(0, 'test');
         assert.equal(svc.table.owners[0], target);
         assert.equal(svc.partitions()[0].standby?.role, 'former');
-        // Kill the new owner while records are in flight: its partitions fail over to live workers.
-        const producing = producer.batches(15);
-        await sleep(30);
-        process.kill(svc.workerPid(target)!, 'SIGKILL');
-        await producing;
+        // Kill the new owner while records are in flight (after the 4th of 15 batches): its partitions fail over to live workers.
+        await producer.batches(15, (b) => {
+          if (b === 3) process.kill(svc.workerPid(target)!, 'SIGKILL');
+        });
         await svc.release(0, 'test');
         await producer.batches(5);
         await until('all records committed', () => [...ledger.seen.keys()].length === producer.produced);
         // Partition 0 was failed over at once; the replacement process joins later, as spare capacity.
         await until('the replacement worker', () => events.includes(`worker-restarted:${target}`));
-        await sleep(200);
+        await until('every partition committed to its end', () => svc.partitions().every((p) => p.committed === p.end));
         assert.equal(ledger.duplicates, 0);
         assert.equal(ledger.orderViolations, 0);
         assert.equal([...ledger.seen.keys()].length, producer.produced);
@@ -135,7 +136,7 @@ function suite(name: string, make: () => Promise<Backend>, skip?: string): void 
         }
         await producer.batches(5);
         await until('all records committed', () => ledger.seen.size === producer.produced);
-        await sleep(200);
+        await until('every partition committed to its end', () => svc.partitions().every((p) => p.committed === p.end));
         assert.equal(ledger.duplicates, 0);
         assert.equal(ledger.orderViolations, 0);
         assert.equal(ledger.seen.size, producer.produced);

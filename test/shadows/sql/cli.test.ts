@@ -3,9 +3,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError } from 'commander';
 import { hostPort } from '../../../src/cli/common.js';
+import { cli } from '../../helpers/cli.js';
 import { postgresUrl, readTlsFiles } from '../../../src/cli/pg-proxy.js';
 
 const exec = promisify(execFile);
@@ -27,9 +27,7 @@ test('--tls-cert and --tls-key go together, and an unreadable file names its fla
 });
 
 test('the command exits with a clear message on a bad flag', async () => {
-  const entry = fileURLToPath(new URL('../../../bench/sql/proxy-main.' + (import.meta.url.endsWith('.ts') ? 'ts' : 'js'), import.meta.url));
-  const args = import.meta.url.endsWith('.ts') ? ['--import', 'tsx', entry] : [entry];
-  const common = [...args, 'pg-proxy', '--listen', '127.0.0.1:1', '--upstream', 'postgres://u@h/db'];
+  const common = [...cli('pg-proxy'), '--listen', '127.0.0.1:1', '--upstream', 'postgres://u@h/db'];
   await assert.rejects(exec(process.execPath, [...common, '--sample-rate', '2']), (e: { code?: number; stderr?: string }) => e.code !== 0 && /sample-rate.*between 0 and 1/.test(e.stderr ?? ''));
   await assert.rejects(exec(process.execPath, [...common, '--engine', 'rust']), (e: { code?: number; stderr?: string }) => e.code !== 0 && /--engine.*must be one of native, js, auto/.test(e.stderr ?? ''));
 });

@@ -22,7 +22,7 @@ import { PgProxy } from '../../../src/shadows/sql/proxy.js';
 import { nativeBinding } from '../../../src/shadows/sql/native-relay.js';
 import { EventSink } from '../../../src/shadows/sql/sink.js';
 import { CANCEL_REQUEST, SSL_REQUEST } from '../../../src/shadows/sql/wire.js';
-import { dropDatabase, freshDatabase, pgbenchInit, postgresAvailable, PG_HOST, PG_PORT, settled, startAuthCluster } from './helpers.js';
+import { dropDatabase, freshDatabase, pgbenchInit, postgresAvailable, PG_HOST, PG_SKIP, PG_PORT, settled, startAuthCluster } from './helpers.js';
 
 const exec = promisify(execFile);
 const DB = 'sp_sql_test_proxy';
@@ -37,12 +37,14 @@ function startupMessage(): Buffer {
 
 const EVENT_FIELDS = new Set(['target', 'op', 'table', 'columns', 'route', 'bytes', 'rows', 'latencyMs', 'status', 'error', 'user', 'requestId', 'at']);
 
-test('the native relay is built (npm ci compiles it; CI requires it)', { skip: process.env.CI !== 'true' && nativeBinding() instanceof Error }, () => {
+const NATIVE_SKIP = process.env.CI !== 'true' && nativeBinding() instanceof Error ? 'the native relay is not built (npm ci compiles it with make and a C compiler; CI=true requires it)' : false;
+
+test('the native relay is built (npm ci compiles it; CI requires it)', { skip: NATIVE_SKIP }, () => {
   const native = nativeBinding();
   assert.ok(!(native instanceof Error), native instanceof Error ? native.message : '');
 });
 
-for (const engine of ['native', 'js'] as const) describe(`pg-proxy (${engine} engine) against PostgreSQL`, { skip: engine === 'native' && process.env.CI !== 'true' && nativeBinding() instanceof Error }, async () => {
+for (const engine of ['native', 'js'] as const) describe(`pg-proxy (${engine} engine) against PostgreSQL`, { skip: engine === 'native' ? NATIVE_SKIP : false }, async () => {
   const available = await postgresAvailable();
   let proxy: PgProxy;
   let sink: EventSink;
@@ -92,7 +94,7 @@ for (const engine of ['native', 'js'] as const) describe(`pg-proxy (${engine} en
     await c.end();
   };
 
-  test('pg client: simple and prepared statements, errors with SQLSTATE, and no values in events', { skip: !available }, async () => {
+  test('pg client: simple and prepared statements, errors with SQLSTATE, and no values in events', { skip: available ? false : PG_SKIP }, async () => {
     const c = await client();
     const secretText = 'secret-literal-Zq9';
     const secretNumber = 987654321;
@@ -130,7 +132,7 @@ for (const engine of ['native', 'js'] as const) describe(`pg-proxy (${engine} en
     assert.equal(new Set(join.map((e) => e.requestId)).size, 2, 'one request id per query, shared by its tables');
   });
 
-  test('a statement the parser rejects is forwarded untouched, answered by the server, and counted', { skip: !available }, async () => {
+  test('a statement the parser rejects is forwarded untouched, answered by the server, and counted', { skip: available ? false : PG_SKIP }, async () => {
     const before = proxy.stats.unparseable;
     const c = await client();
     await assert.rejects(c.query("SELEC 'not-sql-secret'"), (e: { code?: string }) => e.code === '42601');
@@ -142,7 +144,7 @@ for (const engine of ['native', 'js'] as const) describe(`pg-proxy (${engine} en
     assert.ok(!received.some((e) => JSON.stringify(e).includes('not-sql-secret')));
   });
 
-  test('statements that differ only in literals share one parse; an unterminated one is still unparseable', { skip: !available }, async () => {
+  test('statements that differ only in literals share one parse; an unterminated one is still unparseable', { skip: available ? false : PG_SKIP }, async () => {
     const c = await client();
     const before = { events: proxy.stats.events, unparseable: proxy.stats.unparseable };
     await c.query("SELECT bid FROM pgbench_branches WHERE bid = 1 AND 'lit-a' <> ''");
@@ -154,7 +156,7 @@ for (const engine of ['native', 'js'] as const) describe(`pg-proxy (${engine} en
     assert.equal(proxy.stats.unparseable, before.unparseable + 1);
   });
 
-  test('psql: multi-statement simple query, COPY in and out, notices', { skip: !available }, async () => {
+  test('psql: multi-statement simple query, COPY in and out, notices', { skip: available ? false : PG_SKIP }, async () => {
     const args = ['-X', '-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', DB, '-v', 'ON_ERROR_STOP=1'];
     const { stdout, stderr } = await exec('psql', [...args, '-At', '-c', "DO $$ BEGIN RAISE NOTICE 'hello'; END $$; SELECT count(*) FROM pgbench_branches"]);
     assert.deepEqual(stdout.trim().split('\n'), ['DO', '1']);
@@ -171,7 +173,7 @@ for (const engine of ['native', 'js'] as const) describe(`pg-proxy (${engine} en
     assert.match(out, /COPY 2/);
   });
 
-  test('cancel requests are forwarded to the server', { skip: !available }, async () => {
+  test('cancel requests are forwarded to the server', { skip: available ? false : PG_SKIP }, async () => {
     const c = await client();
     const { processID, secretKey } = c as unknown as { processID: number; secretKey: number };
     const running = c.query('SELECT pg_sleep(30)');
@@ -194,7 +196,7 @@ for (const engine of ['native', 'js'] as const) describe(`pg-proxy (${engine} en
     assert.ok(proxy.stats.cancelsForwarded >= 1);
   });
 
-  test('pgbench (select-only and TPC-B-like, prepared) runs through the proxy without failures', { skip: !available }, async () => {
+  test('pgbench (select-only and TPC-B-like, prepared) runs through the proxy without failures', { skip: available ? false : PG_SKIP }, async () => {
     const common = ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-c', '4', '-t', '25', '-n'];
     for (const extra of [['-S'], ['-M', 'prepared'], ['-M', 'extended', '-S']]) {
       const { stdout } = await exec('pgbench', [...common, ...extra, DB]);
@@ -202,7 +204,7 @@ for (const engine of ['native', 'js'] as const) describe(`pg-proxy (${engine} en
     }
   });
 
-  test('a garbage startup packet is refused without harming the proxy', { skip: !available }, async () => {
+  test('a garbage startup packet is refused without harming the proxy', { skip: available ? false : PG_SKIP }, async () => {
     const s = net.connect(port, '127.0.0.1');
     await new Promise((r) => s.once('connect', r));
     s.write(Buffer.from([0, 0, 0, 2, 1, 2, 3, 4]));
@@ -212,7 +214,7 @@ for (const engine of ['native', 'js'] as const) describe(`pg-proxy (${engine} en
     await stillServes();
   });
 
-  test('clients that close before their startup packet (port probes) are let go', { skip: !available }, async () => {
+  test('clients that close before their startup packet (port probes) are let go', { skip: available ? false : PG_SKIP }, async () => {
     const activeBefore = proxy.stats.active;
     await Promise.all(Array.from({ length: 5 }, () => new Promise<void>((resolve) => {
       const s = net.connect(port, '127.0.0.1', () => s.end(Buffer.from([0, 0])));
@@ -224,7 +226,7 @@ for (const engine of ['native', 'js'] as const) describe(`pg-proxy (${engine} en
     await stillServes();
   });
 
-  test('a message length the protocol forbids loses the framing: still forwarded, counted, the proxy unharmed', { skip: !available }, async () => {
+  test('a message length the protocol forbids loses the framing: still forwarded, counted, the proxy unharmed', { skip: available ? false : PG_SKIP }, async () => {
     const before = proxy.stats.framingLost;
     const s = net.connect(port, '127.0.0.1');
     await new Promise((r) => s.once('connect', r));
@@ -238,7 +240,7 @@ for (const engine of ['native', 'js'] as const) describe(`pg-proxy (${engine} en
     await stillServes();
   });
 
-  test('SSLRequest is answered N and the session goes on in clear', { skip: !available }, async () => {
+  test('SSLRequest is answered N and the session goes on in clear', { skip: available ? false : PG_SKIP }, async () => {
     const before = proxy.stats.sslRefused;
     const s = net.connect(port, '127.0.0.1');
     await new Promise((r) => s.once('connect', r));
@@ -255,7 +257,7 @@ for (const engine of ['native', 'js'] as const) describe(`pg-proxy (${engine} en
     assert.equal(proxy.stats.sslRefused, before + 1);
   });
 
-  test('with a certificate, TLS is terminated (sslmode=require works; clear sessions still do); the native engine declines TLS', { skip: !available }, async () => {
+  test('with a certificate, TLS is terminated (sslmode=require works; clear sessions still do); the native engine declines TLS', { skip: available ? false : PG_SKIP }, async () => {
     const dir = await mkdtemp(join(tmpdir(), 'sp-pg-tls-'));
     try {
       await exec('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-days', '1',
@@ -290,7 +292,7 @@ for (const engine of ['native', 'js'] as const) describe(`pg-proxy (${engine} en
     }
   });
 
-  test('an unreachable upstream is reported to the client as 08006, naming the address', { skip: !available }, async () => {
+  test('an unreachable upstream is reported to the client as 08006, naming the address', { skip: available ? false : PG_SKIP }, async () => {
     const closed = net.createServer();
     await new Promise<void>((r) => closed.listen(0, '127.0.0.1', () => r()));
     const deadPort = (closed.address() as AddressInfo).port;
@@ -307,7 +309,7 @@ for (const engine of ['native', 'js'] as const) describe(`pg-proxy (${engine} en
     }
   });
 
-  test('a rate change applies to the next query', { skip: !available }, async () => {
+  test('a rate change applies to the next query', { skip: available ? false : PG_SKIP }, async () => {
     const events: RequestEvent[] = [];
     const switching = new PgProxy({ upstreamHost: PG_HOST, upstreamPort: PG_PORT, target: 't', sampleRate: 0, events: { add: (e) => events.push(e) }, engine });
     const p = await switching.listen(0);
@@ -323,7 +325,7 @@ for (const engine of ['native', 'js'] as const) describe(`pg-proxy (${engine} en
     assert.deepEqual(events.map((e) => e.table), ['pgbench_tellers']);
   });
 
-  test('a large result reaches a client that stops reading, byte for byte, and is counted once', { skip: !available, timeout: 60_000 }, async () => {
+  test('a large result reaches a client that stops reading, byte for byte, and is counted once', { skip: available ? false : PG_SKIP, timeout: 60_000 }, async () => {
     // The proxy reads the server's replies into one reused buffer: a write to a client that is not
     // reading must not see that buffer overwritten by the next read.
     const ROWS = 30_000;
@@ -378,7 +380,7 @@ for (const engine of ['native', 'js'] as const) describe(`pg-proxy (${engine} en
     assert.ok(events[0].bytes > ROWS * 1024, `bytes ${events[0].bytes}`);
   });
 
-  test('at a fractional rate, exactly the queries whose request id keepSample keeps are reported, each with its own statement', { skip: !available }, async () => {
+  test('at a fractional rate, exactly the queries whose request id keepSample keeps are reported, each with its own statement', { skip: available ? false : PG_SKIP }, async () => {
     const events: RequestEvent[] = [];
     const rate = 0.3;
     const sampling = new PgProxy({ upstreamHost: PG_HOST, upstreamPort: PG_PORT, target: 't', sampleRate: rate, events: { add: (e) => events.push(e) }, engine });
@@ -410,7 +412,7 @@ for (const engine of ['native', 'js'] as const) describe(`pg-proxy (${engine} en
     assert.equal(sampling.stats.sampled, expected.length);
   });
 
-  test('md5 and SCRAM authentication are relayed unchanged', { skip: !available }, async () => {
+  test('md5 and SCRAM authentication are relayed unchanged', { skip: available ? false : PG_SKIP }, async () => {
     const cluster = await startAuthCluster();
     const authProxy = new PgProxy({ upstreamHost: PG_HOST, upstreamPort: cluster.port, target: 'auth', sampleRate: 1, events: { add: () => undefined }, engine });
     const p = await authProxy.listen(0);

@@ -15,7 +15,7 @@ import { validateConfig } from '../../../src/config.js';
 import { ShadowplaneService } from '../../../src/service.js';
 import { PgProxy } from '../../../src/shadows/sql/proxy.js';
 import { EventSink } from '../../../src/shadows/sql/sink.js';
-import { dropDatabase, freshDatabase, postgresAvailable, PG_HOST, PG_PORT, settled } from './helpers.js';
+import { dropDatabase, freshDatabase, postgresAvailable, PG_HOST, PG_SKIP, PG_PORT, settled } from './helpers.js';
 
 const DB = 'sp_sql_test_service';
 
@@ -44,7 +44,7 @@ describe('pg-proxy → Shadowplane service', async () => {
     await dropDatabase(DB);
   });
 
-  test('sampled metadata arrives in the Shadow Store without literals or clear user names', { skip: !available }, async () => {
+  test('sampled metadata arrives in the Shadow Store without literals or clear user names', { skip: available ? false : PG_SKIP }, async () => {
     const port = (service.api.server.address() as AddressInfo).port;
     const sink = new EventSink({ controlUrl: `http://127.0.0.1:${port}`, flushMs: 100 });
     const proxy = new PgProxy({ upstreamHost: PG_HOST, upstreamPort: PG_PORT, target: 'orders-db', sampleRate: 1, events: sink });

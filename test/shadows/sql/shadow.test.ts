@@ -18,7 +18,7 @@ import { WorkloadDriver, findKnee } from '../../../src/shadows/sql/workload.js';
 import { recommendCapacity } from '../../../src/shadows/sql/capacity.js';
 import { EventSink } from '../../../src/shadows/sql/sink.js';
 import { startAdmin } from '../../../src/shadows/sql/admin.js';
-import { dropDatabase, freshDatabase, pgbenchInit, pgUrl, postgresAvailable, PG_HOST, PG_PORT, settled } from './helpers.js';
+import { dropDatabase, freshDatabase, pgbenchInit, pgUrl, postgresAvailable, PG_HOST, PG_SKIP, PG_PORT, settled } from './helpers.js';
 
 const exec = promisify(execFile);
 const PRIMARY = 'sp_sql_test_primary';
@@ -48,7 +48,7 @@ describe('shadow instance', async () => {
     await dropDatabase(SHADOW);
   });
 
-  test('is created with the schema and a sample of rows, without foreign keys', { skip: !available }, async () => {
+  test('is created with the schema and a sample of rows, without foreign keys', { skip: available ? false : PG_SKIP }, async () => {
     const made = await createShadow(pgUrl(PRIMARY), pgUrl(SHADOW), 0.05);
     assert.equal(made.skippedForeignKeys, 1);
     const accounts = made.tables.find((t) => t.table === 'public.pgbench_accounts')!;
@@ -59,7 +59,7 @@ describe('shadow instance', async () => {
     await assert.rejects(createShadow(pgUrl(PRIMARY), pgUrl(SHADOW), 0), RangeError);
   });
 
-  test('is fed writes and reads through the proxy, then driven to a knee and sized', { skip: !available }, async () => {
+  test('is fed writes and reads through the proxy, then driven to a knee and sized', { skip: available ? false : PG_SKIP }, async () => {
     const mirror = new ShadowMirror({ shadowUrl: pgUrl(SHADOW), writeRate: 1, readRate: 1 });
     mirror.start();
     const sink = new EventSink();
@@ -118,7 +118,7 @@ describe('shadow instance', async () => {
     }
   });
 
-  test('the primary is unaffected when the shadow is down or stalls', { skip: !available }, async () => {
+  test('the primary is unaffected when the shadow is down or stalls', { skip: available ? false : PG_SKIP }, async () => {
     // A shadow that accepts connections and never answers, and one where nothing listens.
     const stalled = net.createServer(() => undefined);
     await new Promise<void>((r) => stalled.listen(0, '127.0.0.1', () => r()));

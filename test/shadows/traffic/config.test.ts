@@ -8,6 +8,7 @@ import { resolveProxyConfig } from '../../../src/cli/proxy.js';
 import { isCoded, type ShadowplaneError } from '../../../src/core/errors.js';
 import { validate, validateRoute, ProxyConfigSchema } from '../../../src/shadows/traffic/config.js';
 import { request, upstream } from './helpers.js';
+import { cli } from '../../helpers/cli.js';
 
 function problems(fn: () => unknown): { path: string; message: string }[] {
   try {
@@ -73,28 +74,32 @@ describe('proxy configuration', () => {
 
   test('`shadowplane proxy` runs as its own process and stops on SIGTERM', async () => {
     const primary = await upstream((_s, res) => res.end('via proxy'));
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/traffic/proxy-cli.ts', 'proxy', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--primary', primary.origin], {
+    const child = spawn(process.execPath, cli('proxy', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--primary', primary.origin, '--log-format', 'json'), {
       env: { ...process.env, SHADOWPLANE_LOG_LEVEL: 'info', NODE_ENV: 'production' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
-    let err = '';
-    const listen = await new Promise<string>((resolve, reject) => {
-      child.stderr.on('data', (c) => {
-        err += c;
-        const m = /"listen":"([^"]+)"/.exec(err);
-        if (m) resolve(m[1]!);
-      });
-      child.on('exit', (code) => reject(new Error(`proxy exited ${code}: ${err}`)));
-    });
-    assert.equal((await request(`http://${listen}/x`)).body, 'via proxy');
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-    child.kill('SIGTERM');
-    assert.equal(await exited, 0);
-    await primary.close();
+    try {
+      let err = '';
+      const listen = await new Promise<string>((resolve, reject) => {
+        child.stderr.on('data', (c) => {
+          err += c;
+          const m = /"listen":"([^"]+)"/.exec(err);
+          if (m) resolve(m[1]!);
+        });
+        void exited.then((code) => reject(new Error(`proxy exited ${code}: ${err}`)));
+      });
+      assert.equal((await request(`http://${listen}/x`)).body, 'via proxy');
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await primary.close();
+    }
   });
 
   test('refuses a non-loopback admin address without a token', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/traffic/proxy-cli.ts', 'proxy', '--listen', '127.0.0.1:0', '--admin', '0.0.0.0:0', '--primary', 'http://127.0.0.1:1'], {
+    const child = spawn(process.execPath, cli('proxy', '--listen', '127.0.0.1:0', '--admin', '0.0.0.0:0', '--primary', 'http://127.0.0.1:1'), {
       env: { ...process.env, SHADOWPLANE_PROXY_TOKEN: '' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });

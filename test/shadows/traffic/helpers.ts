@@ -2,8 +2,29 @@
 import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { after } from 'node:test';
 import { validate, ProxyConfigSchema } from '../../../src/shadows/traffic/config.js';
 import { TrafficProxy } from '../../../src/shadows/traffic/proxy.js';
+
+/**
+ * Everything started here and not closed yet. A test that fails half-way leaves its servers open;
+ * they are closed when the file's tests end, so the file ends too instead of hanging.
+ */
+const open = new Set<() => Promise<void>>();
+after(async () => {
+  await Promise.all([...open].map((close) => close()));
+});
+
+/** `close` made idempotent and tracked in `open` until it has run. */
+function tracked(close: () => Promise<void>): () => Promise<void> {
+  let closing: Promise<void> | undefined;
+  const once = (): Promise<void> => {
+    open.delete(once);
+    return (closing ??= close());
+  };
+  open.add(once);
+  return once;
+}
 
 /** A request as an upstream saw it. */
 export interface Seen {
@@ -47,14 +68,15 @@ export async function hungServer(): Promise<TestUpstream & { connections: number
     s.on('close', () => sockets.delete(s));
   });
   const u = await listen(srv, []);
+  const plainClose = u.close;
   return Object.assign(u, {
     get connections() {
       return state.connections;
     },
-    close: async () => {
+    close: tracked(async () => {
       for (const s of sockets) s.destroy();
-      await new Promise<void>((r) => srv.close(() => r()));
-    },
+      await plainClose();
+    }),
   });
 }
 
@@ -74,16 +96,23 @@ async function listen(srv: http.Server | net.Server, seen: Seen[]): Promise<Test
     origin: `http://127.0.0.1:${port}`,
     port,
     seen,
-    close: () => new Promise<void>((r) => {
+    close: tracked(() => new Promise<void>((r) => {
       if (srv instanceof http.Server) srv.closeAllConnections();
       srv.close(() => r());
-    }),
+    })),
   };
 }
 
 /** Starts a proxy on 127.0.0.1:0 with the given (unvalidated) config parts. */
 export async function startProxy(cfg: Record<string, unknown>): Promise<{ proxy: TrafficProxy; url: string; port: number }> {
   const proxy = new TrafficProxy(validate(ProxyConfigSchema, { listen: '127.0.0.1:0', ...cfg }));
+  const close = proxy.close.bind(proxy);
+  let grace: number | undefined;
+  const closeOnce = tracked(() => close(grace));
+  proxy.close = (graceMs?: number) => {
+    grace = graceMs;
+    return closeOnce();
+  };
   const addr = await proxy.listen();
   return { proxy, url: `http://127.0.0.1:${addr.port}`, port: addr.port };
 }

@@ -27,16 +27,19 @@ async function controlPlane(status = 202) {
 const ALLOWED = new Set(['target', 'op', 'route', 'bytes', 'latencyMs', 'status', 'error', 'user', 'requestId', 'samplingRate', 'at']);
 
 describe('request telemetry to the control plane', () => {
-  test('every request at rate 1 becomes an NDJSON event with exactly the contract fields', async () => {
+  test('every request at rate 1 becomes an NDJSON event with exactly the contract fields', async (t) => {
     const cp = await controlPlane();
+    t.after(() => cp.close());
     const primary = await upstream((s, res) => {
       res.statusCode = s.url.startsWith('/fail') ? 500 : 200;
       res.end('hello');
     });
+    t.after(() => primary.close());
     const { proxy, url } = await startProxy({
       control: { url: cp.url, target: 'orders-api', sampleRate: 1, userHeader: 'x-user', flushIntervalMs: 50 },
       routes: [{ name: 'r', primary: primary.origin, templates: ['/orders/:id/items'] }],
     });
+    t.after(() => proxy.close(0));
     const before = Date.now();
     await request(`${url}/orders/42/items?x=1`, { headers: { 'x-request-id': 'req-1', 'x-user': 'alice@example.com' } });
     await request(`${url}/users/123/profile`, { method: 'POST', body: 'abc' });
@@ -55,15 +58,15 @@ describe('request telemetry to the control plane', () => {
     assert.equal(c.status, 500);
     assert.equal(c.error, 'http_500');
     await until(() => proxy.metrics.events.get({ outcome: 'sent' }) === 3, 5000, 'sent counter');
-    await proxy.close(0);
-    await primary.close();
-    await cp.close();
   });
 
-  test('pre-sampling keeps exactly the requests keepSample keeps', async () => {
+  test('pre-sampling keeps exactly the requests keepSample keeps', async (t) => {
     const cp = await controlPlane();
+    t.after(() => cp.close());
     const primary = await upstream();
+    t.after(() => primary.close());
     const { proxy, url } = await startProxy({ control: { url: cp.url, target: 't', sampleRate: 0.3, flushIntervalMs: 50 }, routes: [{ name: 'r', primary: primary.origin }] });
+    t.after(() => proxy.close(0));
     const ids = Array.from({ length: 60 }, (_, i) => `id-${i}`);
     for (const id of ids) await request(`${url}/x`, { headers: { 'x-request-id': id } });
     const expected = ids.filter((id) => keepSample(0.3, id));
@@ -71,21 +74,19 @@ describe('request telemetry to the control plane', () => {
     await proxy.close(0);
     assert.deepEqual(cp.events().map((e) => e.requestId).sort(), [...expected].sort());
     assert.ok(expected.length > 5 && expected.length < 40);
-    await primary.close();
-    await cp.close();
   });
 
-  test('a full buffer drops events and a failing control plane drops batches, both counted; requests are unaffected', async () => {
+  test('a full buffer drops events and a failing control plane drops batches, both counted; requests are unaffected', async (t) => {
     const cp = await controlPlane(400);
+    t.after(() => cp.close());
     const primary = await upstream();
+    t.after(() => primary.close());
     const { proxy, url } = await startProxy({ control: { url: cp.url, target: 't', sampleRate: 1, bufferLimit: 2, batchSize: 100, flushIntervalMs: 60_000 }, routes: [{ name: 'r', primary: primary.origin }] });
+    t.after(() => proxy.close(0));
     for (let i = 0; i < 5; i++) assert.equal((await request(`${url}/x`)).status, 200);
     assert.equal(proxy.metrics.events.get({ outcome: 'queued' }), 2);
     assert.equal(proxy.metrics.events.get({ outcome: 'dropped_buffer' }), 3);
     await proxy.sink!.drain();
     assert.equal(proxy.metrics.events.get({ outcome: 'dropped_send' }), 2);
-    await proxy.close(0);
-    await primary.close();
-    await cp.close();
   });
 });
