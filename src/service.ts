@@ -17,7 +17,9 @@ import { Scraper } from './ingest/scraper.js';
 import { logger, type Logger } from './obs/log.js';
 import { ServiceMetrics } from './obs/metrics.js';
 import { PostgresStore } from './store/postgres.js';
+import { writeOrQuarantine } from './store/quarantine.js';
 import { RollupEngine } from './store/rollup.js';
+import { readSpills, removeSpill, spillRows } from './store/spill.js';
 import { SqliteStore } from './store/sqlite.js';
 import type { ShadowStore } from './store/store.js';
 import { assertSafeBind } from './api/app.js';
@@ -37,6 +39,18 @@ export interface ServiceOptions {
 export function openStore(config: Config): ShadowStore {
   if (config.store.backend === 'postgres') return new PostgresStore(config.store.postgres);
   return new SqliteStore(join(config.store.dataDir, 'shadowplane.db'));
+}
+
+/** Why the store is not taking flushes, for /readyz: the last flush's error and since when flushes fail. */
+export interface FlushFailure {
+  error: string;
+  /** ms since the epoch of the first failed flush in a row. */
+  since: number;
+}
+
+/** What a stop could not write to the store, and where it keeps it instead. */
+export interface StopReport {
+  spilled?: { path: string; windows: number; error: string };
 }
 
 /** A running (or ready to run) Shadowplane service. */
@@ -62,6 +76,8 @@ export class ShadowplaneService {
   private readonly timers = new Map<string, () => void>();
   private flushing: Promise<void> = Promise.resolve();
   private stopped = false;
+  /** Set while flushes fail (the store cannot be written); cleared by the next flush that succeeds. */
+  flushFailure: FlushFailure | undefined;
 
   private constructor(
     readonly config: Config,
@@ -85,6 +101,7 @@ export class ShadowplaneService {
       seriesCount: () => this.store.seriesCount(),
       storeSizeBytes: () => this.store.sizeBytes(),
       openWindows: () => this.engine.openWindowCount(),
+      quarantinedWindows: () => this.store.quarantineCount(),
     });
     const pseudonyms = new Pseudonymizer(resolvePseudonymKey(config.ingest.pseudonymKey, config.store.dataDir));
     this.ingestor = new Ingestor(this.engine, this.targets, pseudonyms, this.clock, {
@@ -109,6 +126,7 @@ export class ShadowplaneService {
     config = withDemo(config);
     const service = new ShadowplaneService(config, options);
     await service.store.init();
+    await service.writeSpills();
     service.engine.restore(await service.store.loadOpenWindows());
     await service.targets.load(
       config.targets.map((t) => ({ name: t.name, kind: t.kind, labels: t.labels, samplingRate: t.sampling.rate, scrape: t.scrape && { url: t.scrape.url, interval: t.scrape.interval ?? DEFAULT_SCRAPE_INTERVAL } })),
@@ -133,8 +151,10 @@ export class ShadowplaneService {
   }
 
   /**
-   * Writes every closed window and every changed open window to the store. Flushes never overlap;
-   * a failed flush keeps its closed windows for the next one and rejects.
+   * Writes every closed window and every changed open window to the store. Flushes never overlap.
+   * A window the store refuses is quarantined and the rest written (see store/quarantine.ts); a
+   * flush that fails (the store cannot be written) keeps its windows for the next one, sets
+   * flushFailure and rejects.
    */
   flush(): Promise<void> {
     const run = this.flushing.catch(() => undefined).then(async () => {
@@ -142,12 +162,18 @@ export class ShadowplaneService {
       if (batch.rows.length === 0) return batch.done();
       const end = this.metrics.flushDuration.startTimer({ backend: this.store.backend });
       try {
-        await this.store.writeWindows(batch.rows);
+        const quarantined = await writeOrQuarantine(this.store, batch.rows, this.clock.now());
         batch.done();
-        this.metrics.flushRows.inc(batch.rows.length);
+        this.flushFailure = undefined;
+        this.metrics.flushRows.inc(batch.rows.length - quarantined.length);
+        if (quarantined.length > 0) {
+          this.metrics.quarantined.inc(quarantined.length);
+          this.log.error({ windows: quarantined.length, error: quarantined[0].error }, 'the store refused windows: they are quarantined (GET /v1/store/quarantine) and the rest is written');
+        }
       } catch (err) {
         batch.failed();
         this.metrics.flushFailures.inc();
+        this.flushFailure = { error: (err as Error).message, since: this.flushFailure?.since ?? this.clock.now() };
         throw err;
       } finally {
         end();
@@ -155,6 +181,15 @@ export class ShadowplaneService {
     });
     this.flushing = run;
     return run;
+  }
+
+  /** Writes the windows earlier stops could not (spill files in the data directory), then removes their files. */
+  private async writeSpills(): Promise<void> {
+    for (const { path, rows } of readSpills(this.config.store.dataDir)) {
+      const quarantined = await writeOrQuarantine(this.store, rows, this.clock.now());
+      removeSpill(path);
+      this.log.warn({ file: path, windows: rows.length, quarantined: quarantined.length }, 'wrote the windows an earlier stop kept aside');
+    }
   }
 
   /** Deletes windows past their granularity's retention; returns how many. */
@@ -167,10 +202,15 @@ export class ShadowplaneService {
     return deleted;
   }
 
-  /** Stops listening and timers, flushes what is open, and closes the store. Idempotent. */
-  async stop(): Promise<void> {
-    if (this.stopped) return;
+  /**
+   * Stops listening and timers, flushes what is open, and closes the store. What the store cannot
+   * take is written to a spill file in the data directory (the report says where), which the next
+   * start writes to the store. Idempotent.
+   */
+  async stop(): Promise<StopReport> {
+    if (this.stopped) return {};
     this.stopped = true;
+    const report: StopReport = {};
     for (const cancel of this.timers.values()) cancel();
     this.scraper.stop();
     this.shadows.stop();
@@ -179,10 +219,17 @@ export class ShadowplaneService {
     await this.api.close();
     try {
       await this.flush();
+    } catch (err) {
+      // The failed flush kept its windows: take them all again and keep them on disk.
+      const rows = this.engine.takeFlush().rows;
+      const path = spillRows(this.config.store.dataDir, rows, this.clock.now());
+      report.spilled = { path, windows: rows.length, error: (err as Error).message };
+      this.log.error(report.spilled, 'the store could not take the last flush: its windows are kept in the spill file, which the next start writes');
     } finally {
       await this.store.close();
     }
     this.log.info('shadowplane stopped');
+    return report;
   }
 
   private every(name: string, ms: number, job: () => Promise<unknown>): void {

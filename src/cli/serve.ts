@@ -25,7 +25,13 @@ export function register(program: Command): void {
         stopping = true;
         process.stderr.write(`${signal}: flushing and stopping\n`);
         service.stop().then(
-          () => process.exit(0),
+          (report) => {
+            if (report.spilled) {
+              const { path, windows, error } = report.spilled;
+              process.stderr.write(`the store could not be written (${error}): ${windows} windows are kept in ${path}; the next start writes them\n`);
+            }
+            process.exit(0);
+          },
           (err: unknown) => {
             process.stderr.write(`error while stopping: ${(err as Error).message}\n`);
             process.exit(1);

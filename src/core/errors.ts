@@ -21,6 +21,7 @@ export const ERROR_CATALOGUE = {
   SHADOWPLANE_ERR_PAYLOAD_TOO_LARGE: { status: 413, title: 'The request body exceeds the configured limit' },
   SHADOWPLANE_ERR_RATE_LIMITED: { status: 429, title: 'Too many requests or events; retry after the given delay' },
   SHADOWPLANE_ERR_STORE_UNAVAILABLE: { status: 503, title: 'The Shadow Store backend cannot be reached' },
+  SHADOWPLANE_ERR_STORE_REJECTED: { status: 500, title: 'The Shadow Store refused a row as invalid; the row is quarantined and the rest written' },
   SHADOWPLANE_ERR_INSECURE_BIND: { status: 500, title: 'Listening beyond loopback without an API token' },
   SHADOWPLANE_ERR_INPUT_FILE: { status: 400, title: 'An input file has a bad line' },
   SHADOWPLANE_ERR_NOT_FOUND: { status: 404, title: 'No such resource' },

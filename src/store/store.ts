@@ -2,10 +2,12 @@
  * The Shadow Store port: durable rollup windows, the managed targets and their settings. Two
  * backends implement it (SQLite embedded, PostgreSQL for more than one machine) and run the same
  * test suite. Every method rejects with SHADOWPLANE_ERR_STORE_UNAVAILABLE when the backend cannot
- * be reached; nothing here retries.
+ * be reached; nothing here retries. A write the backend refuses as invalid (a constraint, a value
+ * it cannot hold) rejects with SHADOWPLANE_ERR_STORE_REJECTED instead (see quarantine.ts).
  */
 import type { AuditEntry, Condition, ControlState, DecisionRecord, DecisionStatus } from '../model/decision.js';
 import type { AnomalyEvent, AnomalyRecord, TriageChange, TriageState } from '../model/detect.js';
+import type { QuarantinedWindow } from './quarantine.js';
 import type { Dimension, WindowRow } from './window.js';
 
 /** The kinds of data system a target can be. */
@@ -96,6 +98,12 @@ export interface ShadowStore {
   init(): Promise<void>;
   /** Upserts rows in one transaction: all are written or none. */
   writeWindows(rows: readonly WindowRow[]): Promise<void>;
+  /** Keeps windows the store refused, by id: a window refused again gets its newer row and error, and one more attempt. */
+  quarantineWindows(entries: readonly QuarantinedWindow[]): Promise<void>;
+  /** Quarantined windows, last refused first. */
+  listQuarantine(limit: number): Promise<QuarantinedWindow[]>;
+  /** Count of quarantined windows. */
+  quarantineCount(): Promise<number>;
   /** Rows not yet final, for the rollup engine to carry on from after a restart. */
   loadOpenWindows(): Promise<WindowRow[]>;
   /** Windows of one series, ordered by start. */
