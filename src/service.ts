@@ -19,9 +19,10 @@ import { ServiceMetrics } from './obs/metrics.js';
 import { PostgresStore } from './store/postgres.js';
 import { writeOrQuarantine } from './store/quarantine.js';
 import { RollupEngine } from './store/rollup.js';
+import { describeOwner, lockDataDir, thisProcess, type DataDirLock } from './store/owner.js';
 import { readSpills, removeSpill, spillRows } from './store/spill.js';
 import { SqliteStore } from './store/sqlite.js';
-import type { ShadowStore } from './store/store.js';
+import type { ShadowStore, StoreLease } from './store/store.js';
 import { assertSafeBind } from './api/app.js';
 import { buildApi } from './api/server.js';
 import { EventBus, observeStore } from './api/events.js';
@@ -78,10 +79,20 @@ export class ShadowplaneService {
   private stopped = false;
   /** Set while flushes fail (the store cannot be written); cleared by the next flush that succeeds. */
   flushFailure: FlushFailure | undefined;
+  /** The lease of a shared store's loops (PostgreSQL); undefined on an embedded store. */
+  private lease: StoreLease | undefined;
+  /**
+   * Why this instance runs no loops and refuses writes (another instance holds the store's lease,
+   * or this one lost it), naming the holder when known; undefined while it owns the store.
+   */
+  standby: string | undefined;
+  /** Called when a held lease is lost (the loops have stopped); `serve` exits so its supervisor restarts it as a standby. */
+  onLeaseLost: ((reason: string) => void) | undefined;
 
   private constructor(
     readonly config: Config,
     options: ServiceOptions,
+    private readonly dataDirLock: DataDirLock,
   ) {
     this.clock = options.clock ?? realClock;
     this.log = options.log ?? logger('service');
@@ -124,27 +135,50 @@ export class ShadowplaneService {
   static async create(config: Config, options: ServiceOptions = {}): Promise<ShadowplaneService> {
     assertSafeBind('the API', config.server.host, config.server.token, 'server.token or SHADOWPLANE_API_TOKEN');
     config = withDemo(config);
-    const service = new ShadowplaneService(config, options);
-    await service.store.init();
-    await service.writeSpills();
-    service.engine.restore(await service.store.loadOpenWindows());
-    await service.targets.load(
-      config.targets.map((t) => ({ name: t.name, kind: t.kind, labels: t.labels, samplingRate: t.sampling.rate, scrape: t.scrape && { url: t.scrape.url, interval: t.scrape.interval ?? DEFAULT_SCRAPE_INTERVAL } })),
-    );
-    await service.controller.init();
-    service.shadows.load(config.shadows);
-    if (config.demo.enabled) service.demo = await DemoFeed.open(service);
-    return service;
+    const clock = options.clock ?? realClock;
+    const owner = thisProcess(clock.now());
+    const lock = lockDataDir(config.store.dataDir, owner);
+    let service: ShadowplaneService | undefined;
+    try {
+      service = new ShadowplaneService(config, options, lock);
+      await service.store.init();
+      const s = service;
+      s.lease = s.store.openLease?.(owner, (reason) => s.leaseLost(reason));
+      if (!s.lease || (await s.lease.tryAcquire())) await s.takeStore();
+      else await s.becomeStandby();
+      return s;
+    } catch (err) {
+      await service?.store.close().catch(() => undefined);
+      lock.release();
+      throw err;
+    }
   }
 
-  /** Starts the flush and compaction timers and the scraper, then listens. Returns the address. */
+  /** What the owner of the store does before its loops run: write spilled windows, restore open ones, load targets and loops. */
+  private async takeStore(): Promise<void> {
+    const { config } = this;
+    await this.writeSpills();
+    this.engine.restore(await this.store.loadOpenWindows());
+    await this.targets.load(
+      config.targets.map((t) => ({ name: t.name, kind: t.kind, labels: t.labels, samplingRate: t.sampling.rate, scrape: t.scrape && { url: t.scrape.url, interval: t.scrape.interval ?? DEFAULT_SCRAPE_INTERVAL } })),
+    );
+    await this.controller.init();
+    this.shadows.load(config.shadows);
+    if (config.demo.enabled) this.demo = await DemoFeed.open(this);
+    this.standby = undefined;
+  }
+
+  /** Runs without loops, reading the stored targets only, until the lease is free. */
+  private async becomeStandby(): Promise<void> {
+    await this.targets.load([]);
+    this.standby = `this instance is a standby: the store's lease is held by ${describeOwner(await this.lease?.holder())}`;
+    this.log.warn({ schema: this.config.store.postgres.schema }, this.standby);
+  }
+
+  /** Starts the flush and compaction timers and the scraper (on a standby: the lease check), then listens. Returns the address. */
   async start(): Promise<string> {
-    this.every('flush', durationMs(this.config.store.flushInterval), () => this.flush());
-    this.every('compaction', durationMs(this.config.store.compactionInterval), () => this.compact());
-    this.scraper.start();
-    this.shadows.start();
-    this.demo?.start();
-    this.controller.start();
+    if (this.standby) this.watchLease();
+    else this.startLoops();
     const address = await this.api.listen({ host: this.config.server.host, port: this.config.server.port });
     this.log.info({ address, backend: this.store.backend }, 'shadowplane listening');
     return address;
@@ -192,6 +226,51 @@ export class ShadowplaneService {
     }
   }
 
+  private startLoops(): void {
+    this.every('flush', durationMs(this.config.store.flushInterval), () => this.flush());
+    this.every('compaction', durationMs(this.config.store.compactionInterval), () => this.compact());
+    this.scraper.start();
+    this.shadows.start();
+    this.demo?.start();
+    this.controller.start();
+  }
+
+  /** A standby tries the lease every store.postgres.leaseCheck; once it holds it, it takes the store and starts the loops. */
+  private watchLease(): void {
+    const tick = async () => {
+      try {
+        if (await this.lease!.tryAcquire()) {
+          await this.takeStore();
+          this.log.warn('took over the store: this instance holds its lease and runs the loops');
+          if (!this.stopped) this.startLoops();
+          return;
+        }
+      } catch (err) {
+        this.log.error({ err: (err as Error).message }, 'cannot check the store lease');
+      }
+      if (!this.stopped) this.timers.set('lease', this.clock.setTimer(durationMs(this.config.store.postgres.leaseCheck), () => void tick()));
+    };
+    this.timers.set('lease', this.clock.setTimer(durationMs(this.config.store.postgres.leaseCheck), () => void tick()));
+  }
+
+  /**
+   * The lease was lost while held: another instance may own the store now, so the loops stop at
+   * once and what was not yet written goes to a spill file (the next owner start writes it).
+   */
+  private leaseLost(reason: string): void {
+    this.standby = `this instance lost the store's lease (${reason}) and stopped its loops`;
+    for (const cancel of this.timers.values()) cancel();
+    this.timers.clear();
+    this.scraper.stop();
+    this.shadows.stop();
+    this.demo?.stop();
+    void this.controller.stop();
+    const rows = this.engine.takeFlush().rows;
+    const spill = rows.length > 0 ? spillRows(this.config.store.dataDir, rows, this.clock.now()) : undefined;
+    this.log.error({ reason, spill, windows: rows.length }, this.standby);
+    this.onLeaseLost?.(reason);
+  }
+
   /** Deletes windows past their granularity's retention; returns how many. */
   async compact(): Promise<number> {
     let deleted = 0;
@@ -218,7 +297,8 @@ export class ShadowplaneService {
     await this.controller.stop();
     await this.api.close();
     try {
-      await this.flush();
+      // A standby never writes; an owner flushes what is open.
+      if (!this.standby) await this.flush();
     } catch (err) {
       // The failed flush kept its windows: take them all again and keep them on disk.
       const rows = this.engine.takeFlush().rows;
@@ -226,7 +306,9 @@ export class ShadowplaneService {
       report.spilled = { path, windows: rows.length, error: (err as Error).message };
       this.log.error(report.spilled, 'the store could not take the last flush: its windows are kept in the spill file, which the next start writes');
     } finally {
+      await this.lease?.release();
       await this.store.close();
+      this.dataDirLock.release();
     }
     this.log.info('shadowplane stopped');
     return report;
@@ -237,7 +319,7 @@ export class ShadowplaneService {
       job()
         .catch((err: unknown) => this.log.error({ job: name, err: (err as Error).message }, 'background job failed'))
         .finally(() => {
-          if (!this.stopped) this.timers.set(name, this.clock.setTimer(ms, tick));
+          if (!this.stopped && !this.standby) this.timers.set(name, this.clock.setTimer(ms, tick));
         });
     };
     this.timers.set(name, this.clock.setTimer(ms, tick));

@@ -17,6 +17,7 @@ export function register(program: Command): void {
       if (opts.port !== undefined) config.server.port = opts.port;
       if (opts.dataDir !== undefined) config.store.dataDir = opts.dataDir;
       const service = await ShadowplaneService.create(config);
+      if (service.standby) process.stderr.write(`${service.standby}; it takes over when that lease lapses\n`);
       const address = await service.start();
       process.stderr.write(`shadowplane listening on ${address} (store: ${config.store.backend}${config.store.backend === 'sqlite' ? ` in ${config.store.dataDir}` : ''})\n`);
       let stopping = false;
@@ -37,6 +38,11 @@ export function register(program: Command): void {
             process.exit(1);
           },
         );
+      };
+      service.onLeaseLost = (reason) => {
+        process.stderr.write(`lost the store's lease (${reason}): another instance may own the store now; stopping so a supervisor restarts this one as a standby\n`);
+        stopping = true;
+        service.stop().finally(() => process.exit(1));
       };
       process.on('SIGINT', () => stop('SIGINT'));
       process.on('SIGTERM', () => stop('SIGTERM'));

@@ -21,6 +21,8 @@ export const ERROR_CATALOGUE = {
   SHADOWPLANE_ERR_PAYLOAD_TOO_LARGE: { status: 413, title: 'The request body exceeds the configured limit' },
   SHADOWPLANE_ERR_RATE_LIMITED: { status: 429, title: 'Too many requests or events; retry after the given delay' },
   SHADOWPLANE_ERR_STORE_UNAVAILABLE: { status: 503, title: 'The Shadow Store backend cannot be reached' },
+  SHADOWPLANE_ERR_STORE_LOCKED: { status: 409, title: 'Another instance holds the data directory' },
+  SHADOWPLANE_ERR_STANDBY: { status: 503, title: 'This instance is a standby: another one holds the store\'s lease' },
   SHADOWPLANE_ERR_STORE_REJECTED: { status: 500, title: 'The Shadow Store refused a row as invalid; the row is quarantined and the rest written' },
   SHADOWPLANE_ERR_INSECURE_BIND: { status: 500, title: 'Listening beyond loopback without an API token' },
   SHADOWPLANE_ERR_INPUT_FILE: { status: 400, title: 'An input file has a bad line' },

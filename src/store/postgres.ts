@@ -8,6 +8,7 @@ import type { AuditEntry, Condition, ControlState, DecisionRecord } from '../mod
 import type { AnomalyEvent, AnomalyRecord, TriageChange, TriageState } from '../model/detect.js';
 import type { AnomalyQuery, DecisionQuery, ShadowStore, TargetRecord, TopQuery, TopRow, WindowQuery } from './store.js';
 import { anomalyFromDb, anomalyLastColumnSql, anomalyListSql, anomalyParams, anomalyTriageSql, anomalyUpsertSql, controlSchema, quarantineFromDb, quarantineParams, quarantineSchema, quarantineUpsertSql, TARGET_COLUMNS, WINDOW_COLUMNS, WINDOW_UPSERT_SET, targetFromDb, targetParams, topOrder, windowFromDb, windowParams } from './sql.js';
+import { PostgresLease, type Owner } from './owner.js';
 import type { QuarantinedWindow } from './quarantine.js';
 import type { WindowRow } from './window.js';
 
@@ -261,6 +262,10 @@ export class PostgresStore implements ShadowStore {
     } catch (err) {
       throw unavailable(err);
     }
+  }
+
+  openLease(owner: Owner, onLost: (reason: string) => void): PostgresLease {
+    return new PostgresLease({ url: this.options.url, schema: this.options.schema, owner, onLost });
   }
 
   async sizeBytes(): Promise<number> {

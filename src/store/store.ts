@@ -7,6 +7,7 @@
  */
 import type { AuditEntry, Condition, ControlState, DecisionRecord, DecisionStatus } from '../model/decision.js';
 import type { AnomalyEvent, AnomalyRecord, TriageChange, TriageState } from '../model/detect.js';
+import type { Owner } from './owner.js';
 import type { QuarantinedWindow } from './quarantine.js';
 import type { Dimension, WindowRow } from './window.js';
 
@@ -90,6 +91,16 @@ export interface AnomalyQuery {
   ongoing?: boolean;
 }
 
+/** The right to run the loops that write a shared store (see owner.ts). */
+export interface StoreLease {
+  readonly isHeld: boolean;
+  /** Takes the lease if it is free; true when held. */
+  tryAcquire(): Promise<boolean>;
+  /** Who recorded themselves as the holder last. */
+  holder(): Promise<Owner | undefined>;
+  release(): Promise<void>;
+}
+
 /** The durable half of the Shadow Store. */
 export interface ShadowStore {
   /** `sqlite` or `postgres`. */
@@ -150,6 +161,11 @@ export interface ShadowStore {
    * caller's (src/detect/events.ts withTriage).
    */
   setAnomalyTriage(id: string, from: TriageState, to: TriageState, change: TriageChange): Promise<boolean>;
+  /**
+   * A lease for the loops, on a backend several instances share (PostgreSQL); `onLost` is called
+   * if a held lease is lost. Absent on an embedded backend, whose data directory lock suffices.
+   */
+  openLease?(owner: Owner, onLost: (reason: string) => void): StoreLease;
   /** Bytes the store occupies on disk. */
   sizeBytes(): Promise<number>;
   close(): Promise<void>;

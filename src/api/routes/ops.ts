@@ -6,11 +6,24 @@ import { problem, sendProblem } from '../problem.js';
 
 const QuarantineQuery = Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }) }, { additionalProperties: false });
 
-/** GET /healthz, /readyz, /metrics and /v1/store/quarantine. */
+const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/**
+ * GET /healthz, /readyz, /metrics and /v1/store/quarantine; and the standby rule for every route
+ * registered after these: a standby (another instance holds the store's lease) answers reads and
+ * refuses every request that would write, with SHADOWPLANE_ERR_STANDBY naming the holder.
+ */
 export function opsRoutes(app: FastifyInstance, service: ShadowplaneService): void {
+  app.addHook('onRequest', async (req, reply) => {
+    if (service.standby && MUTATING.has(req.method)) {
+      return sendProblem(reply.header('retry-after', '1'), problem('SHADOWPLANE_ERR_STANDBY', `${service.standby}; send writes to the holder (this instance takes over when its lease lapses)`));
+    }
+  });
+
   app.get('/healthz', { schema: { tags: ['ops'], summary: 'The process is up.' } }, async () => ({ status: 'ok' }));
 
   app.get('/readyz', { schema: { tags: ['ops'], summary: 'The Shadow Store answers and takes flushes.' } }, async (_req, reply) => {
+    if (service.standby) return sendProblem(reply, problem('SHADOWPLANE_ERR_STANDBY', service.standby));
     const failing = service.flushFailure;
     if (failing) {
       const detail = `the Shadow Store has failed every flush since ${new Date(failing.since).toISOString()} (${failing.error}); the windows wait in memory and the next flush retries`;

@@ -1,0 +1,133 @@
+/**
+ * One owner per store: a second instance on a data directory is refused with the holder named
+ * (in process and as real `serve` processes, including after the holder was killed with -9), and
+ * on PostgreSQL a second `serve` runs as a standby that refuses writes and takes over the loops
+ * when the holder is killed.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { PostgresStore } from '../../src/store/postgres.js';
+import { TEST_PG_URL, postgresSkipReason, uniqueSchema } from '../helpers/postgres.js';
+import { testService } from '../helpers/service.js';
+
+const root = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/dist\/$/, '/');
+const cli = join(root, 'dist/src/cli/main.js');
+const dir = mkdtempSync(join(tmpdir(), 'sp-owner-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+interface Serve {
+  child: ChildProcess;
+  url: string;
+  stderr: () => string;
+}
+
+/** Starts `shadowplane serve` with `yaml`; resolves once it listens, rejects with its stderr if it exits first. */
+function serve(name: string, yaml: string): Promise<Serve> {
+  const file = join(dir, `${name}.yaml`);
+  writeFileSync(file, yaml);
+  const child = spawn('node', [cli, 'serve', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, SHADOWPLANE_LOG_LEVEL: 'warn' } });
+  let stderr = '';
+  return new Promise((resolve, reject) => {
+    child.stderr!.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      const match = /listening on (http:\/\/\S+)/.exec(stderr);
+      if (match) resolve({ child, url: match[1], stderr: () => stderr });
+    });
+    child.on('exit', (code) => reject(Object.assign(new Error(`serve exited with ${code}: ${stderr}`), { exitCode: code, stderr })));
+  });
+}
+
+const exited = (child: ChildProcess) => (child.exitCode !== null ? Promise.resolve() : new Promise((resolve) => child.once('exit', resolve)));
+
+const sqliteYaml = (dataDir: string) => `server: { port: 0 }\nstore: { dataDir: ${JSON.stringify(dataDir)}, flushInterval: 500ms }\ntargets:\n  - { name: orders-db, kind: database }\n`;
+
+describe('data directory lock', () => {
+  test('a second service on a data directory is refused with the holder named; the directory is free once the holder stops', async () => {
+    const a = await testService();
+    try {
+      await assert.rejects(testService({ store: { dataDir: a.dataDir } }), (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'SHADOWPLANE_ERR_STORE_LOCKED');
+        assert.match(err.message, new RegExp(`in use by pid ${process.pid} on host ${hostname()} \\(started 2026-01-05T12:00:00.000Z\\)`));
+        return true;
+      });
+      await a.service.stop();
+      const b = await testService({ store: { dataDir: a.dataDir } });
+      await b.service.stop();
+    } finally {
+      await a.cleanup();
+    }
+  });
+
+  test('a second `serve` on the directory exits naming the holder; after kill -9 of the holder a new one starts', { timeout: 120_000 }, async () => {
+    const dataDir = join(dir, 'sqlite-data');
+    const first = await serve('a', sqliteYaml(dataDir));
+    try {
+      await assert.rejects(serve('b', sqliteYaml(dataDir)), (err: Error & { exitCode?: number; stderr?: string }) => {
+        assert.notEqual(err.exitCode, 0);
+        assert.match(err.stderr ?? '', new RegExp(`SHADOWPLANE_ERR_STORE_LOCKED|in use by pid ${first.child.pid} on host`));
+        assert.match(err.stderr ?? '', new RegExp(`pid ${first.child.pid} on host ${hostname()}`));
+        return true;
+      });
+      first.child.kill('SIGKILL');
+      await exited(first.child);
+      const again = await serve('c', sqliteYaml(dataDir));
+      again.child.kill('SIGTERM');
+      await exited(again.child);
+    } finally {
+      first.child.kill('SIGKILL');
+    }
+  });
+});
+
+describe('PostgreSQL lease', () => {
+  test('a second `serve` on one schema is a standby that refuses writes; it takes over the loops when the holder is killed with -9', { timeout: 180_000 }, async (t) => {
+    const skip = await postgresSkipReason();
+    if (skip) return t.skip(skip);
+    const schema = uniqueSchema('sp_lease');
+    const yaml = (name: string) =>
+      `server: { port: 0 }\nstore:\n  backend: postgres\n  dataDir: ${JSON.stringify(join(dir, `pg-${name}`))}\n  flushInterval: 500ms\n  postgres: { url: ${JSON.stringify(TEST_PG_URL)}, schema: ${schema}, leaseCheck: 200ms }\ntargets:\n  - { name: orders-db, kind: database }\n`;
+    const post = (url: string, n: number, tag: string) =>
+      fetch(`${url}/v1/events`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-ndjson' },
+        body: Array.from({ length: n }, (_, i) => JSON.stringify({ target: 'orders-db', op: 'read', bytes: 1, latencyMs: 1, requestId: `${tag}-${i}`, at: Date.now() })).join('\n'),
+      });
+    const stored = async (url: string) => {
+      const res = await fetch(`${url}/v1/targets/orders-db/series?metric=count&from=now-15m&to=${Date.now() + 120_000}&step=1m`);
+      return ((await res.json()) as { points: { v: number }[] }).points.reduce((sum, p) => sum + p.v, 0);
+    };
+    const holder = await serve('holder', yaml('holder'));
+    let standby: Serve | undefined;
+    try {
+      standby = await serve('standby', yaml('standby'));
+      assert.match(standby.stderr(), new RegExp(`standby: the store's lease is held by pid ${holder.child.pid} on host ${hostname()}`));
+      const refused = await post(standby.url, 5, 's');
+      assert.equal(refused.status, 503);
+      assert.equal(((await refused.json()) as { code: string }).code, 'SHADOWPLANE_ERR_STANDBY');
+      assert.equal((await fetch(`${standby.url}/readyz`)).status, 503);
+
+      assert.equal(((await (await post(holder.url, 40, 'h')).json()) as { accepted: number }).accepted, 40);
+      while ((await stored(standby.url)) < 40) await new Promise((r) => setTimeout(r, 100)); // the standby reads what the holder flushed
+      holder.child.kill('SIGKILL');
+      await exited(holder.child);
+
+      while ((await fetch(`${standby.url}/readyz`)).status !== 200) await new Promise((r) => setTimeout(r, 100));
+      assert.match(standby.stderr(), /took over the store/);
+      assert.equal(((await (await post(standby.url, 7, 'n')).json()) as { accepted: number }).accepted, 7);
+      while ((await stored(standby.url)) < 47) await new Promise((r) => setTimeout(r, 100)); // its flush loop runs
+      assert.equal(await stored(standby.url), 47);
+    } finally {
+      holder.child.kill('SIGKILL');
+      if (standby) {
+        standby.child.kill('SIGTERM');
+        await exited(standby.child);
+      }
+      await new PostgresStore({ url: TEST_PG_URL, schema }).dropSchema();
+    }
+  });
+});
