@@ -192,6 +192,7 @@ export class ShadowplaneService {
    */
   flush(): Promise<void> {
     const run = this.flushing.catch(() => undefined).then(async () => {
+      if (this.standby) return; // only the lease holder writes windows
       const batch = this.engine.takeFlush();
       if (batch.rows.length === 0) return batch.done();
       const end = this.metrics.flushDuration.startTimer({ backend: this.store.backend });
