@@ -1,8 +1,9 @@
 /**
  * The real `shadowplane serve` process: a kill -9 loses at most what arrived since the last flush,
- * and a graceful stop (SIGTERM) loses nothing.
+ * and a graceful stop (SIGTERM) loses nothing, even when the store cannot be written at the stop.
  */
 import assert from 'node:assert/strict';
+import Database from 'better-sqlite3';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -71,6 +72,32 @@ test('kill -9 loses at most one flush interval; SIGTERM flushes everything', { t
   await exited(child);
   ({ child, url } = await startServe());
   assert.equal(await storedCount(url), afterCrash + 30, 'a graceful stop flushes what is open');
+  child.kill('SIGTERM');
+  await exited(child);
+});
+
+test('SIGTERM while the store cannot be written says how many windows it keeps and where; the next start writes them', { timeout: 240_000 }, async () => {
+  const dataDir = join(dir, 'data');
+  let { child, url } = await startServe();
+  const before = await storedCount(url);
+  const db = new Database(join(dataDir, 'shadowplane.db'));
+  db.exec('BEGIN EXCLUSIVE'); // another writer holds the lock: every flush from now on fails
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  try {
+    await post(url, 40, 'd');
+    child.kill('SIGTERM');
+    await exited(child);
+  } finally {
+    db.exec('ROLLBACK');
+    db.close();
+  }
+  const kept = /(\d+) windows are kept in (\S+); the next start writes them/.exec(stderr);
+  assert.ok(kept, stderr);
+  assert.ok(kept[2].startsWith(join(dataDir, 'unflushed')), kept[2]);
+  assert.equal(child.exitCode, 0);
+  ({ child, url } = await startServe());
+  assert.equal(await storedCount(url), before + 40, 'the spilled windows were written at start');
   child.kill('SIGTERM');
   await exited(child);
 });
