@@ -9,9 +9,13 @@
  * - A PostgreSQL store is written by the holder of its lease: a session advisory lock keyed by the
  *   schema, held on a connection of its own. Other instances run as standbys and try to take the
  *   lease every `store.postgres.leaseCheck`; PostgreSQL drops the lock when the holder's session
- *   ends (the process exits or is killed, its connection closes), and a standby takes over.
+ *   ends (the process exits or is killed, its connection closes), and a standby takes over. The
+ *   holder also records a token of its own in the schema's `owner` row, and every window write
+ *   checks that row in its transaction (PostgresStore.writeWindows): a holder that lost the lease
+ *   cannot write windows once a standby has taken over.
  */
 import Database from 'better-sqlite3';
+import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -82,6 +86,8 @@ export interface LeaseOptions {
 
 /** The lease of a PostgreSQL store's loops: a session advisory lock on a connection of its own. */
 export class PostgresLease {
+  /** This instance's mark in the `owner` row while it holds the lease (the write fence). */
+  readonly token = randomUUID();
   private client: pg.Client | undefined;
   private held = false;
   private closing = false;
@@ -102,9 +108,9 @@ export class PostgresLease {
     this.held = true;
     const o = this.options.owner;
     await client.query(
-      `INSERT INTO ${this.table()} (id, pid, host, started_at) VALUES (1, $1, $2, $3)
-       ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, host = excluded.host, started_at = excluded.started_at`,
-      [o.pid, o.host, o.startedAt],
+      `INSERT INTO ${this.table()} (id, pid, host, started_at, token) VALUES (1, $1, $2, $3, $4)
+       ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, host = excluded.host, started_at = excluded.started_at, token = excluded.token`,
+      [o.pid, o.host, o.startedAt, this.token],
     );
     return true;
   }
@@ -137,7 +143,7 @@ export class PostgresLease {
     client.on('end', () => lost('the lease connection closed'));
     try {
       await client.connect();
-      await client.query(`CREATE TABLE IF NOT EXISTS ${this.table()} (id INTEGER PRIMARY KEY, pid INTEGER NOT NULL, host TEXT NOT NULL, started_at TEXT NOT NULL)`);
+      await client.query(`CREATE TABLE IF NOT EXISTS ${this.table()} (id INTEGER PRIMARY KEY, pid INTEGER NOT NULL, host TEXT NOT NULL, started_at TEXT NOT NULL, token TEXT NOT NULL)`);
     } catch (err) {
       await client.end().catch(() => undefined);
       throw new ShadowplaneError('SHADOWPLANE_ERR_STORE_UNAVAILABLE', `PostgreSQL (store lease): ${(err as Error).message}`);

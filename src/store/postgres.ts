@@ -33,6 +33,8 @@ export class PostgresStore implements ShadowStore {
   private readonly windows: string;
   private readonly targets: string;
   private readonly schema: string;
+  /** The lease handed out by openLease(); window writes are fenced by its token. */
+  private lease: PostgresLease | undefined;
 
   constructor(private readonly options: PostgresStoreOptions) {
     this.pool = new pg.Pool({ connectionString: options.url, max: 4, connectionTimeoutMillis: 5000 });
@@ -74,6 +76,7 @@ export class PostgresStore implements ShadowStore {
     const client = await this.connect();
     try {
       await client.query('BEGIN');
+      if (this.lease) await this.fence(client, this.lease.token);
       for (let i = 0; i < rows.length; i += ROWS_PER_STATEMENT) {
         const chunk = rows.slice(i, i + ROWS_PER_STATEMENT);
         const params: unknown[] = [];
@@ -265,7 +268,18 @@ export class PostgresStore implements ShadowStore {
   }
 
   openLease(owner: Owner, onLost: (reason: string) => void): PostgresLease {
-    return new PostgresLease({ url: this.options.url, schema: this.options.schema, owner, onLost });
+    this.lease = new PostgresLease({ url: this.options.url, schema: this.options.schema, owner, onLost });
+    return this.lease;
+  }
+
+  /**
+   * Fails the write transaction unless the `owner` row still carries `token`. The row stays locked
+   * (FOR SHARE) until the transaction ends, so a standby taking over waits for this write to commit
+   * before it reads the windows, and a write after the take-over is refused.
+   */
+  private async fence(client: pg.PoolClient, token: string): Promise<void> {
+    const res = await client.query(`SELECT 1 FROM ${this.schema}.owner WHERE id = 1 AND token = $1 FOR SHARE`, [token]);
+    if (res.rowCount === 0) throw new ShadowplaneError('SHADOWPLANE_ERR_STORE_UNAVAILABLE', 'this instance no longer holds the store\'s lease: another instance owns the store');
   }
 
   async sizeBytes(): Promise<number> {

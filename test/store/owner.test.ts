@@ -11,7 +11,10 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import { PostgresStore } from '../../src/store/postgres.js';
+import { thisProcess } from '../../src/store/owner.js';
+import { Window } from '../../src/store/window.js';
 import { TEST_PG_URL, postgresSkipReason, uniqueSchema } from '../helpers/postgres.js';
 import { testService } from '../helpers/service.js';
 
@@ -85,6 +88,43 @@ describe('data directory lock', () => {
 });
 
 describe('PostgreSQL lease', () => {
+  test('a holder whose lease session ended cannot write windows once another instance took the lease', async (t) => {
+    const skip = await postgresSkipReason();
+    if (skip) return t.skip(skip);
+    const schema = uniqueSchema('sp_fence');
+    const a = new PostgresStore({ url: TEST_PG_URL, schema });
+    const b = new PostgresStore({ url: TEST_PG_URL, schema });
+    const admin = new pg.Client({ connectionString: TEST_PG_URL });
+    try {
+      await a.init();
+      await admin.connect();
+      const lost: string[] = [];
+      const leaseA = a.openLease(thisProcess(Date.now()), (reason) => lost.push(reason));
+      const leaseB = b.openLease(thisProcess(Date.now()), () => undefined);
+      assert.equal(await leaseA.tryAcquire(), true);
+      assert.equal(await leaseB.tryAcquire(), false);
+      const row = new Window(60_000, 60).toRow('orders-db', 'total', '', false);
+      await a.writeWindows([row]);
+      // A's lease session ends (as when its connection drops); A's pool still works.
+      await admin.query(
+        `SELECT pg_terminate_backend(l.pid) FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+           AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtextextended($1, 0)`,
+        [`shadowplane:${schema}`],
+      );
+      while ((await leaseB.tryAcquire()) === false) await new Promise((r) => setTimeout(r, 20));
+      while (lost.length === 0) await new Promise((r) => setTimeout(r, 20));
+      await assert.rejects(a.writeWindows([row]), /no longer holds the store's lease/);
+      await b.writeWindows([row]);
+      await leaseB.release();
+      await leaseA.release();
+    } finally {
+      await admin.end();
+      await b.close();
+      await a.dropSchema();
+      await a.close();
+    }
+  });
+
   test('a second `serve` on one schema is a standby that refuses writes; it takes over the loops when the holder is killed with -9', { timeout: 180_000 }, async (t) => {
     const skip = await postgresSkipReason();
     if (skip) return t.skip(skip);
