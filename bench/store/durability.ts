@@ -17,12 +17,11 @@
  * PostgreSQL comes from SHADOWPLANE_PG_URL (default postgres://postgres@127.0.0.1:5432/test).
  */
 import Database from 'better-sqlite3';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { exited, startServe, type Serve } from '../../test/helpers/serve.js';
 import { median } from '../util.js';
 
 const BACKENDS = process.argv[2] === 'sqlite' || process.argv[2] === 'postgres' ? [process.argv[2]] : ['sqlite', 'postgres'];
@@ -31,14 +30,8 @@ const SECONDS = Number(process.argv[4] ?? 8);
 const ROUNDS = Number(process.argv[5] ?? 3);
 const FLUSH_MS = 5000;
 const PG_URL = process.env.SHADOWPLANE_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const cli = join(fileURLToPath(new URL('.', import.meta.url)), '../../src/cli/main.js');
 const dir = mkdtempSync(join(tmpdir(), 'sp-durability-'));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-interface Serve {
-  child: ChildProcess;
-  url: string;
-}
 
 function yaml(backend: string, dataDir: string, schema: string): string {
   const store = backend === 'postgres' ? `backend: postgres, postgres: { url: ${JSON.stringify(PG_URL)}, schema: ${schema}, leaseCheck: 200ms }, ` : '';
@@ -48,19 +41,8 @@ function yaml(backend: string, dataDir: string, schema: string): string {
 function serve(config: string): Promise<Serve> {
   const file = join(dir, `${Math.random().toString(36).slice(2)}.yaml`);
   writeFileSync(file, config);
-  const child = spawn('node', [cli, 'serve', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, SHADOWPLANE_LOG_LEVEL: 'error' } });
-  let stderr = '';
-  return new Promise((resolve, reject) => {
-    child.stderr!.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(stderr);
-      if (match) resolve({ child, url: match[1] });
-    });
-    child.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${stderr}`)));
-  });
+  return startServe(file);
 }
-
-const exited = (child: ChildProcess) => (child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((r) => child.once('exit', r)));
 
 let seq = 0;
 /** Sends RATE events per second in batches of RATE/10 for `ms`; returns how many were acknowledged. */

@@ -4,15 +4,12 @@
  */
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { exited, startServe as serve } from '../helpers/serve.js';
 
-const root = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/dist\/$/, '/');
-const cli = join(root, 'dist/src/cli/main.js');
 const dir = mkdtempSync(join(tmpdir(), 'sp-crash-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -21,19 +18,7 @@ writeFileSync(
   `server: { port: 0 }\nstore: { dataDir: ${JSON.stringify(join(dir, 'data'))}, flushInterval: 500ms }\ntargets:\n  - { name: orders-db, kind: database }\n`,
 );
 
-async function startServe(): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn('node', [cli, 'serve', '--config', join(dir, 'shadowplane.yaml')], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, SHADOWPLANE_LOG_LEVEL: 'warn' } });
-  let stderr = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stderr!.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(stderr);
-      if (match) resolve(match[1]);
-    });
-    child.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${stderr}`)));
-  });
-  return { child, url };
-}
+const startServe = () => serve(join(dir, 'shadowplane.yaml'));
 
 async function post(url: string, n: number, tag: string): Promise<void> {
   const now = Date.now();
@@ -52,7 +37,6 @@ async function storedCount(url: string): Promise<number> {
   return ((await res.json()) as { points: { v: number }[] }).points.reduce((sum, p) => sum + p.v, 0);
 }
 
-const exited = (child: ChildProcess) => new Promise((resolve) => child.once('exit', resolve));
 
 test('kill -9 loses at most one flush interval; SIGTERM flushes everything', { timeout: 240_000 }, async () => {
   let { child, url } = await startServe();

@@ -5,47 +5,27 @@
  * when the holder is killed.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { PostgresStore } from '../../src/store/postgres.js';
 import { thisProcess } from '../../src/store/owner.js';
 import { Window } from '../../src/store/window.js';
 import { TEST_PG_URL, postgresSkipReason, uniqueSchema } from '../helpers/postgres.js';
+import { exited, startServe, type Serve } from '../helpers/serve.js';
 import { testService } from '../helpers/service.js';
 
-const root = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/dist\/$/, '/');
-const cli = join(root, 'dist/src/cli/main.js');
 const dir = mkdtempSync(join(tmpdir(), 'sp-owner-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-interface Serve {
-  child: ChildProcess;
-  url: string;
-  stderr: () => string;
-}
-
-/** Starts `shadowplane serve` with `yaml`; resolves once it listens, rejects with its stderr if it exits first. */
+/** Starts `shadowplane serve` with the configuration `yaml` (written to a file named after `name`). */
 function serve(name: string, yaml: string): Promise<Serve> {
   const file = join(dir, `${name}.yaml`);
   writeFileSync(file, yaml);
-  const child = spawn('node', [cli, 'serve', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, SHADOWPLANE_LOG_LEVEL: 'warn' } });
-  let stderr = '';
-  return new Promise((resolve, reject) => {
-    child.stderr!.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(stderr);
-      if (match) resolve({ child, url: match[1], stderr: () => stderr });
-    });
-    child.on('exit', (code) => reject(Object.assign(new Error(`serve exited with ${code}: ${stderr}`), { exitCode: code, stderr })));
-  });
+  return startServe(file);
 }
-
-const exited = (child: ChildProcess) => (child.exitCode !== null ? Promise.resolve() : new Promise((resolve) => child.once('exit', resolve)));
 
 const sqliteYaml = (dataDir: string) => `server: { port: 0 }\nstore: { dataDir: ${JSON.stringify(dataDir)}, flushInterval: 500ms }\ntargets:\n  - { name: orders-db, kind: database }\n`;
 
