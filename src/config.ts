@@ -70,11 +70,12 @@ export const ConfigSchema = Type.Object(
     store: Type.Object(
       {
         backend: Type.Union([Type.Literal('sqlite'), Type.Literal('postgres')], { default: 'sqlite', description: 'Where the Shadow Store keeps its windows: an embedded SQLite file, or PostgreSQL.' }),
-        dataDir: Type.String({ default: './data', description: 'Directory for the SQLite file and the pseudonymisation key.' }),
+        dataDir: Type.String({ default: './data', description: 'Directory for the SQLite file, the pseudonymisation key and windows a stop could not write (`unflushed/`). One instance holds it at a time (`shadowplane.lock`).' }),
         postgres: Type.Object(
           {
             url: Type.String({ default: 'postgres://postgres@127.0.0.1:5432/postgres', description: 'Connection URL. Also read from SHADOWPLANE_PG_URL.' }),
             schema: Type.String({ pattern: '^[a-z_][a-z0-9_]{0,62}$', default: 'shadowplane', description: 'Schema holding the tables; created if missing.' }),
+            leaseCheck: Duration('How often a standby instance tries to take the store\'s lease (a session advisory lock): the longest the loops stop after the holder dies.', '1s'),
           },
           { additionalProperties: false, default: {}, description: 'PostgreSQL backend settings (used when `backend: postgres`).' },
         ),

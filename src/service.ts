@@ -19,9 +19,12 @@ import { TokenBucket } from './ingest/ratelimit.js';
 import { logger, type Logger } from './obs/log.js';
 import { ServiceMetrics } from './obs/metrics.js';
 import { PostgresStore } from './store/postgres.js';
+import { writeOrQuarantine } from './store/quarantine.js';
 import { RollupEngine } from './store/rollup.js';
+import { describeOwner, lockDataDir, thisProcess, type DataDirLock } from './store/owner.js';
+import { readSpills, removeSpill, spillRows } from './store/spill.js';
 import { SqliteStore } from './store/sqlite.js';
-import type { ShadowStore } from './store/store.js';
+import type { ShadowStore, StoreLease } from './store/store.js';
 import { assertSafeBind } from './api/app.js';
 import { buildApi } from './api/server.js';
 import { EventBus, observeStore } from './api/events.js';
@@ -43,6 +46,18 @@ export interface ServiceOptions {
 export function openStore(config: Config): ShadowStore {
   if (config.store.backend === 'postgres') return new PostgresStore(config.store.postgres);
   return new SqliteStore(join(config.store.dataDir, 'shadowplane.db'));
+}
+
+/** Why the store is not taking flushes, for /readyz: the last flush's error and since when flushes fail. */
+export interface FlushFailure {
+  error: string;
+  /** ms since the epoch of the first failed flush in a row. */
+  since: number;
+}
+
+/** What a stop could not write to the store, and where it keeps it instead. */
+export interface StopReport {
+  spilled?: { path: string; windows: number; error: string };
 }
 
 /** A running (or ready to run) Shadowplane service. */
@@ -77,10 +92,22 @@ export class ShadowplaneService {
   private readonly timers = new Map<string, () => void>();
   private flushing: Promise<void> = Promise.resolve();
   private stopped = false;
+  /** Set while flushes fail (the store cannot be written); cleared by the next flush that succeeds. */
+  flushFailure: FlushFailure | undefined;
+  /** The lease of a shared store's loops (PostgreSQL); undefined on an embedded store. */
+  private lease: StoreLease | undefined;
+  /**
+   * Why this instance runs no loops and refuses writes (another instance holds the store's lease,
+   * or this one lost it), naming the holder when known; undefined while it owns the store.
+   */
+  standby: string | undefined;
+  /** Called when a held lease is lost (the loops have stopped); `serve` exits so its supervisor restarts it as a standby. */
+  onLeaseLost: ((reason: string) => void) | undefined;
 
   private constructor(
     readonly config: Config,
     options: ServiceOptions,
+    private readonly dataDirLock: DataDirLock,
   ) {
     this.clock = options.clock ?? realClock;
     this.log = options.log ?? logger('service');
@@ -100,6 +127,7 @@ export class ShadowplaneService {
       seriesCount: () => this.store.seriesCount(),
       storeSizeBytes: () => this.store.sizeBytes(),
       openWindows: () => this.engine.openWindowCount(),
+      quarantinedWindows: () => this.store.quarantineCount(),
     });
     const pseudonyms = new Pseudonymizer(resolvePseudonymKey(config.ingest.pseudonymKey, config.store.dataDir));
     this.ingestor = new Ingestor(this.engine, this.targets, pseudonyms, this.clock, {
@@ -127,29 +155,53 @@ export class ShadowplaneService {
   static async create(config: Config, options: ServiceOptions = {}): Promise<ShadowplaneService> {
     assertSafeBind('the API', config.server.host, config.server.token, 'server.token or SHADOWPLANE_API_TOKEN');
     config = withDemo(config);
-    const service = new ShadowplaneService(config, options);
-    await service.store.init();
-    service.engine.restore(await service.store.loadOpenWindows());
-    await service.targets.load(
-      config.targets.map((t) => ({ name: t.name, kind: t.kind, labels: t.labels, samplingRate: t.sampling.rate, scrape: t.scrape && { url: t.scrape.url, interval: t.scrape.interval ?? DEFAULT_SCRAPE_INTERVAL } })),
-    );
-    await service.controller.init();
-    service.shadows.load(config.shadows);
-    if (config.demo.enabled) {
-      service.demo = await DemoFeed.open(service);
-      service.demoTraffic = await DemoTraffic.open(service);
+    const clock = options.clock ?? realClock;
+    const owner = thisProcess(clock.now());
+    const lock = lockDataDir(config.store.dataDir, owner);
+    let service: ShadowplaneService | undefined;
+    try {
+      service = new ShadowplaneService(config, options, lock);
+      await service.store.init();
+      const s = service;
+      s.lease = s.store.openLease?.(owner, (reason) => s.leaseLost(reason));
+      if (!s.lease || (await s.lease.tryAcquire())) await s.takeStore();
+      else await s.becomeStandby();
+      return s;
+    } catch (err) {
+      await service?.store.close().catch(() => undefined);
+      lock.release();
+      throw err;
     }
-    return service;
   }
 
-  /** Starts the flush and compaction timers and the scraper, then listens. Returns the address. */
+  /** What the owner of the store does before its loops run: write spilled windows, restore open ones, load targets and loops. */
+  private async takeStore(): Promise<void> {
+    const { config } = this;
+    await this.writeSpills();
+    this.engine.restore(await this.store.loadOpenWindows());
+    await this.targets.load(
+      config.targets.map((t) => ({ name: t.name, kind: t.kind, labels: t.labels, samplingRate: t.sampling.rate, scrape: t.scrape && { url: t.scrape.url, interval: t.scrape.interval ?? DEFAULT_SCRAPE_INTERVAL } })),
+    );
+    await this.controller.init();
+    this.shadows.load(config.shadows);
+    if (config.demo.enabled) {
+      this.demo = await DemoFeed.open(this);
+      this.demoTraffic = await DemoTraffic.open(this);
+    }
+    this.standby = undefined;
+  }
+
+  /** Runs without loops, reading the stored targets only, until the lease is free. */
+  private async becomeStandby(): Promise<void> {
+    await this.targets.load([]);
+    this.standby = `this instance is a standby: the store's lease is held by ${describeOwner(await this.lease?.holder())}`;
+    this.log.warn({ schema: this.config.store.postgres.schema }, this.standby);
+  }
+
+  /** Starts the flush and compaction timers and the scraper (on a standby: the lease check), then listens. Returns the address. */
   async start(): Promise<string> {
-    this.every('flush', durationMs(this.config.store.flushInterval), () => this.flush());
-    this.every('compaction', durationMs(this.config.store.compactionInterval), () => this.compact());
-    this.scraper.start();
-    this.shadows.start();
-    this.demo?.start();
-    this.controller.start();
+    if (this.standby) this.watchLease();
+    else this.startLoops();
     const address = await this.api.listen({ host: this.config.server.host, port: this.config.server.port });
     await this.demoTraffic?.start(address);
     const { alerting } = this.config;
@@ -178,21 +230,30 @@ export class ShadowplaneService {
   }
 
   /**
-   * Writes every closed window and every changed open window to the store. Flushes never overlap;
-   * a failed flush keeps its closed windows for the next one and rejects.
+   * Writes every closed window and every changed open window to the store. Flushes never overlap.
+   * A window the store refuses is quarantined and the rest written (see store/quarantine.ts); a
+   * flush that fails (the store cannot be written) keeps its windows for the next one, sets
+   * flushFailure and rejects.
    */
   flush(): Promise<void> {
     const run = this.flushing.catch(() => undefined).then(async () => {
+      if (this.standby) return; // only the lease holder writes windows
       const batch = this.engine.takeFlush();
       if (batch.rows.length === 0) return batch.done();
       const end = this.metrics.flushDuration.startTimer({ backend: this.store.backend });
       try {
-        await this.store.writeWindows(batch.rows);
+        const quarantined = await writeOrQuarantine(this.store, batch.rows, this.clock.now());
         batch.done();
-        this.metrics.flushRows.inc(batch.rows.length);
+        this.flushFailure = undefined;
+        this.metrics.flushRows.inc(batch.rows.length - quarantined.length);
+        if (quarantined.length > 0) {
+          this.metrics.quarantined.inc(quarantined.length);
+          this.log.error({ windows: quarantined.length, error: quarantined[0].error }, 'the store refused windows: they are quarantined (GET /v1/store/quarantine) and the rest is written');
+        }
       } catch (err) {
         batch.failed();
         this.metrics.flushFailures.inc();
+        this.flushFailure = { error: (err as Error).message, since: this.flushFailure?.since ?? this.clock.now() };
         throw err;
       } finally {
         end();
@@ -200,6 +261,60 @@ export class ShadowplaneService {
     });
     this.flushing = run;
     return run;
+  }
+
+  /** Writes the windows earlier stops could not (spill files in the data directory), then removes their files. */
+  private async writeSpills(): Promise<void> {
+    for (const { path, rows } of readSpills(this.config.store.dataDir)) {
+      const quarantined = await writeOrQuarantine(this.store, rows, this.clock.now());
+      removeSpill(path);
+      this.log.warn({ file: path, windows: rows.length, quarantined: quarantined.length }, 'wrote the windows an earlier stop kept aside');
+    }
+  }
+
+  private startLoops(): void {
+    this.every('flush', durationMs(this.config.store.flushInterval), () => this.flush());
+    this.every('compaction', durationMs(this.config.store.compactionInterval), () => this.compact());
+    this.scraper.start();
+    this.shadows.start();
+    this.demo?.start();
+    this.controller.start();
+  }
+
+  /** A standby tries the lease every store.postgres.leaseCheck; once it holds it, it takes the store and starts the loops. */
+  private watchLease(): void {
+    const tick = async () => {
+      try {
+        if (await this.lease!.tryAcquire()) {
+          await this.takeStore();
+          this.log.warn('took over the store: this instance holds its lease and runs the loops');
+          if (!this.stopped) this.startLoops();
+          return;
+        }
+      } catch (err) {
+        this.log.error({ err: (err as Error).message }, 'cannot check the store lease');
+      }
+      if (!this.stopped) this.timers.set('lease', this.clock.setTimer(durationMs(this.config.store.postgres.leaseCheck), () => void tick()));
+    };
+    this.timers.set('lease', this.clock.setTimer(durationMs(this.config.store.postgres.leaseCheck), () => void tick()));
+  }
+
+  /**
+   * The lease was lost while held: another instance may own the store now, so the loops stop at
+   * once and what was not yet written goes to a spill file (the next owner start writes it).
+   */
+  private leaseLost(reason: string): void {
+    this.standby = `this instance lost the store's lease (${reason}) and stopped its loops`;
+    for (const cancel of this.timers.values()) cancel();
+    this.timers.clear();
+    this.scraper.stop();
+    this.shadows.stop();
+    this.demo?.stop();
+    void this.controller.stop();
+    const rows = this.engine.takeFlush().rows;
+    const spill = rows.length > 0 ? spillRows(this.config.store.dataDir, rows, this.clock.now()) : undefined;
+    this.log.error({ reason, spill, windows: rows.length }, this.standby);
+    this.onLeaseLost?.(reason);
   }
 
   /** Deletes windows past their granularity's retention; returns how many. */
@@ -212,10 +327,15 @@ export class ShadowplaneService {
     return deleted;
   }
 
-  /** Stops listening and timers, flushes what is open, and closes the store. Idempotent. */
-  async stop(): Promise<void> {
-    if (this.stopped) return;
+  /**
+   * Stops listening and timers, flushes what is open, and closes the store. What the store cannot
+   * take is written to a spill file in the data directory (the report says where), which the next
+   * start writes to the store. Idempotent.
+   */
+  async stop(): Promise<StopReport> {
+    if (this.stopped) return {};
     this.stopped = true;
+    const report: StopReport = {};
     for (const cancel of this.timers.values()) cancel();
     this.scraper.stop();
     this.shadows.stop();
@@ -226,11 +346,21 @@ export class ShadowplaneService {
     await this.controller.stop();
     await this.api.close();
     try {
-      await this.flush();
+      // A standby never writes; an owner flushes what is open.
+      if (!this.standby) await this.flush();
+    } catch (err) {
+      // The failed flush kept its windows: take them all again and keep them on disk.
+      const rows = this.engine.takeFlush().rows;
+      const path = spillRows(this.config.store.dataDir, rows, this.clock.now());
+      report.spilled = { path, windows: rows.length, error: (err as Error).message };
+      this.log.error(report.spilled, 'the store could not take the last flush: its windows are kept in the spill file, which the next start writes');
     } finally {
+      await this.lease?.release();
       await this.store.close();
+      this.dataDirLock.release();
     }
     this.log.info('shadowplane stopped');
+    return report;
   }
 
   private every(name: string, ms: number, job: () => Promise<unknown>): void {
@@ -238,7 +368,7 @@ export class ShadowplaneService {
       job()
         .catch((err: unknown) => this.log.error({ job: name, err: (err as Error).message }, 'background job failed'))
         .finally(() => {
-          if (!this.stopped) this.timers.set(name, this.clock.setTimer(ms, tick));
+          if (!this.stopped && !this.standby) this.timers.set(name, this.clock.setTimer(ms, tick));
         });
     };
     this.timers.set(name, this.clock.setTimer(ms, tick));

@@ -4,9 +4,12 @@
  * messages name the field, problem+json errors with catalogue codes, and a bearer token required
  * on every request that changes state when a token is set.
  */
+import AjvCompiler from '@fastify/ajv-compiler';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { timingSafeEqual } from 'node:crypto';
 import { ShadowplaneError } from '../core/errors.js';
+import { isStorableText, TEXT_FORMAT } from '../core/schema.js';
+import { textProblems } from '../core/validation.js';
 import { logger } from '../obs/log.js';
 import { errorHandler, problem, sendProblem } from './problem.js';
 
@@ -36,6 +39,23 @@ export interface AppOptions {
   readonly tokenSource?: string;
 }
 
+/**
+ * Route option `config` of a route whose body items are validated one by one by the route itself
+ * (the ingest routes: a bad item must not sink its batch), so the app-wide text check skips it.
+ */
+export const ITEMS_CHECKED_ALONE = { itemsCheckedAlone: true } as const;
+
+/**
+ * Validators per request part: the query string and path parameters arrive as text and are
+ * coerced to the schema's types (`?limit=5`), a JSON body is taken as sent, so `{"name": 12345}`
+ * is refused where a string is expected instead of becoming the name "12345".
+ */
+function buildValidator(externalSchemas: unknown, options: { customOptions: Record<string, unknown> }) {
+  const coercing = AjvCompiler()(externalSchemas as never, options as never);
+  const exact = AjvCompiler()(externalSchemas as never, { ...options, customOptions: { ...options.customOptions, coerceTypes: false } } as never);
+  return (route: { httpPart?: string }) => (route.httpPart === 'body' ? exact : coercing)(route as never);
+}
+
 /** A fastify app with the shared validation, error answers, 404 and token check (not listening). */
 export function buildApp(options: AppOptions): FastifyInstance {
   const log = logger(options.name);
@@ -43,13 +63,26 @@ export function buildApp(options: AppOptions): FastifyInstance {
     // Request lines are logged at info by fastify; an API's own log keeps warnings and errors only.
     loggerInstance: log.child({}, { level: 'warn' }) as FastifyBaseLogger,
     bodyLimit: options.bodyLimit,
+    schemaController: { compilersFactory: { buildValidator: buildValidator as never } },
     ajv: {
       customOptions: { strict: false, removeAdditional: false, allErrors: true, verbose: true, coerceTypes: 'array', useDefaults: true },
-      // `errorMessage` carries our phrasing of a rule; ajv only needs to know the keyword exists.
-      plugins: [(ajv: { addKeyword(def: { keyword: string; schemaType: string }): unknown }) => ajv.addKeyword({ keyword: 'errorMessage', schemaType: 'string' })] as never[],
+      plugins: [
+        (ajv: { addKeyword(def: { keyword: string; schemaType: string }): unknown; addFormat(name: string, check: (s: string) => boolean): unknown }) => {
+          // `errorMessage` carries our phrasing of a rule; ajv only needs to know the keyword exists.
+          ajv.addKeyword({ keyword: 'errorMessage', schemaType: 'string' });
+          ajv.addFormat(TEXT_FORMAT, isStorableText);
+          return ajv;
+        },
+      ] as never[],
     },
   });
   app.setErrorHandler(errorHandler(log));
+  // Every string a request carries must be one the store can hold, whatever its route's schema says.
+  app.addHook('preValidation', async (req) => {
+    const config = req.routeOptions.config as { itemsCheckedAlone?: boolean };
+    const problems = [...textProblems(req.params, '/params'), ...textProblems(req.query, '/querystring'), ...(config.itemsCheckedAlone ? [] : textProblems(req.body, '/body'))];
+    if (problems.length > 0) throw new ShadowplaneError('SHADOWPLANE_ERR_VALIDATION', 'the request carries text the store cannot hold', problems);
+  });
   app.setNotFoundHandler((req, reply) => sendProblem(reply, problem('SHADOWPLANE_ERR_NOT_FOUND', `no route ${req.method} ${req.url}`)));
   const token = options.token;
   if (token) {

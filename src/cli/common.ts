@@ -81,6 +81,8 @@ export async function api(conn: Conn, method: string, path: string, body?: unkno
     throw new ShadowplaneError(code as never, `${res.status}: ${String(json.detail ?? text)}`, (json.problems as never) ?? []);
   }
   return json;
+}
+
 /**
  * Throws SHADOWPLANE_ERR_OUTPUT_FILE unless `path` can be written: its directory exists and is
  * writable, and the path is not a directory or a read-only file. Commands call it before they

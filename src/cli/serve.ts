@@ -46,6 +46,7 @@ export function register(program: Command): void {
       if (opts.dataDir !== undefined) config.store.dataDir = opts.dataDir;
       if (config.server.port !== 0) await checkListen(config.server.host, config.server.port);
       const service = await ShadowplaneService.create(config);
+      if (service.standby) process.stderr.write(`${service.standby}; it takes over when that lease lapses\n`);
       let address: string;
       try {
         address = await service.start();
@@ -59,12 +60,23 @@ export function register(program: Command): void {
         stopping = true;
         process.stderr.write(`${signal}: flushing and stopping\n`);
         service.stop().then(
-          () => process.exit(0),
+          (report) => {
+            if (report.spilled) {
+              const { path, windows, error } = report.spilled;
+              process.stderr.write(`the store could not be written (${error}): ${windows} windows are kept in ${path}; the next start writes them\n`);
+            }
+            process.exit(0);
+          },
           (err: unknown) => {
             process.stderr.write(`error while stopping: ${(err as Error).message}\n`);
             process.exit(1);
           },
         );
+      };
+      service.onLeaseLost = (reason) => {
+        process.stderr.write(`lost the store's lease (${reason}): another instance may own the store now; stopping so a supervisor restarts this one as a standby\n`);
+        stopping = true;
+        service.stop().finally(() => process.exit(1));
       };
       process.on('SIGINT', () => stop('SIGINT'));
       process.on('SIGTERM', () => stop('SIGTERM'));

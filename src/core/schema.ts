@@ -2,8 +2,52 @@
  * Schema building blocks shared by the configuration file, the API and the control settings:
  * durations, target names, labels, sampling rates and scrape settings, each with its rule message.
  */
-import { Type, type TString } from '@sinclair/typebox';
+import { FormatRegistry, Type, type StringOptions, type TNumber, type NumberOptions, type TString } from '@sinclair/typebox';
 import { ShadowplaneError } from './errors.js';
+
+/**
+ * The largest magnitude of any number the Shadow Store takes in (bytes, latency, rows, metric
+ * values) and of any total it keeps: window sums saturate here (see saturatingAdd), so no sum of
+ * accepted values can overflow to ±Infinity or NaN, which neither backend can store.
+ */
+export const MAX_MAGNITUDE = 1e300;
+
+/** The largest time the API takes, ms since the epoch: the end of JavaScript's date range (year 275760). */
+export const MAX_TIME_MS = 8.64e15;
+
+/** `a + b`, held within ±MAX_MAGNITUDE (NaN stays NaN: a value the door let through should never be one). */
+export function saturatingAdd(a: number, b: number): number {
+  const sum = a + b;
+  if (sum > MAX_MAGNITUDE) return MAX_MAGNITUDE;
+  if (sum < -MAX_MAGNITUDE) return -MAX_MAGNITUDE;
+  return sum;
+}
+
+/** The format name of a string the store can hold (see isStorableText). */
+export const TEXT_FORMAT = 'text';
+
+/** The rule a string breaking TEXT_FORMAT is told. */
+export const TEXT_RULE = 'must not contain a NUL character (\\u0000) or an unpaired UTF-16 surrogate';
+
+/**
+ * True when both backends can store `s` as text: PostgreSQL refuses NUL in text, and an unpaired
+ * surrogate has no UTF-8 form (it would be stored as U+FFFD, a different key).
+ */
+export function isStorableText(s: string): boolean {
+  return !s.includes('\0') && (s as string & { isWellFormed(): boolean }).isWellFormed();
+}
+
+FormatRegistry.Set(TEXT_FORMAT, isStorableText);
+
+/** A free-form string the store can hold: no NUL, no unpaired surrogate (format `text`). */
+export function Text(options: StringOptions = {}): TString {
+  return Type.String({ ...options, format: TEXT_FORMAT });
+}
+
+/** A finite number within ±MAX_MAGNITUDE (narrower bounds in `options` win). */
+export function Magnitude(options: NumberOptions = {}): TNumber {
+  return Type.Number({ minimum: -MAX_MAGNITUDE, maximum: MAX_MAGNITUDE, ...options });
+}
 
 const DURATION_PATTERN = '^[0-9]+(ms|s|m|h|d)$';
 

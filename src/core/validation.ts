@@ -7,6 +7,7 @@ import { type TSchema, type Static } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value';
 import type { FieldProblem } from './errors.js';
+import { isStorableText, TEXT_FORMAT, TEXT_RULE } from './schema.js';
 
 const compiled = new WeakMap<TSchema, TypeCheck<TSchema>>();
 
@@ -34,6 +35,29 @@ export function problemsOf(schema: TSchema, value: unknown, prefix = ''): FieldP
     seen.add(path);
     problems.push({ path, message: ruleOf(error) });
   }
+  return problems;
+}
+
+/**
+ * Every string in `value` (nested in arrays and objects, keys too) that the store could not hold
+ * (see isStorableText), as problems at their JSON-pointer path under `prefix`.
+ */
+export function textProblems(value: unknown, prefix: string): FieldProblem[] {
+  const problems: FieldProblem[] = [];
+  const walk = (v: unknown, path: string): void => {
+    if (typeof v === 'string') {
+      if (!isStorableText(v)) problems.push({ path, message: TEXT_RULE });
+    } else if (Array.isArray(v)) {
+      v.forEach((item, i) => walk(item, `${path}/${i}`));
+    } else if (v !== null && typeof v === 'object' && !Buffer.isBuffer(v)) {
+      for (const [key, item] of Object.entries(v)) {
+        const at = `${path}/${isStorableText(key) ? key.replaceAll('~', '~0').replaceAll('/', '~1') : JSON.stringify(key).slice(1, -1)}`;
+        if (!isStorableText(key)) problems.push({ path: at, message: `is a key that ${TEXT_RULE}` });
+        walk(item, at);
+      }
+    }
+  };
+  walk(value, prefix);
   return problems;
 }
 
@@ -79,6 +103,8 @@ function ruleOf(error: ValueError): string {
       return `must be at least ${String(s.minLength)} characters`;
     case ValueErrorType.StringMaxLength:
       return `must be at most ${String(s.maxLength)} characters`;
+    case ValueErrorType.StringFormat:
+      return s.format === TEXT_FORMAT ? TEXT_RULE : `must be a ${String(s.format)} string`;
     case ValueErrorType.StringPattern:
       return `must match ${String(s.pattern)}`;
     case ValueErrorType.ArrayMaxItems:

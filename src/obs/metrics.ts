@@ -10,6 +10,7 @@ export interface GaugeSources {
   seriesCount(): Promise<number>;
   storeSizeBytes(): Promise<number>;
   openWindows(): number;
+  quarantinedWindows(): Promise<number>;
 }
 
 /** The metrics of one service. */
@@ -24,6 +25,8 @@ export class ServiceMetrics implements IngestCounters {
   readonly flushRows = new Counter({ name: 'shadowplane_flush_rows_total', help: 'Window rows written to the Shadow Store.', registers: [this.registry] });
   /** Flushes that failed (their closed windows are retried). */
   readonly flushFailures = new Counter({ name: 'shadowplane_flush_failures_total', help: 'Flushes that failed and will be retried.', registers: [this.registry] });
+  /** Window writes the store refused, each quarantined (a window refused at several flushes counts each time). */
+  readonly quarantined = new Counter({ name: 'shadowplane_store_quarantined_writes_total', help: 'Window writes the Shadow Store refused as invalid; each refused window is kept in the quarantine.', registers: [this.registry] });
   /** Windows deleted by compaction. */
   readonly compacted = new Counter({ name: 'shadowplane_compaction_deleted_windows_total', help: 'Windows deleted past their retention.', registers: [this.registry] });
 
@@ -31,6 +34,7 @@ export class ServiceMetrics implements IngestCounters {
     collectDefaultMetrics({ register: this.registry, prefix: 'shadowplane_' });
     new Gauge({ name: 'shadowplane_series', help: 'Distinct series (target, dimension, key) in the Shadow Store.', registers: [this.registry], async collect() { this.set(await sources.seriesCount()); } });
     new Gauge({ name: 'shadowplane_store_size_bytes', help: 'Bytes the Shadow Store occupies.', registers: [this.registry], async collect() { this.set(await sources.storeSizeBytes()); } });
+    new Gauge({ name: 'shadowplane_store_quarantine_windows', help: 'Windows kept in the quarantine (GET /v1/store/quarantine).', registers: [this.registry], async collect() { this.set(await sources.quarantinedWindows()); } });
     new Gauge({ name: 'shadowplane_open_windows', help: 'Windows open in memory.', registers: [this.registry], collect() { this.set(sources.openWindows()); } });
     for (const kind of ['event', 'sample']) this.accepted.inc({ kind }, 0);
   }

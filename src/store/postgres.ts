@@ -7,7 +7,9 @@ import { ShadowplaneError } from '../core/errors.js';
 import type { AuditEntry, Condition, ControlState, DecisionRecord } from '../model/decision.js';
 import type { AnomalyEvent, AnomalyRecord, TriageChange, TriageState } from '../model/detect.js';
 import type { AnomalyQuery, DecisionQuery, ShadowStore, TargetRecord, TopQuery, TopRow, WindowQuery } from './store.js';
-import { anomalyFromDb, anomalyLastColumnSql, anomalyListSql, anomalyParams, anomalyTriageSql, anomalyUpsertSql, controlSchema, TARGET_COLUMNS, WINDOW_COLUMNS, WINDOW_UPSERT_SET, targetFromDb, targetParams, topOrder, windowFromDb, windowParams } from './sql.js';
+import { anomalyFromDb, anomalyLastColumnSql, anomalyListSql, anomalyParams, anomalyTriageSql, anomalyUpsertSql, controlSchema, quarantineFromDb, quarantineParams, quarantineSchema, quarantineUpsertSql, TARGET_COLUMNS, WINDOW_COLUMNS, WINDOW_UPSERT_SET, targetFromDb, targetParams, topOrder, windowFromDb, windowParams } from './sql.js';
+import { PostgresLease, type Owner } from './owner.js';
+import type { QuarantinedWindow } from './quarantine.js';
 import type { WindowRow } from './window.js';
 
 // BIGINT columns hold ms timestamps, well inside 2^53: read them as numbers.
@@ -31,6 +33,8 @@ export class PostgresStore implements ShadowStore {
   private readonly windows: string;
   private readonly targets: string;
   private readonly schema: string;
+  /** The lease handed out by openLease(); window writes are fenced by its token. */
+  private lease: PostgresLease | undefined;
 
   constructor(private readonly options: PostgresStoreOptions) {
     this.pool = new pg.Pool({ connectionString: options.url, max: 4, connectionTimeoutMillis: 5000 });
@@ -61,6 +65,7 @@ export class PostgresStore implements ShadowStore {
         name TEXT PRIMARY KEY, kind TEXT NOT NULL, labels TEXT NOT NULL, sampling_rate DOUBLE PRECISION NOT NULL,
         scrape TEXT, source TEXT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)`);
     for (const sql of controlSchema(`${schema}.`, 'BIGINT')) await this.query(sql);
+    await this.query(quarantineSchema(`${schema}.`, 'BIGINT'));
     // Entries written in the same millisecond are listed in the order they were written (SQLite has rowid).
     await this.query(`ALTER TABLE ${schema}.audit ADD COLUMN IF NOT EXISTS seq BIGSERIAL`);
     await this.query(anomalyLastColumnSql(`${schema}.anomalies`, 'BIGINT', true));
@@ -71,6 +76,7 @@ export class PostgresStore implements ShadowStore {
     const client = await this.connect();
     try {
       await client.query('BEGIN');
+      if (this.lease) await this.fence(client, this.lease.token);
       for (let i = 0; i < rows.length; i += ROWS_PER_STATEMENT) {
         const chunk = rows.slice(i, i + ROWS_PER_STATEMENT);
         const params: unknown[] = [];
@@ -88,10 +94,24 @@ export class PostgresStore implements ShadowStore {
       await client.query('COMMIT');
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
-      throw unavailable(err);
+      throw refusedOrUnavailable(err);
     } finally {
       client.release();
     }
+  }
+
+  async quarantineWindows(entries: readonly QuarantinedWindow[]): Promise<void> {
+    const sql = quarantineUpsertSql(`${this.schema}.quarantine`, dollar);
+    for (const q of entries) await this.query(sql, quarantineParams(q));
+  }
+
+  async listQuarantine(limit: number): Promise<QuarantinedWindow[]> {
+    return (await this.query(`SELECT * FROM ${this.schema}.quarantine ORDER BY last_at DESC, id LIMIT $1`, [limit])).map(quarantineFromDb);
+  }
+
+  async quarantineCount(): Promise<number> {
+    const [row] = await this.query(`SELECT COUNT(*) AS n FROM ${this.schema}.quarantine`);
+    return Number(row.n);
   }
 
   async loadOpenWindows(): Promise<WindowRow[]> {
@@ -247,6 +267,21 @@ export class PostgresStore implements ShadowStore {
     }
   }
 
+  openLease(owner: Owner, onLost: (reason: string) => void): PostgresLease {
+    this.lease = new PostgresLease({ url: this.options.url, schema: this.options.schema, owner, onLost });
+    return this.lease;
+  }
+
+  /**
+   * Fails the write transaction unless the `owner` row still carries `token`. The row stays locked
+   * (FOR SHARE) until the transaction ends, so a standby taking over waits for this write to commit
+   * before it reads the windows, and a write after the take-over is refused.
+   */
+  private async fence(client: pg.PoolClient, token: string): Promise<void> {
+    const res = await client.query(`SELECT 1 FROM ${this.schema}.owner WHERE id = 1 AND token = $1 FOR SHARE`, [token]);
+    if (res.rowCount === 0) throw new ShadowplaneError('SHADOWPLANE_ERR_STORE_UNAVAILABLE', 'this instance no longer holds the store\'s lease: another instance owns the store');
+  }
+
   async sizeBytes(): Promise<number> {
     const [row] = await this.query(
       `SELECT pg_total_relation_size('${this.windows}') + pg_total_relation_size('${this.targets}') AS n`,
@@ -282,6 +317,16 @@ export class PostgresStore implements ShadowStore {
 
 /** PostgreSQL's positional placeholder. */
 const dollar = (i: number): string => `$${i}`;
+
+/**
+ * SHADOWPLANE_ERR_STORE_REJECTED for an error of the rows themselves (SQLSTATE class 22, data
+ * exception, e.g. a NUL in text; class 23, integrity constraint), else as unavailable().
+ */
+function refusedOrUnavailable(err: unknown): ShadowplaneError {
+  const sqlState = (err as { code?: unknown }).code;
+  if (typeof sqlState === 'string' && /^2[23]/.test(sqlState)) return new ShadowplaneError('SHADOWPLANE_ERR_STORE_REJECTED', `PostgreSQL: ${(err as Error).message}`);
+  return unavailable(err);
+}
 
 function unavailable(err: unknown): ShadowplaneError {
   if (err instanceof ShadowplaneError) return err;

@@ -3,6 +3,7 @@
  * WindowRow / TargetRecord and database rows. NaN is stored as NULL (SQLite has no NaN).
  */
 import type { AnomalyEvent, AnomalyKind, AnomalyRecord, Driver, TriageChange, TriageState } from '../model/detect.js';
+import type { QuarantinedWindow } from './quarantine.js';
 import type { AnomalyQuery, TargetRecord } from './store.js';
 import type { Dimension, WindowRow } from './window.js';
 
@@ -178,5 +179,26 @@ export function anomalyFromDb(r: Record<string, unknown>): AnomalyRecord {
   };
 }
 
-/** The SQLite form of controlSchema, as one script. */
-export const CONTROL_SCHEMA = controlSchema('', 'INTEGER').join(';\n') + ';';
+/** The quarantine table (see quarantine.ts); `prefix` as in controlSchema. */
+export function quarantineSchema(prefix: string, time: 'INTEGER' | 'BIGINT'): string {
+  return `CREATE TABLE IF NOT EXISTS ${prefix}quarantine (id TEXT PRIMARY KEY, row TEXT NOT NULL, error TEXT NOT NULL, first_at ${time} NOT NULL, last_at ${time} NOT NULL, attempts INTEGER NOT NULL)`;
+}
+
+/** The upsert of one quarantined window into `table`, placeholders by `ph(1..6)`; parameters from quarantineParams. */
+export function quarantineUpsertSql(table: string, ph: (i: number) => string): string {
+  return `INSERT INTO ${table} AS q (id, row, error, first_at, last_at, attempts) VALUES (${[1, 2, 3, 4, 5, 6].map(ph).join(', ')})
+    ON CONFLICT (id) DO UPDATE SET row = excluded.row, error = excluded.error, last_at = excluded.last_at, attempts = q.attempts + excluded.attempts`;
+}
+
+/** A quarantined window as parameters in quarantineUpsertSql order. */
+export function quarantineParams(q: QuarantinedWindow): unknown[] {
+  return [q.id, q.row, q.error, q.firstAt, q.lastAt, q.attempts];
+}
+
+/** A database row of the quarantine table. */
+export function quarantineFromDb(r: Record<string, unknown>): QuarantinedWindow {
+  return { id: String(r.id), row: String(r.row), error: String(r.error), firstAt: Number(r.first_at), lastAt: Number(r.last_at), attempts: Number(r.attempts) };
+}
+
+/** The SQLite form of controlSchema and the quarantine table, as one script. */
+export const CONTROL_SCHEMA = [...controlSchema('', 'INTEGER'), quarantineSchema('', 'INTEGER')].join(';\n') + ';';

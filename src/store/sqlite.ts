@@ -10,8 +10,12 @@ import { ShadowplaneError } from '../core/errors.js';
 import type { AuditEntry, Condition, ControlState, DecisionRecord } from '../model/decision.js';
 import type { AnomalyEvent, AnomalyRecord, TriageChange, TriageState } from '../model/detect.js';
 import type { AnomalyQuery, DecisionQuery, ShadowStore, TargetRecord, TopQuery, TopRow, WindowQuery } from './store.js';
-import { anomalyFromDb, anomalyLastColumnSql, anomalyListSql, anomalyParams, anomalyTriageSql, anomalyUpsertSql, CONTROL_SCHEMA, TARGET_COLUMNS, WINDOW_COLUMNS, WINDOW_UPSERT_SET, targetFromDb, targetParams, topOrder, windowFromDb, windowParams } from './sql.js';
+import { anomalyFromDb, anomalyLastColumnSql, anomalyListSql, anomalyParams, anomalyTriageSql, anomalyUpsertSql, CONTROL_SCHEMA, quarantineFromDb, quarantineParams, quarantineUpsertSql, TARGET_COLUMNS, WINDOW_COLUMNS, WINDOW_UPSERT_SET, targetFromDb, targetParams, topOrder, windowFromDb, windowParams } from './sql.js';
+import type { QuarantinedWindow } from './quarantine.js';
 import type { WindowRow } from './window.js';
+
+/** SQLite result codes that mean the row, not the database, is at fault. */
+const REFUSED_ROW = /^SQLITE_(CONSTRAINT|MISMATCH|TOOBIG)/;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS windows (
@@ -59,9 +63,30 @@ export class SqliteStore implements ShadowStore {
        ON CONFLICT (target, granularity, dim, key, start) DO UPDATE SET ${WINDOW_UPSERT_SET}`,
     );
     const bool = (b: boolean) => (b ? 1 : 0);
-    this.db.transaction((all: readonly WindowRow[]) => {
-      for (const row of all) insert.run(windowParams(row, bool));
-    })(rows);
+    try {
+      this.db.transaction((all: readonly WindowRow[]) => {
+        for (const row of all) insert.run(windowParams(row, bool));
+      })(rows);
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      const refused = typeof code === 'string' && REFUSED_ROW.test(code);
+      throw new ShadowplaneError(refused ? 'SHADOWPLANE_ERR_STORE_REJECTED' : 'SHADOWPLANE_ERR_STORE_UNAVAILABLE', `SQLite: ${(err as Error).message}`);
+    }
+  }
+
+  async quarantineWindows(entries: readonly QuarantinedWindow[]): Promise<void> {
+    const upsert = this.db.prepare(quarantineUpsertSql('quarantine', () => '?'));
+    this.db.transaction(() => {
+      for (const q of entries) upsert.run(quarantineParams(q));
+    })();
+  }
+
+  async listQuarantine(limit: number): Promise<QuarantinedWindow[]> {
+    return this.all('SELECT * FROM quarantine ORDER BY last_at DESC, id LIMIT ?', limit).map(quarantineFromDb);
+  }
+
+  async quarantineCount(): Promise<number> {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM quarantine').get() as { n: number }).n;
   }
 
   async loadOpenWindows(): Promise<WindowRow[]> {

@@ -2,10 +2,13 @@
  * The Shadow Store port: durable rollup windows, the managed targets and their settings. Two
  * backends implement it (SQLite embedded, PostgreSQL for more than one machine) and run the same
  * test suite. Every method rejects with SHADOWPLANE_ERR_STORE_UNAVAILABLE when the backend cannot
- * be reached; nothing here retries.
+ * be reached; nothing here retries. A write the backend refuses as invalid (a constraint, a value
+ * it cannot hold) rejects with SHADOWPLANE_ERR_STORE_REJECTED instead (see quarantine.ts).
  */
 import type { AuditEntry, Condition, ControlState, DecisionRecord, DecisionStatus } from '../model/decision.js';
 import type { AnomalyEvent, AnomalyRecord, TriageChange, TriageState } from '../model/detect.js';
+import type { Owner } from './owner.js';
+import type { QuarantinedWindow } from './quarantine.js';
 import type { Dimension, WindowRow } from './window.js';
 
 /** The kinds of data system a target can be. */
@@ -88,6 +91,16 @@ export interface AnomalyQuery {
   ongoing?: boolean;
 }
 
+/** The right to run the loops that write a shared store (see owner.ts). */
+export interface StoreLease {
+  readonly isHeld: boolean;
+  /** Takes the lease if it is free; true when held. */
+  tryAcquire(): Promise<boolean>;
+  /** Who recorded themselves as the holder last. */
+  holder(): Promise<Owner | undefined>;
+  release(): Promise<void>;
+}
+
 /** The durable half of the Shadow Store. */
 export interface ShadowStore {
   /** `sqlite` or `postgres`. */
@@ -96,6 +109,12 @@ export interface ShadowStore {
   init(): Promise<void>;
   /** Upserts rows in one transaction: all are written or none. */
   writeWindows(rows: readonly WindowRow[]): Promise<void>;
+  /** Keeps windows the store refused, by id: a window refused again gets its newer row and error, and one more attempt. */
+  quarantineWindows(entries: readonly QuarantinedWindow[]): Promise<void>;
+  /** Quarantined windows, last refused first. */
+  listQuarantine(limit: number): Promise<QuarantinedWindow[]>;
+  /** Count of quarantined windows. */
+  quarantineCount(): Promise<number>;
   /** Rows not yet final, for the rollup engine to carry on from after a restart. */
   loadOpenWindows(): Promise<WindowRow[]>;
   /** Windows of one series, ordered by start. */
@@ -142,6 +161,11 @@ export interface ShadowStore {
    * caller's (src/detect/events.ts withTriage).
    */
   setAnomalyTriage(id: string, from: TriageState, to: TriageState, change: TriageChange): Promise<boolean>;
+  /**
+   * A lease for the loops, on a backend several instances share (PostgreSQL); `onLost` is called
+   * if a held lease is lost. Absent on an embedded backend, whose data directory lock suffices.
+   */
+  openLease?(owner: Owner, onLost: (reason: string) => void): StoreLease;
   /** Bytes the store occupies on disk. */
   sizeBytes(): Promise<number>;
   close(): Promise<void>;

@@ -1,7 +1,10 @@
 /**
  * One rollup cell: the aggregate of everything one target saw in one dimension key over one time
  * window. Aggregates are associative (`merge`), so fine windows roll into coarse ones exactly.
+ * Every sum saturates at ±MAX_MAGNITUDE (1e300): a total that reaches it stays there instead of
+ * overflowing to ±Infinity, and +Infinity plus -Infinity (NaN) can never reach the store.
  */
+import { saturatingAdd as add } from '../core/schema.js';
 import { QuantileSketch } from './sketch.js';
 
 /** The dimensions a target's request windows are kept by, plus `metric` for resource metrics. */
@@ -79,22 +82,22 @@ export class Window {
    */
   addRequest(at: number, latencyMs: number, sketchIndex: number, bytes: number, rows: number, failed: boolean, weight: number, rate: number): void {
     this.count++;
-    this.estCount += weight;
-    this.bytes += bytes;
-    this.estBytes += bytes * weight;
-    this.rows += rows;
+    this.estCount = add(this.estCount, weight);
+    this.bytes = add(this.bytes, bytes);
+    this.estBytes = add(this.estBytes, bytes * weight);
+    this.rows = add(this.rows, rows);
     if (failed) {
       this.errors++;
-      this.estErrors += weight;
+      this.estErrors = add(this.estErrors, weight);
     }
-    this.sum += latencyMs;
+    this.sum = add(this.sum, latencyMs);
     if (latencyMs < this.min) this.min = latencyMs;
     if (latencyMs > this.max) this.max = latencyMs;
     this.sketch.addAtIndex(sketchIndex);
     this.rate = rate;
     const perSecond = (this.perSecond ??= new Float64Array(this.granularity));
     const second = Math.floor((at - this.start) / 1000);
-    const inSecond = (perSecond[second] += weight);
+    const inSecond = (perSecond[second] = add(perSecond[second], weight));
     if (inSecond > this.peak) this.peak = inSecond;
   }
 
@@ -102,7 +105,7 @@ export class Window {
   addSample(at: number, value: number): void {
     this.count++;
     this.estCount++;
-    this.sum += value;
+    this.sum = add(this.sum, value);
     if (value < this.min) this.min = value;
     if (value > this.max) this.max = value;
     this.sketch.add(value);
@@ -115,13 +118,13 @@ export class Window {
   /** Adds `other` (a window of the same or a finer granularity, inside this one) into this window. */
   merge(other: Window): void {
     this.count += other.count;
-    this.estCount += other.estCount;
-    this.bytes += other.bytes;
-    this.estBytes += other.estBytes;
-    this.rows += other.rows;
+    this.estCount = add(this.estCount, other.estCount);
+    this.bytes = add(this.bytes, other.bytes);
+    this.estBytes = add(this.estBytes, other.estBytes);
+    this.rows = add(this.rows, other.rows);
     this.errors += other.errors;
-    this.estErrors += other.estErrors;
-    this.sum += other.sum;
+    this.estErrors = add(this.estErrors, other.estErrors);
+    this.sum = add(this.sum, other.sum);
     if (other.min < this.min) this.min = other.min;
     if (other.max > this.max) this.max = other.max;
     this.sketch.merge(other.sketch);
@@ -130,7 +133,7 @@ export class Window {
       // seconds line up, so the peak is recomputed from the summed seconds.
       const mine = (this.perSecond ??= new Float64Array(this.granularity));
       for (let s = 0; s < mine.length; s++) {
-        mine[s] += other.perSecond[s];
+        mine[s] = add(mine[s], other.perSecond[s]);
         if (mine[s] > this.peak) this.peak = mine[s];
       }
     } else if (other.peak > this.peak) {

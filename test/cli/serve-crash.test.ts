@@ -1,17 +1,15 @@
 /**
  * The real `shadowplane serve` process: a kill -9 loses at most what arrived since the last flush,
- * and a graceful stop (SIGTERM) loses nothing.
+ * and a graceful stop (SIGTERM) loses nothing, even when the store cannot be written at the stop.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { exited, startServe as serve } from '../helpers/serve.js';
 
-const root = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/dist\/$/, '/');
-const cli = join(root, 'dist/src/cli/main.js');
 const dir = mkdtempSync(join(tmpdir(), 'sp-crash-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -20,19 +18,7 @@ writeFileSync(
   `server: { port: 0 }\nstore: { dataDir: ${JSON.stringify(join(dir, 'data'))}, flushInterval: 500ms }\ntargets:\n  - { name: orders-db, kind: database }\n`,
 );
 
-async function startServe(): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn('node', [cli, 'serve', '--config', join(dir, 'shadowplane.yaml')], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, SHADOWPLANE_LOG_LEVEL: 'warn' } });
-  let stderr = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stderr!.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(stderr);
-      if (match) resolve(match[1]);
-    });
-    child.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${stderr}`)));
-  });
-  return { child, url };
-}
+const startServe = () => serve(join(dir, 'shadowplane.yaml'));
 
 async function post(url: string, n: number, tag: string): Promise<void> {
   const now = Date.now();
@@ -51,7 +37,6 @@ async function storedCount(url: string): Promise<number> {
   return ((await res.json()) as { points: { v: number }[] }).points.reduce((sum, p) => sum + p.v, 0);
 }
 
-const exited = (child: ChildProcess) => new Promise((resolve) => child.once('exit', resolve));
 
 test('kill -9 loses at most one flush interval; SIGTERM flushes everything', { timeout: 240_000 }, async () => {
   let { child, url } = await startServe();
@@ -71,6 +56,32 @@ test('kill -9 loses at most one flush interval; SIGTERM flushes everything', { t
   await exited(child);
   ({ child, url } = await startServe());
   assert.equal(await storedCount(url), afterCrash + 30, 'a graceful stop flushes what is open');
+  child.kill('SIGTERM');
+  await exited(child);
+});
+
+test('SIGTERM while the store cannot be written says how many windows it keeps and where; the next start writes them', { timeout: 240_000 }, async () => {
+  const dataDir = join(dir, 'data');
+  let { child, url } = await startServe();
+  const before = await storedCount(url);
+  const db = new Database(join(dataDir, 'shadowplane.db'));
+  db.exec('BEGIN EXCLUSIVE'); // another writer holds the lock: every flush from now on fails
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  try {
+    await post(url, 40, 'd');
+    child.kill('SIGTERM');
+    await exited(child);
+  } finally {
+    db.exec('ROLLBACK');
+    db.close();
+  }
+  const kept = /(\d+) windows are kept in (\S+); the next start writes them/.exec(stderr);
+  assert.ok(kept, stderr);
+  assert.ok(kept[2].startsWith(join(dataDir, 'unflushed')), kept[2]);
+  assert.equal(child.exitCode, 0);
+  ({ child, url } = await startServe());
+  assert.equal(await storedCount(url), before + 40, 'the spilled windows were written at start');
   child.kill('SIGTERM');
   await exited(child);
 });

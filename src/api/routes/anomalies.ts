@@ -7,7 +7,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { TargetName } from '../../core/schema.js';
+import { MAX_TIME_MS, TargetName } from '../../core/schema.js';
 import { ShadowplaneError } from '../../core/errors.js';
 import { triageAnomaly } from '../../control/anomaly.js';
 import type { TriageState } from '../../model/detect.js';
@@ -20,7 +20,7 @@ const States = ['open', 'acknowledged', 'resolved', 'false-positive'];
 const ListQuery = Type.Object({
   state: Type.Optional(Type.Union(States.map((s) => Type.Literal(s)), { description: 'Only events in this triage state.' })),
   limit: Type.Integer({ minimum: 1, maximum: 1000, default: 50 }),
-  before: Type.Optional(Type.Integer({ minimum: 0, description: 'Only events that started before this time (ms since the epoch): paging back.' })),
+  before: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_TIME_MS, description: 'Only events that started before this time (ms since the epoch): paging back.' })),
 });
 const TriageBody = Type.Object(
   {

@@ -11,6 +11,7 @@ import { ControlSettingsPatch } from '../../control/settings.js';
 import type { OverrideKind } from '../../control/controller.js';
 import type { ShadowplaneService } from '../../service.js';
 import { requester, Who } from '../who.js';
+import { parseTime } from './query.js';
 
 const For = Type.Optional(Type.String({ pattern: '^[0-9]+(ms|s|m|h|d)$', description: 'How long the override lasts, e.g. `2h`; without it, until cleared.', errorMessage: 'must be a duration such as 30m or 2h' }));
 const Units = Type.Integer({ minimum: 0, maximum: 100000 });
@@ -49,11 +50,6 @@ const ComponentReport = Type.Object(
   { additionalProperties: false },
 );
 
-function timeParam(text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  const t = /^[0-9]+$/.test(text) ? Number(text) : Date.parse(text);
-  return Number.isFinite(t) ? t : undefined;
-}
 
 /** /v1/targets/{target}/control, overrides, decisions, conditions, audit; /v1/decisions/{id}. */
 export function controlRoutes(app: FastifyInstance, service: ShadowplaneService): void {
@@ -126,7 +122,7 @@ export function controlRoutes(app: FastifyInstance, service: ShadowplaneService)
   app.get<{ Params: Static<typeof TargetParams>; Querystring: Static<typeof DecisionsQuery> }>(
     '/v1/targets/:target/decisions',
     { schema: { tags, summary: 'Decisions of a target, newest first.', params: TargetParams, querystring: DecisionsQuery } },
-    async (req) => ({ decisions: await c.decisions(req.params.target, req.query.limit, timeParam(req.query.before), req.query.status as never) }),
+    async (req) => ({ decisions: await c.decisions(req.params.target, req.query.limit, req.query.before === undefined ? undefined : parseTime(req.query.before, service.clock.now(), 'before'), req.query.status as never) }),
   );
 
   app.post<{ Params: Static<typeof TargetParams>; Body: Static<typeof ComponentReport> }>(

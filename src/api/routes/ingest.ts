@@ -8,6 +8,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { IngestResult } from '../../ingest/ingestor.js';
 import { EventSchema, SampleSchema } from '../../ingest/schemas.js';
 import type { ShadowplaneService } from '../../service.js';
+import { ITEMS_CHECKED_ALONE } from '../app.js';
 import { problem, sendProblem } from '../problem.js';
 
 /** Rejections listed in one answer; the count covers all of them. */
@@ -52,10 +53,12 @@ export function ingestRoutes(app: FastifyInstance, service: ShadowplaneService):
   const consumes = ['application/json', 'application/x-ndjson'];
 
   app.post('/v1/events', {
+    config: ITEMS_CHECKED_ALONE,
     schema: { tags: ['ingest'], summary: 'Ingest request-metadata events.', description: 'A RequestEvent, an array of them, or NDJSON with one per line. Each event is validated on its own; `rejected` lists those that were not accepted.', consumes, security, response: { 200: IngestAnswer } },
   }, async (req, reply) => handle('event', req.body, reply));
 
   app.post('/v1/samples', {
+    config: ITEMS_CHECKED_ALONE,
     schema: { tags: ['ingest'], summary: 'Ingest resource-metric samples.', description: 'A MetricSample, an array of them, or NDJSON with one per line.', consumes, security, response: { 200: IngestAnswer } },
   }, async (req, reply) => handle('sample', req.body, reply));
 }

@@ -1,7 +1,7 @@
 /** Reading the shadow: a series at a step, the top keys of a dimension, and the live window. */
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { Duration, TargetName, durationMs } from '../../core/schema.js';
+import { Duration, MAX_TIME_MS, TargetName, Text, durationMs } from '../../core/schema.js';
 import { ShadowplaneError } from '../../core/errors.js';
 import type { ShadowplaneService } from '../../service.js';
 import { SERIES_STATS, readSeries, windowStat, type SeriesStat } from '../../store/query.js';
@@ -15,7 +15,7 @@ const literals = <T extends string>(values: readonly T[], description: string, d
 const SeriesQuery = Type.Object(
   {
     dim: literals(DIMENSIONS, 'Dimension: `total`, or a key of `op`, `table`, `column` (`table.column`), `user` (pseudonym), `route`, or `metric` (a resource-metric series).', 'total'),
-    key: Type.String({ default: '', description: 'The key within the dimension (empty for `total`).' }),
+    key: Text({ default: '', description: 'The key within the dimension (empty for `total`).' }),
     metric: literals(SERIES_STATS, 'The statistic: counts and volumes, `errorRate`, latency (or metric value) `mean`/`min`/`max`/`p50`..`p99`, `peakRps`, `samplingRate`, `last`.', 'estimatedCount'),
     from: Type.String({ ...Time, default: 'now-1h' }),
     to: Type.String({ ...Time, default: 'now' }),
@@ -35,20 +35,28 @@ const TopQuery = Type.Object(
   { additionalProperties: false },
 );
 
-/** Parses a time parameter; SHADOWPLANE_ERR_VALIDATION naming the parameter when it cannot. */
+/**
+ * Parses a time parameter; SHADOWPLANE_ERR_VALIDATION naming the parameter when it cannot, or when
+ * the time lies outside ±MAX_TIME_MS (the date range; it also keeps every bound inside BIGINT).
+ */
 export function parseTime(text: string, now: number, param: string): number {
+  const t = readTime(text, now);
+  if (Number.isNaN(t)) throw new ShadowplaneError('SHADOWPLANE_ERR_VALIDATION', `cannot read ${param}`, [{ path: `/querystring/${param}`, message: 'must be ms since the epoch, an ISO-8601 date-time, now, or now-<duration>' }]);
+  if (Math.abs(t) > MAX_TIME_MS) throw new ShadowplaneError('SHADOWPLANE_ERR_VALIDATION', `${param} is out of range`, [{ path: `/querystring/${param}`, message: `must lie within ${MAX_TIME_MS} ms of the epoch (the date range)` }]);
+  return t;
+}
+
+function readTime(text: string, now: number): number {
   if (/^[0-9]+$/.test(text)) return Number(text);
   if (text === 'now') return now;
   if (text.startsWith('now-')) {
     try {
       return now - durationMs(text.slice(4));
     } catch {
-      /* fall through to the error below */
+      /* not a duration: try a date below */
     }
   }
-  const t = Date.parse(text);
-  if (Number.isNaN(t)) throw new ShadowplaneError('SHADOWPLANE_ERR_VALIDATION', `cannot read ${param}`, [{ path: `/querystring/${param}`, message: 'must be ms since the epoch, an ISO-8601 date-time, now, or now-<duration>' }]);
-  return t;
+  return Date.parse(text);
 }
 
 /** The statistics of one window, for the live view. */
