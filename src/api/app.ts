@@ -24,6 +24,19 @@ export function assertSafeBind(what: string, host: string, token: string | undef
   }
 }
 
+/** How long a listener waits on a client before closing the connection, ms. */
+export interface ListenerTimeouts {
+  /** From connecting (or the end of the previous request) to the end of a request's headers: also closes sockets that never send a byte. */
+  readonly headersMs: number;
+  /** From the start of a request to the end of its body. Not less than `headersMs`. */
+  readonly requestMs: number;
+  /** A connection with no traffic either way (an idle keep-alive connection, a client that stopped reading). */
+  readonly idleMs: number;
+}
+
+/** The timeouts of every API unless its caller sets others (the service's come from `server.*Timeout`). */
+export const DEFAULT_TIMEOUTS: ListenerTimeouts = { headersMs: 10_000, requestMs: 60_000, idleMs: 75_000 };
+
 /** Settings of an app. */
 export interface AppOptions {
   /** Logger name of the API (e.g. `api`, `volume-api`). */
@@ -34,12 +47,21 @@ export interface AppOptions {
   readonly token?: string;
   /** Where the token comes from, for the 401's detail (e.g. `server.token`). */
   readonly tokenSource?: string;
+  /** Connection timeouts; DEFAULT_TIMEOUTS when not given. */
+  readonly timeouts?: ListenerTimeouts;
 }
 
 /** A fastify app with the shared validation, error answers, 404 and token check (not listening). */
 export function buildApp(options: AppOptions): FastifyInstance {
   const log = logger(options.name);
+  const timeouts = options.timeouts ?? DEFAULT_TIMEOUTS;
   const app = Fastify({
+    // Node checks header and request deadlines on a timer; checking every second (or sooner for
+    // shorter timeouts) closes an expired connection close to its deadline, not up to 30 s later.
+    http: { headersTimeout: timeouts.headersMs, connectionsCheckingInterval: Math.min(1000, timeouts.headersMs) },
+    requestTimeout: timeouts.requestMs,
+    keepAliveTimeout: timeouts.idleMs,
+    connectionTimeout: timeouts.idleMs,
     // Request lines are logged at info by fastify; an API's own log keeps warnings and errors only.
     loggerInstance: log.child({}, { level: 'warn' }) as FastifyBaseLogger,
     bodyLimit: options.bodyLimit,
