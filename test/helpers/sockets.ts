@@ -18,3 +18,21 @@ export async function stalledClient(port: number, bytes?: Buffer | string): Prom
   if (bytes !== undefined) socket.write(bytes);
   return { socket, closed };
 }
+
+/** Short timeouts for listeners under test. */
+export const SHORT_TIMEOUTS = { headersMs: 200, requestMs: 400, idleMs: 2000 };
+
+/**
+ * Opens three stalled HTTP clients on 127.0.0.1:`port` — one silent, one stopping inside its
+ * headers, one stopping inside its body — runs `served` (real requests that must be answered
+ * meanwhile) and resolves once the listener has closed all three.
+ */
+export async function stalledHttpClientsClosed(port: number, served: () => Promise<void>): Promise<void> {
+  const stalled = await Promise.all([
+    stalledClient(port),
+    stalledClient(port, 'GET /v1/status HTTP/1.1\r\nHost: x\r\n'),
+    stalledClient(port, 'PUT /v1/nothing HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a'),
+  ]);
+  await served();
+  await Promise.all(stalled.map((s) => s.closed));
+}
