@@ -62,7 +62,7 @@ export const ConfigSchema = Type.Object(
         maxEventsPerSecond: Type.Integer({ minimum: 1, default: 2_000_000, description: 'Events and samples accepted per second over the API before requests get 429.' }),
         maxItemsPerBatch: Type.Integer({ minimum: 1, default: 100_000, description: 'Most events or samples in one ingest request (NDJSON lines or array elements); a request with more gets 413 and nothing in it is ingested.' }),
         parseTimeout: Duration('Most time spent parsing one ingest request; a request that takes longer gets 413 and nothing in it is ingested.', '5s'),
-        headersTimeout: Duration('How long a connection may take to send a request\'s headers (from connecting, or from the previous answer); also closes connections that never send anything.', `${DEFAULT_TIMEOUTS.headersMs / 1000}s`),
+        headersTimeout: Duration('How long a client may take to send a request\'s headers; also closes connections that never send anything.', `${DEFAULT_TIMEOUTS.headersMs / 1000}s`),
         requestTimeout: Duration('How long a client may take to send a whole request, body included. Not less than `headersTimeout`.', `${DEFAULT_TIMEOUTS.requestMs / 1000}s`),
         idleTimeout: Duration('How long a connection may stay without traffic either way (idle keep-alive connections included) before it is closed.', `${DEFAULT_TIMEOUTS.idleMs / 1000}s`),
       },

@@ -8,7 +8,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { timingSafeEqual } from 'node:crypto';
 import { ShadowplaneError } from '../core/errors.js';
 import { logger } from '../obs/log.js';
-import { errorHandler, problem, sendProblem } from './problem.js';
+import { clientErrorHandler, errorHandler, problem, sendProblem } from './problem.js';
 
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
@@ -55,6 +55,7 @@ export interface AppOptions {
 export function buildApp(options: AppOptions): FastifyInstance {
   const log = logger(options.name);
   const timeouts = options.timeouts ?? DEFAULT_TIMEOUTS;
+  const handleError = errorHandler(log);
   const app = Fastify({
     // Node checks header and request deadlines on a timer; checking every second (or sooner for
     // shorter timeouts) closes an expired connection close to its deadline, not up to 30 s later.
@@ -62,6 +63,9 @@ export function buildApp(options: AppOptions): FastifyInstance {
     requestTimeout: timeouts.requestMs,
     keepAliveTimeout: timeouts.idleMs,
     connectionTimeout: timeouts.idleMs,
+    clientErrorHandler,
+    // A URL that does not decode, answered like every other error.
+    frameworkErrors: (err, req, reply) => handleError(err, req, reply),
     // Request lines are logged at info by fastify; an API's own log keeps warnings and errors only.
     loggerInstance: log.child({}, { level: 'warn' }) as FastifyBaseLogger,
     bodyLimit: options.bodyLimit,
@@ -71,7 +75,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
       plugins: [(ajv: { addKeyword(def: { keyword: string; schemaType: string }): unknown }) => ajv.addKeyword({ keyword: 'errorMessage', schemaType: 'string' })] as never[],
     },
   });
-  app.setErrorHandler(errorHandler(log));
+  app.setErrorHandler(handleError);
   app.setNotFoundHandler((req, reply) => sendProblem(reply, problem('SHADOWPLANE_ERR_NOT_FOUND', `no route ${req.method} ${req.url}`)));
   const token = options.token;
   if (token) {
