@@ -20,7 +20,7 @@ import { PostgresStore } from './store/postgres.js';
 import { RollupEngine } from './store/rollup.js';
 import { SqliteStore } from './store/sqlite.js';
 import type { ShadowStore } from './store/store.js';
-import { assertSafeBind } from './api/app.js';
+import { assertSafeBind, boundUrl } from './api/app.js';
 import { buildApi } from './api/server.js';
 import { EventBus, observeStore } from './api/events.js';
 import { ShadowRegistry } from './control/shadows/registry.js';
@@ -119,7 +119,7 @@ export class ShadowplaneService {
     return service;
   }
 
-  /** Starts the flush and compaction timers and the scraper, then listens. Returns the address. */
+  /** Starts the flush and compaction timers and the scraper, then listens. Returns the address bound (`http://host:port`). */
   async start(): Promise<string> {
     this.every('flush', durationMs(this.config.store.flushInterval), () => this.flush());
     this.every('compaction', durationMs(this.config.store.compactionInterval), () => this.compact());
@@ -127,7 +127,8 @@ export class ShadowplaneService {
     this.shadows.start();
     this.demo?.start();
     this.controller.start();
-    const address = await this.api.listen({ host: this.config.server.host, port: this.config.server.port });
+    await this.api.listen({ host: this.config.server.host, port: this.config.server.port });
+    const address = boundUrl(this.api.server);
     this.log.info({ address, backend: this.store.backend }, 'shadowplane listening');
     return address;
   }

@@ -6,6 +6,7 @@
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { timingSafeEqual } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
 import { ShadowplaneError } from '../core/errors.js';
 import { logger } from '../obs/log.js';
 import { clientErrorHandler, errorHandler, problem, sendProblem } from './problem.js';
@@ -14,14 +15,28 @@ const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|\[::1\]|localhost)$/;
 
+/** The fewest characters (spaces not counted) of a token that guards an API beyond loopback. */
+export const MIN_TOKEN_LENGTH = 16;
+
 /**
  * Refuses (SHADOWPLANE_ERR_INSECURE_BIND) to serve an API on an address other than loopback
- * without a token; `howToSet` says where the token comes from.
+ * without a token of at least MIN_TOKEN_LENGTH characters; `howToSet` says where the token comes from.
  */
 export function assertSafeBind(what: string, host: string, token: string | undefined, howToSet: string): void {
-  if (!LOOPBACK.test(host) && !token) {
+  if (LOOPBACK.test(host)) return;
+  if (!token) {
     throw new ShadowplaneError('SHADOWPLANE_ERR_INSECURE_BIND', `refusing to serve ${what} on ${host} without a token: set ${howToSet}, or listen on 127.0.0.1`);
   }
+  if (token.trim().length < MIN_TOKEN_LENGTH) {
+    throw new ShadowplaneError('SHADOWPLANE_ERR_INSECURE_BIND', `refusing to serve ${what} on ${host} with a token of ${token.trim().length} characters: ${howToSet} must be at least ${MIN_TOKEN_LENGTH} characters (not counting spaces), or listen on 127.0.0.1`);
+  }
+}
+
+/** The address a listening server is bound to, as a URL: `http://0.0.0.0:7070`, `http://[::1]:43127`. */
+export function boundUrl(server: { address(): AddressInfo | string | null }): string {
+  const at = server.address();
+  if (at === null || typeof at === 'string') return String(at);
+  return `http://${at.family === 'IPv6' ? `[${at.address}]` : at.address}:${at.port}`;
 }
 
 /** How long a listener waits on a client before closing the connection, ms. */

@@ -6,6 +6,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { readFile } from 'node:fs/promises';
 import pg from 'pg';
+import { boundUrl } from '../api/app.js';
 import { logger } from '../obs/log.js';
 import { hostPort, oneOf, positiveInt, unitFraction } from './common.js';
 import { DEFAULT_STARTUP_TIMEOUT_MS, PgProxy, type ProxyEngine } from '../shadows/sql/proxy.js';
@@ -96,7 +97,7 @@ export function register(program: Command): void {
       });
       const port = await proxy.listen(opts.listen.port, opts.listen.host);
       const admin = opts.admin ? await startAdmin({ proxy, sink, mirror }, opts.admin.port, opts.admin.host, process.env.SHADOWPLANE_PGPROXY_TOKEN || undefined) : undefined;
-      log.info({ listen: `${opts.listen.host}:${port}`, engine: proxy.engine, upstream: `${opts.upstream.host}:${opts.upstream.port}`, control: opts.control ?? null }, 'pg-proxy listening');
+      log.info({ listen: `${opts.listen.host}:${port}`, admin: admin ? boundUrl(admin) : null, engine: proxy.engine, upstream: `${opts.upstream.host}:${opts.upstream.port}`, control: opts.control ?? null }, 'pg-proxy listening');
       const report = setInterval(() => log.info({ proxy: proxy.stats, sink: sink.stats, mirror: mirror?.stats }, 'counts'), 10_000);
       report.unref();
       await new Promise<void>((resolve) => {

@@ -6,6 +6,7 @@ import { JetStreamLog } from '../shadows/partitions/jetstream-log.js';
 import type { ReplicaLog } from '../shadows/partitions/log.js';
 import { SegmentLog, type FsyncPolicy } from '../shadows/partitions/segment-log.js';
 import { StreamService } from '../shadows/partitions/service.js';
+import { boundUrl } from '../api/app.js';
 import { hostPort, oneOf, positiveInt } from './common.js';
 
 /** Registers the subcommand. */
@@ -35,7 +36,7 @@ export function register(program: Command): void {
       if (o.policy !== 'off') new PartitionController(svc, { policy: o.policy, windowMs: o.windowMs, controlUrl: o.controlUrl });
       // From the environment, not a flag, so it does not show in the process list.
       const app = await startStreamHttp(svc, o.listen, process.env.SHADOWPLANE_STREAM_TOKEN || undefined);
-      process.stderr.write(`stream service on http://${o.listen.host}:${o.listen.port} (${log.kind}, ${o.partitions} partitions, ${o.workers} workers)\n`);
+      process.stderr.write(`stream service on ${boundUrl(app.server)} (${log.kind}, ${o.partitions} partitions, ${o.workers} workers)\n`);
       const shutdown = async () => {
         await app.close();
         await svc.stop();
