@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { MAX_ITEM_BYTES, nextTurn, parseBatch, type RawBatch } from '../../src/ingest/batch.js';
+import { MAX_ITEM_BYTES, forEachSliced, nextTurn, parseBatch, type RawBatch } from '../../src/ingest/batch.js';
 
 const wide = { maxItems: 1e7, parseTimeoutMs: 600_000 };
 const json = (text: string): RawBatch => ({ format: 'json', bytes: Buffer.from(text) });
@@ -76,5 +76,27 @@ describe('parseBatch', () => {
     assert.equal(done, false, 'other callbacks ran while the body was being parsed');
     await parsing;
     assert.equal(done, true);
+  });
+
+  test('forEachSliced visits every item in order and gives the event loop turns while the work lasts', async () => {
+    const seen: number[] = [];
+    let turns = 0;
+    let done = false;
+    const tick = (): void => {
+      if (done) return;
+      turns++;
+      setImmediate(tick);
+    };
+    setImmediate(tick);
+    // Work that takes well over one slice (10 ms) in all.
+    await forEachSliced(Array.from({ length: 5000 }, (_, i) => i), (item, index) => {
+      assert.equal(item, index);
+      seen.push(item);
+      const until = performance.now() + 0.01;
+      while (performance.now() < until);
+    });
+    done = true;
+    assert.equal(seen.length, 5000);
+    assert.ok(turns > 0, 'other callbacks ran during the work');
   });
 });

@@ -7,7 +7,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { durationMs } from '../../core/schema.js';
-import { nextTurn, parseBatch, type RawBatch } from '../../ingest/batch.js';
+import { forEachSliced, parseBatch, type RawBatch } from '../../ingest/batch.js';
 import { TokenBucket } from '../../ingest/ratelimit.js';
 import type { IngestResult } from '../../ingest/ingestor.js';
 import { EventSchema, SampleSchema } from '../../ingest/schemas.js';
@@ -16,12 +16,6 @@ import { problem, sendProblem } from '../problem.js';
 
 /** Rejections listed in one answer; the count covers all of them. */
 const MAX_LISTED_REJECTIONS = 1000;
-
-/**
- * Most time spent ingesting a batch before the event loop gets a turn, ms. A time rather than an
- * item count: a rejected item costs ten times an accepted one, and a loaded machine several times more.
- */
-const TURN_MS = 10;
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -54,14 +48,7 @@ export function ingestRoutes(app: FastifyInstance, service: ShadowplaneService):
       return sendProblem(reply.header('retry-after', String(wait)), problem('SHADOWPLANE_ERR_RATE_LIMITED', `more than server.maxEventsPerSecond (${service.config.server.maxEventsPerSecond}) items per second; retry in ${wait} s`));
     }
     const result: IngestResult = { accepted: 0, sampledOut: 0, rejected: [] };
-    let turnStarted = performance.now();
-    for (let i = 0; i < items.length; i++) {
-      ingestor.ingestLine(kind, items[i], i, result);
-      if (i % 64 === 63 && performance.now() - turnStarted > TURN_MS) {
-        await nextTurn();
-        turnStarted = performance.now();
-      }
-    }
+    await forEachSliced(items, (item, i) => ingestor.ingestLine(kind, item, i, result));
     ingestor.finish(kind, result);
     const answer = { accepted: result.accepted, sampledOut: result.sampledOut, rejectedCount: result.rejected.length, rejected: result.rejected.slice(0, MAX_LISTED_REJECTIONS) };
     if (result.rejected.length > 0 && result.accepted === 0 && result.sampledOut === 0) {
