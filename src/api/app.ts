@@ -41,7 +41,7 @@ export function boundUrl(server: { address(): AddressInfo | string | null }): st
 
 /** How long a listener waits on a client before closing the connection, ms. */
 export interface ListenerTimeouts {
-  /** From connecting (or the end of the previous request) to the end of a request's headers: also closes sockets that never send a byte. */
+  /** How long a client may take to send a request's headers; also closes sockets that never send a byte. */
   readonly headersMs: number;
   /** From the start of a request to the end of its body. Not less than `headersMs`. */
   readonly requestMs: number;

@@ -105,6 +105,8 @@ export function errorHandler(log: Logger) {
     }
     const code = err.statusCode === undefined ? undefined : CODE_BY_STATUS[err.statusCode];
     if (code) return sendProblem(reply, problem(code, err.message));
+    // Another 4xx from a plugin or library keeps its status; none is known to occur.
+    if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return sendProblem(reply, { ...problem('SHADOWPLANE_ERR_BAD_REQUEST', err.message), status: err.statusCode });
     log.error({ err }, 'unexpected error');
     return sendProblem(reply, problem('SHADOWPLANE_ERR_INTERNAL', 'an unexpected error occurred; see the service log'));
   };

@@ -41,8 +41,9 @@ export function ingestRoutes(app: FastifyInstance, service: ShadowplaneService):
   const bounds = { maxItems: service.config.server.maxItemsPerBatch, parseTimeoutMs: durationMs(service.config.server.parseTimeout) };
 
   const handle = async (kind: 'event' | 'sample', body: unknown, reply: FastifyReply) => {
-    // A body fastify parsed itself (none of the framings in RawBatch) is one item.
-    const items = isRawBatch(body) ? await parseBatch(body, bounds) : [body];
+    // JSON and NDJSON arrive unparsed (rawBatch); a text/plain body is read as NDJSON, as it always was.
+    const raw: RawBatch | undefined = isRawBatch(body) ? body : typeof body === 'string' ? { format: 'ndjson', bytes: Buffer.from(body) } : undefined;
+    const items = raw ? await parseBatch(raw, bounds) : [body];
     const wait = bucket.take(items.length);
     if (wait > 0) {
       return sendProblem(reply.header('retry-after', String(wait)), problem('SHADOWPLANE_ERR_RATE_LIMITED', `more than server.maxEventsPerSecond (${service.config.server.maxEventsPerSecond}) items per second; retry in ${wait} s`));
