@@ -6,10 +6,10 @@
  * For each: requests tried, handled (answered), 5xx, the largest /healthz latency (polled every
  * 50 ms from a separate thread), peak RSS, and for the crash storm acknowledged-vs-stored events.
  *
- *   npm run build && node dist/bench/reliability/storm.js [storm ...] [--startup-timeout=MS]
+ *   npm run build && node dist/bench/reliability/storm.js [storm ...] [--startup-timeout=MS] [--engine=native|js]
  *
  * Storms: malformed, poison, flood, halfopen, kill9 (all when none is named). --startup-timeout is
- * passed to pg-proxy (0 shows the behaviour without one).
+ * and --engine are passed to pg-proxy (a startup timeout of 0 shows the behaviour without one).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,7 +25,8 @@ const cli = join(here, '../../src/cli/main.js');
 const FLUSH_S = 1;
 const PG_UPSTREAM = process.env.SHADOWPLANE_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const options = process.argv.slice(2).filter((a) => a.startsWith('--'));
-const STARTUP_TIMEOUT = options.find((a) => a.startsWith('--startup-timeout='))?.split('=')[1];
+const option = (name: string) => options.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
+const PGPROXY_FLAGS = ['startup-timeout', 'engine'].flatMap((name) => (option(name) === undefined ? [] : [`--${name}`, option(name)!]));
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -230,7 +231,7 @@ async function flood(svc: Service): Promise<Tally> {
 /** 20,000 half-open connections (4 bytes of a startup packet each) to a real pg-proxy, while real clients query through it. */
 async function halfOpen(rss: ReturnType<typeof rssSampler>): Promise<Tally> {
   const t = tally();
-  const proxy = spawn('node', [cli, 'pg-proxy', '--listen', '127.0.0.1:0', '--upstream', PG_UPSTREAM, '--admin', '127.0.0.1:0', '--no-catalog', '--sample-rate', '0', ...(STARTUP_TIMEOUT === undefined ? [] : ['--startup-timeout', STARTUP_TIMEOUT])], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, SHADOWPLANE_LOG_LEVEL: 'info' } });
+  const proxy = spawn('node', [cli, 'pg-proxy', '--listen', '127.0.0.1:0', '--upstream', PG_UPSTREAM, '--admin', '127.0.0.1:0', '--no-catalog', '--sample-rate', '0', ...PGPROXY_FLAGS], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, SHADOWPLANE_LOG_LEVEL: 'info' } });
   try {
     let err = '';
     const banner = await new Promise<{ listen: string; admin: string; engine: string }>((resolve, reject) => {
