@@ -168,6 +168,7 @@ typedef struct conn {
   char prefix[16];
   char *user;
   uint64_t seq;
+  uint64_t accepted_ns;
 } conn;
 
 typedef struct relay {
@@ -177,7 +178,10 @@ typedef struct relay {
   pthread_t thread;
   _Atomic double sample_rate, mirror_rate;
   _Atomic uint64_t connections, active, queries, skipped_after_error, ssl_refused, cancels_forwarded,
-    framing_lost, backlog_dropped, refused_no_fd;
+    framing_lost, backlog_dropped, refused_no_fd, startup_timeouts;
+  /* Clients still in the startup phase this long after connecting are closed (0: never). */
+  uint64_t startup_timeout_ns, last_sweep_ns;
+  int sweep_ms;
   conn *conns, *dead;
   pthread_mutex_t lock;
   record *out_head, *out_tail; size_t out_n;
@@ -563,6 +567,7 @@ static conn *conn_new(relay *r, int cfd) {
   c->r = r;
   c->cfd = cfd;
   c->ufd = -1;
+  c->accepted_ns = mono_ns();
   c->ep_c = (endpoint){ c, 0 };
   c->ep_u = (endpoint){ c, 1 };
   uint8_t rnd[6];
@@ -737,11 +742,26 @@ static void accept_clients(relay *r) {
   }
 }
 
+/**
+ * Closes the clients that have not finished their startup packet within the startup timeout: a
+ * half-open client would otherwise hold its descriptor for good, and enough of them refuse
+ * everyone else. A walk over all sessions, made at most every sweep_ms.
+ */
+static void sweep_startups(relay *r) {
+  uint64_t now = mono_ns();
+  if (!r->startup_timeout_ns || now - r->last_sweep_ns < (uint64_t)r->sweep_ms * 1000000u) return;
+  r->last_sweep_ns = now;
+  for (conn *c = r->conns, *next; c; c = next) {
+    next = c->next;
+    if (c->state == ST_STARTUP && now - c->accepted_ns >= r->startup_timeout_ns) { INC(startup_timeouts); conn_kill(c); }
+  }
+}
+
 static void *relay_main(void *arg) {
   relay *r = arg;
   struct epoll_event events[64];
   for (;;) {
-    int n = epoll_wait(r->epfd, events, 64, -1);
+    int n = epoll_wait(r->epfd, events, 64, r->startup_timeout_ns ? r->sweep_ms : -1);
     if (n < 0 && errno != EINTR) break;
     for (int i = 0; i < n; i++) {
       endpoint *ep = events[i].data.ptr;
@@ -749,6 +769,7 @@ static void *relay_main(void *arg) {
       if (ep == &r->ep_listen) { accept_clients(r); continue; }
       on_event(ep->conn, ep->upstream, events[i].events);
     }
+    sweep_startups(r);
     while (r->dead) { conn *c = r->dead; r->dead = c->next; conn_free(c); }
   }
 done:
@@ -864,8 +885,8 @@ static relay *unwrap(napi_env env, napi_callback_info info, size_t want, napi_va
 }
 
 /**
- * start({ listenHost, listenPort, upstreamHost, upstreamPort, sampleRate, mirrorRate }, onQueries)
- * -> { handle, port }. Hosts are numeric addresses (the caller resolves names). Throws with `code`
+ * start({ listenHost, listenPort, upstreamHost, upstreamPort, sampleRate, mirrorRate, startupTimeoutMs }, onQueries)
+ * -> { handle, port }. startupTimeoutMs 0 never times out a startup packet. Hosts are numeric addresses (the caller resolves names). Throws with `code`
  * (e.g. EADDRINUSE) when the address cannot be bound.
  */
 static napi_value start(napi_env env, napi_callback_info info) {
@@ -882,6 +903,12 @@ static napi_value start(napi_env env, napi_callback_info info) {
   if (!r) { napi_throw_error(env, NULL, "out of memory"); return NULL; }
   atomic_store(&r->sample_rate, get_number(env, args[0], "sampleRate"));
   atomic_store(&r->mirror_rate, get_number(env, args[0], "mirrorRate"));
+  double startup_ms = get_number(env, args[0], "startupTimeoutMs");
+  if (startup_ms > 0) {
+    r->startup_timeout_ns = (uint64_t)(startup_ms * 1e6);
+    /* Sweeps a quarter of the timeout apart (10 ms to 1 s): a client is closed at most 25 % late. */
+    r->sweep_ms = startup_ms / 4 < 10 ? 10 : startup_ms / 4 > 1000 ? 1000 : (int)(startup_ms / 4);
+  }
   struct sockaddr_storage local;
   socklen_t local_len;
   if (parse_address(upstream_host, upstream_port, &r->upstream, &r->upstream_len) || parse_address(listen_host, listen_port, &local, &local_len)) {
@@ -960,6 +987,7 @@ static napi_value counters(napi_env env, relay *r) {
   set_number(env, o, "framingLost", (double)atomic_load(&r->framing_lost));
   set_number(env, o, "backlogDropped", (double)atomic_load(&r->backlog_dropped));
   set_number(env, o, "refusedNoDescriptor", (double)atomic_load(&r->refused_no_fd));
+  set_number(env, o, "startupTimeouts", (double)atomic_load(&r->startup_timeouts));
   return o;
 }
 

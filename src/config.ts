@@ -7,6 +7,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { existsSync, readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
+import { DEFAULT_TIMEOUTS } from './api/app.js';
 import { ShadowplaneError } from './core/errors.js';
 import { Duration, Labels, SamplingRate, ScrapeConfig, TargetName, durationMs } from './core/schema.js';
 import { problemsOf, withDefaults } from './core/validation.js';
@@ -64,6 +65,11 @@ export const ConfigSchema = Type.Object(
         token: Type.Optional(Type.String({ minLength: 16, description: 'Bearer token required by every mutating request. Also read from SHADOWPLANE_API_TOKEN. Required when `host` is not loopback.' })),
         bodyLimit: Type.Integer({ minimum: 1024, default: 16 * 1024 * 1024, description: 'Largest request body accepted, in bytes; larger bodies get 413.' }),
         maxEventsPerSecond: Type.Integer({ minimum: 1, default: 2_000_000, description: 'Events and samples accepted per second over the API before requests get 429.' }),
+        maxItemsPerBatch: Type.Integer({ minimum: 1, default: 100_000, description: 'Most events or samples in one ingest request (NDJSON lines or array elements); a request with more gets 413 and nothing in it is ingested.' }),
+        parseTimeout: Duration('Most time spent parsing one ingest request; a request that takes longer gets 413 and nothing in it is ingested.', '5s'),
+        headersTimeout: Duration('How long a client may take to send a request\'s headers; also closes connections that never send anything.', `${DEFAULT_TIMEOUTS.headersMs / 1000}s`),
+        requestTimeout: Duration('How long a client may take to send a whole request, body included. Not less than `headersTimeout`.', `${DEFAULT_TIMEOUTS.requestMs / 1000}s`),
+        idleTimeout: Duration('How long a connection may stay without traffic either way (idle keep-alive connections included) before it is closed.', `${DEFAULT_TIMEOUTS.idleMs / 1000}s`),
       },
       { additionalProperties: false, default: {}, description: 'The HTTP API.' },
     ),
@@ -185,6 +191,7 @@ export function resolveConfig(path: string | undefined, env: NodeJS.ProcessEnv =
 /** Rules the schema alone cannot say. */
 function crossFieldProblems(config: Config): { path: string; message: string }[] {
   const problems: { path: string; message: string }[] = [];
+  if (durationMs(config.server.requestTimeout) < durationMs(config.server.headersTimeout)) problems.push({ path: '/server/requestTimeout', message: 'must not be shorter than server.headersTimeout' });
   const grans = config.store.granularities.map(durationMs);
   grans.forEach((g, i) => {
     if (i === 0 && g % 1000 !== 0) problems.push({ path: '/store/granularities/0', message: 'the finest granularity must be a whole number of seconds' });

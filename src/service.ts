@@ -25,7 +25,7 @@ import { describeOwner, lockDataDir, thisProcess, type DataDirLock } from './sto
 import { readSpills, removeSpill, spillRows } from './store/spill.js';
 import { SqliteStore } from './store/sqlite.js';
 import type { ShadowStore, StoreLease } from './store/store.js';
-import { assertSafeBind } from './api/app.js';
+import { assertSafeBind, boundUrl } from './api/app.js';
 import { buildApi } from './api/server.js';
 import { EventBus, observeStore } from './api/events.js';
 import { ShadowRegistry } from './control/shadows/registry.js';
@@ -198,11 +198,12 @@ export class ShadowplaneService {
     this.log.warn({ schema: this.config.store.postgres.schema }, this.standby);
   }
 
-  /** Starts the flush and compaction timers and the scraper (on a standby: the lease check), then listens. Returns the address. */
+  /** Starts the flush and compaction timers and the scraper (on a standby: the lease check), then listens. Returns the address bound (`http://host:port`). */
   async start(): Promise<string> {
     if (this.standby) this.watchLease();
     else this.startLoops();
-    const address = await this.api.listen({ host: this.config.server.host, port: this.config.server.port });
+    await this.api.listen({ host: this.config.server.host, port: this.config.server.port });
+    const address = boundUrl(this.api.server);
     await this.demoTraffic?.start(address);
     const { alerting } = this.config;
     if (alerting.alertmanager) {

@@ -2,6 +2,8 @@
  * Errors as HTTP answers: every error becomes an RFC 9457 problem+json body carrying the
  * catalogue code and, for input errors, one entry per field with the rule it broke.
  */
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ERROR_CATALOGUE, ShadowplaneError, type ErrorCode, type FieldProblem } from '../core/errors.js';
 import type { Logger } from '../obs/log.js';
@@ -81,6 +83,37 @@ function validationProblems(context: string | undefined, errors: AjvError[]): Fi
   return out;
 }
 
+/**
+ * The catalogue code of each 4xx status fastify's own errors carry: a body that is not JSON or a
+ * URL that does not decode (400), no route (404), too large a body (413), a path parameter over
+ * 100 characters (414), a content type no parser takes (415).
+ */
+const CODE_BY_STATUS: Partial<Record<number, ErrorCode>> = {
+  400: 'SHADOWPLANE_ERR_VALIDATION',
+  404: 'SHADOWPLANE_ERR_NOT_FOUND',
+  413: 'SHADOWPLANE_ERR_PAYLOAD_TOO_LARGE',
+  414: 'SHADOWPLANE_ERR_URL_TOO_LONG',
+  415: 'SHADOWPLANE_ERR_UNSUPPORTED_MEDIA_TYPE',
+};
+
+/**
+ * Answers a request the HTTP parser could not read, or one that did not arrive within its header
+ * or request timeout, with problem+json on the raw socket (there is no request to reply to), then
+ * closes the connection.
+ */
+export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const body =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? problem('SHADOWPLANE_ERR_REQUEST_TIMEOUT', 'the request did not arrive within the header or request timeout')
+    : err.code === 'HPE_HEADER_OVERFLOW' ? problem('SHADOWPLANE_ERR_HEADERS_TOO_LARGE', 'the request line and headers (the URL included) exceed 16 KiB')
+    : problem('SHADOWPLANE_ERR_BAD_REQUEST', `the request is not valid HTTP/1.1 (${err.code ?? 'parse error'}: ${err.message})`);
+  const text = JSON.stringify(body);
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${body.status} ${STATUS_CODES[body.status]}\r\nContent-Type: application/problem+json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`);
+  }
+  socket.destroy();
+}
+
 /** The API's error handler: coded errors keep their code, everything else is mapped or internal. */
 export function errorHandler(log: Logger) {
   return (err: FastifyError & { validation?: AjvError[]; validationContext?: string }, _req: FastifyRequest, reply: FastifyReply) => {
@@ -88,11 +121,10 @@ export function errorHandler(log: Logger) {
     if (err.validation) {
       return sendProblem(reply, problem('SHADOWPLANE_ERR_VALIDATION', 'the request does not match its schema', validationProblems(err.validationContext, err.validation)));
     }
-    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendProblem(reply, problem('SHADOWPLANE_ERR_PAYLOAD_TOO_LARGE', err.message));
-    if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
-      const code: ErrorCode = err.statusCode === 404 ? 'SHADOWPLANE_ERR_NOT_FOUND' : err.statusCode === 413 ? 'SHADOWPLANE_ERR_PAYLOAD_TOO_LARGE' : 'SHADOWPLANE_ERR_VALIDATION';
-      return sendProblem(reply, { ...problem(code, err.message), status: err.statusCode });
-    }
+    const code = err.statusCode === undefined ? undefined : CODE_BY_STATUS[err.statusCode];
+    if (code) return sendProblem(reply, problem(code, err.message));
+    // Another 4xx from a plugin or library keeps its status; none is known to occur.
+    if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return sendProblem(reply, { ...problem('SHADOWPLANE_ERR_BAD_REQUEST', err.message), status: err.statusCode });
     log.error({ err }, 'unexpected error');
     return sendProblem(reply, problem('SHADOWPLANE_ERR_INTERNAL', 'an unexpected error occurred; see the service log'));
   };

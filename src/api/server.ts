@@ -4,7 +4,9 @@
  * mutating request when one is configured.
  */
 import swagger from '@fastify/swagger';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
+import { durationMs } from '../core/schema.js';
+import type { RawBatch } from '../ingest/batch.js';
 import { VERSION } from '../core/version.js';
 import type { ShadowplaneService } from '../service.js';
 import { buildApp } from './app.js';
@@ -22,11 +24,23 @@ import { uiRoutes } from '../ui/routes.js';
 
 /** Builds the API of a service (not listening yet). */
 export function buildApi(service: ShadowplaneService): FastifyInstance {
-  const app = buildApp({ name: 'api', bodyLimit: service.config.server.bodyLimit, token: service.config.server.token, tokenSource: 'server.token' });
+  const { server } = service.config;
+  const app = buildApp({
+    name: 'api', bodyLimit: server.bodyLimit, token: server.token, tokenSource: 'server.token',
+    timeouts: { headersMs: durationMs(server.headersTimeout), requestMs: durationMs(server.requestTimeout), idleMs: durationMs(server.idleTimeout) },
+  });
 
-  // NDJSON bodies arrive as one Buffer; the ingest route decodes, splits and parses them line by
-  // line (decoding a large body into one string is several times slower, see forEachNdjsonLine).
-  app.addContentTypeParser(['application/x-ndjson', 'application/ndjson'], { parseAs: 'buffer' }, (_req: FastifyRequest, body: Buffer, done: (err: Error | null, body?: unknown) => void) => done(null, body));
+  // Ingest bodies arrive as bytes that the ingest routes parse in bounded pieces (src/ingest/batch.ts);
+  // every other JSON body is parsed whole, as fastify would.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body: Buffer, done) => {
+    if (req.routeOptions.config.rawBatch) return done(null, { format: 'json', bytes: body } satisfies RawBatch);
+    parseJson(req, body.toString('utf8'), done);
+  });
+  app.addContentTypeParser(['application/x-ndjson', 'application/ndjson'], { parseAs: 'buffer' }, (req, body: Buffer, done) => {
+    done(null, req.routeOptions.config.rawBatch ? ({ format: 'ndjson', bytes: body } satisfies RawBatch) : body);
+  });
 
   void app.register(swagger, {
     openapi: {

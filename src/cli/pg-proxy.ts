@@ -6,9 +6,10 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { readFile } from 'node:fs/promises';
 import pg from 'pg';
+import { boundUrl } from '../api/app.js';
 import { logger } from '../obs/log.js';
-import { hostPort, oneOf, unitFraction } from './common.js';
-import { PgProxy, type ProxyEngine } from '../shadows/sql/proxy.js';
+import { hostPort, oneOf, positiveInt, unitFraction } from './common.js';
+import { DEFAULT_STARTUP_TIMEOUT_MS, PgProxy, type ProxyEngine } from '../shadows/sql/proxy.js';
 import { EventSink } from '../shadows/sql/sink.js';
 import { ShadowMirror } from '../shadows/sql/mirror.js';
 import { startAdmin } from '../shadows/sql/admin.js';
@@ -74,11 +75,12 @@ export function register(program: Command): void {
     .option('--no-catalog', 'do not read the upstream column catalog')
     .option('--tls-cert <file>', 'PEM certificate (chain) to terminate clients\' TLS with (with --tls-key; the upstream stays in clear)')
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
+    .option('--startup-timeout <ms>', 'close a client whose startup packet is not complete this many ms after connecting (0: never)', (v) => (v === '0' ? 0 : positiveInt(v)), DEFAULT_STARTUP_TIMEOUT_MS)
     .option('--engine <engine>', 'byte path: native (C, built by npm ci), js (node:net), or auto (native when built and no --tls-cert)', oneOf(['native', 'js', 'auto'] as const), 'auto')
     .action(async (opts: {
       listen: { host: string; port: number }; upstream: ReturnType<typeof postgresUrl>; sampleRate: number;
       control?: string; target?: string; shadow?: ReturnType<typeof postgresUrl>; writeRate: number; readRate: number;
-      admin?: { host: string; port: number }; catalog: boolean; engine: ProxyEngine; tlsCert?: string; tlsKey?: string;
+      admin?: { host: string; port: number }; catalog: boolean; engine: ProxyEngine; tlsCert?: string; tlsKey?: string; startupTimeout: number;
     }) => {
       const tls = await readTlsFiles(opts.tlsCert, opts.tlsKey);
       if (opts.control !== undefined) {
@@ -91,10 +93,11 @@ export function register(program: Command): void {
         upstreamHost: opts.upstream.host, upstreamPort: opts.upstream.port,
         target: opts.target ?? opts.upstream.database, sampleRate: opts.sampleRate, events: sink, mirror,
         catalog: opts.catalog ? await loadCatalog(opts.upstream.url) : undefined, engine: opts.engine, tls,
+        startupTimeoutMs: opts.startupTimeout,
       });
       const port = await proxy.listen(opts.listen.port, opts.listen.host);
       const admin = opts.admin ? await startAdmin({ proxy, sink, mirror }, opts.admin.port, opts.admin.host, process.env.SHADOWPLANE_PGPROXY_TOKEN || undefined) : undefined;
-      log.info({ listen: `${opts.listen.host}:${port}`, engine: proxy.engine, upstream: `${opts.upstream.host}:${opts.upstream.port}`, control: opts.control ?? null }, 'pg-proxy listening');
+      log.info({ listen: `${opts.listen.host}:${port}`, admin: admin ? boundUrl(admin) : null, engine: proxy.engine, upstream: `${opts.upstream.host}:${opts.upstream.port}`, control: opts.control ?? null }, 'pg-proxy listening');
       const report = setInterval(() => log.info({ proxy: proxy.stats, sink: sink.stats, mirror: mirror?.stats }, 'counts'), 10_000);
       report.unref();
       await new Promise<void>((resolve) => {

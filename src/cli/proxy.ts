@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { ShadowplaneError } from '../core/errors.js';
-import { assertSafeBind } from '../api/app.js';
+import { assertSafeBind, boundUrl } from '../api/app.js';
 import { logger } from '../obs/log.js';
 import { buildAdmin } from '../shadows/traffic/admin.js';
 import { loadProxyConfigFile, splitHostPort, validate, ProxyConfigSchema } from '../shadows/traffic/config.js';
@@ -96,7 +96,7 @@ export function register(program: Command): void {
         await app.close();
         throw err;
       });
-      log.info({ listen: `${addr.address}:${addr.port}`, admin: config.admin, routes: config.routes.map((r) => r.name) }, 'proxy listening');
+      log.info({ listen: `${addr.address}:${addr.port}`, admin: boundUrl(app.server), routes: config.routes.map((r) => r.name) }, 'proxy listening');
       const stop = (): void => {
         log.info('stopping');
         void Promise.all([proxy.close(), app.close()]).then(() => process.exit(0));

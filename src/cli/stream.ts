@@ -8,6 +8,7 @@ import { SegmentLog, type FsyncPolicy } from '../shadows/partitions/segment-log.
 import { logger } from '../obs/log.js';
 import { StreamService, timelineReport } from '../shadows/partitions/service.js';
 import { TimelineReporter } from '../shadows/timeline.js';
+import { boundUrl } from '../api/app.js';
 import { hostPort, oneOf, positiveInt } from './common.js';
 
 /** Registers the subcommand. */
@@ -41,7 +42,7 @@ export function register(program: Command): void {
       if (timeline) svc.onEvent((e) => timeline.report(timelineReport(e)));
       // From the environment, not a flag, so it does not show in the process list.
       const app = await startStreamHttp(svc, o.listen, process.env.SHADOWPLANE_STREAM_TOKEN || undefined);
-      process.stderr.write(`stream service on http://${o.listen.host}:${o.listen.port} (${log.kind}, ${o.partitions} partitions, ${o.workers} workers)\n`);
+      process.stderr.write(`stream service on ${boundUrl(app.server)} (${log.kind}, ${o.partitions} partitions, ${o.workers} workers)\n`);
       const shutdown = async () => {
         await app.close();
         await svc.stop();

@@ -4,6 +4,7 @@
  * and (with --ssd-blocks) warm copies on a second `ssd` tier.
  */
 import type { Command } from 'commander';
+import { boundUrl } from '../api/app.js';
 import { positiveInt } from './common.js';
 import { buildVolumeApi } from '../shadows/volumes/api.js';
 import { NbdServer } from '../shadows/volumes/nbd.js';
@@ -62,7 +63,7 @@ export function register(program: Command): void {
         // From the environment, not a flag, so it does not show in the process list.
         const api = buildVolumeApi(volumes, process.env.SHADOWPLANE_VOLUME_TOKEN || undefined);
         await api.listen({ port: o.httpPort, host: '127.0.0.1' });
-        log.info({ nbd: `nbd://127.0.0.1:${nbdPort}/${o.name}`, http: `http://127.0.0.1:${o.httpPort}/volumes/${o.name}` }, 'volume serving');
+        log.info({ nbd: `nbd://127.0.0.1:${nbdPort}/${o.name}`, http: `${boundUrl(api.server)}/volumes/${o.name}` }, 'volume serving');
         const stop = async (): Promise<void> => {
           await nbd.close();
           await api.close();

@@ -47,6 +47,11 @@ export const ERROR_CATALOGUE = {
   SHADOWPLANE_ERR_SHADOW_KIND: { status: 409, title: 'The shadow component is of another kind; this action does not apply to it' },
   SHADOWPLANE_ERR_SHADOW_UNREACHABLE: { status: 502, title: 'The shadow component\'s admin API cannot be reached or did not answer in time' },
   SHADOWPLANE_ERR_SHADOW_REFUSED: { status: 502, title: 'The shadow component refused the request (its token, or an answer the service cannot read)' },
+  SHADOWPLANE_ERR_BAD_REQUEST: { status: 400, title: 'The request is not valid HTTP' },
+  SHADOWPLANE_ERR_REQUEST_TIMEOUT: { status: 408, title: 'The request did not arrive in time' },
+  SHADOWPLANE_ERR_URL_TOO_LONG: { status: 414, title: 'A path parameter is too long' },
+  SHADOWPLANE_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'The request body has a content type the route does not take' },
+  SHADOWPLANE_ERR_HEADERS_TOO_LARGE: { status: 431, title: 'The request line and headers are too large' },
   SHADOWPLANE_ERR_INTERNAL: { status: 500, title: 'An unexpected internal error' },
 } as const satisfies Record<string, ErrorSpec>;
 

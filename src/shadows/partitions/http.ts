@@ -11,7 +11,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { assertSafeBind, buildApp } from '../../api/app.js';
+import { assertSafeBind, buildApp, type ListenerTimeouts } from '../../api/app.js';
 import { ShadowplaneError, type FieldProblem } from '../../core/errors.js';
 import type { AppendInput, StreamService } from './service.js';
 
@@ -37,8 +37,8 @@ const ForbidBody = Type.Object({ worker: Worker, forbidden: Type.Boolean() }, { 
 const MoveBody = Type.Object({ worker: Worker }, { additionalProperties: false });
 
 /** Builds the app (not listening); used by `startStreamHttp` and by tests through `inject`. `token` guards every POST. */
-export function buildStreamHttp(svc: StreamService, token?: string): FastifyInstance {
-  const app = buildApp({ name: 'stream-api', bodyLimit: 16 * 1024 * 1024, token, tokenSource: 'SHADOWPLANE_STREAM_TOKEN' });
+export function buildStreamHttp(svc: StreamService, token?: string, timeouts?: ListenerTimeouts): FastifyInstance {
+  const app = buildApp({ name: 'stream-api', bodyLimit: 16 * 1024 * 1024, token, tokenSource: 'SHADOWPLANE_STREAM_TOKEN', timeouts });
   app.addContentTypeParser(['application/x-ndjson', 'text/plain'], { parseAs: 'string' }, (_req, body, done) => done(null, { ndjson: body as string }));
 
   app.post('/v1/records', async (req, reply) => {
@@ -90,9 +90,9 @@ export function buildStreamHttp(svc: StreamService, token?: string): FastifyInst
 }
 
 /** Builds the app and listens; fails when the address is taken. */
-export async function startStreamHttp(svc: StreamService, at: { host: string; port: number }, token?: string): Promise<FastifyInstance> {
+export async function startStreamHttp(svc: StreamService, at: { host: string; port: number }, token?: string, timeouts?: ListenerTimeouts): Promise<FastifyInstance> {
   assertSafeBind('the stream API', at.host, token, 'SHADOWPLANE_STREAM_TOKEN');
-  const app = buildStreamHttp(svc, token);
+  const app = buildStreamHttp(svc, token, timeouts);
   await app.listen(at);
   return app;
 }

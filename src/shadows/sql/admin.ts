@@ -6,7 +6,7 @@
  */
 import type http from 'node:http';
 import { Type, type Static } from '@sinclair/typebox';
-import { assertSafeBind, buildApp } from '../../api/app.js';
+import { assertSafeBind, buildApp, type ListenerTimeouts } from '../../api/app.js';
 import { ShadowplaneError } from '../../core/errors.js';
 import type { PgProxy } from './proxy.js';
 import type { ShadowMirror } from './mirror.js';
@@ -26,9 +26,9 @@ const RatesBody = Type.Object({ sampleRate: Rate, writeRate: Rate, readRate: Rat
  * Starts the API on host:port; resolves with the server once listening (port 0 picks one).
  * Refuses an address other than loopback without a token.
  */
-export async function startAdmin(parts: AdminParts, port: number, host = '127.0.0.1', token?: string): Promise<http.Server> {
+export async function startAdmin(parts: AdminParts, port: number, host = '127.0.0.1', token?: string, timeouts?: ListenerTimeouts): Promise<http.Server> {
   assertSafeBind('the pg-proxy admin API', host, token, 'SHADOWPLANE_PGPROXY_TOKEN');
-  const app = buildApp({ name: 'pg-proxy-admin', bodyLimit: 65_536, token, tokenSource: 'SHADOWPLANE_PGPROXY_TOKEN' });
+  const app = buildApp({ name: 'pg-proxy-admin', bodyLimit: 65_536, token, tokenSource: 'SHADOWPLANE_PGPROXY_TOKEN', timeouts });
   app.get('/v1/status', async () => ({
     rates: { sampleRate: parts.proxy.getSampleRate(), ...(parts.mirror?.rates() ?? {}) },
     engine: parts.proxy.engine,

@@ -91,13 +91,19 @@ export class JsRelay implements Relay {
     this.stats.active++;
     this.sockets.add(socket);
     socket.setNoDelay(true);
-    socket.on('close', () => { this.stats.active--; this.sockets.delete(socket); });
+    const timeoutMs = this.options.startupTimeoutMs;
+    const timer = timeoutMs > 0 ? setTimeout(() => { this.stats.startupTimeouts++; socket.destroy(); }, timeoutMs) : undefined;
+    const started = (): void => clearTimeout(timer);
+    socket.on('close', () => { started(); this.stats.active--; this.sockets.delete(socket); });
     socket.on('error', () => socket.destroy());
-    this.startup(socket);
+    this.startup(socket, started);
   }
 
-  /** Reads the startup phase from `client` (the TCP socket, or the TLS socket over it). */
-  private startup(client: net.Socket): void {
+  /**
+   * Reads the startup phase from `client` (the TCP socket, or the TLS socket over it); calls
+   * `started` once it is over (the startup timeout no longer applies).
+   */
+  private startup(client: net.Socket, started: () => void): void {
     let pending: Buffer = Buffer.alloc(0);
     const onStartup = (chunk: Buffer): void => {
       pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
@@ -115,7 +121,7 @@ export class JsRelay implements Relay {
           this.sockets.add(secure);
           secure.once('close', () => { this.sockets.delete(secure); client.destroy(); });
           secure.once('secure', () => this.stats.tlsTerminated++);
-          this.startup(secure);
+          this.startup(secure, started);
           return;
         }
         if (code === SSL_REQUEST || code === GSSENC_REQUEST) {
@@ -125,6 +131,7 @@ export class JsRelay implements Relay {
           continue;
         }
         client.off('data', onStartup);
+        started();
         if (code === CANCEL_REQUEST) { this.forwardCancel(pending.subarray(0, len)); client.end(); return; }
         if (code !== PROTOCOL_3) { client.end(errorResponse('08P01', `unsupported frontend protocol ${code >> 16}.${code & 0xffff}`)); return; }
         const user = startupParams(pending.subarray(0, len)).get('user') ?? '';

@@ -16,7 +16,7 @@ interface NativeQuery extends Omit<KeptQuery, 'params'> {
 
 interface Binding {
   start(
-    options: { listenHost: string; listenPort: number; upstreamHost: string; upstreamPort: number; sampleRate: number; mirrorRate: number },
+    options: { listenHost: string; listenPort: number; upstreamHost: string; upstreamPort: number; sampleRate: number; mirrorRate: number; startupTimeoutMs: number },
     onQueries: (queries: NativeQuery[]) => void,
   ): { handle: unknown; port: number };
   setRates(handle: unknown, sampleRate: number, mirrorRate: number): void;
@@ -64,7 +64,7 @@ export class NativeRelay implements Relay {
     const started = native.start({
       listenHost: listenHost.address, listenPort: port,
       upstreamHost: upstreamHost.address, upstreamPort: this.options.upstreamPort,
-      sampleRate: this.sampleRate, mirrorRate: this.mirrorRate,
+      sampleRate: this.sampleRate, mirrorRate: this.mirrorRate, startupTimeoutMs: this.options.startupTimeoutMs,
     }, (queries) => this.deliver(queries));
     this.handle = started.handle;
     return started.port;

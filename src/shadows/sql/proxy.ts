@@ -43,7 +43,12 @@ export interface PgProxyOptions {
   engine?: ProxyEngine;
   /** Terminate clients' TLS with this certificate and key (js engine); without, SSLRequest is refused. */
   tls?: TlsFiles;
+  /** Close a client whose startup packet is not complete this many ms after connecting (0: never). Default DEFAULT_STARTUP_TIMEOUT_MS. */
+  startupTimeoutMs?: number;
 }
+
+/** How long a client may take to send its startup packet unless told otherwise, ms (PostgreSQL's own authentication_timeout is 60 s). */
+export const DEFAULT_STARTUP_TIMEOUT_MS = 10_000;
 
 /** Which byte path a PgProxy uses. */
 export type ProxyEngine = 'native' | 'js' | 'auto';
@@ -84,6 +89,7 @@ export class PgProxy {
     const relayOptions = {
       upstreamHost: options.upstreamHost, upstreamPort: options.upstreamPort,
       sampleRate: this.sampleRate, mirrorRate: options.mirror?.maxRate() ?? 0, tls: options.tls, onQuery: (q: KeptQuery) => this.enqueue(q),
+      startupTimeoutMs: options.startupTimeoutMs ?? DEFAULT_STARTUP_TIMEOUT_MS,
     };
     this.relay = this.engine === 'native' ? new NativeRelay(relayOptions) : new JsRelay(relayOptions);
   }

@@ -44,13 +44,15 @@ export interface RelayCounters {
   backlogDropped: number;
   /** Clients closed at once because the process was out of file descriptors (native engine only). */
   refusedNoDescriptor: number;
+  /** Clients closed because their startup packet was not complete within the startup timeout. */
+  startupTimeouts: number;
 }
 
 /** Counters of a relay that has not started. */
 export function zeroCounters(): RelayCounters {
   return {
     connections: 0, active: 0, queries: 0, skippedAfterError: 0, sslRefused: 0, tlsTerminated: 0,
-    cancelsForwarded: 0, framingLost: 0, backlogDropped: 0, refusedNoDescriptor: 0,
+    cancelsForwarded: 0, framingLost: 0, backlogDropped: 0, refusedNoDescriptor: 0, startupTimeouts: 0,
   };
 }
 
@@ -62,6 +64,11 @@ export interface RelayOptions {
   sampleRate: number;
   /** The mirror's largest rate in [0, 1] (0: no mirror); Bind parameters are kept only above 0. */
   mirrorRate: number;
+  /**
+   * A client that has not sent a complete startup packet (SSL negotiation and the startup
+   * message) this many ms after connecting is closed; 0 never closes one.
+   */
+  startupTimeoutMs: number;
   /** Certificate and key (PEM) to terminate clients' TLS with; without them SSLRequest is refused. */
   tls?: TlsFiles;
   /** Receives each kept query once it has finished; must return quickly. */

@@ -5,7 +5,7 @@
  * catalogue code and one entry per bad field. Mutations need the bearer token when one is set.
  */
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../../api/app.js';
+import { buildApp, type ListenerTimeouts } from '../../api/app.js';
 import { ShadowplaneError } from '../../core/errors.js';
 import { validate, MigrationPolicySchema, type RouteConfig } from './config.js';
 import type { TrafficProxy } from './proxy.js';
@@ -40,8 +40,8 @@ function routeView(r: RouteRuntime) {
  * Builds the admin API for `proxy` (not listening; call `listen`). `token`, when set, is required
  * as `Authorization: Bearer <token>` on every non-GET request.
  */
-export function buildAdmin(proxy: TrafficProxy, token?: string): FastifyInstance {
-  const app = buildApp({ name: 'proxy-admin', bodyLimit: 1_048_576, token, tokenSource: 'SHADOWPLANE_PROXY_TOKEN' });
+export function buildAdmin(proxy: TrafficProxy, token?: string, timeouts?: ListenerTimeouts): FastifyInstance {
+  const app = buildApp({ name: 'proxy-admin', bodyLimit: 1_048_576, token, tokenSource: 'SHADOWPLANE_PROXY_TOKEN', timeouts });
 
   const getRoute = (name: string): RouteRuntime => {
     const r = proxy.route(name);

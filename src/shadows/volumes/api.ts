@@ -14,7 +14,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { ShadowplaneError, isCoded } from '../../core/errors.js';
-import { buildApp } from '../../api/app.js';
+import { buildApp, type ListenerTimeouts } from '../../api/app.js';
 import type { Volume } from './volume.js';
 
 const NameParams = Type.Object({ name: Type.String() });
@@ -34,8 +34,8 @@ const FailoverBody = Type.Object({ reason: Type.Optional(Type.String({ maxLength
  * Builds the API over a map of volumes (not yet listening). `token`, when set, is required as
  * `Authorization: Bearer <token>` on every request that changes state (writes included).
  */
-export function buildVolumeApi(volumes: ReadonlyMap<string, Volume>, token?: string): FastifyInstance {
-  const app = buildApp({ name: 'volume-api', bodyLimit: 33 * 1024 * 1024, token, tokenSource: 'SHADOWPLANE_VOLUME_TOKEN' });
+export function buildVolumeApi(volumes: ReadonlyMap<string, Volume>, token?: string, timeouts?: ListenerTimeouts): FastifyInstance {
+  const app = buildApp({ name: 'volume-api', bodyLimit: 33 * 1024 * 1024, token, tokenSource: 'SHADOWPLANE_VOLUME_TOKEN', timeouts });
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
   const get = (name: string): Volume => {

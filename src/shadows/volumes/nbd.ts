@@ -94,18 +94,41 @@ function simpleReply(handle: Buffer, error: number, data?: Buffer): Buffer {
   return data ? Buffer.concat([h, data]) : h;
 }
 
+/** Settings of an NbdServer. */
+export interface NbdServerOptions {
+  /**
+   * A client that has not chosen an export this many ms after connecting is disconnected, so
+   * half-open connections cannot pile up (default 10,000). Transmission has no timeout: an idle
+   * block device is normal.
+   */
+  readonly handshakeTimeoutMs?: number;
+}
+
 /** An NBD server over a set of volumes keyed by export name. */
 export class NbdServer {
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
+  /** Connections closed because their handshake did not finish in time. */
+  handshakeTimeouts = 0;
 
   /** `volumes` is looked up on every handshake, so volumes added later are exported too. */
-  constructor(private readonly volumes: ReadonlyMap<string, Volume>) {
+  constructor(
+    private readonly volumes: ReadonlyMap<string, Volume>,
+    options: NbdServerOptions = {},
+  ) {
+    const handshakeMs = options.handshakeTimeoutMs ?? 10_000;
     this.server = createServer((socket) => {
       this.sockets.add(socket);
-      socket.on('close', () => this.sockets.delete(socket));
+      const timer = setTimeout(() => {
+        this.handshakeTimeouts++;
+        socket.destroy();
+      }, handshakeMs);
+      socket.on('close', () => {
+        clearTimeout(timer);
+        this.sockets.delete(socket);
+      });
       socket.setNoDelay(true);
-      this.session(socket).catch((err: Error) => {
+      this.session(socket, () => clearTimeout(timer)).catch((err: Error) => {
         log.debug({ err: err.message }, 'nbd session ended');
         socket.destroy();
       });
@@ -129,7 +152,8 @@ export class NbdServer {
     await new Promise<void>((r) => this.server.close(() => r()));
   }
 
-  private async session(socket: Socket): Promise<void> {
+  /** Runs one connection: handshake, then (calling `negotiated` in between) transmission. */
+  private async session(socket: Socket, negotiated: () => void): Promise<void> {
     const rd = new ByteReader(socket);
     const hello = Buffer.alloc(18);
     hello.writeBigUInt64BE(NBDMAGIC, 0);
@@ -139,6 +163,7 @@ export class NbdServer {
     const clientFlags = (await rd.read(4)).readUInt32BE(0);
     const noZeroes = (clientFlags & FLAG_NO_ZEROES) !== 0;
     const volume = await this.negotiate(socket, rd, noZeroes);
+    negotiated();
     if (volume) await this.transmit(socket, rd, volume);
   }
 

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { StreamClient } from '../../../src/shadows/partitions/client.js';
+import { SHORT_TIMEOUTS, stalledHttpClientsClosed } from '../../helpers/sockets.js';
 import { buildStreamHttp, startStreamHttp } from '../../../src/shadows/partitions/http.js';
 import { SegmentLog } from '../../../src/shadows/partitions/segment-log.js';
 import { StreamService } from '../../../src/shadows/partitions/service.js';
@@ -37,6 +38,18 @@ describe('stream HTTP API', () => {
       assert.equal(body.accepted.length, 1);
       assert.deepEqual(body.rejected.map((r) => r.path), ['line 2', 'line 3/key', 'line 4/extra']);
       await assert.rejects(client.append([{ key: '', value: 'x' }]), /SHADOWPLANE_ERR_VALIDATION/);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('closes stalled clients after the header and body timeouts while a real client is answered', { timeout: 30_000 }, async () => {
+    const app = await startStreamHttp(svc, { host: '127.0.0.1', port: 0 }, undefined, SHORT_TIMEOUTS);
+    try {
+      const port = (app.server.address() as { port: number }).port;
+      await stalledHttpClientsClosed(port, async () => {
+        assert.equal((await fetch(`http://127.0.0.1:${port}/v1/partitions`)).status, 200);
+      });
     } finally {
       await app.close();
     }

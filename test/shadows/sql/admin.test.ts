@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { startAdmin } from '../../../src/shadows/sql/admin.js';
+import { SHORT_TIMEOUTS, stalledHttpClientsClosed } from '../../helpers/sockets.js';
 import { PgProxy } from '../../../src/shadows/sql/proxy.js';
 import { EventSink } from '../../../src/shadows/sql/sink.js';
 
@@ -28,6 +29,21 @@ test('pg-proxy admin API: rates change at run time, bad bodies are named, the to
     assert.equal(status.rates.sampleRate, 0.5);
     assert.equal(status.mirror, null);
     await assert.rejects(startAdmin({ proxy, sink }, 0, '0.0.0.0'), (err: Error & { code?: string }) => err.code === 'SHADOWPLANE_ERR_INSECURE_BIND');
+  } finally {
+    admin.close();
+    await sink.close();
+  }
+});
+
+test('pg-proxy admin API: stalled clients are closed after the header and body timeouts while a real client is answered', { timeout: 30_000 }, async () => {
+  const sink = new EventSink({});
+  const proxy = new PgProxy({ upstreamHost: '127.0.0.1', upstreamPort: 1, target: 't', sampleRate: 0.01, events: sink });
+  const admin = await startAdmin({ proxy, sink }, 0, '127.0.0.1', undefined, SHORT_TIMEOUTS);
+  const port = (admin.address() as AddressInfo).port;
+  try {
+    await stalledHttpClientsClosed(port, async () => {
+      assert.equal((await fetch(`http://127.0.0.1:${port}/v1/status`)).status, 200);
+    });
   } finally {
     admin.close();
     await sink.close();

@@ -22,6 +22,7 @@ import { PgProxy } from '../../../src/shadows/sql/proxy.js';
 import { nativeBinding } from '../../../src/shadows/sql/native-relay.js';
 import { EventSink } from '../../../src/shadows/sql/sink.js';
 import { CANCEL_REQUEST, SSL_REQUEST } from '../../../src/shadows/sql/wire.js';
+import { stalledClient } from '../../helpers/sockets.js';
 import { dropDatabase, freshDatabase, pgbenchInit, postgresAvailable, PG_HOST, PG_SKIP, PG_PORT, settled, startAuthCluster } from './helpers.js';
 
 const exec = promisify(execFile);
@@ -306,6 +307,22 @@ for (const engine of ['native', 'js'] as const) describe(`pg-proxy (${engine} en
       assert.equal(orphan.stats.active, 0, 'the session is closed after the error');
     } finally {
       await orphan.close();
+    }
+  });
+
+  test('a client that sends 4 bytes of a startup packet is closed after the startup timeout; a real client is served meanwhile', { skip: available ? false : PG_SKIP, timeout: 30_000 }, async () => {
+    const guarded = new PgProxy({ upstreamHost: PG_HOST, upstreamPort: PG_PORT, target: 't', sampleRate: 0, events: { add: () => undefined }, engine, startupTimeoutMs: 300 });
+    const p = await guarded.listen(0);
+    const real = await client('postgres', undefined, p);
+    try {
+      const stalled = await Promise.all([stalledClient(p, Buffer.from([0, 0, 0, 40])), stalledClient(p)]);
+      assert.deepEqual((await real.query('SELECT 1 AS one')).rows, [{ one: 1 }]);
+      await Promise.all(stalled.map((s) => s.closed));
+      assert.deepEqual((await real.query('SELECT 2 AS two')).rows, [{ two: 2 }], 'a session past its startup is not timed out');
+      assert.equal(guarded.stats.startupTimeouts, 2);
+    } finally {
+      await real.end();
+      await guarded.close();
     }
   });
 

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import type { FastifyInstance } from 'fastify';
 import { buildAdmin, mergePatch } from '../../../src/shadows/traffic/admin.js';
 import type { TrafficProxy } from '../../../src/shadows/traffic/proxy.js';
+import { SHORT_TIMEOUTS, stalledHttpClientsClosed } from '../../helpers/sockets.js';
 import { request, startProxy, upstream, type TestUpstream } from './helpers.js';
 
 describe('admin API', () => {
@@ -117,4 +118,21 @@ describe('admin API', () => {
   test('mergePatch merges objects, replaces arrays, null deletes', () => {
     assert.deepEqual(mergePatch({ a: { b: 1, c: [1] }, d: 1 }, { a: { c: [2] }, d: null }), { a: { b: 1, c: [2] }, d: undefined });
   });
+});
+
+test('traffic proxy admin API: stalled clients are closed after the header and body timeouts while a real client is answered', { timeout: 30_000 }, async () => {
+  const primary = await upstream((_s, res) => res.end('p'));
+  const { proxy } = await startProxy({ routes: [{ name: 'r', primary: primary.origin }] });
+  const app = buildAdmin(proxy, undefined, SHORT_TIMEOUTS);
+  try {
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const port = (app.server.address() as { port: number }).port;
+    await stalledHttpClientsClosed(port, async () => {
+      assert.equal((await fetch(`http://127.0.0.1:${port}/v1/routes`)).status, 200);
+    });
+  } finally {
+    await app.close();
+    await proxy.close(0);
+    await primary.close();
+  }
 });

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { buildVolumeApi } from '../../../src/shadows/volumes/api.js';
+import { SHORT_TIMEOUTS, stalledHttpClientsClosed } from '../../helpers/sockets.js';
 import { testVolume } from './helpers.js';
 
 test('API: write and read bytes, stats, fault injection triggers failover, fail back, bad input', async () => {
@@ -72,6 +73,21 @@ test('API with a token: reads are open, every change needs the bearer token', as
     assert.equal(vol.failover, 'live', 'a refused failover changes nothing');
     assert.equal((await put({ authorization: 'Bearer s3cret' })).statusCode, 204);
     assert.equal((await app.inject({ method: 'GET', url: '/volumes/vol1' })).statusCode, 200);
+  } finally {
+    await app.close();
+    await vol.close();
+  }
+});
+
+test('volume API: stalled clients are closed after the header and body timeouts while a real client is answered', { timeout: 30_000 }, async () => {
+  const vol = await testVolume();
+  const app = buildVolumeApi(new Map([['vol1', vol]]), undefined, SHORT_TIMEOUTS);
+  try {
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const port = (app.server.address() as { port: number }).port;
+    await stalledHttpClientsClosed(port, async () => {
+      assert.equal((await fetch(`http://127.0.0.1:${port}/volumes`)).status, 200);
+    });
   } finally {
     await app.close();
     await vol.close();

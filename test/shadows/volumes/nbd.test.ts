@@ -7,6 +7,7 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NbdServer } from '../../../src/shadows/volumes/nbd.js';
+import { stalledClient } from '../../helpers/sockets.js';
 import { testVolume } from './helpers.js';
 
 const run = promisify(execFile);
@@ -107,6 +108,23 @@ test('an NBD client sees no error when the live volume starts failing in the mid
     const back = await run('qemu-io', ['-f', 'raw', ...Array.from({ length: blocks }, (_, i) => ['-c', `read -P ${i % 256} ${i * 4096} 4096`]).flat(), `nbd://127.0.0.1:${port}/vol1`], { maxBuffer: 16 * 1024 * 1024 });
     assert.equal(back.stdout.match(/^read 4096\/4096 bytes/gm)?.length, blocks);
     assert.equal(createHash('sha256').update(await vol.read(0, vol.size)).digest('hex'), createHash('sha256').update(want).digest('hex'));
+  } finally {
+    await server.close();
+    await vol.close();
+  }
+});
+
+test('a client that stalls in the handshake is disconnected after the handshake timeout; a real client is served, idle past it', { skip, timeout: 30_000 }, async () => {
+  const vol = await testVolume();
+  const server = new NbdServer(new Map([['vol1', vol]]), { handshakeTimeoutMs: 300 });
+  const port = await server.listen(0);
+  try {
+    const stalled = await Promise.all([stalledClient(port, Buffer.from([0, 0])), stalledClient(port)]);
+    // qemu-io idles between its two reads for longer than the handshake timeout.
+    const ok = await run('qemu-io', ['-f', 'raw', '-c', 'read 0 512', '-c', 'sleep 600', '-c', 'read 512 512', `nbd://127.0.0.1:${port}/vol1`]);
+    assert.equal(ok.stdout.match(/read 512\/512/g)?.length, 2);
+    await Promise.all(stalled.map((s) => s.closed));
+    assert.equal(server.handshakeTimeouts, 2);
   } finally {
     await server.close();
     await vol.close();
