@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { ConfigSchema, loadConfigFile } from '../config.js';
 import { configReference } from '../core/config-docs.js';
-import { withDemo, DEMO_TARGET } from '../control/demo.js';
+import { withDemo } from '../control/demo.js';
 import { reportCliError } from './common.js';
 
 /** Adds the `config` command group. */
@@ -14,9 +14,10 @@ export function register(program: Command): void {
     .action((file: string) => {
       try {
         const parsed = loadConfigFile(file);
-        // Count what the service will run: the demo target is added at start when demo.enabled.
+        // Count what the service will run: the demo targets are added at start when demo.enabled.
         const targets = withDemo(parsed).targets;
-        const demo = targets.length > parsed.targets.length ? `, with the demo target "${DEMO_TARGET}"` : '';
+        const added = targets.slice(parsed.targets.length).map((t) => `"${t.name}"`);
+        const demo = added.length > 0 ? `, with the demo target${added.length > 1 ? 's' : ''} ${added.join(' and ')}` : '';
         process.stdout.write(`${file}: valid (${targets.length} target${targets.length === 1 ? '' : 's'}${demo}, store: ${parsed.store.backend})\n`);
       } catch (err) {
         reportCliError(err);

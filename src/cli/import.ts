@@ -33,7 +33,7 @@ interface ImportOptions {
   range: string;
   step: string;
   metric?: string;
-  labels: string[];
+  labels?: string[];
   url: string;
   token?: string;
   why?: string;
@@ -58,7 +58,7 @@ export interface ImportSummary {
 function seriesOf(o: ImportOptions, labels: Record<string, string>, where: string): { metric: string; labels?: Record<string, string> } {
   const metric = o.metric ?? labels.__name__;
   if (!metric) throw new ShadowplaneError('SHADOWPLANE_ERR_VALIDATION', `${where} has no metric name`, [{ path: '--metric', message: 'is required when the query result carries no __name__ (e.g. an expression)' }]);
-  const kept = Object.fromEntries(o.labels.filter((l) => labels[l] !== undefined).map((l) => [l, labels[l]]));
+  const kept = Object.fromEntries((o.labels ?? []).filter((l) => labels[l] !== undefined).map((l) => [l, labels[l]]));
   const s = Object.keys(kept).length > 0 ? { metric, labels: kept } : { metric };
   if (!matches(SampleSchema, { target: o.target, at: 0, value: 0, ...s })) {
     throw new ShadowplaneError('SHADOWPLANE_ERR_VALIDATION', `${where}: ${seriesKey(s.metric, s.labels)} is not a valid series`, [{ path: '--metric', message: 'must be a Prometheus metric name; at most 8 labels of at most 128 characters' }]);
@@ -192,7 +192,7 @@ export function register(program: Command): void {
     .option('--step <duration>', 'query_range step', duration, '1m')
     .option('--csv <file>', 'a `timestamp,value` CSV file instead (timestamp: ms since the epoch or ISO-8601)')
     .option('--metric <name>', 'the metric key to store under (default: the result\'s __name__; required with --csv)')
-    .option('--labels <names>', 'labels of the query result kept on the series, comma-separated', (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean), [] as string[])
+    .option('--labels <names>', 'labels of the query result kept on the series, comma-separated', (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean))
     .option('--url <url>', 'the service\'s API', 'http://127.0.0.1:7070')
     .option('--token <token>', 'bearer token (default: SHADOWPLANE_API_TOKEN)')
     .option('--why <text>', 'recorded in the target\'s audit trail with each batch')

@@ -21,7 +21,7 @@ test('every help page prints defaults as they are typed, never as JavaScript val
   assert.match(all, /--level <percents> +interval levels \(default: 80,95\)/);
 });
 
-test('config check counts the demo target the demo file runs', () => {
+test('config check counts the demo targets the demo file runs', () => {
   const out = execFileSync(process.execPath, cli('config', 'check', 'examples/demo.yaml'), { cwd: PACKAGE_ROOT, encoding: 'utf8' });
-  assert.equal(out, 'examples/demo.yaml: valid (1 target, with the demo target "demo", store: sqlite)\n');
+  assert.equal(out, 'examples/demo.yaml: valid (2 targets, with the demo targets "demo" and "demo-api", store: sqlite)\n');
 });
