@@ -23,6 +23,7 @@ export const ERROR_CATALOGUE = {
   SHADOWPLANE_ERR_STORE_UNAVAILABLE: { status: 503, title: 'The Shadow Store backend cannot be reached' },
   SHADOWPLANE_ERR_INSECURE_BIND: { status: 500, title: 'Listening beyond loopback without an API token' },
   SHADOWPLANE_ERR_INPUT_FILE: { status: 400, title: 'An input file has a bad line' },
+  SHADOWPLANE_ERR_OUTPUT_FILE: { status: 400, title: 'A command-line output file cannot be written' },
   SHADOWPLANE_ERR_NOT_FOUND: { status: 404, title: 'No such resource' },
   SHADOWPLANE_ERR_EXEC_TRANSITION: { status: 409, title: 'An executor task was asked to make a state change its table does not allow' },
   SHADOWPLANE_ERR_SERIES_TOO_SHORT: { status: 422, title: 'A series has too few points to forecast' },
