@@ -78,15 +78,26 @@ const LOG10_SQRT_2PI = Math.log10(Math.sqrt(2 * Math.PI));
 /** -log10(2): a two-sided tail is twice the one-sided one. */
 const LOG10_2_NEG = -Math.log10(2);
 
-/** -log10 of the upper normal tail Q(x) = P(N(0,1) >= x), accurate in the far tail (no underflow). */
+/** -log10 Q(x) by erfc (Abramowitz-Stegun 7.1.26, |error| < 1.5e-7): fine where Q is not tiny. */
+function erfcSurprise(x: number): number {
+  const z = Math.abs(x) / Math.SQRT2;
+  const t = 1 / (1 + 0.3275911 * z);
+  const erfc = ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496735) * t + 0.254829592) * t * Math.exp(-z * z);
+  return -Math.log10(x >= 0 ? 0.5 * erfc : 1 - 0.5 * erfc);
+}
+
+/** -log10 Q(x) on [0, TABLE_MAX] every 1/TABLE_STEPS: most points fall here, and a table is cheap. */
+const TABLE_MAX = 3;
+const TABLE_STEPS = 200;
+const TABLE = Float64Array.from({ length: TABLE_MAX * TABLE_STEPS + 2 }, (_, i) => erfcSurprise(i / TABLE_STEPS));
+
+/** -log10 of the upper normal tail Q(x) = P(N(0,1) >= x) for x >= 0, accurate in the far tail (no underflow). */
 export function normalSurprise(x: number): number {
-  if (x < 3) {
-    // erfc via Abramowitz-Stegun 7.1.26 (|error| < 1.5e-7), fine where Q is not tiny.
-    const z = Math.abs(x) / Math.SQRT2;
-    const t = 1 / (1 + 0.3275911 * z);
-    const erfc = ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496735) * t + 0.254829592) * t * Math.exp(-z * z);
-    const q = x >= 0 ? 0.5 * erfc : 1 - 0.5 * erfc;
-    return -Math.log10(q);
+  if (x < TABLE_MAX) {
+    if (!(x > 0)) return x === 0 ? TABLE[0] : erfcSurprise(x);
+    const f = x * TABLE_STEPS;
+    const i = f | 0;
+    return TABLE[i] + (f - i) * (TABLE[i + 1] - TABLE[i]);
   }
   // Asymptotic series: Q(x) ~ phi(x)/x * (1 - 1/x^2 + 3/x^4).
   const x2 = x * x;
@@ -97,11 +108,14 @@ export function normalSurprise(x: number): number {
 class EwMoments {
   mean = 0;
   variance = 0;
+  /** sqrt(variance), kept with it. */
+  sd = 0;
   n = 0;
   constructor(private readonly alpha: number) {}
   copyFrom(o: EwMoments): void {
     this.mean = o.mean;
     this.variance = o.variance;
+    this.sd = o.sd;
     this.n = o.n;
   }
   /** Keeps the estimates as a prior worth `weight` points: new points soon outweigh them. */
@@ -114,6 +128,7 @@ class EwMoments {
     const d = x - this.mean;
     this.mean += a * d;
     this.variance = (1 - a) * (this.variance + a * d * d);
+    this.sd = Math.sqrt(this.variance);
   }
 }
 
@@ -234,14 +249,14 @@ export class EpisodeAlarm {
 
   private surpriseOf(x: number, st: EwMoments, floor: number): number {
     if (st.n < 2) return 0;
-    const sd = Math.sqrt(st.variance);
+    const sd = st.sd;
     const z = (x - st.mean) / (sd > floor ? sd : floor);
     return z > 0 ? normalSurprise(z) : 0;
   }
 
   /** Learns a value; during an episode winsorised at `learnClip` sd above the mean, so the anomaly does not widen the normal range. */
   private learn(st: EwMoments, x: number, floor: number): void {
-    const sd = Math.sqrt(st.variance);
+    const sd = st.sd;
     const lim = st.mean + this.c.learnClip * (sd > floor ? sd : floor);
     st.add(st.n >= 2 && x > lim ? lim : x);
   }
