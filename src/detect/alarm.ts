@@ -99,9 +99,10 @@ export function normalSurprise(x: number): number {
     const i = f | 0;
     return TABLE[i] + (f - i) * (TABLE[i + 1] - TABLE[i]);
   }
-  // Asymptotic series: Q(x) ~ phi(x)/x * (1 - 1/x^2 + 3/x^4).
-  const x2 = x * x;
-  return (x2 / 2) * Math.LOG10E + LOG10_SQRT_2PI + Math.log10(x) - Math.log10(1 - 1 / x2 + 3 / (x2 * x2));
+  // Laplace's continued fraction Q(x) = phi(x) / (x + 1/(x + 2/(x + 3/(x + ...)))), in log space.
+  let cf = x;
+  for (let k = 16; k >= 1; k--) cf = x + k / cf;
+  return (x * x / 2) * Math.LOG10E + LOG10_SQRT_2PI + Math.log10(cf);
 }
 
 /** Streaming mean and variance with EW weights (at least 1/n early, so the start is unbiased). */
