@@ -57,6 +57,12 @@ export interface UnivariateConfig {
   /** An interval longer than this many steps is a gap: CUSUM and drift state restart. */
   readonly gapSteps: number;
   /**
+   * A season phase's first observation sets its offset to the whole residual (true), or only to
+   * the clipped one like every later observation (false: slower to learn a strong shape, but a
+   * first observation that is itself an outlier does not stick).
+   */
+  readonly seasonInit: boolean;
+  /**
    * With the alarm stage: a level shift alarmed on that lasted this many steps becomes the new
    * level (its mean residual is added to the level), so later anomalies are measured from it.
    */
@@ -87,6 +93,7 @@ export const DEFAULT_UNIVARIATE: UnivariateConfig = {
   counter: 'auto',
   resetFraction: 0.1,
   gapSteps: 10,
+  seasonInit: true,
   shiftAbsorbSteps: 300,
   alarm: {},
 };
@@ -453,7 +460,7 @@ export class UnivariateDetector {
       // A phase's first observation initialises its offset with the whole residual: clipped, a
       // strong daily shape would take many periods to learn and alarm every day meanwhile.
       const seen = ++this.seasonCount[ph];
-      this.season[ph] += seen === 1 ? r * learn : Math.max(this.aSeason, 1 / seen) * (1 - aL) * rc;
+      this.season[ph] += seen === 1 && c.seasonInit ? r * learn : Math.max(this.aSeason, 1 / seen) * (1 - aL) * rc;
     }
     const ar = Math.abs(rc) * MAD_TO_SIGMA;
     this.scale += learn * aS * (ar - this.scale);
