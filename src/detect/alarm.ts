@@ -13,6 +13,7 @@
  *
  * See docs/detection.md.
  */
+import { normalCdf } from './risk.js';
 
 /** Knobs of the alarm stage; `DEFAULT_ALARM` is the untuned default. */
 export interface AlarmConfig {
@@ -78,23 +79,20 @@ const LOG10_SQRT_2PI = Math.log10(Math.sqrt(2 * Math.PI));
 /** -log10(2): a two-sided tail is twice the one-sided one. */
 const LOG10_2_NEG = -Math.log10(2);
 
-/** -log10 Q(x) by erfc (Abramowitz-Stegun 7.1.26, |error| < 1.5e-7): fine where Q is not tiny. */
-function erfcSurprise(x: number): number {
-  const z = Math.abs(x) / Math.SQRT2;
-  const t = 1 / (1 + 0.3275911 * z);
-  const erfc = ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496735) * t + 0.254829592) * t * Math.exp(-z * z);
-  return -Math.log10(x >= 0 ? 0.5 * erfc : 1 - 0.5 * erfc);
+/** -log10 Q(x) from the normal CDF (|error| < 1.5e-7): fine where Q is not tiny. */
+function cdfSurprise(x: number): number {
+  return -Math.log10(normalCdf(-x));
 }
 
 /** -log10 Q(x) on [0, TABLE_MAX] every 1/TABLE_STEPS: most points fall here, and a table is cheap. */
 const TABLE_MAX = 3;
 const TABLE_STEPS = 200;
-const TABLE = Float64Array.from({ length: TABLE_MAX * TABLE_STEPS + 2 }, (_, i) => erfcSurprise(i / TABLE_STEPS));
+const TABLE = Float64Array.from({ length: TABLE_MAX * TABLE_STEPS + 2 }, (_, i) => cdfSurprise(i / TABLE_STEPS));
 
 /** -log10 of the upper normal tail Q(x) = P(N(0,1) >= x) for x >= 0, accurate in the far tail (no underflow). */
 export function normalSurprise(x: number): number {
   if (x < TABLE_MAX) {
-    if (!(x > 0)) return x === 0 ? TABLE[0] : erfcSurprise(x);
+    if (!(x > 0)) return x === 0 ? TABLE[0] : cdfSurprise(x);
     const f = x * TABLE_STEPS;
     const i = f | 0;
     return TABLE[i] + (f - i) * (TABLE[i + 1] - TABLE[i]);
