@@ -52,8 +52,8 @@ export interface AlarmConfig {
 export const DEFAULT_ALARM: AlarmConfig = {
   shortWindow: 10,
   longHalfLife: 2000,
-  rawCap: 30,
-  minSd: 0.02,
+  rawCap: 100,
+  minSd: 0.006,
   surprise50: 6,
   power: 3,
   alarmScore: 0.5,
