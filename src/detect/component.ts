@@ -90,6 +90,15 @@ export class ComponentDetector {
   score = 0;
   ready = false;
 
+  /**
+   * The last score before the alarm stage's episode rule (one signal: its detector's likelihood,
+   * high for the whole episode); with several signals, the score. For consumers that track
+   * episodes themselves (anomaly events, failure risk).
+   */
+  get ungatedScore(): number {
+    return this.alarmed ? this.detectors[0].ungatedScore : this.score;
+  }
+
   /** True when the last point came after a gap in time for some metric (its detector's gap rule). */
   get gapped(): boolean {
     return this.detectors.some((d) => d.gapped);

@@ -214,6 +214,15 @@ export class UnivariateDetector {
     this.alarm = this.c.alarm ? new EpisodeAlarm(this.c.alarm) : null;
   }
 
+  /**
+   * The score of the last point before the alarm stage's episode rule (the likelihood alone: high
+   * for as long as the episode lasts), for consumers that track episodes themselves; without the
+   * alarm stage, the score.
+   */
+  get ungatedScore(): number {
+    return this.alarm && this.ready ? this.alarm.rawScore : this.score;
+  }
+
   /** The kind of the last scored point. */
   get kind(): AnomalyKind {
     return KINDS[this.kindCode];
