@@ -137,7 +137,10 @@ export class TargetAnomalies {
    * unknown, and the values of `limitInputs` in their order.
    */
   observe(t: number, values: readonly number[], utilisation: number, limitValues: readonly number[]): TargetRisk {
-    const score = this.detector.update(t, values);
+    // Events and risk follow the whole episode (the tracker opens one event per episode itself),
+    // so they take the score before the alarm stage's one-alarm-per-episode rule.
+    const scored = this.detector.update(t, values);
+    const score = scored.value === this.detector.ungatedScore ? scored : { ...scored, value: this.detector.ungatedScore };
     this.riskValues[0] = utilisation;
     this.riskValues.set(limitValues, 1);
     const risk = this.risk.update(t, this.riskValues, score.ready ? score.value : 0);

@@ -29,6 +29,9 @@ import type { Submission } from '../exec/executor.js';
 import { forecasterOf, scalingPolicyOf, stepsOf, type ControlSettings } from './settings.js';
 import { advanceEpisodes, describeAction, describeCondition, type Firing, type ResponseAction, type ResponseRule } from './respond.js';
 
+/** At most this many ticks' ready units are kept (and read from the stored decisions at open). */
+const MAX_READY_HISTORY = 10_000;
+
 /** Units ready and booting, as the actuator's world reports them. */
 export interface Capacity {
   readonly ready: number;
@@ -88,6 +91,12 @@ export class TargetLoop {
   private seenData = false;
   private windows = 0;
   private lastValue: number | undefined;
+  /**
+   * Units ready at each tick (time ms, oldest first): from the stored decisions at open, then one
+   * per tick, so a step replayed later (the history at start, after new settings) is measured
+   * against the capacity that served it, not today's.
+   */
+  private readyAt: { at: number; ready: number }[] = [];
   private stepIndex = 0;
   private conditions = new Map<ConditionType, Condition>();
   /** The task this loop submitted that has not ended yet (at most one: `execute` refuses while it runs). */
@@ -111,6 +120,10 @@ export class TargetLoop {
     const state = (await deps.store.getControlState(target)) ?? { target, settings: null, overrides: {}, units: null, lastScaleUp: null, updatedAt: deps.clock.now() };
     const loop = new TargetLoop(target, state, deps);
     for (const c of await deps.store.listConditions(target)) loop.conditions.set(c.type, c);
+    const historySteps = Math.ceil(durationMs(settings.history) / durationMs(settings.interval));
+    const past = await deps.store.listDecisions({ target, limit: Math.min(MAX_READY_HISTORY, historySteps + 1) });
+    // the loop's own records (not rule firings or components' reports, which carry no units of their own)
+    loop.readyAt = past.filter((d) => !d.component && !d.response).map((d) => ({ at: d.at, ready: d.inputs.ready })).reverse();
     loop.handover = await storedHandover(deps.store, target, deps.clock.now());
     loop.configure(settings);
     return loop;
@@ -239,6 +252,25 @@ export class TargetLoop {
     }
   }
 
+  /**
+   * Units ready during the step starting at `t`, for a tick that reads up to `end`: the step just
+   * completed was served by today's units; an older one by those of the last tick at or before its
+   * end; NaN when no tick was recorded by then (history from before the loop ran: the utilisation
+   * of that step is not known, and today's units would misjudge it).
+   */
+  private readyDuring(t: number, end: number): number {
+    const stepEnd = t + this.stepMs;
+    if (stepEnd >= end) return this.capacity().ready;
+    const r = this.readyAt;
+    let lo = 0, hi = r.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (r[mid].at <= stepEnd) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo > 0 ? r[lo - 1].ready : Number.NaN;
+  }
+
   /** Reads the steps completed since the last tick and feeds them to the forecaster and detector. */
   private async observe(end: number): Promise<void> {
     const s = this.settings;
@@ -270,7 +302,7 @@ export class TargetLoop {
       this.score = this.detector.update(t + this.stepMs, value);
       this.anomalies ??= new TargetAnomalies(this.target, [s.metric ?? 'requests', ...metrics.keys], s.risk, this.handover);
       // an observe-only target's serving capacity is unknown: no utilisation limit to score
-      const ready = this.actuator ? this.capacity().ready : 0;
+      const ready = this.actuator ? this.readyDuring(t, end) : 0;
       const values = [value, ...this.anomalies.metrics.map((k) => meanOf(metrics.steps.get(k)?.get(t)))];
       const limits = this.anomalies.limitInputs.map((l) => limitValue(l, l.metric === s.metric ? w : metrics.steps.get(l.metric ?? '')?.get(t), s.metric ? requests?.get(t) : w));
       this.anomalies.observe(t + this.stepMs, values, ready > 0 ? value / (s.capacityPerUnit * ready) : Number.NaN, limits);
@@ -306,6 +338,8 @@ export class TargetLoop {
     const o = this.state.overrides;
     const delaySteps = stepsOf(s.provisioningDelay, this.stepMs);
     const cap = this.actuator ? this.capacity() : { ready: 0, booting: 0 };
+    this.readyAt.push({ at: now, ready: cap.ready });
+    if (this.readyAt.length > MAX_READY_HISTORY) this.readyAt.shift();
     const complete = this.windows >= s.minWindows;
     const overrides = [o.pause && 'pause', o.dryRun && 'dry-run', o.review && 'review', o.pin && 'pin'].filter((x): x is string => Boolean(x));
     const signal = s.metric ?? 'requests';

@@ -8,7 +8,7 @@ import { UnivariateDetector, zToScore, DEFAULT_UNIVARIATE, validateUnivariateCon
 import type { UnivariateConfig } from './univariate.js';
 import { SubspaceModel } from './subspace.js';
 import type { SubspaceConfig } from './subspace.js';
-import { TailCalibrator } from './calibrate.js';
+import { DEFAULT_CALIBRATION, TailCalibrator, validateCalibrationConfig } from './calibrate.js';
 import type { CalibrationConfig } from './calibrate.js';
 
 /** Knobs of the component detector; `DEFAULT_COMPONENT` is the untuned default. */
@@ -16,7 +16,11 @@ export interface ComponentConfig {
   /**
    * Configuration shared by the per-metric detectors, over `DEFAULT_UNIVARIATE`. The default raises
    * the CUSUM slack to 3: with many autocorrelated metrics, a slack of 1 keeps some metric's CUSUM
-   * at its cap most of the time (measured on SMD), which drowns the component score.
+   * at its cap most of the time (measured on SMD), which drowns the component score. It also keeps
+   * 24 daily phases learned from clipped residuals: 288 phases cost SMD 0.458 -> 0.426 mean F1,
+   * initialising each phase from its first point cost ASD 0.305 -> 0.290. With one signal the
+   * component is that signal's univariate detector with `DEFAULT_UNIVARIATE` plus this knob's
+   * explicit overrides only.
    */
   readonly univariate: Partial<UnivariateConfig>;
   /** The component's equivalent z is the root mean square of the `topK` largest metric z's. */
@@ -44,7 +48,7 @@ export interface ComponentConfig {
 
 /** The default configuration, meant to work on unseen components without tuning. */
 export const DEFAULT_COMPONENT: ComponentConfig = {
-  univariate: { cusumSlack: 3 },
+  univariate: { cusumSlack: 3, season: { periodMs: 86_400_000, buckets: 24, halfLifePeriods: 3 }, seasonInit: false },
   topK: 5,
   smoothingHalfLife: 0,
   zCap: 1e6,
@@ -74,6 +78,8 @@ export class ComponentDetector {
   private readonly calibrator: TailCalibrator | null;
   private smoothed = 0;
   private started = false;
+  /** One signal with its alarm stage: the component's score is that detector's score. */
+  private readonly alarmed: boolean;
 
   /** Equivalent z of the last point (after combining and smoothing). */
   zEff = 0;
@@ -84,11 +90,30 @@ export class ComponentDetector {
   score = 0;
   ready = false;
 
+  /**
+   * The last score before the alarm stage's episode rule (one signal: its detector's likelihood,
+   * high for the whole episode); with several signals, the score. For consumers that track
+   * episodes themselves (anomaly events, failure risk).
+   */
+  get ungatedScore(): number {
+    return this.alarmed ? this.detectors[0].ungatedScore : this.score;
+  }
+
+  /** True when the last point came after a gap in time for some metric (its detector's gap rule). */
+  get gapped(): boolean {
+    return this.detectors.some((d) => d.gapped);
+  }
+
   constructor(component: string, signals: readonly string[], config: Partial<ComponentConfig> = {}) {
     if (signals.length === 0) throw new RangeError('a component needs at least one signal');
     if (new Set(signals).size !== signals.length) throw new RangeError('signal names must be unique');
     this.c = { ...DEFAULT_COMPONENT, ...config };
-    const uni = { ...DEFAULT_UNIVARIATE, ...DEFAULT_COMPONENT.univariate, ...this.c.univariate };
+    // One signal: the component is that signal's univariate detector, its score included (the
+    // alarm stage). Several: their equivalent z's are combined below, the alarm stage is not used.
+    const single = signals.length === 1;
+    const uni: UnivariateConfig = single
+      ? { ...DEFAULT_UNIVARIATE, ...config.univariate }
+      : { ...DEFAULT_UNIVARIATE, ...DEFAULT_COMPONENT.univariate, ...this.c.univariate, alarm: null };
     validateUnivariateConfig(uni);
     if (!(Number.isInteger(this.c.topK) && this.c.topK >= 1)) throw new RangeError('component config topK must be an integer >= 1');
     if (!(this.c.smoothingHalfLife >= 0)) throw new RangeError('component config smoothingHalfLife must be >= 0');
@@ -98,7 +123,9 @@ export class ComponentDetector {
     this.signals = [...signals];
     this.detectors = signals.map((s) => new UnivariateDetector(s, uni));
     this.subspace = this.c.subspace && signals.length >= 2 ? new SubspaceModel(signals.length, this.c.subspace) : null;
-    this.calibrator = this.c.calibration ? new TailCalibrator(this.c.calibration) : null;
+    this.alarmed = single && uni.alarm !== null;
+    if (this.c.calibration) validateCalibrationConfig({ ...DEFAULT_CALIBRATION, ...this.c.calibration });
+    this.calibrator = this.c.calibration && !this.alarmed ? new TailCalibrator(this.c.calibration) : null;
     this.top = new Float64Array(Math.min(this.c.topK, signals.length));
     this.aSmooth = this.c.smoothingHalfLife > 0 ? 1 - Math.exp(-Math.LN2 / this.c.smoothingHalfLife) : 1;
     this.z50 = uni.z50;
@@ -135,6 +162,13 @@ export class ComponentDetector {
     let anyReady = false;
     const cap = this.c.zCap;
     const learn = this.score >= 0.5 ? this.c.anomalyLearnRate : 1;
+    if (this.alarmed) {
+      const det = this.detectors[0];
+      this.score = det.step(t, values[0], learn);
+      this.ready = det.ready;
+      this.zEff = det.ready ? det.zEff : 0;
+      return this.score;
+    }
     for (let i = 0; i < this.detectors.length; i++) {
       const det = this.detectors[i];
       det.step(t, values[i], learn);

@@ -9,8 +9,14 @@
  * mapped to a score in [0, 1] by `zToScore`.
  */
 import type { AnomalyKind, Score } from '../model/detect.js';
+import { EpisodeAlarm } from './alarm.js';
+import type { AlarmConfig } from './alarm.js';
 
-/** Seasonality: one period (ms) split into `buckets` phases, each with its own learned offset. */
+/**
+ * Seasonality: one period (ms) split into phases, each with its own learned offset: one phase per
+ * sampling step, at most `buckets` (so a 5-min series gets 288 daily phases, a 1-min one 288 of
+ * 5 min each, an hourly one 24).
+ */
 export interface SeasonConfig {
   readonly periodMs: number;
   readonly buckets: number;
@@ -50,6 +56,22 @@ export interface UnivariateConfig {
   readonly resetFraction: number;
   /** An interval longer than this many steps is a gap: CUSUM and drift state restart. */
   readonly gapSteps: number;
+  /**
+   * A season phase's first observation sets its offset to the whole residual (true), or only to
+   * the clipped one like every later observation (false: slower to learn a strong shape, but a
+   * first observation that is itself an outlier does not stick).
+   */
+  readonly seasonInit: boolean;
+  /**
+   * With the alarm stage: a level shift alarmed on that lasted this many steps becomes the new
+   * level (its mean residual is added to the level), so later anomalies are measured from it.
+   */
+  readonly shiftAbsorbSteps: number;
+  /**
+   * The alarm stage turning the equivalent z into the score (src/detect/alarm.ts: likelihood of the
+   * recent evidence, one alarm per episode), or null for the fixed z map (`z50`, `power`).
+   */
+  readonly alarm: Partial<AlarmConfig> | null;
 }
 
 /** The default configuration, meant to work on unseen series without tuning. */
@@ -59,7 +81,7 @@ export const DEFAULT_UNIVARIATE: UnivariateConfig = {
   levelHalfLife: 1440,
   scaleHalfLife: 1440,
   clip: 3,
-  season: { periodMs: 86_400_000, buckets: 24, halfLifePeriods: 3 },
+  season: { periodMs: 86_400_000, buckets: 288, halfLifePeriods: 3 },
   cusumSlack: 1,
   cusumLimit: 24,
   driftHalfLife: 2880,
@@ -71,6 +93,9 @@ export const DEFAULT_UNIVARIATE: UnivariateConfig = {
   counter: 'auto',
   resetFraction: 0.1,
   gapSteps: 10,
+  seasonInit: true,
+  shiftAbsorbSteps: 300,
+  alarm: {},
 };
 
 const LN2 = Math.LN2;
@@ -94,7 +119,7 @@ function alphaFor(halfLife: number): number {
 
 /** Throws a RangeError naming the first knob that is out of range. */
 export function validateUnivariateConfig(c: UnivariateConfig): void {
-  const positive: (keyof UnivariateConfig)[] = ['levelHalfLife', 'scaleHalfLife', 'clip', 'cusumLimit', 'z50', 'power', 'gapSteps'];
+  const positive: (keyof UnivariateConfig)[] = ['levelHalfLife', 'scaleHalfLife', 'clip', 'cusumLimit', 'z50', 'power', 'gapSteps', 'shiftAbsorbSteps'];
   for (const k of positive) {
     const v = c[k] as number;
     if (!(Number.isFinite(v) && v > 0)) throw new RangeError(`detector config ${k} must be a positive number`);
@@ -128,14 +153,18 @@ export class UnivariateDetector {
   private readonly aDrift: number;
   private readonly season: Float64Array | null;
   private readonly seasonCount: Uint32Array;
-  private readonly bucketMs: number;
+  private bucketMs: number;
   private readonly periodMs: number;
-  private readonly buckets: number;
+  private buckets: number;
   private aSeason = 0;
+  private readonly alarm: EpisodeAlarm | null;
 
   private n = 0;
   /** Points scored since warm-up; early on the EW weights are at least 1/count (bias-free start). */
   private scored = 0;
+  /** Time of the first scored point; the alarm stage relearns once the first season period is over. */
+  private firstT = NaN;
+  private seasonLearned = false;
   private lastT = NaN;
   private lastRaw = NaN;
   private stepMs: number;
@@ -149,6 +178,9 @@ export class UnivariateDetector {
   private cusumLo = 0;
   private runHi = 0;
   private runLo = 0;
+  /** Sums of the raw residuals over the current CUSUM runs (their mean is the size of a shift). */
+  private sumHi = 0;
+  private sumLo = 0;
   private min = Infinity;
   private max = -Infinity;
   private quantum = Infinity;
@@ -160,6 +192,8 @@ export class UnivariateDetector {
   expected = 0;
   observed = 0;
   ready = false;
+  /** True when the last point came after a gap (an interval over `gapSteps` steps). */
+  gapped = false;
   private kindCode = K_WARMUP;
 
   constructor(name: string, config: Partial<UnivariateConfig> = {}) {
@@ -177,6 +211,16 @@ export class UnivariateDetector {
     this.bucketMs = s ? s.periodMs / s.buckets : 0;
     this.periodMs = s ? s.periodMs : 0;
     this.buckets = s ? s.buckets : 0;
+    this.alarm = this.c.alarm ? new EpisodeAlarm(this.c.alarm) : null;
+  }
+
+  /**
+   * The score of the last point before the alarm stage's episode rule (the likelihood alone: high
+   * for as long as the episode lasts), for consumers that track episodes themselves; without the
+   * alarm stage, the score.
+   */
+  get ungatedScore(): number {
+    return this.alarm && this.ready ? this.alarm.rawScore : this.score;
   }
 
   /** The kind of the last scored point. */
@@ -205,6 +249,7 @@ export class UnivariateDetector {
    * lowers it while the whole component is anomalous).
    */
   step(t: number, value: number, learn = 1): number {
+    this.gapped = false;
     if (!Number.isFinite(value) || !Number.isFinite(t) || t <= this.lastT) return this.notReady(K_GAP);
     const dt = Number.isNaN(this.lastT) ? 0 : t - this.lastT;
     if (dt > 0 && Number.isNaN(this.stepMs) && this.warmDts.length < this.c.warmup) this.warmDts.push(dt);
@@ -304,6 +349,9 @@ export class UnivariateDetector {
       this.stepMs = dts.length ? dts[dts.length >> 1] : 1;
     }
     if (this.season) {
+      // One phase per step, at most the configured number (the step is known only now).
+      this.buckets = Math.max(1, Math.min(this.season.length, Math.round(this.periodMs / this.stepMs)));
+      this.bucketMs = this.periodMs / this.buckets;
       const obsPerPeriodPerBucket = Math.max(1, this.bucketMs / this.stepMs);
       this.aSeason = alphaFor(this.c.season!.halfLifePeriods * obsPerPeriodPerBucket);
     }
@@ -348,11 +396,14 @@ export class UnivariateDetector {
       aD = 1 - Math.pow(1 - aD, s);
     }
     const gap = steps > c.gapSteps;
+    this.gapped = gap;
     if (gap) {
       this.cusumHi = 0;
       this.cusumLo = 0;
       this.runHi = 0;
       this.runLo = 0;
+      this.sumHi = 0;
+      this.sumLo = 0;
       this.baseline = this.level;
     }
     const prevObserved = this.observed;
@@ -374,6 +425,8 @@ export class UnivariateDetector {
     lo = lo < 0 ? 0 : lo > cap ? cap : lo;
     this.runHi = hi > 0 ? this.runHi + 1 : 0;
     this.runLo = lo > 0 ? this.runLo + 1 : 0;
+    this.sumHi = hi > 0 ? this.sumHi + r : 0;
+    this.sumLo = lo > 0 ? this.sumLo + r : 0;
     this.cusumHi = hi;
     this.cusumLo = lo;
     const zCusum = (c.z50 * (hi > lo ? hi : lo)) / c.cusumLimit;
@@ -385,15 +438,26 @@ export class UnivariateDetector {
       zEff = zCusum;
       // Mean residual over the CUSUM run: a sustained deviation built from small residuals is a
       // drift, one from large residuals a level shift.
-      const meanRun = hi > lo ? hi / this.runHi + c.cusumSlack : lo / this.runLo + c.cusumSlack;
+      const meanRun = Math.abs(hi > lo ? this.sumHi / this.runHi : this.sumLo / this.runLo) / scale;
       kind = meanRun < c.clip ? K_DRIFT : K_SHIFT;
     }
     if (zDrift > zEff) {
       zEff = zDrift;
       kind = K_DRIFT;
     }
-    const score = zToScore(zEff, c.z50, c.power);
-    if (zEff < c.clip) kind = K_NONE;
+    if (this.alarm && this.season && !this.seasonLearned) {
+      if (Number.isNaN(this.firstT)) this.firstT = t;
+      else if (t - this.firstT >= this.periodMs) {
+        // Every phase has been seen now: the evidence of the first period measured an unknown
+        // season, not the series' noise, and would make its statistics too wide for weeks.
+        this.seasonLearned = true;
+        this.alarm.relearn();
+      }
+    }
+    const score = this.alarm ? this.alarm.step(zEff) : zToScore(zEff, c.z50, c.power);
+    // Below `clip` a point is unremarkable on its own; if the alarm stage still finds the recent
+    // evidence unusual, it is a sustained small deviation: a drift.
+    if (zEff < c.clip) kind = this.alarm && this.alarm.rawScore >= 0.5 ? K_DRIFT : K_NONE;
 
     const d = Math.abs(x - prevObserved);
     if (d > 0 && d < this.quantum) this.quantum = d;
@@ -402,12 +466,24 @@ export class UnivariateDetector {
     const rc = (r > lim ? lim : r < -lim ? -lim : r) * learn;
     this.level += aL * rc;
     if (this.season) {
+      // A phase's first observation initialises its offset with the whole residual: clipped, a
+      // strong daily shape would take many periods to learn and alarm every day meanwhile.
       const seen = ++this.seasonCount[ph];
-      this.season[ph] += Math.max(this.aSeason, 1 / seen) * (1 - aL) * rc;
+      this.season[ph] += seen === 1 && c.seasonInit ? r * learn : Math.max(this.aSeason, 1 / seen) * (1 - aL) * rc;
     }
     const ar = Math.abs(rc) * MAD_TO_SIGMA;
     this.scale += learn * aS * (ar - this.scale);
     if (c.driftHalfLife > 0) this.baseline += aD * (this.level - this.baseline);
+    if (kind === K_SHIFT && this.alarm?.alarmed && (hi > lo ? this.runHi : this.runLo) >= c.shiftAbsorbSteps) {
+      // A level shift that was alarmed on and lasted: the new level is the normal from now on
+      // (clipped learning would take thousands of steps and hide anything on top of it).
+      this.level += hi > lo ? this.sumHi / this.runHi : this.sumLo / this.runLo;
+      this.baseline = this.level;
+      this.cusumHi = this.cusumLo = 0;
+      this.runHi = this.runLo = 0;
+      this.sumHi = this.sumLo = 0;
+      this.alarm.forgetEpisode();
+    }
 
     this.z = z;
     this.zEff = zEff;

@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, readFileSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { runDetect, parseTimestamp } from '../../src/cli/detect.js';
 import { isCoded, ShadowplaneError } from '../../src/core/errors.js';
 import { gauss } from './synth.js';
@@ -73,10 +75,10 @@ test('several columns scored together, by name or index; header-less input; expl
   assert.equal(readFileSync(join(dir, 'bare-out.csv'), 'utf8').split('\n')[0], '1,5,0.000000');
 });
 
-test('bad rows are named by line, nothing is written', async () => {
+test('--strict: bad rows are named by line, nothing is written', async () => {
   const input = csv('bad.csv', 'timestamp,value\n1,2\n2,abc\nxyz,3\n3,4\n3,5\n4\n');
   const output = join(dir, 'bad-out.csv');
-  await assert.rejects(runDetect({ ...base, input, output }), (err) => {
+  await assert.rejects(runDetect({ ...base, strict: true, input, output }), (err) => {
     assert.ok(isCoded(err, 'SHADOWPLANE_ERR_INPUT_FILE'));
     const p = (err as ShadowplaneError).problems;
     assert.deepEqual(p.map((x) => x.path), ['line 3', 'line 4', 'line 6', 'line 7']);
@@ -88,6 +90,111 @@ test('bad rows are named by line, nothing is written', async () => {
   });
   assert.equal(existsSync(output), false);
   assert.equal(existsSync(`${output}.tmp-${process.pid}`), false);
+});
+
+/** A clean minute series of n rows (value, no extra columns) as lines without the header. */
+function cleanRows(n: number): string[] {
+  const g = gauss(7);
+  return Array.from({ length: n }, (_, i) => `${1_767_225_600 + 60 * i},${(100 + g()).toFixed(3)}`);
+}
+
+/** Runs detect (not strict) on rows with a header; returns the summary and the output scores. */
+async function scoreRows(name: string, rows: string[]): Promise<{ s: Awaited<ReturnType<typeof runDetect>>; out: string[] }> {
+  const input = csv(`${name}.csv`, ['timestamp,value', ...rows].join('\n') + '\n');
+  const output = join(dir, `${name}-out.csv`);
+  const s = await runDetect({ ...base, explain: true, input, output });
+  const out = readFileSync(output, 'utf8').trim().split('\n');
+  assert.equal(out.length, rows.length + 1, 'one output row per input row');
+  out.slice(1).forEach((l, i) => assert.ok(l.startsWith(rows[i] + ','), `row ${i} passed through in order`));
+  return { s, out: out.slice(1) };
+}
+
+test('a repeated timestamp is counted, its row kept with score 0, and the rest scored', async () => {
+  const rows = cleanRows(200);
+  rows.splice(100, 0, rows[99].replace(/,.*/, ',100.5'));
+  const { s, out } = await scoreRows('repeat', rows);
+  assert.deepEqual(s.irregular, { repeatedTimestamp: { count: 1, firstLine: 102 } });
+  assert.equal(s.rows, 201);
+  assert.equal(s.scoredRows, 200);
+  assert.match(out[100], /,0\.000000,unscored,$/);
+  assert.match(out[150], /,(none|spike|drop|level-shift|drift),/);
+});
+
+test('rows out of order are counted and kept unscored; the series goes on from the latest time', async () => {
+  const rows = cleanRows(200);
+  [rows[120], rows[121]] = [rows[121], rows[120]];
+  const { s, out } = await scoreRows('order', rows);
+  assert.deepEqual(s.irregular, { outOfOrder: { count: 1, firstLine: 123 } });
+  assert.equal(s.scoredRows, 199);
+  assert.match(out[121], /,unscored,/);
+});
+
+test('a gap in time is counted and scored', async () => {
+  const rows = cleanRows(200).map((r, i) => (i >= 150 ? r.replace(/^\d+/, (t) => String(Number(t) + 86_400)) : r));
+  const { s, out } = await scoreRows('gap', rows);
+  assert.deepEqual(s.irregular, { gap: { count: 1, firstLine: 152 } });
+  assert.equal(s.scoredRows, 200);
+  assert.doesNotMatch(out[150], /unscored/);
+});
+
+test('empty and NaN values are missing samples: counted, score 0, the next rows scored', async () => {
+  const rows = cleanRows(200);
+  rows[80] = rows[80].replace(/,.*/, ',');
+  rows[90] = rows[90].replace(/,.*/, ',NaN');
+  const { s, out } = await scoreRows('missing', rows);
+  assert.deepEqual(s.irregular, { missingValue: { count: 2, firstLine: 82 } });
+  assert.equal(s.scoredRows, 200);
+  assert.match(out[80], /,0\.000000,gap,$/);
+  assert.match(out[91], /,(none|spike|drop),/);
+});
+
+test('a stray non-numeric row (a repeated header, text) is scored as missing and counted', async () => {
+  const rows = cleanRows(200);
+  rows.splice(60, 0, 'timestamp,value');
+  rows[100] = rows[100].replace(/,.*/, ',n/a');
+  const { s, out } = await scoreRows('text', rows);
+  assert.deepEqual(s.irregular, { badTimestamp: { count: 1, firstLine: 62 }, nonNumeric: { count: 1, firstLine: 102 } });
+  assert.equal(s.scoredRows, 200);
+  assert.match(out[60], /^timestamp,value,0\.000000,unscored,$/);
+  assert.match(out[100], /,0\.000000,gap,$/);
+});
+
+test('a row without the value column is scored as missing and counted', async () => {
+  const rows = cleanRows(100);
+  rows[70] = rows[70].replace(/,.*/, '');
+  const { s } = await scoreRows('short', rows);
+  assert.deepEqual(s.irregular, { missingColumn: { count: 1, firstLine: 72 } });
+  assert.equal(s.scoredRows, 100);
+});
+
+test('an output that cannot be written is an error before anything is read', async () => {
+  const input = csv('ok-out.csv', 'timestamp,value\n1,2\n');
+  await assert.rejects(runDetect({ ...base, input, output: join(dir, 'no-such-dir', 'x.csv') }), (err) => {
+    assert.ok(isCoded(err, 'SHADOWPLANE_ERR_OUTPUT_FILE'));
+    assert.match((err as Error).message, /cannot write .*ENOENT/);
+    assert.equal((err as ShadowplaneError).problems[0].path, '--output');
+    return true;
+  });
+});
+
+test('the detect command: irregularities on stderr; missing or unwritable --output and --strict refusals exit non-zero', () => {
+  const root = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/dist\/$/, '/');
+  const cli = join(root, 'dist/src/cli/main.js');
+  const input = csv('proc.csv', ['timestamp,value', ...cleanRows(60), cleanRows(60)[59]].join('\n') + '\n');
+  const run = (...args: string[]) => spawnSync(process.execPath, [cli, 'detect', '--input', input, ...args], { encoding: 'utf8' });
+  const ok = run('--output', join(dir, 'proc-out.csv'));
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.match(ok.stderr, /detect: 1 x repeated timestamp \(row not scored\), first at line 62/);
+  assert.match(ok.stderr, /detect: 61 rows \(60 scored/);
+  const strict = run('--output', join(dir, 'proc-strict.csv'), '--strict');
+  assert.equal(strict.status, 1);
+  assert.match(strict.stderr, /SHADOWPLANE_ERR_INPUT_FILE.*--strict/);
+  const unwritable = run('--output', join(dir, 'missing-dir', 'out.csv'));
+  assert.equal(unwritable.status, 1);
+  assert.match(unwritable.stderr, /SHADOWPLANE_ERR_OUTPUT_FILE: cannot write/);
+  const missing = run();
+  assert.notEqual(missing.status, 0);
+  assert.match(missing.stderr, /--output/);
 });
 
 test('unknown columns, one-column files and empty files are errors', async () => {

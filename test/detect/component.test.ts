@@ -90,3 +90,18 @@ test('bad input and config are rejected', () => {
   const det = new ComponentDetector('c', ['a', 'b']);
   assert.throws(() => det.step(0, [1]), /expected 2 values/);
 });
+
+test('one signal: the component is its univariate detector (one alarm per episode); the ungated score follows the whole episode', () => {
+  const g = gauss(21);
+  const c = new ComponentDetector('svc', ['latency']);
+  const scores: number[] = [];
+  const ungated: number[] = [];
+  for (let i = 0; i < 2000; i++) {
+    scores.push(c.step(T0 + i * MIN, [100 + g() + (i >= 1500 ? 10 : 0)]));
+    ungated.push(c.ungatedScore);
+  }
+  const alarms = scores.map((s, i) => (s >= 0.5 ? i : -1)).filter((i) => i >= 1500);
+  assert.equal(alarms.length, 1, `alarms ${alarms}`);
+  assert.ok(alarms[0] < 1510);
+  assert.ok(ungated.slice(alarms[0], alarms[0] + 20).every((s) => s >= 0.5), 'the episode goes on in the ungated score');
+});
