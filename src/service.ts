@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { realClock, type Clock } from './core/clock.js';
+import { ShadowplaneError } from './core/errors.js';
 import { DEFAULT_SCRAPE_INTERVAL, durationMs } from './core/schema.js';
 import type { Config } from './config.js';
 import { TargetRegistry } from './control/targets.js';
@@ -216,7 +217,11 @@ export class ShadowplaneService {
       this.keda = new KedaScaler({
         outlook: async (target) => {
           this.targets.get(target);
-          return outlookOf(this.controller.loop(target), this.store);
+          const loop = this.controller.loop(target);
+          // KEDA scales on desired units, which only a loop with an actuator decides; an observed-only
+          // target's forecast reaches KEDA through /metrics and its prometheus trigger instead
+          if (!loop.actuatorKind) throw new ShadowplaneError('SHADOWPLANE_ERR_NOT_CONTROLLED', `target "${target}" is observed only: it decides no units (scale on its forecast through /metrics, or give it an actuator)`);
+          return outlookOf(loop, this.store);
         },
         onDecision: (fn) => this.events.subscribe((e) => {
           if (e.type === 'decision' && e.target) fn(e.target);

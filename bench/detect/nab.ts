@@ -5,9 +5,9 @@
  * (`nab-score/nab_score.py`) with the corpus-optimised threshold and with the detector's fixed
  * default threshold (what a live system alarms at before any label is seen).
  *
- * The data folder comes from `--data DIR` or SHADOWPLANE_NAB_DIR, else `../shared/data/nab-dev`
+ * The data folder comes from `--data DIR` or SHADOWPLANE_NAB_DIR (the nab-dev files of the development data)
  * beside the repository; the scorer from `--scorer FILE` or SHADOWPLANE_NAB_SCORER, else
- * `../shared/tools/nab-score/nab_score.py`.
+ * the NAB re-implementation given by `--scorer FILE` or SHADOWPLANE_NAB_SCORER (nab_score.py of the development tools).
  *
  * Run: npm run build && npx tsx bench/detect/nab.ts [--data DIR] [--threshold 0.5] [--keep DIR]
  */
@@ -23,8 +23,17 @@ function flag(name: string): string | undefined {
   const i = args.indexOf(name);
   return i >= 0 ? args[i + 1] : undefined;
 }
-const dataDir = resolve(flag('--data') ?? process.env.SHADOWPLANE_NAB_DIR ?? join(repo, '..', 'shared', 'data', 'nab-dev'));
-const scorer = resolve(flag('--scorer') ?? process.env.SHADOWPLANE_NAB_SCORER ?? join(repo, '..', 'shared', 'tools', 'nab-score', 'nab_score.py'));
+/** A path the bench needs: from its flag or variable, else it stops naming both. */
+function required(name: string, variable: string, what: string): string {
+  const value = flag(name) ?? process.env[variable];
+  if (!value) {
+    process.stderr.write(`bench/detect/nab.ts needs ${what}: pass ${name} PATH or set ${variable}\n`);
+    process.exit(2);
+  }
+  return resolve(value);
+}
+const dataDir = required('--data', 'SHADOWPLANE_NAB_DIR', 'the folder of NAB series (nab-dev)');
+const scorer = required('--scorer', 'SHADOWPLANE_NAB_SCORER', "the NAB scorer (nab_score.py)");
 /** The CLI's default alert threshold (`detect --threshold`, the live loop's). */
 const threshold = Number(flag('--threshold') ?? 0.5);
 const keep = flag('--keep');

@@ -32,8 +32,9 @@ export interface TargetOutlook {
   readonly forecastUpper: number | null;
   /** Units the loop wants: the policy's recommendation, bounded by a pin when one is in force. */
   readonly desiredUnits: number | null;
-  readonly readyUnits: number;
-  readonly bootingUnits: number;
+  /** Units serving and booting; null for an observed-only target (its units are unknown). */
+  readonly readyUnits: number | null;
+  readonly bootingUnits: number | null;
   /** Anomaly score of the demand in [0, 1]. */
   readonly anomalyScore: number | null;
   /** Component anomaly score over the demand and the target's metrics in [0, 1]. */
@@ -51,13 +52,18 @@ export function desiredUnitsOf(record: DecisionRecord): number | null {
   return pin?.to ?? record.recommendation?.desiredUnits ?? null;
 }
 
-/** The outlook of the target `loop` controls, read from its latest decision in `store`. */
+/** Decisions read to find the loop's latest own record among rule firings and components' reports. */
+const RECENT_DECISIONS = 50;
+
+/** The outlook of the target `loop` analyses, read from its latest own decision in `store`. */
 export async function outlookOf(loop: TargetLoop, store: ShadowStore): Promise<TargetOutlook> {
   const s = loop.current;
-  const [[record], open] = await Promise.all([
-    store.listDecisions({ target: loop.target, limit: 1 }),
+  const [recent, open] = await Promise.all([
+    store.listDecisions({ target: loop.target, limit: RECENT_DECISIONS }),
     store.listAnomalies({ target: loop.target, state: 'open', limit: MAX_COUNTED_EVENTS }),
   ]);
+  // the loop's own latest record: rule firings and components' reports carry no demand or forecast
+  const record = recent.find((d) => !d.component && !d.response);
   const risk = loop.latestRisk();
   const cap = loop.capacity();
   const stepSeconds = record?.inputs.stepSeconds ?? durationSeconds(s.interval);
@@ -76,8 +82,8 @@ export async function outlookOf(loop: TargetLoop, store: ShadowStore): Promise<T
     quantile: s.quantile,
     forecastUpper: at(forecast?.intervals.find((i) => i.level === level)?.hi),
     desiredUnits: record ? desiredUnitsOf(record) : null,
-    readyUnits: cap.ready,
-    bootingUnits: cap.booting,
+    readyUnits: loop.actuatorKind ? cap.ready : null,
+    bootingUnits: loop.actuatorKind ? cap.booting : null,
     anomalyScore: record?.scores?.anomaly ?? null,
     componentScore: risk?.anomaly.score ?? null,
     risk: risk ? risk.probability : null,

@@ -1,6 +1,6 @@
 /**
  * Prometheus out: what Shadowplane predicts and decides, as gauges on the service's `/metrics`
- * (docs/metrics.md lists every name). Per controlled target: observed demand, the forecast mean
+ * (docs/metrics.md lists every name). Per target: observed demand, the forecast mean
  * and upper quantile at the lead time, desired and ready units, anomaly scores, open anomaly
  * events and failure risk; per shadow component: whether its admin API answers and when it last
  * did. Values are read at scrape time from the control loops and the store (one read per scrape
@@ -13,7 +13,7 @@ import type { ShadowView } from '../control/shadows/registry.js';
 
 /** Where the gauges read from at scrape time. */
 export interface OutlookSource {
-  /** The outlook of every controlled target. */
+  /** The outlook of every target (each has a loop). */
   outlooks(): Promise<TargetOutlook[]>;
   /** Every shadow component as last read. */
   shadows(): ShadowView[];
