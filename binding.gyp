@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "pg_relay",
-      "sources": ["native/pg_relay.c"],
+      "sources": ["native/pg_relay.c", "native/pg_track.c"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "libraries": ["-lpthread"]
     }
