@@ -5,6 +5,12 @@
       "sources": ["native/pg_relay.c", "native/pg_track.c"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "libraries": ["-lpthread"]
+    },
+    {
+      "target_name": "pg_tap",
+      "sources": ["native/pg_tap.c", "native/pg_track.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "libraries": ["-lpthread"]
     }
   ]
 }
