@@ -375,12 +375,15 @@ static void sweep(tap *t, uint64_t now) {
 static void *tap_main(void *arg) {
   tap *t = arg;
   unsigned cur = 0;
+  int stopping = 0;
   for (;;) {
     struct tpacket_block_desc *b = (struct tpacket_block_desc *)(t->ring + (size_t)cur * t->block_size);
     if (!(__atomic_load_n(&b->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER)) {
+      if (stopping) break;
       struct pollfd fds[2] = { { t->fd, POLLIN | POLLERR, 0 }, { t->wakefd, POLLIN, 0 } };
       poll(fds, 2, 250);
-      if (fds[1].revents) break;
+      /* Stopping: the blocks the kernel has handed over are still read, then the loop ends. */
+      if (fds[1].revents) stopping = 1;
       read_stats(t);
       continue;
     }

@@ -11,6 +11,7 @@ import * as serve from './serve.js';
 import * as forecast from './forecast.js';
 import * as config from './config.js';
 import * as pgProxy from './pg-proxy.js';
+import * as pgTap from './pg-tap.js';
 import * as proxy from './proxy.js';
 import * as tierReplay from './tier-replay.js';
 import * as volume from './volume.js';
@@ -23,7 +24,7 @@ const program = new Command('shadowplane')
   .description('A control plane that keeps a shadow of every data system it manages and acts before trouble arrives.')
   .version(VERSION);
 
-for (const command of [serve, config, pgProxy, proxy, replay, forecast, tierReplay, volume, detect, stream, streamBench, decisions]) command.register(program);
+for (const command of [serve, config, pgProxy, pgTap, proxy, replay, forecast, tierReplay, volume, detect, stream, streamBench, decisions]) command.register(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   reportCliError(err);
