@@ -374,6 +374,7 @@ static void sweep(tap *t, uint64_t now) {
 
 static void *tap_main(void *arg) {
   tap *t = arg;
+  pthread_setname_np(pthread_self(), "sp-tap");
   unsigned cur = 0;
   int stopping = 0;
   for (;;) {
