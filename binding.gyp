@@ -7,8 +7,8 @@
       "libraries": ["-lpthread"]
     },
     {
-      "target_name": "pg_tap",
-      "sources": ["native/pg_tap.c", "native/pg_track.c"],
+      "target_name": "tap",
+      "sources": ["native/tap.c", "native/pg_track.c", "native/http_track.c"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "libraries": ["-lpthread"]
     }

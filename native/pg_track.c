@@ -76,7 +76,7 @@ static uint64_t mono_ns(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC
 
 /* ---------- sampling verdict (same as keepSample in src/ingest/sampler.ts) ---------- */
 
-static int keep_sample(double rate, const char *id, size_t n) {
+int keep_sample(double rate, const char *id, size_t n) {
   if (rate >= 1) return 1;
   if (rate <= 0) return 0;
   uint8_t d[SHA_DIGEST_LENGTH];
@@ -86,7 +86,7 @@ static int keep_sample(double rate, const char *id, size_t n) {
 
 /* ---------- outbox ---------- */
 
-static void record_free(record *r) { free(r->user); free(r->sql); free(r->bind); free(r); }
+static void record_free(record *r) { free(r->user); free(r->sql); free(r->bind); free(r->resp_head); free(r->resp_body); free(r); }
 
 void pg_env_init(pg_env *e, double sample_rate, double mirror_rate) {
   atomic_store(&e->sample_rate, sample_rate);
@@ -109,7 +109,7 @@ void pg_env_destroy(pg_env *e) {
   pthread_mutex_destroy(&e->lock);
 }
 
-static void outbox_push(pg_env *e, record *rec) {
+void outbox_push(pg_env *e, record *rec) {
   pthread_mutex_lock(&e->lock);
   if (e->out_n >= MAX_OUTBOX) {
     pthread_mutex_unlock(&e->lock);
@@ -507,6 +507,15 @@ static napi_value records_to_js(napi_env env, record *rec) {
     napi_set_named_property(env, o, "sampled", flag);
     napi_get_boolean(env, rec->mirror, &flag);
     napi_set_named_property(env, o, "mirror", flag);
+    if (rec->status) set_number(env, o, "status", rec->status);
+    if (rec->body_oversized) { napi_get_boolean(env, 1, &flag); napi_set_named_property(env, o, "bodyOversized", flag); }
+    if (rec->resp_head) set_string(env, o, "responseHead", rec->resp_head);
+    if (rec->has_resp_body) {
+      napi_value b;
+      void *data;
+      napi_create_buffer_copy(env, rec->resp_body_len, rec->resp_body ? rec->resp_body : (uint8_t *)"", &data, &b);
+      napi_set_named_property(env, o, "responseBody", b);
+    }
     napi_set_element(env, list, i++, o);
     record_free(rec);
     rec = next;

@@ -1,6 +1,6 @@
 /*
  * Following one PostgreSQL v3 session from its bytes, shared by the relay (pg_relay.c, which sees
- * the bytes it copies) and the tap (pg_tap.c, which sees them in captured packets): message framing
+ * the bytes it copies) and the tap (tap.c, which sees them in captured packets): message framing
  * in both directions, prepared statements and portals, the queue that pairs queries with their
  * replies, the sampling verdict of src/ingest/sampler.ts, and the outbox of kept queries that crosses
  * into JavaScript through a thread-safe function.
@@ -40,9 +40,13 @@ char *startup_user(const uint8_t *p, size_t len);
 
 /* ---------- finished queries handed to JavaScript ---------- */
 
+/**
+ * A finished query (or, from the HTTP tap, a finished exchange: `sql` holds the request head,
+ * `bind` the request body, and `status`, `resp_head`, `resp_body` the response).
+ */
 typedef struct record {
   struct record *next;
-  char id[48];
+  char id[136];
   char *user, *sql;
   uint8_t *bind; size_t bind_len; /* raw Bind body when the query may be mirrored */
   double at_ms, latency_ms;
@@ -50,6 +54,9 @@ typedef struct record {
   int64_t rows; int has_rows;
   char sqlstate[6]; int has_error;
   int sampled, mirror;
+  int status, body_oversized;
+  char *resp_head;
+  uint8_t *resp_body; size_t resp_body_len; int has_resp_body;
 } record;
 
 /**
@@ -115,6 +122,11 @@ typedef struct pg_session {
   /** Executes of a statement prepared before the session was followed: no SQL, not reported. */
   uint64_t unknown_statement;
 } pg_session;
+
+/** The verdict of keepSample in src/ingest/sampler.ts: the first 32 bits of the id's SHA-1 below rate. */
+int keep_sample(double rate, const char *id, size_t n);
+/** Hands a finished record to JavaScript (dropped and counted when 65,536 are waiting). */
+void outbox_push(pg_env *e, record *rec);
 
 void pg_env_init(pg_env *e, double sample_rate, double mirror_rate);
 /** Frees what the outbox still holds and the lock. */

@@ -28,7 +28,7 @@ interface Binding {
 const addons = new Map<string, unknown>();
 
 /**
- * A compiled addon from build/Release (`pg_relay`, `pg_tap`), or the reason it cannot be loaded
+ * A compiled addon from build/Release (`pg_relay`, `tap`), or the reason it cannot be loaded
  * (not built, no compiler at install).
  */
 export function loadAddon<T>(name: string): T | Error {

@@ -1,6 +1,6 @@
 /**
  * The PostgreSQL tap: the interceptor's sampling, metadata, events and mirror without being on the
- * data path. native/pg_tap.c captures the server port's packets from an interface (AF_PACKET ring,
+ * data path. native/tap.c captures the server port's packets from an interface (AF_PACKET ring,
  * BPF filter), reassembles both directions of every TCP session and follows them with the relay's
  * own session code; only kept queries reach JavaScript, where the proxy's QueryReporter parses and
  * reports them. Latency comes from the packets' timestamps.
@@ -51,14 +51,28 @@ export interface TapCounters {
 /** Counters of a PgTap: the capture side's and the parsing side's. */
 export interface TapStats extends TapCounters, ReportCounters {}
 
-interface TapBinding {
-  start(
-    options: { interface: string; port: number; sampleRate: number; mirrorRate: number; ringBytes: number; blockBytes: number },
-    onQueries: (queries: NativeQuery[]) => void,
-  ): { handle: unknown };
+/** Capture settings of native/tap.c. */
+export interface CaptureOptions {
+  interface: string;
+  port: number;
+  /** `pg` (default) or `http`. */
+  protocol?: 'pg' | 'http';
+  sampleRate: number;
+  mirrorRate: number;
+  ringBytes: number;
+  blockBytes: number;
+  /** HTTP: the request-id header (its value is the sampling id when present). */
+  idHeader?: string;
+  /** HTTP: request and response bodies of mirrored exchanges are kept up to this size. */
+  captureBytes?: number;
+}
+
+/** The addon native/tap.c; `R` is what one record looks like in the protocol started. */
+export interface TapBinding<R = NativeQuery> {
+  start(options: CaptureOptions, onRecords: (records: R[]) => void): { handle: unknown };
   setRates(handle: unknown, sampleRate: number, mirrorRate: number): void;
   stats(handle: unknown): TapCounters;
-  stop(handle: unknown): { stats: TapCounters; queries: NativeQuery[] };
+  stop(handle: unknown): { stats: TapCounters; queries: R[] };
 }
 
 /** Settings of a PgTap. */
@@ -75,8 +89,8 @@ export interface PgTapOptions extends ReporterOptions {
 }
 
 /** The compiled tap, or the reason it cannot be loaded. */
-export function tapBinding(): TapBinding | Error {
-  return loadAddon<TapBinding>('pg_tap');
+export function tapBinding<R = NativeQuery>(): TapBinding<R> | Error {
+  return loadAddon<TapBinding<R>>('tap');
 }
 
 /** A passive PostgreSQL interceptor. `start` opens the capture (needs CAP_NET_RAW); `close` ends it. */
@@ -102,7 +116,7 @@ export class PgTap {
     if (native instanceof Error) throw native;
     await initParser();
     this.handle = native.start({
-      interface: this.options.interface, port: this.options.port, sampleRate: this.sampleRate,
+      interface: this.options.interface, port: this.options.port, protocol: 'pg', sampleRate: this.sampleRate,
       mirrorRate: this.options.mirror?.maxRate() ?? 0,
       ringBytes: this.options.ringBytes ?? 16 << 20, blockBytes: this.options.blockBytes ?? 1 << 20,
     }, (queries) => this.deliver(queries)).handle;
@@ -150,7 +164,8 @@ export class PgTap {
   }
 }
 
-function zeroTapCounters(): TapCounters {
+/** Counters of a tap that has not started. */
+export function zeroTapCounters(): TapCounters {
   return {
     queries: 0, skippedAfterError: 0, framingLost: 0, backlogDropped: 0, packets: 0, kernelPackets: 0, kernelDrops: 0,
     truncated: 0, sessions: 0, active: 0, midstream: 0, unsynced: 0, resynced: 0, gaps: 0, tlsSkipped: 0, cancels: 0,

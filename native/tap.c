@@ -20,7 +20,7 @@
  * Needs CAP_NET_RAW (socket(AF_PACKET) fails with EPERM otherwise; start() throws naming it).
  */
 #define _GNU_SOURCE
-#include "pg_track.h"
+#include "http_track.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -67,11 +67,13 @@ typedef struct tsess {
   int state, back_idle, unsynced;
   buf_t startup;
   uint64_t last_ns, unmatched_seen;
-  pg_session pg;
+  pg_session pg;     /* PostgreSQL mode */
+  http_session http; /* HTTP mode */
 } tsess;
 
 typedef struct tap {
-  int fd, wakefd, port;
+  int fd, wakefd, port, http;
+  http_conf conf;
   uint8_t *ring; size_t ring_len, block_size; unsigned block_nr;
   pthread_t thread;
   pg_env env;
@@ -148,7 +150,7 @@ static void sess_free(tap *t, tsess *s) {
   atomic_fetch_add_explicit(&t->unknown_statement, s->pg.unknown_statement, memory_order_relaxed);
   flow_clear(&s->dir[0]); flow_clear(&s->dir[1]);
   buf_free(&s->startup);
-  pg_session_free(&s->pg);
+  if (t->http) http_session_free(&s->http); else pg_session_free(&s->pg);
   free(s);
   t->n_sessions--;
   DEC(active);
@@ -165,7 +167,7 @@ static tsess *sess_new(tap *t, const key *k) {
   tsess *s = calloc(1, sizeof *s);
   if (!s) return NULL;
   s->k = *k;
-  pg_session_init(&s->pg, &t->env);
+  if (t->http) http_session_init(&s->http, &t->env, &t->conf); else pg_session_init(&s->pg, &t->env);
   uint32_t h = key_hash(k);
   s->hnext = t->buckets[h];
   t->buckets[h] = s;
@@ -180,8 +182,8 @@ static tsess *sess_new(tap *t, const key *k) {
 
 /** Stops following until a boundary is proven; `forget` drops statements too (bytes were lost). */
 static void resync(tap *t, tsess *s, int forget) {
-  pg_session_restart(&s->pg, forget);
-  s->pg.resumed = 1;
+  if (t->http) http_session_restart(&s->http);
+  else { pg_session_restart(&s->pg, forget); s->pg.resumed = 1; }
   s->state = T_RESYNC;
   s->back_idle = 0;
   set_unsynced(t, s, 1);
@@ -207,8 +209,36 @@ static void startup_phase(tap *t, tsess *s) {
   }
 }
 
+/** In-order bytes of one direction of an HTTP connection. */
+static void deliver_http(tap *t, tsess *s, int dir, const uint8_t *p, size_t n, uint64_t ts) {
+  switch (s->state) {
+    case T_STARTUP:
+      if (dir == 1) return;
+      if (p[0] == 0x16) { INC(tls_skipped); s->state = T_TLS; return; } /* a TLS handshake record */
+      s->state = T_FOLLOW;
+      break;
+    case T_RESYNC:
+      if (dir == 1) { s->back_idle = http_whole_responses(p, n); return; }
+      if (!(s->back_idle && http_request_start(p, n))) { s->back_idle = 0; return; }
+      INC(resynced);
+      set_unsynced(t, s, 0);
+      s->state = T_FOLLOW;
+      break;
+    case T_FOLLOW:
+      break;
+    default:
+      return;
+  }
+  if (http_session_feed(&s->http, dir, p, n, ts)) {
+    if (s->http.upgraded) { s->state = T_IGNORE; return; }
+    atomic_fetch_add_explicit(&t->env.framing_lost, 1, memory_order_relaxed);
+    resync(t, s, 1);
+  }
+}
+
 /** In-order bytes of one direction. */
 static void deliver(tap *t, tsess *s, int dir, const uint8_t *p, size_t n, uint64_t ts) {
+  if (t->http) { deliver_http(t, s, dir, p, n, ts); return; }
   s->pg.ts_ns = ts;
   switch (s->state) {
     case T_STARTUP:
@@ -242,6 +272,11 @@ static void deliver(tap *t, tsess *s, int dir, const uint8_t *p, size_t n, uint6
   }
 }
 
+/** The server closed its side: an HTTP response delimited by the close is complete. */
+static void on_fin(tap *t, tsess *s, int dir, uint64_t ts) {
+  if (t->http && dir == 1 && s->state == T_FOLLOW) http_session_fin(&s->http, ts);
+}
+
 /** The hole before what `f` holds (or up to `upto`) will never be filled: count it and move on. */
 static void skip_hole(tap *t, tsess *s, int dir, uint32_t upto) {
   flow *f = &s->dir[dir];
@@ -255,7 +290,7 @@ static void skip_hole(tap *t, tsess *s, int dir, uint32_t upto) {
     f->ooo_bytes -= g->len;
     uint32_t skip = f->next - g->seq;
     if (skip < g->len) { deliver(t, s, dir, g->data + skip, g->len - skip, g->ts); f->next = g->seq + g->len; }
-    if (g->fin) f->next++, f->fin_done = 1;
+    if (g->fin) { f->next++; f->fin_done = 1; on_fin(t, s, dir, g->ts); }
     free(g);
   }
 }
@@ -292,14 +327,14 @@ static void segment(tap *t, tsess *s, int dir, uint32_t seq, uint32_t ack, uint8
   else if (n || fin) {
     if (n) deliver(t, s, dir, p, n, ts);
     f->next = seq + n;
-    if (fin) { f->next++; f->fin_done = 1; }
+    if (fin) { f->next++; f->fin_done = 1; on_fin(t, s, dir, ts); }
     while (f->ooo && !seq_lt(f->next, f->ooo->seq)) {
       seg *g = f->ooo;
       f->ooo = g->next;
       f->ooo_bytes -= g->len;
       uint32_t skip = f->next - g->seq;
       if (skip < g->len) { deliver(t, s, dir, g->data + skip, g->len - skip, g->ts); f->next = g->seq + g->len; }
-      if (g->fin) { f->next++; f->fin_done = 1; }
+      if (g->fin) { f->next++; f->fin_done = 1; on_fin(t, s, dir, g->ts); }
       free(g);
     }
   }
@@ -460,7 +495,9 @@ static void tap_finalize(napi_env env, void *data, void *hint) {
 }
 
 /**
- * start({ interface, port, sampleRate, mirrorRate, ringBytes, blockBytes }, onQueries) -> { handle }.
+ * start({ interface, port, protocol: 'pg' | 'http', sampleRate, mirrorRate, ringBytes, blockBytes,
+ *   idHeader, captureBytes }, onQueries) -> { handle }. In HTTP mode each record is an exchange
+ * (see http_track.h); idHeader names the request-id header, captureBytes bounds kept bodies.
  * Throws with `code` EPERM (message naming CAP_NET_RAW), ENODEV (no such interface) or EINVAL.
  */
 static napi_value start(napi_env env, napi_callback_info info) {
@@ -522,6 +559,12 @@ static napi_value start(napi_env env, napi_callback_info info) {
   t->block_nr = req.tp_block_nr;
   t->ring_len = (size_t)req.tp_block_size * req.tp_block_nr;
   t->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  char protocol[8];
+  get_string(env, args[0], "protocol", protocol, sizeof protocol);
+  t->http = strcmp(protocol, "http") == 0;
+  get_string(env, args[0], "idHeader", t->conf.id_header, sizeof t->conf.id_header);
+  for (char *c = t->conf.id_header; *c; c++) if (*c >= 'A' && *c <= 'Z') *c += 32;
+  t->conf.capture_bytes = (size_t)get_number(env, args[0], "captureBytes");
   pg_env_init(&t->env, get_number(env, args[0], "sampleRate"), get_number(env, args[0], "mirrorRate"));
   if (pg_env_deliver_to(&t->env, env, args[1], "pg-tap", tap_finalize, t) != napi_ok
       || pthread_create(&t->thread, NULL, tap_main, t) != 0) {
