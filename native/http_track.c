@@ -238,7 +238,7 @@ static void complete(http_session *h, uint64_t ts) {
   if (u.mirror && !u.oversized) {
     rec->bind_len = buf_pending(&u.body);
     rec->bind = malloc(rec->bind_len ? rec->bind_len : 1);
-    if (rec->bind) memcpy(rec->bind, u.body.data + u.body.start, rec->bind_len);
+    if (rec->bind && rec->bind_len) memcpy(rec->bind, u.body.data + u.body.start, rec->bind_len);
   }
   rec->body_oversized = u.oversized;
   rec->at_ms = u.at_ms;
@@ -253,7 +253,7 @@ static void complete(http_session *h, uint64_t ts) {
       rec->has_resp_body = 1;
       rec->resp_body_len = buf_pending(&h->rs_keep);
       rec->resp_body = malloc(rec->resp_body_len ? rec->resp_body_len : 1);
-      if (rec->resp_body) memcpy(rec->resp_body, h->rs_keep.data + h->rs_keep.start, rec->resp_body_len);
+      if (rec->resp_body && rec->resp_body_len) memcpy(rec->resp_body, h->rs_keep.data + h->rs_keep.start, rec->resp_body_len);
     }
   }
   unit_free(&u);
