@@ -315,8 +315,9 @@ static void segment(tap *t, tsess *s, int dir, uint32_t seq, uint32_t ack, uint8
   flow *f = &s->dir[dir];
   int fin = flags & 0x01, syn = flags & 0x02, has_ack = flags & 0x10;
   if (syn) { flow_clear(f); f->started = 1; f->next = seq + 1; seq++; }
-  if (!f->started) { f->started = 1; f->next = seq; }
-  int32_t d = (int32_t)(seq - f->next);
+  /* A bare ACK starts nothing: a keep-alive probe carries the sequence number one below the next byte. */
+  if (!f->started && (n || fin)) { f->started = 1; f->next = seq; }
+  int32_t d = f->started ? (int32_t)(seq - f->next) : -1;
   if (d < 0) { /* retransmitted, or overlapping what was delivered */
     uint32_t old = (uint32_t)-(int64_t)d;
     if (old > n || (old == n && (!fin || f->fin_done))) { n = 0; fin = 0; }
