@@ -277,13 +277,9 @@ static void on_fin(tap *t, tsess *s, int dir, uint64_t ts) {
   if (t->http && dir == 1 && s->state == T_FOLLOW) http_session_fin(&s->http, ts);
 }
 
-/** The hole before what `f` holds (or up to `upto`) will never be filled: count it and move on. */
-static void skip_hole(tap *t, tsess *s, int dir, uint32_t upto) {
+/** Delivers the early segments the stream has now reached (trimming what was already delivered). */
+static void drain_early(tap *t, tsess *s, int dir) {
   flow *f = &s->dir[dir];
-  INC(gaps);
-  if (s->state == T_FOLLOW || s->state == T_STARTUP || s->state == T_SSL_ANSWER) resync(t, s, 1);
-  else if (s->state == T_RESYNC) s->back_idle = 0;
-  f->next = f->ooo ? f->ooo->seq : upto;
   while (f->ooo && !seq_lt(f->next, f->ooo->seq)) {
     seg *g = f->ooo;
     f->ooo = g->next;
@@ -293,6 +289,16 @@ static void skip_hole(tap *t, tsess *s, int dir, uint32_t upto) {
     if (g->fin) { f->next++; f->fin_done = 1; on_fin(t, s, dir, g->ts); }
     free(g);
   }
+}
+
+/** The hole before what `f` holds (or up to `upto`) will never be filled: count it and move on. */
+static void skip_hole(tap *t, tsess *s, int dir, uint32_t upto) {
+  flow *f = &s->dir[dir];
+  INC(gaps);
+  if (s->state == T_FOLLOW || s->state == T_STARTUP || s->state == T_SSL_ANSWER) resync(t, s, 1);
+  else if (s->state == T_RESYNC) s->back_idle = 0;
+  f->next = f->ooo ? f->ooo->seq : upto;
+  drain_early(t, s, dir);
 }
 
 static void buffer_early(tap *t, tsess *s, int dir, uint32_t seq, const uint8_t *p, size_t n, int fin, uint64_t ts) {
@@ -329,15 +335,7 @@ static void segment(tap *t, tsess *s, int dir, uint32_t seq, uint32_t ack, uint8
     if (n) deliver(t, s, dir, p, n, ts);
     f->next = seq + n;
     if (fin) { f->next++; f->fin_done = 1; on_fin(t, s, dir, ts); }
-    while (f->ooo && !seq_lt(f->next, f->ooo->seq)) {
-      seg *g = f->ooo;
-      f->ooo = g->next;
-      f->ooo_bytes -= g->len;
-      uint32_t skip = f->next - g->seq;
-      if (skip < g->len) { deliver(t, s, dir, g->data + skip, g->len - skip, g->ts); f->next = g->seq + g->len; }
-      if (g->fin) { f->next++; f->fin_done = 1; on_fin(t, s, dir, g->ts); }
-      free(g);
-    }
+    drain_early(t, s, dir);
   }
   /* The peer acknowledged bytes of the other direction that were never captured: a hole for good. */
   flow *o = &s->dir[!dir];

@@ -184,17 +184,39 @@ export class QueryReporter {
   }
 }
 
+/** The run-time telemetry rate of a proxy or tap; subclasses hand it to their byte source in syncRates. */
+export abstract class RatedSource {
+  protected sampleRate: number;
+
+  constructor(sampleRate: number) {
+    this.sampleRate = sampleRate;
+  }
+
+  /** Changes the telemetry sampling rate (clamped to [0, 1]) for queries from now on. */
+  setSampleRate(rate: number): void {
+    this.sampleRate = Math.min(1, Math.max(0, rate));
+    this.syncRates();
+  }
+
+  /** The current telemetry sampling rate. */
+  getSampleRate(): number {
+    return this.sampleRate;
+  }
+
+  /** Hands the current rates (the mirror's too) to the byte source at once. */
+  abstract syncRates(): void;
+}
+
 /** The interceptor. `listen` starts it; `close` stops accepting and ends open sessions. */
-export class PgProxy implements SamplingSource {
+export class PgProxy extends RatedSource implements SamplingSource {
   /** The byte path in use. */
   readonly engine: 'native' | 'js';
   private readonly reporter: QueryReporter;
   private readonly relay: Relay;
-  private sampleRate: number;
   private ratePoll: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: PgProxyOptions) {
-    this.sampleRate = options.sampleRate;
+    super(options.sampleRate);
     this.engine = chooseEngine(options.engine ?? 'auto', options.tls !== undefined);
     this.reporter = new QueryReporter(options);
     const relayOptions = {
@@ -218,17 +240,6 @@ export class PgProxy implements SamplingSource {
       this.ratePoll.unref();
     }
     return bound;
-  }
-
-  /** Changes the telemetry sampling rate (clamped to [0, 1]) for queries from now on. */
-  setSampleRate(rate: number): void {
-    this.sampleRate = Math.min(1, Math.max(0, rate));
-    this.syncRates();
-  }
-
-  /** The current telemetry sampling rate. */
-  getSampleRate(): number {
-    return this.sampleRate;
   }
 
   /** Hands the current rates to the byte path at once (the mirror's is also re-read every 100 ms). */

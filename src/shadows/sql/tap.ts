@@ -7,7 +7,7 @@
  */
 import { initParser } from './metadata.js';
 import { loadAddon, toKept, type NativeQuery } from './native-relay.js';
-import { MIRROR_RATE_POLL_MS, QueryReporter, type ReportCounters, type ReporterOptions } from './proxy.js';
+import { MIRROR_RATE_POLL_MS, QueryReporter, RatedSource, type ReportCounters, type ReporterOptions } from './proxy.js';
 
 /** Counters of the capture side (all since start). */
 export interface TapCounters {
@@ -94,16 +94,15 @@ export function tapBinding<R = NativeQuery>(): TapBinding<R> | Error {
 }
 
 /** A passive PostgreSQL interceptor. `start` opens the capture (needs CAP_NET_RAW); `close` ends it. */
-export class PgTap {
+export class PgTap extends RatedSource {
   readonly engine = 'tap';
   private readonly reporter: QueryReporter;
   private handle: unknown;
   private final: TapCounters | undefined;
-  private sampleRate: number;
   private ratePoll: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: PgTapOptions) {
-    this.sampleRate = options.sampleRate;
+    super(options.sampleRate);
     this.reporter = new QueryReporter(options);
   }
 
@@ -130,17 +129,6 @@ export class PgTap {
   get stats(): TapStats {
     const capture = this.final ?? (this.handle === undefined ? undefined : (tapBinding() as TapBinding).stats(this.handle));
     return { ...(capture ?? zeroTapCounters()), ...this.reporter.stats };
-  }
-
-  /** Changes the telemetry sampling rate (clamped to [0, 1]) for queries from now on. */
-  setSampleRate(rate: number): void {
-    this.sampleRate = Math.min(1, Math.max(0, rate));
-    this.syncRates();
-  }
-
-  /** The current telemetry sampling rate. */
-  getSampleRate(): number {
-    return this.sampleRate;
   }
 
   /** Hands the current rates to the capture thread at once (the mirror's is also re-read every 100 ms). */

@@ -8,6 +8,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -55,6 +56,33 @@ test('an unknown interface and a ring smaller than two blocks are refused', { sk
   const events = { add: () => undefined };
   await assert.rejects(new PgTap({ interface: `nope${suffix.slice(0, 4)}`, port: PG_PORT, sampleRate: 1, target: 't', events }).start(), { code: 'ENODEV' });
   await assert.rejects(new PgTap({ interface: 'lo', port: PG_PORT, sampleRate: 1, target: 't', events, ringBytes: 4096, blockBytes: 4096 }).start(), { code: 'EINVAL' });
+});
+
+test('a session that switches to TLS is counted and skipped', { skip: !built }, async () => {
+  // The shared server runs without SSL, so a stand-in on a private port answers SSLRequest with
+  // 'S' as PostgreSQL with ssl=on does; the pg client then starts its TLS handshake.
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.once('data', () => s.write('S'));
+    s.on('error', () => undefined);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as net.AddressInfo).port;
+  const tap = new PgTap({ interface: 'lo', port, sampleRate: 1, target: 'db', events: { add: () => undefined } });
+  await tap.start();
+  const client = new pg.Client({ host: '127.0.0.1', port, user: 'u', database: 'd', ssl: { rejectUnauthorized: false } });
+  const connecting = client.connect().catch(() => undefined);
+  try {
+    await settled(() => tap.stats.tlsSkipped > 0);
+  } finally {
+    for (const s of sockets) s.destroy();
+    await connecting;
+    await tap.close();
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+  assert.equal(tap.stats.tlsSkipped, 1);
+  assert.equal(tap.stats.queries, 0);
 });
 
 describe('pg-tap against PostgreSQL on lo', { skip: !built && process.env.CI !== 'true' }, async () => {
