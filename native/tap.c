@@ -1,10 +1,11 @@
 /*
- * The PostgreSQL tap: follows sessions from packets captured off an interface instead of from a
- * relay's own sockets, so nothing sits on the data path. One thread per tap reads a TPACKET_V3 ring
- * (AF_PACKET, SOCK_DGRAM, a classic BPF filter on the server's TCP port), reassembles each TCP
- * stream in both directions from sequence numbers, and feeds the bytes to the same session
- * following as the relay (pg_track.c), with the packets' timestamps as the clock. Only kept queries
- * cross into JavaScript.
+ * The tap (pg-tap, http-tap): follows sessions from packets captured off an interface instead of
+ * from a relay's own sockets, so nothing sits on the data path. One thread per tap reads a
+ * TPACKET_V3 ring (AF_PACKET, SOCK_DGRAM, a classic BPF filter on the server's TCP port),
+ * reassembles each TCP stream in both directions from sequence numbers, and feeds the bytes to the
+ * relay's PostgreSQL session following (pg_track.c) or to the HTTP/1.1 following (http_track.c),
+ * with the packets' timestamps as the clock. Only kept queries or exchanges cross into JavaScript.
+ * The proofs of a boundary below are PostgreSQL's; HTTP's are in deliver_http.
  *
  * What it cannot see it counts, never guesses over:
  *  - a stream hole (a packet the kernel dropped, a truncated capture, out-of-order data beyond
