@@ -4,10 +4,14 @@
  * Select-only (-S) and the default TPC-B-like script, 10 clients, several short interleaved runs;
  * prints medians and ratios as JSON and a Markdown table.
  *
- *   npx tsx bench/sql/pgbench.ts [--runs 3] [--seconds 8] [--scale 10] [--js] [--baseline PATH] [--floor]
+ *   npx tsx bench/sql/pgbench.ts [--runs 3] [--seconds 8] [--scale 10] [--js] [--baseline PATH] [--floor] [--tap]
  *
  * The pg-proxy peer runs its default engine (native, the C relay). `--js` adds the same proxy with
  * `--engine js` (the node:net relay) as a peer.
+ * `--tap` adds pgbench straight to the server with `shadowplane pg-tap` capturing on `lo` at 1 % and
+ * at 100 % (a tap process runs only during its own runs, as it sees every session on the port); its
+ * CPU is the tap process's, and its final counters (kernel drops, gaps) are kept per run.
+ * With --tap every run also reports p99 latency from pgbench's per-transaction log (10 % sampled).
  * `--floor` adds a bare Node relay (relay-floor.ts) as a peer: the cost of Node's socket path alone.
  * `--baseline` adds a fourth peer: the proxy-main.ts of another checkout (e.g. a `git worktree`
  * of an earlier commit, with node_modules linked), run the same way, to compare builds in one run.
@@ -18,7 +22,7 @@
  * postgresql-contrib, pgbouncer); runs pgbouncer as the postgres OS user.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile, chmod } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile, chmod } from 'node:fs/promises';
 import { tmpdir, cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -45,6 +49,8 @@ const FLOOR_PORT = 6474;
 const FLOOR = process.argv.includes('--floor');
 const JS_PORT = 6475;
 const JS = process.argv.includes('--js');
+const TAP = process.argv.includes('--tap');
+const TAP_ADMIN_PORT = 6476;
 
 async function waitPort(port: number, ms = 30_000): Promise<void> {
   const end = Date.now() + ms;
@@ -59,15 +65,32 @@ async function waitPort(port: number, ms = 30_000): Promise<void> {
   throw new Error(`port ${port} did not open`);
 }
 
-/** TPS of one pgbench run, and the CPU seconds the middle process (if any) used per 1000 transactions. */
-async function pgbench(port: number, script: string[], middlePid?: number): Promise<{ tps: number; cpuMsPerKtx: number | null }> {
+/**
+ * TPS of one pgbench run, the CPU seconds the middle process (if any) used per 1000 transactions,
+ * and (with --tap) the p99 latency in ms from a 10 % sample of pgbench's per-transaction log.
+ */
+async function pgbench(port: number, script: string[], middlePid?: number): Promise<{ tps: number; cpuMsPerKtx: number | null; p99Ms: number | null }> {
+  const logDir = TAP ? await mkdtemp(join(tmpdir(), 'sp-pgbench-log-')) : undefined;
+  const logFlags = logDir ? ['--log', '--sampling-rate', '0.1', '--log-prefix', join(logDir, 'tx')] : [];
   const cpu0 = middlePid ? await backendCpuSeconds([middlePid]) : null;
-  const { stdout } = await exec('pgbench', ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-c', '10', '-j', '2', '-T', String(SECONDS), '-n', ...script, DB]);
+  const { stdout } = await exec('pgbench', ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-c', '10', '-j', '2', '-T', String(SECONDS), '-n', ...logFlags, ...script, DB]);
   const cpu1 = middlePid ? await backendCpuSeconds([middlePid]) : null;
   const m = /tps = ([\d.]+) \(without initial connection time\)/.exec(stdout);
   const n = /number of transactions actually processed: (\d+)/.exec(stdout);
   if (!m || !n) throw new Error(`no tps in pgbench output: ${stdout}`);
-  return { tps: Number(m[1]), cpuMsPerKtx: cpu0 === null || cpu1 === null ? null : ((cpu1 - cpu0) * 1000) / (Number(n[1]) / 1000) };
+  let p99Ms: number | null = null;
+  if (logDir) {
+    // Each line: client, transaction, latency in µs, ...
+    const latencies: number[] = [];
+    for (const f of await readdir(logDir)) for (const line of (await readFile(join(logDir, f), 'utf8')).split('\n')) {
+      const us = Number(line.split(' ')[2]);
+      if (line && Number.isFinite(us)) latencies.push(us);
+    }
+    latencies.sort((a, b) => a - b);
+    p99Ms = latencies.length ? latencies[Math.floor(latencies.length * 0.99)] / 1000 : null;
+    await rm(logDir, { recursive: true, force: true });
+  }
+  return { tps: Number(m[1]), cpuMsPerKtx: cpu0 === null || cpu1 === null ? null : ((cpu1 - cpu0) * 1000) / (Number(n[1]) / 1000), p99Ms };
 }
 
 const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
@@ -80,6 +103,7 @@ async function main(): Promise<void> {
   const startProxy = (cli: string, port: number, ...flags: string[]): ChildProcess => spawn(process.execPath, ['--import', 'tsx', cli, 'pg-proxy', '--listen', `127.0.0.1:${port}`,
     '--upstream', `postgres://postgres@127.0.0.1:5432/${DB}`, '--sample-rate', '0.01', ...flags], { stdio: ['ignore', 'pipe', 'ignore'], cwd: dirname(cli) });
   const proxyMain = fileURLToPath(new URL('./proxy-main.ts', import.meta.url));
+  const startProxyLike = (cli: string, ...args: string[]): ChildProcess => spawn(process.execPath, ['--import', 'tsx', cli, ...args], { stdio: ['ignore', 'pipe', 'ignore'], cwd: dirname(cli) });
   const proxy = startProxy(proxyMain, PROXY_PORT);
   const jsProxy = JS ? startProxy(proxyMain, JS_PORT, '--engine', 'js') : undefined;
   const baseline = BASELINE ? startProxy(resolve(BASELINE), BASELINE_PORT) : undefined;
@@ -106,19 +130,33 @@ async function main(): Promise<void> {
     if (baseline) modes['baseline pg-proxy 1%'] = BASELINE_PORT;
     if (floor) { await waitPort(FLOOR_PORT); modes['bare Node relay'] = FLOOR_PORT; }
     if (jsProxy) { await waitPort(JS_PORT); modes['pg-proxy js engine 1%'] = JS_PORT; }
+    const tapRates: Record<string, string> = TAP ? { 'pg-tap 1%': '0.01', 'pg-tap 100%': '1' } : {};
+    for (const m of Object.keys(tapRates)) modes[m] = 5432;
     const scripts = { 'select-only (-S)': ['-S'], 'TPC-B-like': [] as string[] } as const;
     const bouncerPid = Number((await readFile(join(dir, 'pid'), 'utf8')).trim());
     const pids: Record<string, number | undefined> = { direct: undefined, 'pg-proxy 1%': proxy.pid, 'pgbouncer session': bouncerPid, 'baseline pg-proxy 1%': baseline?.pid, 'bare Node relay': floor?.pid, 'pg-proxy js engine 1%': jsProxy?.pid };
     const tps: Record<string, Record<string, number[]>> = {};
     const cpu: Record<string, Record<string, number[]>> = {};
-    for (const s of Object.keys(scripts)) { tps[s] = {}; cpu[s] = {}; for (const m of Object.keys(modes)) { tps[s][m] = []; cpu[s][m] = []; } }
+    const p99: Record<string, Record<string, number[]>> = {};
+    const tapCounts: Record<string, unknown[]> = {};
+    for (const s of Object.keys(scripts)) { tps[s] = {}; cpu[s] = {}; p99[s] = {}; for (const m of Object.keys(modes)) { tps[s][m] = []; cpu[s][m] = []; p99[s][m] = []; } }
     // Interleaved so drift in the shared machine's load hits every mode alike.
     for (let r = 0; r < RUNS; r++) {
       for (const [s, flags] of Object.entries(scripts)) {
         for (const [m, port] of Object.entries(modes)) {
-          const r = await pgbench(port, [...flags], pids[m]);
+          const tap = tapRates[m] ? startProxyLike(proxyMain, 'pg-tap', '--interface', 'lo', '--port', '5432', '--sample-rate', tapRates[m], '--admin', `127.0.0.1:${TAP_ADMIN_PORT}`) : undefined;
+          let tapOut = '';
+          tap?.stdout!.on('data', (d) => (tapOut += d));
+          if (tap) await waitPort(TAP_ADMIN_PORT);
+          const r = await pgbench(port, [...flags], tap?.pid ?? pids[m]);
+          if (tap) {
+            tap.kill('SIGINT');
+            await new Promise((done) => tap.once('exit', done));
+            (tapCounts[`${s} ${m}`] ??= []).push(JSON.parse(tapOut.trim()).tap);
+          }
           tps[s][m].push(r.tps);
           if (r.cpuMsPerKtx !== null) cpu[s][m].push(r.cpuMsPerKtx);
+          if (r.p99Ms !== null) p99[s][m].push(r.p99Ms);
         }
       }
     }
@@ -130,6 +168,18 @@ async function main(): Promise<void> {
       result[s] = { direct: d, proxy: p, pgbouncer: b, proxyOverDirect: p / d, proxyOverPgbouncer: p / b };
       const pc = median(cpu[s]['pg-proxy 1%']), bc = median(cpu[s]['pgbouncer session']);
       lines.push(`| ${s} | ${d.toFixed(0)} | ${p.toFixed(0)} | ${b.toFixed(0)} | ${(p / d * 100).toFixed(1)} % | ${(p / b * 100).toFixed(1)} % | ${pc.toFixed(0)}, ${bc.toFixed(0)} |`);
+    }
+    if (TAP) {
+      result.p99Ms = p99;
+      result.tapCounts = tapCounts;
+      lines.push('', '| script | mode | TPS | / direct | p99 ms | CPU ms / 1000 tx of the middle process |', '|---|---|---|---|---|---|');
+      for (const s of Object.keys(scripts)) {
+        const d = median(tps[s].direct);
+        for (const m of Object.keys(modes)) {
+          const c = cpu[s][m].length ? median(cpu[s][m]).toFixed(1) : '—';
+          lines.push(`| ${s} | ${m} | ${median(tps[s][m]).toFixed(0)} | ${(median(tps[s][m]) / d * 100).toFixed(1)} % | ${median(p99[s][m]).toFixed(2)} | ${c} |`);
+        }
+      }
     }
     const extra = ['pg-proxy js engine 1%', 'baseline pg-proxy 1%', 'bare Node relay'].filter((m) => m in modes);
     if (extra.length > 0) {

@@ -9,7 +9,7 @@ import pg from 'pg';
 import { boundUrl } from '../api/app.js';
 import { logger } from '../obs/log.js';
 import { hostPort, oneOf, positiveInt, unitFraction } from './common.js';
-import { DEFAULT_STARTUP_TIMEOUT_MS, PgProxy, type ProxyEngine } from '../shadows/sql/proxy.js';
+import { DEFAULT_STARTUP_TIMEOUT_MS, PgProxy, type ProxyEngine, type SamplingSource } from '../shadows/sql/proxy.js';
 import { EventSink } from '../shadows/sql/sink.js';
 import { ShadowMirror } from '../shadows/sql/mirror.js';
 import { startAdmin } from '../shadows/sql/admin.js';
@@ -83,12 +83,7 @@ export function register(program: Command): void {
       admin?: { host: string; port: number }; catalog: boolean; engine: ProxyEngine; tlsCert?: string; tlsKey?: string; startupTimeout: number;
     }) => {
       const tls = await readTlsFiles(opts.tlsCert, opts.tlsKey);
-      if (opts.control !== undefined) {
-        try { new URL(opts.control); } catch { throw new InvalidArgumentError(`--control "${opts.control}" must be an http(s) URL`); }
-      }
-      const sink = new EventSink({ controlUrl: opts.control });
-      const mirror = opts.shadow ? new ShadowMirror({ shadowUrl: opts.shadow.url, writeRate: opts.writeRate, readRate: opts.readRate }) : undefined;
-      mirror?.start();
+      const { sink, mirror } = reporting(opts);
       const proxy = new PgProxy({
         upstreamHost: opts.upstream.host, upstreamPort: opts.upstream.port,
         target: opts.target ?? opts.upstream.database, sampleRate: opts.sampleRate, events: sink, mirror,
@@ -96,19 +91,41 @@ export function register(program: Command): void {
         startupTimeoutMs: opts.startupTimeout,
       });
       const port = await proxy.listen(opts.listen.port, opts.listen.host);
-      const admin = opts.admin ? await startAdmin({ proxy, sink, mirror }, opts.admin.port, opts.admin.host, process.env.SHADOWPLANE_PGPROXY_TOKEN || undefined) : undefined;
-      log.info({ listen: `${opts.listen.host}:${port}`, admin: admin ? boundUrl(admin) : null, engine: proxy.engine, upstream: `${opts.upstream.host}:${opts.upstream.port}`, control: opts.control ?? null }, 'pg-proxy listening');
-      const report = setInterval(() => log.info({ proxy: proxy.stats, sink: sink.stats, mirror: mirror?.stats }, 'counts'), 10_000);
-      report.unref();
-      await new Promise<void>((resolve) => {
-        process.once('SIGINT', resolve);
-        process.once('SIGTERM', resolve);
-      });
-      clearInterval(report);
-      admin?.close();
-      await proxy.close();
-      await sink.close();
-      await mirror?.stop();
-      process.stdout.write(JSON.stringify({ proxy: proxy.stats, sink: sink.stats, mirror: mirror?.stats ?? null }) + '\n');
+      log.info({ listen: `${opts.listen.host}:${port}`, engine: proxy.engine, upstream: `${opts.upstream.host}:${opts.upstream.port}`, control: opts.control ?? null }, 'pg-proxy listening');
+      await runUntilSignal(proxy, sink, mirror, opts.admin);
     });
+}
+
+/** Validates --control and creates the event sink and, with --shadow, the started shadow mirror. */
+export function reporting(opts: { control?: string; shadow?: { url: string }; writeRate: number; readRate: number }): { sink: EventSink; mirror?: ShadowMirror } {
+  if (opts.control !== undefined) {
+    try { new URL(opts.control); } catch { throw new InvalidArgumentError(`--control "${opts.control}" must be an http(s) URL`); }
+  }
+  const sink = new EventSink({ controlUrl: opts.control });
+  const mirror = opts.shadow ? new ShadowMirror({ shadowUrl: opts.shadow.url, writeRate: opts.writeRate, readRate: opts.readRate }) : undefined;
+  mirror?.start();
+  return { sink, mirror };
+}
+
+/**
+ * Serves the admin API (with --admin) and logs counts every 10 s until SIGINT/SIGTERM, then stops
+ * the proxy or tap, flushes the sink and mirror, and prints the final counters as one JSON line
+ * (`{proxy|tap, sink, mirror}`).
+ */
+export async function runUntilSignal(source: SamplingSource & { close(): Promise<void> }, sink: EventSink, mirror: ShadowMirror | undefined, adminAt?: { host: string; port: number }): Promise<void> {
+  const key = source.engine === 'tap' ? 'tap' : 'proxy';
+  const admin = adminAt ? await startAdmin({ proxy: source, sink, mirror }, adminAt.port, adminAt.host, process.env.SHADOWPLANE_PGPROXY_TOKEN || undefined) : undefined;
+  if (admin) log.info({ admin: boundUrl(admin) }, `pg-${key} admin API listening`);
+  const report = setInterval(() => log.info({ [key]: source.stats, sink: sink.stats, mirror: mirror?.stats }, 'counts'), 10_000);
+  report.unref();
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  clearInterval(report);
+  admin?.close();
+  await source.close();
+  await sink.close();
+  await mirror?.stop();
+  process.stdout.write(JSON.stringify({ [key]: source.stats, sink: sink.stats, mirror: mirror?.stats ?? null }) + '\n');
 }

@@ -11,6 +11,7 @@ import * as serve from './serve.js';
 import * as forecast from './forecast.js';
 import * as config from './config.js';
 import * as pgProxy from './pg-proxy.js';
+import * as pgTap from './pg-tap.js';
 import * as proxy from './proxy.js';
 import * as tierReplay from './tier-replay.js';
 import * as volume from './volume.js';
@@ -45,7 +46,7 @@ export function buildProgram(): Command {
       const format = cmd.opts<{ logFormat?: LogFormat }>().logFormat;
       if (format) setLogFormat(format);
     });
-  for (const command of [serve, config, pgProxy, proxy, replay, forecast, tierReplay, volume, detect, stream, streamBench, decisions, historyImport]) command.register(program);
+  for (const command of [serve, config, pgProxy, pgTap, proxy, replay, forecast, tierReplay, volume, detect, stream, streamBench, decisions, historyImport]) command.register(program);
   describeDefaults(program);
   return program;
 }

@@ -9,6 +9,7 @@ import { logger } from '../obs/log.js';
 import { buildAdmin } from '../shadows/traffic/admin.js';
 import { loadProxyConfigFile, splitHostPort, validate, ProxyConfigSchema } from '../shadows/traffic/config.js';
 import { TrafficProxy } from '../shadows/traffic/proxy.js';
+import { HttpTap } from '../shadows/traffic/tap.js';
 import { positiveInt, unitFraction } from './common.js';
 
 const log = logger('cli.proxy');
@@ -58,12 +59,9 @@ export async function resolveProxyConfig(o: ProxyOptions): Promise<ReturnType<ty
   return validate(ProxyConfigSchema, cfg);
 }
 
-/** Registers `proxy`. */
-export function register(program: Command): void {
-  program
-    .command('proxy')
-    .description('Run the traffic manager: reverse proxy with mirroring, comparison and gradual migration')
-    .option('--listen <host:port>', 'data-path address (default 127.0.0.1:8080)')
+/** The options `proxy` and `http-tap` share: one route by flags, telemetry, the config file. */
+function routeOptions(command: Command): Command {
+  return command
     .option('--admin <host:port>', 'admin API and /metrics address (default 127.0.0.1:9901)')
     .option('--primary <url>', 'primary upstream of a single route "default"')
     .option('--shadow <url>', 'shadow upstream of that route')
@@ -76,22 +74,37 @@ export function register(program: Command): void {
     .option('--target <name>', 'target name in telemetry events')
     .option('--sample-rate <f>', "the target's sampling rate (default 0.1)", unitFraction)
     .option('--user-header <name>', 'header carrying the caller user id')
-    .option('--config <file>', 'JSON or YAML configuration file')
+    .option('--config <file>', 'JSON or YAML configuration file');
+}
+
+/** Starts the admin API of `proxy` on its configured address; `extend` adds routes before it listens. */
+async function startAdmin(proxy: TrafficProxy, extend?: (app: ReturnType<typeof buildAdmin>) => void): Promise<ReturnType<typeof buildAdmin>> {
+  const token = process.env.SHADOWPLANE_PROXY_TOKEN;
+  const admin = splitHostPort(proxy.config.admin);
+  assertSafeBind('the admin API', admin.host, token, 'SHADOWPLANE_PROXY_TOKEN');
+  const app = buildAdmin(proxy, token);
+  extend?.(app);
+  try {
+    await app.listen({ host: admin.host, port: admin.port });
+  } catch (err) {
+    await proxy.close(0);
+    throw new ShadowplaneError('SHADOWPLANE_ERR_PROXY_LISTEN', `cannot listen on ${proxy.config.admin}: ${(err as Error).message}`);
+  }
+  return app;
+}
+
+/** Registers `proxy` and `http-tap`. */
+export function register(program: Command): void {
+  routeOptions(program
+    .command('proxy')
+    .description('Run the traffic manager: reverse proxy with mirroring, comparison and gradual migration')
+    .option('--listen <host:port>', 'data-path address (default 127.0.0.1:8080)'))
     .action(async (o: ProxyOptions) => {
       const config = await resolveProxyConfig(o);
-      const token = process.env.SHADOWPLANE_PROXY_TOKEN;
-      const admin = splitHostPort(config.admin);
-      assertSafeBind('the admin API', admin.host, token, 'SHADOWPLANE_PROXY_TOKEN');
       const proxy = new TrafficProxy(config);
-      const app = buildAdmin(proxy, token);
       // The admin API (fastify start-up is the costly part) is up before the data port opens, so
       // the first proxied requests do not compete with it.
-      try {
-        await app.listen({ host: admin.host, port: admin.port });
-      } catch (err) {
-        await proxy.close(0);
-        throw new ShadowplaneError('SHADOWPLANE_ERR_PROXY_LISTEN', `cannot listen on ${config.admin}: ${(err as Error).message}`);
-      }
+      const app = await startAdmin(proxy);
       const addr = await proxy.listen().catch(async (err: unknown) => {
         await app.close();
         throw err;
@@ -100,6 +113,37 @@ export function register(program: Command): void {
       const stop = (): void => {
         log.info('stopping');
         void Promise.all([proxy.close(), app.close()]).then(() => process.exit(0));
+      };
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+    });
+
+  routeOptions(program
+    .command('http-tap')
+    .description('Passive traffic manager: captures the primary\'s port on an interface (CAP_NET_RAW), samples request metadata, mirrors and compares')
+    .option('--interface <name>', 'network interface to capture on', 'lo')
+    .option('--ring-mb <n>', 'size of the kernel packet ring in MiB (1 MiB blocks)', positiveInt, 16))
+    .action(async (o: ProxyOptions & { interface: string; ringMb: number }) => {
+      const config = await resolveProxyConfig(o);
+      const primary = new URL(config.routes.find((r) => r.name === 'default')?.primary ?? config.routes[0]?.primary ?? 'http://-');
+      const port = Number(primary.port || (primary.protocol === 'https:' ? 443 : 80));
+      if (primary.protocol !== 'http:' || !port) throw new ShadowplaneError('SHADOWPLANE_ERR_CONFIG_INVALID', 'http-tap needs an http:// primary (its port is the one captured)', [{ path: '--primary', message: 'must be an http:// URL' }]);
+      const proxy = new TrafficProxy(config);
+      const tap = new HttpTap(proxy, { interface: o.interface, port, ringBytes: o.ringMb << 20 });
+      try {
+        await tap.start();
+      } catch (err) {
+        await proxy.close(0);
+        throw err;
+      }
+      const app = await startAdmin(proxy, (a) => a.get('/v1/tap', async () => tap.stats));
+      log.info({ interface: o.interface, port, admin: config.admin, routes: config.routes.map((r) => r.name) }, 'http-tap capturing');
+      const stop = (): void => {
+        void Promise.all([tap.close(), app.close()]).then(async () => {
+          await proxy.close(0);
+          process.stdout.write(JSON.stringify({ tap: tap.stats }) + '\n');
+          process.exit(0);
+        });
       };
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);

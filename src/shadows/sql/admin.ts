@@ -8,13 +8,14 @@ import type http from 'node:http';
 import { Type, type Static } from '@sinclair/typebox';
 import { assertSafeBind, buildApp, type ListenerTimeouts } from '../../api/app.js';
 import { ShadowplaneError } from '../../core/errors.js';
-import type { PgProxy } from './proxy.js';
+import type { SamplingSource } from './proxy.js';
 import type { ShadowMirror } from './mirror.js';
 import type { EventSink } from './sink.js';
 
 /** Parts the admin API reports on and adjusts. */
 export interface AdminParts {
-  proxy: PgProxy;
+  /** The proxy or the tap. */
+  proxy: SamplingSource;
   sink: EventSink;
   mirror?: ShadowMirror;
 }
@@ -27,7 +28,7 @@ const RatesBody = Type.Object({ sampleRate: Rate, writeRate: Rate, readRate: Rat
  * Refuses an address other than loopback without a token.
  */
 export async function startAdmin(parts: AdminParts, port: number, host = '127.0.0.1', token?: string, timeouts?: ListenerTimeouts): Promise<http.Server> {
-  assertSafeBind('the pg-proxy admin API', host, token, 'SHADOWPLANE_PGPROXY_TOKEN');
+  assertSafeBind(`the pg-${parts.proxy.engine === 'tap' ? 'tap' : 'proxy'} admin API`, host, token, 'SHADOWPLANE_PGPROXY_TOKEN');
   const app = buildApp({ name: 'pg-proxy-admin', bodyLimit: 65_536, token, tokenSource: 'SHADOWPLANE_PGPROXY_TOKEN', timeouts });
   app.get('/v1/status', async () => ({
     rates: { sampleRate: parts.proxy.getSampleRate(), ...(parts.mirror?.rates() ?? {}) },

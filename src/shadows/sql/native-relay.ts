@@ -10,7 +10,7 @@ import { decodeBind } from './wire.js';
 import { zeroCounters, type KeptQuery, type Relay, type RelayCounters, type RelayOptions } from './relay.js';
 
 /** A kept query as the addon hands it over: the raw Bind body instead of decoded parameters. */
-interface NativeQuery extends Omit<KeptQuery, 'params'> {
+export interface NativeQuery extends Omit<KeptQuery, 'params'> {
   readonly bind?: Buffer;
 }
 
@@ -25,25 +25,35 @@ interface Binding {
   stop(handle: unknown): { stats: Omit<RelayCounters, 'tlsTerminated'>; queries: NativeQuery[] };
 }
 
-let binding: Binding | Error | undefined;
+const addons = new Map<string, unknown>();
 
-/** The compiled addon, or the reason it cannot be loaded (not built, no compiler at install). */
-export function nativeBinding(): Binding | Error {
-  if (binding === undefined) {
+/**
+ * A compiled addon from build/Release (`pg_relay`, `tap`), or the reason it cannot be loaded
+ * (not built, no compiler at install).
+ */
+export function loadAddon<T>(name: string): T | Error {
+  if (!addons.has(name)) {
     const require = createRequire(import.meta.url);
     // From src/shadows/sql (tsx) or dist/src/shadows/sql (compiled) up to the package root.
-    const candidates = ['../../../build/Release/pg_relay.node', '../../../../build/Release/pg_relay.node'];
-    binding = new Error('the native relay is not built (build/Release/pg_relay.node is missing); run `npm run build:native`, which needs make and a C compiler');
+    const candidates = [`../../../build/Release/${name}.node`, `../../../../build/Release/${name}.node`];
+    let loaded: unknown = new Error(`the native addon is not built (build/Release/${name}.node is missing); run \`npm run build:native\`, which needs make and a C compiler`);
     for (const path of candidates) {
-      try { binding = require(path) as Binding; break; } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') { binding = err as Error; break; }
+      try { loaded = require(path); break; } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') { loaded = err; break; }
       }
     }
+    addons.set(name, loaded);
   }
-  return binding;
+  return addons.get(name) as T | Error;
 }
 
-const toKept = ({ bind, ...rest }: NativeQuery): KeptQuery => (bind ? { ...rest, params: decodeBind(bind).values } : rest);
+/** The compiled relay, or the reason it cannot be loaded. */
+export function nativeBinding(): Binding | Error {
+  return loadAddon<Binding>('pg_relay');
+}
+
+/** A kept query with its Bind body decoded to text parameters. */
+export const toKept = ({ bind, ...rest }: NativeQuery): KeptQuery => (bind ? { ...rest, params: decodeBind(bind).values } : rest);
 
 /** The C relay. Construct only when nativeBinding() is not an Error; it does not terminate TLS. */
 export class NativeRelay implements Relay {

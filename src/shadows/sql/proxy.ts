@@ -53,8 +53,8 @@ export const DEFAULT_STARTUP_TIMEOUT_MS = 10_000;
 /** Which byte path a PgProxy uses. */
 export type ProxyEngine = 'native' | 'js' | 'auto';
 
-/** Counters of a PgProxy (all since start): the byte path's and the parsing side's. */
-export interface ProxyStats extends RelayCounters {
+/** Counters of the parsing side of a proxy or tap (all since start). */
+export interface ReportCounters {
   sampled: number;
   events: number;
   /** Sampled statements the parser rejected (forwarded untouched). */
@@ -64,76 +64,57 @@ export interface ProxyStats extends RelayCounters {
   mirrorOffered: number;
 }
 
+/** Counters of a PgProxy (all since start): the byte path's and the parsing side's. */
+export interface ProxyStats extends RelayCounters, ReportCounters {}
+
+/** What the admin API reports on and adjusts: a PgProxy or a PgTap. */
+export interface SamplingSource {
+  /** The byte source: `native` or `js` (a proxy's engine) or `tap`. */
+  readonly engine: string;
+  readonly stats: object;
+  getSampleRate(): number;
+  setSampleRate(rate: number): void;
+  /** Hands the current rates (the mirror's too) to the byte source at once. */
+  syncRates(): void;
+}
+
 /** Entries in each metadata cache (by text, by fingerprint). */
 const METADATA_CACHE_SIZE = 2000;
 
 /** How often the mirror's rate is re-read and handed to the byte path. */
-const MIRROR_RATE_POLL_MS = 100;
+export const MIRROR_RATE_POLL_MS = 100;
 
-/** The interceptor. `listen` starts it; `close` stops accepting and ends open sessions. */
-export class PgProxy {
-  /** The byte path in use. */
-  readonly engine: 'native' | 'js';
-  private readonly counts = { sampled: 0, events: 0, unparseable: 0, utility: 0, mirrorOffered: 0 };
-  private readonly relay: Relay;
+/** Settings of a QueryReporter. */
+export interface ReporterOptions {
+  /** Target name put on every event. */
+  target: string;
+  events: EventTarget;
+  mirror?: MirrorTap;
+  /** Column lists per table, to attribute unqualified columns in joins. */
+  catalog?: Catalog;
+}
+
+/**
+ * The parsing side shared by the proxy and the tap: kept queries are queued as their byte source
+ * hands them over and parsed in a setImmediate batch, off the forwarding (or capture) path; each
+ * becomes events and, when pre-selected, a mirror offer.
+ */
+export class QueryReporter {
+  private readonly counts: ReportCounters = { sampled: 0, events: 0, unparseable: 0, utility: 0, mirrorOffered: 0 };
   private readonly work: KeptQuery[] = [];
   private scheduled = false;
   private readonly byText = new Map<string, StatementMeta[] | null>();
   private readonly byFingerprint = new Map<string, StatementMeta[] | null>();
-  private sampleRate: number;
-  private ratePoll: NodeJS.Timeout | undefined;
 
-  constructor(private readonly options: PgProxyOptions) {
-    this.sampleRate = options.sampleRate;
-    this.engine = chooseEngine(options.engine ?? 'auto', options.tls !== undefined);
-    const relayOptions = {
-      upstreamHost: options.upstreamHost, upstreamPort: options.upstreamPort,
-      sampleRate: this.sampleRate, mirrorRate: options.mirror?.maxRate() ?? 0, tls: options.tls, onQuery: (q: KeptQuery) => this.enqueue(q),
-      startupTimeoutMs: options.startupTimeoutMs ?? DEFAULT_STARTUP_TIMEOUT_MS,
-    };
-    this.relay = this.engine === 'native' ? new NativeRelay(relayOptions) : new JsRelay(relayOptions);
-  }
+  constructor(private readonly options: ReporterOptions) {}
 
   /** Counters since start. */
-  get stats(): ProxyStats {
-    return { ...this.relay.counters(), ...this.counts };
+  get stats(): ReportCounters {
+    return { ...this.counts };
   }
 
-  /** Starts listening; resolves with the bound port. Rejects if the address is taken. */
-  async listen(port: number, host = '127.0.0.1'): Promise<number> {
-    await initParser();
-    const bound = await this.relay.listen(port, host);
-    if (this.options.mirror) {
-      this.ratePoll = setInterval(() => this.syncRates(), MIRROR_RATE_POLL_MS);
-      this.ratePoll.unref();
-    }
-    return bound;
-  }
-
-  /** Changes the telemetry sampling rate (clamped to [0, 1]) for queries from now on. */
-  setSampleRate(rate: number): void {
-    this.sampleRate = Math.min(1, Math.max(0, rate));
-    this.syncRates();
-  }
-
-  /** The current telemetry sampling rate. */
-  getSampleRate(): number {
-    return this.sampleRate;
-  }
-
-  /** Hands the current rates to the byte path at once (the mirror's is also re-read every 100 ms). */
-  syncRates(): void {
-    this.relay.setRates(this.sampleRate, this.options.mirror?.maxRate() ?? 0);
-  }
-
-  /** Stops accepting, ends open sessions, and processes queries already completed. */
-  async close(): Promise<void> {
-    clearInterval(this.ratePoll);
-    await this.relay.close();
-    this.process();
-  }
-
-  private enqueue(query: KeptQuery): void {
+  /** Queues one finished kept query; it is parsed after the current I/O callbacks. */
+  enqueue(query: KeptQuery): void {
     this.work.push(query);
     if (!this.scheduled) {
       this.scheduled = true;
@@ -141,8 +122,8 @@ export class PgProxy {
     }
   }
 
-  /** Parses and reports completed queries: runs after the I/O callbacks that produced them. */
-  private process(): void {
+  /** Parses and reports the queued queries now. */
+  process(): void {
     this.scheduled = false;
     for (const query of this.work.splice(0)) {
       const metas = this.metadata(query.sql);
@@ -154,7 +135,6 @@ export class PgProxy {
       }
     }
   }
-
   /**
    * One event per table a statement touches (all with the query's request id, route and latency);
    * the first (main) table's event carries the query's bytes and rows so sums are not inflated.
@@ -206,6 +186,78 @@ export class PgProxy {
     }
     if (!norm.complete || norm.literals.length === 0) remember(this.byText, sql, metas);
     return metas;
+  }
+}
+
+/** The run-time telemetry rate of a proxy or tap; subclasses hand it to their byte source in syncRates. */
+export abstract class RatedSource {
+  protected sampleRate: number;
+
+  constructor(sampleRate: number) {
+    this.sampleRate = sampleRate;
+  }
+
+  /** Changes the telemetry sampling rate (clamped to [0, 1]) for queries from now on. */
+  setSampleRate(rate: number): void {
+    this.sampleRate = Math.min(1, Math.max(0, rate));
+    this.syncRates();
+  }
+
+  /** The current telemetry sampling rate. */
+  getSampleRate(): number {
+    return this.sampleRate;
+  }
+
+  /** Hands the current rates (the mirror's too) to the byte source at once. */
+  abstract syncRates(): void;
+}
+
+/** The interceptor. `listen` starts it; `close` stops accepting and ends open sessions. */
+export class PgProxy extends RatedSource implements SamplingSource {
+  /** The byte path in use. */
+  readonly engine: 'native' | 'js';
+  private readonly reporter: QueryReporter;
+  private readonly relay: Relay;
+  private ratePoll: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: PgProxyOptions) {
+    super(options.sampleRate);
+    this.engine = chooseEngine(options.engine ?? 'auto', options.tls !== undefined);
+    this.reporter = new QueryReporter(options);
+    const relayOptions = {
+      upstreamHost: options.upstreamHost, upstreamPort: options.upstreamPort,
+      sampleRate: this.sampleRate, mirrorRate: options.mirror?.maxRate() ?? 0, tls: options.tls, onQuery: (q: KeptQuery) => this.reporter.enqueue(q),
+      startupTimeoutMs: options.startupTimeoutMs ?? DEFAULT_STARTUP_TIMEOUT_MS,
+    };
+    this.relay = this.engine === 'native' ? new NativeRelay(relayOptions) : new JsRelay(relayOptions);
+  }
+
+  /** Counters since start. */
+  get stats(): ProxyStats {
+    return { ...this.relay.counters(), ...this.reporter.stats };
+  }
+
+  /** Starts listening; resolves with the bound port. Rejects if the address is taken. */
+  async listen(port: number, host = '127.0.0.1'): Promise<number> {
+    await initParser();
+    const bound = await this.relay.listen(port, host);
+    if (this.options.mirror) {
+      this.ratePoll = setInterval(() => this.syncRates(), MIRROR_RATE_POLL_MS);
+      this.ratePoll.unref();
+    }
+    return bound;
+  }
+
+  /** Hands the current rates to the byte path at once (the mirror's is also re-read every 100 ms). */
+  syncRates(): void {
+    this.relay.setRates(this.sampleRate, this.options.mirror?.maxRate() ?? 0);
+  }
+
+  /** Stops accepting, ends open sessions, and processes queries already completed. */
+  async close(): Promise<void> {
+    clearInterval(this.ratePoll);
+    await this.relay.close();
+    this.reporter.process();
   }
 }
 

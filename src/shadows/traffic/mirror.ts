@@ -97,15 +97,19 @@ export class Mirror {
   /**
    * Decides whether this request is mirrored; when it is, takes an in-flight slot. A declared
    * body length above the limit is refused here (counted as oversized). Returns undefined when
-   * not mirrored; every refusal other than "not sampled" is counted.
+   * not mirrored; every refusal other than "not sampled" is counted. `preselectedAt`: the share at
+   * which the caller already picked this request (the HTTP tap does, before it copies a body), so
+   * only fraction / preselectedAt of those are kept here.
    */
-  admit(method: string, declaredLength: number): MirrorTicket | undefined {
+  admit(method: string, declaredLength: number, preselectedAt = 1): MirrorTicket | undefined {
     const cfg = this.cfg;
     const isRead = cfg.methods.includes(method);
     if (isRead) {
-      if (cfg.fraction <= 0 || (cfg.fraction < 1 && Math.random() >= cfg.fraction)) return undefined;
+      const share = cfg.fraction / preselectedAt;
+      if (cfg.fraction <= 0 || (share < 1 && Math.random() >= share)) return undefined;
     } else {
-      if (!cfg.writes.enabled || (cfg.writes.fraction < 1 && Math.random() >= cfg.writes.fraction)) return undefined;
+      const share = cfg.writes.fraction / preselectedAt;
+      if (!cfg.writes.enabled || (share < 1 && Math.random() >= share)) return undefined;
       if (!this.takeToken()) return this.drop('dropped_rate');
     }
     if (declaredLength > cfg.maxBodyBytes) return this.drop('oversized');

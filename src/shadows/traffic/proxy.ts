@@ -252,22 +252,28 @@ export class TrafficProxy {
         if (status === 0) return;
       }
       route.record(byShadow, status || 502, latencyMs, failed);
-      if (sampled) this.emit(route, req, method, url, requestId!, status, transportError ? `upstream_${transportError}` : failed ? `http_${status}` : undefined, Math.max(0, declared) + resBytes, latencyMs, Date.now() - latencyMs);
-      if (comparing && mirrorResult && captured) {
-        const primaryAnswer = captured;
-        // A failed primary answer is no reference: the shadow is not judged against it.
-        if (primaryAnswer.status >= 500) this.metrics.comparisons.inc({ route: route.name, result: 'skipped_primary_error' });
-        else {
-          void mirrorResult.then((m) => {
-            if (m.shadow) setImmediate(() => route.compare(primaryAnswer, m.shadow!, m.secondary));
-            else this.metrics.comparisons.inc({ route: route.name, result: 'skipped_no_shadow_answer' });
-          });
-        }
-      }
+      if (sampled) this.emit(route, req.headers, method, url, requestId!, status, transportError ? `upstream_${transportError}` : failed ? `http_${status}` : undefined, Math.max(0, declared) + resBytes, latencyMs, Date.now() - latencyMs);
+      if (comparing && mirrorResult && captured) this.judgeMirror(route, captured, mirrorResult);
     });
   }
 
-  private emit(route: RouteRuntime, req: http.IncomingMessage, method: string, url: string, requestId: string, status: number, error: string | undefined, bytes: number, latencyMs: number, at: number): void {
+  /**
+   * Compares a mirrored request's answers once the shadow's is in (off the request path). A failed
+   * primary answer is no reference: the shadow is not judged against it.
+   */
+  judgeMirror(route: RouteRuntime, primary: CapturedResponse, mirrorResult: Promise<{ shadow?: CapturedResponse; secondary?: CapturedResponse }>): void {
+    if (primary.status >= 500) {
+      this.metrics.comparisons.inc({ route: route.name, result: 'skipped_primary_error' });
+      return;
+    }
+    void mirrorResult.then((m) => {
+      if (m.shadow) setImmediate(() => route.compare(primary, m.shadow!, m.secondary));
+      else this.metrics.comparisons.inc({ route: route.name, result: 'skipped_no_shadow_answer' });
+    });
+  }
+
+  /** Sends one (already sampled) request event to the control plane; `headers` give the user. */
+  emit(route: RouteRuntime, headers: http.IncomingHttpHeaders, method: string, url: string, requestId: string, status: number, error: string | undefined, bytes: number, latencyMs: number, at: number): void {
     const ev: RequestEvent = {
       target: this.config.control!.target,
       op: isReadMethod(method) ? 'read' : 'write',
@@ -280,7 +286,7 @@ export class TrafficProxy {
       at: Math.round(at),
     };
     if (error) ev.error = error;
-    const user = this.userHeader ? req.headers[this.userHeader] : undefined;
+    const user = this.userHeader ? headers[this.userHeader] : undefined;
     if (typeof user === 'string' && user) ev.user = user;
     this.sink!.offer(ev);
   }
