@@ -1,5 +1,5 @@
-/** Least-recently-used: promote every miss, evict the block unused for longest. */
-import type { FastTier, PlacementPolicy } from './policy.js';
+/** Least-recently-used: promote every missed block, evict the block unused for longest. */
+import type { FastTier, IoRequest, PlacementPolicy } from './policy.js';
 
 /** LRU over a Map (insertion order = recency order; first key is the least recent). */
 export class LruPolicy implements PlacementPolicy {
@@ -8,19 +8,21 @@ export class LruPolicy implements PlacementPolicy {
 
   constructor(private readonly tier: FastTier) {}
 
-  /** Moves a hit to most-recent; on a miss evicts the LRU block if full and promotes. */
-  access(_t: number, block: number, hit: boolean): void {
-    if (hit) {
-      this.order.delete(block);
+  /** Moves each block of the I/O to most-recent, promoting missed ones (evicting the LRU block if full). */
+  access(io: IoRequest): void {
+    for (let block = io.start; block < io.start + io.count; block++) {
+      if (this.tier.has(block)) {
+        this.order.delete(block);
+        this.order.set(block, true);
+        continue;
+      }
+      if (this.tier.size() >= this.tier.capacity) {
+        const victim = this.order.keys().next().value as number;
+        this.order.delete(victim);
+        this.tier.evict(victim);
+      }
+      this.tier.promote(block);
       this.order.set(block, true);
-      return;
     }
-    if (this.tier.size() >= this.tier.capacity) {
-      const victim = this.order.keys().next().value as number;
-      this.order.delete(victim);
-      this.tier.evict(victim);
-    }
-    this.tier.promote(block);
-    this.order.set(block, true);
   }
 }
