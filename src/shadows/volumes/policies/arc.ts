@@ -11,12 +11,11 @@
  * - a cooling block is the first one evicted when room is needed (a demotion costs no copy);
  *   a request for it clears the mark.
  */
+import { LruList as List } from './lru-list.js';
 import type { FastTier, IoRequest, PlacementPolicy, PromotionReason } from './policy.js';
 
-type List = Map<number, true>;
-
 function lru(list: List): number {
-  return list.keys().next().value as number;
+  return list.lru() as number;
 }
 
 /** Something that predicts blocks from the I/O stream and acts through ARC's prefetch/cool. */
@@ -27,10 +26,10 @@ export interface Predictor {
 
 /** The ARC policy over a fast tier of `tier.capacity` blocks, with optional predictors. */
 export class ArcPolicy implements PlacementPolicy {
-  private readonly t1: List = new Map();
-  private readonly t2: List = new Map();
-  private readonly b1: List = new Map();
-  private readonly b2: List = new Map();
+  private readonly t1: List = new List();
+  private readonly t2: List = new List();
+  private readonly b1: List = new List();
+  private readonly b2: List = new List();
   /** Blocks copied up by a predictor and not used since. */
   private readonly prefetched = new Set<number>();
   /** Resident blocks a predictor expects to cool, oldest mark first. */
@@ -65,7 +64,7 @@ export class ArcPolicy implements PlacementPolicy {
     list.delete(v);
     this.cooling.delete(v);
     if (this.prefetched.delete(v)) ghosts = null;
-    ghosts?.set(v, true);
+    ghosts?.set(v);
     this.tier.evict(v);
   }
 
@@ -99,12 +98,12 @@ export class ArcPolicy implements PlacementPolicy {
       if (this.prefetched.delete(x)) {
         // First use of a predicted block: it is now "seen once", like a fresh T1 entry.
         this.t1.delete(x);
-        this.t1.set(x, true);
+        this.t1.set(x);
         return;
       }
       // Case I: in T1 or T2.
       if (!this.t1.delete(x)) this.t2.delete(x);
-      this.t2.set(x, true);
+      this.t2.set(x);
       return;
     }
     if (this.b1.has(x)) {
@@ -113,7 +112,7 @@ export class ArcPolicy implements PlacementPolicy {
       this.makeRoom(false);
       this.b1.delete(x);
       this.tier.promote(x);
-      this.t2.set(x, true);
+      this.t2.set(x);
       return;
     }
     if (this.b2.has(x)) {
@@ -122,7 +121,7 @@ export class ArcPolicy implements PlacementPolicy {
       this.makeRoom(true);
       this.b2.delete(x);
       this.tier.promote(x);
-      this.t2.set(x, true);
+      this.t2.set(x);
       return;
     }
     // Case IV: a complete miss.
@@ -143,7 +142,7 @@ export class ArcPolicy implements PlacementPolicy {
     }
     this.makeRoom(false);
     this.tier.promote(x);
-    this.t1.set(x, true);
+    this.t1.set(x);
   }
 
   /** References every block of the I/O, then lets each predictor act. */
@@ -170,7 +169,7 @@ export class ArcPolicy implements PlacementPolicy {
     this.makeRoom(false);
     this.tier.promote(block, reason);
     this.prefetched.add(block);
-    this.t1.set(block, true);
+    this.t1.set(block);
     this.trimGhosts();
     return true;
   }
