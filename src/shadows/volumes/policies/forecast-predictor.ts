@@ -7,7 +7,10 @@
  * in the last bucket and those that were hot one season ago at the bucket the forecast aims at
  * (one day, one week ago; that is how a periodic extent comes back). Each candidate's heat series
  * is fitted with `fitForecaster` (seasons given in buckets; the engine ignores a season with fewer
- * than two cycles of history, and its models carry trends) and forecast `leadBuckets` ahead:
+ * than two cycles of history, and its models carry trends) and forecast `leadBuckets` ahead. A
+ * fitted model is kept per extent and fed each new bucket in O(1) (`update`); it is refitted when
+ * the history has grown by half since its fit, or earlier when the engine's refit schedule sees
+ * its errors drift (`shouldRefit`):
  * - an extent whose peak forecast heat reaches `minHeat` and ranks within what the tier can hold
  *   is promoted: the blocks of it that were ever requested are copied up (`forecast` copies), in
  *   order of forecast heat, until this bucket's copy budget is spent;
@@ -15,7 +18,7 @@
  *   resident blocks become ARC's first eviction candidates (no copy).
  * Only the past is used: the series end at the bucket that just closed.
  */
-import { fitForecaster, type ForecastMethod } from '../../../forecast/index.js';
+import { fitForecaster, shouldRefit, type FittedForecaster, type ForecastMethod } from '../../../forecast/index.js';
 import type { ArcPolicy, Predictor } from './arc.js';
 import type { IoRequest } from './policy.js';
 
@@ -71,6 +74,10 @@ export class ForecastPredictor implements Predictor {
   private current = new Map<number, number>();
   private readonly extents = new Map<number, Extent>();
   private bucketIndex: number | undefined;
+  /** Buckets closed so far: history[k] is bucket closed - history.length + k. */
+  private closed = 0;
+  /** Fitted model per extent, and the buckets it has absorbed (most recently used last). */
+  private readonly models = new Map<number, { f: FittedForecaster; upTo: number }>();
   /** Forecasts made and extents promoted / demoted (for reports and tests). */
   readonly stats = { fits: 0, promotedExtents: 0, demotedExtents: 0 };
 
@@ -111,6 +118,7 @@ export class ForecastPredictor implements Predictor {
   /** Closes the current bucket (and any empty ones up to `upTo`); forecasts on the last one. */
   private closeBucket(arc: ArcPolicy, upTo: number): void {
     this.history.push(this.current);
+    this.closed++;
     this.current = new Map();
     if (this.history.length > this.opts.historyBuckets) this.history.shift();
     (this.bucketIndex as number)++;
@@ -135,14 +143,8 @@ export class ForecastPredictor implements Predictor {
     for (const m of this.seasonBuckets) this.topOf(h[h.length - 1 - m + lead], candidates);
     const forecasts: { x: number; peak: number }[] = [];
     for (const x of candidates) {
-      const series = h.map((bucket) => bucket.get(x) ?? 0);
-      let peak: number;
-      if (series.length < 4) peak = series[series.length - 1];
-      else {
-        const f = fitForecaster(series, { seasons: this.seasonBuckets, horizon: lead, nonNegative: true, method: this.opts.method });
-        this.stats.fits++;
-        peak = Math.max(...f.predict(lead).mean);
-      }
+      const f = this.model(x);
+      const peak = f === undefined ? (last.get(x) ?? 0) : Math.max(...f.predict(lead).mean);
       forecasts.push({ x, peak });
     }
     forecasts.sort((a, b) => b.peak - a.peak || a.x - b.x);
@@ -166,6 +168,31 @@ export class ForecastPredictor implements Predictor {
       });
       if (copied > 0) this.stats.promotedExtents++;
     }
+  }
+
+  /** The extent's model brought up to the last closed bucket (undefined while history is short). */
+  private model(x: number): FittedForecaster | undefined {
+    const h = this.history;
+    if (h.length < 4) return undefined;
+    const first = this.closed - h.length;
+    let m = this.models.get(x);
+    this.models.delete(x);
+    if (m !== undefined && m.upTo >= first) {
+      for (let b = m.upTo; b < this.closed; b++) m.f.update(h[b - first].get(x) ?? 0);
+      m.upTo = this.closed;
+      const state = m.f.refitState();
+      if (shouldRefit(state, { every: Math.max(8, Math.ceil(state.fittedOn / 2)), minPoints: 4 })) m = undefined;
+    } else m = undefined;
+    if (m === undefined) {
+      const series = h.map((bucket) => bucket.get(x) ?? 0);
+      const f = fitForecaster(series, { seasons: this.seasonBuckets, horizon: this.opts.leadBuckets, nonNegative: true, method: this.opts.method });
+      this.stats.fits++;
+      m = { f, upTo: this.closed };
+    }
+    this.models.set(x, m);
+    // Models of extents that stopped being candidates are dropped, oldest use first.
+    if (this.models.size > 8 * this.opts.candidates) this.models.delete(this.models.keys().next().value as number);
+    return m.f;
   }
 
   private forEachTouched(x: number, fn: (block: number) => void): void {
