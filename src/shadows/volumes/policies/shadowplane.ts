@@ -2,7 +2,7 @@
  * Shadowplane's predictive placement policy: ARC (arc.ts) for what stays on the fast tier, plus two
  * predictors for what is copied up before it is requested, each counted under its own reason:
  * - `RunPredictor` (readahead): an I/O that continues a recent run copies the run's continuation
- *   up now, one (largest) I/O of the run ahead.
+ *   up now, two of the run's largest I/Os ahead (less on small tiers).
  * - `ForecastPredictor` (forecast, forecast-predictor.ts): per-extent heat series forecast with the
  *   forecasting engine; promotes extents forecast to turn hot, demotes extents forecast to cool.
  * Only the past is used. Every missed block is promoted as in ARC.
@@ -13,7 +13,7 @@ import type { FastTier, IoRequest } from './policy.js';
 
 /** Tuning of the run predictor. */
 export interface RunOptions {
-  /** I/Os' worth of blocks copied ahead of a run (0 turns prediction off). */
+  /** The run's largest I/O times this is copied ahead of it (0 turns prediction off). */
   readonly depth: number;
   /** Runs remembered at once (least recently continued dropped first). */
   readonly runWindow: number;
@@ -22,7 +22,7 @@ export interface RunOptions {
 }
 
 /** Defaults measured on the OLTP and CloudPhysics traces (docs/benchmarks.md, volumes). */
-export const RUN_DEFAULTS: RunOptions = { depth: 1, runWindow: 64, maxAhead: 256 };
+export const RUN_DEFAULTS: RunOptions = { depth: 2, runWindow: 64, maxAhead: 256 };
 
 interface Run {
   /** First block of the run's last I/O. */
@@ -31,22 +31,24 @@ interface Run {
   next: number;
   /** Blocks up to here (exclusive) were copied ahead for this run. */
   frontier: number;
-  /** Current look-ahead in blocks (0: no continuation seen yet). */
-  ahead: number;
+  /** Largest I/O of the run, in blocks. */
+  largest: number;
 }
 
 /**
  * Copies up the continuation of an I/O that continues a recent run: an I/O that starts after the
  * start of a remembered run's last I/O and at most at the end of what was copied ahead for it
- * (overlapping appends rewrite the run's last partial block). It looks ahead by the largest I/O
- * seen in the run times (copy lag + 1), capped at `maxAhead` but never below the current I/O; only
- * blocks beyond what was already copied for the run are copied. No window growth beyond that: on
- * OLTP, doubling the look-ahead on every continuation cost 3.2 points at 1,000 blocks for 22 % more
- * copies.
+ * (overlapping appends rewrite the run's last partial block). It looks ahead by the run's largest
+ * I/O times `depth` (at least copy lag + 1), capped at `maxAhead` and 1/64 of the tier but never
+ * below the current I/O times (copy lag + 1), so copies land in time; only blocks beyond what was already copied for the run are copied. No
+ * window growth beyond that: on OLTP, doubling the look-ahead on every continuation cost 3.2 points
+ * at 1,000 blocks for 22 % more copies.
  */
 export class RunPredictor implements Predictor {
   private readonly runs = new Map<number, Run>();
   private readonly depth: number;
+  /** I/Os that must be covered for a copy to land in time (copy lag + 1). */
+  private readonly inTime: number;
   private readonly maxAhead: number;
 
   constructor(
@@ -59,6 +61,7 @@ export class RunPredictor implements Predictor {
     if (!Number.isInteger(o.runWindow) || o.runWindow < 1) throw new RangeError('runWindow must be an integer >= 1');
     if (!Number.isInteger(o.maxAhead) || o.maxAhead < 1) throw new RangeError('maxAhead must be an integer >= 1');
     this.depth = o.depth === 0 ? 0 : Math.max(o.depth, copyLag + 1);
+    this.inTime = copyLag + 1;
     this.maxAhead = Math.max(1, Math.min(o.maxAhead, Math.floor(capacity / 64)));
   }
 
@@ -81,11 +84,10 @@ export class RunPredictor implements Predictor {
     const end = io.start + io.count;
     let run = this.take(io.start);
     if (run === undefined || this.depth === 0) {
-      run = { last: io.start, next: end, frontier: end, ahead: 0 };
+      run = { last: io.start, next: end, frontier: end, largest: io.count };
     } else {
-      const oneAhead = this.depth * io.count;
-      run.ahead = Math.max(oneAhead, Math.min(this.maxAhead, Math.max(run.ahead, oneAhead)));
-      const target = end + run.ahead;
+      run.largest = Math.max(run.largest, io.count);
+      const target = end + Math.max(this.inTime * io.count, Math.min(this.maxAhead, this.depth * run.largest));
       for (let b = Math.max(end, run.frontier); b < target; b++) arc.prefetch(b, 'readahead');
       run.frontier = Math.max(run.frontier, target);
       run.last = io.start;
