@@ -1,29 +1,38 @@
 /**
- * The tier-replay harness: replays a block trace against a fast tier of N blocks under a placement
- * policy. A request is a hit when its block is resident at that moment; the tier decides that
- * before the policy hears of the request, and it enforces capacity on every promotion.
+ * The tier-replay harness: replays a trace of I/Os against a fast tier of N blocks under a
+ * placement policy. An I/O is a hit only when every block it covers is resident (and its copy
+ * complete) when it arrives; the harness decides that before the policy hears of the I/O, so what
+ * the policy copies up in response is decided after the I/O was served. Copy traffic is counted in
+ * blocks. Replaying the per-block request stream (`blockRequests`) gives the literature's unit.
  */
 import { ShadowplaneError } from '../../core/errors.js';
 import { serviceTimeMs, type TierProfile } from './profile.js';
-import type { FastTier, PlacementPolicy, PolicyFactory } from './policies/policy.js';
+import type { FastTier, PlacementPolicy, PolicyFactory, PromotionReason } from './policies/policy.js';
+import type { IoTrace } from './trace.js';
+
+/** What one replayed request stands for: a whole I/O, or one block of it. */
+export type ReplayUnit = 'io' | 'block';
 
 /** The outcome of one replay. */
 export interface ReplayResult {
   readonly policy: string;
+  readonly unit: ReplayUnit;
   readonly fastBlocks: number;
+  /** Requests replayed (I/Os, or blocks with unit `block`). */
   readonly requests: number;
+  /** Requests served entirely from the fast tier. */
   readonly hits: number;
   /** hits / requests, in [0, 1]. */
   readonly hitRatio: number;
   /** Blocks copied up to the fast tier (copy traffic = promotions x block size). */
   readonly promotions: number;
-  /** Promotions of blocks not requested at that moment (prefetch); a subset of promotions. */
-  readonly prefetches: number;
+  /** Promotions by reason; readahead + forecast are the copies made ahead of any request. */
+  readonly promotionsBy: Readonly<Record<PromotionReason, number>>;
   /** Bytes copied up. */
   readonly copyBytes: number;
-  /** Device time the requests need under the profiles (hits on fast, misses on slow), in seconds. */
+  /** Device time the requests need under the profiles (hits on fast, misses on slow, one I/O each), in seconds. */
   readonly readSeconds: number;
-  /** Device time the promotions need (read slow + write fast), in seconds. */
+  /** Device time the promotions need (read slow + write fast, per block), in seconds. */
   readonly copySeconds: number;
   /** Monthly price of the fast tier's capacity, in dollars. */
   readonly fastCostPerMonth: number;
@@ -37,6 +46,8 @@ export interface ReplayOptions {
   readonly blockBytes: number;
   readonly fast: TierProfile;
   readonly slow: TierProfile;
+  /** Label for the report: what one entry of the trace stands for (default `io`). */
+  readonly unit?: ReplayUnit;
   /**
    * Requests that pass while a copy is in flight (default 0: a copy made while serving request t
    * is complete for request t+1, as for every cache simulator). With lag k, a copy made at request
@@ -50,9 +61,7 @@ class SimTier implements FastTier {
   readonly resident = new Set<number>();
   /** Request index from which a promoted block can serve (kept only when there is a copy lag). */
   readonly readyAt = new Map<number, number>();
-  promotions = 0;
-  prefetches = 0;
-  current = -1;
+  readonly promotionsBy: Record<PromotionReason, number> = { demand: 0, readahead: 0, forecast: 0 };
   now = 0;
 
   constructor(
@@ -80,13 +89,12 @@ class SimTier implements FastTier {
     return this.resident.has(block);
   }
 
-  promote(block: number): void {
+  promote(block: number, reason: PromotionReason = 'demand'): void {
     if (this.resident.size >= this.capacity) throw new Error(`promote(${block}): fast tier full (${this.capacity})`);
     if (this.resident.has(block)) throw new Error(`promote(${block}): already resident`);
     this.resident.add(block);
     if (this.lag > 0) this.readyAt.set(block, this.now + 1 + this.lag);
-    this.promotions++;
-    if (block !== this.current) this.prefetches++;
+    this.promotionsBy[reason]++;
   }
 
   evict(block: number): void {
@@ -99,7 +107,7 @@ class SimTier implements FastTier {
  * Replays `trace` under the policy built by `factory`. Throws SHADOWPLANE_ERR_VALIDATION on a
  * non-positive size, and a plain Error if the policy breaks the tier's contract (a bug).
  */
-export function replay(trace: Float64Array, factory: PolicyFactory, opts: ReplayOptions): ReplayResult {
+export function replay(trace: IoTrace, factory: PolicyFactory, opts: ReplayOptions): ReplayResult {
   if (!Number.isInteger(opts.fastBlocks) || opts.fastBlocks <= 0) {
     throw new ShadowplaneError('SHADOWPLANE_ERR_VALIDATION', 'fast-blocks must be a positive integer', [
       { path: 'fastBlocks', message: 'must be a positive integer' },
@@ -112,29 +120,35 @@ export function replay(trace: Float64Array, factory: PolicyFactory, opts: Replay
     ]);
   }
   const tier = new SimTier(opts.fastBlocks, lag);
-  const policy: PlacementPolicy = factory(tier, trace);
-  let hits = 0;
-  for (let t = 0; t < trace.length; t++) {
-    const block = trace[t];
-    if (tier.serves(block, t)) hits++;
-    tier.current = block;
-    tier.now = t;
-    // The policy is told whether the block is resident in its own view (a copy may still be in flight).
-    policy.access(t, block, tier.resident.has(block));
-  }
-  const n = trace.length;
+  const policy: PlacementPolicy = factory(tier, { future: trace, blockBytes: opts.blockBytes });
   const b = opts.blockBytes;
+  const n = trace.start.length;
+  let hits = 0;
+  let readMs = 0;
+  for (let t = 0; t < n; t++) {
+    const start = trace.start[t];
+    const count = trace.count[t];
+    let hit = true;
+    for (let x = start; x < start + count && hit; x++) hit = tier.serves(x, t);
+    if (hit) hits++;
+    readMs += serviceTimeMs(hit ? opts.fast : opts.slow, count * b);
+    tier.now = t;
+    policy.access({ t, start, count, time: trace.time[t] });
+  }
+  const by = tier.promotionsBy;
+  const promotions = by.demand + by.readahead + by.forecast;
   return {
     policy: policy.name,
+    unit: opts.unit ?? 'io',
     fastBlocks: opts.fastBlocks,
     requests: n,
     hits,
     hitRatio: n === 0 ? 0 : hits / n,
-    promotions: tier.promotions,
-    prefetches: tier.prefetches,
-    copyBytes: tier.promotions * b,
-    readSeconds: (hits * serviceTimeMs(opts.fast, b) + (n - hits) * serviceTimeMs(opts.slow, b)) / 1000,
-    copySeconds: (tier.promotions * (serviceTimeMs(opts.slow, b) + serviceTimeMs(opts.fast, b))) / 1000,
+    promotions,
+    promotionsBy: { ...by },
+    copyBytes: promotions * b,
+    readSeconds: readMs / 1000,
+    copySeconds: (promotions * (serviceTimeMs(opts.slow, b) + serviceTimeMs(opts.fast, b))) / 1000,
     fastCostPerMonth: ((opts.fastBlocks * b) / 2 ** 30) * opts.fast.costPerGiBMonth,
     copyLag: lag,
   };

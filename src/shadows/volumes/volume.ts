@@ -22,7 +22,7 @@ import { copyFile, mkdir, readFile, rename, stat, writeFile } from 'node:fs/prom
 import { join } from 'node:path';
 import { ShadowplaneError } from '../../core/errors.js';
 import { LatencyTrigger } from './latency-trigger.js';
-import { ShadowplanePolicy } from './policies/shadowplane.js';
+import { buildPolicy } from './policies/index.js';
 import type { FastTier, PlacementPolicy } from './policies/policy.js';
 import type { TierProfile } from './profile.js';
 import { TierIoError, TierStore, type Faults } from './tier-store.js';
@@ -210,7 +210,8 @@ export class Volume {
         (b) => vol.enqueueCopy(holder.tier as HotTier, b),
         (b) => store.valid.delete(b),
       );
-      holder.tier = { store, view, policy: new ShadowplanePolicy(view) };
+      // The same policy code tier-replay measures; its forecast buckets follow the wall clock.
+      holder.tier = { store, view, policy: buildPolicy('shadowplane', view, { blockBytes: config.blockSize }) };
       vol.hot.push(holder.tier);
     }
     return vol;
@@ -323,10 +324,12 @@ export class Volume {
     this.servedBy[tier] = (this.servedBy[tier] ?? 0) + 1;
   }
 
-  private observe(b: number): void {
+  /** Tells each hot tier's policy about one read I/O of `count` blocks from `start`. */
+  private observe(start: number, count: number): void {
     const t = this.t++;
-    this.heat.set(b, (this.heat.get(b) ?? 0) + 1);
-    for (const h of this.hot) h.policy.access(t, b, h.view.has(b));
+    for (let b = start; b < start + count; b++) this.heat.set(b, (this.heat.get(b) ?? 0) + 1);
+    const io = { t, start, count, time: Date.now() / 1000 };
+    for (const h of this.hot) h.policy.access(io);
   }
 
   /** Reads `length` bytes at `offset`. Fails with SHADOWPLANE_ERR_VALIDATION outside the volume. */
@@ -337,10 +340,8 @@ export class Volume {
     const first = Math.floor(offset / bs);
     const last = Math.floor((offset + length - 1) / bs);
     const parts: Promise<Buffer>[] = [];
-    for (let b = first; b <= last && length > 0; b++) {
-      parts.push(this.readCurrent(b));
-      this.observe(b);
-    }
+    for (let b = first; b <= last && length > 0; b++) parts.push(this.readCurrent(b));
+    if (length > 0) this.observe(first, last - first + 1);
     const whole = Buffer.concat(await Promise.all(parts));
     return whole.subarray(offset - first * bs, offset - first * bs + length);
   }

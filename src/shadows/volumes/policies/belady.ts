@@ -1,21 +1,39 @@
 /**
- * Belady's MIN, the offline optimum for demand promotion: on a miss with a full tier, evict the
- * resident block whose next request is furthest in the future. It reads the whole future trace, so
- * it is only a reference limit, never a policy for a live volume.
+ * Belady's MIN at I/O granularity, the offline reference. Its decisions are Belady's on the block
+ * reference stream (every block of every I/O, in order); hits are counted per I/O by the harness.
+ * After each I/O is served its missing blocks are considered in order: with a full tier, the
+ * resident block whose next reference is furthest away is evicted (the blocks of one future I/O are
+ * adjacent in that order, so they tend to leave together). With `bypass` (the default) a missing
+ * block whose next reference is later than every resident block's is not copied at all.
+ *
+ * What it bounds: no demand policy (one that copies a block only when an I/O asks for it) copies
+ * fewer blocks than `min-demand`, nor misses fewer block references than `min` (Belady). For I/O
+ * hits it is a strong offline reference, not a proven bound: the optimum over multi-block I/Os
+ * that overlap is a generalised caching problem (NP-hard), and a policy that copies blocks before
+ * they are requested (readahead, forecast) can exceed it, since MIN never does.
  */
-import type { FastTier, PlacementPolicy } from './policy.js';
+import type { FastTier, IoRequest, PlacementPolicy } from './policy.js';
 
-/** For each request i, the index of the next request for the same block (n + i when none). */
-export function nextUseIndex(trace: Float64Array): Float64Array {
-  const n = trace.length;
-  const next = new Float64Array(n);
+/**
+ * For each block reference (I/O i, block k of it, flattened in order), the position of the next
+ * reference to the same block; `total + position` when there is none (distinct keys keep the heap
+ * order total).
+ */
+export function nextUseIndex(future: { readonly start: Float64Array; readonly count: Uint32Array }): Float64Array {
+  const n = future.start.length;
+  const offsets = new Float64Array(n + 1);
+  for (let i = 0; i < n; i++) offsets[i + 1] = offsets[i] + future.count[i];
+  const total = offsets[n];
+  const next = new Float64Array(total);
   const seen = new Map<number, number>();
   for (let i = n - 1; i >= 0; i--) {
-    const b = trace[i];
-    const j = seen.get(b);
-    // Distinct "never again" keys keep the heap order total; their relative order does not matter.
-    next[i] = j === undefined ? n + i : j;
-    seen.set(b, i);
+    for (let k = future.count[i] - 1; k >= 0; k--) {
+      const b = future.start[i] + k;
+      const pos = offsets[i] + k;
+      const j = seen.get(b);
+      next[pos] = j === undefined ? total + pos : j;
+      seen.set(b, pos);
+    }
   }
   return next;
 }
@@ -83,56 +101,53 @@ class MaxHeap {
   }
 }
 
-/**
- * Belady's MIN over the given future (the whole trace being replayed). With `bypass` (the default)
- * a missed block whose next request is later than every resident block's is not promoted at all:
- * that is the optimum for a tier that may decline a copy, the right limit for policies with
- * admission filtering. Without it every miss is promoted (the classic demand-paging MIN).
- */
+/** MIN over the given future (the whole trace being replayed); see the module comment. */
 export class BeladyPolicy implements PlacementPolicy {
   readonly name: string;
   private readonly next: Float64Array;
   private readonly nextOf = new Map<number, number>();
   private readonly heap = new MaxHeap();
+  /** Position in `next` of the next I/O's first block. */
+  private offset = 0;
 
   constructor(
     private readonly tier: FastTier,
-    future: Float64Array,
+    future: { readonly start: Float64Array; readonly count: Uint32Array },
     private readonly bypass = true,
   ) {
     this.next = nextUseIndex(future);
-    this.name = bypass ? 'belady' : 'belady-demand';
+    this.name = bypass ? 'min' : 'min-demand';
   }
 
-  /** The valid heap top's next-use index (stale entries dropped on the way). */
-  private furthestResident(): number {
-    for (;;) {
-      const key = this.heap.topKey();
+  /** Drops stale heap entries; true when the valid top is a resident block. */
+  private settleTop(): boolean {
+    while (this.heap.length > 0) {
       const victim = this.heap.topVal();
-      if (this.nextOf.get(victim) === key && this.tier.has(victim)) return key;
+      if (this.nextOf.get(victim) === this.heap.topKey() && this.tier.has(victim)) return true;
       this.heap.pop();
     }
+    return false;
   }
 
-  /** Records the block's next use; on a miss evicts the resident block used furthest ahead. */
-  access(t: number, block: number, hit: boolean): void {
-    const nu = this.next[t];
-    if (!hit) {
-      if (this.tier.size() >= this.tier.capacity) {
-        if (this.bypass && this.furthestResident() < nu) return;
-        for (;;) {
-          const [key, victim] = this.heap.pop();
-          // Skip stale heap entries left behind by later accesses.
-          if (this.nextOf.get(victim) === key && this.tier.has(victim)) {
-            this.nextOf.delete(victim);
-            this.tier.evict(victim);
-            break;
-          }
+  /** Records each block's next use; copies up missing blocks, evicting the one used furthest ahead. */
+  access(io: IoRequest): void {
+    const base = this.offset;
+    this.offset += io.count;
+    for (let k = 0; k < io.count; k++) {
+      const block = io.start + k;
+      const nu = this.next[base + k];
+      if (!this.tier.has(block)) {
+        if (this.tier.size() >= this.tier.capacity) {
+          if (!this.settleTop()) continue;
+          if (this.bypass && this.heap.topKey() < nu) continue;
+          const [, victim] = this.heap.pop();
+          this.nextOf.delete(victim);
+          this.tier.evict(victim);
         }
+        this.tier.promote(block);
       }
-      this.tier.promote(block);
+      this.nextOf.set(block, nu);
+      this.heap.push(nu, block);
     }
-    this.nextOf.set(block, nu);
-    this.heap.push(nu, block);
   }
 }

@@ -1,26 +1,28 @@
-/** Least-recently-used: promote every miss, evict the block unused for longest. */
-import type { FastTier, PlacementPolicy } from './policy.js';
+/** Least-recently-used: promote every missed block, evict the block unused for longest. */
+import { LruList } from './lru-list.js';
+import type { FastTier, IoRequest, PlacementPolicy } from './policy.js';
 
-/** LRU over a Map (insertion order = recency order; first key is the least recent). */
+/** LRU over an ordered list (least recent first). */
 export class LruPolicy implements PlacementPolicy {
   readonly name = 'lru';
-  private readonly order = new Map<number, true>();
+  private readonly order = new LruList();
 
   constructor(private readonly tier: FastTier) {}
 
-  /** Moves a hit to most-recent; on a miss evicts the LRU block if full and promotes. */
-  access(_t: number, block: number, hit: boolean): void {
-    if (hit) {
-      this.order.delete(block);
-      this.order.set(block, true);
-      return;
+  /** Moves each block of the I/O to most-recent, promoting missed ones (evicting the LRU block if full). */
+  access(io: IoRequest): void {
+    for (let block = io.start; block < io.start + io.count; block++) {
+      if (this.tier.has(block)) {
+        this.order.set(block);
+        continue;
+      }
+      if (this.tier.size() >= this.tier.capacity) {
+        const victim = this.order.lru() as number;
+        this.order.delete(victim);
+        this.tier.evict(victim);
+      }
+      this.tier.promote(block);
+      this.order.set(block);
     }
-    if (this.tier.size() >= this.tier.capacity) {
-      const victim = this.order.keys().next().value as number;
-      this.order.delete(victim);
-      this.tier.evict(victim);
-    }
-    this.tier.promote(block);
-    this.order.set(block, true);
   }
 }
