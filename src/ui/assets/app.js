@@ -318,11 +318,15 @@ async function renderTarget(r) {
   const target = await api('GET', base);
   const [controlledList, ...tops] = await Promise.all([api('GET', '/v1/control'), ...SHOWN_DIMS.map(([dim]) => api('GET', `${base}/top?dim=${dim}&${span}&limit=10`))]);
   const controlled = controlledList.targets.includes(r.name);
-  const [conditions, view, decisions] = controlled
-    ? await Promise.all([api('GET', `${base}/conditions`), api('GET', `${base}/control`), api('GET', `${base}/decisions?limit=300${r.range === 'custom' && r.to !== null ? `&before=${r.to}` : ''}`)])
-    : [null, null, null];
-  const list = decisions?.decisions ?? [];
-  const last = list[0] ?? null;
+  // Every target has a loop (forecast, anomalies, risk); only a controlled one has controls.
+  const [conditions, view, decisions] = await Promise.all([
+    api('GET', `${base}/conditions`),
+    controlled ? api('GET', `${base}/control`) : null,
+    api('GET', `${base}/decisions?limit=300${r.range === 'custom' && r.to !== null ? `&before=${r.to}` : ''}`),
+  ]);
+  const list = decisions.decisions;
+  // The loop's own latest record (a component's report carries no demand or forecast).
+  const last = list.find((d) => !d.component) ?? null;
   const signal = last?.inputs.signal ?? 'requests';
   const step = stepFor(r);
   const seriesUrl = signal === 'requests'
@@ -368,9 +372,9 @@ async function renderTarget(r) {
   }
   document.getElementById('t-head').innerHTML = `<p>${esc(target.kind)} · sampling rate <strong id="sampling-now">${target.sampling.rate}</strong>
     ${view ? ` · ${view.capacity.ready} ready${view.capacity.booting ? ` + ${view.capacity.booting} booting` : ''} units · actuator ${esc(view.actuator)}` : ' · observed only (no actuator: forecast, anomalies and risk, no action)'}</p>
-    <div id="conditions">${controlled ? conditionBadges(conditions.conditions) : ''}</div>${thinNote(last)}`;
+    <div id="conditions">${conditionBadges(conditions.conditions)}</div>${thinNote(last)}`;
   renderChart(series, list, signal, r);
-  renderTimeline(list, controlled);
+  renderTimeline(list);
   renderTops(tops);
   renderOverrides(view);
   syncControls(view, target);
@@ -410,9 +414,17 @@ function renderChart(series, decisions, signal, r) {
   }
   const anomalies = decisions.filter((d) => d.scores?.anomalyReady && d.scores.anomaly >= 0.5);
   const forecast = latest ? forecastPoints(latest) : null;
+  const observed = pts.map((p) => [p.t / 1000, p.v * scale]);
+  // Decisions that did something (units, a rule, a component's own action), marked on the demand
+  // at their time; provisioned capacity (ready units x capacity per unit) as a step line.
+  const acted = decisions.filter((d) => d.action || d.response || d.component);
+  const marks = acted.map((d) => [d.at / 1000, valueAt(observed, d.at / 1000)]);
+  const capacity = decisions.filter((d) => !d.component && d.inputs.ready > 0 && d.inputs.capacityPerUnit > 0).map((d) => [d.at / 1000, d.inputs.ready * d.inputs.capacityPerUnit]).reverse();
   drawSeries(el, {
-    points: pts.map((p) => [p.t / 1000, p.v * scale]),
+    points: observed,
     forecast,
+    marks,
+    capacity,
     // The axis spans the page's range (and the forecast past its end), whatever the points.
     range: [series.from / 1000, Math.max(series.to / 1000, forecast?.at(-1)?.[0] ?? 0)],
     // Requests, and a metric never seen below zero, are not forecast below zero either.
@@ -424,7 +436,18 @@ function renderChart(series, decisions, signal, r) {
   });
   note.textContent = `${r.range === 'custom' ? `${when(series.from)} to ${when(series.to)}. ` : ''}${signal === 'requests' ? 'Estimated request rate (requests/s)' : `Metric ${signal} (mean per step)`}, step ${stepS}s.`
     + (latest ? ` Forecast of the decision at ${when(latest.at)} (${latest.forecast.model}): mean${latest.forecast.intervals.length ? ` and its ${latest.forecast.intervals.at(-1).level} % interval as a band` : ''}.` : ' No forecast yet.')
-    + ` ${anomalies.length} anomal${anomalies.length === 1 ? 'y' : 'ies'} marked (score ≥ 0.5).`;
+    + ` ${anomalies.length} anomal${anomalies.length === 1 ? 'y' : 'ies'} marked (score ≥ 0.5), ${acted.length} decision${acted.length === 1 ? '' : 's'} that acted`
+    + `${capacity.length ? '; the step line is the provisioned capacity (ready units × capacity per unit)' : ''}.`;
+}
+
+/** The observed value at or just before time `t` (s), else the first one; 0 without points. */
+function valueAt(points, t) {
+  let v = points[0]?.[1] ?? 0;
+  for (const [x, y] of points) {
+    if (x > t) break;
+    v = y;
+  }
+  return v;
 }
 
 /** The forecast of a decision on the chart's time axis: step h starts (h-1) steps after the tick. */
@@ -434,16 +457,23 @@ function forecastPoints(d) {
   return d.forecast.mean.map((m, i) => [d.at / 1000 + i * stepS, m, band ? band.lo[i] : null, band ? band.hi[i] : null]);
 }
 
-function renderTimeline(list, controlled) {
+/** What a decision did, in a few words: units, a response rule's action, a component's own action. */
+function actionText(d) {
+  if (d.action) return `${d.action.from} → ${d.action.to} (${esc(d.action.mode)})`;
+  if (d.response) return `rule ${esc(d.response.rule)}${d.response.phase === 'undo' ? ' (undo)' : ''}: ${esc(Object.keys(d.response.action)[0] ?? '')}`;
+  if (d.component) return `${esc(d.component.name)}: ${esc(d.component.action)}`;
+  return '–';
+}
+
+function renderTimeline(list) {
   const el = document.getElementById('timeline');
-  if (!controlled) return void (el.innerHTML = '<p class="empty">This target is observed only: it has no actuator, so its loop forecasts and scores anomalies and risk (see its anomalies and <code>/risk</code>) and acts on nothing.</p>');
   if (list.length === 0) return void (el.innerHTML = '<p class="empty">No decisions yet: the loop decides once per interval (1 min by default).</p>');
   el.innerHTML = `<table id="decisions"><thead><tr><th scope="col">When</th><th scope="col">Status</th><th scope="col">Reason</th><th scope="col">Action</th><th scope="col" class="num">Anomaly</th><th scope="col">Review</th></tr></thead><tbody>
     ${list.slice(0, 100).map((d) => `<tr data-id="${esc(d.id)}" data-status="${esc(d.status)}">
       <td><button class="link open-record" data-id="${esc(d.id)}" aria-label="Open decision of ${esc(when(d.at))}">${esc(when(d.at))}</button></td>
       <td><span class="badge ${STATUS_CLASS[d.status] ?? ''}">${esc(d.status)}</span></td>
       <td>${esc(d.reason)}</td>
-      <td>${d.action ? `${d.action.from} → ${d.action.to} (${esc(d.action.mode)})` : '–'}</td>
+      <td title="${esc(d.message)}">${actionText(d)}</td>
       <td class="num">${d.scores?.anomalyReady ? num(d.scores.anomaly, 2) : '–'}</td>
       <td>${d.status === 'pending-approval' ? `<button class="primary approve" data-id="${esc(d.id)}">Approve</button> <button class="danger reject" data-id="${esc(d.id)}">Reject</button>` : d.review ? `${esc(d.review.verdict)} by ${esc(d.review.actor)}` : ''}</td>
     </tr>`).join('')}</tbody></table><p id="verdict-msg" class="msg" role="status"></p>`;
