@@ -1,10 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../../src/core/version.js';
 import { Command } from 'commander';
 import { register } from '../../src/cli/tier-replay.js';
 
-const FIXTURES = join(import.meta.dirname, '..', 'shadows', 'volumes', 'fixtures');
+// The excerpts live beside the test sources (tsc copies no CSV into dist/).
+const FIXTURES = join(PACKAGE_ROOT, 'test', 'shadows', 'volumes', 'fixtures');
 
 /** Runs `tier-replay` in-process and returns what it printed. */
 async function run(args: string[]): Promise<string> {

@@ -1,12 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../../../src/core/version.js';
 import { replay, type ReplayOptions } from '../../../src/shadows/volumes/replay.js';
 import { blockRequests, readBlockTrace } from '../../../src/shadows/volumes/trace.js';
 import { POLICIES, POLICY_NAMES } from '../../../src/shadows/volumes/policies/index.js';
 import { DEFAULT_PROFILES } from '../../../src/shadows/volumes/profile.js';
 
-const FIXTURES = join(import.meta.dirname, 'fixtures');
+// The excerpts live beside the test sources (tsc copies no CSV into dist/).
+const FIXTURES = join(PACKAGE_ROOT, 'test', 'shadows', 'volumes', 'fixtures');
 const opts = (fastBlocks: number): ReplayOptions => ({ fastBlocks, blockBytes: 512, fast: DEFAULT_PROFILES.nvme, slow: DEFAULT_PROFILES.hdd });
 
 test('OLTP excerpt: every line is one block, so the I/O and block units agree for every policy', async () => {
