@@ -10,13 +10,13 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import type { RequestEvent } from '../../../src/model/event.js';
 import { initParser } from '../../../src/shadows/sql/metadata.js';
 import { PgProxy } from '../../../src/shadows/sql/proxy.js';
 import { PgTap, tapBinding } from '../../../src/shadows/sql/tap.js';
+import { cli } from '../../helpers/cli.js';
 import { catalogOf, corpusSchema, loadCorpus } from './corpus.js';
 import { PG_HOST, PG_PORT, pgUrl, postgresAvailable, settled } from './helpers.js';
 
@@ -43,9 +43,8 @@ test('the tap is built (npm ci compiles it; CI requires it)', { skip: process.en
 });
 
 test('without CAP_NET_RAW pg-tap refuses, naming the capability', { skip: !built && process.env.CI !== 'true' }, async () => {
-  const main = fileURLToPath(new URL('../../../src/cli/main.ts', import.meta.url));
   // setpriv drops the capability from this root process's child: socket(AF_PACKET) then fails.
-  const run = exec('setpriv', ['--inh-caps=-net_raw', '--bounding-set=-net_raw', process.execPath, '--import', 'tsx', main, 'pg-tap', '--interface', 'lo', '--port', String(PG_PORT)]);
+  const run = exec('setpriv', ['--inh-caps=-net_raw', '--bounding-set=-net_raw', process.execPath, ...cli('pg-tap', '--interface', 'lo', '--port', String(PG_PORT))]);
   const err = await run.then(() => undefined, (e: { code: number; stderr: string }) => e);
   assert.ok(err, 'pg-tap must fail without CAP_NET_RAW');
   assert.equal(err.code, 1);
