@@ -144,7 +144,8 @@ describe('dashboard in headless Chromium', { skip: missing ? `${CHROMIUM} missin
     assert.match(await page.locator('#chart-note').innerText(), /No forecast yet/);
     await page.goto(`${base}/ui/#/targets/plain?range=1h`);
     await page.locator('main[data-ready=target][data-target=plain]').waitFor();
-    assert.match(await page.locator('#timeline').innerText(), /observed only/);
+    assert.match(await page.locator('#t-head').innerText(), /observed only/);
+    assert.match(await page.locator('#timeline').innerText(), /ObserveOnly/, 'an observed-only target has its loop\'s steps on its timeline');
     assert.match(await page.locator('#chart-note').innerText(), /Estimated request rate/);
     assert.match(await page.locator('table[data-dim=table]').innerText(), /logs/);
     await page.goto(`${base}/ui/#/targets/shop?range=1h`);
