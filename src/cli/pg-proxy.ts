@@ -91,8 +91,7 @@ export function register(program: Command): void {
         startupTimeoutMs: opts.startupTimeout,
       });
       const port = await proxy.listen(opts.listen.port, opts.listen.host);
-      log.info({ listen: `${opts.listen.host}:${port}`, engine: proxy.engine, upstream: `${opts.upstream.host}:${opts.upstream.port}`, control: opts.control ?? null }, 'pg-proxy listening');
-      await runUntilSignal(proxy, sink, mirror, opts.admin);
+      await runUntilSignal(proxy, sink, mirror, opts.admin, { listen: `${opts.listen.host}:${port}`, engine: proxy.engine, upstream: `${opts.upstream.host}:${opts.upstream.port}`, control: opts.control ?? null });
     });
 }
 
@@ -108,14 +107,15 @@ export function reporting(opts: { control?: string; shadow?: { url: string }; wr
 }
 
 /**
- * Serves the admin API (with --admin) and logs counts every 10 s until SIGINT/SIGTERM, then stops
+ * Serves the admin API (with --admin), logs `pg-proxy listening` or `pg-tap listening` with `banner`
+ * and the admin address bound, then counts every 10 s until SIGINT/SIGTERM; then stops
  * the proxy or tap, flushes the sink and mirror, and prints the final counters as one JSON line
  * (`{proxy|tap, sink, mirror}`).
  */
-export async function runUntilSignal(source: SamplingSource & { close(): Promise<void> }, sink: EventSink, mirror: ShadowMirror | undefined, adminAt?: { host: string; port: number }): Promise<void> {
+export async function runUntilSignal(source: SamplingSource & { close(): Promise<void> }, sink: EventSink, mirror: ShadowMirror | undefined, adminAt: { host: string; port: number } | undefined, banner: Record<string, unknown>): Promise<void> {
   const key = source.engine === 'tap' ? 'tap' : 'proxy';
   const admin = adminAt ? await startAdmin({ proxy: source, sink, mirror }, adminAt.port, adminAt.host, process.env.SHADOWPLANE_PGPROXY_TOKEN || undefined) : undefined;
-  if (admin) log.info({ admin: boundUrl(admin) }, `pg-${key} admin API listening`);
+  log.info({ ...banner, admin: admin ? boundUrl(admin) : null }, `pg-${key} listening`);
   const report = setInterval(() => log.info({ [key]: source.stats, sink: sink.stats, mirror: mirror?.stats }, 'counts'), 10_000);
   report.unref();
   await new Promise<void>((resolve) => {

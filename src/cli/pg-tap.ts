@@ -51,7 +51,6 @@ export function register(program: Command): void {
         await mirror?.stop();
         throw err;
       }
-      log.info({ interface: opts.interface, port: opts.port, control: opts.control ?? null }, 'pg-tap capturing');
-      await runUntilSignal(tap, sink, mirror, opts.admin);
+      await runUntilSignal(tap, sink, mirror, opts.admin, { interface: opts.interface, port: opts.port, control: opts.control ?? null });
     });
 }
