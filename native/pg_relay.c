@@ -269,9 +269,29 @@ static void on_event(conn *c, int upstream, uint32_t events) {
   settle(c);
 }
 
+/**
+ * Out of descriptors with the startup timeout on: closes the client that has been in its startup
+ * phase the longest, if that is at least a second (or the whole timeout, if shorter). A real
+ * client sends its startup packet within milliseconds, so a flood of half-open connections gives
+ * way to new clients instead of refusing them until the timeout frees descriptors. Counted with
+ * the startup timeouts. Returns whether one was closed.
+ */
+static int evict_stalest_startup(relay *r) {
+  if (!r->startup_timeout_ns) return 0;
+  uint64_t now = mono_ns(), min_age = r->startup_timeout_ns < 1000000000u ? r->startup_timeout_ns : 1000000000u;
+  conn *stalest = NULL;
+  /* The list is newest first: the last match is the one waiting longest. */
+  for (conn *c = r->conns; c; c = c->next) if (c->state == ST_STARTUP && now - c->accepted_ns >= min_age) stalest = c;
+  if (!stalest) return 0;
+  INC(startup_timeouts);
+  conn_kill(stalest);
+  return 1;
+}
+
 static void accept_clients(relay *r) {
   for (;;) {
     int fd = accept4(r->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0 && (errno == EMFILE || errno == ENFILE) && evict_stalest_startup(r)) continue;
     if (fd < 0 && (errno == EMFILE || errno == ENFILE) && r->spare_fd >= 0) {
       /* Out of descriptors: the pending client would be reported forever (level-triggered).
        * Use the spare to accept and close it, so the client sees a refusal, then take it back. */
