@@ -4,7 +4,10 @@
  * SHADOWPLANE_API_TOKEN). `decisions` prints a table (`--json`: the full records); the others print
  * the API's JSON. An API error prints its problem and exits 1.
  */
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { parse as parseYaml } from 'yaml';
+import { ShadowplaneError } from '../core/errors.js';
 import type { DecisionRecord } from '../model/decision.js';
 import { api, positiveInt, type Conn } from './common.js';
 
@@ -33,6 +36,21 @@ export function decisionsTable(records: readonly DecisionRecord[]): string {
   return [line(header), ...rows.map(line)].join('\n') + '\n';
 }
 
+/** A YAML (or JSON, which is YAML) file's content; SHADOWPLANE_ERR_INPUT_FILE naming the file when it cannot be read or parsed. */
+function readDocument(file: string, arg: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ShadowplaneError('SHADOWPLANE_ERR_INPUT_FILE', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, [{ path: arg, message: 'must be a readable YAML or JSON file' }]);
+  }
+  try {
+    return parseYaml(text);
+  } catch (err) {
+    throw new ShadowplaneError('SHADOWPLANE_ERR_INPUT_FILE', `${file} is not YAML or JSON: ${(err as Error).message}`, [{ path: arg, message: 'must be YAML or JSON' }]);
+  }
+}
+
 function connection(cmd: Command): Command {
   return cmd.option('--url <url>', 'API address', 'http://127.0.0.1:7070').option('--token <token>', 'bearer token (default: SHADOWPLANE_API_TOKEN)');
 }
@@ -59,7 +77,7 @@ export function register(program: Command): void {
 
   connection(program.command('decision <id>').description('One decision record.')).action(async (id: string, o: Opts) => print(await api(o, 'GET', `/v1/decisions/${id}`)));
 
-  const target = program.command('target').description('Operate a controlled target: overrides, review, forced actions, conditions.');
+  const target = program.command('target').description('Operate a target: overrides, review, forced actions, actuator, response rules, conditions.');
   connection(target.command('status <target>').description('Control settings, overrides, capacity and conditions.')).action(async (t: string, o: Opts) => {
     print({ ...(await api(o, 'GET', `/v1/targets/${t}/control`) as object), ...(await api(o, 'GET', `/v1/targets/${t}/conditions`) as object) });
   });
@@ -89,6 +107,12 @@ export function register(program: Command): void {
   who(connection(target.command('force <target> <units>').description('Scale to <units> now, past pause, dry-run and review.'))).action(async (t: string, units: string, o: Opts) =>
     print(await api(o, 'POST', `/v1/targets/${t}/force`, { units: units === '0' ? 0 : positiveInt(units), ...attribution(o) })),
   );
+  who(connection(target.command('set-actuator <target> <file>').description('Give the target an actuator (or replace its own) from a YAML or JSON file of the config\'s `actuator` shape (docs/actuators.md); it acts through it from the next tick.')))
+    .action(async (t: string, file: string, o: Opts) => print(await api(o, 'PUT', `/v1/targets/${t}/actuator`, { actuator: readDocument(file, '<file>'), ...attribution(o) })));
+  who(connection(target.command('remove-actuator <target>').description('Take the target\'s actuator away: it is observed only from the next tick (forecast, anomalies, risk, no action).')))
+    .action(async (t: string, o: Opts) => print(await api(o, 'DELETE', `/v1/targets/${t}/actuator`, attribution(o))));
+  who(connection(target.command('set-rules <target> <file>').description('Replace the target\'s response rules with the list in a YAML or JSON file (docs/control.md, response rules).')))
+    .action(async (t: string, file: string, o: Opts) => print(await api(o, 'PUT', `/v1/targets/${t}/respond`, { rules: readDocument(file, '<file>'), ...attribution(o) })));
   for (const verdict of ['approve', 'reject']) {
     who(connection(target.command(`${verdict} <decision>`).description(`${verdict === 'approve' ? 'Approve' : 'Reject'} a decision waiting in review mode.`))).action(async (id: string, o: Opts) =>
       print(await api(o, 'POST', `/v1/decisions/${id}/${verdict}`, attribution(o))),

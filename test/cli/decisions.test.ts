@@ -57,3 +57,29 @@ test('an unknown target is 404 TARGET_NOT_FOUND; no service at --url is API_UNRE
     return true;
   });
 });
+
+test('target set-actuator / remove-actuator / set-rules take YAML files, validated by the service', async () => {
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'sp-cli-act-'));
+  try {
+    await env.service.api.inject({ method: 'POST', url: '/v1/targets', payload: { name: 'api-db', kind: 'database' } });
+    writeFileSync(join(dir, 'act.yaml'), 'type: webhook\nurl: http://127.0.0.1:9/scale\n');
+    writeFileSync(join(dir, 'bad.yaml'), 'type: webhook\nurl: ftp://nowhere\n');
+    writeFileSync(join(dir, 'rules.yaml'), '- name: tell\n  when: { risk: 0.8 }\n  do: { notify: {} }\n');
+    const set = JSON.parse((await exec(process.execPath, cli('target', 'set-actuator', 'api-db', join(dir, 'act.yaml'), '--why', 'let it scale', '--url', url))).stdout) as { mode: string };
+    assert.equal(set.mode, 'controlled');
+    assert.equal((await env.service.controller.view('api-db')).actuator, 'webhook');
+    await assert.rejects(exec(process.execPath, cli('target', 'set-actuator', 'api-db', join(dir, 'bad.yaml'), '--why', 'x', '--url', url)), (e: { code?: number; stderr?: string }) => e.code === 1 && /\/body\/actuator\/url/.test(e.stderr ?? ''));
+    await assert.rejects(exec(process.execPath, cli('target', 'set-actuator', 'api-db', join(dir, 'missing.yaml'), '--why', 'x', '--url', url)), (e: { code?: number; stderr?: string }) => e.code === 1 && /SHADOWPLANE_ERR_INPUT_FILE: cannot read .*missing\.yaml: ENOENT/.test(e.stderr ?? ''));
+    const rules = JSON.parse((await exec(process.execPath, cli('target', 'set-rules', 'api-db', join(dir, 'rules.yaml'), '--why', 'tell us', '--url', url))).stdout) as { rules: { name: string }[] };
+    assert.deepEqual(rules.rules.map((r) => r.name), ['tell']);
+    const removed = JSON.parse((await exec(process.execPath, cli('target', 'remove-actuator', 'api-db', '--why', 'hand it back', '--url', url))).stdout) as { mode: string };
+    assert.equal(removed.mode, 'observe-only');
+    const audit = (await env.service.controller.auditTrail('api-db', 10)).map((a) => [a.action, a.why]);
+    assert.deepEqual(audit.slice(0, 3), [['remove-actuator', 'hand it back'], ['respond', 'tell us'], ['actuator', 'let it scale']]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
