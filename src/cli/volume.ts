@@ -10,6 +10,7 @@ import { buildVolumeApi } from '../shadows/volumes/api.js';
 import { NbdServer } from '../shadows/volumes/nbd.js';
 import { DEFAULT_PROFILES } from '../shadows/volumes/profile.js';
 import { Volume } from '../shadows/volumes/volume.js';
+import { VolumeTelemetry } from '../shadows/volumes/telemetry.js';
 import { logger } from '../obs/log.js';
 
 const log = logger('volumes.cli');
@@ -30,6 +31,9 @@ export function register(program: Command): void {
     .option('--failover-latency-ms <n>', 'floor (ms) of the baseline-relative latency trigger: an I/O is slow above max(floor, 4 x the learned p90)', positiveInt, 25)
     .option('--nbd-port <n>', 'NBD port on 127.0.0.1', positiveInt, 10809)
     .option('--http-port <n>', 'HTTP API port on 127.0.0.1', positiveInt, 8710)
+    .option('--control-url <url>', 'Shadowplane service base URL: the volume\'s figures go to its Shadow Store as samples of --target, and its own actions (failover, failback, copies up) to the target\'s timeline')
+    .option('--target <name>', 'the target this volume serves (samples and timeline)', 'volume')
+    .option('--report-ms <n>', 'how often figures and actions are sent, ms', positiveInt, 10_000)
     .action(
       async (o: {
         dir: string;
@@ -42,6 +46,9 @@ export function register(program: Command): void {
         failoverLatencyMs: number;
         nbdPort: number;
         httpPort: number;
+        controlUrl?: string;
+        target: string;
+        reportMs: number;
       }) => {
         const vol = await Volume.open({
           name: o.name,
@@ -64,7 +71,14 @@ export function register(program: Command): void {
         const api = buildVolumeApi(volumes, process.env.SHADOWPLANE_VOLUME_TOKEN || undefined);
         await api.listen({ port: o.httpPort, host: '127.0.0.1' });
         log.info({ nbd: `nbd://127.0.0.1:${nbdPort}/${o.name}`, http: `${boundUrl(api.server)}/volumes/${o.name}` }, 'volume serving');
+        const telemetry = o.controlUrl
+          ? new VolumeTelemetry(vol, { url: o.controlUrl, target: o.target, component: `volume-${o.name}`, token: process.env.SHADOWPLANE_API_TOKEN || undefined, log })
+          : undefined;
+        const report = telemetry && setInterval(() => void telemetry.tick(), o.reportMs);
         const stop = async (): Promise<void> => {
+          clearInterval(report);
+          await telemetry?.tick();
+          await telemetry?.flush();
           await nbd.close();
           await api.close();
           await vol.close();
