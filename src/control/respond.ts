@@ -3,7 +3,7 @@
  * names one condition (failure risk at or above a level, an open anomaly event, or the forecast
  * crossing a limit within a horizon) that must hold for a time, one action to take then (start a
  * gradual migration on a traffic shadow, fail a volume over, move or pin a partition, pre-allocate
- * units, call a webhook, or only notify), and optionally an `undo` action for when the condition
+ * units, call a webhook, run a command, or only notify), and optionally an `undo` action for when the condition
  * clears. A rule fires at most once per episode (the condition holding without a break); the
  * episode state is kept in the target's control state, so a restart does not fire it again.
  *
@@ -34,9 +34,14 @@ export const ResponseActionSchema = Type.Object(
     pin: Type.Optional(Type.Object({ shadow: Shadow, partition: Partition, pinned: Type.Boolean({ default: true, description: 'false unpins it.' }) }, { ...strict, description: 'Pin a partition of a stream shadow where it is (or unpin it).' })),
     scale: Type.Optional(Type.Object({ add: Type.Integer({ minimum: 1, maximum: 1000, description: 'Units added to those there are, within maxUnits.' }) }, { ...strict, description: 'Pre-allocate units through the target\'s actuator (refused on an observed-only target).' })),
     webhook: Type.Optional(Type.Object({ url: Type.String({ pattern: '^https?://', description: 'Where the firing is POSTed.' }), timeoutMs: Type.Integer({ minimum: 1, maximum: 600_000, default: 10_000, description: 'Per-request timeout, ms.' }) }, { ...strict, description: 'POST the firing as JSON (e.g. to start diagnostics); retried on 5xx and network errors.' })),
+    command: Type.Optional(Type.Object({
+      command: Type.String({ minLength: 1, description: 'Program to run, without a shell (looked up on PATH), e.g. a diagnostics script.' }),
+      args: Type.Array(Type.String(), { default: [], description: 'Arguments, passed as they are.' }),
+      timeoutMs: Type.Integer({ minimum: 1, maximum: 3_600_000, default: 30_000, description: 'Kill the process group after this, ms.' }),
+    }, { ...strict, description: 'Run a program as the command actuator does (docs/actuators.md): the firing as SHADOWPLANE_ACTION_* variables and one JSON line on stdin, plus SHADOWPLANE_RULE and SHADOWPLANE_EVIDENCE; exit 0 succeeds, 75 is retried.' })),
     notify: Type.Optional(Type.Object({}, { ...strict, description: 'Only record the firing (the decision and the live stream carry it).' })),
   },
-  { ...strict, description: 'Exactly one of migrate, abort, failover, failback, move, pin, scale, webhook, notify.' },
+  { ...strict, description: 'Exactly one of migrate, abort, failover, failback, move, pin, scale, webhook, command, notify.' },
 );
 
 /** One response rule of a target. */
@@ -67,7 +72,7 @@ export type ResponseRule = Static<typeof ResponseRuleSchema>;
 export type ResponseAction = Static<typeof ResponseActionSchema>;
 
 const CONDITIONS = ['risk', 'anomaly', 'forecast'] as const;
-const ACTIONS = ['migrate', 'abort', 'failover', 'failback', 'move', 'pin', 'scale', 'webhook', 'notify'] as const;
+const ACTIONS = ['migrate', 'abort', 'failover', 'failback', 'move', 'pin', 'scale', 'webhook', 'command', 'notify'] as const;
 
 /** The single key an action object has. */
 export function actionKind(a: ResponseAction): (typeof ACTIONS)[number] {
@@ -201,5 +206,6 @@ export function describeAction(a: ResponseAction): string {
   if (a.pin) return `${a.pin.pinned ? 'pin' : 'unpin'} partition ${a.pin.partition} of ${a.pin.shadow}`;
   if (a.scale) return `add ${a.scale.add} unit${a.scale.add > 1 ? 's' : ''}`;
   if (a.webhook) return `call ${a.webhook.url}`;
+  if (a.command) return `run ${a.command.command}`;
   return 'notify';
 }

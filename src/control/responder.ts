@@ -2,13 +2,15 @@
  * The responder: carries out the actions of response rules other than scaling, as executor tasks
  * (retries with backoff, timeouts, the task state table, transitions on the executor's clock). A
  * shadow action is relayed to the named component through the shadow registry, which audits it
- * under the component with the rule as the actor; a webhook is POSTed the firing as JSON. The
+ * under the component with the rule as the actor; a webhook is POSTed the firing as JSON; a command
+ * runs as the command actuator runs one, with the firing as its action. The
  * component does its own verification (a traffic migration checks every step and rolls itself
  * back), so tasks here succeed when the component accepted the action.
  */
 import type { Clock } from '../core/clock.js';
 import { ShadowplaneError } from '../core/errors.js';
 import { failure, type Actuator } from '../exec/actuator.js';
+import { CommandActuator } from '../exec/command.js';
 import { Executor, type ExecutorSettings, type Submission } from '../exec/executor.js';
 import type { Action, Outcome } from '../model/action.js';
 import type { DecisionRecord } from '../model/decision.js';
@@ -17,7 +19,7 @@ import { actionKind, describeAction, type ResponseAction } from './respond.js';
 import type { ShadowAction } from './shadows/components.js';
 import type { ShadowRegistry } from './shadows/registry.js';
 
-/** What a rule's action asks of a shadow component, as the registry relays it; undefined for webhook and notify. */
+/** What a rule's action asks of a shadow component, as the registry relays it; undefined for webhook, command and notify. */
 export function shadowActionOf(a: ResponseAction): { shadow: string; action: ShadowAction } | undefined {
   if (a.migrate) return { shadow: a.migrate.shadow, action: { op: 'migration-start', route: a.migrate.route, ...(a.migrate.steps ? { steps: a.migrate.steps } : {}) } };
   if (a.abort) return { shadow: a.abort.shadow, action: { op: 'migration', route: a.abort.route, command: 'abort' } };
@@ -78,6 +80,14 @@ export class RuleResponder implements Responder {
         // an unreachable component may answer later; a refusal (wrong kind, state, validation) will not change
         return failure(e.message, e instanceof ShadowplaneError && e.code === 'SHADOWPLANE_ERR_SHADOW_UNREACHABLE', 1);
       }
+    }
+    if (p.action.command) {
+      const c = p.action.command;
+      const runner = new CommandActuator({
+        type: 'command', command: c.command, args: c.args, shell: false, inheritEnv: true, timeoutMs: c.timeoutMs, killGraceMs: 2_000, rollback: false,
+        env: { SHADOWPLANE_RULE: p.record.response?.rule ?? '', SHADOWPLANE_EVIDENCE: p.record.message },
+      });
+      return runner.apply(task, signal);
     }
     const hook = p.action.webhook!;
     try {

@@ -8,6 +8,9 @@
  * refused naming the field.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { DecisionRecord } from '../../src/model/decision.js';
@@ -184,5 +187,23 @@ describe('response rules act through a traffic shadow', () => {
     const told = await fillUntilFired();
     assert.equal(told.status, 'succeeded');
     assert.equal(told.outcome!.reason, 'recorded (notify)');
+  });
+
+  test('a command action runs the program with the firing (diagnostics), as the command actuator does', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'sp-respond-cmd-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const out = join(dir, 'ran.txt');
+    const script = "require('fs').writeFileSync(process.argv[1], process.env.SHADOWPLANE_RULE + '\\n' + process.env.SHADOWPLANE_EVIDENCE + '\\n' + require('fs').readFileSync(0, 'utf8'))";
+    const rules = [{ name: 'diagnose', when: { risk: 0.5 }, do: { command: { command: process.execPath, args: ['-e', script, out] } } }];
+    assert.equal((await call('PUT', '/v1/targets/checkout/respond', { rules, why: 'collect diagnostics' })).status, 200);
+    const fired = await fillUntilFired();
+    const done = await settledDecision(fired.id);
+    assert.equal(done.status, 'succeeded', done.message);
+    const [rule, evidence, action] = readFileSync(out, 'utf8').split('\n');
+    assert.equal(rule, 'diagnose');
+    assert.match(evidence, /rule "diagnose" \(risk >= 0\.5\): failure risk/);
+    assert.equal((JSON.parse(action) as { target: string }).target, 'checkout');
+    const bad = await call('PUT', '/v1/targets/checkout/respond', { rules: [{ name: 'x', when: { risk: 0.5 }, do: { command: { command: '' } } }], why: 'x' });
+    assert.equal(bad.body.problems[0].path, '/body/rules/0/do/command/command');
   });
 });
