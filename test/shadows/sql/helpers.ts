@@ -17,11 +17,13 @@ export const PG_PORT = 5432;
 export const pgUrl = (db: string, user = 'postgres', port = PG_PORT): string => `postgres://${user}@${PG_HOST}:${port}/${db}`;
 
 /**
- * Waits up to a second for a counter the proxy updates on its own time: a close seen later, or a
- * finished query the native engine hands over from its own thread after the client has its reply.
+ * Waits (up to 5 s, returning as soon as `done`) for a counter the proxy updates on its own time: a
+ * close seen later, or a finished query the native engine hands over from its own thread after the
+ * client has its reply and that is then parsed in a later turn. One second was too little on a
+ * loaded machine: the statement of a new fingerprint is parsed before its event counts.
  */
 export async function settled(done: () => boolean): Promise<void> {
-  for (let i = 0; i < 50 && !done(); i++) await new Promise((r) => setTimeout(r, 20));
+  for (let i = 0; i < 250 && !done(); i++) await new Promise((r) => setTimeout(r, 20));
 }
 
 /** Whether the local server answers; under CI a missing server throws so the test fails. */
