@@ -108,6 +108,8 @@ export class TargetLoop {
   private actuator: ActuatorBinding | undefined;
   /** The response rules in force. */
   private rules: readonly ResponseRule[] = [];
+  /** The record of the last tick (updated in place as its task moves); undefined before the first since start. */
+  private lastOwn: DecisionRecord | undefined;
 
   private constructor(
     readonly target: string,
@@ -210,6 +212,11 @@ export class TargetLoop {
     // asked for and on their way: without them the policy would ask for the same units again
     const coming = this.inFlight ? Math.max(0, this.inFlight.to - units) : 0;
     return { ready: units - booting, booting: booting + coming };
+  }
+
+  /** The record of the last tick since start (not a rule's firing or a component's report); undefined before it. */
+  latestDecision(): DecisionRecord | undefined {
+    return this.lastOwn;
   }
 
   /** The latest anomaly and failure-risk view, or undefined before the first step with data. */
@@ -358,7 +365,7 @@ export class TargetLoop {
       record.reason = 'NoData';
       record.message = `no ${signal} data in the store for ${this.target} yet`;
       await this.setCondition('ScalingActive', 'False', 'NoData', record.message);
-      await this.deps.store.putDecision(record);
+      await this.store(record);
       return record;
     }
 
@@ -419,7 +426,7 @@ export class TargetLoop {
         this.execute(record);
       }
     }
-    await this.deps.store.putDecision(record);
+    await this.store(record);
     await this.respond(record, now);
     return record;
   }
@@ -503,13 +510,19 @@ export class TargetLoop {
     this.recordings.add(recording);
   }
 
+  /** Writes this tick's record, kept as the latest first so whoever hears of the write reads it. */
+  private async store(record: DecisionRecord): Promise<void> {
+    this.lastOwn = record;
+    await this.deps.store.putDecision(record);
+  }
+
   /** Records the step of an observe-only target: its forecast and scores, no recommendation, no action. */
   private async observeOnly(record: DecisionRecord, forecast: Forecast | null, scores: DecisionRecord['scores']): Promise<DecisionRecord> {
     Object.assign(record, { forecast: forecast && { model: forecast.model, mean: forecast.mean, intervals: forecast.intervals }, scores });
     record.reason = 'ObserveOnly';
     record.message = `observe only: forecast${forecast ? '' : ' (not yet: too little data)'}, anomaly and risk recorded; no actuator, so no action`;
     await this.setCondition('ScalingActive', 'False', 'ObserveOnly', 'the target has no actuator: the loop forecasts and scores anomalies and risk, and decides no action');
-    await this.deps.store.putDecision(record);
+    await this.store(record);
     return record;
   }
 

@@ -55,15 +55,21 @@ export function desiredUnitsOf(record: DecisionRecord): number | null {
 /** Decisions read to find the loop's latest own record among rule firings and components' reports. */
 const RECENT_DECISIONS = 50;
 
-/** The outlook of the target `loop` analyses, read from its latest own decision in `store`. */
+/** The latest stored decision of the loop itself: rule firings and components' reports carry no demand or forecast. */
+async function latestStored(target: string, store: ShadowStore): Promise<DecisionRecord | undefined> {
+  return (await store.listDecisions({ target, limit: RECENT_DECISIONS })).find((d) => !d.component && !d.response);
+}
+
+/**
+ * The outlook of the target `loop` analyses, from its latest own decision: the loop's last tick,
+ * or before its first tick since start, the latest one in `store`.
+ */
 export async function outlookOf(loop: TargetLoop, store: ShadowStore): Promise<TargetOutlook> {
   const s = loop.current;
-  const [recent, open] = await Promise.all([
-    store.listDecisions({ target: loop.target, limit: RECENT_DECISIONS }),
+  const [record, open] = await Promise.all([
+    loop.latestDecision() ?? latestStored(loop.target, store),
     store.listAnomalies({ target: loop.target, state: 'open', limit: MAX_COUNTED_EVENTS }),
   ]);
-  // the loop's own latest record: rule firings and components' reports carry no demand or forecast
-  const record = recent.find((d) => !d.component && !d.response);
   const risk = loop.latestRisk();
   const cap = loop.capacity();
   const stepSeconds = record?.inputs.stepSeconds ?? durationSeconds(s.interval);
