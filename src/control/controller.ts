@@ -94,7 +94,7 @@ export class Controller {
   async init(): Promise<void> {
     for (const t of this.deps.targets.list()) await this.add(t.name);
     this.deps.targets.on('change', (name: string) => {
-      const change = () => (this.deps.targets.find(name) ? this.add(name) : this.remove(name));
+      const change = () => (this.deps.targets.find(name) ? this.add(name) : this.release(name));
       this.following = this.following.then(change).catch((err: unknown) => this.deps.log.error({ target: name, err: (err as Error).message }, 'following a target change failed'));
     });
   }
@@ -402,11 +402,7 @@ export class Controller {
   }
 
   /** Stops and forgets the loop of a target about to be deleted (the registry's change does it too, later). */
-  release(target: string): Promise<void> {
-    return this.remove(target);
-  }
-
-  private async remove(target: string): Promise<void> {
+  async release(target: string): Promise<void> {
     const loop = this.loops.get(target);
     if (!loop) return;
     this.loops.delete(target);
