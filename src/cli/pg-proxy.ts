@@ -100,7 +100,7 @@ export function reporting(opts: { control?: string; shadow?: { url: string }; wr
   if (opts.control !== undefined) {
     try { new URL(opts.control); } catch { throw new InvalidArgumentError(`--control "${opts.control}" must be an http(s) URL`); }
   }
-  const sink = new EventSink({ controlUrl: opts.control });
+  const sink = new EventSink({ controlUrl: opts.control, token: process.env.SHADOWPLANE_API_TOKEN || undefined });
   const mirror = opts.shadow ? new ShadowMirror({ shadowUrl: opts.shadow.url, writeRate: opts.writeRate, readRate: opts.readRate }) : undefined;
   mirror?.start();
   return { sink, mirror };

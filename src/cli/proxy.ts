@@ -27,6 +27,7 @@ interface ProxyOptions {
   shadowHostSuffix?: boolean;
   control?: string;
   target?: string;
+  name?: string;
   sampleRate?: number;
   userHeader?: string;
   config?: string;
@@ -43,7 +44,7 @@ export async function resolveProxyConfig(o: ProxyOptions): Promise<ReturnType<ty
   if (o.admin) cfg.admin = o.admin;
   if (o.control || o.target) {
     if (!o.control || !o.target) throw new ShadowplaneError('SHADOWPLANE_ERR_CONFIG_INVALID', '--control and --target go together', [{ path: o.control ? '--target' : '--control', message: 'is required with the other' }]);
-    cfg.control = { ...(raw.control as object | undefined), url: o.control, target: o.target, ...(o.sampleRate !== undefined ? { sampleRate: o.sampleRate } : {}), ...(o.userHeader ? { userHeader: o.userHeader } : {}) };
+    cfg.control = { ...(raw.control as object | undefined), url: o.control, target: o.target, ...(o.name ? { name: o.name } : {}), ...(o.sampleRate !== undefined ? { sampleRate: o.sampleRate } : {}), ...(o.userHeader ? { userHeader: o.userHeader } : {}) };
   }
   if (o.primary) {
     const routes = (Array.isArray(raw.routes) ? raw.routes : []).filter((r: { name?: string }) => r?.name !== 'default');
@@ -72,6 +73,7 @@ function routeOptions(command: Command): Command {
     .option('--shadow-host-suffix', 'send Host: <host>-shadow to the shadow')
     .option('--control <url>', 'control-plane URL for request telemetry')
     .option('--target <name>', 'target name in telemetry events')
+    .option('--name <name>', "this proxy's name on the target's timeline, as the service's shadows list names it (default proxy)")
     .option('--sample-rate <f>', "the target's sampling rate (default 0.1)", unitFraction)
     .option('--user-header <name>', 'header carrying the caller user id')
     .option('--config <file>', 'JSON or YAML configuration file');

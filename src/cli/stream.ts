@@ -37,7 +37,7 @@ export function register(program: Command): void {
     }) => {
       const log: ReplicaLog = o.backend === 'jetstream' ? await JetStreamLog.open({ url: o.nats, prefix: o.prefix }) : new SegmentLog({ dir: o.dir, fsync: o.fsync });
       const svc = await StreamService.start({ log, partitions: o.partitions, workers: o.workers, capacity: o.capacity, windowMs: o.windowMs });
-      if (o.policy !== 'off') new PartitionController(svc, { policy: o.policy, windowMs: o.windowMs, controlUrl: o.controlUrl, target: o.target });
+      if (o.policy !== 'off') new PartitionController(svc, { policy: o.policy, windowMs: o.windowMs, controlUrl: o.controlUrl, token: process.env.SHADOWPLANE_API_TOKEN || undefined, target: o.target });
       const timeline = o.controlUrl ? new TimelineReporter({ url: o.controlUrl, target: o.target, component: o.name, kind: 'partitions', token: process.env.SHADOWPLANE_API_TOKEN || undefined, log: logger('stream') }) : undefined;
       if (timeline) svc.onEvent((e) => timeline.report(timelineReport(e)));
       // From the environment, not a flag, so it does not show in the process list.

@@ -27,6 +27,8 @@ export interface ControllerOptions {
   readonly forecast?: PartitionForecastOptions;
   /** Shadow Store base URL; when set, figures are posted every window. */
   readonly controlUrl?: string;
+  /** Bearer token of the control plane, when it has one. */
+  readonly token?: string;
   /** Target name for the samples, default `stream`. */
   readonly target?: string;
   /** Called with every action taken (or failed). */
@@ -140,7 +142,7 @@ export class PartitionController {
       ];
     });
     try {
-      const res = await fetch(`${this.options.controlUrl}/v1/samples`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(samples) });
+      const res = await fetch(`${this.options.controlUrl}/v1/samples`, { method: 'POST', headers: { 'content-type': 'application/json', ...(this.options.token ? { authorization: `Bearer ${this.options.token}` } : {}) }, body: JSON.stringify(samples) });
       if (!res.ok) log.warn({ status: res.status }, 'Shadow Store refused partition samples');
     } catch (err) {
       log.warn({ err }, 'Shadow Store unreachable; partition samples dropped');

@@ -14,6 +14,8 @@ const warnings = new RepeatWarning(logger('sql-sink'));
 export interface EventSinkOptions {
   /** Base URL of the control plane; absent means count only. */
   controlUrl?: string;
+  /** Bearer token of the control plane, when it has one. */
+  token?: string;
   /** Most events kept while waiting to be sent (default 10 000). */
   maxBuffered?: number;
   /** Events per POST (default 500). */
@@ -71,7 +73,7 @@ export class EventSink {
       try {
         const res = await fetch(new URL('/v1/events', this.options.controlUrl), {
           method: 'POST',
-          headers: { 'content-type': 'application/x-ndjson' },
+          headers: { 'content-type': 'application/x-ndjson', ...(this.options.token ? { authorization: `Bearer ${this.options.token}` } : {}) },
           body: batch.map((e) => JSON.stringify(e)).join('\n') + '\n',
           signal: AbortSignal.timeout(5000),
         });

@@ -111,6 +111,7 @@ export const ControlSchema = Type.Object(
   {
     url: HttpUrl('control-plane base URL'),
     target: Type.String({ minLength: 1 }),
+    name: Type.String({ minLength: 1, maxLength: 128, default: 'proxy', description: "this proxy's name on the target's timeline (its name in the service's shadows list)" }),
     sampleRate: Fraction(0.1, "the target's sampling rate"),
     requestIdHeader: Type.String({ minLength: 1, default: 'x-request-id' }),
     userHeader: Type.Optional(Type.String({ minLength: 1, description: 'header carrying the caller user id' })),

@@ -46,6 +46,8 @@ export interface MigrationDeps {
   resetWindow(): void;
   /** True when the primary, once degraded, is healthy again by the policy's recovery rule. */
   primaryRecovered(): boolean;
+  /** Told of every recorded event (the proxy puts them on the target's timeline). */
+  onRecord?(migration: Migration, record: MigrationRecord): void;
 }
 
 /** A snapshot for the API. */
@@ -105,6 +107,7 @@ export class Migration {
   private record(r: Omit<MigrationRecord, 'at'>): void {
     const rec = { at: this.deps.clock.now(), ...r };
     this.history.push(rec);
+    this.deps.onRecord?.(this, rec);
     log.info({ route: this.route, migration: this.id, event: r.event, weight: r.weight, pass: r.pass, reasons: r.reasons }, 'migration event');
   }
 

@@ -19,6 +19,8 @@ import type { MirrorTicket } from './mirror.js';
 import { RouteRuntime, Router } from './route.js';
 import { ProxyMetrics } from './stats.js';
 import { EventSink } from './telemetry.js';
+import { migrationReport } from './timeline.js';
+import { TimelineReporter } from '../timeline.js';
 import { Upstream } from './upstream.js';
 
 const log = logger('traffic.proxy');
@@ -38,13 +40,18 @@ export class TrafficProxy {
   readonly router = new Router();
   readonly server: http.Server;
   readonly sink: EventSink | undefined;
+  /** The target's timeline, told of every migration event, when telemetry goes to a service. */
+  readonly timeline: TimelineReporter | undefined;
   private readonly upstreams = new Map<string, Upstream>();
   private readonly routesByName = new Map<string, RouteRuntime>();
   private readonly ridHeader: string;
   private readonly userHeader: string | undefined;
 
-  constructor(readonly config: ProxyConfig, readonly clock: Clock = realClock) {
-    this.sink = config.control ? new EventSink(config.control, this.metrics.events) : undefined;
+  /** `serviceToken` is the control plane's bearer token, sent with telemetry when it has one. */
+  constructor(readonly config: ProxyConfig, readonly clock: Clock = realClock, serviceToken = process.env.SHADOWPLANE_API_TOKEN || undefined) {
+    const control = config.control;
+    this.sink = control ? new EventSink(control, this.metrics.events, serviceToken) : undefined;
+    this.timeline = control ? new TimelineReporter({ url: control.url, target: control.target, component: control.name, kind: 'traffic', token: serviceToken, log }) : undefined;
     this.ridHeader = (config.control?.requestIdHeader ?? 'x-request-id').toLowerCase();
     this.userHeader = config.control?.userHeader?.toLowerCase();
     this.server = http.createServer({ keepAliveTimeout: config.keepAliveTimeoutMs }, (req, res) => this.handle(req, res));
@@ -109,7 +116,10 @@ export class TrafficProxy {
     for (const cfg of routes) {
       const existing = this.routesByName.get(cfg.name);
       if (existing) existing.update(cfg);
-      next.set(cfg.name, existing ?? new RouteRuntime(cfg, (o) => this.upstream(o), this.metrics, this.clock));
+      next.set(cfg.name, existing ?? new RouteRuntime(cfg, (o) => this.upstream(o), this.metrics, this.clock, (m, r) => {
+        const report = migrationReport(m, r);
+        if (report) this.timeline?.report(report);
+      }));
     }
     for (const [name, r] of this.routesByName) if (!next.has(name)) r.close();
     this.routesByName.clear();
@@ -305,7 +315,7 @@ export class TrafficProxy {
       this.server.closeIdleConnections();
     });
     for (const r of this.routesByName.values()) r.close();
-    await this.sink?.drain();
+    await Promise.all([this.sink?.drain(), this.timeline?.flush()]);
     this.sink?.close();
     for (const u of this.upstreams.values()) u.close();
     log.info('proxy closed');

@@ -9,7 +9,7 @@ import { sampleUnit } from '../../ingest/sampler.js';
 import { logger } from '../../obs/log.js';
 import { ComparisonStats, IgnoreRules, compareResponses, judge, type CapturedResponse } from './compare.js';
 import type { MigrationPolicy, RouteConfig } from './config.js';
-import { Migration, type MigrationView } from './migration.js';
+import { Migration, type MigrationRecord, type MigrationView } from './migration.js';
 import { Mirror } from './mirror.js';
 import { RequestWindow, type BoundCounter, type ProxyMetrics } from './stats.js';
 import type { Upstream } from './upstream.js';
@@ -42,7 +42,13 @@ export class RouteRuntime {
   private hostSuffix: string | undefined;
   private readonly served: Record<'primary' | 'shadow', BoundCounter[]>;
 
-  constructor(cfg: RouteConfig, private readonly pool: UpstreamPool, private readonly metrics: ProxyMetrics, private readonly clock: Clock) {
+  constructor(
+    cfg: RouteConfig,
+    private readonly pool: UpstreamPool,
+    private readonly metrics: ProxyMetrics,
+    private readonly clock: Clock,
+    private readonly onMigrationRecord?: (migration: Migration, record: MigrationRecord) => void,
+  ) {
     const bind = (upstream: string) => STATUS_CLASSES.map((code) => metrics.requests.bind({ route: cfg.name, upstream, code }));
     this.served = { primary: bind('primary'), shadow: bind('shadow') };
     this.update(cfg);
@@ -175,6 +181,7 @@ export class RouteRuntime {
         return { primary: this.primaryWindow.summary(), shadow: this.shadowWindow.summary(), mismatchRate: c.mismatchRate, compared: c.compared };
       },
       primaryRecovered: () => this.primaryRecovered(policy),
+      onRecord: this.onMigrationRecord,
     }, this.weight, reason, tickMs);
     log.info({ route: this.name, migration: this.migration.id, reason }, 'migration started');
     return this.migration;

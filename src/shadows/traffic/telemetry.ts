@@ -26,7 +26,7 @@ export class EventSink {
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 2 });
   private idle: (() => void)[] = [];
 
-  constructor(private readonly cfg: ControlConfig, private readonly counter: Counter) {
+  constructor(private readonly cfg: ControlConfig, private readonly counter: Counter, private readonly token?: string) {
     this.endpoint = new URL('/v1/events', cfg.url);
     this.timer = setInterval(() => this.flush(), cfg.flushIntervalMs);
     this.timer.unref();
@@ -54,7 +54,7 @@ export class EventSink {
     const batch = this.buffer.splice(0, this.cfg.batchSize);
     this.sending = true;
     const body = batch.map((e) => JSON.stringify(e)).join('\n') + '\n';
-    const req = http.request(this.endpoint, { method: 'POST', agent: this.agent, timeout: 10_000, headers: { 'content-type': 'application/x-ndjson', 'content-length': Buffer.byteLength(body) } }, (res) => {
+    const req = http.request(this.endpoint, { method: 'POST', agent: this.agent, timeout: 10_000, headers: { 'content-type': 'application/x-ndjson', 'content-length': Buffer.byteLength(body), ...(this.token ? { authorization: `Bearer ${this.token}` } : {}) } }, (res) => {
       let text = '';
       res.setEncoding('utf8').on('data', (c: string) => {
         if (text.length < 64 * 1024) text += c; // enough for the reason; the rest is drained
