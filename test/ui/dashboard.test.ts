@@ -226,6 +226,48 @@ describe('dashboard in headless Chromium', { skip: missing ? `${CHROMIUM} missin
     assert.equal(await cell.getAttribute('class'), 'num warn');
   });
 
+  test('an observed-only target gets an actuator and response rules from its page; bad ones are refused naming the field', async () => {
+    await page.goto(`${base}/ui/#/targets/plain?range=1h`);
+    await page.locator('main[data-ready=target][data-target=plain]').waitFor();
+    assert.match(await page.locator('#actuator-now').innerText(), /No actuator: observed only/);
+    assert.equal(await page.locator('#actuator-remove').isDisabled(), true);
+
+    await page.fill('#actuator-json', '{"type": "replay",');
+    await page.click('#actuator-set');
+    await page.locator('#actuator-msg.bad').waitFor();
+    assert.match(await page.locator('#actuator-msg').innerText(), /the actuator is not JSON/);
+    await page.fill('#actuator-json', '{"type": "replay", "provisioningDelayMs": -5}');
+    await page.click('#actuator-set');
+    await giveWhy('try it');
+    await page.locator('#actuator-msg.bad').waitFor();
+    assert.match(await page.locator('#actuator-msg').innerText(), /provisioningDelayMs/);
+    await page.fill('#actuator-json', '{"type": "replay", "provisioningDelayMs": 60000}');
+    await page.click('#actuator-set');
+    await giveWhy('take plain under control');
+    await page.locator('#actuator-msg.ok').waitFor();
+    assert.equal((await get('/v1/targets/plain/control')).mode, 'controlled');
+    await page.locator('#actuator-now', { hasText: 'replay actuator (from api)' }).waitFor();
+
+    await page.fill('#rules-json', '[{"name": "tell", "when": {"risk": 2}, "do": {"notify": {}}}]');
+    await page.click('#rules-save');
+    await giveWhy('alert me');
+    await page.locator('#rules-msg.bad').waitFor();
+    assert.match(await page.locator('#rules-msg').innerText(), /\/body\/rules\/0\/when\/risk/);
+    await page.fill('#rules-json', '[{"name": "tell", "when": {"risk": 0.9}, "do": {"notify": {}}}]');
+    await page.click('#rules-save');
+    await giveWhy('alert me');
+    await page.locator('#rules-msg.ok').waitFor();
+    assert.deepEqual((await get('/v1/targets/plain/respond')).rules.map((r: { name: string }) => r.name), ['tell']);
+    await page.locator('#rules-source', { hasText: '1 rule, from api' }).waitFor();
+
+    await page.click('#actuator-remove');
+    await giveWhy('back to watching');
+    await page.locator('#actuator-msg.ok').waitFor();
+    assert.equal((await get('/v1/targets/plain/control')).mode, 'observe-only');
+    const audit = (await get('/v1/targets/plain/audit')).audit as { action: string; why: string }[];
+    assert.deepEqual(audit.slice(0, 3).map((a) => a.why), ['back to watching', 'alert me', 'take plain under control']);
+  });
+
   test('the service going away is shown, not a blank page', async () => {
     await env.service.stop();
     await page.locator('#banner:not([hidden])').waitFor({ timeout: 15_000 });

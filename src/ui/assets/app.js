@@ -1,6 +1,7 @@
 // The dashboard: hash routes (#/ fleet, #/targets/<name>?range=6h or ?from=..&to=.., #/shadows),
 // pages rendered from the API, refreshed when the service announces a change (server-sent events
 // on /v1/stream) and by polling while that stream is down. Plain ES modules, no build step.
+import { renderActing, syncActing } from './acting.js';
 import { api, ApiError, maybe, setToken, token } from './api.js';
 import { drawSeries } from './chart.js';
 import { ago, esc, num, pct, when } from './format.js';
@@ -351,6 +352,7 @@ async function renderTarget(r) {
       </div><div>
         <section class="card controls" id="controls" aria-labelledby="ctl-h"><h2 id="ctl-h">Controls</h2></section>
         <section class="card" aria-labelledby="ov-h"><h2 id="ov-h">Overrides and settings</h2><div id="overrides"></div></section>
+        <section class="card controls" id="acting" aria-labelledby="act-h"><h2 id="act-h">Actuator and response rules</h2></section>
       </div></div>`;
     const page = `#/targets/${encodeURIComponent(r.name)}`;
     document.getElementById('range').addEventListener('change', (e) => {
@@ -363,7 +365,8 @@ async function renderTarget(r) {
       if (Number.isFinite(f)) location.hash = `${page}?from=${new Date(f).toISOString()}${Number.isFinite(t) ? `&to=${new Date(t).toISOString()}` : ''}`;
     });
     renderControls(r.name, target, view);
-  }
+    await renderActing(document.getElementById('acting'), r.name, change);
+  } else await syncActing(r.name);
   document.getElementById('range').value = r.range;
   document.getElementById('custom-range').hidden = r.range !== 'custom' && document.getElementById('range').value !== 'custom';
   if (document.activeElement?.id !== 'from' && document.activeElement?.id !== 'to') {
