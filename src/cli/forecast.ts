@@ -10,7 +10,7 @@ import { availableParallelism } from 'node:os';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { ShadowplaneError } from '../core/errors.js';
 import type { FieldProblem } from '../core/errors.js';
-import { splitCsvLine } from '../core/csv.js';
+import { parseCsv } from '../core/csv.js';
 import { readFile } from 'node:fs/promises';
 import { fitForecaster } from '../forecast/index.js';
 import type { ForecastMethod } from '../forecast/index.js';
@@ -95,14 +95,9 @@ export async function readLongCsv(path: string): Promise<SeriesIn[]> {
   } catch (err) {
     throw new ShadowplaneError('SHADOWPLANE_ERR_INPUT_FILE', `${path}: cannot be read (${(err as Error).message})`);
   }
-  // One read and a split beat a line-by-line async iterator by an order of magnitude here.
-  const lines = text.split('\n');
+  // One read and one parse beat a row-by-row async iterator by an order of magnitude here.
   {
-    for (let i = 0; i < lines.length; i++) {
-      const line = i + 1;
-      const rawLine = lines[i].endsWith('\r') ? lines[i].slice(0, -1) : lines[i];
-      if (rawLine.trim() === '') continue;
-      const fields = splitCsvLine(rawLine);
+    for (const { line, fields } of parseCsv(text, path)) {
       if (first) {
         first = false;
         const names = fields.map((f) => f.trim().toLowerCase());

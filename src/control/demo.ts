@@ -13,7 +13,7 @@ import { durationMs } from '../core/schema.js';
 import { validateConfig, type Config } from '../config.js';
 import { DEMO_API_TARGET, demoApiTarget } from './demo-traffic.js';
 import { ShadowplaneError } from '../core/errors.js';
-import { splitCsvLine } from '../core/csv.js';
+import { parseCsv } from '../core/csv.js';
 import { logger } from '../obs/log.js';
 import type { ShadowplaneService } from '../service.js';
 import { Window } from '../store/window.js';
@@ -55,12 +55,11 @@ export function readTraceValues(path: string): number[] {
     throw new ShadowplaneError('SHADOWPLANE_ERR_INPUT_FILE', `cannot read the demo trace ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
   const values: number[] = [];
-  text.split('\n').forEach((line, i) => {
-    if (i === 0 || line.trim() === '') return;
-    const v = Number(splitCsvLine(line)[1]);
-    if (!Number.isFinite(v) || v < 0) throw new ShadowplaneError('SHADOWPLANE_ERR_INPUT_FILE', `${path}:${i + 1}: value must be a number >= 0`, [{ path: `${path}:${i + 1}`, message: 'value must be a number >= 0' }]);
+  for (const { line, fields } of parseCsv(text, path).slice(1)) {
+    const v = Number(fields[1]);
+    if (!Number.isFinite(v) || v < 0) throw new ShadowplaneError('SHADOWPLANE_ERR_INPUT_FILE', `${path}:${line}: value must be a number >= 0`, [{ path: `${path}:${line}`, message: 'value must be a number >= 0' }]);
     values.push(v);
-  });
+  }
   if (values.length < 2) throw new ShadowplaneError('SHADOWPLANE_ERR_INPUT_FILE', `${path} holds fewer than 2 values`);
   return values;
 }

@@ -1,56 +1,55 @@
 /**
- * Line-oriented CSV reading for the command-line tools (forecast, detect, replay, tier-replay).
- * Plain comma-separated fields with an optional header; quoted fields with commas inside are
- * supported, embedded newlines are not (monitoring exports do not use them).
+ * CSV reading for the command-line tools (forecast, detect, import, replay, tier-replay), on
+ * csv-parse: RFC 4180 quoting (commas, quotes and newlines inside quoted fields), a UTF-8 byte-order
+ * mark, `\r\n` or `\n`, blank lines skipped, rows of any width (the callers name what a row lacks).
+ * A quote the file never closes is SHADOWPLANE_ERR_INPUT_FILE naming its line.
  */
 import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { CsvError, parse, type Options } from 'csv-parse';
+import { parse as parseSync } from 'csv-parse/sync';
+import { ShadowplaneError } from './errors.js';
 
-/** One parsed line: its 1-based line number in the file and its fields. */
+/** One parsed row: the 1-based line of the file it starts on, and its fields. */
 export interface CsvLine {
   readonly line: number;
   readonly fields: string[];
 }
 
-/** Splits one CSV line into fields, honouring double quotes ("" is a literal quote). */
-export function splitCsvLine(text: string): string[] {
-  if (!text.includes('"')) return text.split(',');
-  const fields: string[] = [];
-  let field = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i];
-    if (quoted) {
-      if (ch === '"' && text[i + 1] === '"') {
-        field += '"';
-        i++;
-      } else if (ch === '"') {
-        quoted = false;
-      } else {
-        field += ch;
-      }
-    } else if (ch === '"') {
-      quoted = true;
-    } else if (ch === ',') {
-      fields.push(field);
-      field = '';
-    } else {
-      field += ch;
-    }
-  }
-  fields.push(field);
-  return fields;
+const OPTIONS: Options = { bom: true, info: true, record_delimiter: ['\r\n', '\n'], relax_column_count: true, relax_quotes: true, skip_empty_lines: true };
+
+type Parsed = { record: string[]; info: { lines: number } };
+
+/** Turns csv-parse's refusal into our error, naming the file and line. */
+function inputError(source: string, err: unknown): unknown {
+  if (!(err instanceof CsvError)) return err;
+  const line = (err as CsvError & { lines?: number }).lines;
+  return new ShadowplaneError('SHADOWPLANE_ERR_INPUT_FILE', `${source}: ${err.message}`, [{ path: line ? `line ${line}` : source, message: err.message }]);
 }
 
-/** Reads a CSV file line by line (blank lines skipped, `\r\n` accepted). */
+/** The row's first line: csv-parse counts lines up to the row's end, so take back those inside its quoted fields. */
+function startLine(p: Parsed): number {
+  let inside = 0;
+  for (const f of p.record) for (let i = f.indexOf('\n'); i >= 0; i = f.indexOf('\n', i + 1)) inside++;
+  return p.info.lines - inside;
+}
+
+/** Reads a CSV file row by row, streaming. */
 export async function* readCsv(path: string): AsyncGenerator<CsvLine> {
-  const input = createReadStream(path, { encoding: 'utf8' });
-  const lines = createInterface({ input, crlfDelay: Infinity });
-  let line = 0;
-  for await (const raw of lines) {
-    line++;
-    const text = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
-    if (text.trim() === '') continue;
-    yield { line, fields: splitCsvLine(text) };
+  const input = createReadStream(path);
+  const parser = input.pipe(parse(OPTIONS));
+  input.once('error', (err) => parser.destroy(err)); // a file that cannot be read fails the loop below
+  try {
+    for await (const p of parser as AsyncIterable<Parsed>) yield { line: startLine(p), fields: p.record };
+  } catch (err) {
+    throw inputError(path, err);
+  }
+}
+
+/** Parses CSV text held in memory (`source` names it in errors). */
+export function parseCsv(text: string, source: string): CsvLine[] {
+  try {
+    return (parseSync(text, OPTIONS) as unknown as Parsed[]).map((p) => ({ line: startLine(p), fields: p.record }));
+  } catch (err) {
+    throw inputError(source, err);
   }
 }
