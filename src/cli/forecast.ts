@@ -1,20 +1,20 @@
 /**
  * `shadowplane forecast`: forecasts every series of a long CSV (`series_id,t,value`) and writes
  * `series_id,step,mean,lo80,hi80,lo95,hi95` (one lo/hi pair per level). Series are spread over
- * worker threads (all cores by default); this module is also the worker's entry point.
+ * worker threads (all cores by default), a pool whose task is src/forecast/batch.ts.
  */
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { createWriteStream } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { Piscina } from 'piscina';
 import { ShadowplaneError } from '../core/errors.js';
 import type { FieldProblem } from '../core/errors.js';
 import { parseCsv } from '../core/csv.js';
 import { readFile } from 'node:fs/promises';
-import { fitForecaster } from '../forecast/index.js';
+import { forecastSeries, MIN_SERIES_POINTS, type ForecastBatch, type SeriesIn, type SeriesResult } from '../forecast/batch.js';
 import type { ForecastMethod } from '../forecast/index.js';
-import { checkWritable, oneOf, positiveInt, positiveIntList, reportCliError } from './common.js';
+import { checkWritable, oneOf, positiveInt, positiveIntList } from './common.js';
 
 /** Options of one forecast run over a CSV file. */
 export interface ForecastCsvOptions {
@@ -38,29 +38,8 @@ export interface ForecastCsvResult {
   readonly skipped: { id: string; reason: string }[];
 }
 
-/** Fewest finite values a series needs before the CLI forecasts it. */
-export const MIN_SERIES_POINTS = 3;
 const MAX_GAP_STEPS = 1_000_000;
 const MAX_PROBLEMS = 20;
-
-interface SeriesIn {
-  id: string;
-  values: number[];
-}
-
-interface Job {
-  series: SeriesIn[];
-  horizon: number;
-  seasons?: number[];
-  levels: number[];
-  method: ForecastMethod;
-}
-
-interface JobResult {
-  id: string;
-  rows?: string;
-  error?: string;
-}
 
 function parseTime(text: string): number {
   const s = text.trim();
@@ -163,26 +142,10 @@ export async function readLongCsv(path: string): Promise<SeriesIn[]> {
   return out;
 }
 
-const fmt = (v: number): string => String(Number(v.toPrecision(10)));
-const csvField = (s: string): string => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
-
-function forecastOne(s: SeriesIn, job: Job): JobResult {
-  const finite = s.values.filter(Number.isFinite).length;
-  if (finite < MIN_SERIES_POINTS) return { id: s.id, error: `only ${finite} finite value(s); at least ${MIN_SERIES_POINTS} are needed` };
-  try {
-    const fc = fitForecaster(s.values, { seasons: job.seasons, horizon: job.horizon, method: job.method }).predict(job.horizon, job.levels);
-    const id = csvField(s.id);
-    let rows = '';
-    for (let h = 0; h < job.horizon; h++) {
-      rows += `${id},${h + 1},${fmt(fc.mean[h])}`;
-      for (const iv of fc.intervals) rows += `,${fmt(iv.lo[h])},${fmt(iv.hi[h])}`;
-      rows += '\n';
-    }
-    return { id: s.id, rows };
-  } catch (err) {
-    return { id: s.id, error: (err as Error).message };
-  }
-}
+// Compiled, the worker is the built batch.js; from source (tests, benchmarks under tsx) it is
+// batch.ts, and the worker threads load tsx too.
+const underTsx = import.meta.url.endsWith('.ts');
+const workerFile = new URL(`../forecast/batch.${underTsx ? 'ts' : 'js'}`, import.meta.url);
 
 /**
  * Forecasts every series of `input` into `output` using worker threads. Throws
@@ -194,39 +157,31 @@ export async function forecastCsv(opts: ForecastCsvOptions): Promise<ForecastCsv
   checkWritable(opts.output, '--output');
   const series = await readLongCsv(opts.input);
   const levels = opts.levels ?? [80, 95];
-  const job: Omit<Job, 'series'> = { horizon: opts.horizon, seasons: opts.seasons, levels, method: opts.method ?? 'auto' };
-  const results = new Map<string, JobResult>();
+  const batch: Omit<ForecastBatch, 'series'> = { horizon: opts.horizon, seasons: opts.seasons, levels, method: opts.method ?? 'auto' };
+  const results = new Map<string, SeriesResult>();
   const workers = Math.max(1, Math.min(opts.workers ?? availableParallelism(), series.length));
-  const chunk = Math.max(1, Math.min(16, Math.ceil(series.length / (workers * 8))));
-  let next = 0;
   const report = (): void => opts.onProgress?.(results.size, series.length);
   if (workers === 1) {
     for (const s of series) {
-      results.set(s.id, forecastOne(s, { ...job, series: [] }));
+      results.set(s.id, forecastSeries(s, batch));
       report();
     }
   } else {
-    await Promise.all(
-      Array.from({ length: workers }, () => new Promise<void>((resolve, reject) => {
-        const worker = startWorker();
-        const feed = (): void => {
-          if (next >= series.length) {
-            void worker.terminate().then(() => resolve());
-            return;
-          }
-          const batch = series.slice(next, next + chunk);
-          next += batch.length;
-          worker.postMessage({ ...job, series: batch } satisfies Job);
-        };
-        worker.on('message', (out: JobResult[]) => {
+    // Small batches keep every thread busy to the end; each is a task of the pool.
+    const chunk = Math.max(1, Math.min(16, Math.ceil(series.length / (workers * 8))));
+    const pool = new Piscina({ filename: workerFile.href, minThreads: workers, maxThreads: workers, ...(underTsx ? { execArgv: [...process.execArgv, '--import', 'tsx'] } : {}) });
+    try {
+      const tasks: Promise<void>[] = [];
+      for (let next = 0; next < series.length; next += chunk) {
+        tasks.push((pool.run({ ...batch, series: series.slice(next, next + chunk) } satisfies ForecastBatch) as Promise<SeriesResult[]>).then((out) => {
           for (const r of out) results.set(r.id, r);
           report();
-          feed();
-        });
-        worker.on('error', reject);
-        feed();
-      })),
-    );
+        }));
+      }
+      await Promise.all(tasks);
+    } finally {
+      await pool.destroy();
+    }
   }
   const file = createWriteStream(opts.output);
   let writeError: Error | undefined;
@@ -245,18 +200,6 @@ export async function forecastCsv(opts: ForecastCsvOptions): Promise<ForecastCsv
   if (!writeError) await new Promise<void>((res) => file.end(() => res()).once('error', () => res()));
   if (writeError) throw new ShadowplaneError('SHADOWPLANE_ERR_OUTPUT_FILE', `cannot write ${opts.output}: ${writeError.message}`, [{ path: '--output', message: 'must be a writable file path' }]);
   return { written, skipped };
-}
-
-/**
- * Starts a worker running this module. Compiled JavaScript is loaded directly; under tsx (tests,
- * benchmarks) the worker first registers tsx's loader, which worker threads do not inherit.
- */
-function startWorker(): Worker {
-  const workerData = { shadowplaneForecastWorker: true };
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL(import.meta.url), { workerData });
-  const tsxApi = import.meta.resolve('tsx/esm/api');
-  const code = `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(import.meta.url)}); });`;
-  return new Worker(code, { eval: true, workerData });
 }
 
 function levelList(value: string): number[] {
@@ -305,15 +248,4 @@ export function register(program: Command): void {
       process.stderr.write(`forecast: wrote ${result.written} series to ${o.output}${result.skipped.length ? `, skipped ${result.skipped.length}` : ''}\n`);
       if (result.skipped.length) process.exitCode = 2;
     });
-}
-
-if (!isMainThread && (workerData as { shadowplaneForecastWorker?: boolean } | null)?.shadowplaneForecastWorker) {
-  parentPort!.on('message', (job: Job) => {
-    try {
-      parentPort!.postMessage(job.series.map((s) => forecastOne(s, job)));
-    } catch (err) {
-      reportCliError(err);
-      process.exit(1);
-    }
-  });
 }
