@@ -9,7 +9,8 @@
  * from 2.10); a single server survives a process crash but may lose that window on power loss.
  * Run a JetStream cluster with replicas for more.
  */
-import { connect, headers as natsHeaders, JSONCodec, StorageType, type JetStreamClient, type JetStreamManager, type NatsConnection } from 'nats';
+import { jetstream, jetstreamManager, JetStreamApiError, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { connect, headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
 import { ShadowplaneError } from '../../core/errors.js';
 import { REPLICA_NAME, type ReplicaLog, type StoredRecord } from './log.js';
 
@@ -23,12 +24,12 @@ export interface JetStreamLogOptions {
   readonly timeoutMs?: number;
 }
 
-const codec = JSONCodec<unknown>();
-
+/** JetStream's codes for a stream (10059) or message (10037) that does not exist. */
 function isNotFound(err: unknown): boolean {
-  const e = err as { api_error?: { err_code?: number }; code?: string; message?: string };
-  return e?.api_error?.err_code === 10059 || e?.api_error?.err_code === 10037 || e?.code === '404' || /not found/i.test(e?.message ?? '');
+  return err instanceof JetStreamApiError && (err.code === 10059 || err.code === 10037 || err.status === 404);
 }
+
+const decode = (data: Uint8Array): unknown => JSON.parse(new TextDecoder().decode(data));
 
 function backendError(what: string, err: unknown): ShadowplaneError {
   return new ShadowplaneError('SHADOWPLANE_ERR_STREAM_BACKEND', `jetstream: ${what}: ${err instanceof Error ? err.message : String(err)}`);
@@ -57,8 +58,8 @@ export class JetStreamLog implements ReplicaLog {
       throw backendError(`cannot connect to ${options.url ?? 'nats://127.0.0.1:4222'}`, err);
     }
     try {
-      const jsm = await nc.jetstreamManager();
-      const log = new JetStreamLog(nc, jsm, nc.jetstream(), options.prefix);
+      const jsm = await jetstreamManager(nc);
+      const log = new JetStreamLog(nc, jsm, jetstream(nc), options.prefix);
       await log.ensureStream(`${options.prefix}_META`, `${options.prefix}.m.>`, 1);
       return log;
     } catch (err) {
@@ -137,7 +138,7 @@ export class JetStreamLog implements ReplicaLog {
     const acks = records.map((rec) => {
       const h = natsHeaders();
       h.set('Nats-Msg-Id', `${name}:${rec.offset}`);
-      return this.js.publish(subject, codec.encode(rec), { expect: { lastSequence: rec.offset - base }, headers: h });
+      return this.js.publish(subject, JSON.stringify(rec), { expect: { lastSequence: rec.offset - base }, headers: h });
     });
     const settled = await Promise.allSettled(acks);
     const failed = settled.find((s) => s.status === 'rejected');
@@ -155,7 +156,10 @@ export class JetStreamLog implements ReplicaLog {
     try {
       // Direct gets are pipelined on one connection: one round trip for the batch, not per record.
       const msgs = await Promise.all(Array.from({ length: n }, (_, i) => this.jsm.streams.getMessage(stream, { seq: from - base + 1 + i })));
-      return msgs.map((m) => codec.decode(m.data) as StoredRecord);
+      return msgs.map((m, i) => {
+        if (!m) throw new Error(`record ${from + i} is missing from the stream`);
+        return decode(m.data) as StoredRecord;
+      });
     } catch (err) {
       throw backendError(`read ${name}@${from}`, err);
     }
@@ -169,12 +173,12 @@ export class JetStreamLog implements ReplicaLog {
     } catch (err) {
       if (!isNotFound(err)) throw backendError(`drop ${name}`, err);
     }
-    await this.js.publish(`${this.prefix}.m.base.${name}`, codec.encode(null));
+    await this.js.publish(`${this.prefix}.m.base.${name}`, 'null');
   }
 
   async setMeta(key: string, value: number): Promise<void> {
     try {
-      await this.js.publish(`${this.prefix}.m.${key}`, codec.encode(value));
+      await this.js.publish(`${this.prefix}.m.${key}`, JSON.stringify(value));
     } catch (err) {
       throw backendError(`meta ${key}`, err);
     }
@@ -183,7 +187,7 @@ export class JetStreamLog implements ReplicaLog {
   async getMeta(key: string): Promise<number | undefined> {
     try {
       const m = await this.jsm.streams.getMessage(`${this.prefix}_META`, { last_by_subj: `${this.prefix}.m.${key}` });
-      const v = codec.decode(m.data);
+      const v = m ? decode(m.data) : undefined;
       return typeof v === 'number' ? v : undefined;
     } catch (err) {
       if (isNotFound(err)) return undefined;
