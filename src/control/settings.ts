@@ -8,7 +8,7 @@ import { ShadowplaneError, type FieldProblem } from '../core/errors.js';
 import { Duration, durationMs } from '../core/schema.js';
 import { problemsOf, withDefaults } from '../core/validation.js';
 import { DEFAULT_SCALING_POLICY, type ScalingPolicyConfig } from '../plan/scaling.js';
-import { DEFAULT_ONLINE_FORECASTER, type OnlineForecasterConfig } from '../plan/online-forecast.js';
+import { DEFAULT_ONLINE_FORECASTER, type OnlineForecasterConfig } from '../forecast/online.js';
 
 const METRIC_PATTERN = '^[a-zA-Z_:][a-zA-Z0-9_:]{0,127}(\\{.*\\})?$';
 

@@ -7,9 +7,9 @@
 import { VirtualClock } from '../core/clock.js';
 import { DEFAULT_SCALING_POLICY, decideScaling, initialScalingMemory } from '../plan/scaling.js';
 import type { ScalingDecision, ScalingMemory, ScalingPolicyConfig } from '../plan/scaling.js';
-import { DEFAULT_ONLINE_FORECASTER, OnlineForecaster } from '../plan/online-forecast.js';
-import type { OnlineForecasterConfig } from '../plan/online-forecast.js';
-import { EnginePoint } from '../plan/engine-point.js';
+import { DEFAULT_ONLINE_FORECASTER, OnlineForecaster } from '../forecast/online.js';
+import type { OnlineForecasterConfig } from '../forecast/online.js';
+import { EnginePoint } from '../forecast/engine-point.js';
 import { Fleet, HpaReference, LIMIT, initialReplicas, runOracle, scoreRun, scoreStart } from './world.js';
 import type { ReplayMetrics, RunTrace } from './world.js';
 

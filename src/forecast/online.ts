@@ -2,8 +2,8 @@
  * A cheap online forecaster for the per-minute scaling loop: level (EWMA) plus the seasonal
  * shape of the previous seasons, with prediction intervals from the empirical distribution of its
  * own recent errors per horizon (split-conformal style). It updates in O(horizon * window) per
- * step, fast enough to run every minute of a 40k-minute replay, where refitting the batch models of
- * src/forecast every minute would not be. Pure: no clock, no I/O.
+ * step, fast enough to run every minute of a 40k-minute replay, where refitting the engine's batch
+ * models (engine.ts) every minute would not be. Pure: no clock, no I/O.
  */
 import type { Forecast } from '../model/forecast.js';
 
@@ -94,7 +94,7 @@ function lowerBound(xs: readonly number[], x: number): number {
 /**
  * A source of point forecasts that the conformal wrapper scores: `observe` takes the next value,
  * then `predict(h)` gives steps 1..h after it. The default is the level + seasonal-shape predictor
- * below; `src/plan/engine-point.ts` adapts the forecasting engine of src/forecast.
+ * below; `src/forecast/engine-point.ts` adapts the forecasting engine.
  */
 export interface PointPredictor {
   observe(x: number): void;
