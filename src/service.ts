@@ -28,7 +28,7 @@ import { SqliteStore } from './store/sqlite.js';
 import type { ShadowStore, StoreLease } from './store/store.js';
 import { assertSafeBind, boundUrl } from './api/app.js';
 import { buildApi } from './api/server.js';
-import { EventBus, observeStore } from './api/events.js';
+import { EventBus, observeStore } from './obs/events.js';
 import { ShadowRegistry } from './control/shadows/registry.js';
 import { outlookOf } from './control/outlook.js';
 import { registerOutlookMetrics } from './export/prometheus.js';

@@ -1,5 +1,5 @@
 /**
- * GET /v1/stream: server-sent events announcing changes (src/api/events.ts) so the dashboard
+ * GET /v1/stream: server-sent events announcing changes (src/obs/events.ts) so the dashboard
  * re-reads what it shows instead of polling. Each event is `event: <type>` with a JSON `data`
  * line and the notification's sequence number as `id`; a comment every 15 s keeps idle proxies
  * from cutting the connection. Streams are ended when the server closes, so an open dashboard
