@@ -141,7 +141,7 @@ export class ShadowplaneService {
       clock: this.clock, store: this.store, log: logger('shadows'), file: join(config.store.dataDir, 'shadows.json'),
       onChange: (name) => this.events.publish({ type: 'shadow', shadow: name }),
     });
-    this.controller = new Controller({ config, clock: this.clock, store: this.store, granularities: this.granularities, flush: () => this.flush(), log: logger('control'), targets: this.targets, shadows: this.shadows });
+    this.controller = new Controller({ config, clock: this.clock, store: this.store, granularities: this.granularities, flush: () => this.flush(), log: logger('control'), execLog: logger('exec'), targets: this.targets, shadows: this.shadows });
     registerOutlookMetrics(this.metrics.registry, {
       outlooks: () => Promise.all(this.controller.analysed().map((t) => outlookOf(this.controller.loop(t), this.store))),
       shadows: () => this.shadows.list(),

@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
 import { durationMs } from '../core/schema.js';
-import { type Config } from '../config.js';
+import type { Config } from '../config.js';
 import { ShadowplaneError } from '../core/errors.js';
 import type { Actuator } from '../exec/actuator.js';
 import { createActuator, parseActuatorConfig, type ActuatorConfig } from '../exec/config.js';
@@ -33,6 +33,8 @@ export interface ControllerDeps {
   readonly granularities: readonly number[];
   readonly flush: () => Promise<void>;
   readonly log: Logger;
+  /** The executors' log. */
+  readonly execLog: Logger;
   /** The targets: every one gets a loop, created and removed with it. */
   readonly targets: TargetRegistry;
   /** The shadow components response rules act through. */
@@ -74,6 +76,7 @@ export class Controller {
     const actuatorFor = (a: { target: string }) => this.actuators.get(a.target);
     this.executor = new Executor({
       clock: deps.clock,
+      log: deps.execLog,
       settings,
       actuatorFor,
       observe: async (a) => {
@@ -81,8 +84,8 @@ export class Controller {
         return act instanceof ReplayActuator ? act.fleet.ready(a.target) : undefined;
       },
     });
-    this.unverifiedExecutor = new Executor({ clock: deps.clock, settings, actuatorFor });
-    this.responder = new RuleResponder({ clock: deps.clock, shadows: deps.shadows, settings });
+    this.unverifiedExecutor = new Executor({ clock: deps.clock, log: deps.execLog, settings, actuatorFor });
+    this.responder = new RuleResponder({ clock: deps.clock, log: deps.execLog, shadows: deps.shadows, settings });
   }
 
   /**
