@@ -181,7 +181,10 @@ export class ShadowplaneService {
     await this.writeSpills();
     this.engine.restore(await this.store.loadOpenWindows());
     await this.targets.load(
-      config.targets.map((t) => ({ name: t.name, kind: t.kind, labels: t.labels, samplingRate: t.sampling.rate, scrape: t.scrape && { url: t.scrape.url, interval: t.scrape.interval ?? DEFAULT_SCRAPE_INTERVAL } })),
+      config.targets.map((t) => ({
+        name: t.name, kind: t.kind, labels: t.labels, samplingRate: t.sampling.rate,
+        scrape: t.scrape && { url: t.scrape.url, interval: t.scrape.interval ?? DEFAULT_SCRAPE_INTERVAL },
+      })),
     );
     await this.controller.init();
     this.shadows.load(config.shadows);

@@ -368,7 +368,8 @@ export class Controller {
     const at = `/targets/${i}`;
     const file = asConfigError(() => parseControlSettings(declared?.control ?? {}, `${at}/control`, finest));
     const fileActuator = declared?.actuator ? parseActuatorConfig(declared.actuator, `${at}/actuator`) : undefined;
-    const loop = await TargetLoop.open(target, file, { clock: this.deps.clock, store: this.deps.store, granularities: this.deps.granularities, flush: this.deps.flush, log: this.deps.log, responder: this.responder });
+    const { clock, store, granularities, flush, log } = this.deps;
+    const loop = await TargetLoop.open(target, file, { clock, store, granularities, flush, log, responder: this.responder });
     loop.setRules(this.rulesOf(target, loop, declared?.respond));
     if (loop.state.settings) {
       try {
@@ -432,7 +433,9 @@ export class Controller {
       observeCapacity: actuator instanceof ReplayActuator ? () => fleetCapacity(actuator, target) : undefined,
     };
     loop.bind(binding);
-    if (actuator instanceof ReplayActuator && actuator.fleet.desired(target) === 0) actuator.fleet.establish(target, loop.state.units ?? loop.current.initialUnits);
+    if (actuator instanceof ReplayActuator && actuator.fleet.desired(target) === 0) {
+      actuator.fleet.establish(target, loop.state.units ?? loop.current.initialUnits);
+    }
   }
 
   private assertIdle(loop: TargetLoop): void {

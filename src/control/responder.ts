@@ -94,7 +94,10 @@ export class RuleResponder implements Responder {
     try {
       const res = await fetch(hook.url, {
         method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': task.idempotencyKey },
-        body: JSON.stringify({ target: task.target, decision: p.record.id, at: p.record.at, reason: p.record.reason, message: p.record.message, response: p.record.response, scores: p.record.scores }),
+        body: JSON.stringify({
+          target: task.target, decision: p.record.id, at: p.record.at, reason: p.record.reason, message: p.record.message,
+          response: p.record.response, scores: p.record.scores,
+        }),
         signal: AbortSignal.any([signal, AbortSignal.timeout(hook.timeoutMs)]),
       });
       await res.arrayBuffer();

@@ -76,8 +76,9 @@ export type ControlSettings = Static<typeof ControlSettingsSchema>;
 /** One risk limit as configured. */
 export type RiskLimitSetting = Static<typeof RiskLimitSchema>;
 
+const withoutDefaults = Object.fromEntries(Object.entries(ControlSettingsSchema.properties).map(([k, v]) => [k, { ...v, default: undefined }]));
 /** A partial update as the API takes it: the same keys, all optional, no defaults. */
-export const ControlSettingsPatch = Type.Partial(Type.Object(Object.fromEntries(Object.entries(ControlSettingsSchema.properties).map(([k, v]) => [k, { ...v, default: undefined }])) as typeof ControlSettingsSchema.properties), { additionalProperties: false });
+export const ControlSettingsPatch = Type.Partial(Type.Object(withoutDefaults as typeof ControlSettingsSchema.properties), { additionalProperties: false });
 
 /**
  * Validates settings (defaults filled in) including the rules across keys. `at` prefixes problem

@@ -25,7 +25,10 @@ export const DEMO_METRIC = 'requests_per_minute';
 const MINUTE = 60_000;
 const log = logger('demo');
 
-/** The config with the demo targets (`demo`, `demo-api`) added when `demo.enabled` (unchanged otherwise; a target of the same name already declared is kept). */
+/**
+ * The config with the demo targets (`demo`, `demo-api`) added when `demo.enabled` (unchanged
+ * otherwise; a target of the same name already declared is kept).
+ */
 export function withDemo(config: Config): Config {
   if (!config.demo.enabled || config.targets.some((t) => t.name === DEMO_TARGET)) return config;
   const demo = {

@@ -325,7 +325,10 @@ export class Executor {
 
   private emit(task: Task, from: TaskState | null, to: TaskState, reason: string, outcome?: Outcome): void {
     const { action } = task;
-    const transition: TaskTransition = { taskId: task.id, actionId: action.id, target: action.target, from, to, at: this.clock.now(), attempt: task.attempt, reason, ...(outcome ? { outcome } : {}) };
+    const transition: TaskTransition = {
+      taskId: task.id, actionId: action.id, target: action.target, from, to, at: this.clock.now(), attempt: task.attempt, reason,
+      ...(outcome ? { outcome } : {}),
+    };
     task.transitions.push(transition);
     for (const listener of this.listeners) {
       try {

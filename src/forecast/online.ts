@@ -126,7 +126,9 @@ export class OnlineForecaster {
     point?: PointPredictor,
   ) {
     this.point = point;
-    if (!(config.horizon >= 1) || !(config.errorHorizon >= 1 && config.errorHorizon <= config.horizon) || !(config.levelAlpha > 0 && config.levelAlpha <= 1) || config.errorWindow < 1 || config.season < 0) {
+    const invalid = !(config.horizon >= 1) || !(config.errorHorizon >= 1 && config.errorHorizon <= config.horizon)
+      || !(config.levelAlpha > 0 && config.levelAlpha <= 1) || config.errorWindow < 1 || config.season < 0;
+    if (invalid) {
       throw new RangeError('invalid OnlineForecasterConfig');
     }
     if (config.levels.some((l) => !(l > 0 && l < 100))) throw new RangeError('forecast levels must be in (0, 100)');

@@ -40,7 +40,8 @@ class Hanging implements Actuator {
 function setup(actuator: Actuator, extra: Partial<ExecutorOptions> = {}) {
   const clock = new VirtualClock(1_000_000);
   const log: TaskTransition[] = [];
-  const executor = new Executor({ clock, log: recordingLog().log, actuatorFor: () => actuator, random: () => 0.5, ...extra, ...(extra.clock ? {} : { clock }) });
+  const options = { clock, log: recordingLog().log, actuatorFor: () => actuator, random: () => 0.5 };
+  const executor = new Executor({ ...options, ...extra, ...(extra.clock ? {} : { clock }) });
   executor.on((t) => log.push(t));
   const states = (taskId: string) => log.filter((t) => t.taskId === taskId).map((t) => t.to);
   return { clock: (extra.clock as VirtualClock | undefined) ?? clock, executor, log, states };
@@ -257,7 +258,9 @@ test('bad input: malformed actions and settings are refused with field problems;
     (err) => isCoded(err, 'SHADOWPLANE_ERR_VALIDATION') && err.problems.map((p) => p.path).sort().join() === '/kind,/target,/to',
   );
   assert.throws(
-    () => new Executor({ clock: new VirtualClock(), log: recordingLog().log, actuatorFor: () => undefined, settings: { maxPerTarget: 0, backoff: { jitter: 2 } } }),
+    () => new Executor({
+      clock: new VirtualClock(), log: recordingLog().log, actuatorFor: () => undefined, settings: { maxPerTarget: 0, backoff: { jitter: 2 } },
+    }),
     (err) => isCoded(err, 'SHADOWPLANE_ERR_CONFIG_INVALID') && err.problems.some((p) => p.path === '/executor/maxPerTarget') && err.problems.some((p) => p.path === '/executor/backoff/jitter'),
   );
   executor.on(() => {

@@ -19,7 +19,10 @@ const TargetParams = Type.Object({ target: TargetName });
 const KindParams = Type.Object({ target: TargetName, kind: Type.Union([Type.Literal('pause'), Type.Literal('dry-run'), Type.Literal('review'), Type.Literal('pin')]) });
 const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
 const SettingsBody = Type.Object({ settings: ControlSettingsPatch, ...Who }, { additionalProperties: false });
-const OverrideBody = Type.Object({ ...Who, for: For, min: Type.Optional(Units), max: Type.Optional(Units), exact: Type.Optional(Units) }, { additionalProperties: false });
+const OverrideBody = Type.Object(
+  { ...Who, for: For, min: Type.Optional(Units), max: Type.Optional(Units), exact: Type.Optional(Units) },
+  { additionalProperties: false },
+);
 const ClearBody = Type.Object({ ...Who }, { additionalProperties: false });
 const ActuatorBody = Type.Object(
   {
@@ -110,7 +113,11 @@ export const controlRoutes: FastifyPluginAsyncTypebox<ControlRouteDeps> = async 
     { schema: { tags, summary: 'Set an override: pause, dry-run (forecast only), review (decisions wait for approval) or pin (min / max / exact units), optionally for a period.', params: KindParams, body: OverrideBody, security } },
     async (req) => {
       const b = req.body;
-      const pin = { ...(b.min !== undefined ? { min: b.min } : {}), ...(b.max !== undefined ? { max: b.max } : {}), ...(b.exact !== undefined ? { exact: b.exact } : {}) };
+      const pin = {
+        ...(b.min !== undefined ? { min: b.min } : {}),
+        ...(b.max !== undefined ? { max: b.max } : {}),
+        ...(b.exact !== undefined ? { exact: b.exact } : {}),
+      };
       return { overrides: await c.setOverride(req.params.target, req.params.kind, requester(req, b), b.for === undefined ? undefined : durationMs(b.for), req.params.kind === 'pin' ? pin : undefined) };
     },
   );

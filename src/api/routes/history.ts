@@ -107,7 +107,8 @@ export const historyRoutes: FastifyPluginAsyncTypebox<HistoryRouteDeps> = async 
       });
       if (problems.length > 0) throw new ShadowplaneError('SHADOWPLANE_ERR_VALIDATION', 'the history batch is not valid', problems);
       await deps.flush();
-      const result = await importHistory(deps.store, { granularities: [...granularities], topK: settings.topK, openKeysPerDimension: settings.openKeysPerDimension }, {
+      const options = { granularities: [...granularities], topK: settings.topK, openKeysPerDimension: settings.openKeysPerDimension };
+      const result = await importHistory(deps.store, options, {
         target, from: b.from, to: b.to, series: b.series.map((s, i) => ({ key: keys[i], points: s.points })),
       });
       const who = requester(req, b);

@@ -54,7 +54,10 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRouteDeps> = async (a
     const result: IngestResult = { accepted: 0, sampledOut: 0, rejected: [] };
     await forEachSliced(items, (item, i) => ingestor.ingestLine(kind, item, i, result));
     ingestor.finish(kind, result);
-    const answer = { accepted: result.accepted, sampledOut: result.sampledOut, rejectedCount: result.rejected.length, rejected: result.rejected.slice(0, MAX_LISTED_REJECTIONS) };
+    const answer = {
+      accepted: result.accepted, sampledOut: result.sampledOut,
+      rejectedCount: result.rejected.length, rejected: result.rejected.slice(0, MAX_LISTED_REJECTIONS),
+    };
     if (result.rejected.length > 0 && result.accepted === 0 && result.sampledOut === 0) {
       return sendProblem(reply, { ...problem('SHADOWPLANE_ERR_VALIDATION', `all ${result.rejected.length} items were rejected`), ...answer });
     }

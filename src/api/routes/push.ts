@@ -34,7 +34,11 @@ interface PushAnswer {
 /** What the push routes use. */
 export interface PushRouteDeps {
   /** `ingest.remoteWrite`, `ingest.otlp` and `ingest.seriesRules` of the config. */
-  readonly settings: { readonly remoteWrite: { readonly enabled: boolean }; readonly otlp: { readonly enabled: boolean }; readonly seriesRules: readonly SeriesRule[] };
+  readonly settings: {
+    readonly remoteWrite: { readonly enabled: boolean };
+    readonly otlp: { readonly enabled: boolean };
+    readonly seriesRules: readonly SeriesRule[];
+  };
   /** server.bodyLimit: also the most a remote-write body may decompress to. */
   readonly bodyLimit: number;
   readonly ingestor: Pick<Ingestor, 'ingestSamples'>;
@@ -47,7 +51,9 @@ export interface PushRouteDeps {
  * budget refused them (the 429 is sent already); else what became of them, and whether every
  * mapped sample was rejected.
  */
-function ingestPushed(deps: PushRouteDeps, mapper: SeriesMapper, series: readonly PushedPoints[], reply: FastifyReply): { answer: PushAnswer; allRejected: boolean } | undefined {
+function ingestPushed(
+  deps: PushRouteDeps, mapper: SeriesMapper, series: readonly PushedPoints[], reply: FastifyReply,
+): { answer: PushAnswer; allRejected: boolean } | undefined {
   const samples: WireSample[] = [];
   const from: PushedSeries[] = [];
   let unmatched = 0;
@@ -74,7 +80,9 @@ function ingestPushed(deps: PushRouteDeps, mapper: SeriesMapper, series: readonl
     unmatched,
     stale,
     rejectedCount: result.rejected.length,
-    rejected: result.rejected.slice(0, MAX_LISTED_REJECTIONS).map((r) => ({ series: seriesKey(from[r.index].metric, from[r.index].labels as Record<string, string>), at: samples[r.index].at, reason: r.reason, problems: r.problems })),
+    rejected: result.rejected.slice(0, MAX_LISTED_REJECTIONS).map((r) => ({
+      series: seriesKey(from[r.index].metric, from[r.index].labels as Record<string, string>), at: samples[r.index].at, reason: r.reason, problems: r.problems,
+    })),
   };
   if (result.rejected.length > 0) {
     const first = answer.rejected[0];

@@ -105,8 +105,9 @@ export const queryRoutes: FastifyPluginAsyncTypebox<QueryRouteDeps> = async (app
     async (req) => {
       const q = req.query;
       const { from, to } = rangeOf(deps, req.params.name, q);
-      const series = await readSeries(store, granularities, { target: req.params.name, dim: q.dim, key: q.key, stat: q.metric, from, to, stepMs: durationMs(q.step) });
-      return { target: req.params.name, dim: q.dim, key: q.key, metric: q.metric, from, to, granularity: series.granularity, step: series.stepMs, points: series.points };
+      const target = req.params.name;
+      const series = await readSeries(store, granularities, { target, dim: q.dim, key: q.key, stat: q.metric, from, to, stepMs: durationMs(q.step) });
+      return { target, dim: q.dim, key: q.key, metric: q.metric, from, to, granularity: series.granularity, step: series.stepMs, points: series.points };
     },
   );
 
@@ -117,8 +118,10 @@ export const queryRoutes: FastifyPluginAsyncTypebox<QueryRouteDeps> = async (app
       const q = req.query;
       const { from, to, now } = rangeOf(deps, req.params.name, q);
       const granularity = granularityCovering(deps.settings, from, now);
-      const rows = await store.topKeys({ target: req.params.name, granularity, dim: q.dim, from: from - (from % (granularity * 1000)), to, by: q.by, limit: q.limit });
-      return { target: req.params.name, dim: q.dim, by: q.by, from, to, granularity, keys: rows.map((r) => ({ key: r.key, count: r.count, estimatedCount: r.estCount, bytes: r.bytes, estimatedBytes: r.estBytes, errors: r.errors })) };
+      const target = req.params.name;
+      const rows = await store.topKeys({ target, granularity, dim: q.dim, from: from - (from % (granularity * 1000)), to, by: q.by, limit: q.limit });
+      const keys = rows.map((r) => ({ key: r.key, count: r.count, estimatedCount: r.estCount, bytes: r.bytes, estimatedBytes: r.estBytes, errors: r.errors }));
+      return { target, dim: q.dim, by: q.by, from, to, granularity, keys };
     },
   );
 

@@ -16,12 +16,19 @@ import { Actor, requester, Why } from '../who.js';
 
 const Kind = Type.Union([Type.Literal('database'), Type.Literal('service'), Type.Literal('stream'), Type.Literal('volume')]);
 
+const Sampling = Type.Object({ rate: SamplingRate }, { additionalProperties: false });
 const TargetBody = Type.Object(
-  { name: TargetName, kind: Kind, labels: Type.Optional(Labels), sampling: Type.Optional(Type.Object({ rate: SamplingRate }, { additionalProperties: false })), scrape: Type.Optional(ScrapeConfig), actor: Actor, why: Type.Optional(Why) },
+  {
+    name: TargetName, kind: Kind, labels: Type.Optional(Labels), sampling: Type.Optional(Sampling), scrape: Type.Optional(ScrapeConfig),
+    actor: Actor, why: Type.Optional(Why),
+  },
   { additionalProperties: false },
 );
 const TargetPatch = Type.Object(
-  { kind: Type.Optional(Kind), labels: Type.Optional(Labels), sampling: Type.Optional(Type.Object({ rate: SamplingRate }, { additionalProperties: false })), scrape: Type.Optional(Type.Union([ScrapeConfig, Type.Null()])), actor: Actor, why: Type.Optional(Why) },
+  {
+    kind: Type.Optional(Kind), labels: Type.Optional(Labels), sampling: Type.Optional(Sampling), scrape: Type.Optional(Type.Union([ScrapeConfig, Type.Null()])),
+    actor: Actor, why: Type.Optional(Why),
+  },
   { additionalProperties: false },
 );
 const SamplingBody = Type.Object(
