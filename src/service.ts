@@ -11,8 +11,8 @@ import { DEFAULT_SCRAPE_INTERVAL, durationMs } from './core/schema.js';
 import type { Config } from './config.js';
 import { TargetRegistry } from './control/targets.js';
 import { Controller } from './control/controller.js';
-import { DemoFeed, withDemo } from './control/demo.js';
-import { DemoTraffic } from './control/demo-traffic.js';
+import { DemoFeed, withDemo } from './demo/feed.js';
+import { DemoTraffic } from './demo/traffic.js';
 import { Ingestor } from './ingest/ingestor.js';
 import { Pseudonymizer, resolvePseudonymKey } from './ingest/pseudonym.js';
 import { Scraper } from './ingest/scraper.js';
@@ -28,7 +28,7 @@ import { SqliteStore } from './store/sqlite.js';
 import type { ShadowStore, StoreLease } from './store/store.js';
 import { assertSafeBind, boundUrl } from './api/app.js';
 import { buildApi } from './api/server.js';
-import { EventBus, observeStore } from './api/events.js';
+import { EventBus, observeStore } from './obs/events.js';
 import { ShadowRegistry } from './control/shadows/registry.js';
 import { outlookOf } from './control/outlook.js';
 import { registerOutlookMetrics } from './export/prometheus.js';
@@ -141,7 +141,7 @@ export class ShadowplaneService {
       clock: this.clock, store: this.store, log: logger('shadows'), file: join(config.store.dataDir, 'shadows.json'),
       onChange: (name) => this.events.publish({ type: 'shadow', shadow: name }),
     });
-    this.controller = new Controller({ config, clock: this.clock, store: this.store, granularities: this.granularities, flush: () => this.flush(), log: logger('control'), targets: this.targets, shadows: this.shadows });
+    this.controller = new Controller({ config, clock: this.clock, store: this.store, granularities: this.granularities, flush: () => this.flush(), log: logger('control'), execLog: logger('exec'), targets: this.targets, shadows: this.shadows });
     registerOutlookMetrics(this.metrics.registry, {
       outlooks: () => Promise.all(this.controller.analysed().map((t) => outlookOf(this.controller.loop(t), this.store))),
       shadows: () => this.shadows.list(),
@@ -181,7 +181,10 @@ export class ShadowplaneService {
     await this.writeSpills();
     this.engine.restore(await this.store.loadOpenWindows());
     await this.targets.load(
-      config.targets.map((t) => ({ name: t.name, kind: t.kind, labels: t.labels, samplingRate: t.sampling.rate, scrape: t.scrape && { url: t.scrape.url, interval: t.scrape.interval ?? DEFAULT_SCRAPE_INTERVAL } })),
+      config.targets.map((t) => ({
+        name: t.name, kind: t.kind, labels: t.labels, samplingRate: t.sampling.rate,
+        scrape: t.scrape && { url: t.scrape.url, interval: t.scrape.interval ?? DEFAULT_SCRAPE_INTERVAL },
+      })),
     );
     await this.controller.init();
     this.shadows.load(config.shadows);

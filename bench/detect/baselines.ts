@@ -113,7 +113,10 @@ function nearest(ref: Float64Array, r: Float64Array): { index: number; d2: numbe
       const x = r[j] - ref[o + j];
       s += x * x;
     }
-    if (s < d2) (d2 = s), (index = i);
+    if (s < d2) {
+      d2 = s;
+      index = i;
+    }
   }
   return { index, d2 };
 }

@@ -13,6 +13,7 @@ import { CommandActuator } from '../../src/exec/command.js';
 import { parseActuatorConfig, type CommandConfig, type WebhookConfig } from '../../src/exec/config.js';
 import { Executor } from '../../src/exec/executor.js';
 import { WebhookActuator } from '../../src/exec/webhook.js';
+import { logger } from '../../src/obs/log.js';
 
 const N = Number(process.argv[2] ?? 400);
 let seq = 0;
@@ -45,7 +46,7 @@ const server = createServer((req, res) => {
 await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
 const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
 const hook = new WebhookActuator(parseActuatorConfig({ type: 'webhook', url }) as WebhookConfig);
-const executor = new Executor({ clock: realClock, actuatorFor: () => hook, settings: { maxPerTarget: 1, maxConcurrent: 1 } });
+const executor = new Executor({ clock: realClock, log: logger('exec'), actuatorFor: () => hook, settings: { maxPerTarget: 1, maxConcurrent: 1 } });
 const signal = new AbortController().signal;
 
 const [raw, web, exe] = await compare(N, [

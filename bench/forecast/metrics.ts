@@ -55,7 +55,9 @@ export function naive2(train: ArrayLike<number>, m: number, h: number): number[]
 }
 
 /** Averages a list of series scores into the table figures, with OWA relative to a reference. */
-export function summarise(scores: SeriesScore[], ref?: { smape: number; mase: number }): { smape: number; mase: number; owa: number; msis: number; coverage: number } {
+export function summarise(
+  scores: SeriesScore[], ref?: { smape: number; mase: number },
+): { smape: number; mase: number; owa: number; msis: number; coverage: number } {
   const n = scores.length;
   const smape = scores.reduce((a, s) => a + s.smape, 0) / n;
   const mase = scores.reduce((a, s) => a + s.mase, 0) / n;

@@ -6,7 +6,6 @@
  *   npx tsx bench/ingest/inprocess.ts [events=2000000] [runs=5]
  */
 import { VirtualClock } from '../../src/core/clock.js';
-import { validateConfig } from '../../src/config.js';
 import { TargetRegistry } from '../../src/control/targets.js';
 import { Ingestor } from '../../src/ingest/ingestor.js';
 import { Pseudonymizer } from '../../src/ingest/pseudonym.js';

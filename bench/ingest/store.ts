@@ -65,7 +65,10 @@ async function measure(name: string, store: ShadowStore): Promise<Record<string,
     query.push(performance.now() - t);
     points = series.points.length;
   }
-  return { backend: name, rowsPerFlush: rows, flushMedianMs: median(flush), flushRowsPerSecond: rows / (median(flush) / 1000), seriesPoints: points, queryMedianMs: median(query) };
+  return {
+    backend: name, rowsPerFlush: rows, flushMedianMs: median(flush), flushRowsPerSecond: rows / (median(flush) / 1000),
+    seriesPoints: points, queryMedianMs: median(query),
+  };
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'sp-bench-store-'));

@@ -62,7 +62,8 @@ for (const delay of delays) {
       const ref = JSON.parse(execFileSync('python3', [referee, path, csv, '--delay', String(delay), '--json'], { encoding: 'utf8' }));
       const sp = r.full.shadowplane;
       const hpa = r.full.hpa;
-      const agree = ref.project.actions === sp.actions && ref.project.cost === sp.cost && Math.abs(ref.project.underprov_time_pct - sp.underprov_time_pct) < 1e-9 && ref.hpa.cost === hpa.cost && ref.hpa.actions === hpa.actions;
+      const agree = ref.project.actions === sp.actions && ref.project.cost === sp.cost
+        && Math.abs(ref.project.underprov_time_pct - sp.underprov_time_pct) < 1e-9 && ref.hpa.cost === hpa.cost && ref.hpa.actions === hpa.actions;
       notes.push(`referee ${agree ? 'agrees' : 'DISAGREES'} on ${file} at cold start ${delay} (project under ${ref.project.underprov_time_pct.toFixed(3)}%, cost x oracle ${ref.project.cost_x_oracle.toFixed(4)}; hpa ${ref.hpa.underprov_time_pct.toFixed(3)}%); shadowplane replay ${r.seconds.toFixed(1)} s`);
     }
     process.stderr.write(`done ${file} delay ${delay}\n`);

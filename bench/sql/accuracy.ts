@@ -72,7 +72,10 @@ async function main(): Promise<void> {
     times.push((performance.now() - t0) * 1000);
   }
   times.sort((a, b) => a - b);
-  const result = { statements: items.length, validOnServer: valid, withCatalog, withoutCatalog, parseMicrosMedian: Math.round(times[times.length >> 1]), parseMicrosP95: Math.round(times[Math.floor(times.length * 0.95)]) };
+  const result = {
+    statements: items.length, validOnServer: valid, withCatalog, withoutCatalog,
+    parseMicrosMedian: Math.round(times[times.length >> 1]), parseMicrosP95: Math.round(times[Math.floor(times.length * 0.95)]),
+  };
   process.stdout.write(JSON.stringify(result, null, 1) + '\n');
 }
 

@@ -70,7 +70,10 @@ async function main(): Promise<void> {
   const rec = recommendCapacity({ knee: shadow, forecastPeakRate: statementsPerSecond * 3, currentInstances: 1, headroom: 0.3 });
   const brief = (k: KneeResult & { coverage: number }) => ({
     kneeRate: k.kneeRate, bounded: k.bounded, coverage: +k.coverage.toFixed(3),
-    steps: k.steps.map((s) => ({ rate: s.targetRate, achieved: +s.achievedRate.toFixed(0), p95: +s.p95Ms.toFixed(2), cpu: s.backendCpuCores === null ? null : +s.backendCpuCores.toFixed(2), commits: +s.stat.xactCommit.toFixed(0), dropped: s.dropped, errors: s.errors })),
+    steps: k.steps.map((s) => ({
+      rate: s.targetRate, achieved: +s.achievedRate.toFixed(0), p95: +s.p95Ms.toFixed(2),
+      cpu: s.backendCpuCores === null ? null : +s.backendCpuCores.toFixed(2), commits: +s.stat.xactCommit.toFixed(0), dropped: s.dropped, errors: s.errors,
+    })),
   });
   const result = {
     cpus: cpus().length, loadavg: loadavg().map((x) => +x.toFixed(1)), script: TPCB ? 'tpcb' : 'select-only', scale: SCALE, fraction: FRACTION, captureRate: RATE, sloP95Ms: SLO, stepMs: STEP_MS,

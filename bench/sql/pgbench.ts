@@ -139,7 +139,16 @@ async function main(): Promise<void> {
     const cpu: Record<string, Record<string, number[]>> = {};
     const p99: Record<string, Record<string, number[]>> = {};
     const tapCounts: Record<string, unknown[]> = {};
-    for (const s of Object.keys(scripts)) { tps[s] = {}; cpu[s] = {}; p99[s] = {}; for (const m of Object.keys(modes)) { tps[s][m] = []; cpu[s][m] = []; p99[s][m] = []; } }
+    for (const s of Object.keys(scripts)) {
+      tps[s] = {};
+      cpu[s] = {};
+      p99[s] = {};
+      for (const m of Object.keys(modes)) {
+        tps[s][m] = [];
+        cpu[s][m] = [];
+        p99[s][m] = [];
+      }
+    }
     // Interleaved so drift in the shared machine's load hits every mode alike.
     for (let r = 0; r < RUNS; r++) {
       for (const [s, flags] of Object.entries(scripts)) {
@@ -160,7 +169,9 @@ async function main(): Promise<void> {
         }
       }
     }
-    const result: Record<string, unknown> = { runs: RUNS, seconds: SECONDS, scale: SCALE, clients: 10, cpus: cpus().length, loadBefore, loadAfter: loadavg().map((x) => +x.toFixed(1)), tps };
+    const result: Record<string, unknown> = {
+      runs: RUNS, seconds: SECONDS, scale: SCALE, clients: 10, cpus: cpus().length, loadBefore, loadAfter: loadavg().map((x) => +x.toFixed(1)), tps,
+    };
     result.middleCpuMsPer1000Tx = cpu;
     const lines = ['| script | direct TPS | pg-proxy 1 % TPS | pgbouncer TPS | proxy / direct | proxy / pgbouncer | CPU ms / 1000 tx: proxy, pgbouncer |', '|---|---|---|---|---|---|---|'];
     for (const s of Object.keys(scripts)) {

@@ -111,7 +111,22 @@ async function setup(policy: Record<string, unknown>): Promise<void> {
   await waitPort(PROXY);
 }
 
-async function migration(): Promise<{ status: string; weight: number; history: { at: number; event: string; weight: number; pass?: boolean; reasons?: string[]; evidence?: { shadow: { requests: number; errorRate: number; p99Ms: number }; primary: { requests: number; errorRate: number; p99Ms: number } } }[] }> {
+interface SideEvidence {
+  requests: number;
+  errorRate: number;
+  p99Ms: number;
+}
+
+interface MigrationStep {
+  at: number;
+  event: string;
+  weight: number;
+  pass?: boolean;
+  reasons?: string[];
+  evidence?: { shadow: SideEvidence; primary: SideEvidence };
+}
+
+async function migration(): Promise<{ status: string; weight: number; history: MigrationStep[] }> {
   return JSON.parse((await call(ADMIN, 'GET', '/v1/routes/orders/migration')).body);
 }
 

@@ -102,7 +102,10 @@ async function main(): Promise<void> {
   for (const [m, v] of Object.entries(result)) {
     lines.push(`| ${m} | ${median(v.rps).toFixed(0)} | ${(median(v.rps) / direct * 100).toFixed(1)} % | ${median(v.p99).toFixed(2)} | ${v.cpu.length ? median(v.cpu).toFixed(1) : '—'} |`);
   }
-  const summary = { runs: RUNS, seconds: SECONDS, rate: RATE, connections: CONNECTIONS, cpus: cpus().length, loadBefore, loadAfter: loadavg().map((x) => +x.toFixed(1)), result, eventsReceived: events, tapCounts };
+  const summary = {
+    runs: RUNS, seconds: SECONDS, rate: RATE, connections: CONNECTIONS, cpus: cpus().length, loadBefore, loadAfter: loadavg().map((x) => +x.toFixed(1)),
+    result, eventsReceived: events, tapCounts,
+  };
   process.stdout.write(JSON.stringify(summary, null, 1) + '\n\n' + lines.join('\n') + '\n');
 }
 

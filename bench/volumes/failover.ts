@@ -1,8 +1,9 @@
 /**
  * Failover under load: 4 clients issue 4 KiB reads (70 %) and writes (30 %) against a volume with
  * reference profiles (live ssd, shadow hdd, nvme hot tier); after a warm-up the live device's
- * latency rises (+40 ms), then it returns EIO (failover: the baseline-relative latency trigger with a 20 ms floor). Prints client-seen latency per phase (median, p99,
- * max), failed I/Os, and when failover happened. Run: `npx tsx bench/volumes/failover.ts`.
+ * latency rises (+40 ms), then it returns EIO (failover: the baseline-relative latency trigger
+ * with a 20 ms floor). Prints client-seen latency per phase (median, p99, max), failed I/Os, and
+ * when failover happened. Run: `npx tsx bench/volumes/failover.ts`.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

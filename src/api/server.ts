@@ -1,7 +1,8 @@
 /**
- * The HTTP API (fastify): schema-first routes whose TypeBox schemas validate requests and make the
- * OpenAPI document at /openapi.json; one error shape (problem+json); a bearer token on every
- * mutating request when one is configured.
+ * The HTTP API (fastify): schema-first routes whose TypeBox schemas validate requests, type the
+ * handlers (the TypeBox type provider) and make the OpenAPI document at /openapi.json; one error
+ * shape (problem+json); a bearer token on every mutating request when one is configured. Each
+ * route module is a fastify plugin given only the parts of the service it uses.
  */
 import swagger from '@fastify/swagger';
 import type { FastifyInstance } from 'fastify';
@@ -13,7 +14,7 @@ import { buildApp } from './app.js';
 import { ingestRoutes } from './routes/ingest.js';
 import { pushRoutes } from './routes/push.js';
 import { historyRoutes } from './routes/history.js';
-import { opsRoutes } from './routes/ops.js';
+import { opsRoutes, refuseWritesOnStandby } from './routes/ops.js';
 import { queryRoutes } from './routes/query.js';
 import { targetRoutes } from './routes/targets.js';
 import { controlRoutes } from './routes/control.js';
@@ -50,16 +51,23 @@ export function buildApi(service: ShadowplaneService): FastifyInstance {
     refResolver: { buildLocalReference: (json, _base, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
   });
   void app.register(async (scoped) => {
-    opsRoutes(scoped, service);
-    targetRoutes(scoped, service);
-    ingestRoutes(scoped, service);
-    pushRoutes(scoped, service);
-    historyRoutes(scoped, service);
-    queryRoutes(scoped, service);
-    controlRoutes(scoped, service);
-    anomalyRoutes(scoped, service);
-    shadowRoutes(scoped, service);
-    streamRoutes(scoped, service);
+    // First, so that it guards every route below: a standby refuses what would write.
+    scoped.addHook('onRequest', refuseWritesOnStandby(service));
+    const { store, clock, controller, targets, ingestor, admission, granularities } = service;
+    await scoped.register(opsRoutes, { state: service, store, registry: service.metrics.registry });
+    await scoped.register(targetRoutes, { targets, scraper: service.scraper, controller, store, clock });
+    await scoped.register(ingestRoutes, {
+      ingestor, admission, bounds: { maxItems: server.maxItemsPerBatch, parseTimeoutMs: durationMs(server.parseTimeout) },
+    });
+    await scoped.register(pushRoutes, { settings: service.config.ingest, bodyLimit: server.bodyLimit, ingestor, admission, log: service.log });
+    await scoped.register(historyRoutes, {
+      settings: service.config.store, granularities, clock, targets, store, controller, flush: () => service.flush(),
+    });
+    await scoped.register(queryRoutes, { settings: service.config.store, granularities, clock, targets, store, engine: service.engine });
+    await scoped.register(controlRoutes, { controller, clock });
+    await scoped.register(anomalyRoutes, { controller, store, clock });
+    await scoped.register(shadowRoutes, { shadows: service.shadows });
+    await scoped.register(streamRoutes, { events: service.events });
     uiRoutes(scoped);
     scoped.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   });

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { ConfigSchema, loadConfigFile } from '../config.js';
 import { configReference } from '../core/config-docs.js';
-import { withDemo } from '../control/demo.js';
+import { withDemo } from '../demo/feed.js';
 import { reportCliError } from './common.js';
 
 /** Adds the `config` command group. */

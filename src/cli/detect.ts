@@ -252,12 +252,15 @@ export function register(program: Command): void {
     .option('--season-ms <ms>', 'seasonal period in ms (0 = no seasonality; default one day)', nonNegativeInt)
     .option('--explain', 'also write anomaly_kind and anomaly_drivers columns', false)
     .option('--strict', 'refuse the whole file on any bad row (bad, repeated or out-of-order timestamp, text value, missing column)', false)
-    .action(async (o: { input: string; output: string; columns?: string[]; threshold: number; warmup?: number; seasonMs?: number; explain: boolean; strict: boolean }) => {
+    .action(async (o: {
+      input: string; output: string; columns?: string[]; threshold: number; warmup?: number; seasonMs?: number; explain: boolean; strict: boolean;
+    }) => {
       const univariate: Partial<UnivariateConfig> = {};
       if (o.warmup !== undefined) Object.assign(univariate, { warmup: Math.max(2, o.warmup) });
       if (o.seasonMs !== undefined) Object.assign(univariate, { season: o.seasonMs === 0 ? null : { periodMs: o.seasonMs, buckets: 288, halfLifePeriods: 3 } });
       try {
-        const s = await runDetect({ input: o.input, output: o.output, columns: o.columns, threshold: o.threshold, explain: o.explain, strict: o.strict, univariate });
+        const { input, output, columns, threshold, explain, strict } = o;
+        const s = await runDetect({ input, output, columns, threshold, explain, strict, univariate });
         for (const text of describeIrregularities(s.irregular)) process.stderr.write(`detect: ${text}\n`);
         process.stderr.write(
           `detect: ${s.rows} rows (${s.scoredRows} scored, ${s.warmupRows} warm-up), ${s.alerts} at or above threshold ${o.threshold}; columns ${s.columns.join(',')}; wrote ${o.output}\n`,

@@ -12,7 +12,7 @@ import { ShadowplaneError } from '../core/errors.js';
 import type { FieldProblem } from '../core/errors.js';
 import { parseCsv } from '../core/csv.js';
 import { readFile } from 'node:fs/promises';
-import { forecastSeries, MIN_SERIES_POINTS, type ForecastBatch, type SeriesIn, type SeriesResult } from '../forecast/batch.js';
+import { forecastSeries, type ForecastBatch, type SeriesIn, type SeriesResult } from '../forecast/batch.js';
 import type { ForecastMethod } from '../forecast/index.js';
 import { checkWritable, oneOf, positiveInt, positiveIntList } from './common.js';
 

@@ -96,7 +96,9 @@ export function register(program: Command): void {
 }
 
 /** Validates --control and creates the event sink and, with --shadow, the started shadow mirror. */
-export function reporting(opts: { control?: string; shadow?: { url: string }; writeRate: number; readRate: number }): { sink: EventSink; mirror?: ShadowMirror } {
+export function reporting(
+  opts: { control?: string; shadow?: { url: string }; writeRate: number; readRate: number },
+): { sink: EventSink; mirror?: ShadowMirror } {
   if (opts.control !== undefined) {
     try { new URL(opts.control); } catch { throw new InvalidArgumentError(`--control "${opts.control}" must be an http(s) URL`); }
   }
@@ -112,9 +114,16 @@ export function reporting(opts: { control?: string; shadow?: { url: string }; wr
  * the proxy or tap, flushes the sink and mirror, and prints the final counters as one JSON line
  * (`{proxy|tap, sink, mirror}`).
  */
-export async function runUntilSignal(source: SamplingSource & { close(): Promise<void> }, sink: EventSink, mirror: ShadowMirror | undefined, adminAt: { host: string; port: number } | undefined, banner: Record<string, unknown>): Promise<void> {
+export async function runUntilSignal(
+  source: SamplingSource & { close(): Promise<void> },
+  sink: EventSink,
+  mirror: ShadowMirror | undefined,
+  adminAt: { host: string; port: number } | undefined,
+  banner: Record<string, unknown>,
+): Promise<void> {
   const key = source.engine === 'tap' ? 'tap' : 'proxy';
-  const admin = adminAt ? await startAdmin({ proxy: source, sink, mirror }, adminAt.port, adminAt.host, process.env.SHADOWPLANE_PGPROXY_TOKEN || undefined) : undefined;
+  const token = process.env.SHADOWPLANE_PGPROXY_TOKEN || undefined;
+  const admin = adminAt ? await startAdmin({ proxy: source, sink, mirror }, adminAt.port, adminAt.host, token) : undefined;
   log.info({ ...banner, admin: admin ? boundUrl(admin) : null }, `pg-${key} listening`);
   const report = setInterval(() => log.info({ [key]: source.stats, sink: sink.stats, mirror: mirror?.stats }, 'counts'), 10_000);
   report.unref();

@@ -4,12 +4,9 @@
  * control plane with --control, a shadow fed with --shadow, the admin API with --admin.
  */
 import { InvalidArgumentError, type Command } from 'commander';
-import { logger } from '../obs/log.js';
 import { hostPort, positiveInt, unitFraction } from './common.js';
 import { loadCatalog, postgresUrl, reporting, runUntilSignal } from './pg-proxy.js';
 import { PgTap } from '../shadows/sql/tap.js';
-
-const log = logger('pg-tap');
 
 /** Commander parser for a TCP port 1..65535. */
 function tcpPort(value: string): number {

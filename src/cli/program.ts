@@ -46,7 +46,8 @@ export function buildProgram(): Command {
       const format = cmd.opts<{ logFormat?: LogFormat }>().logFormat;
       if (format) setLogFormat(format);
     });
-  for (const command of [serve, config, pgProxy, pgTap, proxy, replay, forecast, tierReplay, volume, detect, stream, streamBench, decisions, historyImport]) command.register(program);
+  const commands = [serve, config, pgProxy, pgTap, proxy, replay, forecast, tierReplay, volume, detect, stream, streamBench, decisions, historyImport];
+  for (const command of commands) command.register(program);
   describeDefaults(program);
   return program;
 }

@@ -44,7 +44,10 @@ export async function resolveProxyConfig(o: ProxyOptions): Promise<ReturnType<ty
   if (o.admin) cfg.admin = o.admin;
   if (o.control || o.target) {
     if (!o.control || !o.target) throw new ShadowplaneError('SHADOWPLANE_ERR_CONFIG_INVALID', '--control and --target go together', [{ path: o.control ? '--target' : '--control', message: 'is required with the other' }]);
-    cfg.control = { ...(raw.control as object | undefined), url: o.control, target: o.target, ...(o.name ? { name: o.name } : {}), ...(o.sampleRate !== undefined ? { sampleRate: o.sampleRate } : {}), ...(o.userHeader ? { userHeader: o.userHeader } : {}) };
+    cfg.control = {
+      ...(raw.control as object | undefined), url: o.control, target: o.target, ...(o.name ? { name: o.name } : {}),
+      ...(o.sampleRate !== undefined ? { sampleRate: o.sampleRate } : {}), ...(o.userHeader ? { userHeader: o.userHeader } : {}),
+    };
   }
   if (o.primary) {
     const routes = (Array.isArray(raw.routes) ? raw.routes : []).filter((r: { name?: string }) => r?.name !== 'default');

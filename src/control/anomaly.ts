@@ -147,7 +147,8 @@ export class TargetAnomalies {
     if (t > this.trackedFrom) this.tracker.observe(this.target, t, score);
     this.lastT = Math.max(this.lastT, t);
     this.view = {
-      target: this.target, t, ready: risk.ready && score.ready, probability: risk.probability, horizonMs: risk.horizonMs, drivers: risk.drivers, limit: risk.limit,
+      target: this.target, t, ready: risk.ready && score.ready,
+      probability: risk.probability, horizonMs: risk.horizonMs, drivers: risk.drivers, limit: risk.limit,
       anomaly: { score: score.value, ready: score.ready, kind: score.reason.kind, drivers: score.drivers }, signals: this.signals,
     };
     return this.view;

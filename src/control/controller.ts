@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
 import { durationMs } from '../core/schema.js';
-import { type Config } from '../config.js';
+import type { Config } from '../config.js';
 import { ShadowplaneError } from '../core/errors.js';
 import type { Actuator } from '../exec/actuator.js';
 import { createActuator, parseActuatorConfig, type ActuatorConfig } from '../exec/config.js';
@@ -33,6 +33,8 @@ export interface ControllerDeps {
   readonly granularities: readonly number[];
   readonly flush: () => Promise<void>;
   readonly log: Logger;
+  /** The executors' log. */
+  readonly execLog: Logger;
   /** The targets: every one gets a loop, created and removed with it. */
   readonly targets: TargetRegistry;
   /** The shadow components response rules act through. */
@@ -74,6 +76,7 @@ export class Controller {
     const actuatorFor = (a: { target: string }) => this.actuators.get(a.target);
     this.executor = new Executor({
       clock: deps.clock,
+      log: deps.execLog,
       settings,
       actuatorFor,
       observe: async (a) => {
@@ -81,8 +84,8 @@ export class Controller {
         return act instanceof ReplayActuator ? act.fleet.ready(a.target) : undefined;
       },
     });
-    this.unverifiedExecutor = new Executor({ clock: deps.clock, settings, actuatorFor });
-    this.responder = new RuleResponder({ clock: deps.clock, shadows: deps.shadows, settings });
+    this.unverifiedExecutor = new Executor({ clock: deps.clock, log: deps.execLog, settings, actuatorFor });
+    this.responder = new RuleResponder({ clock: deps.clock, log: deps.execLog, shadows: deps.shadows, settings });
   }
 
   /**
@@ -365,7 +368,8 @@ export class Controller {
     const at = `/targets/${i}`;
     const file = asConfigError(() => parseControlSettings(declared?.control ?? {}, `${at}/control`, finest));
     const fileActuator = declared?.actuator ? parseActuatorConfig(declared.actuator, `${at}/actuator`) : undefined;
-    const loop = await TargetLoop.open(target, file, { clock: this.deps.clock, store: this.deps.store, granularities: this.deps.granularities, flush: this.deps.flush, log: this.deps.log, responder: this.responder });
+    const { clock, store, granularities, flush, log } = this.deps;
+    const loop = await TargetLoop.open(target, file, { clock, store, granularities, flush, log, responder: this.responder });
     loop.setRules(this.rulesOf(target, loop, declared?.respond));
     if (loop.state.settings) {
       try {
@@ -429,7 +433,9 @@ export class Controller {
       observeCapacity: actuator instanceof ReplayActuator ? () => fleetCapacity(actuator, target) : undefined,
     };
     loop.bind(binding);
-    if (actuator instanceof ReplayActuator && actuator.fleet.desired(target) === 0) actuator.fleet.establish(target, loop.state.units ?? loop.current.initialUnits);
+    if (actuator instanceof ReplayActuator && actuator.fleet.desired(target) === 0) {
+      actuator.fleet.establish(target, loop.state.units ?? loop.current.initialUnits);
+    }
   }
 
   private assertIdle(loop: TargetLoop): void {

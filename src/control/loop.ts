@@ -1,7 +1,7 @@
 /**
  * The live control loop of one target. On the injected clock (real in production, virtual in
  * tests) it ticks once per step: read the target's windows from the Shadow Store → online forecast
- * (src/plan/online-forecast.ts, the forecaster of the replay) → anomaly score of the demand
+ * (src/forecast/online.ts, the forecaster of the replay) → anomaly score of the demand
  * (src/detect) → component anomaly score of the demand and the target's metrics, failure risk and
  * anomaly events (src/control/anomaly.ts, events written to the store) → decideScaling (src/plan/scaling.ts, the same pure policy as the replay) → gate
  * (pin, pause, dry-run, review, busy executor) → execute through the executor → record a
@@ -19,7 +19,7 @@ import type { Score } from '../model/detect.js';
 import type { Forecast } from '../model/forecast.js';
 import type { Condition, ConditionType, ControlState, DecisionRecord, DecisionStep } from '../model/decision.js';
 import type { Logger } from '../obs/log.js';
-import { OnlineForecaster } from '../plan/online-forecast.js';
+import { OnlineForecaster } from '../forecast/online.js';
 import { decideScaling, initialScalingMemory, type ScalingDecision, type ScalingMemory, type ScalingPolicyConfig } from '../plan/scaling.js';
 import { bucket, granularityForStep } from '../store/query.js';
 import { OTHER_KEY, type Window } from '../store/window.js';

@@ -155,7 +155,9 @@ export function conditionHolds(rule: ResponseRule, f: RuleFacts): string | null 
  * when a fired episode ends. `episodes` (by rule name) is updated in place; entries of rules no
  * longer present are dropped. Returns whether any episode changed, so the caller saves them.
  */
-export function advanceEpisodes(rules: readonly ResponseRule[], episodes: Record<string, RuleEpisode>, facts: RuleFacts, now: number): { firings: Firing[]; changed: boolean } {
+export function advanceEpisodes(
+  rules: readonly ResponseRule[], episodes: Record<string, RuleEpisode>, facts: RuleFacts, now: number,
+): { firings: Firing[]; changed: boolean } {
   const firings: Firing[] = [];
   let changed = false;
   for (const name of Object.keys(episodes)) {

@@ -14,6 +14,7 @@ import { CommandActuator } from '../exec/command.js';
 import { Executor, type ExecutorSettings, type Submission } from '../exec/executor.js';
 import type { Action, Outcome } from '../model/action.js';
 import type { DecisionRecord } from '../model/decision.js';
+import type { Logger } from '../obs/log.js';
 import type { Responder } from './loop.js';
 import { actionKind, describeAction, type ResponseAction } from './respond.js';
 import type { ShadowAction } from './shadows/components.js';
@@ -42,10 +43,10 @@ export class RuleResponder implements Responder {
   private readonly pending = new Map<string, Pending>();
 
   constructor(
-    private readonly deps: { readonly clock: Clock; readonly shadows: ShadowRegistry; readonly settings?: ExecutorSettings },
+    private readonly deps: { readonly clock: Clock; readonly log: Logger; readonly shadows: ShadowRegistry; readonly settings?: ExecutorSettings },
   ) {
     const actuator: Actuator = { kind: 'respond', apply: (action, signal) => this.apply(action, signal) };
-    this.executor = new Executor({ clock: deps.clock, settings: deps.settings, actuatorFor: () => actuator });
+    this.executor = new Executor({ clock: deps.clock, log: deps.log, settings: deps.settings, actuatorFor: () => actuator });
   }
 
   submit(target: string, record: DecisionRecord, action: ResponseAction): Submission {
@@ -93,7 +94,10 @@ export class RuleResponder implements Responder {
     try {
       const res = await fetch(hook.url, {
         method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': task.idempotencyKey },
-        body: JSON.stringify({ target: task.target, decision: p.record.id, at: p.record.at, reason: p.record.reason, message: p.record.message, response: p.record.response, scores: p.record.scores }),
+        body: JSON.stringify({
+          target: task.target, decision: p.record.id, at: p.record.at, reason: p.record.reason, message: p.record.message,
+          response: p.record.response, scores: p.record.scores,
+        }),
         signal: AbortSignal.any([signal, AbortSignal.timeout(hook.timeoutMs)]),
       });
       await res.arrayBuffer();

@@ -8,7 +8,7 @@ import { ShadowplaneError, type FieldProblem } from '../core/errors.js';
 import { Duration, durationMs } from '../core/schema.js';
 import { problemsOf, withDefaults } from '../core/validation.js';
 import { DEFAULT_SCALING_POLICY, type ScalingPolicyConfig } from '../plan/scaling.js';
-import { DEFAULT_ONLINE_FORECASTER, type OnlineForecasterConfig } from '../plan/online-forecast.js';
+import { DEFAULT_ONLINE_FORECASTER, type OnlineForecasterConfig } from '../forecast/online.js';
 
 const METRIC_PATTERN = '^[a-zA-Z_:][a-zA-Z0-9_:]{0,127}(\\{.*\\})?$';
 
@@ -76,8 +76,9 @@ export type ControlSettings = Static<typeof ControlSettingsSchema>;
 /** One risk limit as configured. */
 export type RiskLimitSetting = Static<typeof RiskLimitSchema>;
 
+const withoutDefaults = Object.fromEntries(Object.entries(ControlSettingsSchema.properties).map(([k, v]) => [k, { ...v, default: undefined }]));
 /** A partial update as the API takes it: the same keys, all optional, no defaults. */
-export const ControlSettingsPatch = Type.Partial(Type.Object(Object.fromEntries(Object.entries(ControlSettingsSchema.properties).map(([k, v]) => [k, { ...v, default: undefined }])) as typeof ControlSettingsSchema.properties), { additionalProperties: false });
+export const ControlSettingsPatch = Type.Partial(Type.Object(withoutDefaults as typeof ControlSettingsSchema.properties), { additionalProperties: false });
 
 /**
  * Validates settings (defaults filled in) including the rules across keys. `at` prefixes problem

@@ -3,7 +3,7 @@
  * Config files, API bodies and ingested items all go through here, so every bad input reads alike:
  * `/store/topK: must be an integer >= 1`.
  */
-import { type TSchema, type Static } from '@sinclair/typebox';
+import type { TSchema, Static } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value';
 import type { FieldProblem } from './errors.js';

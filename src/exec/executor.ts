@@ -7,14 +7,13 @@
  */
 import type { Clock } from '../core/clock.js';
 import { ShadowplaneError, type FieldProblem } from '../core/errors.js';
-import { logger } from '../obs/log.js';
+import type { Logger } from '../obs/log.js';
 import type { Action, ActionValue, Outcome, TaskSnapshot, TaskState, TaskTransition } from '../model/action.js';
 import { abortReason, failure, type Actuator } from './actuator.js';
 import { backoffDelay, deadlineSignal, sleep, unlessAborted, type BackoffPolicy } from './timing.js';
 import { parseExecutorConfig, type ExecutorConfig } from './config.js';
 import { assertTransition, isTerminal } from './states.js';
 
-const log = logger('exec');
 const ACTION_KINDS = new Set(['scale', 'preallocate', 'release', 'migrate', 'route']);
 const ACTION_MODES = new Set(['proactive', 'reactive', 'manual']);
 
@@ -25,6 +24,8 @@ export type ExecutorSettings = Partial<Omit<ExecutorConfig, 'backoff'>> & { back
 export interface ExecutorOptions {
   /** The clock for timestamps, backoff, timeouts and verification. */
   readonly clock: Clock;
+  /** Where a crashed task or a failing transition listener is logged. */
+  readonly log: Logger;
   /** The actuator for an action (usually by target); undefined refuses the action with `NoActuator`. */
   readonly actuatorFor: (action: Action) => Actuator | undefined;
   /**
@@ -165,7 +166,7 @@ export class Executor {
     this.emit(task, null, 'pending', `submitted to ${actuator.kind} actuator`);
     queueMicrotask(() => {
       // run() settles every task itself; reaching this catch means a bug in the table or the loop.
-      this.run(task).catch((err: unknown) => log.error({ err, taskId: task.id }, 'executor task crashed'));
+      this.run(task).catch((err: unknown) => this.options.log.error({ err, taskId: task.id }, 'executor task crashed'));
     });
     return { accepted: true, taskId: task.id, done };
   }
@@ -324,13 +325,16 @@ export class Executor {
 
   private emit(task: Task, from: TaskState | null, to: TaskState, reason: string, outcome?: Outcome): void {
     const { action } = task;
-    const transition: TaskTransition = { taskId: task.id, actionId: action.id, target: action.target, from, to, at: this.clock.now(), attempt: task.attempt, reason, ...(outcome ? { outcome } : {}) };
+    const transition: TaskTransition = {
+      taskId: task.id, actionId: action.id, target: action.target, from, to, at: this.clock.now(), attempt: task.attempt, reason,
+      ...(outcome ? { outcome } : {}),
+    };
     task.transitions.push(transition);
     for (const listener of this.listeners) {
       try {
         listener(transition);
       } catch (err) {
-        log.error({ err, taskId: task.id }, 'transition listener failed');
+        this.options.log.error({ err, taskId: task.id }, 'transition listener failed');
       }
     }
   }

@@ -108,7 +108,7 @@ export class AlertNotifier {
     let ended: Alert[];
     try {
       // An alert that was firing keeps the time it started.
-      current = new Map((await this.evaluate(now)).map((a) => [identity(a), { ...a, startsAt: this.firing.get(identity(a))?.startsAt ?? a.startsAt }]));
+      current = new Map((await this.evaluate()).map((a) => [identity(a), { ...a, startsAt: this.firing.get(identity(a))?.startsAt ?? a.startsAt }]));
       ended = await Promise.all([...this.firing].filter(([id]) => !current.has(id)).map(([, a]) => this.resolved(a, now)));
     } catch (err) {
       this.sources.log.warn({ err: (err as Error).message }, 'alerts not evaluated');
@@ -134,8 +134,8 @@ export class AlertNotifier {
     }
   }
 
-  /** The alerts firing at `now`. */
-  private async evaluate(now: number): Promise<Alert[]> {
+  /** The alerts firing now, from what the store holds. */
+  private async evaluate(): Promise<Alert[]> {
     const out: Alert[] = [];
     for (const target of this.sources.targets()) {
       const { store } = this.sources;

@@ -7,7 +7,6 @@
 import type { Clock } from '../core/clock.js';
 import type { FieldProblem } from '../core/errors.js';
 import { matches, problemsOf } from '../core/validation.js';
-import type { TargetRegistry } from '../control/targets.js';
 import type { RollupEngine, RollupEvent } from '../store/rollup.js';
 import type { Pseudonymizer } from './pseudonym.js';
 import { keepSample } from './sampler.js';
@@ -39,6 +38,18 @@ export interface IngestCounters {
   onSampledOut(n: number): void;
 }
 
+/**
+ * What the ingest path needs of the managed targets (the target registry provides it): a known
+ * target's sampling rate, looked up per item, and the creation of an unknown one when
+ * `unknownTargets` is `create`.
+ */
+export interface IngestTargets {
+  /** The target called `name`, or undefined. Synchronous: it is called for every item. */
+  find(name: string): { readonly samplingRate: number } | undefined;
+  /** Creates a target; the ingest path does not wait for it, and ignores a failure (another request may have created it). */
+  create(name: string, spec: { kind: 'service' }): Promise<unknown>;
+}
+
 /** How the ingest path treats time and unknown targets. */
 export interface IngestorOptions {
   maxFutureSkewMs: number;
@@ -51,7 +62,7 @@ export class Ingestor {
 
   constructor(
     private readonly engine: RollupEngine,
-    private readonly targets: TargetRegistry,
+    private readonly targets: IngestTargets,
     private readonly pseudonyms: Pseudonymizer,
     private readonly clock: Clock,
     private readonly options: IngestorOptions,

@@ -70,8 +70,14 @@ const PLAIN: protobuf.IConversionOptions = { longs: String, bytes: String, defau
 
 type Str = string | undefined;
 interface KeyValue { key: string; value?: { value?: string; stringValue?: string; boolValue?: boolean; intValue?: string; doubleValue?: number } }
-interface Point { attributes: KeyValue[]; timeUnixNano?: Str; asDouble?: number; asInt?: Str; count?: Str; sum?: number; bucketCounts: string[]; explicitBounds: number[]; quantileValues: { quantile?: number; value?: number }[] }
-interface Metric { name: string; data?: string; gauge?: { dataPoints: Point[] }; sum?: { dataPoints: Point[] }; histogram?: { dataPoints: Point[] }; exponentialHistogram?: { dataPoints: Point[] }; summary?: { dataPoints: Point[] } }
+interface Point {
+  attributes: KeyValue[]; timeUnixNano?: Str; asDouble?: number; asInt?: Str; count?: Str; sum?: number;
+  bucketCounts: string[]; explicitBounds: number[]; quantileValues: { quantile?: number; value?: number }[];
+}
+interface Metric {
+  name: string; data?: string; gauge?: { dataPoints: Point[] }; sum?: { dataPoints: Point[] }; histogram?: { dataPoints: Point[] };
+  exponentialHistogram?: { dataPoints: Point[] }; summary?: { dataPoints: Point[] };
+}
 interface Plain { resourceMetrics: { resource?: { attributes: KeyValue[] }; scopeMetrics: { metrics: Metric[] }[] }[] }
 
 /** `[a-zA-Z0-9_:]` only, not starting with a digit: a Prometheus name from an OpenTelemetry one. */

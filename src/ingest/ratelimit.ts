@@ -10,7 +10,8 @@ export class TokenBucket {
   private last: number;
 
   constructor(
-    private readonly ratePerSecond: number,
+    /** Tokens refilled per second, and the most the bucket holds. */
+    readonly ratePerSecond: number,
     private readonly clock: Clock,
   ) {
     this.tokens = ratePerSecond;

@@ -6,8 +6,8 @@
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import type { Clock } from '../core/clock.js';
 import { durationMs } from '../core/schema.js';
-import type { TargetRegistry } from '../control/targets.js';
 import type { Logger } from '../obs/log.js';
+import type { ScrapeSettings } from '../store/store.js';
 import type { Ingestor } from './ingestor.js';
 import type { WireSample } from './schemas.js';
 
@@ -19,6 +19,18 @@ export interface ScrapeStatus {
   samples?: number;
 }
 
+/**
+ * What the scraper needs of the managed targets (the target registry provides it): their names,
+ * each one's scrape settings, and a `change` event naming a target that was created, changed or
+ * deleted.
+ */
+export interface ScrapeTargets {
+  list(): readonly { readonly name: string }[];
+  find(name: string): { readonly scrape?: ScrapeSettings } | undefined;
+  on(event: 'change', listener: (name: string) => void): unknown;
+  off(event: 'change', listener: (name: string) => void): unknown;
+}
+
 /** Scrapes every target that has `scrape` settings; follows target changes. */
 export class Scraper {
   private readonly timers = new Map<string, () => void>();
@@ -26,7 +38,7 @@ export class Scraper {
   private readonly onChange = (name: string) => this.schedule(name);
 
   constructor(
-    private readonly targets: TargetRegistry,
+    private readonly targets: ScrapeTargets,
     private readonly ingestor: Ingestor,
     private readonly clock: Clock,
     private readonly log: Logger,

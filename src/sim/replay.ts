@@ -7,9 +7,9 @@
 import { VirtualClock } from '../core/clock.js';
 import { DEFAULT_SCALING_POLICY, decideScaling, initialScalingMemory } from '../plan/scaling.js';
 import type { ScalingDecision, ScalingMemory, ScalingPolicyConfig } from '../plan/scaling.js';
-import { DEFAULT_ONLINE_FORECASTER, OnlineForecaster } from '../plan/online-forecast.js';
-import type { OnlineForecasterConfig } from '../plan/online-forecast.js';
-import { EnginePoint } from '../plan/engine-point.js';
+import { DEFAULT_ONLINE_FORECASTER, OnlineForecaster } from '../forecast/online.js';
+import type { OnlineForecasterConfig } from '../forecast/online.js';
+import { EnginePoint } from '../forecast/engine-point.js';
 import { Fleet, HpaReference, LIMIT, initialReplicas, runOracle, scoreRun, scoreStart } from './world.js';
 import type { ReplayMetrics, RunTrace } from './world.js';
 
@@ -130,7 +130,8 @@ export function shadowplanePolicy(opts: ShadowplanePolicyOptions): ReplayPolicy 
         if (lastHpaSpec >= 0 && spec !== lastHpaSpec) hpaActions++;
         lastHpaSpec = spec;
         shadowFleet.setSpec(o.minute, spec);
-        factor = ownActions + 1 > (opts.budgetShare ?? ACTION_BUDGET.budgetShare) * hpaActions ? Math.min(ACTION_BUDGET.budgetMaxFactor, factor * ACTION_BUDGET.budgetStep) : Math.max(1, factor / ACTION_BUDGET.budgetStep);
+        const overBudget = ownActions + 1 > (opts.budgetShare ?? ACTION_BUDGET.budgetShare) * hpaActions;
+        factor = overBudget ? Math.min(ACTION_BUDGET.budgetMaxFactor, factor * ACTION_BUDGET.budgetStep) : Math.max(1, factor / ACTION_BUDGET.budgetStep);
         config = { ...scaling, actionCost: scaling.actionCost * factor };
       }
       const decision = decideScaling(
@@ -164,7 +165,9 @@ export interface PolicyResult {
 }
 
 /** Runs one named policy (the oracle is computed in hindsight) and scores it against the oracle. */
-export function replay(demand: readonly number[], name: PolicyName, opts: ReplayOptions & { scaling?: ScalingPolicyConfig; forecaster?: Partial<OnlineForecasterConfig> }): PolicyResult {
+export function replay(
+  demand: readonly number[], name: PolicyName, opts: ReplayOptions & { scaling?: ScalingPolicyConfig; forecaster?: Partial<OnlineForecasterConfig> },
+): PolicyResult {
   const oracle = runOracle(demand, opts.delay);
   const oracleCost = scoreRun(demand, oracle.ready, oracle.billed).cost;
   const run =

@@ -90,7 +90,9 @@ export function scoreStart(length: number): number {
  * referee's arithmetic, including its 1e-9 comparison slack; by default the whole scoring window).
  * Arrays must have equal lengths.
  */
-export function scoreRun(demand: readonly number[], ready: readonly number[], billed: readonly number[], start = scoreStart(demand.length), end = demand.length): ReplayMetrics {
+export function scoreRun(
+  demand: readonly number[], ready: readonly number[], billed: readonly number[], start = scoreStart(demand.length), end = demand.length,
+): ReplayMetrics {
   let under = 0;
   let unserved = 0;
   let over = 0;

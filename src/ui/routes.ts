@@ -3,7 +3,7 @@
  * npm package, all under /ui/; `/` redirects there. No build step and no external network: every
  * file the browser loads comes from this service.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, extname, join } from 'node:path';
@@ -48,7 +48,7 @@ export function uiRoutes(app: FastifyInstance): void {
   for (const [name, path] of Object.entries(uplotFiles())) files.set(`vendor/${name}`, path);
   const hide = { schema: { hide: true } };
 
-  const send = (name: string) => async (_req: unknown, reply: import('fastify').FastifyReply) =>
+  const send = (name: string) => async (_req: unknown, reply: FastifyReply) =>
     reply.type(TYPES[extname(name)]).header('cache-control', 'no-cache').send(readFileSync(files.get(name)!));
 
   app.get('/', hide, async (_req, reply) => reply.redirect('/ui/'));

@@ -83,7 +83,8 @@ export async function startComponents(): Promise<Components> {
   const sqlAppNoShadow = await startAdmin({ proxy: pgProxy, sink }, 0);
 
   return {
-    proxy, proxyUrl, trafficAdmin: origin(traffic), stream, streamAdmin: origin(streamApp), volume, volumeAdmin: origin(volumeApp), pgProxy, pgProxyPort, sqlAdmin: origin(sqlApp), sqlMirror, sqlAdminNoShadow: origin(sqlAppNoShadow),
+    proxy, proxyUrl, trafficAdmin: origin(traffic), stream, streamAdmin: origin(streamApp), volume, volumeAdmin: origin(volumeApp),
+    pgProxy, pgProxyPort, sqlAdmin: origin(sqlApp), sqlMirror, sqlAdminNoShadow: origin(sqlAppNoShadow),
     async traffic(n) {
       const want = proxy.route('orders')!.comparison.summary().compared + n;
       for (let i = 0; i < n; i++) await request(`${proxyUrl}/orders/7`);

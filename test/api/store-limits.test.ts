@@ -110,7 +110,7 @@ describe('strings are strings', () => {
   test('a number or boolean sent where a string is expected is refused, not turned into a name', async () => {
     const h = await testService();
     try {
-      for (const name of [12345, 9007199254740993, true]) {
+      for (const name of [12345, 2 ** 53, true]) {
         const res = await h.service.api.inject({ method: 'POST', url: '/v1/targets', payload: { name, kind: 'database' } });
         assert.equal(res.statusCode, 400, String(name));
         assert.deepEqual(res.json().problems.map((p: { path: string }) => p.path), ['/body/name']);

@@ -47,7 +47,7 @@ test('the demo prints where the dashboard is and what to expect; --log-format hu
     });
     assert.match(line, /^dashboard: http:\/\/127\.0\.0\.1:\d+\/ — the demo target's first decision comes in about a minute/);
     assert.deepEqual(stderr.split('\n').filter((l) => l.startsWith('{')), [], 'no JSON log lines');
-    assert.match(stderr, /^\d\d:\d\d:\d\d INFO  demo: demo target "demo" fed from a replayed trace/m);
+    assert.match(stderr, /^\d\d:\d\d:\d\d INFO {2}demo: demo target "demo" fed from a replayed trace/m);
     child.kill('SIGTERM');
     assert.equal(await exited, 0, `exit signal ${child.signalCode}: ${stderr}`);
   } finally {

@@ -28,7 +28,9 @@ interface Running {
   clock: VirtualClock;
 }
 
-function restartSuite(name: string, storeConfig: () => Promise<Record<string, unknown> | string>, dropStore: (store: Record<string, unknown>) => Promise<void>) {
+function restartSuite(
+  name: string, storeConfig: () => Promise<Record<string, unknown> | string>, dropStore: (store: Record<string, unknown>) => Promise<void>,
+) {
   describe(`anomaly events across restarts on ${name}`, () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'sp-restart-'));
     let store: Record<string, unknown> = {};

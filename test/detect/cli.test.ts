@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { runDetect, parseTimestamp } from '../../src/cli/detect.js';
-import { isCoded, ShadowplaneError } from '../../src/core/errors.js';
+import { isCoded, type ShadowplaneError } from '../../src/core/errors.js';
 import { gauss } from './synth.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sp-detect-'));

@@ -8,7 +8,7 @@ import { realClock } from '../../src/core/clock.js';
 import { CommandActuator, lastJsonObject } from '../../src/exec/command.js';
 import { parseActuatorConfig, type CommandConfig } from '../../src/exec/config.js';
 import { Executor } from '../../src/exec/executor.js';
-import { action } from './helpers.js';
+import { action, recordingLog } from './helpers.js';
 
 function command(over: Record<string, unknown>): CommandActuator {
   return new CommandActuator(parseActuatorConfig({ type: 'command', timeoutMs: 10_000, ...over }) as CommandConfig);
@@ -131,6 +131,7 @@ test('through the executor: a retryable exit is retried and a verification miss 
     const script = `echo "$SHADOWPLANE_PHASE $SHADOWPLANE_ACTION_FROM $SHADOWPLANE_ACTION_TO" >> "${logFile}"; if [ ! -e "${marker}" ]; then touch "${marker}"; exit 75; fi`;
     const executor = new Executor({
       clock: realClock,
+      log: recordingLog().log,
       actuatorFor: () => command({ command: 'sh', args: ['-c', script], rollback: true }),
       observe: async () => 3,
       settings: { backoff: { baseMs: 20 }, verifyDeadlineMs: 200, verifyIntervalMs: 50 },

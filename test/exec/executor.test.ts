@@ -10,7 +10,7 @@ import type { Action, Outcome, TaskTransition } from '../../src/model/action.js'
 import type { Actuator } from '../../src/exec/actuator.js';
 import { Executor, type ExecutorOptions } from '../../src/exec/executor.js';
 import { ReplayActuator, VirtualFleet } from '../../src/exec/replay.js';
-import { action, flush, runFor } from './helpers.js';
+import { action, flush, recordingLog, runFor } from './helpers.js';
 
 const ok = (capacity?: number): Outcome => ({ ok: true, reason: 'applied', retryable: false, attempts: 1, ...(capacity === undefined ? {} : { capacity }) });
 const fail = (reason: string, retryable: boolean): Outcome => ({ ok: false, reason, retryable, attempts: 1 });
@@ -40,7 +40,8 @@ class Hanging implements Actuator {
 function setup(actuator: Actuator, extra: Partial<ExecutorOptions> = {}) {
   const clock = new VirtualClock(1_000_000);
   const log: TaskTransition[] = [];
-  const executor = new Executor({ clock, actuatorFor: () => actuator, random: () => 0.5, ...extra, ...(extra.clock ? {} : { clock }) });
+  const options = { clock, log: recordingLog().log, actuatorFor: () => actuator, random: () => 0.5 };
+  const executor = new Executor({ ...options, ...extra, ...(extra.clock ? {} : { clock }) });
   executor.on((t) => log.push(t));
   const states = (taskId: string) => log.filter((t) => t.taskId === taskId).map((t) => t.to);
   return { clock: (extra.clock as VirtualClock | undefined) ?? clock, executor, log, states };
@@ -126,7 +127,7 @@ test('concurrency limits refuse with ExecutorBusy values; duplicates and missing
   assert.equal(executor.list().length, 2);
   assert.equal(executor.list('a').length, 1);
 
-  const none = new Executor({ clock: new VirtualClock(), actuatorFor: () => undefined });
+  const none = new Executor({ clock: new VirtualClock(), log: recordingLog().log, actuatorFor: () => undefined });
   const n = none.submit(action());
   assert.equal(!n.accepted && n.reason, 'NoActuator');
   await executor.close();
@@ -249,14 +250,17 @@ test('cancelling a running task aborts the actuator; an actuator that ignores it
   assert.match(d2.transitions.at(-1)!.reason, /no answer from the hanging actuator within 5000 ms/);
 });
 
-test('bad input: malformed actions and settings are refused with field problems; a throwing listener is contained', async () => {
-  const { executor } = setup(new Scripted([ok()]));
+test('bad input: malformed actions and settings are refused with field problems; a throwing listener is contained and logged', async () => {
+  const { log, records } = recordingLog();
+  const { executor } = setup(new Scripted([ok()]), { log });
   assert.throws(
     () => executor.submit({ ...action(), kind: 'explode', to: Number.NaN, target: '' } as unknown as Action),
     (err) => isCoded(err, 'SHADOWPLANE_ERR_VALIDATION') && err.problems.map((p) => p.path).sort().join() === '/kind,/target,/to',
   );
   assert.throws(
-    () => new Executor({ clock: new VirtualClock(), actuatorFor: () => undefined, settings: { maxPerTarget: 0, backoff: { jitter: 2 } } }),
+    () => new Executor({
+      clock: new VirtualClock(), log: recordingLog().log, actuatorFor: () => undefined, settings: { maxPerTarget: 0, backoff: { jitter: 2 } },
+    }),
     (err) => isCoded(err, 'SHADOWPLANE_ERR_CONFIG_INVALID') && err.problems.some((p) => p.path === '/executor/maxPerTarget') && err.problems.some((p) => p.path === '/executor/backoff/jitter'),
   );
   executor.on(() => {
@@ -265,6 +269,7 @@ test('bad input: malformed actions and settings are refused with field problems;
   const s = accepted(executor.submit(action()));
   await flush();
   assert.equal((await s.done).state, 'succeeded');
+  assert.ok(records.some((r) => r.msg === 'transition listener failed' && r.taskId === s.taskId && r.level === 50), 'the listener\'s failure is logged as an error with its task');
 });
 
 test('an actuator that throws fails the task without retry; close() refuses new work and cancels what it can', async () => {

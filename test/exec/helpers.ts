@@ -1,6 +1,8 @@
-/** Shared test helpers for the executor tests: actions and driving a VirtualClock with async code. */
+/** Shared test helpers for the executor tests: actions, a log that keeps its records, and driving a VirtualClock with async code. */
+import { pino } from 'pino';
 import type { VirtualClock } from '../../src/core/clock.js';
 import type { Action } from '../../src/model/action.js';
+import type { Logger } from '../../src/obs/log.js';
 
 let n = 0;
 
@@ -33,4 +35,11 @@ export async function runFor(clock: VirtualClock, ms: number, stepMs = 100): Pro
     clock.advance(Math.min(stepMs, ms - done));
     await flush();
   }
+}
+
+/** A real pino logger whose records (parsed) are kept in `records` instead of written out. */
+export function recordingLog(): { log: Logger; records: Record<string, unknown>[] } {
+  const records: Record<string, unknown>[] = [];
+  const log = pino({ level: 'info' }, { write: (line: string) => void records.push(JSON.parse(line) as Record<string, unknown>) });
+  return { log, records };
 }

@@ -25,7 +25,13 @@ test('terminal states are exactly the ends of the lifecycle, and every state is 
   assert.deepEqual(ALL.filter(isTerminal).sort(), ['cancelled', 'failed', 'rollback-failed', 'rolled-back', 'succeeded']);
   const seen = new Set<TaskState>(['pending']);
   const queue: TaskState[] = ['pending'];
-  while (queue.length) for (const next of TRANSITIONS[queue.shift()!]) if (!seen.has(next)) (seen.add(next), queue.push(next));
+  while (queue.length) {
+    for (const next of TRANSITIONS[queue.shift()!]) {
+      if (seen.has(next)) continue;
+      seen.add(next);
+      queue.push(next);
+    }
+  }
   assert.deepEqual([...seen].sort(), [...ALL].sort());
 });
 

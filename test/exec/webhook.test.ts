@@ -7,7 +7,7 @@ import { realClock } from '../../src/core/clock.js';
 import { parseActuatorConfig, type WebhookConfig } from '../../src/exec/config.js';
 import { Executor } from '../../src/exec/executor.js';
 import { WebhookActuator } from '../../src/exec/webhook.js';
-import { action } from './helpers.js';
+import { action, recordingLog } from './helpers.js';
 
 interface Seen {
   headers: IncomingMessage['headers'];
@@ -187,6 +187,7 @@ test('through the executor: a verification miss rolls back by POSTing the invers
   try {
     const executor = new Executor({
       clock: realClock,
+      log: recordingLog().log,
       actuatorFor: () => webhook(s.url, { rollback: true }),
       observe: async () => 2,
       settings: { verifyDeadlineMs: 200, verifyIntervalMs: 50 },

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { forecastCsv, readLongCsv } from '../../src/cli/forecast.js';
-import { isCoded, ShadowplaneError } from '../../src/core/errors.js';
+import { isCoded, type ShadowplaneError } from '../../src/core/errors.js';
 import { cli } from '../helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sp-forecast-'));
@@ -114,6 +114,6 @@ test('forecast: an output that cannot be written fails before any work with one 
   });
   const run = spawnSync(process.execPath, [...cli('forecast'), '--input', file('w2.csv', seasonalCsv()), '--horizon', '3', '--output', dir], { encoding: 'utf8' });
   assert.equal(run.status, 1);
-  assert.match(run.stderr, /^error SHADOWPLANE_ERR_OUTPUT_FILE: cannot write .*: it is a directory\n  --output: /);
+  assert.match(run.stderr, /^error SHADOWPLANE_ERR_OUTPUT_FILE: cannot write .*: it is a directory\n {2}--output: /);
   assert.doesNotMatch(run.stderr, /forecast: \d+\/\d+ series|at .*\.js:\d+/);
 });

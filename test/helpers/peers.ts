@@ -60,7 +60,9 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>,
   }
 }
 
-async function startPeer(name: string, bin: string, args: (dir: string, port: number) => string[], files: Record<string, string>, prepare?: (dir: string) => void): Promise<Peer> {
+async function startPeer(
+  name: string, bin: string, args: (dir: string, port: number) => string[], files: Record<string, string>, prepare?: (dir: string) => void,
+): Promise<Peer> {
   const dir = mkdtempSync(join(tmpdir(), `sp-${name}-`));
   const port = await freePort();
   for (const [file, text] of Object.entries(files)) writeFileSync(join(dir, file), text.replaceAll('{{self}}', `127.0.0.1:${port}`));

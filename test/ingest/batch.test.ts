@@ -10,7 +10,9 @@ describe('parseBatch', () => {
   test('a JSON array cut into pieces gives the elements JSON.parse gives, strings with brackets, commas and escapes included', async () => {
     const tricky = ['a,b', 'x]y', '{"no":1}', 'quote \\" and ] ,', 'back\\\\', 'é€😀', '[', '}'];
     const elements: unknown[] = [];
-    for (let i = 0; i < 20_000; i++) elements.push({ i, s: tricky[i % tricky.length], nested: [[i, { a: [tricky[(i + 1) % tricky.length]] }]], n: i % 3 ? null : -1.5e3 });
+    for (let i = 0; i < 20_000; i++) {
+      elements.push({ i, s: tricky[i % tricky.length], nested: [[i, { a: [tricky[(i + 1) % tricky.length]] }]], n: i % 3 ? null : -1.5e3 });
+    }
     elements.push('tail', 7, true, null, []);
     const text = ` \n[ ${elements.map((e) => JSON.stringify(e)).join(' ,\n')} ]\n `;
     assert.ok(text.length > 10 * 64 * 1024, 'the body spans many pieces');

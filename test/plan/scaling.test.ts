@@ -2,9 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULT_SCALING_POLICY, ScalingReason, decideScaling, initialScalingMemory } from '../../src/plan/scaling.js';
 import type { ScalingPolicyConfig, ScalingView } from '../../src/plan/scaling.js';
-import { EnginePoint } from '../../src/plan/engine-point.js';
+import { EnginePoint } from '../../src/forecast/engine-point.js';
 import type { Forecast } from '../../src/model/forecast.js';
-import { OnlineForecaster, DEFAULT_ONLINE_FORECASTER } from '../../src/plan/online-forecast.js';
+import { OnlineForecaster, DEFAULT_ONLINE_FORECASTER } from '../../src/forecast/online.js';
 
 // The tolerance rule (actionCost 0) for the tests written against it; the savings rule has its own tests.
 const cfg: ScalingPolicyConfig = { ...DEFAULT_SCALING_POLICY, actionCost: 0, targetUtilisation: 0.9, reactiveAboveUse: 0.9, scaleInStabilizationSteps: 30 };

@@ -5,18 +5,19 @@
  * unknown target is SHADOWPLANE_ERR_TARGET_NOT_FOUND; a refused triage change is
  * SHADOWPLANE_ERR_TRIAGE_STATE.
  */
-import { Type, type Static } from '@sinclair/typebox';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import type { Clock } from '../../core/clock.js';
 import { MAX_TIME_MS, TargetName } from '../../core/schema.js';
 import { ShadowplaneError } from '../../core/errors.js';
 import { triageAnomaly } from '../../control/anomaly.js';
-import type { TriageState } from '../../model/detect.js';
-import type { ShadowplaneService } from '../../service.js';
+import type { Controller } from '../../control/controller.js';
+import type { ShadowStore } from '../../store/store.js';
 import { requester, Who } from '../who.js';
 
 const TargetParams = Type.Object({ target: TargetName });
 const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 300 }) });
-const States = ['open', 'acknowledged', 'resolved', 'false-positive'];
+const States = ['open', 'acknowledged', 'resolved', 'false-positive'] as const;
 const ListQuery = Type.Object({
   state: Type.Optional(Type.Union(States.map((s) => Type.Literal(s)), { description: 'Only events in this triage state.' })),
   limit: Type.Integer({ minimum: 1, maximum: 1000, default: 50 }),
@@ -24,43 +25,50 @@ const ListQuery = Type.Object({
 });
 const TriageBody = Type.Object(
   {
-    state: Type.Union(['acknowledged', 'resolved', 'false-positive'].map((s) => Type.Literal(s))),
+    state: Type.Union((['acknowledged', 'resolved', 'false-positive'] as const).map((s) => Type.Literal(s))),
     ...Who,
   },
   { additionalProperties: false },
 );
 
+/** What the anomaly routes use. */
+export interface AnomalyRouteDeps {
+  readonly controller: Pick<Controller, 'loop'>;
+  /** The anomaly events, and the audit trail their triage goes to. */
+  readonly store: ShadowStore;
+  readonly clock: Clock;
+}
+
 /** /v1/targets/{target}/anomalies, /v1/anomalies/{id}, /v1/anomalies/{id}/triage, /v1/targets/{target}/risk. */
-export function anomalyRoutes(app: FastifyInstance, service: ShadowplaneService): void {
+export const anomalyRoutes: FastifyPluginAsyncTypebox<AnomalyRouteDeps> = async (app, { controller, store, clock }) => {
   const tags = ['anomalies'];
   const security = [{ bearer: [] }];
-  const { controller, store } = service;
 
-  app.get<{ Params: Static<typeof TargetParams>; Querystring: Static<typeof ListQuery> }>(
+  app.get(
     '/v1/targets/:target/anomalies',
     { schema: { tags, summary: 'Anomaly events of a target, newest first: start, end, severity, drivers, kind, triage state.', params: TargetParams, querystring: ListQuery } },
     async (req) => {
       controller.loop(req.params.target);
       const q = req.query;
-      return { anomalies: await store.listAnomalies({ target: req.params.target, limit: q.limit, before: q.before, state: q.state as TriageState | undefined }) };
+      return { anomalies: await store.listAnomalies({ target: req.params.target, limit: q.limit, before: q.before, state: q.state }) };
     },
   );
 
-  app.get<{ Params: Static<typeof IdParams> }>('/v1/anomalies/:id', { schema: { tags, summary: 'One anomaly event.', params: IdParams } }, async (req) => {
+  app.get('/v1/anomalies/:id', { schema: { tags, summary: 'One anomaly event.', params: IdParams } }, async (req) => {
     const event = await store.getAnomaly(req.params.id);
     if (!event) throw new ShadowplaneError('SHADOWPLANE_ERR_NOT_FOUND', `no anomaly event ${req.params.id}`);
     return event;
   });
 
-  app.put<{ Params: Static<typeof IdParams>; Body: Static<typeof TriageBody> }>(
+  app.put(
     '/v1/anomalies/:id/triage',
     { schema: { tags, summary: 'Triage an anomaly event: acknowledged, resolved or false-positive (open -> any; acknowledged -> resolved | false-positive; resolved -> false-positive).', params: IdParams, body: TriageBody, security } },
     async (req) => {
-      return triageAnomaly(store, service.clock.now(), req.params.id, req.body.state as TriageState, requester(req, req.body));
+      return triageAnomaly(store, clock.now(), req.params.id, req.body.state, requester(req, req.body));
     },
   );
 
-  app.get<{ Params: Static<typeof TargetParams> }>(
+  app.get(
     '/v1/targets/:target/risk',
     { schema: { tags, summary: 'Latest failure-risk score of a target (probability of a failure or SLO breach within the horizon) with its drivers and `limit`: the limit that drives it (utilisation or one of `control.risk.limits`) and when its trend is forecast to cross it; `ready: false` with a reason until the loop has produced one.', params: TargetParams } },
     async (req) => {
@@ -70,4 +78,4 @@ export function anomalyRoutes(app: FastifyInstance, service: ShadowplaneService)
       return { ...risk, reason: 'Scored', message: `risk computed for the step ending ${new Date(risk.t).toISOString()}` };
     },
   );
-}
+};

@@ -6,13 +6,16 @@
  * history again, so it forecasts from its next tick.
  */
 import { randomUUID } from 'node:crypto';
-import { Type, type Static } from '@sinclair/typebox';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import type { Clock } from '../../core/clock.js';
 import { ShadowplaneError, type FieldProblem } from '../../core/errors.js';
 import { durationMs, TargetName } from '../../core/schema.js';
+import type { Controller } from '../../control/controller.js';
+import type { TargetRegistry } from '../../control/targets.js';
 import { SampleSchema, seriesKey } from '../../ingest/schemas.js';
-import type { ShadowplaneService } from '../../service.js';
 import { importableBefore, importHistory } from '../../store/history.js';
+import type { ShadowStore } from '../../store/store.js';
 import { requester, Who } from '../who.js';
 
 const NameParams = Type.Object({ name: TargetName });
@@ -41,24 +44,39 @@ const HistoryBody = Type.Object(
   { additionalProperties: false },
 );
 
-/** GET and POST /v1/targets/{name}/history. */
-export function historyRoutes(app: FastifyInstance, service: ShadowplaneService): void {
-  const tags = ['ingest'];
-  const { store } = service.config;
-  const alignMs = service.granularities.at(-1)! * 1000;
-  const latenessSeconds = durationMs(store.lateness) / 1000;
-  const limits = () => ({ granularities: service.granularities, alignMs, importableBefore: importableBefore(service.granularities, latenessSeconds, service.clock.now()) });
+/** What the history routes use. */
+export interface HistoryRouteDeps {
+  /** `store.lateness`, `store.topK` and `store.openKeysPerDimension` of the config. */
+  readonly settings: { readonly lateness: string; readonly topK: number; readonly openKeysPerDimension: number };
+  /** The store's window lengths in seconds, finest first. */
+  readonly granularities: readonly number[];
+  readonly clock: Clock;
+  readonly targets: Pick<TargetRegistry, 'get'>;
+  readonly store: ShadowStore;
+  /** Its loop reads the target's history again after an import. */
+  readonly controller: Pick<Controller, 'rewarm'>;
+  /** Writes the open windows, so an import sees what the live rollup holds. */
+  readonly flush: () => Promise<void>;
+}
 
-  app.get<{ Params: Static<typeof NameParams> }>(
+/** GET and POST /v1/targets/{name}/history. */
+export const historyRoutes: FastifyPluginAsyncTypebox<HistoryRouteDeps> = async (app, deps) => {
+  const tags = ['ingest'];
+  const { settings, granularities, clock, targets } = deps;
+  const alignMs = granularities.at(-1)! * 1000;
+  const latenessSeconds = durationMs(settings.lateness) / 1000;
+  const limits = () => ({ granularities, alignMs, importableBefore: importableBefore(granularities, latenessSeconds, clock.now()) });
+
+  app.get(
     '/v1/targets/:name/history',
     { schema: { tags, summary: 'How a history import must be cut: store granularities (s), the alignment of a batch (ms) and the latest time it may reach (ms).', params: NameParams } },
     async (req) => {
-      service.targets.get(req.params.name);
+      targets.get(req.params.name);
       return { target: req.params.name, ...limits() };
     },
   );
 
-  app.post<{ Params: Static<typeof NameParams>; Body: Static<typeof HistoryBody> }>(
+  app.post(
     '/v1/targets/:name/history',
     {
       schema: {
@@ -67,7 +85,7 @@ export function historyRoutes(app: FastifyInstance, service: ShadowplaneService)
       },
     },
     async (req) => {
-      const target = service.targets.get(req.params.name).name;
+      const target = targets.get(req.params.name).name;
       const b = req.body;
       const { importableBefore: before } = limits();
       const problems: FieldProblem[] = [];
@@ -81,21 +99,22 @@ export function historyRoutes(app: FastifyInstance, service: ShadowplaneService)
         const bad = s.points.findIndex(([at, v]) => at < b.from || at >= b.to || !Number.isFinite(v));
         if (bad >= 0) problems.push({ path: `/body/series/${i}/points/${bad}`, message: Number.isFinite(s.points[bad][1]) ? 'time must lie in [from, to)' : 'value must be a finite number' });
       });
-      if (b.series.length > store.topK) problems.push({ path: '/body/series', message: `holds ${b.series.length} series; at most store.topK (${store.topK}) per batch, so none is folded into __other__` });
+      if (b.series.length > settings.topK) problems.push({ path: '/body/series', message: `holds ${b.series.length} series; at most store.topK (${settings.topK}) per batch, so none is folded into __other__` });
       if (points > MAX_BATCH_POINTS) problems.push({ path: '/body/series', message: `holds ${points} points; at most ${MAX_BATCH_POINTS} per batch` });
       const keys = b.series.map((s) => seriesKey(s.metric, s.labels));
       keys.forEach((k, i) => {
         if (keys.indexOf(k) !== i) problems.push({ path: `/body/series/${i}`, message: `repeats the series ${k} of series ${keys.indexOf(k)}` });
       });
       if (problems.length > 0) throw new ShadowplaneError('SHADOWPLANE_ERR_VALIDATION', 'the history batch is not valid', problems);
-      await service.flush();
-      const result = await importHistory(service.store, { granularities: service.granularities, topK: store.topK, openKeysPerDimension: store.openKeysPerDimension }, {
+      await deps.flush();
+      const options = { granularities: [...granularities], topK: settings.topK, openKeysPerDimension: settings.openKeysPerDimension };
+      const result = await importHistory(deps.store, options, {
         target, from: b.from, to: b.to, series: b.series.map((s, i) => ({ key: keys[i], points: s.points })),
       });
       const who = requester(req, b);
-      await service.store.appendAudit({ id: randomUUID(), target, at: service.clock.now(), ...who, action: 'import', detail: { source: b.source, from: b.from, to: b.to, ...result } });
-      if (result.windows > 0) await service.controller.rewarm(target);
+      await deps.store.appendAudit({ id: randomUUID(), target, at: clock.now(), ...who, action: 'import', detail: { source: b.source, from: b.from, to: b.to, ...result } });
+      if (result.windows > 0) await deps.controller.rewarm(target);
       return { target, from: b.from, to: b.to, ...result };
     },
   );
-}
+};

@@ -4,13 +4,13 @@
  * listed with its index, field and rule. A batch is parsed, then ingested, a few milliseconds at a
  * time between turns of the event loop, within server.maxItemsPerBatch and server.parseTimeout.
  */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import type { FastifyInstance, FastifyReply } from 'fastify';
-import { durationMs } from '../../core/schema.js';
-import { forEachSliced, parseBatch, type RawBatch } from '../../ingest/batch.js';
-import type { IngestResult } from '../../ingest/ingestor.js';
+import type { FastifyReply } from 'fastify';
+import { forEachSliced, parseBatch, type BatchBounds, type RawBatch } from '../../ingest/batch.js';
+import type { IngestResult, Ingestor } from '../../ingest/ingestor.js';
+import type { TokenBucket } from '../../ingest/ratelimit.js';
 import { EventSchema, SampleSchema } from '../../ingest/schemas.js';
-import type { ShadowplaneService } from '../../service.js';
 import { ITEMS_CHECKED_ALONE } from '../app.js';
 import { problem, sendProblem } from '../problem.js';
 
@@ -33,21 +33,31 @@ const IngestAnswer = Type.Object({
   rejected: Type.Array(Type.Object({ index: Type.Integer(), reason: Type.String(), problems: Type.Array(Type.Object({ path: Type.String(), message: Type.String() })) }), { description: `The first ${MAX_LISTED_REJECTIONS} rejected items.` }),
 });
 
+/** The API's ingest budget (server.maxEventsPerSecond items per second), shared by every ingest route. */
+export type IngestBudget = Pick<TokenBucket, 'take' | 'ratePerSecond'>;
+
+/** What the ingest routes use. */
+export interface IngestRouteDeps {
+  readonly ingestor: Pick<Ingestor, 'ingestLine' | 'finish'>;
+  readonly admission: IngestBudget;
+  /** server.maxItemsPerBatch and server.parseTimeout. */
+  readonly bounds: BatchBounds;
+}
+
 /** /v1/events and /v1/samples. */
-export function ingestRoutes(app: FastifyInstance, service: ShadowplaneService): void {
-  const { ingestor } = service;
-
-  const bounds = { maxItems: service.config.server.maxItemsPerBatch, parseTimeoutMs: durationMs(service.config.server.parseTimeout) };
-
+export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRouteDeps> = async (app, { ingestor, admission, bounds }) => {
   const handle = async (kind: 'event' | 'sample', body: unknown, reply: FastifyReply) => {
     // JSON and NDJSON arrive unparsed (rawBatch); a text/plain body is read as NDJSON, as it always was.
     const raw: RawBatch | undefined = isRawBatch(body) ? body : typeof body === 'string' ? { format: 'ndjson', bytes: Buffer.from(body) } : undefined;
     const items = raw ? await parseBatch(raw, bounds) : [body];
-    if (!admit(service, items.length, reply)) return reply;
+    if (!admit(admission, items.length, reply)) return reply;
     const result: IngestResult = { accepted: 0, sampledOut: 0, rejected: [] };
     await forEachSliced(items, (item, i) => ingestor.ingestLine(kind, item, i, result));
     ingestor.finish(kind, result);
-    const answer = { accepted: result.accepted, sampledOut: result.sampledOut, rejectedCount: result.rejected.length, rejected: result.rejected.slice(0, MAX_LISTED_REJECTIONS) };
+    const answer = {
+      accepted: result.accepted, sampledOut: result.sampledOut,
+      rejectedCount: result.rejected.length, rejected: result.rejected.slice(0, MAX_LISTED_REJECTIONS),
+    };
     if (result.rejected.length > 0 && result.accepted === 0 && result.sampledOut === 0) {
       return sendProblem(reply, { ...problem('SHADOWPLANE_ERR_VALIDATION', `all ${result.rejected.length} items were rejected`), ...answer });
     }
@@ -70,16 +80,16 @@ export function ingestRoutes(app: FastifyInstance, service: ShadowplaneService):
     config: { ...ITEMS_CHECKED_ALONE, rawBatch: true },
     schema: { tags: ['ingest'], summary: 'Ingest resource-metric samples.', description: 'A MetricSample, an array of them, or NDJSON with one per line.', consumes, security, response: { 200: IngestAnswer } },
   }, async (req, reply) => handle('sample', req.body, reply));
-}
+};
 
 
 /**
- * Takes `count` items from the API's ingest budget (server.maxEventsPerSecond, shared by every
- * ingest route); when there are not enough, answers 429 with Retry-After and returns false.
+ * Takes `count` items from the API's ingest budget; when there are not enough, answers 429 with
+ * Retry-After and returns false.
  */
-export function admit(service: ShadowplaneService, count: number, reply: FastifyReply): boolean {
-  const wait = service.admission.take(count);
+export function admit(budget: IngestBudget, count: number, reply: FastifyReply): boolean {
+  const wait = budget.take(count);
   if (wait === 0) return true;
-  void sendProblem(reply.header('retry-after', String(wait)), problem('SHADOWPLANE_ERR_RATE_LIMITED', `more than server.maxEventsPerSecond (${service.config.server.maxEventsPerSecond}) items per second; retry in ${wait} s`));
+  void sendProblem(reply.header('retry-after', String(wait)), problem('SHADOWPLANE_ERR_RATE_LIMITED', `more than server.maxEventsPerSecond (${budget.ratePerSecond}) items per second; retry in ${wait} s`));
   return false;
 }

@@ -8,15 +8,16 @@
  */
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { IngestResult } from '../../ingest/ingestor.js';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { IngestResult, Ingestor } from '../../ingest/ingestor.js';
 import { decodeWriteRequest } from '../../ingest/remote-write.js';
 import { decodeOtlpMetrics, otlpResponse } from '../../ingest/otlp.js';
-import { SeriesMapper, type PushedPoints, type PushedSeries } from '../../ingest/series-rules.js';
+import { SeriesMapper, type PushedPoints, type PushedSeries, type SeriesRule } from '../../ingest/series-rules.js';
 import { seriesKey, type WireSample } from '../../ingest/schemas.js';
-import type { ShadowplaneService } from '../../service.js';
+import type { Logger } from '../../obs/log.js';
 import { problem, sendProblem } from '../problem.js';
-import { admit } from './ingest.js';
+import { admit, type IngestBudget } from './ingest.js';
 
 /** Rejections listed in one answer; the count covers all of them. */
 const MAX_LISTED_REJECTIONS = 100;
@@ -30,12 +31,29 @@ interface PushAnswer {
   rejected: { series: string; at: number | string; reason: string; problems: { path: string; message: string }[] }[];
 }
 
+/** What the push routes use. */
+export interface PushRouteDeps {
+  /** `ingest.remoteWrite`, `ingest.otlp` and `ingest.seriesRules` of the config. */
+  readonly settings: {
+    readonly remoteWrite: { readonly enabled: boolean };
+    readonly otlp: { readonly enabled: boolean };
+    readonly seriesRules: readonly SeriesRule[];
+  };
+  /** server.bodyLimit: also the most a remote-write body may decompress to. */
+  readonly bodyLimit: number;
+  readonly ingestor: Pick<Ingestor, 'ingestSamples'>;
+  readonly admission: IngestBudget;
+  readonly log: Logger;
+}
+
 /**
  * Maps pushed series through the rules and ingests them as samples. Undefined when the ingest
  * budget refused them (the 429 is sent already); else what became of them, and whether every
  * mapped sample was rejected.
  */
-function ingestPushed(service: ShadowplaneService, mapper: SeriesMapper, series: readonly PushedPoints[], reply: FastifyReply): { answer: PushAnswer; allRejected: boolean } | undefined {
+function ingestPushed(
+  deps: PushRouteDeps, mapper: SeriesMapper, series: readonly PushedPoints[], reply: FastifyReply,
+): { answer: PushAnswer; allRejected: boolean } | undefined {
   const samples: WireSample[] = [];
   const from: PushedSeries[] = [];
   let unmatched = 0;
@@ -55,18 +73,20 @@ function ingestPushed(service: ShadowplaneService, mapper: SeriesMapper, series:
       from.push(s);
     }
   }
-  if (!admit(service, samples.length, reply)) return undefined;
-  const result: IngestResult = service.ingestor.ingestSamples(samples);
+  if (!admit(deps.admission, samples.length, reply)) return undefined;
+  const result: IngestResult = deps.ingestor.ingestSamples(samples);
   const answer: PushAnswer = {
     accepted: result.accepted,
     unmatched,
     stale,
     rejectedCount: result.rejected.length,
-    rejected: result.rejected.slice(0, MAX_LISTED_REJECTIONS).map((r) => ({ series: seriesKey(from[r.index].metric, from[r.index].labels as Record<string, string>), at: samples[r.index].at, reason: r.reason, problems: r.problems })),
+    rejected: result.rejected.slice(0, MAX_LISTED_REJECTIONS).map((r) => ({
+      series: seriesKey(from[r.index].metric, from[r.index].labels as Record<string, string>), at: samples[r.index].at, reason: r.reason, problems: r.problems,
+    })),
   };
   if (result.rejected.length > 0) {
     const first = answer.rejected[0];
-    service.log.warn({ rejected: result.rejected.length, accepted: result.accepted, first: `${first.series}: ${first.problems[0]?.path} ${first.problems[0]?.message}` }, 'pushed samples rejected');
+    deps.log.warn({ rejected: result.rejected.length, accepted: result.accepted, first: `${first.series}: ${first.problems[0]?.path} ${first.problems[0]?.message}` }, 'pushed samples rejected');
   }
   return { answer, allRejected: result.rejected.length > 0 && result.accepted === 0 };
 }
@@ -77,8 +97,8 @@ function allRejected(reply: FastifyReply, answer: PushAnswer) {
 }
 
 /** POST /api/v1/write when `ingest.remoteWrite.enabled`, POST /v1/metrics when `ingest.otlp.enabled`. */
-export function pushRoutes(app: FastifyInstance, service: ShadowplaneService): void {
-  const { ingest, server } = service.config;
+export const pushRoutes: FastifyPluginAsyncTypebox<PushRouteDeps> = async (app, deps) => {
+  const ingest = deps.settings;
   if (!ingest.remoteWrite.enabled && !ingest.otlp.enabled) return;
   const mapper = new SeriesMapper(ingest.seriesRules);
   app.addContentTypeParser('application/x-protobuf', { parseAs: 'buffer' }, (_req: FastifyRequest, body: Buffer, done: (err: Error | null, body?: unknown) => void) => done(null, body));
@@ -101,7 +121,7 @@ export function pushRoutes(app: FastifyInstance, service: ShadowplaneService): v
       },
     }, async (req, reply) => {
       const json = !Buffer.isBuffer(req.body);
-      const done = ingestPushed(service, mapper, decodeOtlpMetrics(req.body), reply);
+      const done = ingestPushed(deps, mapper, decodeOtlpMetrics(req.body), reply);
       if (!done) return reply;
       if (done.allRejected) return allRejected(reply, done.answer);
       const first = done.answer.rejected[0];
@@ -118,8 +138,8 @@ export function pushRoutes(app: FastifyInstance, service: ShadowplaneService): v
     },
   }, async (req, reply) => {
     if (!Buffer.isBuffer(req.body)) return sendProblem(reply, problem('SHADOWPLANE_ERR_VALIDATION', 'the body must be a snappy-compressed protobuf WriteRequest', [{ path: '/headers/content-type', message: 'must be application/x-protobuf' }]));
-    const done = ingestPushed(service, mapper, decodeWriteRequest(req.body, server.bodyLimit), reply);
+    const done = ingestPushed(deps, mapper, decodeWriteRequest(req.body, deps.bodyLimit), reply);
     if (!done) return reply;
     return done.allRejected ? allRejected(reply, done.answer) : done.answer;
   });
-}
+};

@@ -1,11 +1,14 @@
 /** Reading the shadow: a series at a step, the top keys of a dimension, and the live window. */
-import { Type, type Static } from '@sinclair/typebox';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import type { Clock } from '../../core/clock.js';
 import { Duration, MAX_TIME_MS, TargetName, Text, durationMs } from '../../core/schema.js';
 import { ShadowplaneError } from '../../core/errors.js';
-import type { ShadowplaneService } from '../../service.js';
+import type { TargetRegistry } from '../../control/targets.js';
 import { SERIES_STATS, readSeries, windowStat, type SeriesStat } from '../../store/query.js';
-import { DIMENSIONS, Window, type Dimension, type WindowRow } from '../../store/window.js';
+import type { RollupEngine } from '../../store/rollup.js';
+import type { ShadowStore } from '../../store/store.js';
+import { DIMENSIONS, Window, type WindowRow } from '../../store/window.js';
 
 const NameParams = Type.Object({ name: TargetName });
 const Time = Type.String({ description: 'ms since the epoch, an ISO-8601 date-time, `now`, or `now-<duration>` such as `now-1h`.' });
@@ -78,40 +81,57 @@ export function windowSummary(w: Window) {
   };
 }
 
-/** /v1/targets/:name/series, /top and /live. */
-export function queryRoutes(app: FastifyInstance, service: ShadowplaneService): void {
-  const tags = ['shadow store'];
+/** What the query routes use. */
+export interface QueryRouteDeps {
+  /** `store.granularities` and `store.retention` of the config. */
+  readonly settings: { readonly granularities: readonly string[]; readonly retention: Readonly<Record<string, string>> };
+  /** The store's window lengths in seconds, finest first. */
+  readonly granularities: readonly number[];
+  readonly clock: Clock;
+  readonly targets: Pick<TargetRegistry, 'get'>;
+  readonly store: ShadowStore;
+  /** The live rollup, for the still-open windows. */
+  readonly engine: Pick<RollupEngine, 'openRows'>;
+}
 
-  app.get<{ Params: Static<typeof NameParams>; Querystring: Static<typeof SeriesQuery> }>(
+/** /v1/targets/:name/series, /top and /live. */
+export const queryRoutes: FastifyPluginAsyncTypebox<QueryRouteDeps> = async (app, deps) => {
+  const tags = ['shadow store'];
+  const { granularities, store } = deps;
+
+  app.get(
     '/v1/targets/:name/series',
     { schema: { tags, summary: 'One series of the Shadow Store at a step.', params: NameParams, querystring: SeriesQuery } },
     async (req) => {
       const q = req.query;
-      const { from, to } = rangeOf(service, req.params.name, q);
-      const series = await readSeries(service.store, service.granularities, { target: req.params.name, dim: q.dim as Dimension, key: q.key, stat: q.metric as SeriesStat, from, to, stepMs: durationMs(q.step) });
-      return { target: req.params.name, dim: q.dim, key: q.key, metric: q.metric, from, to, granularity: series.granularity, step: series.stepMs, points: series.points };
+      const { from, to } = rangeOf(deps, req.params.name, q);
+      const target = req.params.name;
+      const series = await readSeries(store, granularities, { target, dim: q.dim, key: q.key, stat: q.metric, from, to, stepMs: durationMs(q.step) });
+      return { target, dim: q.dim, key: q.key, metric: q.metric, from, to, granularity: series.granularity, step: series.stepMs, points: series.points };
     },
   );
 
-  app.get<{ Params: Static<typeof NameParams>; Querystring: Static<typeof TopQuery> }>(
+  app.get(
     '/v1/targets/:name/top',
     { schema: { tags, summary: 'The heaviest keys of a dimension over a range.', params: NameParams, querystring: TopQuery } },
     async (req) => {
       const q = req.query;
-      const { from, to, now } = rangeOf(service, req.params.name, q);
-      const granularity = granularityCovering(service, from, now);
-      const rows = await service.store.topKeys({ target: req.params.name, granularity, dim: q.dim as Exclude<Dimension, 'total'>, from: from - (from % (granularity * 1000)), to, by: q.by as 'count' | 'bytes', limit: q.limit });
-      return { target: req.params.name, dim: q.dim, by: q.by, from, to, granularity, keys: rows.map((r) => ({ key: r.key, count: r.count, estimatedCount: r.estCount, bytes: r.bytes, estimatedBytes: r.estBytes, errors: r.errors })) };
+      const { from, to, now } = rangeOf(deps, req.params.name, q);
+      const granularity = granularityCovering(deps.settings, from, now);
+      const target = req.params.name;
+      const rows = await store.topKeys({ target, granularity, dim: q.dim, from: from - (from % (granularity * 1000)), to, by: q.by, limit: q.limit });
+      const keys = rows.map((r) => ({ key: r.key, count: r.count, estimatedCount: r.estCount, bytes: r.bytes, estimatedBytes: r.estBytes, errors: r.errors }));
+      return { target, dim: q.dim, by: q.by, from, to, granularity, keys };
     },
   );
 
-  app.get<{ Params: Static<typeof NameParams> }>(
+  app.get(
     '/v1/targets/:name/live',
     { schema: { tags, summary: 'The still-open windows of the finest granularity, with their top keys.', params: NameParams } },
     async (req) => {
-      service.targets.get(req.params.name);
+      deps.targets.get(req.params.name);
       const byStart = new Map<number, WindowRow[]>();
-      for (const row of service.engine.openRows(req.params.name)) byStart.set(row.start, [...(byStart.get(row.start) ?? []), row]);
+      for (const row of deps.engine.openRows(req.params.name)) byStart.set(row.start, [...(byStart.get(row.start) ?? []), row]);
       const windows = [...byStart.entries()].map(([start, rows]) => {
         const dims: Record<string, { key: string; estimatedCount: number; estimatedBytes: number }[]> = {};
         let total = {};
@@ -123,17 +143,17 @@ export function queryRoutes(app: FastifyInstance, service: ShadowplaneService): 
           (dims[row.dim] ??= []).push({ key: row.key, estimatedCount: row.estCount, estimatedBytes: row.estBytes });
         }
         for (const list of Object.values(dims)) list.sort((a, b) => b.estimatedCount - a.estimatedCount).splice(10);
-        return { start, granularity: service.granularities[0], total, top: dims };
+        return { start, granularity: granularities[0], total, top: dims };
       });
-      return { target: req.params.name, now: service.clock.now(), windows };
+      return { target: req.params.name, now: deps.clock.now(), windows };
     },
   );
-}
+};
 
 /** The checked time range of a query on an existing target; SHADOWPLANE_ERR_VALIDATION when empty. */
-function rangeOf(service: ShadowplaneService, target: string, q: { from: string; to: string }): { from: number; to: number; now: number } {
-  service.targets.get(target);
-  const now = service.clock.now();
+function rangeOf(deps: Pick<QueryRouteDeps, 'targets' | 'clock'>, target: string, q: { from: string; to: string }): { from: number; to: number; now: number } {
+  deps.targets.get(target);
+  const now = deps.clock.now();
   const from = parseTime(q.from, now, 'from');
   const to = parseTime(q.to, now, 'to');
   if (to <= from) throw new ShadowplaneError('SHADOWPLANE_ERR_VALIDATION', 'empty range', [{ path: '/querystring/to', message: 'must be after from' }]);
@@ -141,8 +161,8 @@ function rangeOf(service: ShadowplaneService, target: string, q: { from: string;
 }
 
 /** The finest granularity whose retention still covers `from`, else the coarsest. */
-function granularityCovering(service: ShadowplaneService, from: number, now: number): number {
-  const { granularities, retention } = service.config.store;
+function granularityCovering(settings: QueryRouteDeps['settings'], from: number, now: number): number {
+  const { granularities, retention } = settings;
   for (const g of granularities) {
     const keep = retention[g];
     if (keep === undefined || now - durationMs(keep) <= from) return durationMs(g) / 1000;

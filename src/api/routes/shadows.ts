@@ -4,13 +4,13 @@
  * pin / forbid / move to a stream service, fail-over / fail-back to a volume service, the rates of
  * a PostgreSQL interceptor — and read each one's audit trail. Every action needs `why`; it is recorded with who asked, whatever the outcome.
  */
-import { Type, type Static } from '@sinclair/typebox';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
 import { TargetName } from '../../core/schema.js';
 import { ShadowConfig } from '../../config.js';
 import { MIGRATION_COMMANDS } from '../../control/shadows/components.js';
+import type { ShadowRegistry } from '../../control/shadows/registry.js';
 import { ShadowplaneError } from '../../core/errors.js';
-import type { ShadowplaneService } from '../../service.js';
 import { Actor, requester, Who, Why } from '../who.js';
 
 const NameParams = Type.Object({ name: TargetName });
@@ -49,15 +49,19 @@ const RatesBody = Type.Object({
 }, { additionalProperties: false });
 const LimitQuery = Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }) });
 
+/** What the shadow routes use. */
+export interface ShadowRouteDeps {
+  readonly shadows: Pick<ShadowRegistry, 'list' | 'register' | 'get' | 'remove' | 'auditTrail' | 'act'>;
+}
+
 /** /v1/shadows and its actions. */
-export function shadowRoutes(app: FastifyInstance, service: ShadowplaneService): void {
-  const reg = service.shadows;
+export const shadowRoutes: FastifyPluginAsyncTypebox<ShadowRouteDeps> = async (app, { shadows: reg }) => {
   const tags = ['shadows'];
   const security = [{ bearer: [] }];
 
   app.get('/v1/shadows', { schema: { tags, summary: 'Every shadow component with the status last read from its admin API (`reachable` false with `error` when the last read failed; `status` is then the last one seen).' } }, async () => ({ shadows: reg.list() }));
 
-  app.post<{ Body: Static<typeof RegisterBody> }>(
+  app.post(
     '/v1/shadows',
     { schema: { tags, summary: 'Register a shadow component (kind, admin URL, optional token and target); its status is read once before the answer.', body: RegisterBody, security } },
     async (req, reply) => {
@@ -67,9 +71,9 @@ export function shadowRoutes(app: FastifyInstance, service: ShadowplaneService):
     },
   );
 
-  app.get<{ Params: Static<typeof NameParams> }>('/v1/shadows/:name', { schema: { tags, summary: 'One shadow component and its last status.', params: NameParams } }, async (req) => reg.get(req.params.name));
+  app.get('/v1/shadows/:name', { schema: { tags, summary: 'One shadow component and its last status.', params: NameParams } }, async (req) => reg.get(req.params.name));
 
-  app.delete<{ Params: Static<typeof NameParams>; Body: Static<typeof RemoveBody> }>(
+  app.delete(
     '/v1/shadows/:name',
     { schema: { tags, summary: 'Remove a component registered through the API (one declared in the config file stays: SHADOWPLANE_ERR_SHADOW_DECLARED).', params: NameParams, body: RemoveBody, security } },
     async (req, reply) => {
@@ -78,49 +82,49 @@ export function shadowRoutes(app: FastifyInstance, service: ShadowplaneService):
     },
   );
 
-  app.get<{ Params: Static<typeof NameParams>; Querystring: Static<typeof LimitQuery> }>(
+  app.get(
     '/v1/shadows/:name/audit',
     { schema: { tags, summary: 'Who asked what of this component, when, why, and the outcome; newest first.', params: NameParams, querystring: LimitQuery } },
     async (req) => ({ audit: await reg.auditTrail(req.params.name, req.query.limit) }),
   );
 
-  app.post<{ Params: Static<typeof RouteParams>; Body: Static<typeof CommandBody> }>(
+  app.post(
     '/v1/shadows/:name/routes/:route/migration/:command',
     { schema: { tags, summary: 'A command to the migration of a traffic proxy route.', params: RouteParams, body: CommandBody, security } },
-    async (req) => reg.act(req.params.name, { op: 'migration', route: req.params.route, command: req.params.command as (typeof MIGRATION_COMMANDS)[number] }, requester(req, req.body)),
+    async (req) => reg.act(req.params.name, { op: 'migration', route: req.params.route, command: req.params.command }, requester(req, req.body)),
   );
 
-  app.post<{ Params: Static<typeof StartParams>; Body: Static<typeof StartBody> }>(
+  app.post(
     '/v1/shadows/:name/routes/:route/migrations',
     { schema: { tags, summary: 'Start a migration of a traffic proxy route to its shadow (the reason goes along); optional steps replace the route policy\'s.', params: StartParams, body: StartBody, security } },
     async (req, reply) => reply.code(201).send(await reg.act(req.params.name, { op: 'migration-start', route: req.params.route, ...(req.body.steps ? { steps: req.body.steps } : {}) }, requester(req, req.body))),
   );
 
-  app.post<{ Params: Static<typeof PartitionParams>; Body: Static<typeof PinBody> }>(
+  app.post(
     '/v1/shadows/:name/partitions/:partition/pin',
     { schema: { tags, summary: 'Pin a stream partition to its worker (or unpin it).', params: PartitionParams, body: PinBody, security } },
     async (req) => reg.act(req.params.name, { op: 'pin', partition: req.params.partition, pinned: req.body.pinned }, requester(req, req.body)),
   );
 
-  app.post<{ Params: Static<typeof PartitionParams>; Body: Static<typeof ForbidBody> }>(
+  app.post(
     '/v1/shadows/:name/partitions/:partition/forbid',
     { schema: { tags, summary: 'Forbid (or allow again) a worker as a home for a stream partition.', params: PartitionParams, body: ForbidBody, security } },
     async (req) => reg.act(req.params.name, { op: 'forbid', partition: req.params.partition, worker: req.body.worker, forbidden: req.body.forbidden }, requester(req, req.body)),
   );
 
-  app.post<{ Params: Static<typeof PartitionParams>; Body: Static<typeof MoveBody> }>(
+  app.post(
     '/v1/shadows/:name/partitions/:partition/move',
     { schema: { tags, summary: 'Move a stream partition to a worker now (a shadow there, then a switch-over).', params: PartitionParams, body: MoveBody, security } },
     async (req) => reg.act(req.params.name, { op: 'move', partition: req.params.partition, worker: req.body.worker }, requester(req, req.body)),
   );
 
-  app.post<{ Params: Static<typeof VolumeParams>; Body: Static<typeof CommandBody> }>(
+  app.post(
     '/v1/shadows/:name/volumes/:volume/:command',
     { schema: { tags, summary: 'Fail a volume over to its shadow now (the reason goes along), or fail it back to the live device.', params: VolumeParams, body: CommandBody, security } },
-    async (req) => reg.act(req.params.name, { op: req.params.command as 'failover' | 'failback', volume: req.params.volume }, requester(req, req.body)),
+    async (req) => reg.act(req.params.name, { op: req.params.command, volume: req.params.volume }, requester(req, req.body)),
   );
 
-  app.put<{ Params: Static<typeof NameParams>; Body: Static<typeof RatesBody> }>(
+  app.put(
     '/v1/shadows/:name/rates',
     { schema: { tags, summary: 'Change the rates of a PostgreSQL interceptor: sampling, and the shares of writes and reads replayed on its shadow.', params: NameParams, body: RatesBody, security } },
     async (req) => {
@@ -129,4 +133,4 @@ export function shadowRoutes(app: FastifyInstance, service: ShadowplaneService):
       return reg.act(req.params.name, { op: 'rates', ...rates }, requester(req, req.body));
     },
   );
-}
+};

@@ -4,21 +4,31 @@
  * target is kept.
  */
 import { randomUUID } from 'node:crypto';
-import { Type, type Static } from '@sinclair/typebox';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import type { Clock } from '../../core/clock.js';
 import { DEFAULT_SCRAPE_INTERVAL, Labels, SamplingRate, ScrapeConfig, TargetName } from '../../core/schema.js';
-import type { ShadowplaneService } from '../../service.js';
-import type { TargetRecord } from '../../store/store.js';
+import type { Controller } from '../../control/controller.js';
+import type { TargetRegistry } from '../../control/targets.js';
+import type { Scraper } from '../../ingest/scraper.js';
+import type { ShadowStore, TargetRecord } from '../../store/store.js';
 import { Actor, requester, Why } from '../who.js';
 
 const Kind = Type.Union([Type.Literal('database'), Type.Literal('service'), Type.Literal('stream'), Type.Literal('volume')]);
 
+const Sampling = Type.Object({ rate: SamplingRate }, { additionalProperties: false });
 const TargetBody = Type.Object(
-  { name: TargetName, kind: Kind, labels: Type.Optional(Labels), sampling: Type.Optional(Type.Object({ rate: SamplingRate }, { additionalProperties: false })), scrape: Type.Optional(ScrapeConfig), actor: Actor, why: Type.Optional(Why) },
+  {
+    name: TargetName, kind: Kind, labels: Type.Optional(Labels), sampling: Type.Optional(Sampling), scrape: Type.Optional(ScrapeConfig),
+    actor: Actor, why: Type.Optional(Why),
+  },
   { additionalProperties: false },
 );
 const TargetPatch = Type.Object(
-  { kind: Type.Optional(Kind), labels: Type.Optional(Labels), sampling: Type.Optional(Type.Object({ rate: SamplingRate }, { additionalProperties: false })), scrape: Type.Optional(Type.Union([ScrapeConfig, Type.Null()])), actor: Actor, why: Type.Optional(Why) },
+  {
+    kind: Type.Optional(Kind), labels: Type.Optional(Labels), sampling: Type.Optional(Sampling), scrape: Type.Optional(Type.Union([ScrapeConfig, Type.Null()])),
+    actor: Actor, why: Type.Optional(Why),
+  },
   { additionalProperties: false },
 );
 const SamplingBody = Type.Object(
@@ -46,14 +56,24 @@ function scrapeSettings<T extends { url: string; interval?: string } | null | un
   return (s ? { url: s.url, interval: s.interval ?? DEFAULT_SCRAPE_INTERVAL } : s) as T extends { url: string } ? { url: string; interval: string } : T;
 }
 
+/** What the target routes use. */
+export interface TargetRouteDeps {
+  readonly targets: Pick<TargetRegistry, 'list' | 'get' | 'create' | 'update' | 'remove'>;
+  readonly scraper: Pick<Scraper, 'statusOf'>;
+  /** A new target's loop is in place before the answer; a deleted one's ends before its records go. */
+  readonly controller: Pick<Controller, 'settled' | 'release'>;
+  readonly store: Pick<ShadowStore, 'appendAudit'>;
+  readonly clock: Clock;
+}
+
 /** The API form of a target, with its scrape status when scraped. */
-function view(service: ShadowplaneService, t: TargetRecord) {
+function view(scraper: TargetRouteDeps['scraper'], t: TargetRecord) {
   return {
     name: t.name,
     kind: t.kind,
     labels: t.labels,
     sampling: { rate: t.samplingRate },
-    scrape: t.scrape ? { ...t.scrape, status: service.scraper.statusOf(t.name) ?? null } : null,
+    scrape: t.scrape ? { ...t.scrape, status: scraper.statusOf(t.name) ?? null } : null,
     source: t.source,
     createdAt: new Date(t.createdAt).toISOString(),
     updatedAt: new Date(t.updatedAt).toISOString(),
@@ -61,25 +81,24 @@ function view(service: ShadowplaneService, t: TargetRecord) {
 }
 
 /** /v1/targets routes. */
-export function targetRoutes(app: FastifyInstance, service: ShadowplaneService): void {
-  const { targets } = service;
+export const targetRoutes: FastifyPluginAsyncTypebox<TargetRouteDeps> = async (app, { targets, scraper, controller, store, clock }) => {
   const tags = ['targets'];
   const audit = (target: string, who: { actor: string; why: string }, action: string, detail: unknown): Promise<void> =>
-    service.store.appendAudit({ id: randomUUID(), target, at: service.clock.now(), ...who, action, detail });
+    store.appendAudit({ id: randomUUID(), target, at: clock.now(), ...who, action, detail });
 
-  app.get('/v1/targets', { schema: { tags, summary: 'Every managed target.' } }, async () => ({ targets: targets.list().map((t) => view(service, t)) }));
+  app.get('/v1/targets', { schema: { tags, summary: 'Every managed target.' } }, async () => ({ targets: targets.list().map((t) => view(scraper, t)) }));
 
-  app.post<{ Body: Static<typeof TargetBody> }>('/v1/targets', { schema: { tags, summary: 'Create a target.', body: TargetBody, security: [{ bearer: [] }] } }, async (req, reply) => {
+  app.post('/v1/targets', { schema: { tags, summary: 'Create a target.', body: TargetBody, security: [{ bearer: [] }] } }, async (req, reply) => {
     const b = req.body;
     const created = await targets.create(b.name, { kind: b.kind, labels: b.labels, samplingRate: b.sampling?.rate, scrape: scrapeSettings(b.scrape) });
-    await service.controller.settled();
+    await controller.settled();
     await audit(created.name, requester(req, b), 'create', settingsOf(created));
-    return reply.code(201).header('location', `/v1/targets/${created.name}`).send(view(service, created));
+    return reply.code(201).header('location', `/v1/targets/${created.name}`).send(view(scraper, created));
   });
 
-  app.get<{ Params: Static<typeof NameParams> }>('/v1/targets/:name', { schema: { tags, summary: 'One target.', params: NameParams } }, async (req) => view(service, targets.get(req.params.name)));
+  app.get('/v1/targets/:name', { schema: { tags, summary: 'One target.', params: NameParams } }, async (req) => view(scraper, targets.get(req.params.name)));
 
-  app.patch<{ Params: Static<typeof NameParams>; Body: Static<typeof TargetPatch> }>(
+  app.patch(
     '/v1/targets/:name',
     { schema: { tags, summary: 'Change some settings of a target.', params: NameParams, body: TargetPatch, security: [{ bearer: [] }] } },
     async (req) => {
@@ -88,26 +107,26 @@ export function targetRoutes(app: FastifyInstance, service: ShadowplaneService):
       const after = await targets.update(req.params.name, { kind: b.kind, labels: b.labels, samplingRate: b.sampling?.rate, scrape: scrapeSettings(b.scrape) });
       const change = changedSettings(before, after);
       if (Object.keys(change.to).length > 0) await audit(after.name, requester(req, b), 'update', change);
-      return view(service, after);
+      return view(scraper, after);
     },
   );
 
-  app.delete<{ Params: Static<typeof NameParams>; Querystring: Static<typeof DeleteQuery> }>(
+  app.delete(
     '/v1/targets/:name',
     { schema: { tags, summary: 'Delete a target, its windows and decisions (its audit trail is kept).', params: NameParams, querystring: DeleteQuery, security: [{ bearer: [] }] } },
     async (req, reply) => {
       const before = targets.get(req.params.name);
       // its loop ends first, so no tick writes for a target whose records are being deleted
-      await service.controller.release(req.params.name);
+      await controller.release(req.params.name);
       await targets.remove(req.params.name);
       await audit(before.name, requester(req, req.query), 'delete', settingsOf(before));
       return reply.code(204).send();
     },
   );
 
-  app.get<{ Params: Static<typeof NameParams> }>('/v1/targets/:name/sampling', { schema: { tags, summary: 'The sampling rate in force.', params: NameParams } }, async (req) => ({ rate: targets.get(req.params.name).samplingRate }));
+  app.get('/v1/targets/:name/sampling', { schema: { tags, summary: 'The sampling rate in force.', params: NameParams } }, async (req) => ({ rate: targets.get(req.params.name).samplingRate }));
 
-  app.put<{ Params: Static<typeof NameParams>; Body: Static<typeof SamplingBody> }>(
+  app.put(
     '/v1/targets/:name/sampling',
     { schema: { tags, summary: 'Set the sampling rate; it applies to the next event and persists. The change goes to the audit trail with who and `why` (optional).', params: NameParams, body: SamplingBody, security: [{ bearer: [] }] } },
     async (req) => {
@@ -117,4 +136,4 @@ export function targetRoutes(app: FastifyInstance, service: ShadowplaneService):
       return { rate };
     },
   );
-}
+};

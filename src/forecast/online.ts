@@ -2,8 +2,8 @@
  * A cheap online forecaster for the per-minute scaling loop: level (EWMA) plus the seasonal
  * shape of the previous seasons, with prediction intervals from the empirical distribution of its
  * own recent errors per horizon (split-conformal style). It updates in O(horizon * window) per
- * step, fast enough to run every minute of a 40k-minute replay, where refitting the batch models of
- * src/forecast every minute would not be. Pure: no clock, no I/O.
+ * step, fast enough to run every minute of a 40k-minute replay, where refitting the engine's batch
+ * models (engine.ts) every minute would not be. Pure: no clock, no I/O.
  */
 import type { Forecast } from '../model/forecast.js';
 
@@ -94,7 +94,7 @@ function lowerBound(xs: readonly number[], x: number): number {
 /**
  * A source of point forecasts that the conformal wrapper scores: `observe` takes the next value,
  * then `predict(h)` gives steps 1..h after it. The default is the level + seasonal-shape predictor
- * below; `src/plan/engine-point.ts` adapts the forecasting engine of src/forecast.
+ * below; `src/forecast/engine-point.ts` adapts the forecasting engine.
  */
 export interface PointPredictor {
   observe(x: number): void;
@@ -126,7 +126,9 @@ export class OnlineForecaster {
     point?: PointPredictor,
   ) {
     this.point = point;
-    if (!(config.horizon >= 1) || !(config.errorHorizon >= 1 && config.errorHorizon <= config.horizon) || !(config.levelAlpha > 0 && config.levelAlpha <= 1) || config.errorWindow < 1 || config.season < 0) {
+    const invalid = !(config.horizon >= 1) || !(config.errorHorizon >= 1 && config.errorHorizon <= config.horizon)
+      || !(config.levelAlpha > 0 && config.levelAlpha <= 1) || config.errorWindow < 1 || config.season < 0;
+    if (invalid) {
       throw new RangeError('invalid OnlineForecasterConfig');
     }
     if (config.levels.some((l) => !(l > 0 && l < 100))) throw new RangeError('forecast levels must be in (0, 100)');

@@ -1,13 +1,13 @@
 /**
- * The forecasting engine of src/forecast as a point predictor for the per-minute scaling loop:
+ * The forecasting engine (engine.ts) as a point predictor for the per-minute scaling loop:
  * fitted on the history seen so far, refitted on the engine's own schedule (`shouldRefit`, at the
  * latest every `refitEvery` steps) and kept current in between with its O(1) `update()`. The
  * conformal wrapper (OnlineForecaster with this as its `point`) supplies the intervals from the
  * engine's own recent errors. Causal: it only ever sees what `observe` was given.
  */
-import { fitForecaster, shouldRefit } from '../forecast/index.js';
-import type { FittedForecaster } from '../forecast/index.js';
-import type { PointPredictor } from './online-forecast.js';
+import { fitForecaster, shouldRefit } from './index.js';
+import type { FittedForecaster } from './index.js';
+import type { PointPredictor } from './online.js';
 
 /** Tunables of the engine adapter. */
 export interface EnginePointConfig {

@@ -5,13 +5,13 @@
  * history before "now" is loaded at start as closed windows (as if the service had been running),
  * so the forecast is ready on the first tick. It is controlled through the `replay` actuator (a
  * virtual fleet), so its decisions appear in the API within a minute of start. With it comes the
- * traffic story of src/control/demo-traffic.ts (target `demo-api`). A real deployment leaves
+ * traffic story of src/demo/traffic.ts (target `demo-api`). A real deployment leaves
  * `demo.enabled` false.
  */
 import { readFileSync } from 'node:fs';
 import { durationMs } from '../core/schema.js';
 import { validateConfig, type Config } from '../config.js';
-import { DEMO_API_TARGET, demoApiTarget } from './demo-traffic.js';
+import { DEMO_API_TARGET, demoApiTarget } from './traffic.js';
 import { ShadowplaneError } from '../core/errors.js';
 import { parseCsv } from '../core/csv.js';
 import { logger } from '../obs/log.js';
@@ -25,7 +25,10 @@ export const DEMO_METRIC = 'requests_per_minute';
 const MINUTE = 60_000;
 const log = logger('demo');
 
-/** The config with the demo targets (`demo`, `demo-api`) added when `demo.enabled` (unchanged otherwise; a target of the same name already declared is kept). */
+/**
+ * The config with the demo targets (`demo`, `demo-api`) added when `demo.enabled` (unchanged
+ * otherwise; a target of the same name already declared is kept).
+ */
 export function withDemo(config: Config): Config {
   if (!config.demo.enabled || config.targets.some((t) => t.name === DEMO_TARGET)) return config;
   const demo = {
