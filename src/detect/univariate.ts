@@ -348,6 +348,7 @@ export class UnivariateDetector {
       const dts = this.warmDts.filter((d) => d > 0).sort((a, b) => a - b);
       this.stepMs = dts.length ? dts[dts.length >> 1] : 1;
     }
+    this.alarm?.setStepMs(this.stepMs);
     if (this.season) {
       // One phase per step, at most the configured number (the step is known only now).
       this.buckets = Math.max(1, Math.min(this.season.length, Math.round(this.periodMs / this.stepMs)));
