@@ -68,7 +68,8 @@ function runFile(path: string): { stamps: string[]; scores: Float64Array } {
     const t = parseTimestamp(ts);
     if (!(t > lastT)) return;
     lastT = t;
-    scores[i] = det.step(t, [Number(v)]);
+    const x = Number(v);
+    scores[i] = det.step(t, [x]);
   });
   return { stamps, scores };
 }

@@ -72,6 +72,13 @@ export interface UnivariateConfig {
    * recent evidence, one alarm per episode), or null for the fixed z map (`z50`, `power`).
    */
   readonly alarm: Partial<AlarmConfig> | null;
+  /**
+   * Scale on which values are modelled: 'sqrt' = sign(x)·sqrt(|x|), which stabilises the variance
+   * of magnitudes whose noise grows with their level (counts, rates, latencies), so a burst that is
+   * routine for a busy period is not scored like one on a quiet series; 'none' = the raw values.
+   * `expected` and `observed` are reported in the series' own units either way.
+   */
+  readonly transform: 'sqrt' | 'none';
 }
 
 /** The default configuration, meant to work on unseen series without tuning. */
@@ -96,6 +103,7 @@ export const DEFAULT_UNIVARIATE: UnivariateConfig = {
   seasonInit: true,
   shiftAbsorbSteps: 300,
   alarm: {},
+  transform: 'sqrt',
 };
 
 const LN2 = Math.LN2;
@@ -110,6 +118,16 @@ export function zToScore(z: number, z50: number, power: number): number {
   const q = z / z50;
   const r = power === 3 ? q * q * q : Math.pow(q, power);
   return r === Infinity ? 1 : r / (1 + r);
+}
+
+/** sign(x)·sqrt(|x|): monotone, scale-equivariant, compresses large magnitudes. */
+function signedSqrt(x: number): number {
+  return x < 0 ? -Math.sqrt(-x) : Math.sqrt(x);
+}
+
+/** Inverse of `signedSqrt`. */
+function signedSquare(y: number): number {
+  return y < 0 ? -y * y : y * y;
 }
 
 /** Per-step EW weight for a half-life in steps. */
@@ -131,6 +149,7 @@ export function validateUnivariateConfig(c: UnivariateConfig): void {
   for (const k of ['absFloor', 'relFloor', 'rangeFloor', 'cusumSlack'] as const) {
     if (!(c[k] >= 0)) throw new RangeError(`detector config ${k} must be >= 0`);
   }
+  if (c.transform !== 'sqrt' && c.transform !== 'none') throw new RangeError("detector config transform must be 'sqrt' or 'none'");
   if (c.season) {
     const s = c.season;
     if (!(s.periodMs > 0 && Number.isInteger(s.buckets) && s.buckets >= 1 && s.halfLifePeriods > 0)) {
@@ -158,6 +177,9 @@ export class UnivariateDetector {
   private buckets: number;
   private aSeason = 0;
   private readonly alarm: EpisodeAlarm | null;
+  private readonly sqrt: boolean;
+  /** The last value on the model's scale (after the transform). */
+  private prev = 0;
 
   private n = 0;
   /** Points scored since warm-up; early on the EW weights are at least 1/count (bias-free start). */
@@ -212,6 +234,7 @@ export class UnivariateDetector {
     this.periodMs = s ? s.periodMs : 0;
     this.buckets = s ? s.buckets : 0;
     this.alarm = this.c.alarm ? new EpisodeAlarm(this.c.alarm) : null;
+    this.sqrt = this.c.transform === 'sqrt';
   }
 
   /**
@@ -273,8 +296,10 @@ export class UnivariateDetector {
         x = (value - prev) / this.stepsOf(dt);
       }
     }
-    if (this.n < this.c.warmup) return this.warm(x);
-    return this.score1(t, x, dt, learn);
+    this.observed = x;
+    const y = this.sqrt ? signedSqrt(x) : x;
+    if (this.n < this.c.warmup) return this.warm(y);
+    return this.score1(t, y, dt, learn);
   }
 
   private stepsOf(dt: number): number {
@@ -308,8 +333,13 @@ export class UnivariateDetector {
     this.z = 0;
     this.zEff = 0;
     this.observed = x;
-    this.expected = this.level + this.seasonal(this.lastT);
+    this.expected = this.toUnits(this.level + this.seasonal(this.lastT));
     return 0;
+  }
+
+  /** From the model's scale back to the series' units. */
+  private toUnits(y: number): number {
+    return this.sqrt ? signedSquare(y) : y;
   }
 
   private phase(t: number): number {
@@ -329,16 +359,16 @@ export class UnivariateDetector {
     this.trackRange(x);
     this.n++;
     if (this.n > 1) {
-      const d = Math.abs(x - this.observed);
+      const d = Math.abs(x - this.prev);
       if (d > 0 && d < this.quantum) this.quantum = d;
     }
-    this.observed = x;
+    this.prev = x;
     const w = 1 / this.n;
     const r = x - this.level;
     this.level += this.n === 1 ? x : w * r;
     this.scale += w * (MAD_TO_SIGMA * Math.abs(x - this.level) - this.scale);
     this.baseline = this.level;
-    this.expected = this.level;
+    this.expected = this.toUnits(this.level);
     if (this.n === this.c.warmup) this.finishWarmup();
     return this.notReady(K_WARMUP);
   }
@@ -407,8 +437,8 @@ export class UnivariateDetector {
       this.sumLo = 0;
       this.baseline = this.level;
     }
-    const prevObserved = this.observed;
-    this.observed = x;
+    const prevObserved = this.prev;
+    this.prev = x;
 
     const ph = this.season ? this.phase(t) : 0;
     const seas = this.season ? this.season[ph] : 0;
@@ -489,7 +519,7 @@ export class UnivariateDetector {
     this.z = z;
     this.zEff = zEff;
     this.score = score;
-    this.expected = expected;
+    this.expected = this.toUnits(expected);
     this.ready = true;
     this.kindCode = gap && kind === K_NONE ? K_GAP : kind;
     return score;
