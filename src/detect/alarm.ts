@@ -57,7 +57,7 @@ export interface AlarmConfig {
 export const DEFAULT_ALARM: AlarmConfig = {
   shortWindow: 10,
   longHalfLife: 2000,
-  rawCap: 100,
+  rawCap: 40,
   minSd: 0.006,
   surprise50: 6,
   power: 3,
