@@ -41,6 +41,11 @@ export interface UnivariateConfig {
   /** CUSUM slack k (in scales) and the CUSUM value that maps to the score of z = `z50`. */
   readonly cusumSlack: number;
   readonly cusumLimit: number;
+  /**
+   * CUSUM increments are capped at this many scales: the CUSUM is for sustained shifts, and the
+   * few huge residuals of a burst (already scored as spikes) should not make one.
+   */
+  readonly cusumCap: number;
   /** Half-life (steps) of the slow baseline the level is compared with to detect drift; 0 = off. */
   readonly driftHalfLife: number;
   /** Scale floors: absolute, relative to |level|, relative to the observed range (max - min). */
@@ -91,6 +96,7 @@ export const DEFAULT_UNIVARIATE: UnivariateConfig = {
   season: { periodMs: 86_400_000, buckets: 288, halfLifePeriods: 3 },
   cusumSlack: 1,
   cusumLimit: 24,
+  cusumCap: 4.5,
   driftHalfLife: 2880,
   absFloor: 1e-9,
   relFloor: 1e-3,
@@ -137,7 +143,7 @@ function alphaFor(halfLife: number): number {
 
 /** Throws a RangeError naming the first knob that is out of range. */
 export function validateUnivariateConfig(c: UnivariateConfig): void {
-  const positive: (keyof UnivariateConfig)[] = ['levelHalfLife', 'scaleHalfLife', 'clip', 'cusumLimit', 'z50', 'power', 'gapSteps', 'shiftAbsorbSteps'];
+  const positive: (keyof UnivariateConfig)[] = ['levelHalfLife', 'scaleHalfLife', 'clip', 'cusumLimit', 'cusumCap', 'z50', 'power', 'gapSteps', 'shiftAbsorbSteps'];
   for (const k of positive) {
     const v = c[k] as number;
     if (!(Number.isFinite(v) && v > 0)) throw new RangeError(`detector config ${k} must be a positive number`);
@@ -448,7 +454,7 @@ export class UnivariateDetector {
     const z = r / scale;
 
     // Scoring uses only the past; learning follows.
-    const zc = z > 6 ? 6 : z < -6 ? -6 : z;
+    const zc = z > c.cusumCap ? c.cusumCap : z < -c.cusumCap ? -c.cusumCap : z;
     let hi = this.cusumHi + zc - c.cusumSlack;
     let lo = this.cusumLo - zc - c.cusumSlack;
     const cap = 4 * c.cusumLimit;
