@@ -63,7 +63,7 @@ export const DEFAULT_ALARM: AlarmConfig = {
   power: 3,
   alarmScore: 0.5,
   rearmScore: 0.2,
-  rearmSteps: 30,
+  rearmSteps: 20,
   cooldown: 300,
   escalation: 2,
   cooldownMs: 2 * 86_400_000,
