@@ -44,6 +44,11 @@ export interface AlarmConfig {
    */
   readonly cooldown: number;
   readonly escalation: number;
+  /**
+   * The cooldown lasts at most this long (ms) once the sampling step is known (`setStepMs`): 300
+   * points are a day at 5-min steps but almost two weeks at hourly ones, longer than an incident.
+   */
+  readonly cooldownMs: number;
   /** While an episode lasts, points enter the long-term statistics clipped to this many sd above the mean. */
   readonly learnClip: number;
 }
@@ -52,15 +57,16 @@ export interface AlarmConfig {
 export const DEFAULT_ALARM: AlarmConfig = {
   shortWindow: 10,
   longHalfLife: 2000,
-  rawCap: 100,
+  rawCap: 40,
   minSd: 0.006,
   surprise50: 6,
   power: 3,
   alarmScore: 0.5,
   rearmScore: 0.2,
-  rearmSteps: 30,
+  rearmSteps: 20,
   cooldown: 300,
   escalation: 2,
+  cooldownMs: 2 * 86_400_000,
   learnClip: 4,
 };
 
@@ -68,7 +74,7 @@ export const DEFAULT_ALARM: AlarmConfig = {
 export function validateAlarmConfig(c: AlarmConfig): void {
   if (!(Number.isInteger(c.shortWindow) && c.shortWindow >= 1)) throw new RangeError('alarm config shortWindow must be an integer >= 1');
   if (!(Number.isInteger(c.rearmSteps) && c.rearmSteps >= 1)) throw new RangeError('alarm config rearmSteps must be an integer >= 1');
-  for (const k of ['longHalfLife', 'rawCap', 'minSd', 'escalation', 'surprise50', 'power', 'learnClip'] as const) {
+  for (const k of ['longHalfLife', 'rawCap', 'minSd', 'escalation', 'surprise50', 'power', 'learnClip', 'cooldownMs'] as const) {
     if (!(Number.isFinite(c[k]) && c[k] > 0)) throw new RangeError(`alarm config ${k} must be a positive number`);
   }
   if (!(c.alarmScore > 0 && c.alarmScore < 1)) throw new RangeError('alarm config alarmScore must be in (0, 1)');
@@ -153,6 +159,8 @@ export class EpisodeAlarm {
   private quiet = 0;
   private since = 0;
   private alarmSurprise = 0;
+  /** Points of the cooldown: `cooldown`, fewer once the step says that is longer than `cooldownMs`. */
+  private cooldown: number;
   /** -log10 tail probability of the last point's evidence (the larger of short-term and point). */
   surprise = 0;
   /** Score of the last point before the episode rule (what an ungated detector would say). */
@@ -170,6 +178,7 @@ export class EpisodeAlarm {
   constructor(config: Partial<AlarmConfig> = {}) {
     this.c = { ...DEFAULT_ALARM, ...config };
     validateAlarmConfig(this.c);
+    this.cooldown = this.c.cooldown;
     this.ring = new Float64Array(this.c.shortWindow);
     const a = 1 - Math.exp(-Math.LN2 / this.c.longHalfLife);
     this.shortStats = new EwMoments(a);
@@ -177,6 +186,11 @@ export class EpisodeAlarm {
     this.pointStats = new EwMoments(a);
     this.shortAtAlarm = new EwMoments(a);
     this.pointAtAlarm = new EwMoments(a);
+  }
+
+  /** The series' sampling step (ms): caps the cooldown at `cooldownMs`. */
+  setStepMs(stepMs: number): void {
+    if (stepMs > 0) this.cooldown = Math.max(1, Math.min(this.c.cooldown, Math.ceil(this.c.cooldownMs / stepMs)));
   }
 
   /**
@@ -238,7 +252,7 @@ export class EpisodeAlarm {
     if (this.state !== ARMED && this.since > 0) {
       this.quiet = score < c.rearmScore ? this.quiet + 1 : 0;
       if (this.state === EPISODE && this.quiet >= c.rearmSteps) this.state = COOLDOWN;
-      if (this.state === COOLDOWN && this.since >= c.cooldown) this.state = ARMED;
+      if (this.state === COOLDOWN && this.since >= this.cooldown) this.state = ARMED;
     }
     this.since++;
     this.learn(this.shortStats, m, this.shortFloor);

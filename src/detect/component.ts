@@ -18,7 +18,10 @@ export interface ComponentConfig {
    * the CUSUM slack to 3: with many autocorrelated metrics, a slack of 1 keeps some metric's CUSUM
    * at its cap most of the time (measured on SMD), which drowns the component score. It also keeps
    * 24 daily phases learned from clipped residuals: 288 phases cost SMD 0.458 -> 0.426 mean F1,
-   * initialising each phase from its first point cost ASD 0.305 -> 0.290. With one signal the
+   * initialising each phase from its first point cost ASD 0.305 -> 0.290, and it models raw
+   * values (the square-root scale lost on SMD's normalised metrics, e.g. machine-1-6 0.36 -> 0.20
+   * at the train-fixed threshold) with CUSUM increments capped at 6 (the cap of 4.5 was chosen on
+   * single series and not measured on SMD). With one signal the
    * component is that signal's univariate detector with `DEFAULT_UNIVARIATE` plus this knob's
    * explicit overrides only.
    */
@@ -48,7 +51,7 @@ export interface ComponentConfig {
 
 /** The default configuration, meant to work on unseen components without tuning. */
 export const DEFAULT_COMPONENT: ComponentConfig = {
-  univariate: { cusumSlack: 3, season: { periodMs: 86_400_000, buckets: 24, halfLifePeriods: 3 }, seasonInit: false },
+  univariate: { cusumSlack: 3, season: { periodMs: 86_400_000, buckets: 24, halfLifePeriods: 3 }, seasonInit: false, transform: 'none', cusumCap: 6 },
   topK: 5,
   smoothingHalfLife: 0,
   zCap: 1e6,

@@ -41,6 +41,11 @@ export interface UnivariateConfig {
   /** CUSUM slack k (in scales) and the CUSUM value that maps to the score of z = `z50`. */
   readonly cusumSlack: number;
   readonly cusumLimit: number;
+  /**
+   * CUSUM increments are capped at this many scales: the CUSUM is for sustained shifts, and the
+   * few huge residuals of a burst (already scored as spikes) should not make one.
+   */
+  readonly cusumCap: number;
   /** Half-life (steps) of the slow baseline the level is compared with to detect drift; 0 = off. */
   readonly driftHalfLife: number;
   /** Scale floors: absolute, relative to |level|, relative to the observed range (max - min). */
@@ -72,6 +77,13 @@ export interface UnivariateConfig {
    * recent evidence, one alarm per episode), or null for the fixed z map (`z50`, `power`).
    */
   readonly alarm: Partial<AlarmConfig> | null;
+  /**
+   * Scale on which values are modelled: 'sqrt' = sign(x)·sqrt(|x|), which stabilises the variance
+   * of magnitudes whose noise grows with their level (counts, rates, latencies), so a burst that is
+   * routine for a busy period is not scored like one on a quiet series; 'none' = the raw values.
+   * `expected` and `observed` are reported in the series' own units either way.
+   */
+  readonly transform: 'sqrt' | 'none';
 }
 
 /** The default configuration, meant to work on unseen series without tuning. */
@@ -84,6 +96,7 @@ export const DEFAULT_UNIVARIATE: UnivariateConfig = {
   season: { periodMs: 86_400_000, buckets: 288, halfLifePeriods: 3 },
   cusumSlack: 1,
   cusumLimit: 24,
+  cusumCap: 4.5,
   driftHalfLife: 2880,
   absFloor: 1e-9,
   relFloor: 1e-3,
@@ -96,6 +109,7 @@ export const DEFAULT_UNIVARIATE: UnivariateConfig = {
   seasonInit: true,
   shiftAbsorbSteps: 300,
   alarm: {},
+  transform: 'sqrt',
 };
 
 const LN2 = Math.LN2;
@@ -112,6 +126,16 @@ export function zToScore(z: number, z50: number, power: number): number {
   return r === Infinity ? 1 : r / (1 + r);
 }
 
+/** sign(x)·sqrt(|x|): monotone, scale-equivariant, compresses large magnitudes. */
+function signedSqrt(x: number): number {
+  return x < 0 ? -Math.sqrt(-x) : Math.sqrt(x);
+}
+
+/** Inverse of `signedSqrt`. */
+function signedSquare(y: number): number {
+  return y < 0 ? -y * y : y * y;
+}
+
 /** Per-step EW weight for a half-life in steps. */
 function alphaFor(halfLife: number): number {
   return halfLife > 0 ? 1 - Math.exp(-LN2 / halfLife) : 1;
@@ -119,7 +143,7 @@ function alphaFor(halfLife: number): number {
 
 /** Throws a RangeError naming the first knob that is out of range. */
 export function validateUnivariateConfig(c: UnivariateConfig): void {
-  const positive: (keyof UnivariateConfig)[] = ['levelHalfLife', 'scaleHalfLife', 'clip', 'cusumLimit', 'z50', 'power', 'gapSteps', 'shiftAbsorbSteps'];
+  const positive: (keyof UnivariateConfig)[] = ['levelHalfLife', 'scaleHalfLife', 'clip', 'cusumLimit', 'cusumCap', 'z50', 'power', 'gapSteps', 'shiftAbsorbSteps'];
   for (const k of positive) {
     const v = c[k] as number;
     if (!(Number.isFinite(v) && v > 0)) throw new RangeError(`detector config ${k} must be a positive number`);
@@ -131,6 +155,7 @@ export function validateUnivariateConfig(c: UnivariateConfig): void {
   for (const k of ['absFloor', 'relFloor', 'rangeFloor', 'cusumSlack'] as const) {
     if (!(c[k] >= 0)) throw new RangeError(`detector config ${k} must be >= 0`);
   }
+  if (c.transform !== 'sqrt' && c.transform !== 'none') throw new RangeError("detector config transform must be 'sqrt' or 'none'");
   if (c.season) {
     const s = c.season;
     if (!(s.periodMs > 0 && Number.isInteger(s.buckets) && s.buckets >= 1 && s.halfLifePeriods > 0)) {
@@ -158,6 +183,9 @@ export class UnivariateDetector {
   private buckets: number;
   private aSeason = 0;
   private readonly alarm: EpisodeAlarm | null;
+  private readonly sqrt: boolean;
+  /** The last value on the model's scale (after the transform). */
+  private prev = 0;
 
   private n = 0;
   /** Points scored since warm-up; early on the EW weights are at least 1/count (bias-free start). */
@@ -212,6 +240,7 @@ export class UnivariateDetector {
     this.periodMs = s ? s.periodMs : 0;
     this.buckets = s ? s.buckets : 0;
     this.alarm = this.c.alarm ? new EpisodeAlarm(this.c.alarm) : null;
+    this.sqrt = this.c.transform === 'sqrt';
   }
 
   /**
@@ -273,8 +302,10 @@ export class UnivariateDetector {
         x = (value - prev) / this.stepsOf(dt);
       }
     }
-    if (this.n < this.c.warmup) return this.warm(x);
-    return this.score1(t, x, dt, learn);
+    this.observed = x;
+    const y = this.sqrt ? signedSqrt(x) : x;
+    if (this.n < this.c.warmup) return this.warm(y);
+    return this.score1(t, y, dt, learn);
   }
 
   private stepsOf(dt: number): number {
@@ -308,8 +339,13 @@ export class UnivariateDetector {
     this.z = 0;
     this.zEff = 0;
     this.observed = x;
-    this.expected = this.level + this.seasonal(this.lastT);
+    this.expected = this.toUnits(this.level + this.seasonal(this.lastT));
     return 0;
+  }
+
+  /** From the model's scale back to the series' units. */
+  private toUnits(y: number): number {
+    return this.sqrt ? signedSquare(y) : y;
   }
 
   private phase(t: number): number {
@@ -329,16 +365,16 @@ export class UnivariateDetector {
     this.trackRange(x);
     this.n++;
     if (this.n > 1) {
-      const d = Math.abs(x - this.observed);
+      const d = Math.abs(x - this.prev);
       if (d > 0 && d < this.quantum) this.quantum = d;
     }
-    this.observed = x;
+    this.prev = x;
     const w = 1 / this.n;
     const r = x - this.level;
     this.level += this.n === 1 ? x : w * r;
     this.scale += w * (MAD_TO_SIGMA * Math.abs(x - this.level) - this.scale);
     this.baseline = this.level;
-    this.expected = this.level;
+    this.expected = this.toUnits(this.level);
     if (this.n === this.c.warmup) this.finishWarmup();
     return this.notReady(K_WARMUP);
   }
@@ -348,6 +384,7 @@ export class UnivariateDetector {
       const dts = this.warmDts.filter((d) => d > 0).sort((a, b) => a - b);
       this.stepMs = dts.length ? dts[dts.length >> 1] : 1;
     }
+    this.alarm?.setStepMs(this.stepMs);
     if (this.season) {
       // One phase per step, at most the configured number (the step is known only now).
       this.buckets = Math.max(1, Math.min(this.season.length, Math.round(this.periodMs / this.stepMs)));
@@ -406,8 +443,8 @@ export class UnivariateDetector {
       this.sumLo = 0;
       this.baseline = this.level;
     }
-    const prevObserved = this.observed;
-    this.observed = x;
+    const prevObserved = this.prev;
+    this.prev = x;
 
     const ph = this.season ? this.phase(t) : 0;
     const seas = this.season ? this.season[ph] : 0;
@@ -417,7 +454,7 @@ export class UnivariateDetector {
     const z = r / scale;
 
     // Scoring uses only the past; learning follows.
-    const zc = z > 6 ? 6 : z < -6 ? -6 : z;
+    const zc = z > c.cusumCap ? c.cusumCap : z < -c.cusumCap ? -c.cusumCap : z;
     let hi = this.cusumHi + zc - c.cusumSlack;
     let lo = this.cusumLo - zc - c.cusumSlack;
     const cap = 4 * c.cusumLimit;
@@ -488,7 +525,7 @@ export class UnivariateDetector {
     this.z = z;
     this.zEff = zEff;
     this.score = score;
-    this.expected = expected;
+    this.expected = this.toUnits(expected);
     this.ready = true;
     this.kindCode = gap && kind === K_NONE ? K_GAP : kind;
     return score;

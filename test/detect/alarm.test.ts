@@ -31,10 +31,23 @@ test('one alarm per episode; re-armed after the cooldown', () => {
   assert.ok(a.step(12) >= 0.5, 'a new burst is a new alarm');
 });
 
+test('the cooldown is capped at cooldownMs once the step is known', () => {
+  const a = new EpisodeAlarm({ cooldown: 300, cooldownMs: 50 * 60_000, rearmSteps: 5 });
+  a.setStepMs(60_000);
+  const quiet = (i: number) => 0.8 + 0.3 * Math.sin(i * 1.7);
+  let i = 0;
+  for (; i < 500; i++) a.step(quiet(i));
+  assert.ok(a.step(12) >= 0.5);
+  for (let k = 0; k < 60; k++, i++) a.step(quiet(i));
+  assert.equal(a.alarmed, false, 'armed again after 50 one-minute points, not 300');
+  assert.ok(a.step(12) >= 0.5, 'the same burst alarms again');
+});
+
 test('bad alarm config names the knob', () => {
   assert.throws(() => new EpisodeAlarm({ shortWindow: 0 }), /shortWindow/);
   assert.throws(() => new EpisodeAlarm({ surprise50: 0 }), /surprise50/);
   assert.throws(() => new EpisodeAlarm({ alarmScore: 1 }), /alarmScore/);
   assert.throws(() => new EpisodeAlarm({ rearmScore: 0.9 }), /rearmScore/);
   assert.throws(() => new EpisodeAlarm({ escalation: -1 }), /escalation/);
+  assert.throws(() => new EpisodeAlarm({ cooldownMs: 0 }), /cooldownMs/);
 });

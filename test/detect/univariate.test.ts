@@ -164,6 +164,38 @@ test('bad configuration is rejected naming the knob', () => {
   assert.throws(() => new UnivariateDetector('x', { warmup: 1 }), /warmup/);
   assert.throws(() => new UnivariateDetector('x', { levelHalfLife: -1 }), /levelHalfLife/);
   assert.throws(() => new UnivariateDetector('x', { season: { periodMs: 0, buckets: 24, halfLifePeriods: 3 } }), /season/);
+  assert.throws(() => new UnivariateDetector('x', { cusumCap: 0 }), /cusumCap/);
+  assert.throws(() => new UnivariateDetector('x', { transform: 'log' as 'none' }), /transform/);
+});
+
+/** A count series at 5-min steps: busy (mean 400) in the first half of each day, quiet (mean 4) in the second, Poisson-like noise. */
+function countSeries(days: number, seed: number): number[] {
+  const g = gauss(seed);
+  return Array.from({ length: days * 288 }, (_, i) => {
+    const mean = i % 288 < 144 ? 400 : 4;
+    return Math.max(0, Math.round(mean + Math.sqrt(mean) * g()));
+  });
+}
+
+test('counts: on the square-root scale busy-hour noise is routine, a burst in a quiet hour is not', () => {
+  const v = countSeries(8, 31);
+  const burst = 7 * 288 + 200; // a quiet hour of the last day
+  for (let k = 0; k < 3; k++) v[burst + k] = 200; // half the busy level, in a quiet hour
+  const s = run(new UnivariateDetector('x'), v, v.map((_, i) => T0 + i * 300_000));
+  assert.equal(alarmRate(s, 2 * 288, burst), 0, 'no alarm on routine noise after the first two days');
+  assert.ok(s.slice(burst, burst + 3).some((x) => x.value >= 0.5), 'the burst alarms');
+  // expected and observed are in the series' own units, not on the square-root scale
+  assert.equal(s[burst].reason.observed, 200);
+  assert.ok(s[burst].reason.expected > 1 && s[burst].reason.expected < 10, `expected ${s[burst].reason.expected}`);
+});
+
+test('hourly series: the cooldown lasts at most cooldownMs (two days), so a second incident days later alarms', () => {
+  const g = gauss(32);
+  const v = Array.from({ length: 900 }, () => 100 + g());
+  v[600] += 20;
+  v[700] += 20; // 100 hours later: within 300 points, but past two days
+  const s = run(new UnivariateDetector('x', { season: null }), v, v.map((_, i) => T0 + i * 3_600_000));
+  assert.ok(s[600].value >= 0.5 && s[700].value >= 0.5, `scores ${s[600].value} ${s[700].value}`);
 });
 
 test('one alarm per episode: a lasting shift alarms once, then is absorbed; the series re-arms afterwards', () => {
