@@ -7,6 +7,11 @@
 export interface Clock {
   /** The current time in ms since the epoch. */
   now(): number;
+  /**
+   * Milliseconds on a monotonic, sub-millisecond scale with an arbitrary origin, for measuring
+   * durations (I/O service times, pacing) that `now()`'s whole milliseconds would round away.
+   */
+  monotonic(): number;
   /** Calls `fn` after `ms` of this clock's time; returns a function that cancels it. */
   setTimer(ms: number, fn: () => void): () => void;
 }
@@ -14,6 +19,7 @@ export interface Clock {
 /** The wall clock. */
 export const realClock: Clock = {
   now: () => Date.now(),
+  monotonic: () => performance.now(),
   setTimer(ms, fn) {
     const handle = setTimeout(fn, ms);
     return () => clearTimeout(handle);
@@ -31,6 +37,10 @@ export class VirtualClock implements Clock {
   }
 
   now(): number {
+    return this.current;
+  }
+
+  monotonic(): number {
     return this.current;
   }
 
@@ -55,4 +65,11 @@ export class VirtualClock implements Clock {
     }
     this.current = end;
   }
+}
+
+/** Resolves after `ms` of `clock`'s time. */
+export function sleep(clock: Clock, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    clock.setTimer(ms, resolve);
+  });
 }
