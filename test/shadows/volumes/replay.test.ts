@@ -172,6 +172,16 @@ test('shadowplane predicts an in-order walk and reports the prefetches as promot
   assert.ok(sp.promotionsBy.readahead > 0 && sp.promotions > sp.promotionsBy.readahead);
 });
 
+test('prediction is an addition to the one ARC: with run depth 0 and no forecast, shadowplane replays exactly as ARC', async () => {
+  const trace = await readBlockTrace(join(import.meta.dirname, 'fixtures', 'arc-OLTP-excerpt.lis'), 'arc');
+  for (const n of [100, 500]) {
+    const arc = replay(trace, (tier) => new ArcPolicy(tier), opts(n));
+    const plain = replay(trace, (tier) => shadowplanePolicy(tier, { run: { depth: 0 }, forecast: null }), opts(n));
+    assert.deepEqual([plain.hits, plain.promotions], [arc.hits, arc.promotions]);
+    assert.equal(plain.promotionsBy.readahead + plain.promotionsBy.forecast, 0);
+  }
+});
+
 test('replay rejects a non-positive size', () => {
   assert.throws(() => run([1], 'lru', 0), (e: unknown) => isCoded(e, 'SHADOWPLANE_ERR_VALIDATION'));
 });
