@@ -13,15 +13,22 @@ export interface Clock {
    */
   monotonic(): number;
   /** Calls `fn` after `ms` of this clock's time; returns a function that cancels it. */
-  setTimer(ms: number, fn: () => void): () => void;
+  setTimer(ms: number, fn: () => void, options?: TimerOptions): () => void;
+}
+
+/** How a timer treats the process. */
+export interface TimerOptions {
+  /** The timer alone does not keep the process running (a background flush, poll or retry). */
+  readonly background?: boolean;
 }
 
 /** The wall clock. */
 export const realClock: Clock = {
   now: () => Date.now(),
   monotonic: () => performance.now(),
-  setTimer(ms, fn) {
+  setTimer(ms, fn, options) {
     const handle = setTimeout(fn, ms);
+    if (options?.background) handle.unref();
     return () => clearTimeout(handle);
   },
 };
@@ -72,4 +79,22 @@ export function sleep(clock: Clock, ms: number): Promise<void> {
   return new Promise((resolve) => {
     clock.setTimer(ms, resolve);
   });
+}
+
+/** Calls `fn` every `ms` of `clock`'s time until the returned function is called. */
+export function every(clock: Clock, ms: number, fn: () => void, options?: TimerOptions): () => void {
+  let cancel: () => void = () => undefined;
+  let stopped = false;
+  const arm = (): void => {
+    cancel = clock.setTimer(ms, () => {
+      if (stopped) return;
+      arm();
+      fn();
+    }, options);
+  };
+  arm();
+  return () => {
+    stopped = true;
+    cancel();
+  };
 }

@@ -95,7 +95,7 @@ export class TrafficProxy {
   private readonly userHeader: string | undefined;
 
   constructor(readonly config: ProxyConfig, readonly clock: Clock = realClock) {
-    this.sink = config.control ? new EventSink(config.control, this.metrics.events) : undefined;
+    this.sink = config.control ? new EventSink(config.control, this.metrics.events, clock) : undefined;
     this.ridHeader = (config.control?.requestIdHeader ?? 'x-request-id').toLowerCase();
     this.userHeader = config.control?.userHeader?.toLowerCase();
     this.server = http.createServer({ keepAliveTimeout: config.keepAliveTimeoutMs }, (req, res) => this.handle(req, res));

@@ -35,7 +35,7 @@ export class ShadowRepair {
     this.cancelTimer = this.deps.clock.setTimer(delayMs, () => {
       this.cancelTimer = undefined;
       void this.run();
-    });
+    }, { background: true });
   }
 
   /** Cancels a pending repair and stops a running one after its current block. */
