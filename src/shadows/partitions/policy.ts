@@ -168,7 +168,9 @@ export function decideReactive(parts: readonly PartitionInput[], workers: number
  * the candidate with the lowest `load` (the first on a tie). `load[w]` is worker w's estimated load
  * without this partition. Undefined when there is no candidate.
  */
-export function placeFailover(candidates: readonly number[], load: readonly number[], own: number, standbyWorker: number | undefined, limit: number): number | undefined {
+export function placeFailover(
+  candidates: readonly number[], load: readonly number[], own: number, standbyWorker: number | undefined, limit: number,
+): number | undefined {
   if (candidates.length === 0) return undefined;
   if (standbyWorker !== undefined && candidates.includes(standbyWorker) && load[standbyWorker] + own <= limit) return standbyWorker;
   return candidates.reduce((best, w) => (load[w] < load[best] ? w : best));

@@ -156,7 +156,8 @@ export class StreamService {
     });
     this.events = new StreamEvents(this.clock);
     this.dispatch = new Dispatcher({
-      log: options.log, routing: this.routing, pool: this.pool, clock: this.clock, maxInflight: options.maxInflight ?? 512, stopping, onDeliver: options.onDeliver,
+      log: options.log, routing: this.routing, pool: this.pool, clock: this.clock, stopping,
+      maxInflight: options.maxInflight ?? 512, onDeliver: options.onDeliver,
     });
     this.replication = new Replicator({
       log: options.log, clock: this.clock, dispatch: this.dispatch, events: this.events, buffer: options.replicationBuffer ?? 10_000, stopping,
@@ -286,7 +287,10 @@ export class StreamService {
       }
       this.events.emit({
         kind: 'failed-over', partition: p.id, worker: target, reason,
-        evidence: { from, via: s?.worker === target ? 'standby' : 'committed', load: load[target], utilisation: own, committed: p.committed, end: p.end, routingVersion: this.routing.table.version },
+        evidence: {
+          from, via: s?.worker === target ? 'standby' : 'committed', load: load[target], utilisation: own,
+          committed: p.committed, end: p.end, routingVersion: this.routing.table.version,
+        },
       });
     });
   }
@@ -360,7 +364,10 @@ export class StreamService {
       const s = p.standby;
       if (!s) throw new ShadowplaneError('SHADOWPLANE_ERR_STREAM_STATE', `partition ${partition} lost its standby`);
       const from = await this.promote(p, s);
-      this.events.emit({ kind: 'switched', partition, worker: s.worker, reason, evidence: { ...evidence, from, committed: p.committed, end: p.end, routingVersion: this.routing.table.version, waitedMs: this.clock.now() - started } });
+      this.events.emit({
+        kind: 'switched', partition, worker: s.worker, reason,
+        evidence: { ...evidence, from, committed: p.committed, end: p.end, routingVersion: this.routing.table.version, waitedMs: this.clock.now() - started },
+      });
     });
     // The new owner died during the switch-over: its death found the partition still elsewhere.
     if (!this.pool.alive(this.routing.ownerOf(p.id))) await this.failOver(p, `worker ${this.routing.ownerOf(p.id)} is not running after the switch-over`);

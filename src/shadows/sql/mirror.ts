@@ -129,7 +129,10 @@ export class ShadowMirror implements MirrorTap {
           log.warn({ err: (err as Error).message }, 'shadow unreachable; retrying');
           await c.end().catch(() => undefined);
           // Woken early by stop() (or a new offer), so shutdown never waits out the back-off.
-          await new Promise<void>((r) => { const cancel = (this.options.clock ?? realClock).setTimer(backoff, r); this.waiters.push(() => { cancel(); r(); }); });
+          await new Promise<void>((r) => {
+            const cancel = (this.options.clock ?? realClock).setTimer(backoff, r);
+            this.waiters.push(() => { cancel(); r(); });
+          });
           backoff = Math.min(5000, backoff * 2);
           continue;
         }

@@ -266,7 +266,9 @@ export class TrafficProxy {
   private forward(ex: Exchange, res: http.ServerResponse, answer: Answer, comparing: boolean): http.ClientRequest {
     const { req, route, upstream } = ex;
     const timeoutMs = this.config.upstreamTimeoutMs;
-    const preq = http.request({ host: upstream.hostname, port: upstream.port, method: ex.method, path: ex.url, headers: ex.headers, agent: upstream.agent, timeout: timeoutMs });
+    const preq = http.request({
+      host: upstream.hostname, port: upstream.port, method: ex.method, path: ex.url, headers: ex.headers, agent: upstream.agent, timeout: timeoutMs,
+    });
     preq.on('timeout', () => preq.destroy(timeoutError('upstream', timeoutMs)));
     preq.on('response', (pres) => {
       answer.status = pres.statusCode ?? 502;

@@ -43,7 +43,9 @@ export class TierStore {
    * when the directory cannot be created or the file opened. The profile's latency and bandwidth are
    * paid in `clock` time.
    */
-  static async open(profile: TierProfile, dir: string, file: string, blockSize: number, blocks: number, capacity: number, clock: Clock = realClock): Promise<TierStore> {
+  static async open(
+    profile: TierProfile, dir: string, file: string, blockSize: number, blocks: number, capacity: number, clock: Clock = realClock,
+  ): Promise<TierStore> {
     await mkdir(dir, { recursive: true });
     const path = join(dir, file);
     const fh = await open(path, 'a+').then(async (h) => (await h.close(), open(path, 'r+')));
