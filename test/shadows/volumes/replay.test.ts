@@ -13,6 +13,7 @@ import { shadowplanePolicy } from '../../../src/shadows/volumes/policies/shadowp
 import type { FastTier, PolicyFactory } from '../../../src/shadows/volumes/policies/policy.js';
 import { DEFAULT_PROFILES } from '../../../src/shadows/volumes/profile.js';
 import { isCoded } from '../../../src/core/errors.js';
+import { PACKAGE_ROOT } from '../../../src/core/version.js';
 
 const opts = (fastBlocks: number): ReplayOptions => ({ fastBlocks, blockBytes: 512, fast: DEFAULT_PROFILES.nvme, slow: DEFAULT_PROFILES.hdd });
 /** One-block I/Os, the literature's unit. */
@@ -173,7 +174,7 @@ test('shadowplane predicts an in-order walk and reports the prefetches as promot
 });
 
 test('prediction is an addition to the one ARC: with run depth 0 and no forecast, shadowplane replays exactly as ARC', async () => {
-  const trace = await readBlockTrace(join(import.meta.dirname, 'fixtures', 'arc-OLTP-excerpt.lis'), 'arc');
+  const trace = await readBlockTrace(join(PACKAGE_ROOT, 'test', 'shadows', 'volumes', 'fixtures', 'arc-OLTP-excerpt.lis'), 'arc');
   for (const n of [100, 500]) {
     const arc = replay(trace, (tier) => new ArcPolicy(tier), opts(n));
     const plain = replay(trace, (tier) => shadowplanePolicy(tier, { run: { depth: 0 }, forecast: null }), opts(n));
