@@ -7,15 +7,28 @@
 export interface Clock {
   /** The current time in ms since the epoch. */
   now(): number;
+  /**
+   * Milliseconds on a monotonic, sub-millisecond scale with an arbitrary origin, for measuring
+   * durations (I/O service times, pacing) that `now()`'s whole milliseconds would round away.
+   */
+  monotonic(): number;
   /** Calls `fn` after `ms` of this clock's time; returns a function that cancels it. */
-  setTimer(ms: number, fn: () => void): () => void;
+  setTimer(ms: number, fn: () => void, options?: TimerOptions): () => void;
+}
+
+/** How a timer treats the process. */
+export interface TimerOptions {
+  /** The timer alone does not keep the process running (a background flush, poll or retry). */
+  readonly background?: boolean;
 }
 
 /** The wall clock. */
 export const realClock: Clock = {
   now: () => Date.now(),
-  setTimer(ms, fn) {
+  monotonic: () => performance.now(),
+  setTimer(ms, fn, options) {
     const handle = setTimeout(fn, ms);
+    if (options?.background) handle.unref();
     return () => clearTimeout(handle);
   },
 };
@@ -31,6 +44,10 @@ export class VirtualClock implements Clock {
   }
 
   now(): number {
+    return this.current;
+  }
+
+  monotonic(): number {
     return this.current;
   }
 
@@ -55,4 +72,29 @@ export class VirtualClock implements Clock {
     }
     this.current = end;
   }
+}
+
+/** Resolves after `ms` of `clock`'s time. */
+export function sleep(clock: Clock, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    clock.setTimer(ms, resolve);
+  });
+}
+
+/** Calls `fn` every `ms` of `clock`'s time until the returned function is called. */
+export function every(clock: Clock, ms: number, fn: () => void, options?: TimerOptions): () => void {
+  let cancel: () => void = () => undefined;
+  let stopped = false;
+  const arm = (): void => {
+    cancel = clock.setTimer(ms, () => {
+      if (stopped) return;
+      arm();
+      fn();
+    }, options);
+  };
+  arm();
+  return () => {
+    stopped = true;
+    cancel();
+  };
 }

@@ -1,6 +1,7 @@
 /**
  * Partition-shadowing policies (pure: no I/O, time passed in). Utilisation is load over a
- * worker's capacity; a worker's load is the sum of its partitions'. Two policies:
+ * worker's capacity; a worker's load is the sum of its partitions'. Two shadowing policies and the
+ * failover placement:
  *
  * - `decideShadow` (proactive): from per-partition forecasts, when a worker's predicted
  *   peak crosses `shadowAt` (75 %) its hottest movable partition gets a shadow on the worker with
@@ -14,6 +15,7 @@
  *   switched to); a shadow's target worker counts the partition's predicted load as taken when
  *   placing others; a partition released
  *   within `cooldownMs` gets no new shadow unless its worker is predicted above `switchAt`.
+ * - `placeFailover`: where a partition goes when its worker dies (see the function).
  * - `decideReactive` (the baseline used today): move the hottest partition of a worker whose
  *   measured mean utilisation over `reactiveWindowMs` exceeds `reactiveAt` (80 %); the copy is
  *   made then, and the switch follows as soon as it has caught up.
@@ -158,4 +160,18 @@ export function decideReactive(parts: readonly PartitionInput[], workers: number
     actions.push({ kind: 'create', partition: hottest.partition, worker: target, reason: 'measured mean above reactiveAt over the window', evidence: { workerMean: mean } });
   }
   return actions;
+}
+
+/**
+ * Failover placement of a partition whose worker died: the standby's worker when it is among the
+ * `candidates` (live, allowed workers) and would carry the partition (`own`) within `limit`, else
+ * the candidate with the lowest `load` (the first on a tie). `load[w]` is worker w's estimated load
+ * without this partition. Undefined when there is no candidate.
+ */
+export function placeFailover(
+  candidates: readonly number[], load: readonly number[], own: number, standbyWorker: number | undefined, limit: number,
+): number | undefined {
+  if (candidates.length === 0) return undefined;
+  if (standbyWorker !== undefined && candidates.includes(standbyWorker) && load[standbyWorker] + own <= limit) return standbyWorker;
+  return candidates.reduce((best, w) => (load[w] < load[best] ? w : best));
 }

@@ -15,6 +15,7 @@ import { StreamService, type StreamEvent } from './service.js';
 import { mulberry32 } from '../../core/random.js';
 import { PACKAGE_ROOT } from '../../core/version.js';
 import { ShadowplaneError } from '../../core/errors.js';
+import { realClock, sleep, type Clock } from '../../core/clock.js';
 
 /** The figures of one run; the CLI prints them as the last line. */
 export interface ScenarioResult {
@@ -70,6 +71,8 @@ export interface ScenarioOptions {
   readonly trace?: string;
   /** Progress lines go here. */
   readonly progress?: (line: string) => void;
+  /** Time source of the service, its windows and the load generator; default the wall clock. */
+  readonly clock?: Clock;
 }
 
 const WINDOW_MS = 500;
@@ -116,6 +119,7 @@ function timeline(r: Ramp, t0: number, workerLoads: readonly number[][], owners:
 /** Runs one scenario end to end and returns its figures. Fails when the trace cannot be read. */
 export async function runScenario(options: ScenarioOptions): Promise<ScenarioResult> {
   const seed = options.seed ?? 1;
+  const clock = options.clock ?? realClock;
   const rand = mulberry32(seed);
   const say = options.progress ?? (() => undefined);
   const tracePath = options.trace ?? process.env.SHADOWPLANE_TRACE ?? DEFAULT_STREAM_TRACE;
@@ -155,9 +159,9 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
   let duplicated = 0;
   let orderViolations = 0;
   const svc = await StreamService.start({
-    log, partitions: PARTITIONS, workers: WORKERS, capacity: CAPACITY, windowMs: WINDOW_MS,
+    log, partitions: PARTITIONS, workers: WORKERS, capacity: CAPACITY, windowMs: WINDOW_MS, clock,
     onDeliver: (_p, recs) => {
-      const now = Date.now();
+      const now = clock.now();
       for (const r of recs) {
         const n = (delivered.get(r.id) ?? 0) + 1;
         delivered.set(r.id, n);
@@ -176,7 +180,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     await svc.release(p, 'initial placement');
   }
   const events: StreamEvent[] = [];
-  let t0 = Date.now();
+  let t0 = clock.now();
   let killed = false;
   svc.onEvent((e) => {
     events.push(e);
@@ -185,7 +189,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
       killed = true;
       const pid = svc.workerPid(e.worker);
       say(`killing worker ${e.worker} (pid ${pid}) during the switch-over of partition ${e.partition}`);
-      setTimeout(() => { if (pid) process.kill(pid, 'SIGKILL'); }, 20);
+      clock.setTimer(20, () => { if (pid) process.kill(pid, 'SIGKILL'); });
     }
   });
   const workerLoads: number[][] = [];
@@ -196,9 +200,9 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     for (const w of ws) load[w.worker] += w.utilisation;
     workerLoads.push(load);
     owners.push(ws.map((w) => w.worker));
-    windowEnds.push(ws[0]?.at ?? Date.now());
+    windowEnds.push(ws[0]?.at ?? clock.now());
   });
-  t0 = Date.now();
+  t0 = clock.now();
   const scaled = { minDwellMs: 300_000 * SCALE, cooldownMs: 1_800_000 * SCALE, reactiveWindowMs: 300_000 * SCALE };
   const controller = new PartitionController(svc, { policy: options.policy, windowMs: WINDOW_MS, config: scaled, horizon: 8 });
 
@@ -220,12 +224,12 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     return { key, value: `${key}:${n}`, id: `${key}:${n}` };
   };
   say(`${options.scenario}/${options.policy} seed ${seed}: ${PARTITIONS} partitions, ${WORKERS} worker processes at ${CAPACITY} records/s, ${durationS} s`);
-  let lastTick = Date.now();
-  while (Date.now() - t0 < durationS * 1000) {
-    const s = (Date.now() - t0) / 1000;
+  let lastTick = clock.now();
+  while (clock.now() - t0 < durationS * 1000) {
+    const s = (clock.now() - t0) / 1000;
     // Rates are honoured over the real elapsed time, so a slow tick does not thin the load.
-    const dtS = (Date.now() - lastTick) / 1000;
-    lastTick = Date.now();
+    const dtS = (clock.now() - lastTick) / 1000;
+    lastTick = clock.now();
     const wi = Math.min(windows - 1, Math.floor((s * 1000) / WINDOW_MS));
     const batch: { key: string; value: string; id: string }[] = [];
     for (let p = 0; p < PARTITIONS; p++) {
@@ -240,11 +244,11 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     }
     await svc.append(batch);
     produced += batch.length;
-    await new Promise((r) => setTimeout(r, TICK_MS));
+    await sleep(clock, TICK_MS);
   }
   // Drain: everything produced must be delivered.
-  const drainUntil = Date.now() + 15_000;
-  while (delivered.size < produced && Date.now() < drainUntil) await new Promise((r) => setTimeout(r, 50));
+  const drainUntil = clock.now() + 15_000;
+  while (delivered.size < produced && clock.now() < drainUntil) await sleep(clock, 50);
   controller.stop();
   await svc.stop();
   await log.close();
@@ -268,7 +272,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     peakUtilisation: Math.round(peak * 1000) / 1000,
     secondsAbove90: (workerLoads.filter((l) => l.some((x) => x > 0.9)).length * WINDOW_MS) / 1000,
     moves: events.filter((e) => e.kind === 'switched').length, failovers: events.filter((e) => e.kind === 'failed-over').length, shadowsCreated: creates.size && [...creates.values()].reduce((n, ts) => n + ts.length, 0),
-    maxCyclesPerPartitionPer30Min: maxCycles, produced, durationS: Math.round((Date.now() - t0) / 100) / 10,
+    maxCyclesPerPartitionPer30Min: maxCycles, produced, durationS: Math.round((clock.now() - t0) / 100) / 10,
     controllerCpuMsPerWindow: Math.round(controller.cost.cpuMicros / Math.max(1, controller.cost.windows)) / 1000, rampTimeline,
   };
 }

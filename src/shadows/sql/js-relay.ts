@@ -92,8 +92,7 @@ export class JsRelay implements Relay {
     this.sockets.add(socket);
     socket.setNoDelay(true);
     const timeoutMs = this.options.startupTimeoutMs;
-    const timer = timeoutMs > 0 ? setTimeout(() => { this.stats.startupTimeouts++; socket.destroy(); }, timeoutMs) : undefined;
-    const started = (): void => clearTimeout(timer);
+    const started = timeoutMs > 0 ? this.options.clock.setTimer(timeoutMs, () => { this.stats.startupTimeouts++; socket.destroy(); }) : (): void => undefined;
     socket.on('close', () => { started(); this.stats.active--; this.sockets.delete(socket); });
     socket.on('error', () => socket.destroy());
     this.startup(socket, started);
@@ -198,13 +197,13 @@ export class JsRelay implements Relay {
         requestId, kind, sampled, mirror: mirrored, kept: true,
         sql: kind === 'simple' ? body.toString('utf8', 0, cStringEnd(body, 0)) : portals.get(portal) ?? '',
         params: kind === 'execute' ? portalParams.get(portal) : undefined,
-        at: Date.now(), t0: performance.now(), bytes: wireLength,
+        at: this.options.clock.now(), t0: this.options.clock.monotonic(), bytes: wireLength,
       });
     };
     const complete = (u: Unit): void => {
       if (!u.sampled && !(u.mirror && u.error === undefined)) return;
       const { requestId, sql, params, at, rows, bytes, error, sampled, mirror } = u;
-      const query: KeptQuery = { requestId, user, sql, params, at, latencyMs: performance.now() - u.t0, rows, bytes, error, sampled, mirror };
+      const query: KeptQuery = { requestId, user, sql, params, at, latencyMs: this.options.clock.monotonic() - u.t0, rows, bytes, error, sampled, mirror };
       this.options.onQuery(query);
     };
 

@@ -7,6 +7,7 @@
  * It also records the captured query mix (fingerprints and frequencies) for synthetic workloads.
  */
 import pg from 'pg';
+import { realClock, type Clock } from '../../core/clock.js';
 import { sampleUnit } from '../../ingest/sampler.js';
 import { logger } from '../../obs/log.js';
 import type { StatementMeta } from './metadata.js';
@@ -28,6 +29,8 @@ export interface ShadowMirrorOptions {
   maxQueue?: number;
   /** Connections to the shadow (default 2). */
   connections?: number;
+  /** Time source of the reconnect back-off; default the wall clock. */
+  clock?: Clock;
 }
 
 /** Counters of a ShadowMirror. */
@@ -126,7 +129,10 @@ export class ShadowMirror implements MirrorTap {
           log.warn({ err: (err as Error).message }, 'shadow unreachable; retrying');
           await c.end().catch(() => undefined);
           // Woken early by stop() (or a new offer), so shutdown never waits out the back-off.
-          await new Promise<void>((r) => { const t = setTimeout(r, backoff); this.waiters.push(() => { clearTimeout(t); r(); }); });
+          await new Promise<void>((r) => {
+            const cancel = (this.options.clock ?? realClock).setTimer(backoff, r);
+            this.waiters.push(() => { cancel(); r(); });
+          });
           backoff = Math.min(5000, backoff * 2);
           continue;
         }

@@ -4,6 +4,7 @@
  * built — which forwards everything and hands over only the queries telemetry or the shadow mirror
  * keep. Here those are parsed, in a setImmediate batch off the forwarding path, and reported.
  */
+import { every, realClock, type Clock } from '../../core/clock.js';
 import type { RequestEvent } from '../../model/event.js';
 import { logger } from '../../obs/log.js';
 import { extractMetadata, initParser, type Catalog, type StatementMeta } from './metadata.js';
@@ -45,6 +46,8 @@ export interface PgProxyOptions {
   tls?: TlsFiles;
   /** Close a client whose startup packet is not complete this many ms after connecting (0: never). Default DEFAULT_STARTUP_TIMEOUT_MS. */
   startupTimeoutMs?: number;
+  /** Time source (query times and latencies on the js engine, timeouts, the mirror-rate poll); default the wall clock. */
+  clock?: Clock;
 }
 
 /** How long a client may take to send its startup packet unless told otherwise, ms (PostgreSQL's own authentication_timeout is 60 s). */
@@ -189,12 +192,26 @@ export class QueryReporter {
   }
 }
 
-/** The run-time telemetry rate of a proxy or tap; subclasses hand it to their byte source in syncRates. */
+/**
+ * The run-time telemetry rate of a proxy or tap; subclasses hand it to their byte source in
+ * syncRates. With a mirror, its rate is re-read every MIRROR_RATE_POLL_MS of the clock's time.
+ */
 export abstract class RatedSource {
   protected sampleRate: number;
+  private stopPoll?: () => void;
 
-  constructor(sampleRate: number) {
+  constructor(sampleRate: number, protected readonly clock: Clock) {
     this.sampleRate = sampleRate;
+  }
+
+  /** Starts re-reading the mirror's rate (call once the byte source runs). */
+  protected pollMirrorRate(): void {
+    this.stopPoll = every(this.clock, MIRROR_RATE_POLL_MS, () => this.syncRates(), { background: true });
+  }
+
+  /** Stops re-reading the mirror's rate. */
+  protected stopMirrorRatePoll(): void {
+    this.stopPoll?.();
   }
 
   /** Changes the telemetry sampling rate (clamped to [0, 1]) for queries from now on. */
@@ -218,16 +235,15 @@ export class PgProxy extends RatedSource implements SamplingSource {
   readonly engine: 'native' | 'js';
   private readonly reporter: QueryReporter;
   private readonly relay: Relay;
-  private ratePoll: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: PgProxyOptions) {
-    super(options.sampleRate);
+    super(options.sampleRate, options.clock ?? realClock);
     this.engine = chooseEngine(options.engine ?? 'auto', options.tls !== undefined);
     this.reporter = new QueryReporter(options);
     const relayOptions = {
       upstreamHost: options.upstreamHost, upstreamPort: options.upstreamPort,
       sampleRate: this.sampleRate, mirrorRate: options.mirror?.maxRate() ?? 0, tls: options.tls, onQuery: (q: KeptQuery) => this.reporter.enqueue(q),
-      startupTimeoutMs: options.startupTimeoutMs ?? DEFAULT_STARTUP_TIMEOUT_MS,
+      startupTimeoutMs: options.startupTimeoutMs ?? DEFAULT_STARTUP_TIMEOUT_MS, clock: this.clock,
     };
     this.relay = this.engine === 'native' ? new NativeRelay(relayOptions) : new JsRelay(relayOptions);
   }
@@ -241,10 +257,7 @@ export class PgProxy extends RatedSource implements SamplingSource {
   async listen(port: number, host = '127.0.0.1'): Promise<number> {
     await initParser();
     const bound = await this.relay.listen(port, host);
-    if (this.options.mirror) {
-      this.ratePoll = setInterval(() => this.syncRates(), MIRROR_RATE_POLL_MS);
-      this.ratePoll.unref();
-    }
+    if (this.options.mirror) this.pollMirrorRate();
     return bound;
   }
 
@@ -255,7 +268,7 @@ export class PgProxy extends RatedSource implements SamplingSource {
 
   /** Stops accepting, ends open sessions, and processes queries already completed. */
   async close(): Promise<void> {
-    clearInterval(this.ratePoll);
+    this.stopMirrorRatePoll();
     await this.relay.close();
     this.reporter.process();
   }

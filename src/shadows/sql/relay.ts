@@ -4,6 +4,7 @@
  * follows the message framing beside the copy, draws the sampling verdicts, and hands over only
  * the queries telemetry or the shadow mirror keep; parsing and events happen in PgProxy.
  */
+import type { Clock } from '../../core/clock.js';
 
 /** One finished query a relay kept. Holds SQL text and parameters: never sent as telemetry. */
 export interface KeptQuery {
@@ -73,6 +74,8 @@ export interface RelayOptions {
   tls?: TlsFiles;
   /** Receives each kept query once it has finished; must return quickly. */
   onQuery(query: KeptQuery): void;
+  /** Time source of query times, latencies and the startup timeout (the native relay times in C). */
+  clock: Clock;
 }
 
 /** A server certificate (chain) and its private key, PEM. */

@@ -4,6 +4,7 @@
  * dropped and counted); a timer or a full batch triggers a send; a failed send drops its batch and
  * counts it. Without a control URL it only keeps counts (user names are never logged).
  */
+import { every, realClock, type Clock } from '../../core/clock.js';
 import type { RequestEvent } from '../../model/event.js';
 import { logger, RepeatWarning } from '../../obs/log.js';
 import { describeProblem } from '../../api/problem.js';
@@ -22,6 +23,8 @@ export interface EventSinkOptions {
   batchSize?: number;
   /** Longest wait before a partial batch is sent, ms (default 1000). */
   flushMs?: number;
+  /** Time source of the flush timer; default the wall clock. */
+  clock?: Clock;
 }
 
 /** Counters of an EventSink. */
@@ -39,7 +42,7 @@ export interface SinkStats {
 export class EventSink {
   private buffer: RequestEvent[] = [];
   private sending: Promise<void> | undefined;
-  private readonly timer: NodeJS.Timeout;
+  private readonly stopTimer: () => void;
   private readonly maxBuffered: number;
   private readonly batchSize: number;
   readonly stats: SinkStats = { accepted: 0, sent: 0, droppedFull: 0, droppedSendFailed: 0, sendFailures: 0 };
@@ -47,8 +50,7 @@ export class EventSink {
   constructor(private readonly options: EventSinkOptions = {}) {
     this.maxBuffered = options.maxBuffered ?? 10_000;
     this.batchSize = options.batchSize ?? 500;
-    this.timer = setInterval(() => void this.flush(), options.flushMs ?? 1000);
-    this.timer.unref();
+    this.stopTimer = every(options.clock ?? realClock, options.flushMs ?? 1000, () => void this.flush(), { background: true });
   }
 
   /** Queues one event; never blocks and never throws. */
@@ -90,7 +92,7 @@ export class EventSink {
 
   /** Flushes and stops the timer. */
   async close(): Promise<void> {
-    clearInterval(this.timer);
+    this.stopTimer();
     await this.flush();
   }
 }

@@ -5,9 +5,10 @@
  * own session code; only kept queries reach JavaScript, where the proxy's QueryReporter parses and
  * reports them. Latency comes from the packets' timestamps.
  */
+import { realClock, type Clock } from '../../core/clock.js';
 import { initParser } from './metadata.js';
 import { loadAddon, toKept, type NativeQuery } from './native-relay.js';
-import { MIRROR_RATE_POLL_MS, QueryReporter, RatedSource, type ReportCounters, type ReporterOptions } from './proxy.js';
+import { QueryReporter, RatedSource, type ReportCounters, type ReporterOptions } from './proxy.js';
 
 /** Counters of the capture side (all since start). */
 export interface TapCounters {
@@ -86,6 +87,8 @@ export interface PgTapOptions extends ReporterOptions {
   /** Size of the kernel's packet ring in bytes (default 16 MiB) and of its blocks (default 1 MiB). */
   ringBytes?: number;
   blockBytes?: number;
+  /** Time source of the mirror-rate poll; default the wall clock (the capture thread times queries in C). */
+  clock?: Clock;
 }
 
 /** The compiled tap, or the reason it cannot be loaded. */
@@ -99,10 +102,9 @@ export class PgTap extends RatedSource {
   private readonly reporter: QueryReporter;
   private handle: unknown;
   private final: TapCounters | undefined;
-  private ratePoll: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: PgTapOptions) {
-    super(options.sampleRate);
+    super(options.sampleRate, options.clock ?? realClock);
     this.reporter = new QueryReporter(options);
   }
 
@@ -119,10 +121,7 @@ export class PgTap extends RatedSource {
       mirrorRate: this.options.mirror?.maxRate() ?? 0,
       ringBytes: this.options.ringBytes ?? 16 << 20, blockBytes: this.options.blockBytes ?? 1 << 20,
     }, (queries) => this.deliver(queries)).handle;
-    if (this.options.mirror) {
-      this.ratePoll = setInterval(() => this.syncRates(), MIRROR_RATE_POLL_MS);
-      this.ratePoll.unref();
-    }
+    if (this.options.mirror) this.pollMirrorRate();
   }
 
   /** Counters since start. */
@@ -138,7 +137,7 @@ export class PgTap extends RatedSource {
 
   /** Stops capturing and reports the queries already finished. */
   async close(): Promise<void> {
-    clearInterval(this.ratePoll);
+    this.stopMirrorRatePoll();
     if (this.handle === undefined) return;
     const { stats, queries } = (tapBinding() as TapBinding).stop(this.handle);
     this.handle = undefined;

@@ -7,6 +7,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import pg from 'pg';
+import { realClock, sleep, type Clock } from '../../core/clock.js';
 import type { Operation } from '../../model/event.js';
 import type { ParamBinding, StatementMeta } from './metadata.js';
 
@@ -70,6 +71,8 @@ export interface WorkloadOptions {
   connections?: number;
   /** Values sampled per column (default 500). */
   valuesPerColumn?: number;
+  /** Time source of the arrival schedule and the latencies; default the wall clock. */
+  clock?: Clock;
 }
 
 interface Ready {
@@ -153,7 +156,8 @@ export class WorkloadDriver {
     const backlog: number[] = [];
     const idle = [...this.clients];
     const before = await this.snapshot();
-    const t0 = performance.now();
+    const clock = this.options.clock ?? realClock;
+    const t0 = clock.monotonic();
     const total = Math.max(1, Math.round((rate * durationMs) / 1000));
     const pick = (): Ready => {
       const x = Math.random() * this.cumulative[this.cumulative.length - 1];
@@ -167,22 +171,22 @@ export class WorkloadDriver {
         errors++;
       }
       // Latency from the scheduled arrival, so time spent waiting for a free connection counts.
-      latencies.push(performance.now() - scheduled);
+      latencies.push(clock.monotonic() - scheduled);
       const next = backlog.shift();
       if (next !== undefined) void run(client, next);
       else idle.push(client);
     };
     for (let i = 0; i < total; i++) {
       const scheduled = t0 + (i * 1000) / rate;
-      const wait = scheduled - performance.now();
-      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+      const wait = scheduled - clock.monotonic();
+      if (wait > 1) await sleep(clock, wait);
       const c = idle.pop();
       if (c) void run(c, scheduled);
       else if (backlog.length < rate) backlog.push(scheduled);
       else dropped++;
     }
-    while (idle.length < this.clients.length) await new Promise((r) => setTimeout(r, 5));
-    const seconds = (performance.now() - t0) / 1000;
+    while (idle.length < this.clients.length) await sleep(clock, 5);
+    const seconds = (clock.monotonic() - t0) / 1000;
     const after = await this.snapshot();
     latencies.sort((a, b) => a - b);
     const q = (p: number): number => latencies.length === 0 ? Infinity : latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))];

@@ -72,7 +72,7 @@ let nextId = 1;
  * SHADOWPLANE_ERR_MIGRATION_STATE.
  */
 export class Migration {
-  readonly id = `mig-${Date.now().toString(36)}-${nextId++}`;
+  readonly id: string;
   status: MigrationStatus = 'running';
   stepIndex = 0;
   weight: number;
@@ -83,6 +83,7 @@ export class Migration {
   private stopTimer: (() => void) | undefined;
 
   constructor(readonly route: string, readonly policy: MigrationPolicy, private readonly deps: MigrationDeps, initialWeight: number, readonly reason = 'manual', private readonly tickMs = 250) {
+    this.id = `mig-${deps.clock.now().toString(36)}-${nextId++}`;
     this.lastGoodWeight = initialWeight;
     this.weight = initialWeight;
     this.stepStartedAt = deps.clock.now();

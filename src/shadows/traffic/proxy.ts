@@ -25,6 +25,57 @@ import { Upstream } from './upstream.js';
 
 const log = logger('traffic.proxy');
 
+/** One sampled exchange, as its request event is built: what was asked, how it was answered, when. */
+export interface SampledExchange {
+  readonly route: RouteRuntime;
+  /** The client's request headers (the user is read from them). */
+  readonly headers: http.IncomingHttpHeaders;
+  readonly method: string;
+  readonly url: string;
+  readonly requestId: string;
+  readonly status: number;
+  /** Why it failed (`upstream_<kind>`, `http_<status>`), when it did. */
+  readonly error?: string;
+  /** Request plus response body bytes. */
+  readonly bytes: number;
+  readonly latencyMs: number;
+  /** When the request arrived, clock ms. */
+  readonly at: number;
+}
+
+/** A routed request as the proxy handles it. */
+interface Exchange {
+  readonly req: http.IncomingMessage;
+  readonly route: RouteRuntime;
+  readonly method: string;
+  readonly url: string;
+  /** The headers forwarded upstream. */
+  readonly headers: http.OutgoingHttpHeaders;
+  readonly requestId: string | undefined;
+  readonly sampled: boolean;
+  readonly byShadow: boolean;
+  readonly upstream: Upstream;
+  /** The request body's declared length: 0 none, -1 chunked. */
+  readonly declared: number;
+}
+
+/** The upstream's answer, filled in as it streams. */
+interface Answer {
+  /** 0 until the upstream answered (or failed). */
+  status: number;
+  failed: boolean;
+  transportError?: string;
+  resBytes: number;
+  captured?: CapturedResponse;
+}
+
+/** The mirror of one request, while it runs. */
+interface MirrorRun {
+  readonly comparing: boolean;
+  launchBodyless?: () => void;
+  result?: Promise<{ shadow?: CapturedResponse; secondary?: CapturedResponse }>;
+}
+
 function plain(res: http.ServerResponse, status: number, text: string): void {
   res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text), 'x-shadowplane-error': String(status) });
   res.end(text);
@@ -50,7 +101,7 @@ export class TrafficProxy {
   /** `serviceToken` is the control plane's bearer token, sent with telemetry when it has one. */
   constructor(readonly config: ProxyConfig, readonly clock: Clock = realClock, serviceToken = process.env.SHADOWPLANE_API_TOKEN || undefined) {
     const control = config.control;
-    this.sink = control ? new EventSink(control, this.metrics.events, serviceToken) : undefined;
+    this.sink = control ? new EventSink(control, this.metrics.events, clock, serviceToken) : undefined;
     this.timeline = control ? new TimelineReporter({ url: control.url, target: control.target, component: control.name, kind: 'traffic', token: serviceToken, log }) : undefined;
     this.ridHeader = (config.control?.requestIdHeader ?? 'x-request-id').toLowerCase();
     this.userHeader = config.control?.userHeader?.toLowerCase();
@@ -137,14 +188,26 @@ export class TrafficProxy {
     return u;
   }
 
+  /** One client request: route it, mirror it, forward it, and account for it once the client's response closes. */
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const started = performance.now();
+    const started = this.clock.monotonic();
     const url = req.url ?? '/';
     const route = this.router.match(req.headers.host, url);
     if (!route) {
       plain(res, 404, `no route for host "${req.headers.host ?? ''}" and path "${url.split('?')[0]}"\n`);
       return;
     }
+    const ex = this.toExchange(req, route, url);
+    const mirror = this.startMirror(ex);
+    const answer: Answer = { status: 0, failed: false, resBytes: 0 };
+    const preq = this.forward(ex, res, answer, mirror.comparing);
+    // The mirror goes out after the primary request, so the primary's bytes are written first.
+    mirror.launchBodyless?.();
+    res.on('close', () => this.finish(ex, res, preq, answer, mirror, this.clock.monotonic() - started));
+  }
+
+  /** What a routed request is: its upstream, its forwarded headers, its request id and whether it is sampled. */
+  private toExchange(req: http.IncomingMessage, route: RouteRuntime, url: string): Exchange {
     const method = req.method ?? 'GET';
     const headers = forwardHeaders(req);
     let requestId: string | undefined;
@@ -156,64 +219,75 @@ export class TrafficProxy {
       sampled = this.sink.sampled(requestId);
     }
     const byShadow = route.servedByShadow(req);
-    const upstream = byShadow ? route.shadow! : route.primary;
     const lengthHeader = req.headers['content-length'];
     const declared = lengthHeader !== undefined ? Number(lengthHeader) : req.headers['transfer-encoding'] ? -1 : 0;
+    return { req, route, method, url, headers, requestId, sampled, byShadow, upstream: byShadow ? route.shadow! : route.primary, declared };
+  }
 
-    // Mirroring: taken only for primary-served requests; never awaited here.
-    let ticket: MirrorTicket | undefined = !byShadow && route.mirror ? route.mirror.admit(method, Math.max(0, declared)) : undefined;
+  /**
+   * Mirroring, for primary-served requests the mirror admits; never awaited here. A request with a
+   * body is mirrored once its body is in (within the mirror's size limit); a bodyless one by
+   * `launchBodyless`, which the caller runs after sending the primary request.
+   */
+  private startMirror(ex: Exchange): MirrorRun {
+    const { req, route, method, url, headers } = ex;
+    let ticket: MirrorTicket | undefined = !ex.byShadow && route.mirror ? route.mirror.admit(method, Math.max(0, ex.declared)) : undefined;
     const compareCfg = route.cfg.compare;
-    const comparing = ticket !== undefined && compareCfg.enabled;
-    let mirrorResult: Promise<{ shadow?: CapturedResponse; secondary?: CapturedResponse }> | undefined;
-    let launchBodyless: (() => void) | undefined;
-    if (ticket) {
-      const mirrorHeaders = route.cfg.mirror.shadowHostSuffix && req.headers.host ? { ...headers, host: shadowHost(req.headers.host) } : headers;
-      const secondary = comparing && route.cfg.mirror.methods.includes(method) ? route.secondary : undefined;
-      const launch = (body: Buffer | undefined) => {
-        mirrorResult = ticket!.send({ method, path: url, headers: mirrorHeaders, body }, comparing ? compareCfg.maxBodyBytes : 0, secondary);
-        ticket = undefined;
-      };
-      if (declared === 0) launchBodyless = () => launch(undefined);
-      else {
-        const limit = route.cfg.mirror.maxBodyBytes;
-        let chunks: Buffer[] = [];
-        let size = 0;
-        req.on('data', (c: Buffer) => {
-          if (!ticket) return;
-          size += c.length;
-          if (size > limit) {
-            ticket.cancel('oversized');
-            ticket = undefined;
-            chunks = [];
-          } else chunks.push(c);
-        });
-        req.on('end', () => {
-          if (ticket) launch(Buffer.concat(chunks));
-        });
-        req.on('close', () => {
-          if (ticket && !req.complete) {
-            ticket.cancel('aborted');
-            ticket = undefined;
-          }
-        });
-      }
+    const run: MirrorRun = { comparing: ticket !== undefined && compareCfg.enabled };
+    if (!ticket) return run;
+    const mirrorHeaders = route.cfg.mirror.shadowHostSuffix && req.headers.host ? { ...headers, host: shadowHost(req.headers.host) } : headers;
+    const secondary = run.comparing && route.cfg.mirror.methods.includes(method) ? route.secondary : undefined;
+    const launch = (body: Buffer | undefined) => {
+      run.result = ticket!.send({ method, path: url, headers: mirrorHeaders, body }, run.comparing ? compareCfg.maxBodyBytes : 0, secondary);
+      ticket = undefined;
+    };
+    if (ex.declared === 0) {
+      run.launchBodyless = () => launch(undefined);
+      return run;
     }
+    const limit = route.cfg.mirror.maxBodyBytes;
+    let chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      if (!ticket) return;
+      size += c.length;
+      if (size > limit) {
+        ticket.cancel('oversized');
+        ticket = undefined;
+        chunks = [];
+      } else chunks.push(c);
+    });
+    req.on('end', () => {
+      if (ticket) launch(Buffer.concat(chunks));
+    });
+    req.on('close', () => {
+      if (ticket && !req.complete) {
+        ticket.cancel('aborted');
+        ticket = undefined;
+      }
+    });
+    return run;
+  }
 
-    let status = 0;
-    let failed = false;
-    let transportError: string | undefined;
-    let resBytes = 0;
-    let captured: CapturedResponse | undefined;
-    const preq = http.request({ host: upstream.hostname, port: upstream.port, method, path: url, headers, agent: upstream.agent, timeout: this.config.upstreamTimeoutMs });
-    preq.on('timeout', () => preq.destroy(timeoutError('upstream', this.config.upstreamTimeoutMs)));
+  /**
+   * Sends the request to its upstream and streams the answer back to the client, filling in
+   * `answer` (and capturing its body when `comparing`); an upstream failure is answered 502/504.
+   */
+  private forward(ex: Exchange, res: http.ServerResponse, answer: Answer, comparing: boolean): http.ClientRequest {
+    const { req, route, upstream } = ex;
+    const timeoutMs = this.config.upstreamTimeoutMs;
+    const preq = http.request({
+      host: upstream.hostname, port: upstream.port, method: ex.method, path: ex.url, headers: ex.headers, agent: upstream.agent, timeout: timeoutMs,
+    });
+    preq.on('timeout', () => preq.destroy(timeoutError('upstream', timeoutMs)));
     preq.on('response', (pres) => {
-      status = pres.statusCode ?? 502;
-      failed = status >= 500;
-      res.writeHead(status, pres.statusMessage, stripHopByHop(pres.headers));
-      const countBytes = sampled && pres.headers['content-length'] === undefined;
-      if (!countBytes) resBytes = Number(pres.headers['content-length'] ?? 0);
+      answer.status = pres.statusCode ?? 502;
+      answer.failed = answer.status >= 500;
+      res.writeHead(answer.status, pres.statusMessage, stripHopByHop(pres.headers));
+      const countBytes = ex.sampled && pres.headers['content-length'] === undefined;
+      if (!countBytes) answer.resBytes = Number(pres.headers['content-length'] ?? 0);
       if (comparing || countBytes) {
-        const keep = comparing ? compareCfg.maxBodyBytes : 0;
+        const keep = comparing ? route.cfg.compare.maxBodyBytes : 0;
         const chunks: Buffer[] = [];
         let size = 0;
         pres.on('data', (c: Buffer) => {
@@ -221,8 +295,8 @@ export class TrafficProxy {
           if (size <= keep) chunks.push(c);
         });
         pres.on('end', () => {
-          if (countBytes) resBytes = size;
-          if (comparing) captured = { status, headers: pres.headers, body: size <= keep ? Buffer.concat(chunks) : undefined };
+          if (countBytes) answer.resBytes = size;
+          if (comparing) answer.captured = { status: answer.status, headers: pres.headers, body: size <= keep ? Buffer.concat(chunks) : undefined };
         });
       }
       pres.on('error', () => res.destroy());
@@ -230,41 +304,48 @@ export class TrafficProxy {
     });
     preq.on('error', (err) => {
       const kind = errorKind(err);
-      failed = true;
-      transportError = kind;
-      const which = byShadow ? 'shadow' : 'primary';
+      answer.failed = true;
+      answer.transportError = kind;
+      const which = ex.byShadow ? 'shadow' : 'primary';
       this.metrics.upstreamErrors.inc({ route: route.name, upstream: which, kind });
       if (res.headersSent) {
         res.destroy();
         return;
       }
-      status = kind === 'timeout' ? 504 : 502;
+      answer.status = kind === 'timeout' ? 504 : 502;
       if (!res.destroyed) {
-        plain(res, status, kind === 'timeout'
-          ? `upstream timeout: the ${which} of route "${route.name}" (${upstream.origin}) did not answer within ${this.config.upstreamTimeoutMs} ms\n`
+        plain(res, answer.status, kind === 'timeout'
+          ? `upstream timeout: the ${which} of route "${route.name}" (${upstream.origin}) did not answer within ${timeoutMs} ms\n`
           : `bad gateway: the ${which} of route "${route.name}" (${upstream.origin}) failed: ${kind} (${(err as { code?: string }).code ?? err.message})\n`);
       }
     });
     // Bodyless requests (most reads) skip stream piping: end the upstream request at once.
-    if (declared === 0) {
+    if (ex.declared === 0) {
       preq.end();
       req.resume();
     } else req.pipe(preq);
-    // The mirror goes out after the primary request, so the primary's bytes are written first.
-    launchBodyless?.();
+    return preq;
+  }
 
-    res.on('close', () => {
-      const latencyMs = performance.now() - started;
-      if (!res.writableFinished) {
-        // The client went away: stop the upstream request too, and do not judge the upstream by it.
-        this.metrics.clientAborts.inc({ route: route.name });
-        preq.destroy();
-        if (status === 0) return;
-      }
-      route.record(byShadow, status || 502, latencyMs, failed);
-      if (sampled) this.emit(route, req.headers, method, url, requestId!, status, transportError ? `upstream_${transportError}` : failed ? `http_${status}` : undefined, Math.max(0, declared) + resBytes, latencyMs, Date.now() - latencyMs);
-      if (comparing && mirrorResult && captured) this.judgeMirror(route, captured, mirrorResult);
-    });
+  /** Once the client's response closed: passive health, the request event when sampled, the comparison when mirrored. */
+  private finish(ex: Exchange, res: http.ServerResponse, preq: http.ClientRequest, answer: Answer, mirror: MirrorRun, latencyMs: number): void {
+    const { route } = ex;
+    const { status } = answer;
+    if (!res.writableFinished) {
+      // The client went away: stop the upstream request too, and do not judge the upstream by it.
+      this.metrics.clientAborts.inc({ route: route.name });
+      preq.destroy();
+      if (status === 0) return;
+    }
+    route.record(ex.byShadow, status || 502, latencyMs, answer.failed);
+    if (ex.sampled) {
+      this.emit({
+        route, headers: ex.req.headers, method: ex.method, url: ex.url, requestId: ex.requestId!, status,
+        error: answer.transportError ? `upstream_${answer.transportError}` : answer.failed ? `http_${status}` : undefined,
+        bytes: Math.max(0, ex.declared) + answer.resBytes, latencyMs, at: this.clock.now() - latencyMs,
+      });
+    }
+    if (mirror.comparing && mirror.result && answer.captured) this.judgeMirror(route, answer.captured, mirror.result);
   }
 
   /**
@@ -282,21 +363,22 @@ export class TrafficProxy {
     });
   }
 
-  /** Sends one (already sampled) request event to the control plane; `headers` give the user. */
-  emit(route: RouteRuntime, headers: http.IncomingHttpHeaders, method: string, url: string, requestId: string, status: number, error: string | undefined, bytes: number, latencyMs: number, at: number): void {
+  /** Sends one (already sampled) exchange to the control plane as a request event. */
+  emit(x: SampledExchange): void {
+    const { route, method, url } = x;
     const ev: RequestEvent = {
       target: this.config.control!.target,
       op: isReadMethod(method) ? 'read' : 'write',
       route: `${method} ${route.template(url)}`,
-      bytes,
-      latencyMs: Math.round(latencyMs * 1000) / 1000,
-      status,
-      requestId,
+      bytes: x.bytes,
+      latencyMs: Math.round(x.latencyMs * 1000) / 1000,
+      status: x.status,
+      requestId: x.requestId,
       samplingRate: this.config.control!.sampleRate,
-      at: Math.round(at),
+      at: Math.round(x.at),
     };
-    if (error) ev.error = error;
-    const user = this.userHeader ? headers[this.userHeader] : undefined;
+    if (x.error) ev.error = x.error;
+    const user = this.userHeader ? x.headers[this.userHeader] : undefined;
     if (typeof user === 'string' && user) ev.user = user;
     this.sink!.offer(ev);
   }
@@ -304,12 +386,12 @@ export class TrafficProxy {
   /** Stops accepting, waits for open requests up to `graceMs`, flushes telemetry and closes pools. */
   async close(graceMs = 2000): Promise<void> {
     await new Promise<void>((resolve) => {
-      const t = setTimeout(() => {
+      const cancel = this.clock.setTimer(graceMs, () => {
         this.server.closeAllConnections();
         resolve();
-      }, graceMs);
+      });
       this.server.close(() => {
-        clearTimeout(t);
+        cancel();
         resolve();
       });
       this.server.closeIdleConnections();

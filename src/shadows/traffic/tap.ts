@@ -128,7 +128,10 @@ export class HttpTap {
     route.record(false, x.status, x.latencyMs, failed);
     if (x.sampled && this.proxy.sink) {
       this.counts.events++;
-      this.proxy.emit(route, headers, method, url, x.requestId, x.status, failed ? `http_${x.status}` : undefined, x.bytes, x.latencyMs, x.at);
+      this.proxy.emit({
+        route, headers, method, url, requestId: x.requestId, status: x.status, error: failed ? `http_${x.status}` : undefined,
+        bytes: x.bytes, latencyMs: x.latencyMs, at: x.at,
+      });
     }
     if (!x.mirror || !route.mirror || !route.shadow) return;
     const ticket = route.mirror.admit(method, x.bind?.length ?? 0, this.preselectedAt);

@@ -4,6 +4,7 @@
  * ids go only to the control plane (which pseudonymises them); they are never logged here.
  */
 import http from 'node:http';
+import { every, realClock, type Clock } from '../../core/clock.js';
 import type { RequestEvent } from '../../model/event.js';
 import { keepSample } from '../../ingest/sampler.js';
 import { logger, RepeatWarning } from '../../obs/log.js';
@@ -21,15 +22,15 @@ const warnings = new RepeatWarning(logger('traffic.telemetry'));
 export class EventSink {
   private buffer: RequestEvent[] = [];
   private sending = false;
-  private timer: NodeJS.Timeout | undefined;
+  private readonly stopTimer: () => void;
   private readonly endpoint: URL;
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 2 });
   private idle: (() => void)[] = [];
 
-  constructor(private readonly cfg: ControlConfig, private readonly counter: Counter, private readonly token?: string) {
+  /** Flushes every `cfg.flushIntervalMs` of `clock` time; `token` is the control plane's bearer token, when it has one. */
+  constructor(private readonly cfg: ControlConfig, private readonly counter: Counter, private readonly clock: Clock = realClock, private readonly token?: string) {
     this.endpoint = new URL('/v1/events', cfg.url);
-    this.timer = setInterval(() => this.flush(), cfg.flushIntervalMs);
-    this.timer.unref();
+    this.stopTimer = every(clock, cfg.flushIntervalMs, () => this.flush(), { background: true });
   }
 
   /** Whether a request with this id is kept at the target's sampling rate (the same verdict the service re-applies). */
@@ -80,9 +81,9 @@ export class EventSink {
   async drain(timeoutMs = 5000): Promise<void> {
     if (this.buffer.length === 0 && !this.sending) return;
     await new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, timeoutMs);
+      const cancel = this.clock.setTimer(timeoutMs, resolve);
       this.idle.push(() => {
-        clearTimeout(t);
+        cancel();
         resolve();
       });
       this.flush();
@@ -91,7 +92,7 @@ export class EventSink {
 
   /** Stops the flush timer and closes connections (after `drain` if events matter). */
   close(): void {
-    clearInterval(this.timer);
+    this.stopTimer();
     this.agent.destroy();
   }
 }

@@ -85,13 +85,13 @@ export class Upstream {
   probe(): Promise<void> {
     const cfg = this.health;
     if (!cfg || cfg.path === null) return Promise.resolve();
-    const started = performance.now();
+    const started = this.clock.monotonic();
     return new Promise<void>((resolve) => {
       const req = http.get({ host: this.hostname, port: this.port, path: cfg.path!, agent: this.agent, timeout: cfg.timeoutMs }, (res) => {
         res.resume();
         res.on('end', () => {
           const ok = res.statusCode! < 500;
-          if (ok) this.lastProbeMs = performance.now() - started;
+          if (ok) this.lastProbeMs = this.clock.monotonic() - started;
           this.probeResult(ok, cfg);
           resolve();
         });

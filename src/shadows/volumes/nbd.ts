@@ -7,6 +7,7 @@
  * Protocol errors close the connection; I/O errors are returned as NBD errors (EIO, EINVAL).
  */
 import { createServer, type Server, type Socket } from 'node:net';
+import { realClock, type Clock } from '../../core/clock.js';
 import { logger } from '../../obs/log.js';
 import type { Volume } from './volume.js';
 
@@ -102,6 +103,8 @@ export interface NbdServerOptions {
    * block device is normal.
    */
   readonly handshakeTimeoutMs?: number;
+  /** Time source of the handshake timeout; default the wall clock. */
+  readonly clock?: Clock;
 }
 
 /** An NBD server over a set of volumes keyed by export name. */
@@ -117,18 +120,19 @@ export class NbdServer {
     options: NbdServerOptions = {},
   ) {
     const handshakeMs = options.handshakeTimeoutMs ?? 10_000;
+    const clock = options.clock ?? realClock;
     this.server = createServer((socket) => {
       this.sockets.add(socket);
-      const timer = setTimeout(() => {
+      const cancelTimer = clock.setTimer(handshakeMs, () => {
         this.handshakeTimeouts++;
         socket.destroy();
-      }, handshakeMs);
+      });
       socket.on('close', () => {
-        clearTimeout(timer);
+        cancelTimer();
         this.sockets.delete(socket);
       });
       socket.setNoDelay(true);
-      this.session(socket, () => clearTimeout(timer)).catch((err: Error) => {
+      this.session(socket, cancelTimer).catch((err: Error) => {
         log.debug({ err: err.message }, 'nbd session ended');
         socket.destroy();
       });

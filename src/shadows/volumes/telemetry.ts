@@ -6,6 +6,7 @@
  * shadow, failed back, copied blocks up — is reported as decisions on the target's timeline
  * (src/shadows/timeline.ts). Read from the volume's statistics, off its I/O path.
  */
+import { realClock, type Clock } from '../../core/clock.js';
 import type { Logger } from '../../obs/log.js';
 import { TimelineReporter } from '../timeline.js';
 import type { Volume, VolumeStats } from './volume.js';
@@ -31,16 +32,16 @@ export class VolumeTelemetry {
   constructor(
     private readonly volume: Volume,
     private readonly options: VolumeTelemetryOptions,
-    private readonly now: () => number = Date.now,
+    private readonly clock: Clock = realClock,
   ) {
     this.last = volume.stats();
-    this.lastAt = now();
+    this.lastAt = clock.now();
     this.timeline = new TimelineReporter({ url: options.url, target: options.target, component: options.component, kind: 'volumes', token: options.token, log: options.log });
   }
 
   /** Posts the interval's samples and reports what changed since the last tick. */
   async tick(): Promise<void> {
-    const at = this.now();
+    const at = this.clock.now();
     const s = this.volume.stats();
     const prev = this.last;
     const seconds = Math.max(0.001, (at - this.lastAt) / 1000);

@@ -17,15 +17,27 @@
  *   client never sees it, and it triggers failover.
  * - Hot-copy validity lives in memory only: after a restart reads come from live/shadow until the
  *   policy copies blocks up again (never stale, at worst slower).
+ *
+ * The volume composes the read router and failover state (`routing.ts`), the stale list
+ * (`stale-list.ts`) and its repair (`repair.ts`), the hot tiers (`placement.ts`) with their copy-up
+ * scheduler (`copy-up.ts`), and the cost report (`cost.ts`); it owns the durable write path. It
+ * reads time only through the Clock it is given.
  */
-import { copyFile, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { realClock, type Clock } from '../../core/clock.js';
 import { ShadowplaneError } from '../../core/errors.js';
+import { CopyUpScheduler } from './copy-up.js';
+import { tierCosts, type TierCost } from './cost.js';
 import { LatencyTrigger } from './latency-trigger.js';
-import { buildPolicy } from './policies/index.js';
-import type { FastTier, PlacementPolicy } from './policies/policy.js';
+import { hotTier, type HotTier } from './placement.js';
 import type { TierProfile } from './profile.js';
-import { TierIoError, TierStore, type Faults } from './tier-store.js';
+import { ShadowRepair } from './repair.js';
+import { LiveHealth, ReadRouter, type FailoverState } from './routing.js';
+import { StaleList } from './stale-list.js';
+import { TierStore, type Faults } from './tier-store.js';
+
+export type { FailoverState } from './routing.js';
 
 /** A fast tier's configuration: its profile and how many blocks it may hold. */
 export interface FastTierConfig {
@@ -57,9 +69,6 @@ export interface VolumeConfig {
   readonly failoverLatencyMs: number;
 }
 
-/** Where a volume's I/O goes: the live file, or the shadow after failover. */
-export type FailoverState = 'live' | 'failed-over';
-
 /** Counters and placement for the API. */
 export interface VolumeStats {
   readonly name: string;
@@ -84,94 +93,54 @@ export interface VolumeStats {
   readonly shadowStaleBlocks: number;
   /** Stale shadow blocks rewritten from live since start. */
   readonly shadowRepairs: number;
-  readonly tiers: { name: string; validBlocks: number; capacityBlocks: number | null; costPerMonth: number }[];
+  readonly tiers: TierCost[];
   readonly hottest: { block: number; reads: number }[];
 }
 
 const NAME = /^[A-Za-z0-9_-]{1,64}$/;
-const MAX_COPY_QUEUE = 4096;
-/** Pause before retrying the repair of stale shadow blocks while the shadow keeps failing. */
-const SHADOW_REPAIR_RETRY_MS = 1000;
-
-/** The policy's view of one fast tier: what it asked to be resident, while real copies catch up. */
-class PlacementView implements FastTier {
-  readonly wanted = new Set<number>();
-  // Copies run in the background; with a handful of requests in flight one or two pass meanwhile.
-  readonly copyLag = 2;
-  constructor(
-    readonly capacity: number,
-    private readonly onPromote: (b: number) => void,
-    private readonly onEvict: (b: number) => void,
-  ) {}
-  size(): number {
-    return this.wanted.size;
-  }
-  has(b: number): boolean {
-    return this.wanted.has(b);
-  }
-  promote(b: number): void {
-    if (this.wanted.size >= this.capacity || this.wanted.has(b)) throw new Error(`bad promote ${b}`);
-    this.wanted.add(b);
-    this.onPromote(b);
-  }
-  evict(b: number): void {
-    if (!this.wanted.delete(b)) throw new Error(`bad evict ${b}`);
-    this.onEvict(b);
-  }
-}
-
-interface HotTier {
-  readonly store: TierStore;
-  readonly view: PlacementView;
-  readonly policy: PlacementPolicy;
-}
 
 /** A shadowed volume; create with `Volume.open`. */
 export class Volume {
-  private state: FailoverState = 'live';
-  private failoverReason: string | null = null;
-  private liveEwma = 0;
-  private liveErrors = 0;
   private t = 0;
   private reads = 0;
   private writes = 0;
-  private readonly servedBy: Record<string, number> = {};
   private readonly versions = new Map<number, number>();
   /** Blocks whose write is in flight: bumped versions whose data may not be on any copy yet. */
   private readonly writing = new Set<number>();
   private readonly heat = new Map<number, number>();
   private readonly dirtyWhileFailed = new Set<number>();
-  /**
-   * Blocks acknowledged while the shadow write failed (live succeeded): the shadow holds old data
-   * for them until the repair rewrites them from live, so they are never read from the shadow.
-   */
-  private readonly staleOnShadow = new Set<number>();
-  private repairTimer: NodeJS.Timeout | undefined;
-  private shadowRepairs = 0;
   private writeChain: Promise<unknown> = Promise.resolve();
-  private copyQueue: { tier: HotTier; block: number }[] = [];
-  private copying = false;
-  private promotions = 0;
-  private copiesDone = 0;
-  private copiesDiscarded = 0;
-  private copiesDropped = 0;
-  private closed = false;
+  private readonly health: LiveHealth;
+  private readonly router: ReadRouter;
+  private readonly repair: ShadowRepair;
+  private readonly copies: CopyUpScheduler;
+  private readonly hot: HotTier[] = [];
 
   private constructor(
     readonly config: VolumeConfig,
-    private readonly latency: LatencyTrigger,
+    private readonly clock: Clock,
     private readonly live: TierStore,
     private readonly shadow: TierStore,
-    private readonly hot: HotTier[],
-    /** Where the stale-on-shadow block list is kept, so a restart does not forget it. */
-    private readonly staleListPath: string,
-  ) {}
+    /** Blocks acknowledged while the shadow write failed (live succeeded): never read from the shadow until repaired. */
+    private readonly stale: StaleList,
+  ) {
+    const exclusive = <T>(fn: () => Promise<T>): Promise<T> => this.exclusive(fn);
+    this.health = new LiveHealth(new LatencyTrigger(config.failoverLatencyMs));
+    this.router = new ReadRouter({ clock, health: this.health, live, shadow, hot: this.hot, staleOnShadow: (b) => stale.has(b) });
+    this.repair = new ShadowRepair({ clock, stale, live, shadow, exclusive });
+    this.copies = new CopyUpScheduler({
+      clock, blockSize: config.blockSize, budgetMiBps: config.copyBudgetMiBps, read: (b) => this.router.read(b), exclusive,
+      versionOf: (b) => this.versionOf(b), writing: (b) => this.writing.has(b),
+    });
+  }
 
   /**
    * Opens a volume, creating the live file and the shadow copy if missing (the first shadow copy
    * is seeded by a bulk file copy). Fails with SHADOWPLANE_ERR_VALIDATION naming the bad field.
+   * Time (device emulation, latency measurement, copy pacing, repair retries, the policy's
+   * forecast buckets) is read from `clock`.
    */
-  static async open(config: VolumeConfig): Promise<Volume> {
+  static async open(config: VolumeConfig, clock: Clock = realClock): Promise<Volume> {
     const problems: { path: string; message: string }[] = [];
     if (!NAME.test(config.name)) problems.push({ path: 'name', message: 'must be 1-64 letters, digits, - or _' });
     if (!Number.isInteger(config.blockSize) || config.blockSize < 512 || config.blockSize % 512 !== 0)
@@ -185,9 +154,10 @@ export class Volume {
     if (!(config.failoverLatencyMs > 0)) problems.push({ path: 'failoverLatencyMs', message: 'must be positive (Infinity turns the latency trigger off)' });
     if (problems.length > 0) throw new ShadowplaneError('SHADOWPLANE_ERR_VALIDATION', `volume ${config.name} is misconfigured`, problems);
 
-    const live = await TierStore.open(config.live, join(config.dir, 'live'), `${config.name}.img`, config.blockSize, config.blocks, Infinity);
+    const file = `${config.name}.img`;
+    const live = await TierStore.open(config.live, join(config.dir, 'live'), file, config.blockSize, config.blocks, Infinity, clock);
     const shadowDir = join(config.dir, `shadow-${config.shadow.name}`);
-    const shadowPath = join(shadowDir, `${config.name}.img`);
+    const shadowPath = join(shadowDir, file);
     const seeded = await stat(shadowPath).then(
       () => true,
       () => false,
@@ -196,23 +166,13 @@ export class Volume {
       await mkdir(shadowDir, { recursive: true });
       await copyFile(live.path, shadowPath);
     }
-    const shadowStore = await TierStore.open(config.shadow, shadowDir, `${config.name}.img`, config.blockSize, config.blocks, Infinity);
-    const staleListPath = join(shadowDir, `${config.name}.stale.json`);
-    const vol = new Volume(config, new LatencyTrigger(config.failoverLatencyMs), live, shadowStore, [], staleListPath);
-    const stale = await readFile(staleListPath, 'utf8').then((text) => JSON.parse(text) as number[], () => []);
-    for (const b of stale) vol.staleOnShadow.add(b);
-    if (stale.length > 0) vol.scheduleShadowRepair(0);
+    const shadowStore = await TierStore.open(config.shadow, shadowDir, file, config.blockSize, config.blocks, Infinity, clock);
+    const stale = await StaleList.load(join(shadowDir, `${config.name}.stale.json`));
+    const vol = new Volume(config, clock, live, shadowStore, stale);
+    if (stale.size > 0) vol.repair.schedule(0);
     for (const t of config.fastTiers) {
-      const store = await TierStore.open(t.profile, join(config.dir, `tier-${t.profile.name}`), `${config.name}.img`, config.blockSize, config.blocks, t.capacityBlocks);
-      const holder: { tier?: HotTier } = {};
-      const view = new PlacementView(
-        t.capacityBlocks,
-        (b) => vol.enqueueCopy(holder.tier as HotTier, b),
-        (b) => store.valid.delete(b),
-      );
-      // The same policy code tier-replay measures; its forecast buckets follow the wall clock.
-      holder.tier = { store, view, policy: buildPolicy('shadowplane', view, { blockBytes: config.blockSize }) };
-      vol.hot.push(holder.tier);
+      const store = await TierStore.open(t.profile, join(config.dir, `tier-${t.profile.name}`), file, config.blockSize, config.blocks, t.capacityBlocks, clock);
+      vol.hot.push(hotTier(store, t.capacityBlocks, config.blockSize, (tier, b) => vol.copies.enqueue(tier, b)));
     }
     return vol;
   }
@@ -224,7 +184,7 @@ export class Volume {
 
   /** Current failover state. */
   get failover(): FailoverState {
-    return this.state;
+    return this.health.state;
   }
 
   private checkRange(offset: number, length: number): void {
@@ -235,22 +195,9 @@ export class Volume {
     }
   }
 
-  private noteLive(ms: number, ok: boolean, why: string): void {
-    this.liveEwma = this.liveEwma === 0 ? ms : 0.8 * this.liveEwma + 0.2 * ms;
-    if (!ok) {
-      this.liveErrors++;
-      this.failOver(`live I/O error: ${why}`);
-      return;
-    }
-    const slow = this.latency.observe(ms);
-    if (slow !== null) this.failOver(slow);
-  }
-
   /** Routes all I/O to the shadow from now on (idempotent). */
   failOver(reason: string): void {
-    if (this.state === 'failed-over') return;
-    this.state = 'failed-over';
-    this.failoverReason = reason;
+    this.health.failOver(reason);
   }
 
   /**
@@ -264,10 +211,7 @@ export class Volume {
       }
       await this.live.sync();
       this.dirtyWhileFailed.clear();
-      this.liveEwma = 0;
-      this.latency.resetWindow();
-      this.state = 'live';
-      this.failoverReason = null;
+      this.health.failBack();
     });
   }
 
@@ -287,48 +231,11 @@ export class Volume {
     return run;
   }
 
-  /** Reads one block's current data from the fastest valid copy, without telling the policy. */
-  private async readCurrent(b: number): Promise<Buffer> {
-    for (const h of this.hot) {
-      if (h.store.valid.has(b)) {
-        try {
-          const data = await h.store.readBlock(b);
-          this.count(h.store.profile.name);
-          return data;
-        } catch {
-          h.store.valid.delete(b);
-        }
-      }
-    }
-    // A block whose shadow copy is stale is read from live even after failover: live holds the
-    // only durable copy of its last write, and old data must never be returned.
-    const staleOnShadow = this.staleOnShadow.has(b);
-    if (this.state === 'live' || staleOnShadow) {
-      const t0 = performance.now();
-      try {
-        const data = await this.live.readBlock(b);
-        this.noteLive(performance.now() - t0, true, '');
-        this.count('live');
-        return data;
-      } catch (err) {
-        this.noteLive(performance.now() - t0, false, (err as Error).message);
-        if (staleOnShadow) throw new TierIoError(`block ${b}: the live volume failed and the shadow copy is stale`);
-      }
-    }
-    const data = await this.shadow.readBlock(b);
-    this.count(`shadow-${this.shadow.profile.name}`);
-    return data;
-  }
-
-  private count(tier: string): void {
-    this.servedBy[tier] = (this.servedBy[tier] ?? 0) + 1;
-  }
-
   /** Tells each hot tier's policy about one read I/O of `count` blocks from `start`. */
   private observe(start: number, count: number): void {
     const t = this.t++;
     for (let b = start; b < start + count; b++) this.heat.set(b, (this.heat.get(b) ?? 0) + 1);
-    const io = { t, start, count, time: Date.now() / 1000 };
+    const io = { t, start, count, time: this.clock.now() / 1000 };
     for (const h of this.hot) h.policy.access(io);
   }
 
@@ -340,7 +247,7 @@ export class Volume {
     const first = Math.floor(offset / bs);
     const last = Math.floor((offset + length - 1) / bs);
     const parts: Promise<Buffer>[] = [];
-    for (let b = first; b <= last && length > 0; b++) parts.push(this.readCurrent(b));
+    for (let b = first; b <= last && length > 0; b++) parts.push(this.router.read(b));
     if (length > 0) this.observe(first, last - first + 1);
     const whole = Buffer.concat(await Promise.all(parts));
     return whole.subarray(offset - first * bs, offset - first * bs + length);
@@ -361,8 +268,8 @@ export class Volume {
       // Partial head and tail blocks are merged with their current content; the run is then
       // written as one I/O with one fdatasync per copy.
       const run = Buffer.alloc((last - first + 1) * bs);
-      if (offset % bs !== 0) (await this.readCurrent(first)).copy(run, 0);
-      if ((offset + data.length) % bs !== 0 && (last > first || offset % bs === 0)) (await this.readCurrent(last)).copy(run, (last - first) * bs);
+      if (offset % bs !== 0) (await this.router.read(first)).copy(run, 0);
+      if ((offset + data.length) % bs !== 0 && (last > first || offset % bs === 0)) (await this.router.read(last)).copy(run, (last - first) * bs);
       data.copy(run, offset - first * bs);
       await this.writeRun(first, run);
     });
@@ -386,22 +293,20 @@ export class Volume {
     }
   }
 
-  /** The body of `writeRun`: durable copies, then write-through to the hot copies. */
-  private async writeBlocks(first: number, run: Buffer, versions: readonly number[]): Promise<void> {
-    const bs = this.config.blockSize;
-    const count = run.length / bs;
+  /** Writes the run to live and the shadow at once; which of the two made it durable. Throws EIO when neither did. */
+  private async writeDurably(first: number, run: Buffer): Promise<{ liveOk: boolean; shadowOk: boolean }> {
     const toLive = async (): Promise<boolean> => {
-      if (this.state !== 'live') return false;
-      const t0 = performance.now();
+      if (this.health.state !== 'live') return false;
+      const t0 = this.clock.monotonic();
       try {
         await this.live.writeBlock(first, run, false);
         // Health is judged on the device's service time; the fdatasync below is filesystem-wide
         // and on a shared machine says more about neighbours than about this device.
-        this.noteLive(performance.now() - t0, true, '');
+        this.health.note(this.clock.monotonic() - t0, true, '');
         await this.live.sync();
         return true;
       } catch (err) {
-        this.noteLive(performance.now() - t0, false, (err as Error).message);
+        this.health.note(this.clock.monotonic() - t0, false, (err as Error).message);
         return false;
       }
     };
@@ -411,17 +316,21 @@ export class Volume {
     );
     const [liveOk, shadowOk] = await Promise.all([toLive(), toShadow]);
     if (!liveOk && !shadowOk) {
+      const count = run.length / this.config.blockSize;
       const err = new Error(`no durable copy of blocks ${first}..${first + count - 1} could be written`) as Error & { code: string };
       err.code = 'EIO';
       throw err;
     }
-    const staleBefore = this.staleOnShadow.size;
-    for (let i = 0; i < count; i++) {
-      if (shadowOk) this.staleOnShadow.delete(first + i);
-      else this.staleOnShadow.add(first + i);
-    }
-    if (this.staleOnShadow.size !== staleBefore) await this.saveStaleList();
-    if (!shadowOk) this.scheduleShadowRepair(0);
+    return { liveOk, shadowOk };
+  }
+
+  /** The body of `writeRun`: durable copies, the stale list, then write-through to the hot copies. */
+  private async writeBlocks(first: number, run: Buffer, versions: readonly number[]): Promise<void> {
+    const bs = this.config.blockSize;
+    const count = run.length / bs;
+    const { liveOk, shadowOk } = await this.writeDurably(first, run);
+    await this.stale.mark(first, count, !shadowOk);
+    if (!shadowOk) this.repair.schedule(0);
     for (let i = 0; i < count; i++) {
       const b = first + i;
       if (!liveOk) this.dirtyWhileFailed.add(b);
@@ -442,147 +351,46 @@ export class Volume {
   async flush(): Promise<void> {
     await this.exclusive(async () => {
       const jobs: Promise<void>[] = [this.shadow.sync()];
-      if (this.state === 'live') jobs.push(this.live.sync().catch((err: Error) => this.noteLive(0, false, err.message)));
+      if (this.health.state === 'live') jobs.push(this.live.sync().catch((err: Error) => this.health.note(0, false, err.message)));
       await Promise.all(jobs);
     });
   }
 
-  /** Writes the stale-on-shadow list durably (write to a temporary file, then rename). */
-  private async saveStaleList(): Promise<void> {
-    const tmp = `${this.staleListPath}.tmp`;
-    await writeFile(tmp, JSON.stringify([...this.staleOnShadow]), { flush: true });
-    await rename(tmp, this.staleListPath);
-  }
-
-  private scheduleShadowRepair(delayMs: number): void {
-    if (this.repairTimer !== undefined || this.closed) return;
-    this.repairTimer = setTimeout(() => {
-      this.repairTimer = undefined;
-      void this.repairShadow();
-    }, delayMs).unref();
-  }
-
-  /**
-   * Rewrites stale shadow blocks from live, on the write chain so no write to them runs meanwhile;
-   * retried while the shadow (or live) keeps failing.
-   */
-  private async repairShadow(): Promise<void> {
-    await this.exclusive(async () => {
-      const before = this.staleOnShadow.size;
-      for (const b of [...this.staleOnShadow]) {
-        if (this.closed) break;
-        try {
-          await this.shadow.writeBlock(b, await this.live.readBlock(b), true);
-        } catch {
-          break;
-        }
-        this.staleOnShadow.delete(b);
-        this.shadowRepairs++;
-      }
-      if (this.staleOnShadow.size !== before) await this.saveStaleList();
-    });
-    if (this.staleOnShadow.size > 0) this.scheduleShadowRepair(SHADOW_REPAIR_RETRY_MS);
-  }
-
-  private enqueueCopy(tier: HotTier, block: number): void {
-    this.promotions++;
-    if (this.copyQueue.length >= MAX_COPY_QUEUE) {
-      this.copyQueue.shift();
-      this.copiesDropped++;
-    }
-    this.copyQueue.push({ tier, block });
-    if (!this.copying) void this.runCopies();
-  }
-
-  /** Copies blocks up at most at the copy budget; a copy raced by a write or an eviction is discarded. */
   /** How many writes a block has had since the volume opened (0 for a block never written). */
   private versionOf(block: number): number {
     return this.versions.get(block) ?? 0;
   }
 
-  private async runCopies(): Promise<void> {
-    this.copying = true;
-    const bytesPerMs = (this.config.copyBudgetMiBps * 1024 * 1024) / 1000;
-    let budgetStart = performance.now();
-    let spent = 0;
-    while (!this.closed && this.copyQueue.length > 0) {
-      const { tier, block } = this.copyQueue.shift() as { tier: HotTier; block: number };
-      if (!tier.view.has(block) || tier.store.valid.has(block)) continue;
-      // A write in flight has bumped the version but its data may not be on live yet; its own
-      // write-through places the block, so this copy is not needed.
-      if (this.writing.has(block)) {
-        this.copiesDiscarded++;
-        continue;
-      }
-      const version = this.versionOf(block);
-      try {
-        const data = await this.readCurrent(block);
-        // On the write chain no write is in flight: an unchanged version means `data` is current,
-        // and no write-through of this block can land between this copy's write and its marking.
-        const placed = await this.exclusive(async () => {
-          if (this.versionOf(block) !== version || !tier.view.has(block) || tier.store.valid.has(block)) return false;
-          await tier.store.writeBlock(block, data, false);
-          if (!tier.view.has(block)) return false;
-          tier.store.valid.add(block);
-          return true;
-        });
-        if (placed) this.copiesDone++;
-        else this.copiesDiscarded++;
-      } catch {
-        this.copiesDiscarded++;
-      }
-      spent += this.config.blockSize;
-      const ahead = spent / bytesPerMs - (performance.now() - budgetStart);
-      if (ahead >= 1) await new Promise((r) => setTimeout(r, ahead));
-      if (performance.now() - budgetStart > 1000) {
-        budgetStart = performance.now();
-        spent = 0;
-      }
-    }
-    this.copying = false;
-  }
-
   /** Placement, heat, cost and failover statistics. */
   stats(): VolumeStats {
-    const gib = (blocks: number): number => (blocks * this.config.blockSize) / 2 ** 30;
     const hottest = [...this.heat.entries()]
       .sort((a, b) => b[1] - a[1])
       .slice(0, 10)
       .map(([block, reads]) => ({ block, reads }));
+    const { health, copies } = this;
     return {
       name: this.config.name,
       blockSize: this.config.blockSize,
       blocks: this.config.blocks,
-      state: this.state,
-      failoverReason: this.failoverReason,
-      liveLatencyEwmaMs: this.liveEwma,
-      liveLatencyBaselineMs: this.latency.baselineMs,
-      liveSlowThresholdMs: Number.isFinite(this.latency.thresholdMs) ? this.latency.thresholdMs : null,
-      liveErrors: this.liveErrors,
+      state: health.state,
+      failoverReason: health.reason,
+      liveLatencyEwmaMs: health.ewmaMs,
+      liveLatencyBaselineMs: health.latency.baselineMs,
+      liveSlowThresholdMs: Number.isFinite(health.latency.thresholdMs) ? health.latency.thresholdMs : null,
+      liveErrors: health.errors,
       reads: this.reads,
       writes: this.writes,
-      readsServedBy: { ...this.servedBy },
-      promotions: this.promotions,
-      copiesDone: this.copiesDone,
-      copiesDiscarded: this.copiesDiscarded,
-      copiesDropped: this.copiesDropped,
-      shadowStaleBlocks: this.staleOnShadow.size,
-      shadowRepairs: this.shadowRepairs,
-      tiers: [
-        { name: 'live', validBlocks: this.config.blocks, capacityBlocks: null, costPerMonth: gib(this.config.blocks) * this.config.live.costPerGiBMonth },
-        {
-          name: `shadow-${this.shadow.profile.name}`,
-          validBlocks: this.config.blocks - this.staleOnShadow.size,
-          capacityBlocks: null,
-          costPerMonth: gib(this.config.blocks) * this.shadow.profile.costPerGiBMonth,
-        },
-        ...this.hot.map((h) => ({
-          name: h.store.profile.name,
-          validBlocks: h.store.valid.size,
-          capacityBlocks: h.store.capacity,
-          costPerMonth: gib(h.store.capacity) * h.store.profile.costPerGiBMonth,
-        })),
-      ],
+      readsServedBy: { ...this.router.servedBy },
+      promotions: copies.promotions,
+      copiesDone: copies.done,
+      copiesDiscarded: copies.discarded,
+      copiesDropped: copies.dropped,
+      shadowStaleBlocks: this.stale.size,
+      shadowRepairs: this.repair.repairs,
+      tiers: tierCosts({
+        blockSize: this.config.blockSize, blocks: this.config.blocks, live: this.config.live, shadow: this.shadow.profile, shadowStale: this.stale.size,
+        hot: this.hot.map((h) => ({ profile: h.store.profile, validBlocks: h.store.valid.size, capacity: h.store.capacity })),
+      }),
       hottest,
     };
   }
@@ -594,16 +402,14 @@ export class Volume {
 
   /** Waits for queued copies to finish (tests, shutdown). */
   async settle(): Promise<void> {
-    while (this.copying || this.copyQueue.length > 0) await new Promise((r) => setTimeout(r, 5));
+    await this.copies.settle();
   }
 
   /** Stops copying and closes every file. */
   async close(): Promise<void> {
-    this.closed = true;
-    clearTimeout(this.repairTimer);
+    this.repair.close();
     // Queued copies are only an optimisation; dropping them loses nothing.
-    this.copyQueue = [];
-    await this.settle();
+    await this.copies.close();
     await this.writeChain;
     await Promise.all([this.live.close(), this.shadow.close(), ...this.hot.map((h) => h.store.close())]);
   }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decideReactive, decideShadow, DEFAULT_SHADOW_POLICY, type PartitionInput } from '../../../src/shadows/partitions/policy.js';
+import { decideReactive, decideShadow, DEFAULT_SHADOW_POLICY, placeFailover, type PartitionInput } from '../../../src/shadows/partitions/policy.js';
 
 function part(partition: number, worker: number, forecast: number[], extra: Partial<PartitionInput> = {}): PartitionInput {
   return { partition, worker, utilisation: forecast[0], recentMean: forecast[0], measured: [forecast[0]], forecast, pinned: false, forbidden: [], ...extra };
@@ -67,5 +67,18 @@ describe('shadowing policy', () => {
     assert.deepEqual(decideReactive(parts, 2, 3), []);
     const hot = [part(0, 0, [0.9], { measured: [0.85, 0.9, 0.9] }), part(1, 1, [0.1], { measured: [0.1, 0.1, 0.1] })];
     assert.deepEqual(decideReactive(hot, 2, 3).map((a) => [a.kind, a.partition]), [['create', 0]]);
+  });
+});
+
+describe('failover placement', () => {
+  it('prefers the standby\'s worker when it carries the partition within the limit, else the least-loaded candidate', () => {
+    const load = [0, 0.5, 0.3, 0.3];
+    assert.equal(placeFailover([1, 2, 3], load, 0.3, 1, 0.9), 1);
+    // The standby's worker would reach 1.0: the least-loaded candidate instead, the first of a tie.
+    assert.equal(placeFailover([1, 2, 3], load, 0.5, 1, 0.9), 2);
+    // A standby on a worker that is not a candidate (dead or forbidden) is not used.
+    assert.equal(placeFailover([2, 3], load, 0.1, 1, 0.9), 2);
+    assert.equal(placeFailover([1, 3], load, 0.1, undefined, 0.9), 3);
+    assert.equal(placeFailover([], load, 0.1, 1, 0.9), undefined);
   });
 });

@@ -13,6 +13,7 @@ import { shadowplanePolicy } from '../../../src/shadows/volumes/policies/shadowp
 import type { FastTier, PolicyFactory } from '../../../src/shadows/volumes/policies/policy.js';
 import { DEFAULT_PROFILES } from '../../../src/shadows/volumes/profile.js';
 import { isCoded } from '../../../src/core/errors.js';
+import { PACKAGE_ROOT } from '../../../src/core/version.js';
 
 const opts = (fastBlocks: number): ReplayOptions => ({ fastBlocks, blockBytes: 512, fast: DEFAULT_PROFILES.nvme, slow: DEFAULT_PROFILES.hdd });
 /** One-block I/Os, the literature's unit. */
@@ -170,6 +171,16 @@ test('shadowplane predicts an in-order walk and reports the prefetches as promot
   // Block 1000+i+1 is copied up after 1000+i: every request but the first two of each pass hits.
   assert.equal(sp.hits, 3 * 98);
   assert.ok(sp.promotionsBy.readahead > 0 && sp.promotions > sp.promotionsBy.readahead);
+});
+
+test('prediction is an addition to the one ARC: with run depth 0 and no forecast, shadowplane replays exactly as ARC', async () => {
+  const trace = await readBlockTrace(join(PACKAGE_ROOT, 'test', 'shadows', 'volumes', 'fixtures', 'arc-OLTP-excerpt.lis'), 'arc');
+  for (const n of [100, 500]) {
+    const arc = replay(trace, (tier) => new ArcPolicy(tier), opts(n));
+    const plain = replay(trace, (tier) => shadowplanePolicy(tier, { run: { depth: 0 }, forecast: null }), opts(n));
+    assert.deepEqual([plain.hits, plain.promotions], [arc.hits, arc.promotions]);
+    assert.equal(plain.promotionsBy.readahead + plain.promotionsBy.forecast, 0);
+  }
 });
 
 test('replay rejects a non-positive size', () => {

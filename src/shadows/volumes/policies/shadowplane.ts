@@ -13,7 +13,7 @@ import type { FastTier, IoRequest } from './policy.js';
 
 /** Tuning of the run predictor. */
 export interface RunOptions {
-  /** The run's largest I/O times this is copied ahead of it (0 turns prediction off). */
+  /** The run's largest I/O times this is copied ahead of it (0 turns run prediction off; the forecast predictor still acts). */
   readonly depth: number;
   /** Runs remembered at once (least recently continued dropped first). */
   readonly runWindow: number;
@@ -99,7 +99,10 @@ export class RunPredictor implements Predictor {
   }
 }
 
-/** Options of the shadowplane policy; `forecast: null` leaves the run predictor alone. */
+/**
+ * Options of the shadowplane policy; `forecast: null` leaves the run predictor alone, and with run
+ * `depth: 0` as well the policy places exactly as ARC.
+ */
 export interface ShadowplaneOptions {
   readonly run?: Partial<RunOptions>;
   readonly forecast?: Partial<ForecastOptions> | null;
