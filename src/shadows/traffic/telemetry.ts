@@ -28,7 +28,12 @@ export class EventSink {
   private idle: (() => void)[] = [];
 
   /** Flushes every `cfg.flushIntervalMs` of `clock` time; `token` is the control plane's bearer token, when it has one. */
-  constructor(private readonly cfg: ControlConfig, private readonly counter: Counter, private readonly clock: Clock = realClock, private readonly token?: string) {
+  constructor(
+    private readonly cfg: ControlConfig,
+    private readonly counter: Counter,
+    private readonly clock: Clock = realClock,
+    private readonly token?: string,
+  ) {
     this.endpoint = new URL('/v1/events', cfg.url);
     this.stopTimer = every(clock, cfg.flushIntervalMs, () => this.flush(), { background: true });
   }

@@ -23,7 +23,12 @@ describe('stream service on a virtual clock', () => {
     const start = 1_700_000_000_000;
     const clock = new VirtualClock(start);
     let delivered = 0;
-    const svc = await StreamService.start({ log, partitions: 2, workers: 2, capacity: 1000, windowMs: 10_000, clock, onDeliver: (_p, recs) => { delivered += recs.length; } });
+    const svc = await StreamService.start({
+      log, partitions: 2, workers: 2, capacity: 1000, windowMs: 10_000, clock,
+      onDeliver: (_p, recs) => {
+        delivered += recs.length;
+      },
+    });
     const windows: PartitionWindow[][] = [];
     const events: StreamEvent[] = [];
     svc.onWindow((w) => windows.push(w));
