@@ -103,7 +103,7 @@ export class PgTap extends RatedSource {
 
   constructor(private readonly options: PgTapOptions) {
     super(options.sampleRate);
-    this.reporter = new QueryReporter(options);
+    this.reporter = new QueryReporter(options, () => this.sampleRate);
   }
 
   /**
