@@ -17,6 +17,7 @@ import { opsRoutes } from './routes/ops.js';
 import { queryRoutes } from './routes/query.js';
 import { targetRoutes } from './routes/targets.js';
 import { controlRoutes } from './routes/control.js';
+import { capacityRoutes } from './routes/capacity.js';
 import { anomalyRoutes } from './routes/anomalies.js';
 import { shadowRoutes } from './routes/shadows.js';
 import { streamRoutes } from './routes/stream.js';
@@ -57,6 +58,7 @@ export function buildApi(service: ShadowplaneService): FastifyInstance {
     historyRoutes(scoped, service);
     queryRoutes(scoped, service);
     controlRoutes(scoped, service);
+    capacityRoutes(scoped, service);
     anomalyRoutes(scoped, service);
     shadowRoutes(scoped, service);
     streamRoutes(scoped, service);
