@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
 import type { Clock } from '../core/clock.js';
 import { ShadowplaneError, type FieldProblem } from '../core/errors.js';
-import { Duration, durationMs } from '../core/schema.js';
+import { Duration, DURATION_PATTERN, durationMs } from '../core/schema.js';
 import type { CapacityRun, CapacityRunTrigger, UnitCapacity } from '../model/capacity.js';
 import type { DecisionRecord } from '../model/decision.js';
 import type { Logger } from '../obs/log.js';
@@ -41,7 +41,7 @@ export const CapacitySettingsSchema = Type.Object(
       { additionalProperties: false, default: {}, description: 'The rising rates the mix is replayed at.' },
     ),
     mixWindow: Duration('Period of captured traffic whose fingerprints and weights make the mix.', '1h'),
-    schedule: Type.Optional(Duration('Run again once the last run is this old (absent: no schedule).', '1d')),
+    schedule: Type.Optional(Type.String({ pattern: DURATION_PATTERN, description: 'Run again once the last run is this old, e.g. `1d` (absent: no schedule).', errorMessage: 'must be a duration such as 12h or 1d' })),
     driftLimit: Type.Number({ exclusiveMinimum: 0, default: 0.3, description: 'Run again when the forecast error of the last hour (sum of |forecast − demand| over sum of demand, one step ahead) exceeds this.' }),
     mixDriftLimit: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.3, description: 'Run again when the query mix of the last `mixWindow` differs from the last run\'s by more than this (total variation distance of the fingerprint weights, 0..1).' }),
     minInterval: Duration('Fewest time between two runs started by drift.', '1h'),
