@@ -161,6 +161,11 @@ export class CapacityRuns {
     return this.get(target, id);
   }
 
+  /** Whether the target has capacity settings; SHADOWPLANE_ERR_TARGET_NOT_FOUND for an unknown target. */
+  configured(target: string): boolean {
+    return this.deps.settingsOf(target) !== undefined;
+  }
+
   /** Runs of a target, newest first. */
   async list(target: string, limit: number): Promise<CapacityRun[]> {
     this.deps.settingsOf(target);

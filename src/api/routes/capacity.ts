@@ -41,11 +41,11 @@ export function capacityRoutes(app: FastifyInstance, service: ShadowplaneService
 
   app.get<{ Params: Static<typeof TargetParams>; Querystring: Static<typeof ListQuery> }>(
     '/v1/targets/:target/capacity-runs',
-    { schema: { tags, params: TargetParams, querystring: ListQuery, summary: 'Capacity runs of a target, newest first, with their status, figures and progress; `inForce` is the capacity the loop decides with now.' } },
+    { schema: { tags, params: TargetParams, querystring: ListQuery, summary: 'Capacity runs of a target, newest first, with their status, figures and progress; `inForce` is the capacity the loop decides with now, `configured` whether the target has capacity settings.' } },
     async (req) => {
       const runs = await service.capacity.list(req.params.target, req.query.limit);
       const loop = service.controller.loop(req.params.target);
-      return { runs, inForce: service.capacity.unitCapacity(req.params.target, loop.current) };
+      return { configured: service.capacity.configured(req.params.target), runs, inForce: service.capacity.unitCapacity(req.params.target, loop.current) };
     },
   );
 
