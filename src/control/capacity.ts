@@ -8,16 +8,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
-import type { Clock } from '../core/clock.js';
 import { ShadowplaneError, type FieldProblem } from '../core/errors.js';
 import { Duration, DURATION_PATTERN, durationMs } from '../core/schema.js';
 import type { CapacityRun, CapacityRunTrigger, UnitCapacity } from '../model/capacity.js';
 import type { DecisionRecord } from '../model/decision.js';
-import type { Logger } from '../obs/log.js';
 import { capacityFigures } from '../shadows/sql/capacity.js';
 import { eventsPerExecution, measureOnShadow, mixEntries, type WeightedFingerprint } from '../shadows/sql/measure.js';
-import type { ShadowStore } from '../store/store.js';
 import { OTHER_KEY } from '../store/window.js';
+import type { LoopDeps } from './loop.js';
 import type { ControlSettings } from './settings.js';
 
 const PG_URL = '^postgres(ql)?://';
@@ -76,15 +74,8 @@ const CHECK_MS = 60_000;
 /** Fingerprints of the mix read from the store. */
 const MIX_KEYS = 100;
 
-/** What CapacityRuns needs from the service. */
-export interface CapacityDeps {
-  readonly clock: Clock;
-  readonly store: ShadowStore;
-  readonly log: Logger;
-  /** Store window lengths in seconds, finest first. */
-  readonly granularities: readonly number[];
-  /** Writes open windows, so the mix includes what was just ingested. */
-  readonly flush: () => Promise<void>;
+/** What CapacityRuns needs from the service: what a loop needs (clock, store, granularities, flush, log), and these. */
+export interface CapacityDeps extends Pick<LoopDeps, 'clock' | 'store' | 'granularities' | 'flush' | 'log'> {
   /** The capacity settings of a target (undefined: none configured). Throws SHADOWPLANE_ERR_TARGET_NOT_FOUND for an unknown target. */
   readonly settingsOf: (target: string) => CapacitySettings | undefined;
   /** The last decision of the target's loop (its forecast and units), if any. */
