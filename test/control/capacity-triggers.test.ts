@@ -1,8 +1,9 @@
 /**
- * What starts a capacity run besides a person (a real service on a virtual clock, SQLite): the
- * schedule, and the forecast error of the loop's decisions drifting past the limit; and the pure
- * pieces the runs rest on (figures from a ramp, the distance between two mixes). The runs started
- * here end failed at once — no traffic was captured — which the run records in words.
+ * Capacity runs around their measurement (a real service on a virtual clock, SQLite): what starts
+ * one besides a person — the schedule, and the forecast error of the loop's decisions drifting past
+ * the limit (the runs started here end failed at once, no traffic was captured, which the run
+ * records in words); how a run in force steers the loop's policy; and the pure pieces the runs
+ * rest on (figures from a ramp, the distance between two mixes).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -63,6 +64,45 @@ describe('capacity-run triggers', () => {
     assert.equal((await latest('steady')).id, 'old-steady');
     // a failed run sets nothing: the loops keep their setting
     assert.equal(env.service.capacity.unitCapacity('drifting', env.service.controller.loop('drifting').current).source, 'config');
+  });
+});
+
+describe('a capacity run in force', () => {
+  let env: Awaited<ReturnType<typeof testService>>;
+  before(async () => {
+    env = await testService({
+      targets: [{
+        name: 'metered', kind: 'database', sampling: { rate: 1 }, capacity: capacity({}), actuator: { type: 'replay', provisioningDelayMs: 120_000 },
+        control: { capacityPerUnit: 1000, initialUnits: 2, minWindows: 2, season: '0s', history: '10m', provisioningDelay: '2m', horizon: '10m', scaleUpLookahead: '5m' },
+      }],
+    });
+  });
+  after(() => env.cleanup());
+
+  test('sets the capacity per unit and the reactive threshold the policy decides with, and the decision names it', async () => {
+    const { service, clock } = env;
+    const figures = capacityFigures({ knee: { kneeRate: 7, bounded: false, steps: [{ targetRate: 7, achievedRate: 7, p50Ms: 1, p95Ms: 2, p99Ms: 3, errors: 0, dropped: 0, backendCpuCores: null, backendMemoryBytes: null, stat: { xactCommit: 0, tupReturned: 0, tupFetched: 0, blksHit: 0, blksRead: 0 } }, { targetRate: 14, achievedRate: 10, p50Ms: 1, p95Ms: 200, p99Ms: 900, errors: 0, dropped: 3, backendCpuCores: null, backendMemoryBytes: null, stat: { xactCommit: 0, tupReturned: 0, tupFetched: 0, blksHit: 0, blksRead: 0 } }] }, coverage: 1, scaleFactor: 1, eventsPerStatement: 1, forecastPeak: null });
+    assert.deepEqual([figures.capacityPerUnit, figures.sloUtilisation], [10, 0.7]);
+    await service.store.putCapacityRun({ ...pastRun('metered', clock.now()), id: 'run-7', status: 'succeeded', figures });
+    await service.capacity.init();
+    // 12 events a minute kept at 1 %: 1200 requests a minute, 20 per second. Two units of the
+    // setting's 1000 would be at 1 %; two of the run's 10 are at 100 %, past the SLO's 70 %.
+    for (let m = 0; m < 3; m++) {
+      const at = clock.now();
+      service.ingestor.ingestEvents(Array.from({ length: 12 }, (_, i) => ({ target: 'metered', op: 'read', table: 'orders', bytes: 10, latencyMs: 1, at: at + i, samplingRate: 0.01 })));
+      clock.advance(60_000);
+      await service.controller.loop('metered').tick();
+    }
+    const decisions = (await service.controller.decisions('metered', 10)).reverse();
+    assert.ok(decisions.every((d) => d.inputs.capacitySource === 'capacity-run:run-7' && d.inputs.capacityPerUnit === 10), JSON.stringify(decisions.map((d) => d.inputs)));
+    assert.deepEqual(decisions[0].inputs.tuned, { reactiveAboveUse: 0.7, proactiveBelowUse: 0.7, targetUtilisation: 0.7 });
+    // The first step with demand: 20 requests per second on two units of 10 is a use of 100 %
+    // (of 1 % with the setting's 1000), so the loop scales up.
+    const first = decisions.find((d) => d.recommendation !== null)!;
+    assert.ok(Math.abs(first.inputs.demand - 20) < 1e-9, String(first.inputs.demand));
+    assert.ok(Math.abs(first.recommendation!.currentUse! - 1) < 1e-9, JSON.stringify(first.recommendation));
+    assert.equal(first.action?.from, 2);
+    assert.ok(first.action!.to >= 3, JSON.stringify(first.action));
   });
 });
 
