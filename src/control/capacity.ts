@@ -91,8 +91,8 @@ export class CapacityRuns {
   private readonly running = new Map<string, Promise<CapacityRun>>();
   private cancelCheck: (() => void) | undefined;
   private stopped = true;
-  /** Aborted by stop(): runs under way end failed at their next step. */
-  private readonly abort = new AbortController();
+  /** Aborted by stop(): runs under way end failed at their next step. A new one at startSchedule(). */
+  private abort = new AbortController();
 
   constructor(private readonly deps: CapacityDeps) {}
 
@@ -134,7 +134,7 @@ export class CapacityRuns {
   async start(target: string, trigger: CapacityRunTrigger, actor: string): Promise<CapacityRun> {
     const settings = this.deps.settingsOf(target);
     if (!settings) throw new ShadowplaneError('SHADOWPLANE_ERR_CAPACITY_NOT_CONFIGURED', `target "${target}" has no capacity settings: set targets[].capacity (source and shadow connection URLs) in the config`);
-    if (this.abort.signal.aborted) throw new ShadowplaneError('SHADOWPLANE_ERR_STANDBY', 'the service is stopping: no capacity run starts');
+    if (this.abort.signal.aborted) throw new ShadowplaneError('SHADOWPLANE_ERR_STANDBY', 'this instance has stopped its loops (it is stopping, or lost the store\'s lease): no capacity run starts');
     if (this.running.has(target)) throw new ShadowplaneError('SHADOWPLANE_ERR_CAPACITY_RUN_BUSY', `a capacity run of target "${target}" is running; wait for it to end`);
     const run: CapacityRun = {
       id: randomUUID(), target, at: this.deps.clock.now(), trigger, actor, status: 'running', phase: 'starting', progress: [],
@@ -174,6 +174,7 @@ export class CapacityRuns {
   /** Checks the schedule and the drift limits of every configured target once a minute. */
   startSchedule(): void {
     this.stopped = false;
+    if (this.abort.signal.aborted) this.abort = new AbortController();
     const tick = () => {
       void this.check().catch((err: unknown) => this.deps.log.error({ err: (err as Error).message }, 'capacity-run check failed')).finally(() => {
         if (!this.stopped) this.cancelCheck = this.deps.clock.setTimer(CHECK_MS, tick);
