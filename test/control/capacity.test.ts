@@ -140,6 +140,9 @@ describe('capacity runs', async () => {
     assert.match(plain.body.detail, /targets\[\]\.capacity/);
     const missing = await service.api.inject({ method: 'GET', url: '/v1/targets/orders-db/capacity-runs/no-such-run' });
     assert.equal(missing.statusCode, 404);
+    const cliRun = await exec(process.execPath, cli('capacity', 'run', '--target', 'plain', '--url', address)).then(() => ({ code: 0, stderr: '' }), (err: { code: number; stderr: string }) => err);
+    assert.equal(cliRun.code, 1);
+    assert.match(cliRun.stderr, /SHADOWPLANE_ERR_CAPACITY_NOT_CONFIGURED: 409: target "plain" has no capacity settings/);
 
     assert.throws(() => validateConfig({ targets: [{ name: 'a', kind: 'database', capacity: { source: url(SOURCE), shadow: url(SOURCE) } }] }), (err: { problems: { path: string; message: string }[] }) => {
       assert.deepEqual(err.problems.map((p) => p.path), ['/targets/0/capacity/shadow']);
