@@ -1,9 +1,10 @@
 /**
  * Capacity runs around their measurement (a real service on a virtual clock, SQLite): what starts
- * one besides a person — the schedule, and the forecast error of the loop's decisions drifting past
- * the limit (the runs started here end failed at once, no traffic was captured, which the run
- * records in words); how a run in force steers the loop's policy; and the pure pieces the runs
- * rest on (figures from a ramp, the distance between two mixes).
+ * one besides a person — the schedule, the forecast error of the loop's decisions and the query mix
+ * drifting past their limits (the runs started here end failed at once — no traffic was captured,
+ * or no shadow server listens — which the run records in words); how a run in force steers the
+ * loop's policy; and the pure pieces the runs rest on (figures from a ramp, the distance between
+ * two mixes).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -34,12 +35,14 @@ describe('capacity-run triggers', () => {
         { name: 'scheduled', kind: 'database', capacity: capacity({ schedule: '1d' }) },
         { name: 'drifting', kind: 'database', capacity: capacity({ driftLimit: 0.3, minInterval: '1h' }) },
         { name: 'steady', kind: 'database', capacity: capacity({ driftLimit: 0.3, minInterval: '1h' }) },
+        // nothing listens on port 1: a run that gets as far as the shadow fails there
+        { name: 'mixy', kind: 'database', sampling: { rate: 1 }, capacity: capacity({ shadow: 'postgres://postgres@127.0.0.1:1/sp_none_shadow', mixDriftLimit: 0.3, minInterval: '1h' }) },
       ],
     });
   });
   after(() => env.cleanup());
 
-  test('the schedule and the forecast error start runs; a target within its limits gets none', async () => {
+  test('the schedule, the forecast error and the query mix start runs; a target within its limits gets none', async () => {
     const now = env.clock.now();
     const { store } = env.service;
     await store.putCapacityRun(pastRun('scheduled', now - 25 * HOUR));
@@ -54,6 +57,10 @@ describe('capacity-run triggers', () => {
     assert.ok((await env.service.capacity.forecastError('drifting'))! > 0.45);
     assert.ok((await env.service.capacity.forecastError('steady'))! < 0.06);
 
+    // the mix captured now is not the one of the last run
+    await store.putCapacityRun({ ...pastRun('mixy', now - 2 * HOUR), mix: [{ fingerprint: 'select z from u where y = $1', weight: 10 }] });
+    env.service.ingestor.ingestEvents(Array.from({ length: 5 }, (_, i) => ({ target: 'mixy', op: 'read', table: 't', route: 'select a from t where b = $1', bytes: 1, latencyMs: 1, at: now - 60_000 + i })));
+
     await env.service.capacity.check();
     const latest = async (t: string) => (await store.listCapacityRuns(t, 1))[0];
     const scheduled = await env.service.capacity.finished('scheduled', (await latest('scheduled')).id);
@@ -62,6 +69,11 @@ describe('capacity-run triggers', () => {
     assert.match(scheduled.error!, /no SQL statement was captured for target "scheduled".*pg-proxy or pg-tap/);
     assert.equal(drifting.trigger, 'forecast-drift');
     assert.equal((await latest('steady')).id, 'old-steady');
+    const mixy = await env.service.capacity.finished('mixy', (await latest('mixy')).id);
+    assert.deepEqual([mixy.trigger, mixy.status], ['mix-drift', 'failed']);
+    assert.deepEqual(mixy.mix, [{ fingerprint: 'select a from t where b = $1', weight: 5 }]);
+    assert.match(mixy.error!, /ECONNREFUSED/);
+    assert.deepEqual(mixy.progress.slice(0, 2), ['reading the captured query mix of the last 1h', 'refreshing the shadow database: drop and create']);
     // a failed run sets nothing: the loops keep their setting
     assert.equal(env.service.capacity.unitCapacity('drifting', env.service.controller.loop('drifting').current).source, 'config');
   });
