@@ -5,7 +5,6 @@
  * it failed); `runs` lists a target's runs, `show` prints one.
  */
 import type { Command } from 'commander';
-import { ShadowplaneError } from '../core/errors.js';
 import type { CapacityRun } from '../model/capacity.js';
 import { api, positiveInt, type Conn } from './common.js';
 
@@ -37,7 +36,10 @@ export function register(program: Command): void {
         run = (await api(o, 'GET', path(o.target, run.id))) as CapacityRun;
       }
       process.stdout.write(`${JSON.stringify(run, null, 2)}\n`);
-      if (run.status === 'failed') throw new ShadowplaneError('SHADOWPLANE_ERR_INTERNAL', `capacity run ${run.id} failed: ${run.error}`);
+      if (run.status === 'failed') {
+        process.stderr.write(`error: capacity run ${run.id} failed: ${run.error}\n`);
+        process.exitCode = 1;
+      }
     });
 
   connection(capacity.command('runs').description('A target\'s capacity runs, newest first, and the capacity its loop uses now (JSON).'))
