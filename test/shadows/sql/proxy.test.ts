@@ -36,7 +36,7 @@ function startupMessage(): Buffer {
   return Buffer.concat([head, params]);
 }
 
-const EVENT_FIELDS = new Set(['target', 'op', 'table', 'columns', 'route', 'bytes', 'rows', 'latencyMs', 'status', 'error', 'user', 'requestId', 'at']);
+const EVENT_FIELDS = new Set(['target', 'op', 'table', 'columns', 'route', 'bytes', 'rows', 'latencyMs', 'status', 'error', 'user', 'requestId', 'samplingRate', 'at']);
 
 const NATIVE_SKIP = process.env.CI !== 'true' && nativeBinding() instanceof Error ? 'the native relay is not built (npm ci compiles it with make and a C compiler; CI=true requires it)' : false;
 
