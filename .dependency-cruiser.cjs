@@ -26,7 +26,8 @@ const ROOMS = [
   { name: 'ingest', from: ['ingest/'], may: [...BASE, 'store/'], types: ['obs/'] },
   { name: 'exec', from: ['exec/'], may: BASE, types: ['obs/'] },
   { name: 'sim', from: ['sim/'], may: [...PURE, 'exec/'] },
-  { name: 'control', from: ['control/'], may: [...PURE, 'obs/', 'store/', 'exec/'], types: ['config.ts'] },
+  // A capacity run measures the target's shadow PostgreSQL with the SQL component's own driver.
+  { name: 'control', from: ['control/'], may: [...PURE, 'obs/', 'store/', 'exec/', 'shadows/sql/measure.ts', 'shadows/sql/capacity.ts'], types: ['config.ts'] },
   { name: 'export', from: ['export/'], may: [...BASE, 'obs/', 'store/'], types: ['control/'] },
   { name: 'http-base', from: HTTP_BASE, may: [...BASE, 'obs/'] },
   {

@@ -12,6 +12,7 @@ import { ShadowplaneError } from './core/errors.js';
 import { Duration, Labels, SamplingRate, ScrapeConfig, TargetName, durationMs } from './core/schema.js';
 import { problemsOf, withDefaults } from './core/validation.js';
 import { ControlSettingsSchema } from './control/settings.js';
+import { CapacitySettingsSchema, capacityProblems } from './control/capacity.js';
 import { ResponseRulesSchema, parseResponseRules } from './control/respond.js';
 import { SeriesRulesSchema, seriesRuleProblems } from './ingest/series-rules.js';
 import { AlertingConfigSchema } from './export/alertmanager.js';
@@ -27,6 +28,7 @@ export const TargetConfig = Type.Object(
     sampling: Type.Object({ rate: SamplingRate }, { additionalProperties: false, default: {}, description: 'Request-metadata sampling.' }),
     scrape: Type.Optional(ScrapeConfig),
     control: ControlSettingsSchema,
+    capacity: Type.Optional(CapacitySettingsSchema),
     respond: ResponseRulesSchema,
     actuator: Type.Optional(Type.Union([WebhookConfigSchema, CommandConfigSchema, ReplayConfigSchema], { description: 'How the control loop acts on this target: `webhook`, `command` or `replay` (docs/actuators.md). Without one, the target is observed but not controlled.' })),
   },
@@ -207,6 +209,7 @@ function crossFieldProblems(config: Config): { path: string; message: string }[]
   config.targets.forEach((t, i) => {
     if (names.has(t.name)) problems.push({ path: `/targets/${i}/name`, message: `"${t.name}" is declared twice` });
     names.add(t.name);
+    if (t.capacity) problems.push(...capacityProblems(t.capacity, `/targets/${i}/capacity`));
     try {
       parseResponseRules(t.respond, `/targets/${i}/respond`);
     } catch (err) {

@@ -11,6 +11,7 @@ import { DEFAULT_SCRAPE_INTERVAL, durationMs } from './core/schema.js';
 import type { Config } from './config.js';
 import { TargetRegistry } from './control/targets.js';
 import { Controller } from './control/controller.js';
+import { CapacityRuns } from './control/capacity.js';
 import { DemoFeed, withDemo } from './demo/feed.js';
 import { DemoTraffic } from './demo/traffic.js';
 import { Ingestor } from './ingest/ingestor.js';
@@ -75,6 +76,8 @@ export class ShadowplaneService {
   readonly metrics: ServiceMetrics;
   readonly api: FastifyInstance;
   readonly controller: Controller;
+  /** Capacity runs on the targets' shadow PostgreSQL instances, and the capacity per unit they give the loops. */
+  readonly capacity: CapacityRuns;
   /** Change notifications for GET /v1/stream. */
   readonly events = new EventBus();
   /** The shadow components: their status read from their admin APIs, and actions relayed to them. */
@@ -141,7 +144,20 @@ export class ShadowplaneService {
       clock: this.clock, store: this.store, log: logger('shadows'), file: join(config.store.dataDir, 'shadows.json'),
       onChange: (name) => this.events.publish({ type: 'shadow', shadow: name }),
     });
-    this.controller = new Controller({ config, clock: this.clock, store: this.store, granularities: this.granularities, flush: () => this.flush(), log: logger('control'), execLog: logger('exec'), targets: this.targets, shadows: this.shadows });
+    this.capacity = new CapacityRuns({
+      clock: this.clock, store: this.store, log: logger('capacity'), granularities: this.granularities, flush: () => this.flush(),
+      settingsOf: (target) => {
+        this.targets.get(target);
+        return config.targets.find((t) => t.name === target)?.capacity;
+      },
+      lastDecision: (target) => this.controller.loop(target).latestDecision(),
+      configured: () => config.targets.filter((t) => t.capacity && this.targets.find(t.name)).map((t) => t.name),
+    });
+    this.controller = new Controller({
+      config, clock: this.clock, store: this.store, granularities: this.granularities, flush: () => this.flush(),
+      log: logger('control'), execLog: logger('exec'), targets: this.targets, shadows: this.shadows,
+      capacity: (target, settings) => this.capacity.unitCapacity(target, settings),
+    });
     registerOutlookMetrics(this.metrics.registry, {
       outlooks: () => Promise.all(this.controller.analysed().map((t) => outlookOf(this.controller.loop(t), this.store))),
       shadows: () => this.shadows.list(),
@@ -187,6 +203,7 @@ export class ShadowplaneService {
       })),
     );
     await this.controller.init();
+    await this.capacity.init();
     this.shadows.load(config.shadows);
     if (config.demo.enabled) {
       this.demo = await DemoFeed.open(this);
@@ -288,6 +305,7 @@ export class ShadowplaneService {
     this.shadows.start();
     this.demo?.start();
     this.controller.start();
+    this.capacity.startSchedule();
   }
 
   /** A standby tries the lease every store.postgres.leaseCheck; once it holds it, it takes the store and starts the loops. */
@@ -319,6 +337,7 @@ export class ShadowplaneService {
     this.scraper.stop();
     this.shadows.stop();
     this.demo?.stop();
+    void this.capacity.stop();
     void this.controller.stop();
     const rows = this.engine.takeFlush().rows;
     const spill = rows.length > 0 ? spillRows(this.config.store.dataDir, rows, this.clock.now()) : undefined;
@@ -352,6 +371,7 @@ export class ShadowplaneService {
     await this.demoTraffic?.stop();
     await this.alerts?.stop();
     await this.keda?.close();
+    await this.capacity.stop();
     await this.controller.stop();
     await this.api.close();
     try {

@@ -39,7 +39,7 @@ async function ramp(db: string, mix: MixEntry[]): Promise<KneeResult & { coverag
   const driver = new WorkloadDriver({ url: url(db), connections: 8 });
   await driver.prepare(mix);
   try {
-    const knee = await findKnee(driver, { sloP95Ms: SLO, startRate: 100, factor: 1.3, maxRate: 20_000, stepMs: STEP_MS });
+    const knee = await findKnee(driver, { slo: { quantile: 'p95', ms: SLO }, startRate: 100, factor: 1.3, maxRate: 20_000, stepMs: STEP_MS });
     return { ...knee, coverage: driver.coverage(mix).share };
   } finally {
     await driver.close();

@@ -18,6 +18,7 @@ import { opsRoutes, refuseWritesOnStandby } from './routes/ops.js';
 import { queryRoutes } from './routes/query.js';
 import { targetRoutes } from './routes/targets.js';
 import { controlRoutes } from './routes/control.js';
+import { capacityRoutes } from './routes/capacity.js';
 import { anomalyRoutes } from './routes/anomalies.js';
 import { shadowRoutes } from './routes/shadows.js';
 import { streamRoutes } from './routes/stream.js';
@@ -65,6 +66,7 @@ export function buildApi(service: ShadowplaneService): FastifyInstance {
     });
     await scoped.register(queryRoutes, { settings: service.config.store, granularities, clock, targets, store, engine: service.engine });
     await scoped.register(controlRoutes, { controller, clock });
+    await scoped.register(capacityRoutes, { capacity: service.capacity, controller, store });
     await scoped.register(anomalyRoutes, { controller, store, clock });
     await scoped.register(shadowRoutes, { shadows: service.shadows });
     await scoped.register(streamRoutes, { events: service.events });

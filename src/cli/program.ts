@@ -20,6 +20,7 @@ import * as stream from './stream.js';
 import * as streamBench from './stream-bench.js';
 import * as decisions from './decisions.js';
 import * as historyImport from './import.js';
+import * as capacity from './capacity.js';
 
 /** A default as a person writes it on the command line: `127.0.0.1:7080`, `80,95`, `auto`. */
 function plain(value: unknown): string {
@@ -46,7 +47,9 @@ export function buildProgram(): Command {
       const format = cmd.opts<{ logFormat?: LogFormat }>().logFormat;
       if (format) setLogFormat(format);
     });
-  const commands = [serve, config, pgProxy, pgTap, proxy, replay, forecast, tierReplay, volume, detect, stream, streamBench, decisions, historyImport];
+  const commands = [
+    serve, config, pgProxy, pgTap, proxy, replay, forecast, tierReplay, volume, detect, stream, streamBench, decisions, historyImport, capacity,
+  ];
   for (const command of commands) command.register(program);
   describeDefaults(program);
   return program;

@@ -18,7 +18,7 @@ import { ReplayActuator } from '../exec/replay.js';
 import type { AuditEntry, Condition, DecisionComponent, DecisionRecord, DecisionStatus, Overrides, PinOverride } from '../model/decision.js';
 import type { Logger } from '../obs/log.js';
 import type { ShadowStore } from '../store/store.js';
-import { TargetLoop, type ActuatorBinding } from './loop.js';
+import { TargetLoop, type ActuatorBinding, type LoopDeps } from './loop.js';
 import { parseControlSettings, type ControlSettings } from './settings.js';
 import type { TargetRegistry } from './targets.js';
 import { parseResponseRules, type ResponseRule } from './respond.js';
@@ -39,6 +39,8 @@ export interface ControllerDeps {
   readonly targets: TargetRegistry;
   /** The shadow components response rules act through. */
   readonly shadows: ShadowRegistry;
+  /** The capacity per unit each loop decides with (capacity runs); without it, the settings'. */
+  readonly capacity?: LoopDeps['capacity'];
 }
 
 /** Who asks, and why (the time is the controller's clock). */
@@ -368,8 +370,8 @@ export class Controller {
     const at = `/targets/${i}`;
     const file = asConfigError(() => parseControlSettings(declared?.control ?? {}, `${at}/control`, finest));
     const fileActuator = declared?.actuator ? parseActuatorConfig(declared.actuator, `${at}/actuator`) : undefined;
-    const { clock, store, granularities, flush, log } = this.deps;
-    const loop = await TargetLoop.open(target, file, { clock, store, granularities, flush, log, responder: this.responder });
+    const { clock, store, granularities, flush, log, capacity } = this.deps;
+    const loop = await TargetLoop.open(target, file, { clock, store, granularities, flush, log, responder: this.responder, capacity });
     loop.setRules(this.rulesOf(target, loop, declared?.respond));
     if (loop.state.settings) {
       try {

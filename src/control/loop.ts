@@ -18,6 +18,7 @@ import type { Action, TaskSnapshot } from '../model/action.js';
 import type { Score } from '../model/detect.js';
 import type { Forecast } from '../model/forecast.js';
 import type { Condition, ConditionType, ControlState, DecisionRecord, DecisionStep } from '../model/decision.js';
+import type { UnitCapacity } from '../model/capacity.js';
 import type { Logger } from '../obs/log.js';
 import { OnlineForecaster } from '../forecast/online.js';
 import { decideScaling, initialScalingMemory, type ScalingDecision, type ScalingMemory, type ScalingPolicyConfig } from '../plan/scaling.js';
@@ -49,6 +50,8 @@ export interface LoopDeps {
   readonly log: Logger;
   /** Carries out response rules' actions other than scaling; without it they are refused. */
   readonly responder?: Responder;
+  /** The capacity per unit in force for a target with these settings (a capacity run's); without it, `capacityPerUnit`. */
+  readonly capacity?: (target: string, settings: ControlSettings) => UnitCapacity;
 }
 
 /** Carries out the non-scaling actions of response rules (the controller's responder). */
@@ -214,6 +217,11 @@ export class TargetLoop {
     return { ready: units - booting, booting: booting + coming };
   }
 
+  /** The capacity per unit in force, and where it comes from: a capacity run's, else the setting. */
+  private unitCapacity(): UnitCapacity {
+    return this.deps.capacity?.(this.target, this.settings) ?? { capacityPerUnit: this.settings.capacityPerUnit, source: 'config' };
+  }
+
   /** The record of the last tick since start (not a rule's firing or a component's report); undefined before it. */
   latestDecision(): DecisionRecord | undefined {
     return this.lastOwn;
@@ -312,7 +320,7 @@ export class TargetLoop {
       const ready = this.actuator ? this.readyDuring(t, end) : 0;
       const values = [value, ...this.anomalies.metrics.map((k) => meanOf(metrics.steps.get(k)?.get(t)))];
       const limits = this.anomalies.limitInputs.map((l) => limitValue(l, l.metric === s.metric ? w : metrics.steps.get(l.metric ?? '')?.get(t), s.metric ? requests?.get(t) : w));
-      this.anomalies.observe(t + this.stepMs, values, ready > 0 ? value / (s.capacityPerUnit * ready) : Number.NaN, limits);
+      this.anomalies.observe(t + this.stepMs, values, ready > 0 ? value / (this.unitCapacity().capacityPerUnit * ready) : Number.NaN, limits);
       this.demand.push(value);
       if (this.demand.length > keep) this.demand.shift();
     }
@@ -350,7 +358,11 @@ export class TargetLoop {
     const complete = this.windows >= s.minWindows;
     const overrides = [o.pause && 'pause', o.dryRun && 'dry-run', o.review && 'review', o.pin && 'pin'].filter((x): x is string => Boolean(x));
     const signal = s.metric ?? 'requests';
-    const inputs = { signal, demand: this.demand.at(-1) ?? 0, windows: this.windows, minWindows: s.minWindows, stepSeconds: this.stepMs / 1000, ready: cap.ready, booting: cap.booting, capacityPerUnit: s.capacityPerUnit, provisioningDelaySteps: delaySteps };
+    const unit = this.unitCapacity();
+    const inputs = {
+      signal, demand: this.demand.at(-1) ?? 0, windows: this.windows, minWindows: s.minWindows, stepSeconds: this.stepMs / 1000, ready: cap.ready, booting: cap.booting,
+      capacityPerUnit: unit.capacityPerUnit, capacitySource: unit.source, ...(unit.tuned ? { tuned: unit.tuned } : {}), provisioningDelaySteps: delaySteps,
+    };
     const record: DecisionRecord = {
       id: randomUUID(), target: this.target, at: now, inputs, forecast: null, scores: null, recommendation: null, steps: [], overrides,
       action: null, status: 'no-action', reason: '', message: '', outcome: null, review: null,
@@ -378,9 +390,9 @@ export class TargetLoop {
       return record;
     }
     const scaling = decideScaling({
-      step: this.stepIndex++, demand: this.demand, ready: cap.ready, booting: cap.booting, capacityPerUnit: s.capacityPerUnit,
+      step: this.stepIndex++, demand: this.demand, ready: cap.ready, booting: cap.booting, capacityPerUnit: unit.capacityPerUnit,
       provisioningDelaySteps: delaySteps, forecast: forecast ?? undefined, memory: this.memory,
-    }, this.policy);
+    }, unit.tuned ? { ...this.policy, ...unit.tuned } : this.policy);
     this.memory = scaling.memory;
     const withRecommendation: DecisionRecord = {
       ...record,

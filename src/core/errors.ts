@@ -47,6 +47,8 @@ export const ERROR_CATALOGUE = {
   SHADOWPLANE_ERR_SHADOW_KIND: { status: 409, title: 'The shadow component is of another kind; this action does not apply to it' },
   SHADOWPLANE_ERR_SHADOW_UNREACHABLE: { status: 502, title: 'The shadow component\'s admin API cannot be reached or did not answer in time' },
   SHADOWPLANE_ERR_SHADOW_REFUSED: { status: 502, title: 'The shadow component refused the request (its token, or an answer the service cannot read)' },
+  SHADOWPLANE_ERR_CAPACITY_NOT_CONFIGURED: { status: 409, title: 'The target has no capacity settings (source and shadow connection URLs)' },
+  SHADOWPLANE_ERR_CAPACITY_RUN_BUSY: { status: 409, title: 'A capacity run of the target is running already' },
   SHADOWPLANE_ERR_BAD_REQUEST: { status: 400, title: 'The request is not valid HTTP' },
   SHADOWPLANE_ERR_REQUEST_TIMEOUT: { status: 408, title: 'The request did not arrive in time' },
   SHADOWPLANE_ERR_URL_TOO_LONG: { status: 414, title: 'A path parameter is too long' },

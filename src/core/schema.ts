@@ -49,7 +49,8 @@ export function Magnitude(options: NumberOptions = {}): TNumber {
   return Type.Number({ minimum: -MAX_MAGNITUDE, maximum: MAX_MAGNITUDE, ...options });
 }
 
-const DURATION_PATTERN = '^[0-9]+(ms|s|m|h|d)$';
+/** A duration as config and API take it: digits and one unit (ms, s, m, h, d). */
+export const DURATION_PATTERN = '^[0-9]+(ms|s|m|h|d)$';
 
 /** A duration such as `500ms`, `30s`, `5m`, `1h`, `7d`. */
 export function Duration(description: string, defaultValue: string): TString {

@@ -31,6 +31,10 @@ export interface DecisionInputs {
   readonly ready: number;
   readonly booting: number;
   readonly capacityPerUnit: number;
+  /** Where `capacityPerUnit` comes from: `config` (the setting) or `capacity-run:<id>` (absent in records before capacity runs). */
+  readonly capacitySource?: string;
+  /** Utilisation limits the capacity run tuned, used in place of the settings' (absent: the settings'). */
+  readonly tuned?: { readonly reactiveAboveUse: number; readonly proactiveBelowUse: number; readonly targetUtilisation: number };
   readonly provisioningDelaySteps: number;
 }
 

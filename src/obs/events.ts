@@ -2,13 +2,13 @@
  * Live notifications for the dashboard (`GET /v1/stream`, server-sent events): what changed, not
  * the data itself — a client re-reads the resources it shows. Changes are seen where they are
  * written: every decision, audit entry (overrides, settings, approvals, sampling, shadow actions),
- * anomaly event and target write goes through the Shadow Store, so the store is observed; shadow
+ * anomaly event, capacity run and target write goes through the Shadow Store, so the store is observed; shadow
  * components report through the shadow registry.
  */
 import type { ShadowStore } from '../store/store.js';
 
 /** What kind of thing changed. */
-export type LiveEventType = 'decision' | 'audit' | 'anomaly' | 'target' | 'shadow';
+export type LiveEventType = 'decision' | 'audit' | 'anomaly' | 'target' | 'shadow' | 'capacity-run';
 
 /** One notification. `target` is the target (or `shadow:<name>` for a shadow's audit entry). */
 export interface LiveEvent {
@@ -68,10 +68,14 @@ const ANNOUNCED: Partial<Record<keyof ShadowStore, (args: unknown[]) => Omit<Liv
   setAnomalyTriage: ([id]) => ({ type: 'anomaly', id: id as string }),
   putTarget: ([t]) => ({ type: 'target', target: (t as { name: string }).name }),
   deleteTarget: ([name]) => ({ type: 'target', target: name as string }),
+  putCapacityRun: ([r]) => {
+    const run = r as { target: string; id: string; status: string };
+    return { type: 'capacity-run', target: run.target, id: run.id, status: run.status };
+  },
 };
 
 /**
- * The same store, announcing its decision, audit, anomaly and target writes on `bus` once they
+ * The same store, announcing its decision, audit, anomaly, capacity-run and target writes on `bus` once they
  * have succeeded. Every other member is the store's own, so the wrapper follows the port as it
  * grows.
  */

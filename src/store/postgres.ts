@@ -5,9 +5,10 @@
 import pg from 'pg';
 import { ShadowplaneError } from '../core/errors.js';
 import type { AuditEntry, Condition, ControlState, DecisionRecord } from '../model/decision.js';
+import type { CapacityRun } from '../model/capacity.js';
 import type { AnomalyEvent, AnomalyRecord, TriageChange, TriageState } from '../model/detect.js';
 import type { AnomalyQuery, DecisionQuery, ShadowStore, TargetRecord, TopQuery, TopRow, WindowQuery } from './store.js';
-import { anomalyFromDb, anomalyLastColumnSql, anomalyListSql, anomalyParams, anomalyTriageSql, anomalyUpsertSql, controlSchema, quarantineFromDb, quarantineParams, quarantineSchema, quarantineUpsertSql, TARGET_COLUMNS, WINDOW_COLUMNS, WINDOW_UPSERT_SET, targetFromDb, targetParams, topOrder, windowFromDb, windowParams } from './sql.js';
+import { capacityRunListSql, capacityRunUpsertSql, TARGET_TABLES, anomalyFromDb, anomalyLastColumnSql, anomalyListSql, anomalyParams, anomalyTriageSql, anomalyUpsertSql, controlSchema, quarantineFromDb, quarantineParams, quarantineSchema, quarantineUpsertSql, TARGET_COLUMNS, WINDOW_COLUMNS, WINDOW_UPSERT_SET, targetFromDb, targetParams, topOrder, windowFromDb, windowParams } from './sql.js';
 import { PostgresLease, type Owner } from './owner.js';
 import type { QuarantinedWindow } from './quarantine.js';
 import type { WindowRow } from './window.js';
@@ -177,7 +178,7 @@ export class PostgresStore implements ShadowStore {
     try {
       await client.query('BEGIN');
       await client.query(`DELETE FROM ${this.windows} WHERE target = $1`, [name]);
-      for (const table of ['decisions', 'conditions', 'control_state', 'anomalies']) await client.query(`DELETE FROM ${this.schema}.${table} WHERE target = $1`, [name]);
+      for (const table of TARGET_TABLES) await client.query(`DELETE FROM ${this.schema}.${table} WHERE target = $1`, [name]);
       const res = await client.query(`DELETE FROM ${this.targets} WHERE name = $1`, [name]);
       await client.query('COMMIT');
       return (res.rowCount ?? 0) > 0;
@@ -280,6 +281,19 @@ export class PostgresStore implements ShadowStore {
   private async fence(client: pg.PoolClient, token: string): Promise<void> {
     const res = await client.query(`SELECT 1 FROM ${this.schema}.owner WHERE id = 1 AND token = $1 FOR SHARE`, [token]);
     if (res.rowCount === 0) throw new ShadowplaneError('SHADOWPLANE_ERR_STORE_UNAVAILABLE', 'this instance no longer holds the store\'s lease: another instance owns the store');
+  }
+
+  async putCapacityRun(r: CapacityRun): Promise<void> {
+    await this.query(capacityRunUpsertSql(`${this.schema}.capacity_runs`, (i) => `$${i}`), [r.id, r.target, r.at, r.status, JSON.stringify(r)]);
+  }
+
+  async getCapacityRun(id: string): Promise<CapacityRun | undefined> {
+    const [row] = await this.query(`SELECT body FROM ${this.schema}.capacity_runs WHERE id = $1`, [id]);
+    return row && (JSON.parse(String(row.body)) as CapacityRun);
+  }
+
+  async listCapacityRuns(target: string, limit: number): Promise<CapacityRun[]> {
+    return (await this.query(capacityRunListSql(`${this.schema}.capacity_runs`, (i) => `$${i}`), [target, limit])).map((r) => JSON.parse(String(r.body)) as CapacityRun);
   }
 
   async sizeBytes(): Promise<number> {

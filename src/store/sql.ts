@@ -100,7 +100,23 @@ export function controlSchema(prefix: string, time: 'INTEGER' | 'BIGINT'): strin
       end_at ${time}, last_anomalous ${time}, severity DOUBLE PRECISION NOT NULL, drivers TEXT NOT NULL, kind TEXT NOT NULL, triage_state TEXT NOT NULL,
       triage_actor TEXT, triage_why TEXT, triage_at ${time}, updated_at ${time} NOT NULL)`,
     `CREATE INDEX IF NOT EXISTS anomalies_target_start ON ${prefix}anomalies (target, start)`,
+    `CREATE TABLE IF NOT EXISTS ${prefix}capacity_runs (id TEXT PRIMARY KEY, target TEXT NOT NULL, at ${time} NOT NULL, status TEXT NOT NULL, body TEXT NOT NULL)`,
+    `CREATE INDEX IF NOT EXISTS capacity_runs_target_at ON ${prefix}capacity_runs (target, at)`,
   ];
+}
+
+/** Tables holding rows of one target (by a `target` column), deleted with it. */
+export const TARGET_TABLES = ['decisions', 'conditions', 'control_state', 'anomalies', 'capacity_runs'] as const;
+
+/** The upsert of one capacity run into `table`, placeholders by `ph(1..5)`: id, target, at, status, body (JSON). */
+export function capacityRunUpsertSql(table: string, ph: (i: number) => string): string {
+  return `INSERT INTO ${table} (id, target, at, status, body) VALUES (${[1, 2, 3, 4, 5].map(ph).join(', ')})
+    ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body`;
+}
+
+/** The select of a target's capacity runs, newest first, placeholders by `ph(1..2)`: target, limit. */
+export function capacityRunListSql(table: string, ph: (i: number) => string): string {
+  return `SELECT body FROM ${table} WHERE target = ${ph(1)} ORDER BY at DESC, id DESC LIMIT ${ph(2)}`;
 }
 
 /** Adds `last_anomalous` to an anomalies table created before it existed (PostgreSQL; SQLite checks first). */

@@ -9,8 +9,9 @@ import { dirname } from 'node:path';
 import { ShadowplaneError } from '../core/errors.js';
 import type { AuditEntry, Condition, ControlState, DecisionRecord } from '../model/decision.js';
 import type { AnomalyEvent, AnomalyRecord, TriageChange, TriageState } from '../model/detect.js';
+import type { CapacityRun } from '../model/capacity.js';
 import type { AnomalyQuery, DecisionQuery, ShadowStore, TargetRecord, TopQuery, TopRow, WindowQuery } from './store.js';
-import { anomalyFromDb, anomalyLastColumnSql, anomalyListSql, anomalyParams, anomalyTriageSql, anomalyUpsertSql, CONTROL_SCHEMA, quarantineFromDb, quarantineParams, quarantineUpsertSql, TARGET_COLUMNS, WINDOW_COLUMNS, WINDOW_UPSERT_SET, targetFromDb, targetParams, topOrder, windowFromDb, windowParams } from './sql.js';
+import { capacityRunListSql, capacityRunUpsertSql, TARGET_TABLES, anomalyFromDb, anomalyLastColumnSql, anomalyListSql, anomalyParams, anomalyTriageSql, anomalyUpsertSql, CONTROL_SCHEMA, quarantineFromDb, quarantineParams, quarantineUpsertSql, TARGET_COLUMNS, WINDOW_COLUMNS, WINDOW_UPSERT_SET, targetFromDb, targetParams, topOrder, windowFromDb, windowParams } from './sql.js';
 import type { QuarantinedWindow } from './quarantine.js';
 import type { WindowRow } from './window.js';
 
@@ -136,7 +137,7 @@ export class SqliteStore implements ShadowStore {
   async deleteTarget(name: string): Promise<boolean> {
     return this.db.transaction(() => {
       this.db.prepare('DELETE FROM windows WHERE target = ?').run(name);
-      for (const table of ['decisions', 'conditions', 'control_state', 'anomalies']) this.db.prepare(`DELETE FROM ${table} WHERE target = ?`).run(name);
+      for (const table of TARGET_TABLES) this.db.prepare(`DELETE FROM ${table} WHERE target = ?`).run(name);
       return this.db.prepare('DELETE FROM targets WHERE name = ?').run(name).changes > 0;
     })();
   }
@@ -199,6 +200,19 @@ export class SqliteStore implements ShadowStore {
   async setAnomalyTriage(id: string, from: TriageState, to: TriageState, c: TriageChange): Promise<boolean> {
     const { sql, params } = anomalyTriageSql('anomalies', () => '?', id, from, to, c);
     return this.db.prepare(sql).run(...params).changes > 0;
+  }
+
+  async putCapacityRun(r: CapacityRun): Promise<void> {
+    this.db.prepare(capacityRunUpsertSql('capacity_runs', () => '?')).run(r.id, r.target, r.at, r.status, JSON.stringify(r));
+  }
+
+  async getCapacityRun(id: string): Promise<CapacityRun | undefined> {
+    const row = this.db.prepare('SELECT body FROM capacity_runs WHERE id = ?').get(id) as { body: string } | undefined;
+    return row && (JSON.parse(row.body) as CapacityRun);
+  }
+
+  async listCapacityRuns(target: string, limit: number): Promise<CapacityRun[]> {
+    return this.all(capacityRunListSql('capacity_runs', () => '?'), target, limit).map((r) => JSON.parse(String(r.body)) as CapacityRun);
   }
 
   async sizeBytes(): Promise<number> {

@@ -7,6 +7,7 @@
  */
 import type { AuditEntry, Condition, ControlState, DecisionRecord, DecisionStatus } from '../model/decision.js';
 import type { AnomalyEvent, AnomalyRecord, TriageChange, TriageState } from '../model/detect.js';
+import type { CapacityRun } from '../model/capacity.js';
 import type { Owner } from './owner.js';
 import type { QuarantinedWindow } from './quarantine.js';
 import type { Dimension, WindowRow } from './window.js';
@@ -129,7 +130,10 @@ export interface ShadowStore {
   getTarget(name: string): Promise<TargetRecord | undefined>;
   /** Inserts or replaces a target. */
   putTarget(target: TargetRecord): Promise<void>;
-  /** Deletes a target, its windows, decisions, conditions, control state and anomaly events (the audit trail is kept); false when there was none. */
+  /**
+   * Deletes a target, its windows, decisions, conditions, control state, anomaly events and capacity
+   * runs (the audit trail is kept); false when there was none.
+   */
   deleteTarget(name: string): Promise<boolean>;
   /** Inserts or replaces a decision record (by id). */
   putDecision(decision: DecisionRecord): Promise<void>;
@@ -161,6 +165,11 @@ export interface ShadowStore {
    * caller's (src/detect/events.ts withTriage).
    */
   setAnomalyTriage(id: string, from: TriageState, to: TriageState, change: TriageChange): Promise<boolean>;
+  /** Inserts or replaces a capacity run (by id). */
+  putCapacityRun(run: CapacityRun): Promise<void>;
+  getCapacityRun(id: string): Promise<CapacityRun | undefined>;
+  /** Capacity runs of a target, newest first. */
+  listCapacityRuns(target: string, limit: number): Promise<CapacityRun[]>;
   /**
    * A lease for the loops, on a backend several instances share (PostgreSQL); `onLost` is called
    * if a held lease is lost. Absent on an embedded backend, whose data directory lock suffices.

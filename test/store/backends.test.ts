@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { PostgresStore } from '../../src/store/postgres.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import type { ShadowStore, TargetRecord } from '../../src/store/store.js';
+import type { CapacityRun } from '../../src/model/capacity.js';
 import type { DecisionRecord } from '../../src/model/decision.js';
 import type { AnomalyEvent } from '../../src/model/detect.js';
 import { Window, type WindowRow } from '../../src/store/window.js';
@@ -137,6 +138,25 @@ function storeSuite(name: string, open: () => Promise<ShadowStore | string>, cle
       assert.deepEqual(await store.listConditions('ctl'), []);
       assert.equal(await store.getControlState('ctl'), undefined);
       assert.equal((await store.listAudit('ctl', 10)).length, 2);
+    });
+
+    test('capacity runs upsert by id, list newest first per target, and go with their target', async (t) => {
+      if (skip) return t.skip(skip);
+      const run = (id: string, at: number, status: CapacityRun['status']): CapacityRun => ({
+        id, target: 'cap', at, trigger: 'manual', actor: 'ann', status, phase: 'p', progress: ['p'], mix: [{ fingerprint: 'select 1 from t where a = $1', weight: 12.5 }],
+        shadowRows: [{ table: 'public.t', rows: 10 }], steps: [], figures: null, error: null, endedAt: null,
+      });
+      await store.putTarget(target('cap'));
+      await store.putCapacityRun(run('r1', 1000, 'running'));
+      await store.putCapacityRun(run('r2', 2000, 'running'));
+      await store.putCapacityRun({ ...run('r1', 1000, 'failed'), error: 'boom', endedAt: 1500 });
+      assert.deepEqual(await store.getCapacityRun('r1'), { ...run('r1', 1000, 'failed'), error: 'boom', endedAt: 1500 });
+      assert.equal(await store.getCapacityRun('nope'), undefined);
+      assert.deepEqual((await store.listCapacityRuns('cap', 10)).map((r) => [r.id, r.status]), [['r2', 'running'], ['r1', 'failed']]);
+      assert.deepEqual((await store.listCapacityRuns('cap', 1)).map((r) => r.id), ['r2']);
+      assert.deepEqual(await store.listCapacityRuns('other', 10), []);
+      await store.deleteTarget('cap');
+      assert.deepEqual(await store.listCapacityRuns('cap', 10), []);
     });
 
     test('anomaly events upsert by id (deduplicated), keep operator triage, filter by state and page', async (t) => {

@@ -56,7 +56,9 @@ describe('dashboard in headless Chromium', { skip: missing ? `${CHROMIUM} missin
       targets: [{ name: 'shop', kind: 'service', sampling: { rate: 1 }, actuator: { type: 'replay', provisioningDelayMs: 2 * MIN }, control: CONTROL },
         // A loop that never has enough windows: the thin-data state.
         { name: 'fresh', kind: 'service', actuator: { type: 'replay' }, control: { ...CONTROL, minWindows: 100 } },
-        { name: 'plain', kind: 'database', sampling: { rate: 1 } }],
+        { name: 'plain', kind: 'database', sampling: { rate: 1 } },
+        // Capacity settings but no captured SQL: a run started from the page ends failed, saying why.
+        { name: 'cap', kind: 'database', capacity: { source: 'postgres://postgres@127.0.0.1:5432/sp_ui_cap_src', shadow: 'postgres://postgres@127.0.0.1:5432/sp_ui_cap_shadow' } }],
     });
     base = await env.service.start();
     // The online forecaster needs a few steps before the first forecast.
@@ -80,7 +82,7 @@ describe('dashboard in headless Chromium', { skip: missing ? `${CHROMIUM} missin
     assert.match(await shop.innerText(), new RegExp(last.status));
     assert.match(await page.locator('tr[data-target=plain]').innerText(), /observed only/);
     const order = await page.locator('#fleet-table tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-target')));
-    assert.deepEqual(order, ['fresh', 'plain', 'shop'], 'problems (too little data) first, then by name');
+    assert.deepEqual(order, ['fresh', 'cap', 'plain', 'shop'], 'problems (too little data, no data yet) first, then by name');
     assert.match(await page.locator('tr[data-target=fresh]').innerText(), /DataComplete=False/);
     // The assets come from this service only: uPlot from its package.
     const uplot = await page.evaluate(async () => (await fetch('/ui/vendor/uplot.js')).status);
@@ -266,6 +268,27 @@ describe('dashboard in headless Chromium', { skip: missing ? `${CHROMIUM} missin
     assert.equal((await get('/v1/targets/plain/control')).mode, 'observe-only');
     const audit = (await get('/v1/targets/plain/audit')).audit as { action: string; why: string }[];
     assert.deepEqual(audit.slice(0, 3).map((a) => a.why), ['back to watching', 'alert me', 'take plain under control']);
+  });
+
+  test('capacity runs: the button starts one, the table shows how it ended; an unconfigured target says so', async () => {
+    await page.goto(`${base}/ui/#/targets/plain`);
+    await page.locator('main[data-ready=target][data-target=plain]').waitFor();
+    assert.match(await page.locator('#capacity').innerText(), /Not configured/);
+    assert.equal(await page.locator('#cap-run').isDisabled(), true);
+    assert.match(await page.locator('#cap-in-force').innerText(), /from config/);
+
+    await page.goto(`${base}/ui/#/targets/cap`);
+    await page.locator('main[data-ready=target][data-target=cap]').waitFor();
+    assert.match(await page.locator('#capacity').innerText(), /No run yet/);
+    await page.click('#cap-run');
+    await giveWhy('measure before the sale');
+    await page.locator('#cap-msg.ok').waitFor();
+    await page.locator('#cap-runs .badge.bad').waitFor();
+    const row = await page.locator('#cap-runs tbody tr').first().innerText();
+    assert.match(row, /manual/);
+    assert.match(row, /no SQL statement was captured for target "cap"/);
+    const [run] = (await get('/v1/targets/cap/capacity-runs')).runs as { status: string; actor: string }[];
+    assert.deepEqual([run.status, run.actor], ['failed', 'token']);
   });
 
   test('the service going away is shown, not a blank page', async () => {

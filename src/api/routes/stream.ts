@@ -29,7 +29,7 @@ export const streamRoutes: FastifyPluginAsyncTypebox<StreamRouteDeps> = async (a
   app.get('/v1/stream', {
     schema: {
       tags: ['ops'],
-      summary: 'Server-sent events: `decision`, `audit` (overrides, settings, approvals, sampling, shadow actions), `anomaly`, `target` and `shadow` notifications, each a JSON object naming what changed (read the resource for the data).',
+      summary: 'Server-sent events: `decision`, `audit` (overrides, settings, approvals, sampling, shadow actions), `anomaly`, `target`, `shadow` and `capacity-run` notifications, each a JSON object naming what changed (read the resource for the data).',
     },
   }, (_req, reply) => {
     reply.hijack();

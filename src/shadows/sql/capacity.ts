@@ -4,6 +4,7 @@
  * instances production needs with headroom, and where the scaling trigger should sit. The result is
  * a plain object for the control loop, carrying the evidence it was derived from.
  */
+import type { CapacityFigures } from '../../model/capacity.js';
 import type { KneeResult, StepResult } from './workload.js';
 
 /** Inputs of a capacity recommendation. */
@@ -78,5 +79,53 @@ export function recommendCapacity(input: CapacityInput): CapacityRecommendation 
       forecastPeakRate: input.forecastPeakRate, headroom, kneeRate: input.knee.kneeRate,
       sloCrossed: !input.knee.bounded, steps: input.knee.steps,
     },
+  };
+}
+
+/** Inputs of capacityFigures. */
+export interface FiguresInput {
+  knee: KneeResult;
+  /** Share of the mix (by weight) the replay covered. */
+  coverage: number;
+  /** Production-unit capacity over the shadow's. */
+  scaleFactor: number;
+  /** Request events per statement in the captured mix. */
+  eventsPerStatement: number;
+  /** Forecast peak of the next horizon in requests per second, when known. */
+  forecastPeak: number | null;
+}
+
+/**
+ * The figures of a capacity run from its ramp (pure): the unit's saturation rate (the most the
+ * ramp saw completed), the utilisation at which the SLO broke (knee over saturation), capacity per
+ * unit in the loop's unit, resources at the knee and a confidence with its reasons.
+ */
+export function capacityFigures(input: FiguresInput): CapacityFigures {
+  const { knee } = input;
+  const saturation = Math.max(0, ...knee.steps.map((s) => s.achievedRate));
+  const sloCrossed = !knee.bounded;
+  const reasons: string[] = [];
+  if (knee.kneeRate === 0) reasons.push('no step met the SLO: the first rate is already too high');
+  if (!sloCrossed) reasons.push('the ramp never broke the SLO: the knee is only a lower bound (raise ramp.maxRate)');
+  if (input.coverage < 0.9) reasons.push(`the replay covered ${(input.coverage * 100).toFixed(0)} % of the captured mix (below 90 %)`);
+  const top = knee.steps.length > 0 ? Math.max(...knee.steps.map((s) => s.targetRate)) : 0;
+  const peakOnShadow = input.forecastPeak === null ? null : input.forecastPeak / input.eventsPerStatement / input.scaleFactor;
+  if (peakOnShadow !== null && top <= peakOnShadow) reasons.push('the ramp did not go past the forecast peak');
+  const at = knee.atKnee;
+  return {
+    kneeRate: knee.kneeRate,
+    saturationRate: saturation,
+    sloUtilisation: saturation > 0 ? Math.min(1, knee.kneeRate / saturation) : 0,
+    sloCrossed,
+    atKnee: at
+      ? { cpuCores: at.backendCpuCores, blocksReadPerSecond: at.stat.blksRead, blocksHitPerSecond: at.stat.blksHit, memoryBytes: at.backendMemoryBytes }
+      : null,
+    scaleFactor: input.scaleFactor,
+    eventsPerStatement: input.eventsPerStatement,
+    capacityPerUnit: saturation * input.eventsPerStatement * input.scaleFactor,
+    coverage: input.coverage,
+    forecastPeak: input.forecastPeak,
+    beyondPeak: peakOnShadow === null ? null : top > peakOnShadow,
+    confidence: { level: reasons.length === 0 ? 'high' : 'low', reasons },
   };
 }

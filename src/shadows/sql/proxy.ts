@@ -109,7 +109,11 @@ export class QueryReporter {
   private readonly byText = new Map<string, StatementMeta[] | null>();
   private readonly byFingerprint = new Map<string, StatementMeta[] | null>();
 
-  constructor(private readonly options: ReporterOptions) {}
+  /**
+   * `rate` reads the telemetry rate in force; each event carries it as `samplingRate`, so the
+   * service weighs the event by the rate it was kept at, not by the target's.
+   */
+  constructor(private readonly options: ReporterOptions, private readonly rate: () => number) {}
 
   /** Counters since start. */
   get stats(): ReportCounters {
@@ -144,11 +148,14 @@ export class QueryReporter {
    */
   private report(query: KeptQuery, metas: readonly StatementMeta[]): void {
     let first = true;
+    // A rate set to 0 after this query was kept: the event goes without one (weight 1) rather than not at all.
+    const rate = this.rate();
     for (const meta of metas) {
       if (meta.op === undefined) { this.counts.utility++; continue; }
       const base = {
         target: this.options.target, route: meta.fingerprint, latencyMs: query.latencyMs,
         user: query.user, requestId: query.requestId, at: query.at,
+        ...(rate > 0 ? { samplingRate: rate } : {}),
         ...(query.error !== undefined ? { error: query.error } : {}),
       };
       const tables = meta.tables.length > 0 ? meta.tables : [undefined];
@@ -239,7 +246,7 @@ export class PgProxy extends RatedSource implements SamplingSource {
   constructor(private readonly options: PgProxyOptions) {
     super(options.sampleRate, options.clock ?? realClock);
     this.engine = chooseEngine(options.engine ?? 'auto', options.tls !== undefined);
-    this.reporter = new QueryReporter(options);
+    this.reporter = new QueryReporter(options, () => this.sampleRate);
     const relayOptions = {
       upstreamHost: options.upstreamHost, upstreamPort: options.upstreamPort,
       sampleRate: this.sampleRate, mirrorRate: options.mirror?.maxRate() ?? 0, tls: options.tls, onQuery: (q: KeptQuery) => this.reporter.enqueue(q),

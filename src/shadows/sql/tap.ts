@@ -105,7 +105,7 @@ export class PgTap extends RatedSource {
 
   constructor(private readonly options: PgTapOptions) {
     super(options.sampleRate, options.clock ?? realClock);
-    this.reporter = new QueryReporter(options);
+    this.reporter = new QueryReporter(options, () => this.sampleRate);
   }
 
   /**

@@ -1,10 +1,13 @@
 /**
  * Synthetic workload on a shadow database: the captured query mix (fingerprints and their
- * frequencies) replayed at a target rate, with each parameter drawn from the shadow's own values
- * of the column it is compared with; a ramp over rates finds the knee where p95 latency crosses
- * the SLO, and each step records the shadow's resource use (pg_stat_database deltas, and the CPU
- * time of the backends serving the workload, read from /proc when the server is local).
+ * frequencies) replayed at a target rate, with each parameter synthesised from the type of the
+ * column it is compared with (numbers and times within the column's range, random text, booleans
+ * and uuids; never a value read from a row); a ramp over rates finds the knee where the latency
+ * quantile of the SLO crosses it, and each step records the shadow's resource use
+ * (pg_stat_database deltas, and the CPU time and private memory of the backends serving the
+ * workload, read from /proc when the server is local).
  */
+import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import pg from 'pg';
 import { realClock, sleep, type Clock } from '../../core/clock.js';
@@ -59,6 +62,8 @@ export interface StepResult {
   dropped: number;
   /** CPU cores used by the workload's backends (null when /proc of the server is not readable). */
   backendCpuCores: number | null;
+  /** Private memory (RssAnon) of the workload's backends at the end of the step, bytes (null as above). */
+  backendMemoryBytes: number | null;
   /** Per-second deltas from pg_stat_database of the shadow's database. */
   stat: { xactCommit: number; tupReturned: number; tupFetched: number; blksHit: number; blksRead: number };
 }
@@ -69,8 +74,6 @@ export interface WorkloadOptions {
   url: string;
   /** Client connections (default 8). */
   connections?: number;
-  /** Values sampled per column (default 500). */
-  valuesPerColumn?: number;
   /** Time source of the arrival schedule and the latencies; default the wall clock. */
   clock?: Clock;
 }
@@ -79,7 +82,8 @@ interface Ready {
   readonly name: string;
   readonly text: string;
   readonly weight: number;
-  readonly values: string[][];
+  /** One value generator per parameter, in order. */
+  readonly values: (() => string)[];
 }
 
 /**
@@ -97,7 +101,10 @@ export class WorkloadDriver {
 
   constructor(private readonly options: WorkloadOptions) {}
 
-  /** Connects and draws parameter values from the database's own data. Rejects if it cannot connect. */
+  /**
+   * Connects and reads the type (and, for numbers and times, the range) of every column a
+   * parameter binds to. Rejects if it cannot connect.
+   */
   async prepare(mix: readonly MixEntry[]): Promise<void> {
     for (let i = 0; i < (this.options.connections ?? 8); i++) {
       const c = new pg.Client({ connectionString: this.options.url });
@@ -106,31 +113,23 @@ export class WorkloadDriver {
       this.clients.push(c);
       this.pids.push(Number((await c.query('SELECT pg_backend_pid() AS pid')).rows[0].pid));
     }
-    const cache = new Map<string, string[]>();
-    const valuesOf = async (b: ParamBinding): Promise<string[]> => {
+    const cache = new Map<string, (() => string) | undefined>();
+    const generatorOf = async (b: ParamBinding): Promise<(() => string) | undefined> => {
       const key = `${b.table}.${b.column}`;
-      if (!cache.has(key)) {
-        const table = b.table.split('.').map((p) => pg.escapeIdentifier(p)).join('.');
-        const col = pg.escapeIdentifier(b.column);
-        const r = await this.clients[0].query(
-          `SELECT ${col}::text AS v FROM ${table} WHERE ${col} IS NOT NULL ORDER BY random() LIMIT ${this.options.valuesPerColumn ?? 500}`,
-        ).catch(() => ({ rows: [] as { v: string }[] }));
-        cache.set(key, r.rows.map((row: { v: string }) => row.v));
-      }
-      return cache.get(key)!;
+      if (!cache.has(key)) cache.set(key, await synthesiser(this.clients[0], b));
+      return cache.get(key);
     };
     this.totalWeight = mix.reduce((s, e) => s + e.count, 0);
     for (const [i, e] of mix.entries()) {
       const n = paramCount(e.fingerprint);
-      const values: string[][] = [];
-      let ok = true;
-      for (let p = 1; p <= n && ok; p++) {
+      const values: (() => string)[] = [];
+      for (let p = 1; p <= n; p++) {
         const b = e.params.get(p);
-        const v = b ? await valuesOf(b) : [];
-        if (v.length === 0) ok = false;
-        values.push(v);
+        const g = b ? await generatorOf(b) : undefined;
+        if (!g) break;
+        values.push(g);
       }
-      if (!ok) continue;
+      if (values.length < n) continue;
       this.ready.push({ name: `sp_w${i}`, text: e.fingerprint, weight: e.count, values });
       this.coveredWeight += e.count;
     }
@@ -166,7 +165,7 @@ export class WorkloadDriver {
     const run = async (client: pg.Client, scheduled: number): Promise<void> => {
       const q = pick();
       try {
-        await client.query({ name: q.name, text: q.text, values: q.values.map((v) => v[Math.floor(Math.random() * v.length)]) });
+        await client.query({ name: q.name, text: q.text, values: q.values.map((g) => g()) });
       } catch {
         errors++;
       }
@@ -197,6 +196,7 @@ export class WorkloadDriver {
       p50Ms: q(0.5), p95Ms: q(0.95), p99Ms: q(0.99),
       errors, dropped,
       backendCpuCores: before.cpu === null || after.cpu === null ? null : (after.cpu - before.cpu) / seconds,
+      backendMemoryBytes: await backendMemoryBytes(this.pids),
       stat: { xactCommit: per('xactCommit'), tupReturned: per('tupReturned'), tupFetched: per('tupFetched'), blksHit: per('blksHit'), blksRead: per('blksRead') },
     };
   }
@@ -242,10 +242,74 @@ export async function backendCpuSeconds(pids: readonly number[]): Promise<number
   return ticks / 100;
 }
 
+/** Private memory (RssAnon) of the given local processes, bytes; null if any is unreadable. */
+export async function backendMemoryBytes(pids: readonly number[]): Promise<number | null> {
+  let kb = 0;
+  for (const pid of pids) {
+    try {
+      const m = /^RssAnon:\s+(\d+) kB/m.exec(await readFile(`/proc/${pid}/status`, 'utf8'));
+      if (!m) return null;
+      kb += Number(m[1]);
+    } catch {
+      return null;
+    }
+  }
+  return kb * 1024;
+}
+
+const NUMERIC = new Set(['smallint', 'integer', 'bigint', 'numeric', 'real', 'double precision', 'oid']);
+const INTEGER = new Set(['smallint', 'integer', 'bigint', 'oid']);
+const TIME = new Set(['date', 'timestamp without time zone', 'timestamp with time zone']);
+const TEXT = /^(text|character varying|character|name|citext)/;
+
+/**
+ * A generator of values for a parameter bound to `b`, from the column's type alone: numbers and
+ * times uniform within the column's range (its min and max: a bound, not a row), text of the
+ * column's declared or average width, booleans, uuids. Undefined for a column it cannot find or a
+ * type it does not synthesise (the statement is then left out of the replay).
+ */
+async function synthesiser(client: pg.Client, b: ParamBinding): Promise<(() => string) | undefined> {
+  const parts = b.table.split('.');
+  const table = parts.map((p) => pg.escapeIdentifier(p)).join('.');
+  const t = await client.query(
+    `SELECT format_type(a.atttypid, NULL) AS type, CASE WHEN a.atttypmod > 4 THEN a.atttypmod - 4 END AS width
+     FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attname = $2 AND NOT a.attisdropped`,
+    [table, b.column],
+  ).catch(() => ({ rows: [] as { type: string; width: number | null }[] }));
+  const col = t.rows[0] as { type: string; width: number | null } | undefined;
+  if (!col) return undefined;
+  const c = pg.escapeIdentifier(b.column);
+  if (NUMERIC.has(col.type) || TIME.has(col.type)) {
+    const epoch = (x: string) => (TIME.has(col.type) ? `extract(epoch from ${x})` : x);
+    const r = await client.query(`SELECT ${epoch(`min(${c})`)}::float8 AS lo, ${epoch(`max(${c})`)}::float8 AS hi FROM ${table}`);
+    const now = Date.now() / 1000;
+    const lo = r.rows[0].lo ?? (TIME.has(col.type) ? now - 365 * 86400 : 0);
+    const hi = r.rows[0].hi ?? (TIME.has(col.type) ? now : 1_000_000);
+    const draw = () => lo + Math.random() * (hi - lo);
+    if (INTEGER.has(col.type)) return () => String(Math.floor(lo + Math.random() * (hi - lo + 1)));
+    if (col.type === 'date') return () => new Date(draw() * 1000).toISOString().slice(0, 10);
+    if (TIME.has(col.type)) return () => new Date(draw() * 1000).toISOString();
+    return () => String(draw());
+  }
+  if (TEXT.test(col.type)) {
+    const width = col.width ?? 12;
+    const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
+    return () => Array.from({ length: col.type === 'character' ? width : Math.min(width, 12) }, () => alphabet[Math.floor(Math.random() * alphabet.length)]).join('');
+  }
+  if (col.type === 'boolean') return () => (Math.random() < 0.5 ? 'true' : 'false');
+  if (col.type === 'uuid') return () => randomUUID();
+  return undefined;
+}
+
+/** The latency objective of a ramp: a quantile of statement latency and its limit. */
+export interface LatencySlo {
+  quantile: 'p50' | 'p95' | 'p99';
+  ms: number;
+}
+
 /** Settings of a ramp. */
 export interface RampOptions {
-  /** p95 latency objective, ms. */
-  sloP95Ms: number;
+  slo: LatencySlo;
   /** First rate, statements per second. */
   startRate: number;
   /** Multiplier between steps (default 1.4). */
@@ -254,11 +318,15 @@ export interface RampOptions {
   maxRate: number;
   /** Length of each step, ms (default 3000). */
   stepMs?: number;
+  /** Called after each step. */
+  onStep?: (step: StepResult, pass: boolean) => void;
+  /** Stops the ramp before its next step (findKnee then rejects with the signal's reason). */
+  signal?: AbortSignal;
 }
 
 /** The ramp's outcome: the knee (highest rate meeting the SLO) and every step as evidence. */
 export interface KneeResult {
-  /** Highest offered rate whose p95 met the SLO with ≥ 95 % of it achieved and ≤ 1 % errors; 0 when none did. */
+  /** Highest offered rate whose latency quantile met the SLO with ≥ 95 % of it achieved and ≤ 1 % errors; 0 when none did. */
   kneeRate: number;
   /** The step at the knee (undefined when none passed). */
   atKnee?: StepResult;
@@ -273,10 +341,13 @@ export async function findKnee(driver: WorkloadDriver, options: RampOptions): Pr
   let best: StepResult | undefined;
   let rate = options.startRate;
   let crossed = false;
+  const key = `${options.slo.quantile}Ms` as const;
   while (rate <= options.maxRate) {
+    options.signal?.throwIfAborted();
     const s = await driver.step(rate, options.stepMs ?? 3000);
     steps.push(s);
-    const pass = s.p95Ms <= options.sloP95Ms && s.achievedRate >= 0.95 * rate && s.dropped === 0 && s.errors <= 0.01 * s.achievedRate * (options.stepMs ?? 3000) / 1000;
+    const pass = s[key] <= options.slo.ms && s.achievedRate >= 0.95 * rate && s.dropped === 0 && s.errors <= 0.01 * s.achievedRate * (options.stepMs ?? 3000) / 1000;
+    options.onStep?.(s, pass);
     if (!pass) { crossed = true; break; }
     best = s;
     rate = Math.round(rate * (options.factor ?? 1.4));

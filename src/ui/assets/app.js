@@ -320,10 +320,11 @@ async function renderTarget(r) {
   const [controlledList, ...tops] = await Promise.all([api('GET', '/v1/control'), ...SHOWN_DIMS.map(([dim]) => api('GET', `${base}/top?dim=${dim}&${span}&limit=10`))]);
   const controlled = controlledList.targets.includes(r.name);
   // Every target has a loop (forecast, anomalies, risk); only a controlled one has controls.
-  const [conditions, view, decisions] = await Promise.all([
+  const [conditions, view, decisions, capacity] = await Promise.all([
     api('GET', `${base}/conditions`),
     controlled ? api('GET', `${base}/control`) : null,
     api('GET', `${base}/decisions?limit=300${r.range === 'custom' && r.to !== null ? `&before=${r.to}` : ''}`),
+    api('GET', `${base}/capacity-runs?limit=10`),
   ]);
   const list = decisions.decisions;
   // The loop's own latest record (a component's report carries no demand or forecast).
@@ -352,6 +353,8 @@ async function renderTarget(r) {
       </div><div>
         <section class="card controls" id="controls" aria-labelledby="ctl-h"><h2 id="ctl-h">Controls</h2></section>
         <section class="card" aria-labelledby="ov-h"><h2 id="ov-h">Overrides and settings</h2><div id="overrides"></div></section>
+        <section class="card" aria-labelledby="cap-h"><div class="toolbar"><h2 id="cap-h">Capacity runs</h2><button id="cap-run">Run capacity measurement</button></div>
+          <p id="cap-msg" class="msg" role="status"></p><div id="capacity"></div></section>
         <section class="card controls" id="acting" aria-labelledby="act-h"><h2 id="act-h">Actuator and response rules</h2></section>
       </div></div>`;
     const page = `#/targets/${encodeURIComponent(r.name)}`;
@@ -365,6 +368,7 @@ async function renderTarget(r) {
       if (Number.isFinite(f)) location.hash = `${page}?from=${new Date(f).toISOString()}${Number.isFinite(t) ? `&to=${new Date(t).toISOString()}` : ''}`;
     });
     renderControls(r.name, target, view);
+    document.getElementById('cap-run').addEventListener('click', () => change('run a capacity measurement on the shadow', (why) => api('POST', `${base}/capacity-runs`, { why }), document.getElementById('cap-msg')));
     await renderActing(document.getElementById('acting'), r.name, change);
   } else await syncActing(r.name);
   document.getElementById('range').value = r.range;
@@ -380,6 +384,7 @@ async function renderTarget(r) {
   renderTimeline(list);
   renderTops(tops);
   renderOverrides(view);
+  renderCapacity(capacity);
   syncControls(view, target);
   main.dataset.ready = 'target';
 }
@@ -505,6 +510,29 @@ function renderOverrides(view) {
   el.innerHTML = `${items.length ? `<ul id="override-list">${items.join('')}</ul>` : '<p class="muted" id="override-list">No overrides: the loop acts on its own.</p>'}
     <dl class="kv"><dt>Settings from</dt><dd>${esc(view.settingsSource)}</dd><dt>Interval</dt><dd>${esc(s.interval)}</dd><dt>Target utilisation</dt><dd>${pct(s.targetUtilisation)}</dd>
     <dt>Reactive above</dt><dd>${pct(s.reactiveAboveUse)}</dd><dt>Units</dt><dd>${s.minUnits} – ${s.maxUnits}</dd><dt>Quantile</dt><dd>${s.quantile}</dd><dt>Capacity per unit</dt><dd>${s.capacityPerUnit}</dd></dl>`;
+}
+
+const RUN_CLASS = { succeeded: 'ok', running: 'warn', failed: 'bad' };
+
+/** The capacity in force and the target's capacity runs with their figures, newest first. */
+function renderCapacity(c) {
+  const button = document.getElementById('cap-run');
+  button.disabled = !c.configured || c.runs.some((x) => x.status === 'running');
+  button.title = c.configured ? '' : 'the target has no capacity settings (targets[].capacity in the config)';
+  const f = c.inForce;
+  const tuned = f.tuned ? ` · reactive above ${pct(f.tuned.reactiveAboveUse)}, proactive below ${pct(f.tuned.proactiveBelowUse)}, target utilisation ${pct(f.tuned.targetUtilisation)}` : '';
+  const head = `<p id="cap-in-force">Capacity per unit in force: <strong>${num(f.capacityPerUnit)}</strong> from <code>${esc(f.source)}</code>${tuned}</p>`;
+  if (c.runs.length === 0) return void (document.getElementById('capacity').innerHTML = `${head}<p class="empty">${c.configured ? 'No run yet.' : 'Not configured: set targets[].capacity (source and shadow) in the config.'}</p>`);
+  const row = (x) => {
+    const g = x.figures;
+    const cpu = g?.atKnee?.cpuCores;
+    return `<tr data-run="${esc(x.id)}"><td>${esc(when(x.at))}</td><td>${esc(x.trigger)}</td><td><span class="badge ${RUN_CLASS[x.status] ?? ''}">${esc(x.status)}</span></td>
+      <td class="num">${g ? num(g.kneeRate, 0) : '–'}</td><td class="num">${g ? num(g.capacityPerUnit) : '–'}</td><td class="num">${g ? pct(g.sloUtilisation) : '–'}</td>
+      <td class="num">${cpu === null || cpu === undefined ? '–' : num(cpu, 2)}</td><td>${g ? esc(g.confidence.level) : '–'}</td><td>${esc(x.status === 'succeeded' ? (g.confidence.reasons.join('; ') || '') : x.phase)}</td></tr>`;
+  };
+  document.getElementById('capacity').innerHTML = `${head}<table id="cap-runs"><thead><tr><th scope="col">Started</th><th scope="col">Trigger</th><th scope="col">Status</th>
+    <th scope="col" class="num">Knee (stmt/s)</th><th scope="col" class="num">Capacity / unit</th><th scope="col" class="num">SLO broke at</th><th scope="col" class="num">CPU at knee</th><th scope="col">Confidence</th><th scope="col">Notes</th></tr></thead>
+    <tbody>${c.runs.map(row).join('')}</tbody></table>`;
 }
 
 /** The controls form: built once per target page, kept in sync with the overrides on refresh. */

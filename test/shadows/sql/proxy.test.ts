@@ -36,7 +36,7 @@ function startupMessage(): Buffer {
   return Buffer.concat([head, params]);
 }
 
-const EVENT_FIELDS = new Set(['target', 'op', 'table', 'columns', 'route', 'bytes', 'rows', 'latencyMs', 'status', 'error', 'user', 'requestId', 'at']);
+const EVENT_FIELDS = new Set(['target', 'op', 'table', 'columns', 'route', 'bytes', 'rows', 'latencyMs', 'status', 'error', 'user', 'requestId', 'samplingRate', 'at']);
 
 const NATIVE_SKIP = process.env.CI !== 'true' && nativeBinding() instanceof Error ? 'the native relay is not built (npm ci compiles it with make and a C compiler; CI=true requires it)' : false;
 
@@ -326,7 +326,7 @@ for (const engine of ['native', 'js'] as const) describe(`pg-proxy (${engine} en
     }
   });
 
-  test('a rate change applies to the next query', { skip: available ? false : PG_SKIP }, async () => {
+  test('a rate change applies to the next query, and every event carries the rate it was kept at', { skip: available ? false : PG_SKIP }, async () => {
     const events: RequestEvent[] = [];
     const switching = new PgProxy({ upstreamHost: PG_HOST, upstreamPort: PG_PORT, target: 't', sampleRate: 0, events: { add: (e) => events.push(e) }, engine });
     const p = await switching.listen(0);
@@ -335,11 +335,18 @@ for (const engine of ['native', 'js'] as const) describe(`pg-proxy (${engine} en
       await c.query('SELECT bid FROM pgbench_branches');
       switching.setSampleRate(1);
       await c.query('SELECT tid FROM pgbench_tellers');
+      await settled(() => events.length === 1);
+      switching.setSampleRate(0.25);
+      for (let i = 0; i < 80; i++) await c.query('SELECT aid FROM pgbench_accounts WHERE aid = $1', [i + 1]);
       await c.end();
     } finally {
       await switching.close();
     }
-    assert.deepEqual(events.map((e) => e.table), ['pgbench_tellers']);
+    assert.deepEqual(events[0], { ...events[0], table: 'pgbench_tellers', samplingRate: 1 });
+    const quarter = events.slice(1);
+    // 80 draws at 0.25: fewer than 5 or more than 40 kept has a probability below 1e-6
+    assert.ok(quarter.length >= 5 && quarter.length <= 40, `kept ${quarter.length} of 80 at 0.25`);
+    assert.ok(quarter.every((e) => e.table === 'pgbench_accounts' && e.samplingRate === 0.25), JSON.stringify(quarter.slice(0, 2)));
   });
 
   test('a large result reaches a client that stops reading, byte for byte, and is counted once', { skip: available ? false : PG_SKIP, timeout: 60_000 }, async () => {

@@ -101,7 +101,7 @@ describe('shadow instance', async () => {
       await driver.prepare(mix);
       const coverage = driver.coverage(mix);
       assert.equal(coverage.share, 1);
-      const knee = await findKnee(driver, { sloP95Ms: 1000, startRate: 20, maxRate: 40, stepMs: 400 });
+      const knee = await findKnee(driver, { slo: { quantile: 'p95', ms: 1000 }, startRate: 20, maxRate: 40, stepMs: 400 });
       await driver.close();
       assert.ok(knee.steps.length >= 1);
       for (const s of knee.steps) assert.equal(s.errors, 0);

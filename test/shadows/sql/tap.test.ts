@@ -134,6 +134,7 @@ describe('pg-tap against PostgreSQL on lo', { skip: !built && process.env.CI !==
     const expected = comparable(fromProxy);
     assert.ok(expected.length >= corpus.length, `the proxy reported ${expected.length} events`);
     assert.deepEqual(comparable(fromTap), expected);
+    assert.ok(fromTap.every((e) => e.samplingRate === 1), 'every event carries the rate it was kept at');
     assert.ok(fromTap.some((e) => e.user === ROLE && e.error === '42703'), 'the SQLSTATE of a failed query');
     const stats = tap.stats;
     assert.equal(stats.gaps, 0);
