@@ -29,6 +29,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { realClock, type Clock } from '../../core/clock.js';
 import { ShadowplaneError } from '../../core/errors.js';
+import { quantile } from '../../core/quantile.js';
 import { logger } from '../../obs/log.js';
 import { HashRing } from './ring.js';
 import type { ReplicaLog, StoredRecord } from './log.js';
@@ -204,12 +205,6 @@ function workerEntry(): { path: string; execArgv: string[] } {
   if (existsSync(js)) return { path: js, execArgv: [] };
   // Running from TypeScript sources (tests, tsx): the child needs the same loader.
   return { path: fileURLToPath(new URL('./worker.ts', import.meta.url)), execArgv: ['--import', 'tsx'] };
-}
-
-function p99(values: number[]): number {
-  if (values.length === 0) return 0;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil(0.99 * sorted.length) - 1)];
 }
 
 /** The running service. Create with `StreamService.start`; always `stop()` it (it owns child processes). */
@@ -714,7 +709,7 @@ export class StreamService {
     const figures = this.parts.map((p) => {
       const w: PartitionWindow = {
         partition: p.id, worker: this.routing.owners[p.id], at: now, arrivalRate: p.arrivals / secs, throughput: p.commits / secs,
-        utilisation: p.arrivals / secs / this.capacity, backlog: p.end - p.committed, lagP99Ms: p99(p.lags),
+        utilisation: p.arrivals / secs / this.capacity, backlog: p.end - p.committed, lagP99Ms: quantile(p.lags, 0.99, 0),
       };
       p.utilisation = w.utilisation;
       p.arrivals = 0;

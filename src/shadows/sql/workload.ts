@@ -7,6 +7,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import pg from 'pg';
+import { quantileSorted } from '../../core/quantile.js';
 import type { Operation } from '../../model/event.js';
 import type { ParamBinding, StatementMeta } from './metadata.js';
 
@@ -184,8 +185,8 @@ export class WorkloadDriver {
     while (idle.length < this.clients.length) await new Promise((r) => setTimeout(r, 5));
     const seconds = (performance.now() - t0) / 1000;
     const after = await this.snapshot();
-    latencies.sort((a, b) => a - b);
-    const q = (p: number): number => latencies.length === 0 ? Infinity : latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))];
+    const sorted = Float64Array.from(latencies).sort();
+    const q = (p: number): number => sorted.length === 0 ? Infinity : quantileSorted(sorted, p);
     const per = (k: keyof Snapshot['stat']): number => (after.stat[k] - before.stat[k]) / seconds;
     return {
       targetRate: rate,

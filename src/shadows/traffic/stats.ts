@@ -2,6 +2,7 @@
  * Counting: Prometheus-style counters and gauges (text exposition), and windowed request
  * statistics (count, errors, p99) used to verify migration steps.
  */
+import { quantile } from '../../core/quantile.js';
 
 /** Label set of one series. */
 export type Labels = Record<string, string>;
@@ -129,13 +130,6 @@ export class RequestWindow {
 
   /** Count, error rate and p99 of the window. */
   summary(): WindowSummary {
-    return { requests: this.n, errors: this.errors, errorRate: this.n ? this.errors / this.n : 0, p99Ms: percentile(this.latencies, 0.99) };
+    return { requests: this.n, errors: this.errors, errorRate: this.n ? this.errors / this.n : 0, p99Ms: quantile(this.latencies, 0.99, 0) };
   }
-}
-
-/** Nearest-rank percentile of `values` (q in (0,1]); 0 for an empty list. */
-export function percentile(values: readonly number[], q: number): number {
-  if (values.length === 0) return 0;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
 }
