@@ -11,6 +11,7 @@ import { loadProxyConfigFile, splitHostPort, validate, ProxyConfigSchema } from 
 import { TrafficProxy } from '../shadows/traffic/proxy.js';
 import { HttpTap } from '../shadows/traffic/tap.js';
 import { positiveInt, unitFraction } from './common.js';
+import { runUntilSignal } from './shutdown.js';
 
 const log = logger('cli.proxy');
 
@@ -110,12 +111,10 @@ export function register(program: Command): void {
         throw err;
       });
       log.info({ listen: `${addr.address}:${addr.port}`, admin: boundUrl(app.server), routes: config.routes.map((r) => r.name) }, 'proxy listening');
-      const stop = (): void => {
+      runUntilSignal(async () => {
         log.info('stopping');
-        void Promise.all([proxy.close(), app.close()]).then(() => process.exit(0));
-      };
-      process.once('SIGTERM', stop);
-      process.once('SIGINT', stop);
+        await Promise.all([proxy.close(), app.close()]);
+      });
     });
 
   routeOptions(program
@@ -138,14 +137,10 @@ export function register(program: Command): void {
       }
       const app = await startAdmin(proxy, (a) => a.get('/v1/tap', async () => tap.stats));
       log.info({ interface: o.interface, port, admin: config.admin, routes: config.routes.map((r) => r.name) }, 'http-tap capturing');
-      const stop = (): void => {
-        void Promise.all([tap.close(), app.close()]).then(async () => {
-          await proxy.close(0);
-          process.stdout.write(JSON.stringify({ tap: tap.stats }) + '\n');
-          process.exit(0);
-        });
-      };
-      process.once('SIGTERM', stop);
-      process.once('SIGINT', stop);
+      runUntilSignal(async () => {
+        await Promise.all([tap.close(), app.close()]);
+        await proxy.close(0);
+        process.stdout.write(JSON.stringify({ tap: tap.stats }) + '\n');
+      });
     });
 }

@@ -10,6 +10,7 @@ import { StreamService, timelineReport } from '../shadows/partitions/service.js'
 import { TimelineReporter } from '../shadows/timeline.js';
 import { boundUrl } from '../api/app.js';
 import { hostPort, oneOf, positiveInt } from './common.js';
+import { runUntilSignal } from './shutdown.js';
 
 /** Registers the subcommand. */
 export function register(program: Command): void {
@@ -43,14 +44,11 @@ export function register(program: Command): void {
       // From the environment, not a flag, so it does not show in the process list.
       const app = await startStreamHttp(svc, o.listen, process.env.SHADOWPLANE_STREAM_TOKEN || undefined);
       process.stderr.write(`stream service on ${boundUrl(app.server)} (${log.kind}, ${o.partitions} partitions, ${o.workers} workers)\n`);
-      const shutdown = async () => {
+      runUntilSignal(async () => {
         await app.close();
         await svc.stop();
         await timeline?.flush();
         await log.close();
-        process.exit(0);
-      };
-      process.once('SIGINT', () => void shutdown());
-      process.once('SIGTERM', () => void shutdown());
+      });
     });
 }

@@ -6,6 +6,7 @@
 import type { Command } from 'commander';
 import { boundUrl } from '../api/app.js';
 import { positiveInt } from './common.js';
+import { runUntilSignal } from './shutdown.js';
 import { buildVolumeApi } from '../shadows/volumes/api.js';
 import { NbdServer } from '../shadows/volumes/nbd.js';
 import { DEFAULT_PROFILES } from '../shadows/volumes/profile.js';
@@ -75,17 +76,14 @@ export function register(program: Command): void {
           ? new VolumeTelemetry(vol, { url: o.controlUrl, target: o.target, component: `volume-${o.name}`, token: process.env.SHADOWPLANE_API_TOKEN || undefined, log })
           : undefined;
         const report = telemetry && setInterval(() => void telemetry.tick(), o.reportMs);
-        const stop = async (): Promise<void> => {
+        runUntilSignal(async () => {
           clearInterval(report);
           await telemetry?.tick();
           await telemetry?.flush();
           await nbd.close();
           await api.close();
           await vol.close();
-          process.exit(0);
-        };
-        process.once('SIGINT', () => void stop());
-        process.once('SIGTERM', () => void stop());
+        });
       },
     );
 }
