@@ -115,13 +115,13 @@ export function reporting(opts: { control?: string; shadow?: { url: string }; wr
  */
 export async function runInterceptor(source: SamplingSource & { close(): Promise<void> }, sink: EventSink, mirror: ShadowMirror | undefined, adminAt: { host: string; port: number } | undefined, banner: Record<string, unknown>): Promise<void> {
   const key = source.engine === 'tap' ? 'tap' : 'proxy';
-  const admin = adminAt ? await startAdmin({ proxy: source, sink, mirror }, adminAt.port, adminAt.host, process.env.SHADOWPLANE_PGPROXY_TOKEN || undefined) : undefined;
-  log.info({ ...banner, admin: admin ? boundUrl(admin) : null }, `pg-${key} listening`);
+  const admin = adminAt ? await startAdmin({ proxy: source, sink, mirror }, adminAt, process.env.SHADOWPLANE_PGPROXY_TOKEN || undefined) : undefined;
+  log.info({ ...banner, admin: admin ? boundUrl(admin.server) : null }, `pg-${key} listening`);
   const report = setInterval(() => log.info({ [key]: source.stats, sink: sink.stats, mirror: mirror?.stats }, 'counts'), 10_000);
   report.unref();
   runUntilSignal(async () => {
     clearInterval(report);
-    admin?.close();
+    await admin?.close();
     await source.close();
     await sink.close();
     await mirror?.stop();

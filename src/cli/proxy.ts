@@ -3,10 +3,12 @@
  * flags alone; a configuration file (JSON or YAML) describes everything else, and flags override it.
  */
 import type { Command } from 'commander';
-import { ShadowplaneError } from '../core/errors.js';
-import { assertSafeBind, boundUrl } from '../api/app.js';
+import type { FastifyInstance } from 'fastify';
+import { isCoded, ShadowplaneError } from '../core/errors.js';
+import { boundUrl } from '../api/app.js';
 import { logger } from '../obs/log.js';
-import { buildAdmin } from '../shadows/traffic/admin.js';
+import type { AdminRoutes } from '../shadows/kit/admin.js';
+import { startAdmin } from '../shadows/traffic/admin.js';
 import { loadProxyConfigFile, splitHostPort, validate, ProxyConfigSchema } from '../shadows/traffic/config.js';
 import { TrafficProxy } from '../shadows/traffic/proxy.js';
 import { HttpTap } from '../shadows/traffic/tap.js';
@@ -78,20 +80,15 @@ function routeOptions(command: Command): Command {
     .option('--config <file>', 'JSON or YAML configuration file');
 }
 
-/** Starts the admin API of `proxy` on its configured address; `extend` adds routes before it listens. */
-async function startAdmin(proxy: TrafficProxy, extend?: (app: ReturnType<typeof buildAdmin>) => void): Promise<ReturnType<typeof buildAdmin>> {
-  const token = process.env.SHADOWPLANE_PROXY_TOKEN;
-  const admin = splitHostPort(proxy.config.admin);
-  assertSafeBind('the admin API', admin.host, token, 'SHADOWPLANE_PROXY_TOKEN');
-  const app = buildAdmin(proxy, token);
-  extend?.(app);
+/** Starts the admin API of `proxy` on its configured address; `extra` routes join its `/v1` ones. */
+async function serveAdmin(proxy: TrafficProxy, extra?: AdminRoutes): Promise<FastifyInstance> {
   try {
-    await app.listen({ host: admin.host, port: admin.port });
+    return await startAdmin(proxy, splitHostPort(proxy.config.admin), process.env.SHADOWPLANE_PROXY_TOKEN, extra);
   } catch (err) {
+    if (isCoded(err, 'SHADOWPLANE_ERR_INSECURE_BIND')) throw err;
     await proxy.close(0);
     throw new ShadowplaneError('SHADOWPLANE_ERR_PROXY_LISTEN', `cannot listen on ${proxy.config.admin}: ${(err as Error).message}`);
   }
-  return app;
 }
 
 /** Registers `proxy` and `http-tap`. */
@@ -105,7 +102,7 @@ export function register(program: Command): void {
       const proxy = new TrafficProxy(config);
       // The admin API (fastify start-up is the costly part) is up before the data port opens, so
       // the first proxied requests do not compete with it.
-      const app = await startAdmin(proxy);
+      const app = await serveAdmin(proxy);
       const addr = await proxy.listen().catch(async (err: unknown) => {
         await app.close();
         throw err;
@@ -135,7 +132,7 @@ export function register(program: Command): void {
         await proxy.close(0);
         throw err;
       }
-      const app = await startAdmin(proxy, (a) => a.get('/v1/tap', async () => tap.stats));
+      const app = await serveAdmin(proxy, async (v1) => void v1.get('/tap', async () => tap.stats));
       log.info({ interface: o.interface, port, admin: config.admin, routes: config.routes.map((r) => r.name) }, 'http-tap capturing');
       runUntilSignal(async () => {
         await Promise.all([tap.close(), app.close()]);

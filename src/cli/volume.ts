@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { boundUrl } from '../api/app.js';
 import { positiveInt } from './common.js';
 import { runUntilSignal } from './shutdown.js';
-import { buildVolumeApi } from '../shadows/volumes/api.js';
+import { startAdmin } from '../shadows/volumes/admin.js';
 import { NbdServer } from '../shadows/volumes/nbd.js';
 import { DEFAULT_PROFILES } from '../shadows/volumes/profile.js';
 import { Volume } from '../shadows/volumes/volume.js';
@@ -69,9 +69,8 @@ export function register(program: Command): void {
         const nbd = new NbdServer(volumes);
         const nbdPort = await nbd.listen(o.nbdPort);
         // From the environment, not a flag, so it does not show in the process list.
-        const api = buildVolumeApi(volumes, process.env.SHADOWPLANE_VOLUME_TOKEN || undefined);
-        await api.listen({ port: o.httpPort, host: '127.0.0.1' });
-        log.info({ nbd: `nbd://127.0.0.1:${nbdPort}/${o.name}`, http: `${boundUrl(api.server)}/volumes/${o.name}` }, 'volume serving');
+        const api = await startAdmin(volumes, { host: '127.0.0.1', port: o.httpPort }, process.env.SHADOWPLANE_VOLUME_TOKEN || undefined);
+        log.info({ nbd: `nbd://127.0.0.1:${nbdPort}/${o.name}`, http: `${boundUrl(api.server)}/v1/volumes/${o.name}` }, 'volume serving');
         const telemetry = o.controlUrl
           ? new VolumeTelemetry(vol, { url: o.controlUrl, target: o.target, component: `volume-${o.name}`, token: process.env.SHADOWPLANE_API_TOKEN || undefined, log })
           : undefined;

@@ -1,93 +1,69 @@
 /**
- * Counting: Prometheus-style counters and gauges (text exposition), and windowed request
- * statistics (count, errors, p99) used to verify migration steps.
+ * Counting: the proxy's Prometheus metrics (its own prom-client registry, served at /metrics by the
+ * admin API) and windowed request statistics (count, errors, p99) used to verify migration steps.
  */
+import { Counter, Gauge, Registry } from 'prom-client';
 import { quantile } from '../../core/quantile.js';
 
 /** Label set of one series. */
 export type Labels = Record<string, string>;
 
-function labelKey(labels: Labels): string {
-  const parts = Object.keys(labels).sort().map((k) => `${k}="${labels[k]!.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`);
-  return parts.length ? `{${parts.join(',')}}` : '';
-}
+/** One series of a counter with its labels fixed, for hot paths; it keeps its own count too, read at once. */
+export class BoundCounter {
+  private value = 0;
+  constructor(private readonly series: { inc(by?: number): void }) {}
 
-/** One series of a counter with its labels fixed. */
-export interface BoundCounter {
-  inc(by?: number): void;
-  get(): number;
-}
-
-/** A monotonically increasing counter family. `inc` never fails; negative amounts are ignored. */
-export class Counter {
-  private readonly series = new Map<string, number>();
-  constructor(readonly name: string, readonly help: string) {}
-
-  /** Adds `by` (default 1) to the series with these labels. */
-  inc(labels: Labels, by = 1): void {
-    if (by < 0) return;
-    const key = labelKey(labels);
-    this.series.set(key, (this.series.get(key) ?? 0) + by);
+  /** Adds `by` (default 1). */
+  inc(by = 1): void {
+    this.value += by;
+    this.series.inc(by);
   }
 
-  /** A pre-labelled series for hot paths: its `inc` skips building the label key. */
-  bind(labels: Labels): BoundCounter {
-    const key = labelKey(labels);
-    const series = this.series;
-    if (!series.has(key)) series.set(key, 0);
-    return { inc: (by = 1) => void series.set(key, series.get(key)! + by), get: () => series.get(key)! };
-  }
-
-  /** The current value of one series (0 when never incremented). */
-  get(labels: Labels): number {
-    return this.series.get(labelKey(labels)) ?? 0;
-  }
-
-  /** Exposition lines. */
-  render(type = 'counter'): string {
-    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} ${type}`];
-    for (const [k, v] of this.series) lines.push(`${this.name}${k} ${v}`);
-    return lines.join('\n');
+  /** The count so far. */
+  get(): number {
+    return this.value;
   }
 }
 
-/** A gauge family: values set, not added. */
-export class Gauge extends Counter {
-  private readonly values = new Map<string, number>();
-  /** Sets the series to `value`. */
-  set(labels: Labels, value: number): void {
-    this.values.set(labelKey(labels), value);
-  }
-  override get(labels: Labels): number {
-    return this.values.get(labelKey(labels)) ?? 0;
-  }
-  override render(): string {
-    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} gauge`];
-    for (const [k, v] of this.values) lines.push(`${this.name}${k} ${v}`);
-    return lines.join('\n');
-  }
+/**
+ * The series of `counter` with these labels, shown at 0 from now on (before its first count). The
+ * labels go in name order, so every series renders its labels in the same order.
+ */
+export function bind(counter: Counter, labels: Labels): BoundCounter {
+  const sorted = Object.fromEntries(Object.keys(labels).sort().map((k) => [k, labels[k]!]));
+  counter.inc(sorted, 0);
+  return new BoundCounter(counter.labels(sorted));
 }
 
-/** Every metric of the proxy, rendered at /metrics on the admin port. */
+/** The current value of one series of a metric (0 when it has none). */
+export async function valueOf(metric: Counter | Gauge, labels: Labels): Promise<number> {
+  const { values } = await metric.get();
+  const keys = Object.keys(labels);
+  const series = values.find((v) => Object.keys(v.labels).length === keys.length && keys.every((k) => v.labels[k] === labels[k]));
+  return series?.value ?? 0;
+}
+
+/** Every metric of the proxy, in its own registry, rendered at /metrics on the admin port. */
 export class ProxyMetrics {
-  readonly requests = new Counter('shadowplane_proxy_requests_total', 'Requests answered, by route, serving upstream and status class');
-  readonly upstreamErrors = new Counter('shadowplane_proxy_upstream_errors_total', 'Requests that failed at the upstream (502/504), by route, upstream and kind');
-  readonly clientAborts = new Counter('shadowplane_proxy_client_aborts_total', 'Requests whose client went away before the answer was complete');
-  readonly mirrors = new Counter('shadowplane_proxy_mirror_total', 'Mirror outcomes by route and outcome (sent, ok, timeout, refused, reset, error, dropped_inflight, dropped_rate, oversized, breaker_open, unhealthy, aborted)');
-  readonly comparisons = new Counter('shadowplane_proxy_comparisons_total', 'Compared mirrored responses by route and result (match, mismatch, noise, skipped_primary_error, skipped_no_shadow_answer)');
-  readonly mismatchKinds = new Counter('shadowplane_proxy_mismatch_kinds_total', 'Differences by route and kind (status, header, body, missing, extra, type, value)');
-  readonly events = new Counter('shadowplane_proxy_events_total', 'Telemetry events by outcome (queued, sent, dropped_buffer, dropped_send)');
-  readonly breakerState = new Gauge('shadowplane_proxy_breaker_open', '1 while the mirror circuit breaker of a route is open');
-  readonly weight = new Gauge('shadowplane_proxy_shadow_weight', 'Share of live traffic served by the shadow');
-  readonly upstreamUp = new Gauge('shadowplane_proxy_upstream_available', '1 while the upstream is healthy and not ejected');
-  readonly mirrorsInFlight = new Gauge('shadowplane_proxy_mirror_in_flight', 'Mirrors outstanding');
+  readonly registry = new Registry();
+  private readonly counter = (name: string, help: string, labelNames: string[]) => new Counter({ name, help, labelNames, registers: [this.registry] });
+  private readonly gauge = (name: string, help: string, labelNames: string[]) => new Gauge({ name, help, labelNames, registers: [this.registry] });
+
+  readonly requests = this.counter('shadowplane_proxy_requests_total', 'Requests answered, by route, serving upstream and status class', ['route', 'upstream', 'code']);
+  readonly upstreamErrors = this.counter('shadowplane_proxy_upstream_errors_total', 'Requests that failed at the upstream (502/504), by route, upstream and kind', ['route', 'upstream', 'kind']);
+  readonly clientAborts = this.counter('shadowplane_proxy_client_aborts_total', 'Requests whose client went away before the answer was complete', ['route']);
+  readonly mirrors = this.counter('shadowplane_proxy_mirror_total', 'Mirror outcomes by route and outcome (sent, ok, timeout, refused, reset, error, dropped_inflight, dropped_rate, oversized, breaker_open, unhealthy, aborted)', ['route', 'outcome']);
+  readonly comparisons = this.counter('shadowplane_proxy_comparisons_total', 'Compared mirrored responses by route and result (match, mismatch, noise, skipped_primary_error, skipped_no_shadow_answer)', ['route', 'result']);
+  readonly mismatchKinds = this.counter('shadowplane_proxy_mismatch_kinds_total', 'Differences by route and kind (status, header, body, missing, extra, type, value)', ['route', 'kind']);
+  readonly events = this.counter('shadowplane_proxy_events_total', 'Telemetry events by outcome (queued, sent, dropped_buffer, dropped_send)', ['outcome']);
+  readonly breakerState = this.gauge('shadowplane_proxy_breaker_open', '1 while the mirror circuit breaker of a route is open', ['route']);
+  readonly weight = this.gauge('shadowplane_proxy_shadow_weight', 'Share of live traffic served by the shadow', ['route']);
+  readonly upstreamUp = this.gauge('shadowplane_proxy_upstream_available', '1 while the upstream is healthy and not ejected', ['upstream']);
+  readonly mirrorsInFlight = this.gauge('shadowplane_proxy_mirror_in_flight', 'Mirrors outstanding', ['route']);
 
   /** The Prometheus text exposition of all families. */
-  render(): string {
-    return [this.requests, this.upstreamErrors, this.clientAborts, this.mirrors, this.comparisons, this.mismatchKinds, this.events]
-      .map((c) => c.render())
-      .concat([this.breakerState, this.weight, this.upstreamUp, this.mirrorsInFlight].map((g) => g.render()))
-      .join('\n') + '\n';
+  render(): Promise<string> {
+    return this.registry.metrics();
   }
 }
 
