@@ -36,7 +36,7 @@ export function bind(counter: Counter, labels: Labels): BoundCounter {
 }
 
 /** The current value of one series of a metric (0 when it has none). */
-export async function valueOf(metric: Counter | Gauge, labels: Labels): Promise<number> {
+export async function seriesValue(metric: Counter | Gauge, labels: Labels): Promise<number> {
   const { values } = await metric.get();
   const keys = Object.keys(labels);
   const series = values.find((v) => Object.keys(v.labels).length === keys.length && keys.every((k) => v.labels[k] === labels[k]));
