@@ -12,9 +12,11 @@ const Counters = Type.Record(Type.String(), Type.Unknown());
 
 /** The current rates: the sample rate, and the shadow's write and read rates when one is fed. */
 export const RatesAnswer = Type.Object({ sampleRate: Rate, writeRate: Type.Optional(Rate), readRate: Type.Optional(Rate) });
+export type RatesAnswer = Answer<typeof RatesAnswer>;
 
 /** `PUT /v1/rates`: any of the rates, each in [0, 1]. */
 export const RatesBody = Type.Object({ sampleRate: Type.Optional(Rate), writeRate: Type.Optional(Rate), readRate: Type.Optional(Rate) }, { additionalProperties: false });
+export type RatesBody = Static<typeof RatesBody>;
 
 /** `GET /v1/status`: the rates, the byte source (`native`, `js` or `tap`) and the counters of each part. */
 export const StatusAnswer = Type.Object({
@@ -24,7 +26,4 @@ export const StatusAnswer = Type.Object({
   sink: Counters,
   mirror: Type.Union([Counters, Type.Null()]),
 });
-
-export type RatesAnswer = Answer<typeof RatesAnswer>;
-export type RatesBody = Static<typeof RatesBody>;
 export type StatusAnswer = Answer<typeof StatusAnswer>;

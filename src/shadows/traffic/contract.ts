@@ -10,12 +10,14 @@ import type { Answer } from '../kit/contract.js';
 
 /** Commands of a running migration (`POST /v1/routes/:name/migration/:command`). */
 export const MIGRATION_COMMANDS = ['promote', 'pause', 'resume', 'abort', 'rollback'] as const;
+export type MigrationCommand = (typeof MIGRATION_COMMANDS)[number];
 
 const Count = Type.Integer({ minimum: 0 });
 const Share = Type.Number({ minimum: 0, maximum: 1 });
 
 /** One upstream's health as the proxy sees it. */
 export const UpstreamStatus = Type.Object({ origin: Type.String(), healthy: Type.Boolean(), ejected: Type.Boolean(), available: Type.Boolean(), lastProbeMs: Type.Number() });
+export type UpstreamStatus = Answer<typeof UpstreamStatus>;
 
 /** A route as the proxy runs it: its configuration (defaults filled in) and live state. */
 export const RouteView = Type.Object({
@@ -30,9 +32,11 @@ export const RouteView = Type.Object({
   upstreams: Type.Object({ primary: UpstreamStatus, shadow: Type.Union([UpstreamStatus, Type.Null()]), secondary: Type.Union([UpstreamStatus, Type.Null()]) }),
   migration: Type.Union([Type.Object({ id: Type.String(), status: Type.String(), weight: Share }), Type.Null()]),
 });
+export type RouteView = Answer<typeof RouteView>;
 
 /** `GET /v1/routes`. */
 export const RoutesAnswer = Type.Object({ routes: Type.Array(RouteView) });
+export type RoutesAnswer = Answer<typeof RoutesAnswer>;
 
 /** Path parameters of a route's resources. */
 export const RouteParams = Type.Object({ name: Type.String({ minLength: 1 }) });
@@ -47,6 +51,7 @@ export const ComparisonAnswer = Type.Object({
     examples: Type.Array(Type.Object({ path: Type.String(), kind: Type.String(), count: Count })),
   }),
 });
+export type ComparisonAnswer = Answer<typeof ComparisonAnswer>;
 
 /** A migration: `GET /v1/routes/:name/migration`, and the answer to starting one or to a command. */
 export const MigrationView = Type.Object({
@@ -61,6 +66,7 @@ export const MigrationView = Type.Object({
   stepStartedAt: Type.Number(),
   history: Type.Array(Type.Object({ at: Type.Number(), event: Type.String(), weight: Share })),
 });
+export type MigrationView = Answer<typeof MigrationView>;
 
 /**
  * `POST /v1/routes/:name/migrations`: why, and policy fields over the route's migration policy
@@ -70,17 +76,10 @@ export const MigrationStartBody = Type.Object(
   { reason: Type.Optional(Type.String({ maxLength: 1000 })), policy: Type.Optional(Type.Object({})) },
   { additionalProperties: false },
 );
+export type MigrationStartBody = Static<typeof MigrationStartBody>;
 
 /** Path parameters of a migration command. */
 export const MigrationCommandParams = Type.Object({
   name: Type.String({ minLength: 1 }),
   command: Type.Union(MIGRATION_COMMANDS.map((c) => Type.Literal(c)), { errorMessage: `must be one of ${MIGRATION_COMMANDS.join(', ')}` }),
 });
-
-export type UpstreamStatus = Answer<typeof UpstreamStatus>;
-export type RouteView = Answer<typeof RouteView>;
-export type RoutesAnswer = Answer<typeof RoutesAnswer>;
-export type ComparisonAnswer = Answer<typeof ComparisonAnswer>;
-export type MigrationView = Answer<typeof MigrationView>;
-export type MigrationStartBody = Static<typeof MigrationStartBody>;
-export type MigrationCommand = (typeof MIGRATION_COMMANDS)[number];

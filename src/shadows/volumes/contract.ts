@@ -14,6 +14,7 @@ export const FailoverState = Type.Union([Type.Literal('live'), Type.Literal('fai
 
 /** `GET /v1/volumes`: each volume's name, size (bytes) and failover state. */
 export const VolumesAnswer = Type.Array(Type.Object({ name: Type.String(), size: Count, state: FailoverState }));
+export type VolumesAnswer = Answer<typeof VolumesAnswer>;
 
 /** A volume's placement, heat, cost and failover statistics: `GET /v1/volumes/:name`, and the answer to failover and failback. */
 export const VolumeStats = Type.Object({
@@ -38,6 +39,7 @@ export const VolumeStats = Type.Object({
   tiers: Type.Array(Type.Object({ name: Type.String(), validBlocks: Count, capacityBlocks: Type.Union([Count, Type.Null()]), costPerMonth: Type.Number() })),
   hottest: Type.Array(Type.Object({ block: Count, reads: Count })),
 });
+export type VolumeStats = Answer<typeof VolumeStats>;
 
 /** Path parameters of a volume's resources. */
 export const NameParams = Type.Object({ name: Type.String() });
@@ -49,6 +51,7 @@ export const WriteQuery = Type.Object({ offset: Type.Integer({ minimum: 0 }) });
 export const MAX_REASON = 200;
 /** `POST /v1/volumes/:name/failover`: why. */
 export const FailoverBody = Type.Object({ reason: Type.Optional(Type.String({ maxLength: MAX_REASON })) }, { additionalProperties: false });
+export type FailoverBody = Static<typeof FailoverBody>;
 
 /** `PUT /v1/volumes/:name/faults`: fault injection into the live device or the shadow. */
 export const FaultsBody = Type.Object(
@@ -59,8 +62,4 @@ export const FaultsBody = Type.Object(
   },
   { additionalProperties: false },
 );
-
-export type VolumesAnswer = Answer<typeof VolumesAnswer>;
-export type VolumeStats = Answer<typeof VolumeStats>;
-export type FailoverBody = Static<typeof FailoverBody>;
 export type FaultsBody = Static<typeof FaultsBody>;
