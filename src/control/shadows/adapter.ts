@@ -33,7 +33,12 @@ export async function call(ep: Endpoint, method: string, path: string, body?: un
   let res: Response;
   let text: string;
   try {
-    res = await fetch(ep.url.replace(/\/$/, '') + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(ep.timeoutMs) });
+    res = await fetch(ep.url.replace(/\/$/, '') + path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(ep.timeoutMs),
+    });
     text = await res.text();
   } catch (err) {
     const e = err as Error & { cause?: { code?: string; message?: string } };
@@ -44,13 +49,15 @@ export async function call(ep: Endpoint, method: string, path: string, body?: un
   try {
     data = text ? JSON.parse(text) : null;
   } catch {
-    throw new ShadowplaneError('SHADOWPLANE_ERR_SHADOW_REFUSED', `shadow "${ep.name}" answered ${method} ${path} with HTTP ${res.status} and a body that is not JSON`);
+    const what = `shadow "${ep.name}" answered ${method} ${path} with HTTP ${res.status} and a body that is not JSON`;
+    throw new ShadowplaneError('SHADOWPLANE_ERR_SHADOW_REFUSED', what);
   }
   if (res.ok) return data;
   const p = (data ?? {}) as { code?: string; detail?: string; title?: string; problems?: FieldProblem[] };
   const said = p.detail ?? p.title ?? `HTTP ${res.status}`;
   if (res.status === 401 || res.status === 403) {
-    throw new ShadowplaneError('SHADOWPLANE_ERR_SHADOW_REFUSED', `shadow "${ep.name}" refused the service (HTTP ${res.status}: ${said}); check the token registered for it`);
+    const what = `shadow "${ep.name}" refused the service (HTTP ${res.status}: ${said}); check the token registered for it`;
+    throw new ShadowplaneError('SHADOWPLANE_ERR_SHADOW_REFUSED', what);
   }
   const code = p.code && p.code in ERROR_CATALOGUE && p.code !== 'SHADOWPLANE_ERR_UNAUTHORIZED' ? (p.code as ErrorCode) : 'SHADOWPLANE_ERR_SHADOW_REFUSED';
   throw new ShadowplaneError(code, `shadow "${ep.name}" answered HTTP ${res.status}: ${said}`, Array.isArray(p.problems) ? p.problems : []);
@@ -66,7 +73,8 @@ export async function ask<S extends TSchema>(ep: Endpoint, method: string, path:
   const problems = problemsOf(answer, data);
   if (problems.length > 0) {
     const first = problems[0]!;
-    throw new ShadowplaneError('SHADOWPLANE_ERR_SHADOW_REFUSED', `shadow "${ep.name}" answered ${method} ${path} off its contract: ${first.path} ${first.message}`, problems);
+    const what = `shadow "${ep.name}" answered ${method} ${path} off its contract: ${first.path} ${first.message}`;
+    throw new ShadowplaneError('SHADOWPLANE_ERR_SHADOW_REFUSED', what, problems);
   }
   return data as Static<S>;
 }

@@ -11,7 +11,14 @@ const Index = (what: string) => Type.Integer({ minimum: 0, errorMessage: `must b
 const Count = Type.Integer({ minimum: 0 });
 
 /** A partition's second replica: a shadow being built, or the former primary kept after a switch. */
-export const StandbyView = Type.Object({ replica: Type.String(), worker: Count, role: Type.Union([Type.Literal('shadow'), Type.Literal('former')]), since: Type.Number(), caughtUpAt: Type.Optional(Type.Number()), behind: Count });
+export const StandbyView = Type.Object({
+  replica: Type.String(),
+  worker: Count,
+  role: Type.Union([Type.Literal('shadow'), Type.Literal('former')]),
+  since: Type.Number(),
+  caughtUpAt: Type.Optional(Type.Number()),
+  behind: Count,
+});
 export type StandbyView = Answer<typeof StandbyView>;
 
 /** One partition's state. */

@@ -15,7 +15,10 @@ export const RatesAnswer = Type.Object({ sampleRate: Rate, writeRate: Type.Optio
 export type RatesAnswer = Answer<typeof RatesAnswer>;
 
 /** `PUT /v1/rates`: any of the rates, each in [0, 1]. */
-export const RatesBody = Type.Object({ sampleRate: Type.Optional(Rate), writeRate: Type.Optional(Rate), readRate: Type.Optional(Rate) }, { additionalProperties: false });
+export const RatesBody = Type.Object(
+  { sampleRate: Type.Optional(Rate), writeRate: Type.Optional(Rate), readRate: Type.Optional(Rate) },
+  { additionalProperties: false },
+);
 export type RatesBody = Static<typeof RatesBody>;
 
 /** `GET /v1/status`: the rates, the byte source (`native`, `js` or `tap`) and the counters of each part. */

@@ -16,7 +16,13 @@ const Count = Type.Integer({ minimum: 0 });
 const Share = Type.Number({ minimum: 0, maximum: 1 });
 
 /** One upstream's health as the proxy sees it. */
-export const UpstreamStatus = Type.Object({ origin: Type.String(), healthy: Type.Boolean(), ejected: Type.Boolean(), available: Type.Boolean(), lastProbeMs: Type.Number() });
+export const UpstreamStatus = Type.Object({
+  origin: Type.String(),
+  healthy: Type.Boolean(),
+  ejected: Type.Boolean(),
+  available: Type.Boolean(),
+  lastProbeMs: Type.Number(),
+});
 export type UpstreamStatus = Answer<typeof UpstreamStatus>;
 
 /** A route as the proxy runs it: its configuration (defaults filled in) and live state. */

@@ -72,15 +72,37 @@ export async function seriesValue(metric: Counter | Gauge, labels: Labels): Prom
 /** Every metric of the proxy, in its own registry, rendered at /metrics on the admin port. */
 export class ProxyMetrics {
   readonly registry = new Registry();
-  private readonly counter = (name: string, help: string, labelNames: string[]) => new Counter({ name, help, labelNames, registers: [this.registry], collect: reportBound });
-  private readonly gauge = (name: string, help: string, labelNames: string[]) => new Gauge({ name, help, labelNames, registers: [this.registry] });
+  private readonly counter = (name: string, help: string, labelNames: string[]) =>
+    new Counter({ name, help, labelNames, registers: [this.registry], collect: reportBound });
+  private readonly gauge = (name: string, help: string, labelNames: string[]) =>
+    new Gauge({ name, help, labelNames, registers: [this.registry] });
 
-  readonly requests = this.counter('shadowplane_proxy_requests_total', 'Requests answered, by route, serving upstream and status class', ['route', 'upstream', 'code']);
-  readonly upstreamErrors = this.counter('shadowplane_proxy_upstream_errors_total', 'Requests that failed at the upstream (502/504), by route, upstream and kind', ['route', 'upstream', 'kind']);
+  readonly requests = this.counter(
+    'shadowplane_proxy_requests_total',
+    'Requests answered, by route, serving upstream and status class',
+    ['route', 'upstream', 'code'],
+  );
+  readonly upstreamErrors = this.counter(
+    'shadowplane_proxy_upstream_errors_total',
+    'Requests that failed at the upstream (502/504), by route, upstream and kind',
+    ['route', 'upstream', 'kind'],
+  );
   readonly clientAborts = this.counter('shadowplane_proxy_client_aborts_total', 'Requests whose client went away before the answer was complete', ['route']);
-  readonly mirrors = this.counter('shadowplane_proxy_mirror_total', 'Mirror outcomes by route and outcome (sent, ok, timeout, refused, reset, error, dropped_inflight, dropped_rate, oversized, breaker_open, unhealthy, aborted)', ['route', 'outcome']);
-  readonly comparisons = this.counter('shadowplane_proxy_comparisons_total', 'Compared mirrored responses by route and result (match, mismatch, noise, skipped_primary_error, skipped_no_shadow_answer)', ['route', 'result']);
-  readonly mismatchKinds = this.counter('shadowplane_proxy_mismatch_kinds_total', 'Differences by route and kind (status, header, body, missing, extra, type, value)', ['route', 'kind']);
+  readonly mirrors = this.counter(
+    'shadowplane_proxy_mirror_total',
+    'Mirror outcomes by route and outcome (sent, ok, timeout, refused, reset, error, dropped_inflight, dropped_rate, oversized, breaker_open, unhealthy, aborted)',
+    ['route', 'outcome'],
+  );
+  readonly comparisons = this.counter(
+    'shadowplane_proxy_comparisons_total',
+    'Compared mirrored responses by route and result (match, mismatch, noise, skipped_primary_error, skipped_no_shadow_answer)',
+    ['route', 'result'],
+  );
+  readonly mismatchKinds = this.counter(
+    'shadowplane_proxy_mismatch_kinds_total',
+    'Differences by route and kind (status, header, body, missing, extra, type, value)',
+    ['route', 'kind'],
+  );
   readonly events = this.counter('shadowplane_proxy_events_total', 'Telemetry events by outcome (queued, sent, dropped_buffer, dropped_send)', ['outcome']);
   readonly breakerState = this.gauge('shadowplane_proxy_breaker_open', '1 while the mirror circuit breaker of a route is open', ['route']);
   readonly weight = this.gauge('shadowplane_proxy_shadow_weight', 'Share of live traffic served by the shadow', ['route']);
