@@ -4,6 +4,7 @@
  * rate against interpretation labels.
  */
 import type { Interpretation } from './data.js';
+import { quantileSorted } from '../../src/core/quantile.js';
 
 /** Precision, recall and F1 of `score >= threshold` against labels. */
 export interface Prf {
@@ -27,14 +28,6 @@ export function prfAt(score: ArrayLike<number>, labels: Uint8Array, threshold: n
   const recall = tp / Math.max(pos, 1);
   const f1 = tp > 0 ? (2 * precision * recall) / (precision + recall) : 0;
   return { precision, recall, f1, threshold };
-}
-
-/** numpy.quantile with linear interpolation on a sorted copy. */
-export function quantileSorted(sorted: Float64Array, q: number): number {
-  const pos = (sorted.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.min(lo + 1, sorted.length - 1);
-  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
 }
 
 /** Best point-wise F1 over thresholds at the quantiles linspace(0.5, 1, 2000) of the scores (as baselines.py). */

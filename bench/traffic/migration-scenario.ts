@@ -18,6 +18,7 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { quantile } from '../../src/core/quantile.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const PRIMARY = 18181;
@@ -87,11 +88,7 @@ function load(t0: number) {
   return { samples, stop: async () => { running = false; await Promise.all(loops); } };
 }
 
-function p99(xs: number[]): number {
-  if (!xs.length) return 0;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil(0.99 * s.length) - 1)]!;
-}
+const p99 = (xs: number[]): number => quantile(xs, 0.99, 0);
 
 async function setup(policy: Record<string, unknown>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'sp-mig-'));

@@ -9,6 +9,7 @@ import pg from 'pg';
 import { boundUrl } from '../api/app.js';
 import { logger } from '../obs/log.js';
 import { hostPort, oneOf, positiveInt, unitFraction } from './common.js';
+import { runUntilSignal } from './shutdown.js';
 import { DEFAULT_STARTUP_TIMEOUT_MS, PgProxy, type ProxyEngine, type SamplingSource } from '../shadows/sql/proxy.js';
 import { EventSink } from '../shadows/sql/sink.js';
 import { ShadowMirror } from '../shadows/sql/mirror.js';
@@ -91,7 +92,7 @@ export function register(program: Command): void {
         startupTimeoutMs: opts.startupTimeout,
       });
       const port = await proxy.listen(opts.listen.port, opts.listen.host);
-      await runUntilSignal(proxy, sink, mirror, opts.admin, { listen: `${opts.listen.host}:${port}`, engine: proxy.engine, upstream: `${opts.upstream.host}:${opts.upstream.port}`, control: opts.control ?? null });
+      await runInterceptor(proxy, sink, mirror, opts.admin, { listen: `${opts.listen.host}:${port}`, engine: proxy.engine, upstream: `${opts.upstream.host}:${opts.upstream.port}`, control: opts.control ?? null });
     });
 }
 
@@ -110,11 +111,11 @@ export function reporting(
 
 /**
  * Serves the admin API (with --admin), logs `pg-proxy listening` or `pg-tap listening` with `banner`
- * and the admin address bound, then counts every 10 s until SIGINT/SIGTERM; then stops
+ * and the admin address bound, then counts every 10 s until SIGINT/SIGTERM (`runUntilSignal`); then stops
  * the proxy or tap, flushes the sink and mirror, and prints the final counters as one JSON line
  * (`{proxy|tap, sink, mirror}`).
  */
-export async function runUntilSignal(
+export async function runInterceptor(
   source: SamplingSource & { close(): Promise<void> },
   sink: EventSink,
   mirror: ShadowMirror | undefined,
@@ -122,19 +123,16 @@ export async function runUntilSignal(
   banner: Record<string, unknown>,
 ): Promise<void> {
   const key = source.engine === 'tap' ? 'tap' : 'proxy';
-  const token = process.env.SHADOWPLANE_PGPROXY_TOKEN || undefined;
-  const admin = adminAt ? await startAdmin({ proxy: source, sink, mirror }, adminAt.port, adminAt.host, token) : undefined;
-  log.info({ ...banner, admin: admin ? boundUrl(admin) : null }, `pg-${key} listening`);
+  const admin = adminAt ? await startAdmin({ proxy: source, sink, mirror }, adminAt, process.env.SHADOWPLANE_PGPROXY_TOKEN || undefined) : undefined;
+  log.info({ ...banner, admin: admin ? boundUrl(admin.server) : null }, `pg-${key} listening`);
   const report = setInterval(() => log.info({ [key]: source.stats, sink: sink.stats, mirror: mirror?.stats }, 'counts'), 10_000);
   report.unref();
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
+  runUntilSignal(async () => {
+    clearInterval(report);
+    await admin?.close();
+    await source.close();
+    await sink.close();
+    await mirror?.stop();
+    process.stdout.write(JSON.stringify({ [key]: source.stats, sink: sink.stats, mirror: mirror?.stats ?? null }) + '\n');
   });
-  clearInterval(report);
-  admin?.close();
-  await source.close();
-  await sink.close();
-  await mirror?.stop();
-  process.stdout.write(JSON.stringify({ [key]: source.stats, sink: sink.stats, mirror: mirror?.stats ?? null }) + '\n');
 }

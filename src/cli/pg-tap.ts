@@ -5,7 +5,7 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { hostPort, positiveInt, unitFraction } from './common.js';
-import { loadCatalog, postgresUrl, reporting, runUntilSignal } from './pg-proxy.js';
+import { loadCatalog, postgresUrl, reporting, runInterceptor } from './pg-proxy.js';
 import { PgTap } from '../shadows/sql/tap.js';
 
 /** Commander parser for a TCP port 1..65535. */
@@ -48,6 +48,6 @@ export function register(program: Command): void {
         await mirror?.stop();
         throw err;
       }
-      await runUntilSignal(tap, sink, mirror, opts.admin, { interface: opts.interface, port: opts.port, control: opts.control ?? null });
+      await runInterceptor(tap, sink, mirror, opts.admin, { interface: opts.interface, port: opts.port, control: opts.control ?? null });
     });
 }

@@ -3,14 +3,17 @@
  * flags alone; a configuration file (JSON or YAML) describes everything else, and flags override it.
  */
 import type { Command } from 'commander';
-import { ShadowplaneError } from '../core/errors.js';
-import { assertSafeBind, boundUrl } from '../api/app.js';
+import type { FastifyInstance } from 'fastify';
+import { isCoded, ShadowplaneError } from '../core/errors.js';
+import { boundUrl } from '../api/app.js';
 import { logger } from '../obs/log.js';
-import { buildAdmin } from '../shadows/traffic/admin.js';
+import type { AdminRoutes } from '../shadows/kit/admin.js';
+import { startAdmin } from '../shadows/traffic/admin.js';
 import { loadProxyConfigFile, splitHostPort, validate, ProxyConfigSchema } from '../shadows/traffic/config.js';
 import { TrafficProxy } from '../shadows/traffic/proxy.js';
 import { HttpTap } from '../shadows/traffic/tap.js';
 import { positiveInt, unitFraction } from './common.js';
+import { runUntilSignal } from './shutdown.js';
 
 const log = logger('cli.proxy');
 
@@ -82,20 +85,15 @@ function routeOptions(command: Command): Command {
     .option('--config <file>', 'JSON or YAML configuration file');
 }
 
-/** Starts the admin API of `proxy` on its configured address; `extend` adds routes before it listens. */
-async function startAdmin(proxy: TrafficProxy, extend?: (app: ReturnType<typeof buildAdmin>) => void): Promise<ReturnType<typeof buildAdmin>> {
-  const token = process.env.SHADOWPLANE_PROXY_TOKEN;
-  const admin = splitHostPort(proxy.config.admin);
-  assertSafeBind('the admin API', admin.host, token, 'SHADOWPLANE_PROXY_TOKEN');
-  const app = buildAdmin(proxy, token);
-  extend?.(app);
+/** Starts the admin API of `proxy` on its configured address; `extra` routes join its `/v1` ones. */
+async function serveAdmin(proxy: TrafficProxy, extra?: AdminRoutes): Promise<FastifyInstance> {
   try {
-    await app.listen({ host: admin.host, port: admin.port });
+    return await startAdmin(proxy, splitHostPort(proxy.config.admin), process.env.SHADOWPLANE_PROXY_TOKEN, extra);
   } catch (err) {
+    if (isCoded(err, 'SHADOWPLANE_ERR_INSECURE_BIND')) throw err;
     await proxy.close(0);
     throw new ShadowplaneError('SHADOWPLANE_ERR_PROXY_LISTEN', `cannot listen on ${proxy.config.admin}: ${(err as Error).message}`);
   }
-  return app;
 }
 
 /** Registers `proxy` and `http-tap`. */
@@ -109,18 +107,16 @@ export function register(program: Command): void {
       const proxy = new TrafficProxy(config);
       // The admin API (fastify start-up is the costly part) is up before the data port opens, so
       // the first proxied requests do not compete with it.
-      const app = await startAdmin(proxy);
+      const app = await serveAdmin(proxy);
       const addr = await proxy.listen().catch(async (err: unknown) => {
         await app.close();
         throw err;
       });
       log.info({ listen: `${addr.address}:${addr.port}`, admin: boundUrl(app.server), routes: config.routes.map((r) => r.name) }, 'proxy listening');
-      const stop = (): void => {
+      runUntilSignal(async () => {
         log.info('stopping');
-        void Promise.all([proxy.close(), app.close()]).then(() => process.exit(0));
-      };
-      process.once('SIGTERM', stop);
-      process.once('SIGINT', stop);
+        await Promise.all([proxy.close(), app.close()]);
+      });
     });
 
   routeOptions(program
@@ -141,16 +137,12 @@ export function register(program: Command): void {
         await proxy.close(0);
         throw err;
       }
-      const app = await startAdmin(proxy, (a) => a.get('/v1/tap', async () => tap.stats));
+      const app = await serveAdmin(proxy, async (v1) => void v1.get('/tap', async () => tap.stats));
       log.info({ interface: o.interface, port, admin: config.admin, routes: config.routes.map((r) => r.name) }, 'http-tap capturing');
-      const stop = (): void => {
-        void Promise.all([tap.close(), app.close()]).then(async () => {
-          await proxy.close(0);
-          process.stdout.write(JSON.stringify({ tap: tap.stats }) + '\n');
-          process.exit(0);
-        });
-      };
-      process.once('SIGTERM', stop);
-      process.once('SIGINT', stop);
+      runUntilSignal(async () => {
+        await Promise.all([tap.close(), app.close()]);
+        await proxy.close(0);
+        process.stdout.write(JSON.stringify({ tap: tap.stats }) + '\n');
+      });
     });
 }

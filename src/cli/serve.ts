@@ -5,6 +5,9 @@ import { resolveConfig, type Config } from '../config.js';
 import { ShadowplaneError } from '../core/errors.js';
 import { ShadowplaneService } from '../service.js';
 import { positiveInt } from './common.js';
+import { runUntilSignal } from './shutdown.js';
+
+const LEASE_LOST = 'lease lost';
 
 /** The error for an address the service cannot listen on, saying how to pick another port. */
 function listenError(host: string, port: number, err: NodeJS.ErrnoException): ShadowplaneError {
@@ -54,32 +57,18 @@ export function register(program: Command): void {
         await service.stop();
         throw (err as NodeJS.ErrnoException).code ? listenError(config.server.host, config.server.port, err as NodeJS.ErrnoException) : err;
       }
-      let stopping = false;
-      const stop = (signal: string) => {
-        if (stopping) return;
-        stopping = true;
-        process.stderr.write(`${signal}: flushing and stopping\n`);
-        service.stop().then(
-          (report) => {
-            if (report.spilled) {
-              const { path, windows, error } = report.spilled;
-              process.stderr.write(`the store could not be written (${error}): ${windows} windows are kept in ${path}; the next start writes them\n`);
-            }
-            process.exit(0);
-          },
-          (err: unknown) => {
-            process.stderr.write(`error while stopping: ${(err as Error).message}\n`);
-            process.exit(1);
-          },
-        );
-      };
+      const running = runUntilSignal(async (reason) => {
+        if (reason !== LEASE_LOST) process.stderr.write(`${reason}: flushing and stopping\n`);
+        const report = await service.stop();
+        if (report.spilled) {
+          const { path, windows, error } = report.spilled;
+          process.stderr.write(`the store could not be written (${error}): ${windows} windows are kept in ${path}; the next start writes them\n`);
+        }
+      });
       service.onLeaseLost = (reason) => {
         process.stderr.write(`lost the store's lease (${reason}): another instance may own the store now; stopping so a supervisor restarts this one as a standby\n`);
-        stopping = true;
-        service.stop().finally(() => process.exit(1));
+        running.stop(LEASE_LOST, 1);
       };
-      process.on('SIGINT', () => stop('SIGINT'));
-      process.on('SIGTERM', () => stop('SIGTERM'));
       // Only once the handlers are in place: whoever reads these lines may stop the service at once.
       process.stderr.write(`shadowplane listening on ${address} (store: ${config.store.backend}${config.store.backend === 'sqlite' ? ` in ${config.store.dataDir}` : ''})\n`);
       process.stderr.write(readyLine(address, config));

@@ -1,7 +1,7 @@
 /** `shadowplane stream serve`: runs the partitioned stream service with its HTTP API and control loop. */
 import type { Command } from 'commander';
 import { PartitionController } from '../shadows/partitions/controller.js';
-import { startStreamHttp } from '../shadows/partitions/http.js';
+import { startAdmin } from '../shadows/partitions/admin.js';
 import { JetStreamLog } from '../shadows/partitions/jetstream-log.js';
 import type { ReplicaLog } from '../shadows/partitions/log.js';
 import { SegmentLog, type FsyncPolicy } from '../shadows/partitions/segment-log.js';
@@ -10,6 +10,7 @@ import { StreamService, timelineReport } from '../shadows/partitions/service.js'
 import { TimelineReporter } from '../shadows/timeline.js';
 import { boundUrl } from '../api/app.js';
 import { hostPort, oneOf, positiveInt } from './common.js';
+import { runUntilSignal } from './shutdown.js';
 
 /** Registers the subcommand. */
 export function register(program: Command): void {
@@ -41,16 +42,13 @@ export function register(program: Command): void {
       const timeline = o.controlUrl ? new TimelineReporter({ url: o.controlUrl, target: o.target, component: o.name, kind: 'partitions', token: process.env.SHADOWPLANE_API_TOKEN || undefined, log: logger('stream') }) : undefined;
       if (timeline) svc.onEvent((e) => timeline.report(timelineReport(e)));
       // From the environment, not a flag, so it does not show in the process list.
-      const app = await startStreamHttp(svc, o.listen, process.env.SHADOWPLANE_STREAM_TOKEN || undefined);
+      const app = await startAdmin(svc, o.listen, process.env.SHADOWPLANE_STREAM_TOKEN || undefined);
       process.stderr.write(`stream service on ${boundUrl(app.server)} (${log.kind}, ${o.partitions} partitions, ${o.workers} workers)\n`);
-      const shutdown = async () => {
+      runUntilSignal(async () => {
         await app.close();
         await svc.stop();
         await timeline?.flush();
         await log.close();
-        process.exit(0);
-      };
-      process.once('SIGINT', () => void shutdown());
-      process.once('SIGTERM', () => void shutdown());
+      });
     });
 }

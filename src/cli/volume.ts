@@ -6,7 +6,8 @@
 import type { Command } from 'commander';
 import { boundUrl } from '../api/app.js';
 import { positiveInt } from './common.js';
-import { buildVolumeApi } from '../shadows/volumes/api.js';
+import { runUntilSignal } from './shutdown.js';
+import { startAdmin } from '../shadows/volumes/admin.js';
 import { NbdServer } from '../shadows/volumes/nbd.js';
 import { DEFAULT_PROFILES } from '../shadows/volumes/profile.js';
 import { Volume } from '../shadows/volumes/volume.js';
@@ -68,24 +69,20 @@ export function register(program: Command): void {
         const nbd = new NbdServer(volumes);
         const nbdPort = await nbd.listen(o.nbdPort);
         // From the environment, not a flag, so it does not show in the process list.
-        const api = buildVolumeApi(volumes, process.env.SHADOWPLANE_VOLUME_TOKEN || undefined);
-        await api.listen({ port: o.httpPort, host: '127.0.0.1' });
-        log.info({ nbd: `nbd://127.0.0.1:${nbdPort}/${o.name}`, http: `${boundUrl(api.server)}/volumes/${o.name}` }, 'volume serving');
+        const api = await startAdmin(volumes, { host: '127.0.0.1', port: o.httpPort }, process.env.SHADOWPLANE_VOLUME_TOKEN || undefined);
+        log.info({ nbd: `nbd://127.0.0.1:${nbdPort}/${o.name}`, http: `${boundUrl(api.server)}/v1/volumes/${o.name}` }, 'volume serving');
         const telemetry = o.controlUrl
           ? new VolumeTelemetry(vol, { url: o.controlUrl, target: o.target, component: `volume-${o.name}`, token: process.env.SHADOWPLANE_API_TOKEN || undefined, log })
           : undefined;
         const report = telemetry && setInterval(() => void telemetry.tick(), o.reportMs);
-        const stop = async (): Promise<void> => {
+        runUntilSignal(async () => {
           clearInterval(report);
           await telemetry?.tick();
           await telemetry?.flush();
           await nbd.close();
           await api.close();
           await vol.close();
-          process.exit(0);
-        };
-        process.once('SIGINT', () => void stop());
-        process.once('SIGTERM', () => void stop());
+        });
       },
     );
 }

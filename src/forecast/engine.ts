@@ -12,7 +12,8 @@ import { fitTheta } from './theta.js';
 import { fitArima } from './arima.js';
 import { fitMstl } from './mstl.js';
 import { detectSeasons, fillGaps, removeSpikes } from './prepare.js';
-import { median, normalQuantile, quantileSorted } from './util.js';
+import { quantileSorted } from '../core/quantile.js';
+import { median, normalQuantile } from './util.js';
 
 /** The models the engine can fit; `auto` is the robust combination. */
 export type ForecastMethod = 'auto' | 'naive' | 'snaive' | 'ets' | 'theta' | 'arima' | 'mstl';

@@ -1,4 +1,4 @@
-/** Small numeric helpers for the forecasting models: order statistics, normal quantiles, optimisation. */
+/** Small numeric helpers for the forecasting models: the median, normal quantiles, optimisation. */
 
 /** Median of the finite values of `xs` (NaN when there are none). Does not modify `xs`. */
 export function median(xs: ArrayLike<number>): number {
@@ -6,16 +6,6 @@ export function median(xs: ArrayLike<number>): number {
   if (v.length === 0) return NaN;
   const mid = v.length >> 1;
   return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
-}
-
-/** The p-quantile (0..1) of an ascending-sorted array by linear interpolation (NaN when empty). */
-export function quantileSorted(sorted: ArrayLike<number>, p: number): number {
-  const n = sorted.length;
-  if (n === 0) return NaN;
-  const pos = Math.min(Math.max(p, 0), 1) * (n - 1);
-  const i = Math.floor(pos);
-  const f = pos - i;
-  return i + 1 < n ? sorted[i] * (1 - f) + sorted[i + 1] * f : sorted[i];
 }
 
 /** Mean of the finite values (NaN when there are none). */

@@ -6,6 +6,7 @@
 import { readCsv } from '../core/csv.js';
 import { ShadowplaneError } from '../core/errors.js';
 import type { FieldProblem } from '../core/errors.js';
+import { quantile } from '../core/quantile.js';
 
 /** The replay model's demand scale: the trace's p99 minute needs this many busy replicas. */
 export const DEFAULT_PEAK = 20;
@@ -86,21 +87,12 @@ export function toMinuteGrid(trace: RawTrace): number[] {
   return out;
 }
 
-/** The q-quantile (0..1) of `xs` with linear interpolation between order statistics; xs non-empty. */
-export function percentile(xs: readonly number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const k = (s.length - 1) * q;
-  const f = Math.floor(k);
-  const c = Math.min(f + 1, s.length - 1);
-  return s[f] + (s[c] - s[f]) * (k - f);
-}
-
 /**
  * Demand in replica-equivalents: `max(0, v) / p99(grid) * peak`. Fails with
  * SHADOWPLANE_ERR_INPUT_FILE when the p99 is not positive (the scale would be undefined).
  */
 export function demandFromGrid(grid: readonly number[], peak = DEFAULT_PEAK): number[] {
-  const p99 = percentile(grid, 0.99);
+  const p99 = quantile(grid, 0.99);
   if (!(p99 > 0)) {
     throw new ShadowplaneError('SHADOWPLANE_ERR_INPUT_FILE', 'the trace cannot be scaled to demand', [
       { path: 'value', message: `the 99th percentile of the values must be positive (is ${p99})` },

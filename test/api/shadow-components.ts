@@ -12,15 +12,14 @@ import type { FastifyInstance } from 'fastify';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type http from 'node:http';
 import { buildAdmin } from '../../src/shadows/traffic/admin.js';
 import type { TrafficProxy } from '../../src/shadows/traffic/proxy.js';
-import { startStreamHttp } from '../../src/shadows/partitions/http.js';
+import { startAdmin as startStreamAdmin } from '../../src/shadows/partitions/admin.js';
 import { SegmentLog } from '../../src/shadows/partitions/segment-log.js';
 import { StreamService } from '../../src/shadows/partitions/service.js';
-import { buildVolumeApi } from '../../src/shadows/volumes/api.js';
+import { buildAdmin as buildVolumeAdmin } from '../../src/shadows/volumes/admin.js';
 import type { Volume } from '../../src/shadows/volumes/volume.js';
-import { startAdmin } from '../../src/shadows/sql/admin.js';
+import { startAdmin as startSqlAdmin } from '../../src/shadows/sql/admin.js';
 import { ShadowMirror } from '../../src/shadows/sql/mirror.js';
 import { PgProxy } from '../../src/shadows/sql/proxy.js';
 import { EventSink } from '../../src/shadows/sql/sink.js';
@@ -53,7 +52,8 @@ export interface Components {
   close(): Promise<void>;
 }
 
-const origin = (app: FastifyInstance | http.Server) => `http://127.0.0.1:${((('server' in app ? app.server : app) as http.Server).address() as AddressInfo).port}`;
+const origin = (app: FastifyInstance) => `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+const LOOPBACK = { host: '127.0.0.1', port: 0 };
 
 /** Starts every component. */
 export async function startComponents(): Promise<Components> {
@@ -68,10 +68,10 @@ export async function startComponents(): Promise<Components> {
   const dir = await mkdtemp(join(tmpdir(), 'sp-shadow-stream-'));
   const log = new SegmentLog({ dir });
   const stream = await StreamService.start({ log, partitions: 2, workers: 2, capacity: 1000 });
-  const streamApp = await startStreamHttp(stream, { host: '127.0.0.1', port: 0 });
+  const streamApp = await startStreamAdmin(stream, LOOPBACK);
 
   const volume = await testVolume({ name: 'vol1' });
-  const volumeApp = buildVolumeApi(new Map([['vol1', volume]]));
+  const volumeApp = buildVolumeAdmin(new Map([['vol1', volume]]));
   await volumeApp.listen({ host: '127.0.0.1', port: 0 });
 
   const sink = new EventSink({});
@@ -79,8 +79,8 @@ export async function startComponents(): Promise<Components> {
   const pgProxy = new PgProxy({ upstreamHost: '127.0.0.1', upstreamPort: 5432, target: 'orders-db', sampleRate: 1, events: sink, mirror: sqlMirror });
   const pgProxyPort = await pgProxy.listen(0);
   sqlMirror.start();
-  const sqlApp = await startAdmin({ proxy: pgProxy, sink, mirror: sqlMirror }, 0);
-  const sqlAppNoShadow = await startAdmin({ proxy: pgProxy, sink }, 0);
+  const sqlApp = await startSqlAdmin({ proxy: pgProxy, sink, mirror: sqlMirror }, LOOPBACK);
+  const sqlAppNoShadow = await startSqlAdmin({ proxy: pgProxy, sink }, LOOPBACK);
 
   return {
     proxy, proxyUrl, trafficAdmin: origin(traffic), stream, streamAdmin: origin(streamApp), volume, volumeAdmin: origin(volumeApp),
@@ -108,8 +108,8 @@ export async function startComponents(): Promise<Components> {
       await rm(dir, { recursive: true, force: true });
       await volumeApp.close();
       await volume.close();
-      await new Promise<void>((r) => sqlApp.close(() => r()));
-      await new Promise<void>((r) => sqlAppNoShadow.close(() => r()));
+      await sqlApp.close();
+      await sqlAppNoShadow.close();
       await pgProxy.close();
       await sqlMirror.stop();
       await sink.close();

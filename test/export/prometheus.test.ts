@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { validateConfig } from '../../src/config.js';
 import { outlookOf } from '../../src/control/outlook.js';
-import { buildVolumeApi } from '../../src/shadows/volumes/api.js';
+import { buildAdmin as buildVolumeAdmin } from '../../src/shadows/volumes/admin.js';
 import type { Volume } from '../../src/shadows/volumes/volume.js';
 import { ShadowplaneService } from '../../src/service.js';
 import { writeHistory } from '../helpers/history.js';
@@ -27,12 +27,12 @@ describe('Prometheus scrapes the forecast', { skip }, () => {
   let service: ShadowplaneService;
   let prometheus: Peer;
   let volume: Volume;
-  let volumeApp: ReturnType<typeof buildVolumeApi>;
+  let volumeApp: ReturnType<typeof buildVolumeAdmin>;
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'sp-promout-'));
     volume = await testVolume({ name: 'vol1' });
-    volumeApp = buildVolumeApi(new Map([['vol1', volume]]));
+    volumeApp = buildVolumeAdmin(new Map([['vol1', volume]]));
     await volumeApp.listen({ host: '127.0.0.1', port: 0 });
     const volumeUrl = `http://127.0.0.1:${(volumeApp.server.address() as { port: number }).port}`;
     const config = validateConfig({

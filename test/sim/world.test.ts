@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Fleet, HpaReference, runOracle, scoreRun, scoreStart } from '../../src/sim/world.js';
-import { demandFromGrid, loadDemand, loadTrace, percentile, toMinuteGrid } from '../../src/sim/trace.js';
+import { demandFromGrid, loadDemand, loadTrace, toMinuteGrid } from '../../src/sim/trace.js';
 import { isCoded } from '../../src/core/errors.js';
 import { NASA, referee, REFEREE_SKIP } from './referee.js';
 
@@ -23,10 +23,8 @@ test('a replica launched at the end of minute t is ready at t + 1 + delay; scale
   assert.equal(f.ready, 3);
 });
 
-test('grid interpolation, percentile and demand scaling follow the model', () => {
+test('grid interpolation and demand scaling follow the model', () => {
   assert.deepEqual(toMinuteGrid({ timestamps: [0, 300], values: [0, 5] }), [0, 1, 2, 3, 4, 5]);
-  assert.equal(percentile([1, 2, 3, 4, 5], 0.5), 3);
-  assert.equal(percentile([0, 10], 0.99), 9.9);
   const d = demandFromGrid([-1, 0, 10, 10]);
   assert.equal(d[0], 0);
   assert.equal(d[3], 20);

@@ -17,7 +17,7 @@ import type { AuditEntry } from '../../model/decision.js';
 import type { Logger } from '../../obs/log.js';
 import type { ShadowStore } from '../../store/store.js';
 import type { Requester } from '../controller.js';
-import { ACTION_KIND, actionRequest, call, readStatus, type Endpoint, type ShadowAction, type ShadowKind } from './components.js';
+import { ACTION_KIND, act, readStatus, type Endpoint, type ShadowAction, type ShadowKind } from './components.js';
 
 /** A component as declared or registered. */
 export interface ShadowSpec {
@@ -175,12 +175,11 @@ export class ShadowRegistry {
     const e = this.entry(name);
     const kind = ACTION_KIND[action.op];
     if (e.spec.kind !== kind) throw new ShadowplaneError('SHADOWPLANE_ERR_SHADOW_KIND', `shadow component "${name}" is a ${e.spec.kind} component; ${action.op} applies to ${kind} components`);
-    const req = actionRequest(action, who.why);
     const what = action.op === 'migration' ? `migration-${action.command}` : action.op;
     const { op: _op, ...args } = action;
     let result: unknown;
     try {
-      result = await call(this.endpoint(e), req.method, req.path, req.body);
+      result = await act(this.endpoint(e), action, who.why);
     } catch (err) {
       const coded = err instanceof ShadowplaneError ? err : new ShadowplaneError('SHADOWPLANE_ERR_SHADOW_UNREACHABLE', (err as Error).message);
       await this.audit(name, what, who, { ...args, outcome: 'failed', code: coded.code, error: coded.message });

@@ -16,6 +16,7 @@ import { mulberry32 } from '../../core/random.js';
 import { PACKAGE_ROOT } from '../../core/version.js';
 import { ShadowplaneError } from '../../core/errors.js';
 import { realClock, sleep, type Clock } from '../../core/clock.js';
+import { quantile } from '../../core/quantile.js';
 
 /** The figures of one run; the CLI prints them as the last line. */
 export interface ScenarioResult {
@@ -263,12 +264,11 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
   for (const e of events) if (e.kind === 'shadow-created' && e.partition !== undefined) (creates.get(e.partition) ?? creates.set(e.partition, []).get(e.partition)!).push(e.at);
   const cycleWindow = 1_800_000 * SCALE;
   const maxCycles = Math.max(0, ...[...creates.values()].map((ts) => Math.max(...ts.map((t) => ts.filter((u) => u >= t && u < t + cycleWindow).length))));
-  lags.sort((a, b) => a - b);
   const lost = [...seq].reduce((n, [key, count]) => n + Array.from({ length: count }, (_, i) => `${key}:${i}`).filter((id) => !delivered.has(id)).length, 0);
   const peak = Math.max(0, ...workerLoads.flat());
   return {
     scenario: options.scenario, policy: options.policy, seed, ramps: ramps.length, readyBefore90, lost, duplicated, orderViolations,
-    lagP99Ms: lags.length ? lags[Math.min(lags.length - 1, Math.ceil(0.99 * lags.length) - 1)] : 0,
+    lagP99Ms: quantile(lags, 0.99, 0),
     peakUtilisation: Math.round(peak * 1000) / 1000,
     secondsAbove90: (workerLoads.filter((l) => l.some((x) => x > 0.9)).length * WINDOW_MS) / 1000,
     moves: events.filter((e) => e.kind === 'switched').length, failovers: events.filter((e) => e.kind === 'failed-over').length, shadowsCreated: creates.size && [...creates.values()].reduce((n, ts) => n + ts.length, 0),

@@ -4,6 +4,7 @@
  * injected clock.
  */
 import type { Clock } from '../../core/clock.js';
+import { quantile } from '../../core/quantile.js';
 import { logger } from '../../obs/log.js';
 import type { Partition, Routing } from './state.js';
 
@@ -66,12 +67,6 @@ export class StreamEvents {
   }
 }
 
-function p99(values: number[]): number {
-  if (values.length === 0) return 0;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil(0.99 * sorted.length) - 1)];
-}
-
 /**
  * Closes a window every `windowMs` of clock time: turns each partition's counters into its
  * figures, resets them and publishes the figures.
@@ -120,7 +115,7 @@ export class WindowMeter {
     const figures = this.parts.map((p) => {
       const w: PartitionWindow = {
         partition: p.id, worker: this.routing.ownerOf(p.id), at: now, arrivalRate: p.arrivals / secs, throughput: p.commits / secs,
-        utilisation: p.arrivals / secs / this.capacity, backlog: p.end - p.committed, lagP99Ms: p99(p.lags),
+        utilisation: p.arrivals / secs / this.capacity, backlog: p.end - p.committed, lagP99Ms: quantile(p.lags, 0.99, 0),
       };
       p.utilisation = w.utilisation;
       p.arrivals = 0;

@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import pg from 'pg';
 import { realClock, sleep, type Clock } from '../../core/clock.js';
+import { quantileSorted } from '../../core/quantile.js';
 import type { Operation } from '../../model/event.js';
 import type { ParamBinding, StatementMeta } from './metadata.js';
 
@@ -187,8 +188,8 @@ export class WorkloadDriver {
     while (idle.length < this.clients.length) await sleep(clock, 5);
     const seconds = (clock.monotonic() - t0) / 1000;
     const after = await this.snapshot();
-    latencies.sort((a, b) => a - b);
-    const q = (p: number): number => latencies.length === 0 ? Infinity : latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))];
+    const sorted = Float64Array.from(latencies).sort();
+    const q = (p: number): number => sorted.length === 0 ? Infinity : quantileSorted(sorted, p);
     const per = (k: keyof Snapshot['stat']): number => (after.stat[k] - before.stat[k]) / seconds;
     return {
       targetRate: rate,

@@ -1,17 +1,23 @@
 /**
- * The proxy's admin HTTP API (fastify, on its own port, loopback by default): routes, fractions,
- * weights and migrations at runtime, comparison results, upstream health, and Prometheus metrics
- * at /metrics. Bodies are validated against the TypeBox schemas; errors are problem+json with the
- * catalogue code and one entry per bad field. Mutations need the bearer token when one is set.
+ * The proxy's admin HTTP API (the component kit's admin app, on its own port, loopback by default):
+ * routes, fractions, weights and migrations at runtime, comparison results, upstream health, and
+ * Prometheus metrics at /metrics. Request schemas and answers follow the contract (contract.ts);
+ * route configurations are validated against the proxy's config schemas. Errors are problem+json
+ * with the catalogue code and one entry per bad field. Mutations need the bearer token when one is set.
  */
 import type { FastifyInstance } from 'fastify';
-import { buildApp, type ListenerTimeouts } from '../../api/app.js';
+import type { ListenerTimeouts } from '../../api/app.js';
 import { ShadowplaneError } from '../../core/errors.js';
+import { buildAdmin as buildKitAdmin, startAdmin as startKitAdmin, type AdminRoutes, type AdminSpec } from '../kit/admin.js';
 import { validate, MigrationPolicySchema, type RouteConfig } from './config.js';
+import {
+  MigrationCommandParams, MigrationStartBody, RouteParams,
+  type ComparisonAnswer, type MigrationView, type RouteView, type RoutesAnswer,
+} from './contract.js';
+import { MIRROR_OUTCOMES } from './mirror.js';
 import type { TrafficProxy } from './proxy.js';
 import type { RouteRuntime } from './route.js';
-
-const COMMANDS = ['promote', 'pause', 'resume', 'abort', 'rollback'] as const;
+import type { Static } from '@sinclair/typebox';
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -25,7 +31,7 @@ export function mergePatch(base: unknown, patch: unknown): unknown {
   return out;
 }
 
-function routeView(r: RouteRuntime) {
+function routeView(r: RouteRuntime): RouteView {
   const mirror = r.mirror;
   return {
     config: r.cfg,
@@ -36,83 +42,101 @@ function routeView(r: RouteRuntime) {
   };
 }
 
-/**
- * Builds the admin API for `proxy` (not listening; call `listen`). `token`, when set, is required
- * as `Authorization: Bearer <token>` on every non-GET request.
- */
-export function buildAdmin(proxy: TrafficProxy, token?: string, timeouts?: ListenerTimeouts): FastifyInstance {
-  const app = buildApp({ name: 'proxy-admin', bodyLimit: 1_048_576, token, tokenSource: 'SHADOWPLANE_PROXY_TOKEN', timeouts });
-
+/** The proxy's `/v1` routes. */
+function routes(proxy: TrafficProxy): AdminRoutes {
   const getRoute = (name: string): RouteRuntime => {
     const r = proxy.route(name);
     if (!r) throw new ShadowplaneError('SHADOWPLANE_ERR_NOT_FOUND', `no route named "${name}"`);
     return r;
   };
+  type ByName = { Params: Static<typeof RouteParams> };
+  const byName = { schema: { params: RouteParams } };
 
-  app.get('/healthz', async () => ({ ok: true }));
-  app.get('/metrics', async (_req, reply) => {
-    for (const u of proxy.upstreamList()) proxy.metrics.upstreamUp.set({ upstream: u.origin }, u.available ? 1 : 0);
-    for (const r of proxy.routes()) if (r.mirror) proxy.metrics.breakerState.set({ route: r.name }, r.mirror.breaker.open ? 1 : 0);
-    return reply.type('text/plain; version=0.0.4').send(proxy.metrics.render());
-  });
+  return async (app) => {
+    app.get('/routes', async (): Promise<RoutesAnswer> => ({ routes: proxy.routes().map(routeView) }));
+    app.put('/routes', async (req): Promise<RoutesAnswer> => {
+      if (!Array.isArray(req.body)) throw new ShadowplaneError('SHADOWPLANE_ERR_CONFIG_INVALID', 'body must be an array of routes', [{ path: '/', message: 'must be an array' }]);
+      proxy.setRoutes(req.body);
+      return { routes: proxy.routes().map(routeView) };
+    });
+    app.get<ByName>('/routes/:name', byName, async (req): Promise<RouteView> => routeView(getRoute(req.params.name)));
+    app.put<ByName>('/routes/:name', byName, async (req): Promise<RouteView> => {
+      const body = isObject(req.body) ? { ...req.body, name: req.params.name } : req.body;
+      proxy.upsertRoute(body);
+      return routeView(getRoute(req.params.name));
+    });
+    app.patch<ByName>('/routes/:name', byName, async (req): Promise<RouteView> => {
+      const r = getRoute(req.params.name);
+      if (!isObject(req.body)) throw new ShadowplaneError('SHADOWPLANE_ERR_CONFIG_INVALID', 'body must be an object', [{ path: '/', message: 'must be an object' }]);
+      const merged = mergePatch(r.cfg, { ...req.body, name: r.name }) as RouteConfig;
+      proxy.upsertRoute(JSON.parse(JSON.stringify(merged)));
+      return routeView(r);
+    });
+    app.delete<ByName>('/routes/:name', byName, async (req, reply) => {
+      if (!proxy.removeRoute(req.params.name)) throw new ShadowplaneError('SHADOWPLANE_ERR_NOT_FOUND', `no route named "${req.params.name}"`);
+      return reply.code(204).send();
+    });
 
-  app.get('/v1/routes', async () => ({ routes: proxy.routes().map(routeView) }));
-  app.put('/v1/routes', async (req) => {
-    if (!Array.isArray(req.body)) throw new ShadowplaneError('SHADOWPLANE_ERR_CONFIG_INVALID', 'body must be an array of routes', [{ path: '/', message: 'must be an array' }]);
-    proxy.setRoutes(req.body);
-    return { routes: proxy.routes().map(routeView) };
-  });
-  app.get<{ Params: { name: string } }>('/v1/routes/:name', async (req) => routeView(getRoute(req.params.name)));
-  app.put<{ Params: { name: string } }>('/v1/routes/:name', async (req) => {
-    const body = isObject(req.body) ? { ...req.body, name: req.params.name } : req.body;
-    proxy.upsertRoute(body);
-    return routeView(getRoute(req.params.name));
-  });
-  app.patch<{ Params: { name: string } }>('/v1/routes/:name', async (req) => {
-    const r = getRoute(req.params.name);
-    if (!isObject(req.body)) throw new ShadowplaneError('SHADOWPLANE_ERR_CONFIG_INVALID', 'body must be an object', [{ path: '/', message: 'must be an object' }]);
-    const merged = mergePatch(r.cfg, { ...req.body, name: r.name }) as RouteConfig;
-    proxy.upsertRoute(JSON.parse(JSON.stringify(merged)));
-    return routeView(r);
-  });
-  app.delete<{ Params: { name: string } }>('/v1/routes/:name', async (req, reply) => {
-    if (!proxy.removeRoute(req.params.name)) throw new ShadowplaneError('SHADOWPLANE_ERR_NOT_FOUND', `no route named "${req.params.name}"`);
-    return reply.code(204).send();
-  });
+    app.get<ByName>('/routes/:name/comparison', byName, async (req): Promise<ComparisonAnswer> => {
+      const r = getRoute(req.params.name);
+      const mirror = r.mirror;
+      const counts = mirror ? Object.fromEntries(MIRROR_OUTCOMES.map((o) => [o, mirror.count(o)])) : {};
+      return { route: r.name, mirror: counts, comparison: r.comparison.summary() };
+    });
 
-  app.get<{ Params: { name: string } }>('/v1/routes/:name/comparison', async (req) => {
-    const r = getRoute(req.params.name);
-    const mirror = r.mirror;
-    const counts = mirror ? Object.fromEntries((['sent', 'ok', 'shadow_5xx', 'timeout', 'refused', 'reset', 'error', 'dropped_inflight', 'dropped_rate', 'oversized', 'breaker_open', 'unhealthy', 'aborted'] as const).map((o) => [o, mirror.count(o)])) : {};
-    return { route: r.name, mirror: counts, comparison: r.comparison.summary() };
-  });
+    app.post<ByName & { Body: MigrationStartBody | undefined }>('/routes/:name/migrations', { schema: { params: RouteParams, body: MigrationStartBody } }, async (req, reply) => {
+      const r = getRoute(req.params.name);
+      const body = req.body ?? {};
+      const policy = validate(MigrationPolicySchema, mergePatch(r.cfg.migration, body.policy ?? {}), '/policy');
+      const m = r.startMigration(policy, body.reason ?? 'manual');
+      const view: MigrationView = m.view();
+      return reply.code(201).send(view);
+    });
+    app.get<ByName>('/routes/:name/migration', byName, async (req): Promise<MigrationView> => {
+      const v = getRoute(req.params.name).migrationView();
+      if (!v) throw new ShadowplaneError('SHADOWPLANE_ERR_NOT_FOUND', `route "${req.params.name}" has no migration`);
+      return v;
+    });
+    app.post<{ Params: Static<typeof MigrationCommandParams> }>('/routes/:name/migration/:command', { schema: { params: MigrationCommandParams } }, async (req): Promise<MigrationView> => {
+      const r = getRoute(req.params.name);
+      const m = r.migration;
+      if (!m) throw new ShadowplaneError('SHADOWPLANE_ERR_NOT_FOUND', `route "${r.name}" has no migration`);
+      m[req.params.command]();
+      return m.view();
+    });
 
-  app.post<{ Params: { name: string } }>('/v1/routes/:name/migrations', async (req, reply) => {
-    const r = getRoute(req.params.name);
-    const body = req.body ?? {};
-    if (!isObject(body)) throw new ShadowplaneError('SHADOWPLANE_ERR_VALIDATION', 'body must be an object', [{ path: '/', message: 'must be an object' }]);
-    const extra = Object.keys(body).filter((k) => k !== 'reason' && k !== 'policy');
-    if (extra.length) throw new ShadowplaneError('SHADOWPLANE_ERR_VALIDATION', 'unknown fields', extra.map((k) => ({ path: `/${k}`, message: 'unknown field' })));
-    if (body.reason !== undefined && typeof body.reason !== 'string') throw new ShadowplaneError('SHADOWPLANE_ERR_VALIDATION', 'bad reason', [{ path: '/reason', message: 'must be a string' }]);
-    const policy = validate(MigrationPolicySchema, mergePatch(r.cfg.migration, body.policy ?? {}), '/policy');
-    const m = r.startMigration(policy, (body.reason as string | undefined) ?? 'manual');
-    return reply.code(201).send(m.view());
-  });
-  app.get<{ Params: { name: string } }>('/v1/routes/:name/migration', async (req) => {
-    const v = getRoute(req.params.name).migrationView();
-    if (!v) throw new ShadowplaneError('SHADOWPLANE_ERR_NOT_FOUND', `route "${req.params.name}" has no migration`);
-    return v;
-  });
-  app.post<{ Params: { name: string; command: string } }>('/v1/routes/:name/migration/:command', async (req) => {
-    const r = getRoute(req.params.name);
-    const cmd = req.params.command as (typeof COMMANDS)[number];
-    if (!COMMANDS.includes(cmd)) throw new ShadowplaneError('SHADOWPLANE_ERR_VALIDATION', `unknown command "${req.params.command}"`, [{ path: '/command', message: `must be one of ${COMMANDS.join(', ')}` }]);
-    const m = r.migration;
-    if (!m) throw new ShadowplaneError('SHADOWPLANE_ERR_NOT_FOUND', `route "${r.name}" has no migration`);
-    m[cmd]();
-    return m.view();
-  });
+    app.get('/upstreams', async () => ({ upstreams: proxy.upstreamList().map((u) => u.status()) }));
+  };
+}
 
-  app.get('/v1/upstreams', async () => ({ upstreams: proxy.upstreamList().map((u) => u.status()) }));
-  return app;
+function spec(proxy: TrafficProxy, token: string | undefined, timeouts: ListenerTimeouts | undefined): AdminSpec {
+  return {
+    name: 'proxy-admin', what: 'the admin API', bodyLimit: 1_048_576, token, tokenEnv: 'SHADOWPLANE_PROXY_TOKEN', timeouts,
+    metrics: {
+      registry: proxy.metrics.registry,
+      beforeScrape: () => {
+        for (const u of proxy.upstreamList()) proxy.metrics.upstreamUp.set({ upstream: u.origin }, u.available ? 1 : 0);
+        for (const r of proxy.routes()) if (r.mirror) proxy.metrics.breakerState.set({ route: r.name }, r.mirror.breaker.open ? 1 : 0);
+      },
+    },
+  };
+}
+
+/** `extra` routes (e.g. the http-tap's `/tap`) join the proxy's under `/v1`. */
+function withExtra(proxy: TrafficProxy, extra?: AdminRoutes): AdminRoutes {
+  const own = routes(proxy);
+  return extra ? async (app, opts) => { await own(app, opts); await extra(app, opts); } : own;
+}
+
+/**
+ * Builds the admin API for `proxy` (not listening; call `listen`). `token`, when set, is required
+ * as `Authorization: Bearer <token>` on every non-GET request.
+ */
+export function buildAdmin(proxy: TrafficProxy, token?: string, timeouts?: ListenerTimeouts, extra?: AdminRoutes): FastifyInstance {
+  return buildKitAdmin(spec(proxy, token, timeouts), withExtra(proxy, extra));
+}
+
+/** Builds the admin API and listens on `at`; refuses a bind beyond loopback without a token. */
+export function startAdmin(proxy: TrafficProxy, at: { host: string; port: number }, token?: string, extra?: AdminRoutes): Promise<FastifyInstance> {
+  return startKitAdmin(spec(proxy, token, undefined), withExtra(proxy, extra), at);
 }

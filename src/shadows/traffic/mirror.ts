@@ -10,7 +10,8 @@ import type { Clock } from '../../core/clock.js';
 import type { CapturedResponse } from './compare.js';
 import type { MirrorConfig } from './config.js';
 import { errorKind, timeoutError } from './http-util.js';
-import type { Counter, BoundCounter } from './stats.js';
+import type { Counter } from 'prom-client';
+import { bind, type BoundCounter } from './stats.js';
 import { Breaker, type Upstream } from './upstream.js';
 
 /** Every counted mirror outcome. */
@@ -79,7 +80,7 @@ export class Mirror {
     this.breaker = new Breaker(cfg.breaker.failureThreshold, cfg.breaker.cooldownMs, clock);
     this.tokens = cfg.writes.perSecond;
     this.lastRefill = clock.now();
-    this.outcomes = Object.fromEntries(MIRROR_OUTCOMES.map((o) => [o, counter.bind({ route, outcome: o })])) as Record<MirrorOutcome, BoundCounter>;
+    this.outcomes = Object.fromEntries(MIRROR_OUTCOMES.map((o) => [o, bind(counter, { route, outcome: o })])) as Record<MirrorOutcome, BoundCounter>;
   }
 
   /** Applies new settings (and possibly a new shadow upstream). */

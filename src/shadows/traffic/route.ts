@@ -11,7 +11,7 @@ import { ComparisonStats, IgnoreRules, compareResponses, judge, type CapturedRes
 import type { MigrationPolicy, RouteConfig } from './config.js';
 import { Migration, type MigrationRecord, type MigrationView } from './migration.js';
 import { Mirror } from './mirror.js';
-import { RequestWindow, type BoundCounter, type ProxyMetrics } from './stats.js';
+import { bind, RequestWindow, type BoundCounter, type ProxyMetrics } from './stats.js';
 import type { Upstream } from './upstream.js';
 
 const log = logger('traffic.route');
@@ -49,8 +49,8 @@ export class RouteRuntime {
     private readonly clock: Clock,
     private readonly onMigrationRecord?: (migration: Migration, record: MigrationRecord) => void,
   ) {
-    const bind = (upstream: string) => STATUS_CLASSES.map((code) => metrics.requests.bind({ route: cfg.name, upstream, code }));
-    this.served = { primary: bind('primary'), shadow: bind('shadow') };
+    const served = (upstream: string) => STATUS_CLASSES.map((code) => bind(metrics.requests, { route: cfg.name, upstream, code }));
+    this.served = { primary: served('primary'), shadow: served('shadow') };
     this.update(cfg);
   }
 

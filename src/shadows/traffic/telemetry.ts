@@ -10,7 +10,7 @@ import { keepSample } from '../../ingest/sampler.js';
 import { logger, RepeatWarning } from '../../obs/log.js';
 import { describeProblem } from '../../api/problem.js';
 import type { ControlConfig } from './config.js';
-import type { Counter } from './stats.js';
+import type { Counter } from 'prom-client';
 
 const warnings = new RepeatWarning(logger('traffic.telemetry'));
 

@@ -11,6 +11,7 @@
  * baseline, so a failing device cannot teach the detector that slowness is normal; a host that
  * slows down gradually moves the baseline with it.
  */
+import { quantile } from '../../core/quantile.js';
 
 /** Tuning of the latency trigger; the defaults are documented in docs/volumes.md. */
 export interface LatencyTriggerOptions {
@@ -97,7 +98,6 @@ export class LatencyTrigger {
     else this.samples[this.next] = ms;
     this.next = (this.next + 1) % this.opts.baselineSize;
     if (this.samples.length < this.opts.minBaseline) return;
-    const sorted = [...this.samples].sort((a, b) => a - b);
-    this.baseline = sorted[Math.min(sorted.length - 1, Math.floor(this.opts.quantile * sorted.length))];
+    this.baseline = quantile(this.samples, this.opts.quantile);
   }
 }

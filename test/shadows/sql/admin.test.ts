@@ -11,8 +11,8 @@ const json = { 'content-type': 'application/json' };
 test('pg-proxy admin API: rates change at run time, bad bodies are named, the token guards changes, no wide bind without one', async () => {
   const sink = new EventSink({});
   const proxy = new PgProxy({ upstreamHost: '127.0.0.1', upstreamPort: 1, target: 't', sampleRate: 0.01, events: sink });
-  const admin = await startAdmin({ proxy, sink }, 0, '127.0.0.1', 'pg-admin-token');
-  const base = `http://127.0.0.1:${(admin.address() as AddressInfo).port}`;
+  const admin = await startAdmin({ proxy, sink }, { host: '127.0.0.1', port: 0 }, 'pg-admin-token');
+  const base = `http://127.0.0.1:${(admin.server.address() as AddressInfo).port}`;
   try {
     const put = (body: unknown, headers: Record<string, string> = { ...json, authorization: 'Bearer pg-admin-token' }) =>
       fetch(`${base}/v1/rates`, { method: 'PUT', headers, body: JSON.stringify(body) });
@@ -28,9 +28,9 @@ test('pg-proxy admin API: rates change at run time, bad bodies are named, the to
     const status = (await (await fetch(`${base}/v1/status`)).json()) as { rates: { sampleRate: number }; mirror: unknown };
     assert.equal(status.rates.sampleRate, 0.5);
     assert.equal(status.mirror, null);
-    await assert.rejects(startAdmin({ proxy, sink }, 0, '0.0.0.0'), (err: Error & { code?: string }) => err.code === 'SHADOWPLANE_ERR_INSECURE_BIND');
+    await assert.rejects(startAdmin({ proxy, sink }, { host: '0.0.0.0', port: 0 }), (err: Error & { code?: string }) => err.code === 'SHADOWPLANE_ERR_INSECURE_BIND');
   } finally {
-    admin.close();
+    await admin.close();
     await sink.close();
   }
 });
@@ -38,14 +38,14 @@ test('pg-proxy admin API: rates change at run time, bad bodies are named, the to
 test('pg-proxy admin API: stalled clients are closed after the header and body timeouts while a real client is answered', { timeout: 30_000 }, async () => {
   const sink = new EventSink({});
   const proxy = new PgProxy({ upstreamHost: '127.0.0.1', upstreamPort: 1, target: 't', sampleRate: 0.01, events: sink });
-  const admin = await startAdmin({ proxy, sink }, 0, '127.0.0.1', undefined, SHORT_TIMEOUTS);
-  const port = (admin.address() as AddressInfo).port;
+  const admin = await startAdmin({ proxy, sink }, { host: '127.0.0.1', port: 0 }, undefined, SHORT_TIMEOUTS);
+  const port = (admin.server.address() as AddressInfo).port;
   try {
     await stalledHttpClientsClosed(port, async () => {
       assert.equal((await fetch(`http://127.0.0.1:${port}/v1/status`)).status, 200);
     });
   } finally {
-    admin.close();
+    await admin.close();
     await sink.close();
   }
 });

@@ -65,7 +65,7 @@ describe('shadow instance', async () => {
     const sink = new EventSink();
     const proxy = new PgProxy({ upstreamHost: PG_HOST, upstreamPort: PG_PORT, target: 'p', sampleRate: 0.5, events: sink, mirror });
     const port = await proxy.listen(0);
-    const admin = await startAdmin({ proxy, sink, mirror }, 0);
+    const admin = await startAdmin({ proxy, sink, mirror }, { host: '127.0.0.1', port: 0 });
     try {
       const c = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: PRIMARY });
       await c.connect();
@@ -79,7 +79,7 @@ describe('shadow instance', async () => {
       assert.equal(mirror.stats.droppedFull, 0);
 
       // Rates change at run time through the API.
-      const base = `http://127.0.0.1:${(admin.address() as AddressInfo).port}`;
+      const base = `http://127.0.0.1:${(admin.server.address() as AddressInfo).port}`;
       const put = await fetch(`${base}/v1/rates`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ writeRate: 0, readRate: 0.5, sampleRate: 0.1 }) });
       assert.equal(put.status, 200);
       assert.deepEqual(mirror.rates(), { writeRate: 0, readRate: 0.5 });
@@ -111,7 +111,7 @@ describe('shadow instance', async () => {
       assert.equal(rec.evidence.steps, knee.steps);
       if (knee.kneeRate > 0) assert.equal(rec.instancesNeeded, Math.ceil(130 / knee.kneeRate));
     } finally {
-      admin.close();
+      await admin.close();
       await proxy.close();
       await mirror.stop();
       await sink.close();

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { ComparisonStats, IgnoreRules, compareResponses, diffJson, judge, type CapturedResponse } from '../../../src/shadows/traffic/compare.js';
 import { request, startProxy, until, upstream } from './helpers.js';
+import { seriesValue } from '../../../src/shadows/traffic/stats.js';
 
 const none = new IgnoreRules([]);
 const jsonAnswer = (body: unknown, status = 200): CapturedResponse => ({ status, headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify(body)) });
@@ -97,7 +98,7 @@ describe('comparison through the proxy with a secondary primary', () => {
     assert.equal(s.mismatches, 3);
     assert.deepEqual(s.examples, [{ path: '/price', kind: 'value', count: 3 }]);
     assert.equal(secondary.seen.length, 3);
-    assert.equal(proxy.metrics.comparisons.get({ route: 'r', result: 'mismatch' }), 3);
+    assert.equal(await seriesValue(proxy.metrics.comparisons, { route: 'r', result: 'mismatch' }), 3);
     await proxy.close(0);
     await Promise.all([primary.close(), secondary.close(), shadow.close()]);
   });
@@ -107,7 +108,7 @@ describe('comparison through the proxy with a secondary primary', () => {
     const shadow = await upstream((_s, res) => res.end('fine'));
     const { proxy, url } = await startProxy({ routes: [{ name: 'r', primary: primary.origin, shadow: shadow.origin, mirror: { fraction: 1 } }] });
     for (let i = 0; i < 3; i++) assert.equal((await request(`${url}/p`)).status, 503);
-    await until(() => proxy.metrics.comparisons.get({ route: 'r', result: 'skipped_primary_error' }) === 3, 5000, 'skipped comparisons');
+    await until(async () => (await seriesValue(proxy.metrics.comparisons, { route: 'r', result: 'skipped_primary_error' })) === 3, 5000, 'skipped comparisons');
     assert.equal(proxy.route('r')!.comparison.summary().compared, 0);
     await proxy.close(0);
     await Promise.all([primary.close(), shadow.close()]);

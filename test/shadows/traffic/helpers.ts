@@ -139,9 +139,9 @@ export function request(url: string, opts: { method?: string; headers?: http.Out
 }
 
 /** Polls `cond` every 10 ms until true; throws after `ms` (a deadline for async effects, not a timing assertion). */
-export async function until(cond: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
+export async function until(cond: () => boolean | Promise<boolean>, ms = 5000, what = 'condition'): Promise<void> {
   const end = Date.now() + ms;
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }

@@ -54,7 +54,7 @@ describe('mirroring to the shadow', () => {
     assert.equal(m.count('refused'), 3);
     assert.equal(m.count('breaker_open'), 7);
     assert.equal(m.breaker.open, true);
-    assert.match(proxy.metrics.render(), /shadowplane_proxy_mirror_total\{outcome="refused",route="r"\} 3/);
+    assert.match(await proxy.metrics.render(), /shadowplane_proxy_mirror_total\{outcome="refused",route="r"\} 3/);
     await proxy.close(0);
     await primary.close();
   });

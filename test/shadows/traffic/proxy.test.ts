@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import http from 'node:http';
 import { hungServer, refusedOrigin, request, startProxy, until, upstream, type TestUpstream } from './helpers.js';
 import type { TrafficProxy } from '../../../src/shadows/traffic/proxy.js';
+import { seriesValue } from '../../../src/shadows/traffic/stats.js';
 
 describe('reverse proxy data path', () => {
   let primary: TestUpstream;
@@ -108,8 +109,8 @@ describe('upstream failures', () => {
     await proxy.close(0);
     assert.equal(a.status, 502);
     assert.match(a.body, /bad gateway: the primary of route "down" .* refused \(ECONNREFUSED\)/);
-    assert.equal(proxy.metrics.upstreamErrors.get({ route: 'down', upstream: 'primary', kind: 'refused' }), 1);
-    assert.equal(proxy.metrics.requests.get({ route: 'down', upstream: 'primary', code: '5xx' }), 1);
+    assert.equal(await seriesValue(proxy.metrics.upstreamErrors, { route: 'down', upstream: 'primary', kind: 'refused' }), 1);
+    assert.equal(await seriesValue(proxy.metrics.requests, { route: 'down', upstream: 'primary', code: '5xx' }), 1);
   });
 
   test('primary hung: 504 after the upstream timeout', async () => {
@@ -137,7 +138,7 @@ describe('upstream failures', () => {
     await until(() => received, 5000, 'upstream to receive the request');
     req.destroy();
     await until(() => upstreamClosed, 5000, 'upstream request to be cancelled');
-    await until(() => proxy.metrics.clientAborts.get({ route: 'abort' }) === 1, 5000, 'abort counter');
+    await until(async () => (await seriesValue(proxy.metrics.clientAborts, { route: 'abort' })) === 1, 5000, 'abort counter');
     await proxy.close(0);
     await slow.close();
   });

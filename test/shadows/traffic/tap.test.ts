@@ -15,6 +15,7 @@ import { TrafficProxy } from '../../../src/shadows/traffic/proxy.js';
 import { HttpTap } from '../../../src/shadows/traffic/tap.js';
 import { tapBinding } from '../../../src/shadows/sql/tap.js';
 import { upstream, until, type TestUpstream } from './helpers.js';
+import { seriesValue } from '../../../src/shadows/traffic/stats.js';
 
 const built = !(tapBinding() instanceof Error);
 
@@ -102,7 +103,7 @@ test('http-tap: events, mirroring and comparison from captured traffic, no hop',
     raw.write(['/items/21', '/items/22', '/items/23'].map((p) => `GET ${p} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`).join(''));
     await until(() => (answers.match(/HTTP\/1\.1 200/g) ?? []).length === 3, 5000, 'three pipelined answers');
     raw.end();
-    await until(() => tap.stats.exchanges >= 9 && proxy.metrics.comparisons.get({ route: 'default', result: 'match' }) + proxy.metrics.comparisons.get({ route: 'default', result: 'mismatch' }) >= 7, 5000, 'exchanges and comparisons');
+    await until(async () => tap.stats.exchanges >= 9 && (await seriesValue(proxy.metrics.comparisons, { route: 'default', result: 'match' })) + (await seriesValue(proxy.metrics.comparisons, { route: 'default', result: 'mismatch' })) >= 7, 5000, 'exchanges and comparisons');
   } finally {
     agent.destroy();
     await tap.close();
@@ -122,8 +123,8 @@ test('http-tap: events, mirroring and comparison from captured traffic, no hop',
   assert.equal(shadow.seen.find((s) => s.url === '/echo')?.body.toString(), 'hello tap');
   assert.equal(shadow.seen.filter((s) => s.url.startsWith('/items/')).length, 7);
   // Item 13 differs on the shadow: one regression; the others match.
-  assert.equal(proxy.metrics.comparisons.get({ route: 'default', result: 'mismatch' }), 1);
-  assert.ok(proxy.metrics.comparisons.get({ route: 'default', result: 'match' }) >= 6);
+  assert.equal(await seriesValue(proxy.metrics.comparisons, { route: 'default', result: 'mismatch' }), 1);
+  assert.ok((await seriesValue(proxy.metrics.comparisons, { route: 'default', result: 'match' })) >= 6);
   const stats = tap.stats;
   assert.equal(stats.gaps, 0);
   assert.equal(stats.framingLost, 0);

@@ -4,6 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { keepSample } from '../../../src/ingest/sampler.js';
 import { request, startProxy, until, upstream } from './helpers.js';
+import { seriesValue } from '../../../src/shadows/traffic/stats.js';
 
 /** A real control-plane stand-in: records every NDJSON POST to /v1/events and answers `status`. */
 async function controlPlane(status = 202) {
@@ -57,7 +58,7 @@ describe('request telemetry to the control plane', () => {
     assert.equal(primary.seen[1]!.headers['x-request-id'], b.requestId, 'the generated id is propagated upstream');
     assert.equal(c.status, 500);
     assert.equal(c.error, 'http_500');
-    await until(() => proxy.metrics.events.get({ outcome: 'sent' }) === 3, 5000, 'sent counter');
+    await until(async () => (await seriesValue(proxy.metrics.events, { outcome: 'sent' })) === 3, 5000, 'sent counter');
   });
 
   test('pre-sampling keeps exactly the requests keepSample keeps', async (t) => {
@@ -84,9 +85,9 @@ describe('request telemetry to the control plane', () => {
     const { proxy, url } = await startProxy({ control: { url: cp.url, target: 't', sampleRate: 1, bufferLimit: 2, batchSize: 100, flushIntervalMs: 60_000 }, routes: [{ name: 'r', primary: primary.origin }] });
     t.after(() => proxy.close(0));
     for (let i = 0; i < 5; i++) assert.equal((await request(`${url}/x`)).status, 200);
-    assert.equal(proxy.metrics.events.get({ outcome: 'queued' }), 2);
-    assert.equal(proxy.metrics.events.get({ outcome: 'dropped_buffer' }), 3);
+    assert.equal(await seriesValue(proxy.metrics.events, { outcome: 'queued' }), 2);
+    assert.equal(await seriesValue(proxy.metrics.events, { outcome: 'dropped_buffer' }), 3);
     await proxy.sink!.drain();
-    assert.equal(proxy.metrics.events.get({ outcome: 'dropped_send' }), 2);
+    assert.equal(await seriesValue(proxy.metrics.events, { outcome: 'dropped_send' }), 2);
   });
 });

@@ -1,18 +1,20 @@
 /**
- * The stream service's HTTP API (fastify):
+ * The stream service's HTTP API (the component kit's admin app):
  * - `POST /v1/records`: a JSON array or NDJSON (`application/x-ndjson`) of `{key, value, id?}`.
  *   Valid items are appended even when others are bad; the answer lists `accepted`
  *   ({id, partition, offset}) and `rejected` ({path, message}, naming the item or line and the
  *   rule). A batch with no valid item gets 400 problem+json; storage failure 503.
  * - `GET /v1/partitions`, `GET /v1/routing`: state and the routing table.
  * - `POST /v1/partitions/:p/pin {pinned}`, `/forbid {worker, forbidden}`, `/move {worker}`: operator overrides.
- * Built on the service's app base: problem+json errors naming the field, and with a token every
- * POST needs it as a bearer token.
+ * Request schemas and answers follow the contract (contract.ts). Errors are problem+json naming
+ * the field, and with a token every POST needs it as a bearer token.
  */
-import { Type, type Static } from '@sinclair/typebox';
+import type { Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { assertSafeBind, buildApp, type ListenerTimeouts } from '../../api/app.js';
+import type { ListenerTimeouts } from '../../api/app.js';
 import { ShadowplaneError, type FieldProblem } from '../../core/errors.js';
+import { buildAdmin as buildKitAdmin, startAdmin as startKitAdmin, type AdminRoutes, type AdminSpec } from '../kit/admin.js';
+import { ForbidBody, MoveBody, PartitionParams, PinBody, type PartitionView, type PartitionsAnswer, type RoutingAnswer } from './contract.js';
 import type { AppendInput, StreamService } from './service.js';
 
 /** Largest accepted value, bytes of UTF-16 text. */
@@ -30,18 +32,15 @@ export function checkRecord(item: unknown, where: string): FieldProblem[] {
   return problems;
 }
 
-const PartitionParams = Type.Object({ p: Type.Integer({ minimum: 0, errorMessage: 'must be a partition number (an integer >= 0)' }) });
-const Worker = Type.Integer({ minimum: 0, errorMessage: 'must be a worker number (an integer >= 0)' });
-const PinBody = Type.Object({ pinned: Type.Boolean() }, { additionalProperties: false });
-const ForbidBody = Type.Object({ worker: Worker, forbidden: Type.Boolean() }, { additionalProperties: false });
-const MoveBody = Type.Object({ worker: Worker }, { additionalProperties: false });
+const spec = (token: string | undefined, timeouts: ListenerTimeouts | undefined): AdminSpec => ({
+  name: 'stream-api', what: 'the stream API', bodyLimit: 16 * 1024 * 1024, token, tokenEnv: 'SHADOWPLANE_STREAM_TOKEN', timeouts,
+});
 
-/** Builds the app (not listening); used by `startStreamHttp` and by tests through `inject`. `token` guards every POST. */
-export function buildStreamHttp(svc: StreamService, token?: string, timeouts?: ListenerTimeouts): FastifyInstance {
-  const app = buildApp({ name: 'stream-api', bodyLimit: 16 * 1024 * 1024, token, tokenSource: 'SHADOWPLANE_STREAM_TOKEN', timeouts });
+/** The stream service's `/v1` routes. */
+const routes = (svc: StreamService): AdminRoutes => async (app) => {
   app.addContentTypeParser(['application/x-ndjson', 'text/plain'], { parseAs: 'string' }, (_req, body, done) => done(null, { ndjson: body as string }));
 
-  app.post('/v1/records', async (req, reply) => {
+  app.post('/records', async (req, reply) => {
     const body = req.body as unknown;
     const items: { item: unknown; where: string }[] = [];
     const rejected: FieldProblem[] = [];
@@ -70,29 +69,30 @@ export function buildStreamHttp(svc: StreamService, token?: string, timeouts?: L
     return reply.code(200).send({ accepted, rejected });
   });
 
-  app.get('/v1/partitions', async () => svc.partitions());
-  app.get('/v1/routing', async () => svc.table);
+  app.get('/partitions', async (): Promise<PartitionsAnswer> => svc.partitions());
+  app.get('/routing', async (): Promise<RoutingAnswer> => svc.table);
 
   type Params = { Params: Static<typeof PartitionParams> };
-  app.post<Params & { Body: Static<typeof PinBody> }>('/v1/partitions/:p/pin', { schema: { params: PartitionParams, body: PinBody } }, async (req) => {
+  app.post<Params & { Body: Static<typeof PinBody> }>('/partitions/:p/pin', { schema: { params: PartitionParams, body: PinBody } }, async (req): Promise<PartitionView> => {
     svc.pin(req.params.p, req.body.pinned);
     return svc.partitions()[req.params.p];
   });
-  app.post<Params & { Body: Static<typeof ForbidBody> }>('/v1/partitions/:p/forbid', { schema: { params: PartitionParams, body: ForbidBody } }, async (req) => {
+  app.post<Params & { Body: Static<typeof ForbidBody> }>('/partitions/:p/forbid', { schema: { params: PartitionParams, body: ForbidBody } }, async (req): Promise<PartitionView> => {
     svc.forbid(req.params.p, req.body.worker, req.body.forbidden);
     return svc.partitions()[req.params.p];
   });
-  app.post<Params & { Body: Static<typeof MoveBody> }>('/v1/partitions/:p/move', { schema: { params: PartitionParams, body: MoveBody } }, async (req) => {
+  app.post<Params & { Body: Static<typeof MoveBody> }>('/partitions/:p/move', { schema: { params: PartitionParams, body: MoveBody } }, async (req): Promise<PartitionView> => {
     await svc.forceMove(req.params.p, req.body.worker);
     return svc.partitions()[req.params.p];
   });
-  return app;
+};
+
+/** Builds the app (not listening); tests use it through `inject`. `token` guards every POST. */
+export function buildAdmin(svc: StreamService, token?: string, timeouts?: ListenerTimeouts): FastifyInstance {
+  return buildKitAdmin(spec(token, timeouts), routes(svc));
 }
 
-/** Builds the app and listens; fails when the address is taken. */
-export async function startStreamHttp(svc: StreamService, at: { host: string; port: number }, token?: string, timeouts?: ListenerTimeouts): Promise<FastifyInstance> {
-  assertSafeBind('the stream API', at.host, token, 'SHADOWPLANE_STREAM_TOKEN');
-  const app = buildStreamHttp(svc, token, timeouts);
-  await app.listen(at);
-  return app;
+/** Builds the app and listens; refuses a bind beyond loopback without a token, fails when the address is taken. */
+export function startAdmin(svc: StreamService, at: { host: string; port: number }, token?: string, timeouts?: ListenerTimeouts): Promise<FastifyInstance> {
+  return startKitAdmin(spec(token, timeouts), routes(svc), at);
 }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { StreamClient } from '../../../src/shadows/partitions/client.js';
 import { SHORT_TIMEOUTS, stalledHttpClientsClosed } from '../../helpers/sockets.js';
-import { buildStreamHttp, startStreamHttp } from '../../../src/shadows/partitions/http.js';
+import { buildAdmin, startAdmin } from '../../../src/shadows/partitions/admin.js';
 import { SegmentLog } from '../../../src/shadows/partitions/segment-log.js';
 import { StreamService } from '../../../src/shadows/partitions/service.js';
 
@@ -25,7 +25,7 @@ describe('stream HTTP API', () => {
   });
 
   it('appends NDJSON through the client and reports bad lines while keeping good ones', async () => {
-    const app = await startStreamHttp(svc, { host: '127.0.0.1', port: 0 });
+    const app = await startAdmin(svc, { host: '127.0.0.1', port: 0 });
     try {
       const addr = app.server.address() as { port: number };
       const client = new StreamClient(`http://127.0.0.1:${addr.port}`);
@@ -44,7 +44,7 @@ describe('stream HTTP API', () => {
   });
 
   it('closes stalled clients after the header and body timeouts while a real client is answered', { timeout: 30_000 }, async () => {
-    const app = await startStreamHttp(svc, { host: '127.0.0.1', port: 0 }, undefined, SHORT_TIMEOUTS);
+    const app = await startAdmin(svc, { host: '127.0.0.1', port: 0 }, undefined, SHORT_TIMEOUTS);
     try {
       const port = (app.server.address() as { port: number }).port;
       await stalledHttpClientsClosed(port, async () => {
@@ -56,7 +56,7 @@ describe('stream HTTP API', () => {
   });
 
   it('answers problem+json for bodies that are not records and for bad operator commands', async () => {
-    const app = buildStreamHttp(svc);
+    const app = buildAdmin(svc);
     const bad = await app.inject({ method: 'POST', url: '/v1/records', headers: { 'content-type': 'application/json' }, payload: '{"key":"a"}' });
     assert.equal(bad.statusCode, 400);
     assert.equal(bad.json().code, 'SHADOWPLANE_ERR_VALIDATION');
@@ -80,7 +80,7 @@ describe('stream HTTP API', () => {
   });
 
   it('with a token, operator commands and appends need it; reads do not', async () => {
-    const app = buildStreamHttp(svc, 'stream-token');
+    const app = buildAdmin(svc, 'stream-token');
     const refused = await app.inject({ method: 'POST', url: '/v1/partitions/0/pin', payload: { pinned: true } });
     assert.equal(refused.statusCode, 401);
     assert.equal(refused.json().code, 'SHADOWPLANE_ERR_UNAUTHORIZED');
@@ -88,6 +88,6 @@ describe('stream HTTP API', () => {
     assert.equal((await app.inject({ method: 'POST', url: '/v1/records', payload: [{ key: 'k', value: 'v' }] })).statusCode, 401);
     assert.equal((await app.inject({ method: 'GET', url: '/v1/partitions' })).statusCode, 200);
     await app.close();
-    await assert.rejects(startStreamHttp(svc, { host: '0.0.0.0', port: 0 }), (err: Error & { code?: string }) => err.code === 'SHADOWPLANE_ERR_INSECURE_BIND');
+    await assert.rejects(startAdmin(svc, { host: '0.0.0.0', port: 0 }), (err: Error & { code?: string }) => err.code === 'SHADOWPLANE_ERR_INSECURE_BIND');
   });
 });
