@@ -12,6 +12,8 @@ const BASE = ['model/', 'core/'];
 const PURE = [...BASE, 'forecast/', 'detect/', 'plan/'];
 /** The HTTP base every API shares (the service's and each component's admin API). */
 const HTTP_BASE = ['api/app.ts', 'api/problem.ts'];
+/** The shadow components' admin API schemas, which the service's adapters share with them. */
+const CONTRACTS = ['shadows/kit/contract.ts', ...['traffic', 'sql', 'partitions', 'volumes'].map((kind) => `shadows/${kind}/contract.ts`)];
 
 /** @type {{ name: string, from: string[], fromNot?: string[], may: string[], types?: string[] }[]} */
 const ROOMS = [
@@ -26,8 +28,9 @@ const ROOMS = [
   { name: 'ingest', from: ['ingest/'], may: [...BASE, 'store/'], types: ['obs/'] },
   { name: 'exec', from: ['exec/'], may: BASE, types: ['obs/'] },
   { name: 'sim', from: ['sim/'], may: [...PURE, 'exec/'] },
-  // A capacity run measures the target's shadow PostgreSQL with the SQL component's own driver.
-  { name: 'control', from: ['control/'], may: [...PURE, 'obs/', 'store/', 'exec/', 'shadows/sql/measure.ts', 'shadows/sql/capacity.ts'], types: ['config.ts'] },
+  // The shadow registry speaks each component's contract (schemas only); a capacity run measures
+  // the target's shadow PostgreSQL with the SQL component's own driver.
+  { name: 'control', from: ['control/'], may: [...PURE, 'obs/', 'store/', 'exec/', ...CONTRACTS, 'shadows/sql/measure.ts', 'shadows/sql/capacity.ts'], types: ['config.ts'] },
   { name: 'export', from: ['export/'], may: [...BASE, 'obs/', 'store/'], types: ['control/'] },
   { name: 'http-base', from: HTTP_BASE, may: [...BASE, 'obs/'] },
   {
