@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <time.h>
 
 enum { M_QUERY = 'Q', M_PARSE = 'P', M_BIND = 'B', M_EXECUTE = 'E', M_SYNC = 'S', M_CLOSE = 'C',
        M_COMPLETE = 'C', M_ERROR = 'E', M_READY = 'Z', M_EMPTY = 'I', M_SUSPENDED = 's' };
@@ -70,9 +69,6 @@ char *startup_user(const uint8_t *p, size_t len) {
   }
   return NULL;
 }
-
-static double now_ms(void) { struct timespec t; clock_gettime(CLOCK_REALTIME, &t); return t.tv_sec * 1e3 + t.tv_nsec / 1e6; }
-static uint64_t mono_ns(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return (uint64_t)t.tv_sec * 1000000000u + t.tv_nsec; }
 
 /* ---------- sampling verdict (same as keepSample in src/ingest/sampler.ts) ---------- */
 
@@ -453,34 +449,6 @@ void pg_session_free(pg_session *c) {
 
 /* ---------- JavaScript interface ---------- */
 
-void set_number(napi_env env, napi_value obj, const char *key, double v) {
-  napi_value x;
-  napi_create_double(env, v, &x);
-  napi_set_named_property(env, obj, key, x);
-}
-
-void set_string(napi_env env, napi_value obj, const char *key, const char *s) {
-  napi_value x;
-  napi_create_string_utf8(env, s, NAPI_AUTO_LENGTH, &x);
-  napi_set_named_property(env, obj, key, x);
-}
-
-double get_number(napi_env env, napi_value obj, const char *key) {
-  napi_value v;
-  double d = 0;
-  napi_get_named_property(env, obj, key, &v);
-  napi_get_value_double(env, v, &d);
-  return d;
-}
-
-void get_string(napi_env env, napi_value obj, const char *key, char *out, size_t cap) {
-  napi_value v;
-  size_t n = 0;
-  out[0] = 0;
-  napi_get_named_property(env, obj, key, &v);
-  napi_get_value_string_utf8(env, v, out, cap, &n);
-}
-
 static napi_value records_to_js(napi_env env, record *rec) {
   napi_value list;
   napi_create_array(env, &list);
@@ -542,6 +510,15 @@ napi_status pg_env_deliver_to(pg_env *e, napi_env env, napi_value callback, cons
   napi_value n;
   napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &n);
   return napi_create_threadsafe_function(env, callback, NULL, n, 0, 1, finalize_data, finalize, e, call_js, &e->tsfn);
+}
+
+napi_value pg_env_set_rates_js(napi_env env, pg_env *e, napi_value *args) {
+  double sample = 0, mirror = 0;
+  napi_get_value_double(env, args[1], &sample);
+  napi_get_value_double(env, args[2], &mirror);
+  atomic_store(&e->sample_rate, sample);
+  atomic_store(&e->mirror_rate, mirror);
+  return NULL;
 }
 
 void pg_env_counters(napi_env env, pg_env *e, napi_value o) {

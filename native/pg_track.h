@@ -8,8 +8,8 @@
 #ifndef SHADOWPLANE_PG_TRACK_H
 #define SHADOWPLANE_PG_TRACK_H
 
-#define NAPI_VERSION 8
-#include <node_api.h>
+#include "addon.h"
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -143,12 +143,10 @@ int pg_session_feed(pg_session *s, int from_backend, const uint8_t *p, size_t n)
 /** Forgets open queries and restarts the framing of both directions at a message boundary. */
 void pg_session_restart(pg_session *s, int forget_statements);
 
-/* ---------- JavaScript helpers ---------- */
+/* ---------- JavaScript interface ---------- */
 
-void set_number(napi_env env, napi_value obj, const char *key, double v);
-void set_string(napi_env env, napi_value obj, const char *key, const char *s);
-double get_number(napi_env env, napi_value obj, const char *key);
-void get_string(napi_env env, napi_value obj, const char *key, char *out, size_t cap);
+/** setRates(handle, sampleRate, mirrorRate) for the already unwrapped `args`: sets `e`'s rates. */
+napi_value pg_env_set_rates_js(napi_env env, pg_env *e, napi_value *args);
 /** Takes the outbox and converts it to an array of plain objects (freeing the records). */
 napi_value pg_env_take_js(napi_env env, pg_env *e);
 /** Sets the counters every pg_env holds on `o`. */

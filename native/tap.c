@@ -572,35 +572,14 @@ static napi_value start(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, "could not start the capture thread");
     return NULL;
   }
-  napi_value result, handle;
-  napi_create_object(env, &result);
-  napi_create_external(env, t, NULL, NULL, &handle);
-  napi_set_named_property(env, result, "handle", handle);
-  return result;
-}
-
-static tap *unwrap(napi_env env, napi_callback_info info, size_t want, napi_value *args) {
-  size_t argc = want;
-  void *data = NULL;
-  napi_get_cb_info(env, info, &argc, args, NULL, NULL);
-  if (argc < want || napi_get_value_external(env, args[0], &data) != napi_ok || !data) {
-    napi_throw_type_error(env, NULL, "expected a tap handle");
-    return NULL;
-  }
-  return data;
+  return handle_result(env, t);
 }
 
 /** setRates(handle, sampleRate, mirrorRate): applies to queries opened from now on. */
 static napi_value set_rates(napi_env env, napi_callback_info info) {
   napi_value args[3];
-  tap *t = unwrap(env, info, 3, args);
-  if (!t) return NULL;
-  double sample = 0, mirror = 0;
-  napi_get_value_double(env, args[1], &sample);
-  napi_get_value_double(env, args[2], &mirror);
-  atomic_store(&t->env.sample_rate, sample);
-  atomic_store(&t->env.mirror_rate, mirror);
-  return NULL;
+  tap *t = unwrap_handle(env, info, 3, args, "a tap handle");
+  return t ? pg_env_set_rates_js(env, &t->env, args) : NULL;
 }
 
 static napi_value counters(napi_env env, tap *t) {
@@ -620,14 +599,14 @@ static napi_value counters(napi_env env, tap *t) {
 /** stats(handle) -> the tap's counters (kernel figures as of its last read, at most 250 ms old). */
 static napi_value stats(napi_env env, napi_callback_info info) {
   napi_value args[1];
-  tap *t = unwrap(env, info, 1, args);
+  tap *t = unwrap_handle(env, info, 1, args, "a tap handle");
   return t ? counters(env, t) : NULL;
 }
 
 /** stop(handle) -> { stats, queries }: stops capturing; the handle is invalid afterwards. */
 static napi_value stop(napi_env env, napi_callback_info info) {
   napi_value args[1];
-  tap *t = unwrap(env, info, 1, args);
+  tap *t = unwrap_handle(env, info, 1, args, "a tap handle");
   if (!t) return NULL;
   uint64_t one = 1;
   if (write(t->wakefd, &one, sizeof one) < 0) { /* the thread also wakes within 250 ms */ }
@@ -642,15 +621,6 @@ static napi_value stop(napi_env env, napi_callback_info info) {
   return result;
 }
 
-static napi_value init(napi_env env, napi_value exports) {
-  napi_property_descriptor props[] = {
-    { "start", NULL, start, NULL, NULL, NULL, napi_default, NULL },
-    { "setRates", NULL, set_rates, NULL, NULL, NULL, napi_default, NULL },
-    { "stats", NULL, stats, NULL, NULL, NULL, napi_default, NULL },
-    { "stop", NULL, stop, NULL, NULL, NULL, napi_default, NULL },
-  };
-  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
-  return exports;
-}
+static napi_value init(napi_env env, napi_value exports) { return define_addon(env, exports, start, set_rates, stats, stop); }
 
 NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
