@@ -80,6 +80,24 @@ int keep_sample(double rate, const char *id, size_t n) {
   return (double)be32(d) / 4294967296.0 < rate;
 }
 
+void pg_env_verdict(pg_env *e, const char *id, size_t n, int *sampled, int *mirror, double *rate, double *share) {
+  double sample = atomic_load_explicit(&e->sample_rate, memory_order_relaxed);
+  double mrate = atomic_load_explicit(&e->mirror_rate, memory_order_relaxed);
+  *sampled = *mirror = 0;
+  *rate = 0;
+  *share = e->window_share;
+  if (e->window_closed || (sample <= 0 && mrate <= 0)) return;
+  sample /= e->window_share;
+  *sampled = keep_sample(sample, id, n);
+  if (mrate > 0) {
+    char mid[160];
+    int len = snprintf(mid, sizeof mid, "m:%.*s", (int)n, id);
+    *mirror = keep_sample(mrate / e->window_share, mid, (size_t)len);
+  }
+  *rate = (sample < 1 ? sample : 1) * e->window_actual;
+  if (*sampled || *mirror) e->kept_open++;
+}
+
 /* ---------- outbox ---------- */
 
 static void record_free(record *r) { free(r->user); free(r->sql); free(r->bind); free(r->resp_head); free(r->resp_body); free(r); }
@@ -87,6 +105,7 @@ static void record_free(record *r) { free(r->user); free(r->sql); free(r->bind);
 void pg_env_init(pg_env *e, double sample_rate, double mirror_rate) {
   atomic_store(&e->sample_rate, sample_rate);
   atomic_store(&e->mirror_rate, mirror_rate);
+  e->window_share = e->window_actual = 1;
   pthread_mutex_init(&e->lock, NULL);
 }
 
@@ -166,6 +185,12 @@ static void map_free(name_map *m) {
 
 static void unit_release(unit *u) { free(u->sql); free(u->bind); u->sql = NULL; u->bind = NULL; }
 
+/** A unit that will not be reported. */
+static void unit_drop(pg_session *c, unit *u) {
+  if (u->kept) pg_env_kept_done(c->env);
+  unit_release(u);
+}
+
 static unit *units_push(pg_session *c) {
   if (c->u_count == c->u_cap) {
     size_t cap = c->u_cap ? c->u_cap * 2 : 16;
@@ -192,7 +217,7 @@ static unit units_shift(pg_session *c) {
 }
 
 static void units_clear(pg_session *c) {
-  while (c->u_count) { unit u = units_shift(c); unit_release(&u); }
+  while (c->u_count) { unit u = units_shift(c); unit_drop(c, &u); }
 }
 
 /* The clocks of a query: the capture timestamp when the bytes came with one, else now. */
@@ -201,6 +226,7 @@ static uint64_t tick_ns(const pg_session *c) { return c->ts_ns ? c->ts_ns : mono
 
 /** A kept query is finished: hand it over when telemetry keeps it, or the mirror can use it. */
 static void complete(pg_session *c, unit *u) {
+  if (u->kept) pg_env_kept_done(c->env);
   if (!u->sampled && !(u->mirror && !u->has_error)) { unit_release(u); return; }
   record *rec = calloc(1, sizeof *rec);
   if (!rec) { unit_release(u); return; }
@@ -214,6 +240,7 @@ static void complete(pg_session *c, unit *u) {
   rec->rows = u->rows; rec->has_rows = u->has_rows;
   memcpy(rec->sqlstate, u->sqlstate, sizeof rec->sqlstate); rec->has_error = u->has_error;
   rec->sampled = u->sampled; rec->mirror = u->mirror;
+  if (c->env->report_rate) { rec->sampling_rate = u->rate; rec->capture_share = u->share; }
   outbox_push(c->env, rec);
 }
 
@@ -277,22 +304,20 @@ static void open_query(pg_session *c, int kind, uint32_t wire_len, const uint8_t
   pg_env *e = c->env;
   INC(queries);
   c->seq++;
-  double sample = atomic_load_explicit(&e->sample_rate, memory_order_relaxed);
-  double mirror = atomic_load_explicit(&e->mirror_rate, memory_order_relaxed);
   named *portal = kind == K_EXECUTE ? map_find(&c->portals, body, cstr_len(body, n)) : NULL;
   if (portal && portal->unknown) c->unknown_statement++;
   int sampled = 0, mirrored = 0;
-  if ((sample > 0 || mirror > 0) && !(portal && portal->unknown)) {
-    char id[56];
-    int len = snprintf(id, sizeof id, "m:%s%llu", c->prefix, (unsigned long long)c->seq);
-    sampled = keep_sample(sample, id + 2, len - 2);
-    mirrored = mirror > 0 && keep_sample(mirror, id, len);
+  double rate = 0, share = 1;
+  if (!(portal && portal->unknown)) {
+    char id[40];
+    int len = snprintf(id, sizeof id, "%s%llu", c->prefix, (unsigned long long)c->seq);
+    pg_env_verdict(e, id, (size_t)len, &sampled, &mirrored, &rate, &share);
   }
   unit *u = units_push(c);
-  if (!u) return;
+  if (!u) { if (sampled || mirrored) pg_env_kept_done(e); return; }
   u->kind = kind;
   if (!sampled && !mirrored) return;
-  u->kept = 1; u->sampled = sampled; u->mirror = mirrored;
+  u->kept = 1; u->sampled = sampled; u->mirror = mirrored; u->rate = rate; u->share = share;
   u->seq = c->seq;
   u->bytes = wire_len;
   if (kind == K_SIMPLE) {
@@ -399,7 +424,7 @@ static void on_back(pg_session *c, uint8_t type, uint32_t wire_len, const uint8_
       unit u = units_shift(c);
       if (u.kind == K_SYNC) break;
       if (u.kind == K_SIMPLE) { complete(c, &u); break; }
-      unit_release(&u);
+      unit_drop(c, &u);
       atomic_fetch_add_explicit(&c->env->skipped_after_error, 1, memory_order_relaxed);
     }
   }
@@ -475,6 +500,8 @@ static napi_value records_to_js(napi_env env, record *rec) {
     napi_set_named_property(env, o, "sampled", flag);
     napi_get_boolean(env, rec->mirror, &flag);
     napi_set_named_property(env, o, "mirror", flag);
+    if (rec->sampling_rate > 0 && rec->sampling_rate < 1) set_number(env, o, "samplingRate", rec->sampling_rate);
+    if (rec->capture_share > 0 && rec->capture_share < 1) set_number(env, o, "captureShare", rec->capture_share);
     if (rec->status) set_number(env, o, "status", rec->status);
     if (rec->body_oversized) { napi_get_boolean(env, 1, &flag); napi_set_named_property(env, o, "bodyOversized", flag); }
     if (rec->resp_head) set_string(env, o, "responseHead", rec->resp_head);

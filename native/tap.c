@@ -34,9 +34,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -47,6 +49,13 @@
 /** Sessions with no packet for this long are forgotten (their end was not captured). */
 #define IDLE_NS (300ull * 1000000000ull)
 #define STATS_EVERY_NS (250ull * 1000000ull)
+#define MS (1000000ull)
+/** Above this share of time a window schedule saves little: the capture stays on. */
+#define MAX_WINDOW_SHARE 0.25
+/** After a window's gate closes the capture stays on at least this long (blocks retire after 10 ms)... */
+#define DRAIN_MIN_NS (25 * MS)
+/** ...and at most this long for the kept queries opened in it to finish (those still open are cut). */
+#define DRAIN_MAX_NS (1000 * MS)
 
 enum { T_STARTUP, T_SSL_ANSWER, T_FOLLOW, T_RESYNC, T_TLS, T_IGNORE };
 
@@ -65,16 +74,32 @@ typedef struct tsess {
   struct tsess *hnext, *prev, *next;
   key k;
   flow dir[2]; /* 0: client to server, 1: server to client */
-  int state, back_idle, unsynced;
+  int state, back_idle, unsynced, paused;
   buf_t startup;
   uint64_t last_ns, unmatched_seen;
   pg_session pg;     /* PostgreSQL mode */
   http_session http; /* HTTP mode */
 } tsess;
 
+/**
+ * The capture schedule. Continuous: the port filter stays attached. Windows: time is cut into
+ * periods of window_ns / share; in each, one gate of window_ns opens at a uniformly random offset.
+ * The filter is attached window_ns / 2 before the gate (sessions prove a boundary meanwhile) and
+ * detached once the gate has closed and the kept queries opened in it have finished.
+ */
+typedef struct schedule {
+  uint64_t window_ns; /* 0: always continuous */
+  int windowed, capture_on;
+  double share;       /* the nominal share of time the gates cover */
+  uint64_t period_ns, period_start, open_at, on_at, gate_from, gate_to;
+  uint64_t started, covered_ns, continuous_since;
+  unsigned short rnd[3];
+} schedule;
+
 typedef struct tap {
-  int fd, wakefd, port, http;
+  int fd, wakefd, port, http, loopback;
   http_conf conf;
+  schedule w;
   uint8_t *ring; size_t ring_len, block_size; unsigned block_nr;
   pthread_t thread;
   pg_env env;
@@ -83,7 +108,8 @@ typedef struct tap {
   size_t n_sessions;
   uint64_t last_sweep, last_stats;
   _Atomic uint64_t packets, kernel_packets, kernel_drops, truncated, sessions, active, midstream, unsynced,
-    resynced, gaps, tls_skipped, cancels, mismatches, unknown_statement, overflow, not_postgres;
+    resynced, gaps, tls_skipped, cancels, mismatches, unknown_statement, overflow, not_postgres, windows, window_cut;
+  _Atomic double capture_share;
 } tap;
 
 #define INC(field) atomic_fetch_add_explicit(&t->field, 1, memory_order_relaxed)
@@ -385,8 +411,10 @@ static void packet(tap *t, const uint8_t *p, size_t caplen, size_t wirelen, uint
     if (syn_only && dir == 0) s->state = T_STARTUP;
     else { INC(midstream); resync(t, s, 1); }
   }
+  if (s->paused) { s->paused = 0; set_unsynced(t, s, 1); }
   s->last_ns = ts;
   if (flags & 0x04) { sess_free(t, s); return; }
+  if (t->w.windowed) t->env.window_closed = !(ts >= t->w.gate_from && ts < t->w.gate_to);
   segment(t, s, dir, seq, ack, flags, tcp + doff, len - doff, ts);
   if (s->dir[0].fin_done && s->dir[1].fin_done) sess_free(t, s);
 }
@@ -407,6 +435,114 @@ static void sweep(tap *t, uint64_t now) {
   }
 }
 
+/* ---------- capture windows ---------- */
+
+static int attach_filter(int fd, uint16_t port, int loopback);
+
+/** A filter that passes nothing: the capture is off between windows. */
+static int attach_none(int fd) {
+  struct sock_filter code[] = { BPF_STMT(BPF_RET | BPF_K, 0) };
+  struct sock_fprog prog = { 1, code };
+  return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog);
+}
+
+static uint64_t real_ns(void) { struct timespec ts; clock_gettime(CLOCK_REALTIME, &ts); return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec; }
+
+/** The share of time the gates should cover: the larger rate, or 1 (continuous) when windows would not pay. */
+static double share_for(uint64_t window_ns, double sample, double mirror) {
+  double f = mirror > sample ? mirror : sample;
+  return !window_ns || f > MAX_WINDOW_SHARE ? 1 : f < 0 ? 0 : f;
+}
+
+static double wanted_share(tap *t) { return share_for(t->w.window_ns, atomic_load(&t->env.sample_rate), atomic_load(&t->env.mirror_rate)); }
+
+/**
+ * Bytes of every session went by uncaptured since the last window: each waits for a boundary again,
+ * neither a gap nor a drop. Kept queries still open are cut (counted, not reported).
+ */
+static void pause_sessions(tap *t) {
+  atomic_fetch_add(&t->window_cut, t->env.kept_open);
+  for (tsess *s = t->all; s; s = s->next) {
+    flow_clear(&s->dir[0]); flow_clear(&s->dir[1]);
+    buf_free(&s->startup);
+    if (s->state == T_TLS || s->state == T_IGNORE) continue;
+    if (t->http) http_session_restart(&s->http);
+    else { pg_session_restart(&s->pg, 1); s->pg.resumed = 1; }
+    s->state = T_RESYNC;
+    s->back_idle = 0;
+    set_unsynced(t, s, 0);
+    s->paused = 1;
+  }
+  t->env.kept_open = 0;
+}
+
+/** Plans the window of the period starting at `from`. */
+static void plan_window(tap *t, uint64_t from) {
+  schedule *w = &t->w;
+  w->share = wanted_share(t);
+  w->period_start = from;
+  if (w->share <= 0) { w->on_at = UINT64_MAX; w->period_ns = 250 * MS; return; }
+  w->period_ns = (uint64_t)(w->window_ns / w->share);
+  w->open_at = from + (uint64_t)(erand48(w->rnd) * (double)(w->period_ns - w->window_ns));
+  w->on_at = w->open_at - w->window_ns / 2;
+}
+
+static void capture_on(tap *t) {
+  schedule *w = &t->w;
+  pause_sessions(t);
+  if (attach_filter(t->fd, t->port, t->loopback)) return; /* retried at the next step */
+  uint64_t on = real_ns();
+  w->capture_on = 1;
+  w->gate_from = w->open_at > on ? w->open_at : on;
+  w->gate_to = w->open_at + w->window_ns;
+  if (w->gate_to < w->gate_from) w->gate_to = w->gate_from;
+  w->covered_ns += w->gate_to - w->gate_from;
+  t->env.window_share = w->share;
+  t->env.window_actual = (double)(w->gate_to - w->gate_from) / (double)w->period_ns;
+  INC(windows);
+}
+
+/** Moves the schedule on: opens or closes the capture, follows rate changes. */
+static void window_step(tap *t, uint64_t now) {
+  schedule *w = &t->w;
+  double want = wanted_share(t);
+  if (!w->windowed && want < 1) {
+    /* From continuous to windows: the capture closes as a window's would, then the first period starts. */
+    w->covered_ns += now - w->continuous_since;
+    w->windowed = 1; w->capture_on = 1; w->gate_from = w->gate_to = now;
+    w->period_start = now; w->period_ns = 0;
+    t->env.window_closed = 1;
+  } else if (w->windowed && want >= 1) {
+    if (!w->capture_on) pause_sessions(t);
+    if (w->capture_on || attach_filter(t->fd, t->port, t->loopback) == 0) {
+      w->windowed = 0; w->capture_on = 1; w->continuous_since = now;
+      t->env.window_closed = 0; t->env.window_share = t->env.window_actual = 1;
+    }
+  }
+  if (w->windowed) {
+    if (!w->capture_on && w->share != want) plan_window(t, now); /* the rates changed */
+    if (!w->capture_on && now >= w->on_at) capture_on(t);
+    else if (w->capture_on && now >= w->gate_to + DRAIN_MIN_NS && (t->env.kept_open == 0 || now >= w->gate_to + DRAIN_MAX_NS)
+             && attach_none(t->fd) == 0) {
+      w->capture_on = 0;
+      uint64_t next = w->period_start + w->period_ns;
+      plan_window(t, next + w->period_ns < now ? now : next);
+    }
+  }
+  uint64_t covered = w->covered_ns + (w->windowed ? 0 : now - w->continuous_since);
+  atomic_store(&t->capture_share, now > w->started ? (double)covered / (double)(now - w->started) : 1.0);
+}
+
+/** How long the capture thread may sleep before the schedule needs it, ms (at most 250). */
+static int window_wait_ms(tap *t, uint64_t now) {
+  schedule *w = &t->w;
+  if (!w->windowed) return 250;
+  uint64_t at = !w->capture_on ? w->on_at : now < w->gate_to + DRAIN_MIN_NS ? w->gate_to + DRAIN_MIN_NS : now + 10 * MS;
+  if (at <= now) return 0;
+  uint64_t ms = (at - now + MS - 1) / MS;
+  return ms > 250 ? 250 : (int)ms;
+}
+
 static void *tap_main(void *arg) {
   tap *t = arg;
   pthread_setname_np(pthread_self(), "sp-tap");
@@ -416,8 +552,10 @@ static void *tap_main(void *arg) {
     struct tpacket_block_desc *b = (struct tpacket_block_desc *)(t->ring + (size_t)cur * t->block_size);
     if (!(__atomic_load_n(&b->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER)) {
       if (stopping) break;
+      uint64_t now = real_ns();
+      window_step(t, now);
       struct pollfd fds[2] = { { t->fd, POLLIN | POLLERR, 0 }, { t->wakefd, POLLIN, 0 } };
-      poll(fds, 2, 250);
+      poll(fds, 2, window_wait_ms(t, now));
       /* Stopping: the blocks the kernel has handed over are still read, then the loop ends. */
       if (fds[1].revents) stopping = 1;
       read_stats(t);
@@ -432,6 +570,7 @@ static void *tap_main(void *arg) {
     }
     __atomic_store_n(&b->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
     cur = (cur + 1) % t->block_nr;
+    if (t->w.windowed) window_step(t, real_ns());
     if (last && last - t->last_stats > STATS_EVERY_NS) { t->last_stats = last; read_stats(t); }
     if (last && last - t->last_sweep > 10ull * 1000000000ull) { t->last_sweep = last; sweep(t, last); }
   }
@@ -533,7 +672,13 @@ static napi_value start(napi_env env, napi_callback_info info) {
   memset(&ifr, 0, sizeof ifr);
   memcpy(ifr.ifr_name, ifname, strlen(ifname));
   int loopback = ioctl(fd, SIOCGIFFLAGS, &ifr) == 0 && (ifr.ifr_flags & IFF_LOOPBACK);
-  if (attach_filter(fd, port, loopback)) step = "SO_ATTACH_FILTER";
+  /* On a loopback device every packet also arrives: the leaving copy is not even cloned for us. */
+  int one = 1;
+  if (loopback) setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
+  double sample = get_number(env, args[0], "sampleRate"), mirror = get_number(env, args[0], "mirrorRate");
+  uint64_t window_ns = (uint64_t)(get_number(env, args[0], "windowMs") * MS);
+  int windowed = share_for(window_ns, sample, mirror) < 1;
+  if (windowed ? attach_none(fd) : attach_filter(fd, port, loopback)) step = "SO_ATTACH_FILTER";
   else if (setsockopt(fd, SOL_PACKET, PACKET_VERSION, &version, sizeof version)) step = "PACKET_VERSION";
   else if (setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof req)) step = "PACKET_RX_RING";
   void *map = MAP_FAILED;
@@ -554,6 +699,10 @@ static napi_value start(napi_env env, napi_callback_info info) {
   if (!t) { close(fd); napi_throw_error(env, NULL, "out of memory"); return NULL; }
   t->fd = fd;
   t->port = port;
+  t->loopback = loopback;
+  t->w.window_ns = window_ns;
+  t->w.started = t->w.continuous_since = real_ns();
+  if (getrandom(t->w.rnd, sizeof t->w.rnd, 0) != sizeof t->w.rnd) t->w.rnd[0] = (unsigned short)t->w.started;
   t->ring = map;
   t->block_size = req.tp_block_size;
   t->block_nr = req.tp_block_nr;
@@ -565,7 +714,13 @@ static napi_value start(napi_env env, napi_callback_info info) {
   get_string(env, args[0], "idHeader", t->conf.id_header, sizeof t->conf.id_header);
   for (char *c = t->conf.id_header; *c; c++) if (*c >= 'A' && *c <= 'Z') *c += 32;
   t->conf.capture_bytes = (size_t)get_number(env, args[0], "captureBytes");
-  pg_env_init(&t->env, get_number(env, args[0], "sampleRate"), get_number(env, args[0], "mirrorRate"));
+  pg_env_init(&t->env, sample, mirror);
+  t->env.report_rate = 1;
+  if (windowed) {
+    t->w.windowed = 1;
+    t->env.window_closed = 1;
+    plan_window(t, t->w.started);
+  } else t->w.capture_on = 1;
   if (pg_env_deliver_to(&t->env, env, args[1], "pg-tap", tap_finalize, t) != napi_ok
       || pthread_create(&t->thread, NULL, tap_main, t) != 0) {
     munmap(t->ring, t->ring_len); close(t->fd); close(t->wakefd);
@@ -591,7 +746,8 @@ static napi_value counters(napi_env env, tap *t) {
   C("truncated", truncated); C("sessions", sessions); C("active", active); C("midstream", midstream);
   C("unsynced", unsynced); C("resynced", resynced); C("gaps", gaps); C("tlsSkipped", tls_skipped);
   C("cancels", cancels); C("mismatches", mismatches); C("unknownStatement", unknown_statement);
-  C("sessionsOverflow", overflow); C("notPostgres", not_postgres);
+  C("sessionsOverflow", overflow); C("notPostgres", not_postgres); C("windows", windows); C("windowCut", window_cut);
+  C("captureShare", capture_share);
 #undef C
   return o;
 }

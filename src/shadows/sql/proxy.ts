@@ -147,6 +147,7 @@ export class QueryReporter {
         target: this.options.target, route: meta.fingerprint, latencyMs: query.latencyMs,
         user: query.user, requestId: query.requestId, at: query.at,
         ...(query.error !== undefined ? { error: query.error } : {}),
+        ...(query.samplingRate !== undefined ? { samplingRate: query.samplingRate } : {}),
       };
       const tables = meta.tables.length > 0 ? meta.tables : [undefined];
       for (const t of tables) {

@@ -272,8 +272,11 @@ export class TrafficProxy {
     });
   }
 
-  /** Sends one (already sampled) request event to the control plane; `headers` give the user. */
-  emit(route: RouteRuntime, headers: http.IncomingHttpHeaders, method: string, url: string, requestId: string, status: number, error: string | undefined, bytes: number, latencyMs: number, at: number): void {
+  /**
+   * Sends one (already sampled) request event to the control plane; `headers` give the user.
+   * `samplingRate` is the probability it was kept with when that is not the configured rate (a tap's windows).
+   */
+  emit(route: RouteRuntime, headers: http.IncomingHttpHeaders, method: string, url: string, requestId: string, status: number, error: string | undefined, bytes: number, latencyMs: number, at: number, samplingRate?: number): void {
     const ev: RequestEvent = {
       target: this.config.control!.target,
       op: isReadMethod(method) ? 'read' : 'write',
@@ -282,7 +285,7 @@ export class TrafficProxy {
       latencyMs: Math.round(latencyMs * 1000) / 1000,
       status,
       requestId,
-      samplingRate: this.config.control!.sampleRate,
+      samplingRate: samplingRate ?? this.config.control!.sampleRate,
       at: Math.round(at),
     };
     if (error) ev.error = error;
