@@ -137,7 +137,8 @@ test('keep-alive probes on a connection open before the tap are not taken for lo
   raw.on('data', (d) => (answers += d));
   raw.write('GET /items/1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
   await until(() => answers.includes('HTTP/1.1 200'), 5000, 'an answer');
-  const tap = new HttpTap(proxy, { interface: 'lo', port: primary.port });
+  // Nothing is sampled here, which in windows would leave the capture off: capture continuously.
+  const tap = new HttpTap(proxy, { interface: 'lo', port: primary.port, windowMs: 0 });
   await tap.start();
   try {
     // After a second idle the kernel sends a probe one byte below the next sequence number; the
