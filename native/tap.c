@@ -18,6 +18,13 @@
  * parses as whole frontend messages. Replies that match no open query afterwards (a pipelining
  * client caught between the two) are counted as mismatches and the session waits again.
  *
+ * Below a rate of MAX_WINDOW_SHARE the capture runs in windows (see `schedule`): between them the
+ * kernel filter passes nothing but StartupMessages, so the kernel copies no packet and the thread
+ * sleeps. Each window is, for every session, like a fresh start: the bytes sent meanwhile were never
+ * captured by intent, so they are neither a gap nor a drop; the session waits for a proven boundary.
+ * Queries whose message completes inside the window's gate are kept at rate / share and carry the
+ * probability they were kept with (the gate's real share of its period times the in-gate rate).
+ *
  * Needs CAP_NET_RAW (socket(AF_PACKET) fails with EPERM otherwise; start() throws naming it).
  */
 #define _GNU_SOURCE
@@ -279,6 +286,8 @@ static void deliver(tap *t, tsess *s, int dir, const uint8_t *p, size_t n, uint6
       s->state = T_IGNORE;
       return;
     case T_RESYNC: {
+      /* A StartupMessage whole in one segment (also captured between windows): a new session's user. */
+      if (dir == 0 && n >= 8 && be32(p) == n && be32(p + 4) == PROTOCOL_3) { free(s->pg.user); s->pg.user = startup_user(p, n); return; }
       int ready = 0;
       int whole = whole_messages(p, n, dir, &ready);
       if (dir == 1) { s->back_idle = whole && ready; return; }
@@ -439,10 +448,48 @@ static void sweep(tap *t, uint64_t now) {
 
 static int attach_filter(int fd, uint16_t port, int loopback);
 
-/** A filter that passes nothing: the capture is off between windows. */
-static int attach_none(int fd) {
-  struct sock_filter code[] = { BPF_STMT(BPF_RET | BPF_K, 0) };
-  struct sock_fprog prog = { 1, code };
+/**
+ * The filter between windows. HTTP: nothing passes. PostgreSQL: only client segments to the port
+ * whose payload's second word is protocol 3.0 (a StartupMessage, one per connection), so sessions
+ * that begin while the capture is off still have their user when a window follows them.
+ */
+static int attach_off(int fd, uint16_t port, int http) {
+  struct sock_filter code[] = {
+    BPF_STMT(BPF_LD | BPF_H | BPF_ABS, SKF_AD_OFF + SKF_AD_PROTOCOL),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IP, 0, 14),
+    /* IPv4: TCP, unfragmented, to the port; X = IP header + TCP header length */
+    BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 9),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 6, 0, 25),
+    BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 6),
+    BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x1fff, 23, 0),
+    BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 0),
+    BPF_STMT(BPF_LD | BPF_H | BPF_IND, 2),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, port, 0, 20),
+    BPF_STMT(BPF_LD | BPF_B | BPF_IND, 12),
+    BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 2),
+    BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x3c),
+    BPF_STMT(BPF_ALU | BPF_ADD | BPF_X, 0),
+    BPF_STMT(BPF_MISC | BPF_TAX, 0),
+    BPF_STMT(BPF_LD | BPF_W | BPF_IND, 4),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PROTOCOL_3, 12, 13),
+    /* IPv6 (no extension header) */
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IPV6, 0, 12),
+    BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 6),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 6, 0, 10),
+    BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 42),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, port, 0, 8),
+    BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 52),
+    BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 2),
+    BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x3c),
+    BPF_STMT(BPF_ALU | BPF_ADD | BPF_K, 40),
+    BPF_STMT(BPF_MISC | BPF_TAX, 0),
+    BPF_STMT(BPF_LD | BPF_W | BPF_IND, 4),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PROTOCOL_3, 0, 1),
+    BPF_STMT(BPF_RET | BPF_K, 0x40000),
+    BPF_STMT(BPF_RET | BPF_K, 0),
+  };
+  struct sock_fprog prog = { sizeof code / sizeof code[0], code };
+  if (http) { prog.len = 1; prog.filter = code + sizeof code / sizeof code[0] - 1; }
   return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog);
 }
 
@@ -523,7 +570,7 @@ static void window_step(tap *t, uint64_t now) {
     if (!w->capture_on && w->share != want) plan_window(t, now); /* the rates changed */
     if (!w->capture_on && now >= w->on_at) capture_on(t);
     else if (w->capture_on && now >= w->gate_to + DRAIN_MIN_NS && (t->env.kept_open == 0 || now >= w->gate_to + DRAIN_MAX_NS)
-             && attach_none(t->fd) == 0) {
+             && attach_off(t->fd, t->port, t->http) == 0) {
       w->capture_on = 0;
       uint64_t next = w->period_start + w->period_ns;
       plan_window(t, next + w->period_ns < now ? now : next);
@@ -678,7 +725,10 @@ static napi_value start(napi_env env, napi_callback_info info) {
   double sample = get_number(env, args[0], "sampleRate"), mirror = get_number(env, args[0], "mirrorRate");
   uint64_t window_ns = (uint64_t)(get_number(env, args[0], "windowMs") * MS);
   int windowed = share_for(window_ns, sample, mirror) < 1;
-  if (windowed ? attach_none(fd) : attach_filter(fd, port, loopback)) step = "SO_ATTACH_FILTER";
+  char protocol[8];
+  get_string(env, args[0], "protocol", protocol, sizeof protocol);
+  int http = strcmp(protocol, "http") == 0;
+  if (windowed ? attach_off(fd, port, http) : attach_filter(fd, port, loopback)) step = "SO_ATTACH_FILTER";
   else if (setsockopt(fd, SOL_PACKET, PACKET_VERSION, &version, sizeof version)) step = "PACKET_VERSION";
   else if (setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof req)) step = "PACKET_RX_RING";
   void *map = MAP_FAILED;
@@ -698,6 +748,7 @@ static napi_value start(napi_env env, napi_callback_info info) {
   tap *t = calloc(1, sizeof *t);
   if (!t) { close(fd); napi_throw_error(env, NULL, "out of memory"); return NULL; }
   t->fd = fd;
+  t->http = http;
   t->port = port;
   t->loopback = loopback;
   t->w.window_ns = window_ns;
@@ -708,9 +759,7 @@ static napi_value start(napi_env env, napi_callback_info info) {
   t->block_nr = req.tp_block_nr;
   t->ring_len = (size_t)req.tp_block_size * req.tp_block_nr;
   t->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  char protocol[8];
-  get_string(env, args[0], "protocol", protocol, sizeof protocol);
-  t->http = strcmp(protocol, "http") == 0;
+
   get_string(env, args[0], "idHeader", t->conf.id_header, sizeof t->conf.id_header);
   for (char *c = t->conf.id_header; *c; c++) if (*c >= 'A' && *c <= 'Z') *c += 32;
   t->conf.capture_bytes = (size_t)get_number(env, args[0], "captureBytes");

@@ -182,6 +182,8 @@ describe('pg-tap against PostgreSQL on lo', { skip: !built && process.env.CI !==
     // A query still running when its window closes is followed to its end: its latency is whole.
     assert.ok(nation.length > 0 && nation.every((e) => e.rows === 1 && e.latencyMs >= 30), JSON.stringify(nation.map((e) => e.latencyMs)));
     for (const e of [...region, ...nation]) assert.ok(e.samplingRate! > 0 && e.samplingRate! <= 0.2 + 1e-9, `samplingRate ${e.samplingRate}`);
+    // Both sessions began after the tap: their startup packets pass the filter even between windows.
+    assert.ok(mine.every((e) => e.user === ROLE), JSON.stringify(mine.find((e) => e.user !== ROLE)));
   });
 
   test('a session open before the tap started is followed from the first boundary it proves', { skip: !available }, async () => {
