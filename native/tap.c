@@ -444,9 +444,54 @@ static void sweep(tap *t, uint64_t now) {
   }
 }
 
-/* ---------- capture windows ---------- */
+/* ---------- kernel filters (classic BPF) ---------- */
 
-static int attach_filter(int fd, uint16_t port, int loopback);
+/*
+ * IPv4 (unfragmented) or IPv6 (no extension header) TCP: X = where the TCP header starts. Anything
+ * else jumps to `drop` instructions past its last.
+ */
+#define BPF_TCP_HEADER(drop) \
+  BPF_STMT(BPF_LD | BPF_H | BPF_ABS, SKF_AD_OFF + SKF_AD_PROTOCOL), \
+  BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IP, 0, 6), \
+  BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 9), \
+  BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_TCP, 0, (drop) + 8), \
+  BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 6), \
+  BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x1fff, (drop) + 6, 0), \
+  BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 0), \
+  BPF_STMT(BPF_JMP | BPF_JA, 4), \
+  BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IPV6, 0, (drop) + 3), \
+  BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 6), \
+  BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_TCP, 0, (drop) + 1), \
+  BPF_STMT(BPF_LDX | BPF_W | BPF_IMM, 40)
+#define BPF_ACCEPT BPF_STMT(BPF_RET | BPF_K, 0x40000)
+#define BPF_DROP BPF_STMT(BPF_RET | BPF_K, 0)
+
+static int set_filter(int fd, struct sock_filter *code, unsigned short len) {
+  struct sock_fprog prog = { len, code };
+  return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog);
+}
+
+/**
+ * The capture's filter: IPv4 (unfragmented) or IPv6 (no extension header) TCP with `port` at either
+ * end. On a loopback device each packet passes twice (leaving and arriving): the leaving copy is
+ * refused here (where PACKET_IGNORE_OUTGOING is not there to spare it).
+ */
+static int attach_filter(int fd, uint16_t port, int loopback) {
+  struct sock_filter code[] = {
+    BPF_STMT(BPF_LD | BPF_B | BPF_ABS, SKF_AD_OFF + SKF_AD_PKTTYPE),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PACKET_OUTGOING, 17, 0),
+    BPF_TCP_HEADER(5),
+    /* the port at either end */
+    BPF_STMT(BPF_LD | BPF_H | BPF_IND, 0),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, port, 2, 0),
+    BPF_STMT(BPF_LD | BPF_H | BPF_IND, 2),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, port, 0, 1),
+    BPF_ACCEPT,
+    BPF_DROP,
+  };
+  int skip = loopback ? 0 : 2;
+  return set_filter(fd, code + skip, sizeof code / sizeof code[0] - skip);
+}
 
 /**
  * The filter between windows. HTTP: nothing passes. PostgreSQL: only client segments to the port
@@ -455,43 +500,25 @@ static int attach_filter(int fd, uint16_t port, int loopback);
  */
 static int attach_off(int fd, uint16_t port, int http) {
   struct sock_filter code[] = {
-    BPF_STMT(BPF_LD | BPF_H | BPF_ABS, SKF_AD_OFF + SKF_AD_PROTOCOL),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IP, 0, 14),
-    /* IPv4: TCP, unfragmented, to the port; X = IP header + TCP header length */
-    BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 9),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 6, 0, 25),
-    BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 6),
-    BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x1fff, 23, 0),
-    BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 0),
+    BPF_TCP_HEADER(10),
+    /* to the port, with protocol 3.0 as the payload's second word */
     BPF_STMT(BPF_LD | BPF_H | BPF_IND, 2),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, port, 0, 20),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, port, 0, 8),
     BPF_STMT(BPF_LD | BPF_B | BPF_IND, 12),
     BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 2),
     BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x3c),
     BPF_STMT(BPF_ALU | BPF_ADD | BPF_X, 0),
     BPF_STMT(BPF_MISC | BPF_TAX, 0),
-    BPF_STMT(BPF_LD | BPF_W | BPF_IND, 4),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PROTOCOL_3, 12, 13),
-    /* IPv6 (no extension header) */
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IPV6, 0, 12),
-    BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 6),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 6, 0, 10),
-    BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 42),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, port, 0, 8),
-    BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 52),
-    BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 2),
-    BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x3c),
-    BPF_STMT(BPF_ALU | BPF_ADD | BPF_K, 40),
-    BPF_STMT(BPF_MISC | BPF_TAX, 0),
-    BPF_STMT(BPF_LD | BPF_W | BPF_IND, 4),
+    BPF_STMT(BPF_LD | BPF_W | BPF_IND, 4), /* the payload's second word */
     BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PROTOCOL_3, 0, 1),
-    BPF_STMT(BPF_RET | BPF_K, 0x40000),
-    BPF_STMT(BPF_RET | BPF_K, 0),
+    BPF_ACCEPT,
+    BPF_DROP,
   };
-  struct sock_fprog prog = { sizeof code / sizeof code[0], code };
-  if (http) { prog.len = 1; prog.filter = code + sizeof code / sizeof code[0] - 1; }
-  return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog);
+  size_t n = sizeof code / sizeof code[0];
+  return http ? set_filter(fd, code + n - 1, 1) : set_filter(fd, code, n);
 }
+
+/* ---------- capture windows ---------- */
 
 static uint64_t real_ns(void) { struct timespec ts; clock_gettime(CLOCK_REALTIME, &ts); return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec; }
 
@@ -627,42 +654,6 @@ static void *tap_main(void *arg) {
 }
 
 /* ---------- JavaScript interface ---------- */
-
-/**
- * Classic BPF: IPv4 (unfragmented) or IPv6 (no extension header) TCP with `port` at either end. On a
- * loopback device each packet passes twice (leaving and arriving): the leaving copy is refused here.
- */
-static int attach_filter(int fd, uint16_t port, int loopback) {
-  struct sock_filter code[] = {
-    BPF_STMT(BPF_LD | BPF_B | BPF_ABS, SKF_AD_OFF + SKF_AD_PKTTYPE),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PACKET_OUTGOING, 19, 0),
-    BPF_STMT(BPF_LD | BPF_H | BPF_ABS, SKF_AD_OFF + SKF_AD_PROTOCOL),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IP, 0, 9),
-    /* IPv4 */
-    BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 9),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 6, 0, 15),
-    BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 6),
-    BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x1fff, 13, 0),
-    BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 0),
-    BPF_STMT(BPF_LD | BPF_H | BPF_IND, 0),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, port, 9, 0),
-    BPF_STMT(BPF_LD | BPF_H | BPF_IND, 2),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, port, 7, 8),
-    /* IPv6 */
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IPV6, 0, 7),
-    BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 6),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 6, 0, 5),
-    BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 40),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, port, 2, 0),
-    BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 42),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, port, 0, 1),
-    BPF_STMT(BPF_RET | BPF_K, 0x40000),
-    BPF_STMT(BPF_RET | BPF_K, 0),
-  };
-  int skip = loopback ? 0 : 2;
-  struct sock_fprog prog = { sizeof code / sizeof code[0] - skip, code + skip };
-  return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog);
-}
 
 static void throw_errno(napi_env env, int e, const char *what) {
   char message[320];
