@@ -626,6 +626,7 @@ static void *tap_main(void *arg) {
     struct tpacket_block_desc *b = (struct tpacket_block_desc *)(t->ring + (size_t)cur * t->block_size);
     if (!(__atomic_load_n(&b->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER)) {
       if (stopping) break;
+      /* The ring is drained: every packet captured so far is followed before the schedule moves. */
       uint64_t now = real_ns();
       window_step(t, now);
       struct pollfd fds[2] = { { t->fd, POLLIN | POLLERR, 0 }, { t->wakefd, POLLIN, 0 } };
@@ -644,7 +645,6 @@ static void *tap_main(void *arg) {
     }
     __atomic_store_n(&b->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
     cur = (cur + 1) % t->block_nr;
-    if (t->w.windowed) window_step(t, real_ns());
     if (last && last - t->last_stats > STATS_EVERY_NS) { t->last_stats = last; read_stats(t); }
     if (last && last - t->last_sweep > 10ull * 1000000000ull) { t->last_sweep = last; sweep(t, last); }
   }
