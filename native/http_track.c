@@ -165,7 +165,13 @@ static hunit *units_push(http_session *h) {
 static hunit *units_at(http_session *h, size_t i) { return i < h->u_count ? &h->units[(h->u_head + i) % h->u_cap] : NULL; }
 
 static void units_clear(http_session *h) {
-  while (h->u_count) { unit_free(&h->units[h->u_head]); h->u_head = (h->u_head + 1) % h->u_cap; h->u_count--; }
+  while (h->u_count) {
+    hunit *u = &h->units[h->u_head];
+    if (u->kept) pg_env_kept_done(h->env);
+    unit_free(u);
+    h->u_head = (h->u_head + 1) % h->u_cap;
+    h->u_count--;
+  }
 }
 
 static void response_reset(http_session *h) {
@@ -207,15 +213,7 @@ static void request_head(http_session *h, const uint8_t *head, size_t n, uint64_
     memcpy(u->id, v, vlen);
     u->id[vlen] = 0;
   } else snprintf(u->id, sizeof u->id, "%s%llu", h->prefix, (unsigned long long)h->seq);
-  double sample = atomic_load_explicit(&e->sample_rate, memory_order_relaxed);
-  double mirror = atomic_load_explicit(&e->mirror_rate, memory_order_relaxed);
-  size_t id_len = strlen(u->id);
-  u->sampled = keep_sample(sample, u->id, id_len);
-  if (mirror > 0) {
-    char mid[140];
-    int len = snprintf(mid, sizeof mid, "m:%s", u->id);
-    u->mirror = keep_sample(mirror, mid, (size_t)len);
-  }
+  pg_env_verdict(e, u->id, strlen(u->id), &u->sampled, &u->mirror, &u->rate, &u->share);
   u->kept = u->sampled || u->mirror;
   if (u->kept) {
     u->head = dup_n(head, n);
@@ -231,6 +229,7 @@ static void complete(http_session *h, uint64_t ts) {
   h->u_head = (h->u_head + 1) % h->u_cap;
   h->u_count--;
   if (!u.kept) { unit_free(&u); response_reset(h); return; }
+  pg_env_kept_done(h->env);
   record *rec = calloc(1, sizeof *rec);
   if (!rec) { unit_free(&u); response_reset(h); return; }
   memcpy(rec->id, u.id, sizeof rec->id);
@@ -247,6 +246,7 @@ static void complete(http_session *h, uint64_t ts) {
   rec->status = h->rs_status;
   rec->sampled = u.sampled;
   rec->mirror = u.mirror;
+  if (h->env->report_rate) { rec->sampling_rate = u.rate; rec->capture_share = u.share; }
   if (u.mirror) {
     rec->resp_head = h->rs_head_text; h->rs_head_text = NULL;
     if (!h->rs_over) {

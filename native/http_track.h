@@ -21,6 +21,7 @@ typedef struct body_state {
 typedef struct hunit {
   uint64_t seq;
   int kept, sampled, mirror, head_method, oversized;
+  double rate, share;
   char id[136];
   double at_ms; uint64_t t0;
   char *head;

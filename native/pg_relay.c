@@ -33,8 +33,6 @@
 
 enum { ST_STARTUP, ST_CONNECTING, ST_RELAY, ST_CANCEL, ST_CLOSING };
 
-static uint64_t mono_ns(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return (uint64_t)t.tv_sec * 1000000000u + t.tv_nsec; }
-
 /* ---------- per-session state ---------- */
 
 struct relay;
@@ -373,17 +371,6 @@ static int parse_address(const char *host, int port, struct sockaddr_storage *ss
   return -1;
 }
 
-static relay *unwrap(napi_env env, napi_callback_info info, size_t want, napi_value *args) {
-  size_t argc = want;
-  void *data = NULL;
-  napi_get_cb_info(env, info, &argc, args, NULL, NULL);
-  if (argc < want || napi_get_value_external(env, args[0], &data) != napi_ok || !data) {
-    napi_throw_type_error(env, NULL, "expected a relay handle");
-    return NULL;
-  }
-  return data;
-}
-
 /**
  * start({ listenHost, listenPort, upstreamHost, upstreamPort, sampleRate, mirrorRate, startupTimeoutMs }, onQueries)
  * -> { handle, port }. Hosts are numeric addresses (the caller resolves names). Throws with `code`
@@ -450,10 +437,7 @@ static napi_value start(napi_env env, napi_callback_info info) {
     return NULL;
   }
 
-  napi_value result, handle;
-  napi_create_object(env, &result);
-  napi_create_external(env, r, NULL, NULL, &handle);
-  napi_set_named_property(env, result, "handle", handle);
+  napi_value result = handle_result(env, r);
   set_number(env, result, "port", port);
   return result;
 }
@@ -461,14 +445,8 @@ static napi_value start(napi_env env, napi_callback_info info) {
 /** setRates(handle, sampleRate, mirrorRate): applies to queries opened from now on. */
 static napi_value set_rates(napi_env env, napi_callback_info info) {
   napi_value args[3];
-  relay *r = unwrap(env, info, 3, args);
-  if (!r) return NULL;
-  double sample = 0, mirror = 0;
-  napi_get_value_double(env, args[1], &sample);
-  napi_get_value_double(env, args[2], &mirror);
-  atomic_store(&r->env.sample_rate, sample);
-  atomic_store(&r->env.mirror_rate, mirror);
-  return NULL;
+  relay *r = unwrap_handle(env, info, 3, args, "a relay handle");
+  return r ? pg_env_set_rates_js(env, &r->env, args) : NULL;
 }
 
 static napi_value counters(napi_env env, relay *r) {
@@ -487,7 +465,7 @@ static napi_value counters(napi_env env, relay *r) {
 /** stats(handle) -> the relay's counters. */
 static napi_value stats(napi_env env, napi_callback_info info) {
   napi_value args[1];
-  relay *r = unwrap(env, info, 1, args);
+  relay *r = unwrap_handle(env, info, 1, args, "a relay handle");
   return r ? counters(env, r) : NULL;
 }
 
@@ -497,7 +475,7 @@ static napi_value stats(napi_env env, napi_callback_info info) {
  */
 static napi_value stop(napi_env env, napi_callback_info info) {
   napi_value args[1];
-  relay *r = unwrap(env, info, 1, args);
+  relay *r = unwrap_handle(env, info, 1, args, "a relay handle");
   if (!r) return NULL;
   uint64_t one = 1;
   if (write(r->wakefd, &one, sizeof one) < 0) { /* the loop also ends on a closed epoll */ }
@@ -512,15 +490,6 @@ static napi_value stop(napi_env env, napi_callback_info info) {
   return result;
 }
 
-static napi_value init(napi_env env, napi_value exports) {
-  napi_property_descriptor props[] = {
-    { "start", NULL, start, NULL, NULL, NULL, napi_default, NULL },
-    { "setRates", NULL, set_rates, NULL, NULL, NULL, napi_default, NULL },
-    { "stats", NULL, stats, NULL, NULL, NULL, napi_default, NULL },
-    { "stop", NULL, stop, NULL, NULL, NULL, napi_default, NULL },
-  };
-  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
-  return exports;
-}
+static napi_value init(napi_env env, napi_value exports) { return define_addon(env, exports, start, set_rates, stats, stop); }
 
 NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

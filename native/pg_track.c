@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <time.h>
 
 enum { M_QUERY = 'Q', M_PARSE = 'P', M_BIND = 'B', M_EXECUTE = 'E', M_SYNC = 'S', M_CLOSE = 'C',
        M_COMPLETE = 'C', M_ERROR = 'E', M_READY = 'Z', M_EMPTY = 'I', M_SUSPENDED = 's' };
@@ -71,9 +70,6 @@ char *startup_user(const uint8_t *p, size_t len) {
   return NULL;
 }
 
-static double now_ms(void) { struct timespec t; clock_gettime(CLOCK_REALTIME, &t); return t.tv_sec * 1e3 + t.tv_nsec / 1e6; }
-static uint64_t mono_ns(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return (uint64_t)t.tv_sec * 1000000000u + t.tv_nsec; }
-
 /* ---------- sampling verdict (same as keepSample in src/ingest/sampler.ts) ---------- */
 
 int keep_sample(double rate, const char *id, size_t n) {
@@ -84,6 +80,24 @@ int keep_sample(double rate, const char *id, size_t n) {
   return (double)be32(d) / 4294967296.0 < rate;
 }
 
+void pg_env_verdict(pg_env *e, const char *id, size_t n, int *sampled, int *mirror, double *rate, double *share) {
+  double sample = atomic_load_explicit(&e->sample_rate, memory_order_relaxed);
+  double mrate = atomic_load_explicit(&e->mirror_rate, memory_order_relaxed);
+  *sampled = *mirror = 0;
+  *rate = 0;
+  *share = e->window_share;
+  if (e->window_closed || (sample <= 0 && mrate <= 0)) return;
+  sample /= e->window_share;
+  *sampled = keep_sample(sample, id, n);
+  if (mrate > 0) {
+    char mid[160];
+    int len = snprintf(mid, sizeof mid, "m:%.*s", (int)n, id);
+    *mirror = keep_sample(mrate / e->window_share, mid, (size_t)len);
+  }
+  *rate = (sample < 1 ? sample : 1) * e->window_actual;
+  if (*sampled || *mirror) e->kept_open++;
+}
+
 /* ---------- outbox ---------- */
 
 static void record_free(record *r) { free(r->user); free(r->sql); free(r->bind); free(r->resp_head); free(r->resp_body); free(r); }
@@ -91,6 +105,7 @@ static void record_free(record *r) { free(r->user); free(r->sql); free(r->bind);
 void pg_env_init(pg_env *e, double sample_rate, double mirror_rate) {
   atomic_store(&e->sample_rate, sample_rate);
   atomic_store(&e->mirror_rate, mirror_rate);
+  e->window_share = e->window_actual = 1;
   pthread_mutex_init(&e->lock, NULL);
 }
 
@@ -170,6 +185,12 @@ static void map_free(name_map *m) {
 
 static void unit_release(unit *u) { free(u->sql); free(u->bind); u->sql = NULL; u->bind = NULL; }
 
+/** A unit that will not be reported. */
+static void unit_drop(pg_session *c, unit *u) {
+  if (u->kept) pg_env_kept_done(c->env);
+  unit_release(u);
+}
+
 static unit *units_push(pg_session *c) {
   if (c->u_count == c->u_cap) {
     size_t cap = c->u_cap ? c->u_cap * 2 : 16;
@@ -196,7 +217,7 @@ static unit units_shift(pg_session *c) {
 }
 
 static void units_clear(pg_session *c) {
-  while (c->u_count) { unit u = units_shift(c); unit_release(&u); }
+  while (c->u_count) { unit u = units_shift(c); unit_drop(c, &u); }
 }
 
 /* The clocks of a query: the capture timestamp when the bytes came with one, else now. */
@@ -205,6 +226,7 @@ static uint64_t tick_ns(const pg_session *c) { return c->ts_ns ? c->ts_ns : mono
 
 /** A kept query is finished: hand it over when telemetry keeps it, or the mirror can use it. */
 static void complete(pg_session *c, unit *u) {
+  if (u->kept) pg_env_kept_done(c->env);
   if (!u->sampled && !(u->mirror && !u->has_error)) { unit_release(u); return; }
   record *rec = calloc(1, sizeof *rec);
   if (!rec) { unit_release(u); return; }
@@ -218,6 +240,7 @@ static void complete(pg_session *c, unit *u) {
   rec->rows = u->rows; rec->has_rows = u->has_rows;
   memcpy(rec->sqlstate, u->sqlstate, sizeof rec->sqlstate); rec->has_error = u->has_error;
   rec->sampled = u->sampled; rec->mirror = u->mirror;
+  if (c->env->report_rate) { rec->sampling_rate = u->rate; rec->capture_share = u->share; }
   outbox_push(c->env, rec);
 }
 
@@ -281,22 +304,20 @@ static void open_query(pg_session *c, int kind, uint32_t wire_len, const uint8_t
   pg_env *e = c->env;
   INC(queries);
   c->seq++;
-  double sample = atomic_load_explicit(&e->sample_rate, memory_order_relaxed);
-  double mirror = atomic_load_explicit(&e->mirror_rate, memory_order_relaxed);
   named *portal = kind == K_EXECUTE ? map_find(&c->portals, body, cstr_len(body, n)) : NULL;
   if (portal && portal->unknown) c->unknown_statement++;
   int sampled = 0, mirrored = 0;
-  if ((sample > 0 || mirror > 0) && !(portal && portal->unknown)) {
-    char id[56];
-    int len = snprintf(id, sizeof id, "m:%s%llu", c->prefix, (unsigned long long)c->seq);
-    sampled = keep_sample(sample, id + 2, len - 2);
-    mirrored = mirror > 0 && keep_sample(mirror, id, len);
+  double rate = 0, share = 1;
+  if (!(portal && portal->unknown)) {
+    char id[40];
+    int len = snprintf(id, sizeof id, "%s%llu", c->prefix, (unsigned long long)c->seq);
+    pg_env_verdict(e, id, (size_t)len, &sampled, &mirrored, &rate, &share);
   }
   unit *u = units_push(c);
-  if (!u) return;
+  if (!u) { if (sampled || mirrored) pg_env_kept_done(e); return; }
   u->kind = kind;
   if (!sampled && !mirrored) return;
-  u->kept = 1; u->sampled = sampled; u->mirror = mirrored;
+  u->kept = 1; u->sampled = sampled; u->mirror = mirrored; u->rate = rate; u->share = share;
   u->seq = c->seq;
   u->bytes = wire_len;
   if (kind == K_SIMPLE) {
@@ -403,7 +424,7 @@ static void on_back(pg_session *c, uint8_t type, uint32_t wire_len, const uint8_
       unit u = units_shift(c);
       if (u.kind == K_SYNC) break;
       if (u.kind == K_SIMPLE) { complete(c, &u); break; }
-      unit_release(&u);
+      unit_drop(c, &u);
       atomic_fetch_add_explicit(&c->env->skipped_after_error, 1, memory_order_relaxed);
     }
   }
@@ -453,34 +474,6 @@ void pg_session_free(pg_session *c) {
 
 /* ---------- JavaScript interface ---------- */
 
-void set_number(napi_env env, napi_value obj, const char *key, double v) {
-  napi_value x;
-  napi_create_double(env, v, &x);
-  napi_set_named_property(env, obj, key, x);
-}
-
-void set_string(napi_env env, napi_value obj, const char *key, const char *s) {
-  napi_value x;
-  napi_create_string_utf8(env, s, NAPI_AUTO_LENGTH, &x);
-  napi_set_named_property(env, obj, key, x);
-}
-
-double get_number(napi_env env, napi_value obj, const char *key) {
-  napi_value v;
-  double d = 0;
-  napi_get_named_property(env, obj, key, &v);
-  napi_get_value_double(env, v, &d);
-  return d;
-}
-
-void get_string(napi_env env, napi_value obj, const char *key, char *out, size_t cap) {
-  napi_value v;
-  size_t n = 0;
-  out[0] = 0;
-  napi_get_named_property(env, obj, key, &v);
-  napi_get_value_string_utf8(env, v, out, cap, &n);
-}
-
 static napi_value records_to_js(napi_env env, record *rec) {
   napi_value list;
   napi_create_array(env, &list);
@@ -507,6 +500,8 @@ static napi_value records_to_js(napi_env env, record *rec) {
     napi_set_named_property(env, o, "sampled", flag);
     napi_get_boolean(env, rec->mirror, &flag);
     napi_set_named_property(env, o, "mirror", flag);
+    if (rec->sampling_rate > 0 && rec->sampling_rate < 1) set_number(env, o, "samplingRate", rec->sampling_rate);
+    if (rec->capture_share > 0 && rec->capture_share < 1) set_number(env, o, "captureShare", rec->capture_share);
     if (rec->status) set_number(env, o, "status", rec->status);
     if (rec->body_oversized) { napi_get_boolean(env, 1, &flag); napi_set_named_property(env, o, "bodyOversized", flag); }
     if (rec->resp_head) set_string(env, o, "responseHead", rec->resp_head);
@@ -542,6 +537,15 @@ napi_status pg_env_deliver_to(pg_env *e, napi_env env, napi_value callback, cons
   napi_value n;
   napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &n);
   return napi_create_threadsafe_function(env, callback, NULL, n, 0, 1, finalize_data, finalize, e, call_js, &e->tsfn);
+}
+
+napi_value pg_env_set_rates_js(napi_env env, pg_env *e, napi_value *args) {
+  double sample = 0, mirror = 0;
+  napi_get_value_double(env, args[1], &sample);
+  napi_get_value_double(env, args[2], &mirror);
+  atomic_store(&e->sample_rate, sample);
+  atomic_store(&e->mirror_rate, mirror);
+  return NULL;
 }
 
 void pg_env_counters(napi_env env, pg_env *e, napi_value o) {

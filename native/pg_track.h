@@ -8,8 +8,8 @@
 #ifndef SHADOWPLANE_PG_TRACK_H
 #define SHADOWPLANE_PG_TRACK_H
 
-#define NAPI_VERSION 8
-#include <node_api.h>
+#include "addon.h"
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -54,6 +54,11 @@ typedef struct record {
   int64_t rows; int has_rows;
   char sqlstate[6]; int has_error;
   int sampled, mirror;
+  /**
+   * Reported when the env's report_rate is set: the probability this record was sampled with, and
+   * the share of time its capture window's gates cover (its verdicts were drawn at rate / share).
+   */
+  double sampling_rate, capture_share;
   int status, body_oversized;
   char *resp_head;
   uint8_t *resp_body; size_t resp_body_len; int has_resp_body;
@@ -66,6 +71,18 @@ typedef struct record {
  */
 typedef struct pg_env {
   _Atomic double sample_rate, mirror_rate;
+  /**
+   * The tap's capture window (see tap.c), read by the session thread only. `window_closed`: no
+   * query opened now is kept. `window_share`: the nominal share of time the capture is open (1 when
+   * continuous); keep verdicts are drawn at rate / window_share so the rates hold over all time.
+   * `window_actual`: the share the open window really covers, which a record's sampling_rate uses.
+   */
+  int window_closed;
+  double window_share, window_actual;
+  /** Records carry their sampling probability (the tap's: it may differ from the rate). */
+  int report_rate;
+  /** Kept queries (or exchanges) opened and not yet finished, over all sessions. */
+  uint64_t kept_open;
   _Atomic uint64_t queries, skipped_after_error, framing_lost, backlog_dropped;
   pthread_mutex_t lock;
   record *out_head, *out_tail; size_t out_n;
@@ -77,6 +94,7 @@ typedef struct pg_env {
 
 typedef struct unit {
   uint8_t kind, kept, sampled, mirror;
+  double rate, share;
   uint64_t seq;
   double at_ms; uint64_t t0;
   uint64_t bytes;
@@ -125,6 +143,14 @@ typedef struct pg_session {
 
 /** The verdict of keepSample in src/ingest/sampler.ts: the first 32 bits of the id's SHA-1 below rate. */
 int keep_sample(double rate, const char *id, size_t n);
+/**
+ * The verdicts for a query or exchange opened now with sampling id `id` (its mirror id is "m:" + id):
+ * sets *sampled, *mirror, *rate (the probability of *sampled over all time) and *share (the
+ * window's nominal share of time). Counts it as kept open when either verdict is set.
+ */
+void pg_env_verdict(pg_env *e, const char *id, size_t n, int *sampled, int *mirror, double *rate, double *share);
+/** A kept query or exchange finished (or was forgotten). */
+static inline void pg_env_kept_done(pg_env *e) { e->kept_open--; }
 /** Hands a finished record to JavaScript (dropped and counted when 65,536 are waiting). */
 void outbox_push(pg_env *e, record *rec);
 
@@ -143,12 +169,10 @@ int pg_session_feed(pg_session *s, int from_backend, const uint8_t *p, size_t n)
 /** Forgets open queries and restarts the framing of both directions at a message boundary. */
 void pg_session_restart(pg_session *s, int forget_statements);
 
-/* ---------- JavaScript helpers ---------- */
+/* ---------- JavaScript interface ---------- */
 
-void set_number(napi_env env, napi_value obj, const char *key, double v);
-void set_string(napi_env env, napi_value obj, const char *key, const char *s);
-double get_number(napi_env env, napi_value obj, const char *key);
-void get_string(napi_env env, napi_value obj, const char *key, char *out, size_t cap);
+/** setRates(handle, sampleRate, mirrorRate) for the already unwrapped `args`: sets `e`'s rates. */
+napi_value pg_env_set_rates_js(napi_env env, pg_env *e, napi_value *args);
 /** Takes the outbox and converts it to an array of plain objects (freeing the records). */
 napi_value pg_env_take_js(napi_env env, pg_env *e);
 /** Sets the counters every pg_env holds on `o`. */

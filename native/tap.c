@@ -18,6 +18,13 @@
  * parses as whole frontend messages. Replies that match no open query afterwards (a pipelining
  * client caught between the two) are counted as mismatches and the session waits again.
  *
+ * Below a rate of MAX_WINDOW_SHARE the capture runs in windows (see `schedule`): between them the
+ * kernel filter passes nothing but StartupMessages, so the kernel copies no packet and the thread
+ * sleeps. Each window is, for every session, like a fresh start: the bytes sent meanwhile were never
+ * captured by intent, so they are neither a gap nor a drop; the session waits for a proven boundary.
+ * Queries whose message completes inside the window's gate are kept at rate / share and carry the
+ * probability they were kept with (the gate's real share of its period times the in-gate rate).
+ *
  * Needs CAP_NET_RAW (socket(AF_PACKET) fails with EPERM otherwise; start() throws naming it).
  */
 #define _GNU_SOURCE
@@ -34,9 +41,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -47,6 +56,13 @@
 /** Sessions with no packet for this long are forgotten (their end was not captured). */
 #define IDLE_NS (300ull * 1000000000ull)
 #define STATS_EVERY_NS (250ull * 1000000ull)
+#define MS (1000000ull)
+/** Above this share of time a window schedule saves little: the capture stays on. */
+#define MAX_WINDOW_SHARE 0.25
+/** After a window's gate closes the capture stays on at least this long (blocks retire after 10 ms)... */
+#define DRAIN_MIN_NS (25 * MS)
+/** ...and at most this long for the kept queries opened in it to finish (those still open are cut). */
+#define DRAIN_MAX_NS (1000 * MS)
 
 enum { T_STARTUP, T_SSL_ANSWER, T_FOLLOW, T_RESYNC, T_TLS, T_IGNORE };
 
@@ -65,16 +81,32 @@ typedef struct tsess {
   struct tsess *hnext, *prev, *next;
   key k;
   flow dir[2]; /* 0: client to server, 1: server to client */
-  int state, back_idle, unsynced;
+  int state, back_idle, unsynced, paused;
   buf_t startup;
   uint64_t last_ns, unmatched_seen;
   pg_session pg;     /* PostgreSQL mode */
   http_session http; /* HTTP mode */
 } tsess;
 
+/**
+ * The capture schedule. Continuous: the port filter stays attached. Windows: time is cut into
+ * periods of window_ns / share; in each, one gate of window_ns opens at a uniformly random offset.
+ * The filter is attached window_ns / 2 before the gate (sessions prove a boundary meanwhile) and
+ * detached once the gate has closed and the kept queries opened in it have finished.
+ */
+typedef struct schedule {
+  uint64_t window_ns; /* 0: always continuous */
+  int windowed, capture_on;
+  double share;       /* the nominal share of time the gates cover */
+  uint64_t period_ns, period_start, open_at, on_at, gate_from, gate_to;
+  uint64_t started, covered_ns, continuous_since;
+  unsigned short rnd[3];
+} schedule;
+
 typedef struct tap {
-  int fd, wakefd, port, http;
+  int fd, wakefd, port, http, loopback;
   http_conf conf;
+  schedule w;
   uint8_t *ring; size_t ring_len, block_size; unsigned block_nr;
   pthread_t thread;
   pg_env env;
@@ -83,7 +115,8 @@ typedef struct tap {
   size_t n_sessions;
   uint64_t last_sweep, last_stats;
   _Atomic uint64_t packets, kernel_packets, kernel_drops, truncated, sessions, active, midstream, unsynced,
-    resynced, gaps, tls_skipped, cancels, mismatches, unknown_statement, overflow, not_postgres;
+    resynced, gaps, tls_skipped, cancels, mismatches, unknown_statement, overflow, not_postgres, windows, window_cut;
+  _Atomic double capture_share;
 } tap;
 
 #define INC(field) atomic_fetch_add_explicit(&t->field, 1, memory_order_relaxed)
@@ -253,6 +286,8 @@ static void deliver(tap *t, tsess *s, int dir, const uint8_t *p, size_t n, uint6
       s->state = T_IGNORE;
       return;
     case T_RESYNC: {
+      /* A StartupMessage whole in one segment (also captured between windows): a new session's user. */
+      if (dir == 0 && n >= 8 && be32(p) == n && be32(p + 4) == PROTOCOL_3) { free(s->pg.user); s->pg.user = startup_user(p, n); return; }
       int ready = 0;
       int whole = whole_messages(p, n, dir, &ready);
       if (dir == 1) { s->back_idle = whole && ready; return; }
@@ -385,8 +420,10 @@ static void packet(tap *t, const uint8_t *p, size_t caplen, size_t wirelen, uint
     if (syn_only && dir == 0) s->state = T_STARTUP;
     else { INC(midstream); resync(t, s, 1); }
   }
+  if (s->paused) { s->paused = 0; set_unsynced(t, s, 1); }
   s->last_ns = ts;
   if (flags & 0x04) { sess_free(t, s); return; }
+  if (t->w.windowed) t->env.window_closed = !(ts >= t->w.gate_from && ts < t->w.gate_to);
   segment(t, s, dir, seq, ack, flags, tcp + doff, len - doff, ts);
   if (s->dir[0].fin_done && s->dir[1].fin_done) sess_free(t, s);
 }
@@ -407,6 +444,179 @@ static void sweep(tap *t, uint64_t now) {
   }
 }
 
+/* ---------- kernel filters (classic BPF) ---------- */
+
+/*
+ * IPv4 (unfragmented) or IPv6 (no extension header) TCP: X = where the TCP header starts. Anything
+ * else jumps to `drop` instructions past its last.
+ */
+#define BPF_TCP_HEADER(drop) \
+  BPF_STMT(BPF_LD | BPF_H | BPF_ABS, SKF_AD_OFF + SKF_AD_PROTOCOL), \
+  BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IP, 0, 6), \
+  BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 9), \
+  BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_TCP, 0, (drop) + 8), \
+  BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 6), \
+  BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x1fff, (drop) + 6, 0), \
+  BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 0), \
+  BPF_STMT(BPF_JMP | BPF_JA, 4), \
+  BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IPV6, 0, (drop) + 3), \
+  BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 6), \
+  BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_TCP, 0, (drop) + 1), \
+  BPF_STMT(BPF_LDX | BPF_W | BPF_IMM, 40)
+#define BPF_ACCEPT BPF_STMT(BPF_RET | BPF_K, 0x40000)
+#define BPF_DROP BPF_STMT(BPF_RET | BPF_K, 0)
+
+static int set_filter(int fd, struct sock_filter *code, unsigned short len) {
+  struct sock_fprog prog = { len, code };
+  return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog);
+}
+
+/**
+ * The capture's filter: IPv4 (unfragmented) or IPv6 (no extension header) TCP with `port` at either
+ * end. On a loopback device each packet passes twice (leaving and arriving): the leaving copy is
+ * refused here (where PACKET_IGNORE_OUTGOING is not there to spare it).
+ */
+static int attach_filter(int fd, uint16_t port, int loopback) {
+  struct sock_filter code[] = {
+    BPF_STMT(BPF_LD | BPF_B | BPF_ABS, SKF_AD_OFF + SKF_AD_PKTTYPE),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PACKET_OUTGOING, 17, 0),
+    BPF_TCP_HEADER(5),
+    /* the port at either end */
+    BPF_STMT(BPF_LD | BPF_H | BPF_IND, 0),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, port, 2, 0),
+    BPF_STMT(BPF_LD | BPF_H | BPF_IND, 2),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, port, 0, 1),
+    BPF_ACCEPT,
+    BPF_DROP,
+  };
+  int skip = loopback ? 0 : 2;
+  return set_filter(fd, code + skip, sizeof code / sizeof code[0] - skip);
+}
+
+/**
+ * The filter between windows. HTTP: nothing passes. PostgreSQL: only client segments to the port
+ * whose payload's second word is protocol 3.0 (a StartupMessage, one per connection), so sessions
+ * that begin while the capture is off still have their user when a window follows them.
+ */
+static int attach_off(int fd, uint16_t port, int http) {
+  struct sock_filter code[] = {
+    BPF_TCP_HEADER(10),
+    /* to the port, with protocol 3.0 as the payload's second word */
+    BPF_STMT(BPF_LD | BPF_H | BPF_IND, 2),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, port, 0, 8),
+    BPF_STMT(BPF_LD | BPF_B | BPF_IND, 12),
+    BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 2),
+    BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x3c),
+    BPF_STMT(BPF_ALU | BPF_ADD | BPF_X, 0),
+    BPF_STMT(BPF_MISC | BPF_TAX, 0),
+    BPF_STMT(BPF_LD | BPF_W | BPF_IND, 4), /* the payload's second word */
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PROTOCOL_3, 0, 1),
+    BPF_ACCEPT,
+    BPF_DROP,
+  };
+  size_t n = sizeof code / sizeof code[0];
+  return http ? set_filter(fd, code + n - 1, 1) : set_filter(fd, code, n);
+}
+
+/* ---------- capture windows ---------- */
+
+static uint64_t real_ns(void) { struct timespec ts; clock_gettime(CLOCK_REALTIME, &ts); return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec; }
+
+/** The share of time the gates should cover: the larger rate, or 1 (continuous) when windows would not pay. */
+static double share_for(uint64_t window_ns, double sample, double mirror) {
+  double f = mirror > sample ? mirror : sample;
+  return !window_ns || f > MAX_WINDOW_SHARE ? 1 : f < 0 ? 0 : f;
+}
+
+static double wanted_share(tap *t) { return share_for(t->w.window_ns, atomic_load(&t->env.sample_rate), atomic_load(&t->env.mirror_rate)); }
+
+/**
+ * Bytes of every session went by uncaptured since the last window: each waits for a boundary again,
+ * neither a gap nor a drop. Kept queries still open are cut (counted, not reported).
+ */
+static void pause_sessions(tap *t) {
+  atomic_fetch_add(&t->window_cut, t->env.kept_open);
+  for (tsess *s = t->all; s; s = s->next) {
+    flow_clear(&s->dir[0]); flow_clear(&s->dir[1]);
+    buf_free(&s->startup);
+    if (s->state == T_TLS || s->state == T_IGNORE) continue;
+    if (t->http) http_session_restart(&s->http);
+    else { pg_session_restart(&s->pg, 1); s->pg.resumed = 1; }
+    s->state = T_RESYNC;
+    s->back_idle = 0;
+    set_unsynced(t, s, 0);
+    s->paused = 1;
+  }
+  t->env.kept_open = 0;
+}
+
+/** Plans the window of the period starting at `from`. */
+static void plan_window(tap *t, uint64_t from) {
+  schedule *w = &t->w;
+  w->share = wanted_share(t);
+  w->period_start = from;
+  if (w->share <= 0) { w->on_at = UINT64_MAX; w->period_ns = 250 * MS; return; }
+  w->period_ns = (uint64_t)(w->window_ns / w->share);
+  w->open_at = from + (uint64_t)(erand48(w->rnd) * (double)(w->period_ns - w->window_ns));
+  w->on_at = w->open_at - w->window_ns / 2;
+}
+
+static void capture_on(tap *t) {
+  schedule *w = &t->w;
+  pause_sessions(t);
+  if (attach_filter(t->fd, t->port, t->loopback)) return; /* retried at the next step */
+  uint64_t on = real_ns();
+  w->capture_on = 1;
+  w->gate_from = w->open_at > on ? w->open_at : on;
+  w->gate_to = w->open_at + w->window_ns;
+  if (w->gate_to < w->gate_from) w->gate_to = w->gate_from;
+  w->covered_ns += w->gate_to - w->gate_from;
+  t->env.window_share = w->share;
+  t->env.window_actual = (double)(w->gate_to - w->gate_from) / (double)w->period_ns;
+  INC(windows);
+}
+
+/** Moves the schedule on: opens or closes the capture, follows rate changes. */
+static void window_step(tap *t, uint64_t now) {
+  schedule *w = &t->w;
+  double want = wanted_share(t);
+  if (!w->windowed && want < 1) {
+    /* From continuous to windows: the capture closes as a window's would, then the first period starts. */
+    w->covered_ns += now - w->continuous_since;
+    w->windowed = 1; w->capture_on = 1; w->gate_from = w->gate_to = now;
+    w->period_start = now; w->period_ns = 0;
+    t->env.window_closed = 1;
+  } else if (w->windowed && want >= 1) {
+    if (!w->capture_on) pause_sessions(t);
+    if (w->capture_on || attach_filter(t->fd, t->port, t->loopback) == 0) {
+      w->windowed = 0; w->capture_on = 1; w->continuous_since = now;
+      t->env.window_closed = 0; t->env.window_share = t->env.window_actual = 1;
+    }
+  }
+  if (w->windowed) {
+    if (!w->capture_on && w->share != want) plan_window(t, now); /* the rates changed */
+    if (!w->capture_on && now >= w->on_at) capture_on(t);
+    else if (w->capture_on && now >= w->gate_to + DRAIN_MIN_NS && (t->env.kept_open == 0 || now >= w->gate_to + DRAIN_MAX_NS)
+             && attach_off(t->fd, t->port, t->http) == 0) {
+      w->capture_on = 0;
+      uint64_t next = w->period_start + w->period_ns;
+      plan_window(t, next + w->period_ns < now ? now : next);
+    }
+  }
+  uint64_t covered = w->covered_ns + (w->windowed ? 0 : now - w->continuous_since);
+  atomic_store(&t->capture_share, now > w->started ? (double)covered / (double)(now - w->started) : 1.0);
+}
+
+/** How long the capture thread may sleep before the schedule needs it, ms (at most 250). */
+static int window_wait_ms(tap *t, uint64_t now) {
+  schedule *w = &t->w;
+  if (!w->windowed) return 250;
+  uint64_t at = !w->capture_on ? w->on_at : now < w->gate_to + DRAIN_MIN_NS ? w->gate_to + DRAIN_MIN_NS : now + 10 * MS;
+  if (at <= now) return 0;
+  uint64_t ms = (at - now + MS - 1) / MS;
+  return ms > 250 ? 250 : (int)ms;
+}
+
 static void *tap_main(void *arg) {
   tap *t = arg;
   pthread_setname_np(pthread_self(), "sp-tap");
@@ -416,8 +626,11 @@ static void *tap_main(void *arg) {
     struct tpacket_block_desc *b = (struct tpacket_block_desc *)(t->ring + (size_t)cur * t->block_size);
     if (!(__atomic_load_n(&b->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER)) {
       if (stopping) break;
+      /* The ring is drained: every packet captured so far is followed before the schedule moves. */
+      uint64_t now = real_ns();
+      window_step(t, now);
       struct pollfd fds[2] = { { t->fd, POLLIN | POLLERR, 0 }, { t->wakefd, POLLIN, 0 } };
-      poll(fds, 2, 250);
+      poll(fds, 2, window_wait_ms(t, now));
       /* Stopping: the blocks the kernel has handed over are still read, then the loop ends. */
       if (fds[1].revents) stopping = 1;
       read_stats(t);
@@ -441,42 +654,6 @@ static void *tap_main(void *arg) {
 }
 
 /* ---------- JavaScript interface ---------- */
-
-/**
- * Classic BPF: IPv4 (unfragmented) or IPv6 (no extension header) TCP with `port` at either end. On a
- * loopback device each packet passes twice (leaving and arriving): the leaving copy is refused here.
- */
-static int attach_filter(int fd, uint16_t port, int loopback) {
-  struct sock_filter code[] = {
-    BPF_STMT(BPF_LD | BPF_B | BPF_ABS, SKF_AD_OFF + SKF_AD_PKTTYPE),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PACKET_OUTGOING, 19, 0),
-    BPF_STMT(BPF_LD | BPF_H | BPF_ABS, SKF_AD_OFF + SKF_AD_PROTOCOL),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IP, 0, 9),
-    /* IPv4 */
-    BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 9),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 6, 0, 15),
-    BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 6),
-    BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x1fff, 13, 0),
-    BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 0),
-    BPF_STMT(BPF_LD | BPF_H | BPF_IND, 0),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, port, 9, 0),
-    BPF_STMT(BPF_LD | BPF_H | BPF_IND, 2),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, port, 7, 8),
-    /* IPv6 */
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IPV6, 0, 7),
-    BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 6),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 6, 0, 5),
-    BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 40),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, port, 2, 0),
-    BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 42),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, port, 0, 1),
-    BPF_STMT(BPF_RET | BPF_K, 0x40000),
-    BPF_STMT(BPF_RET | BPF_K, 0),
-  };
-  int skip = loopback ? 0 : 2;
-  struct sock_fprog prog = { sizeof code / sizeof code[0] - skip, code + skip };
-  return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog);
-}
 
 static void throw_errno(napi_env env, int e, const char *what) {
   char message[320];
@@ -533,7 +710,16 @@ static napi_value start(napi_env env, napi_callback_info info) {
   memset(&ifr, 0, sizeof ifr);
   memcpy(ifr.ifr_name, ifname, strlen(ifname));
   int loopback = ioctl(fd, SIOCGIFFLAGS, &ifr) == 0 && (ifr.ifr_flags & IFF_LOOPBACK);
-  if (attach_filter(fd, port, loopback)) step = "SO_ATTACH_FILTER";
+  /* On a loopback device every packet also arrives: the leaving copy is not even cloned for us. */
+  int one = 1;
+  if (loopback) setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
+  double sample = get_number(env, args[0], "sampleRate"), mirror = get_number(env, args[0], "mirrorRate");
+  uint64_t window_ns = (uint64_t)(get_number(env, args[0], "windowMs") * MS);
+  int windowed = share_for(window_ns, sample, mirror) < 1;
+  char protocol[8];
+  get_string(env, args[0], "protocol", protocol, sizeof protocol);
+  int http = strcmp(protocol, "http") == 0;
+  if (windowed ? attach_off(fd, port, http) : attach_filter(fd, port, loopback)) step = "SO_ATTACH_FILTER";
   else if (setsockopt(fd, SOL_PACKET, PACKET_VERSION, &version, sizeof version)) step = "PACKET_VERSION";
   else if (setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof req)) step = "PACKET_RX_RING";
   void *map = MAP_FAILED;
@@ -553,54 +739,42 @@ static napi_value start(napi_env env, napi_callback_info info) {
   tap *t = calloc(1, sizeof *t);
   if (!t) { close(fd); napi_throw_error(env, NULL, "out of memory"); return NULL; }
   t->fd = fd;
+  t->http = http;
   t->port = port;
+  t->loopback = loopback;
+  t->w.window_ns = window_ns;
+  t->w.started = t->w.continuous_since = real_ns();
+  if (getrandom(t->w.rnd, sizeof t->w.rnd, 0) != sizeof t->w.rnd) t->w.rnd[0] = (unsigned short)t->w.started;
   t->ring = map;
   t->block_size = req.tp_block_size;
   t->block_nr = req.tp_block_nr;
   t->ring_len = (size_t)req.tp_block_size * req.tp_block_nr;
   t->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  char protocol[8];
-  get_string(env, args[0], "protocol", protocol, sizeof protocol);
-  t->http = strcmp(protocol, "http") == 0;
+
   get_string(env, args[0], "idHeader", t->conf.id_header, sizeof t->conf.id_header);
   for (char *c = t->conf.id_header; *c; c++) if (*c >= 'A' && *c <= 'Z') *c += 32;
   t->conf.capture_bytes = (size_t)get_number(env, args[0], "captureBytes");
-  pg_env_init(&t->env, get_number(env, args[0], "sampleRate"), get_number(env, args[0], "mirrorRate"));
+  pg_env_init(&t->env, sample, mirror);
+  t->env.report_rate = 1;
+  if (windowed) {
+    t->w.windowed = 1;
+    t->env.window_closed = 1;
+    plan_window(t, t->w.started);
+  } else t->w.capture_on = 1;
   if (pg_env_deliver_to(&t->env, env, args[1], "pg-tap", tap_finalize, t) != napi_ok
       || pthread_create(&t->thread, NULL, tap_main, t) != 0) {
     munmap(t->ring, t->ring_len); close(t->fd); close(t->wakefd);
     napi_throw_error(env, NULL, "could not start the capture thread");
     return NULL;
   }
-  napi_value result, handle;
-  napi_create_object(env, &result);
-  napi_create_external(env, t, NULL, NULL, &handle);
-  napi_set_named_property(env, result, "handle", handle);
-  return result;
-}
-
-static tap *unwrap(napi_env env, napi_callback_info info, size_t want, napi_value *args) {
-  size_t argc = want;
-  void *data = NULL;
-  napi_get_cb_info(env, info, &argc, args, NULL, NULL);
-  if (argc < want || napi_get_value_external(env, args[0], &data) != napi_ok || !data) {
-    napi_throw_type_error(env, NULL, "expected a tap handle");
-    return NULL;
-  }
-  return data;
+  return handle_result(env, t);
 }
 
 /** setRates(handle, sampleRate, mirrorRate): applies to queries opened from now on. */
 static napi_value set_rates(napi_env env, napi_callback_info info) {
   napi_value args[3];
-  tap *t = unwrap(env, info, 3, args);
-  if (!t) return NULL;
-  double sample = 0, mirror = 0;
-  napi_get_value_double(env, args[1], &sample);
-  napi_get_value_double(env, args[2], &mirror);
-  atomic_store(&t->env.sample_rate, sample);
-  atomic_store(&t->env.mirror_rate, mirror);
-  return NULL;
+  tap *t = unwrap_handle(env, info, 3, args, "a tap handle");
+  return t ? pg_env_set_rates_js(env, &t->env, args) : NULL;
 }
 
 static napi_value counters(napi_env env, tap *t) {
@@ -612,7 +786,8 @@ static napi_value counters(napi_env env, tap *t) {
   C("truncated", truncated); C("sessions", sessions); C("active", active); C("midstream", midstream);
   C("unsynced", unsynced); C("resynced", resynced); C("gaps", gaps); C("tlsSkipped", tls_skipped);
   C("cancels", cancels); C("mismatches", mismatches); C("unknownStatement", unknown_statement);
-  C("sessionsOverflow", overflow); C("notPostgres", not_postgres);
+  C("sessionsOverflow", overflow); C("notPostgres", not_postgres); C("windows", windows); C("windowCut", window_cut);
+  C("captureShare", capture_share);
 #undef C
   return o;
 }
@@ -620,14 +795,14 @@ static napi_value counters(napi_env env, tap *t) {
 /** stats(handle) -> the tap's counters (kernel figures as of its last read, at most 250 ms old). */
 static napi_value stats(napi_env env, napi_callback_info info) {
   napi_value args[1];
-  tap *t = unwrap(env, info, 1, args);
+  tap *t = unwrap_handle(env, info, 1, args, "a tap handle");
   return t ? counters(env, t) : NULL;
 }
 
 /** stop(handle) -> { stats, queries }: stops capturing; the handle is invalid afterwards. */
 static napi_value stop(napi_env env, napi_callback_info info) {
   napi_value args[1];
-  tap *t = unwrap(env, info, 1, args);
+  tap *t = unwrap_handle(env, info, 1, args, "a tap handle");
   if (!t) return NULL;
   uint64_t one = 1;
   if (write(t->wakefd, &one, sizeof one) < 0) { /* the thread also wakes within 250 ms */ }
@@ -642,15 +817,6 @@ static napi_value stop(napi_env env, napi_callback_info info) {
   return result;
 }
 
-static napi_value init(napi_env env, napi_value exports) {
-  napi_property_descriptor props[] = {
-    { "start", NULL, start, NULL, NULL, NULL, napi_default, NULL },
-    { "setRates", NULL, set_rates, NULL, NULL, NULL, napi_default, NULL },
-    { "stats", NULL, stats, NULL, NULL, NULL, napi_default, NULL },
-    { "stop", NULL, stop, NULL, NULL, NULL, napi_default, NULL },
-  };
-  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
-  return exports;
-}
+static napi_value init(napi_env env, napi_value exports) { return define_addon(env, exports, start, set_rates, stats, stop); }
 
 NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

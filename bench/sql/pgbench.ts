@@ -8,8 +8,9 @@
  *
  * The pg-proxy peer runs its default engine (native, the C relay). `--js` adds the same proxy with
  * `--engine js` (the node:net relay) as a peer.
- * `--tap` adds pgbench straight to the server with `shadowplane pg-tap` capturing on `lo` at 1 % and
- * at 100 % (a tap process runs only during its own runs, as it sees every session on the port); its
+ * `--tap` adds pgbench straight to the server with `shadowplane pg-tap` capturing on `lo` at 1 % (in
+ * windows, the default), at 1 % continuously (`--window-ms 0`) and at 100 % (a tap process runs only
+ * during its own runs, as it sees every session on the port); its
  * CPU is the tap process's, and its final counters (kernel drops, gaps) are kept per run.
  * With --tap every run also reports p99 latency from pgbench's per-transaction log (10 % sampled).
  * `--floor` adds a bare Node relay (relay-floor.ts) as a peer: the cost of Node's socket path alone.
@@ -130,7 +131,10 @@ async function main(): Promise<void> {
     if (baseline) modes['baseline pg-proxy 1%'] = BASELINE_PORT;
     if (floor) { await waitPort(FLOOR_PORT); modes['bare Node relay'] = FLOOR_PORT; }
     if (jsProxy) { await waitPort(JS_PORT); modes['pg-proxy js engine 1%'] = JS_PORT; }
-    const tapRates: Record<string, string> = TAP ? { 'pg-tap 1%': '0.01', 'pg-tap 100%': '1' } : {};
+    // The tap at 1 % captures in windows (its default); "continuous" is the same rate with windows off.
+    const tapRates: Record<string, string[]> = TAP
+      ? { 'pg-tap 1%': ['--sample-rate', '0.01'], 'pg-tap 1% continuous': ['--sample-rate', '0.01', '--window-ms', '0'], 'pg-tap 100%': ['--sample-rate', '1'] }
+      : {};
     for (const m of Object.keys(tapRates)) modes[m] = 5432;
     const scripts = { 'select-only (-S)': ['-S'], 'TPC-B-like': [] as string[] } as const;
     const bouncerPid = Number((await readFile(join(dir, 'pid'), 'utf8')).trim());
@@ -153,7 +157,7 @@ async function main(): Promise<void> {
     for (let r = 0; r < RUNS; r++) {
       for (const [s, flags] of Object.entries(scripts)) {
         for (const [m, port] of Object.entries(modes)) {
-          const tap = tapRates[m] ? startProxyLike(proxyMain, 'pg-tap', '--interface', 'lo', '--port', '5432', '--sample-rate', tapRates[m], '--admin', `127.0.0.1:${TAP_ADMIN_PORT}`) : undefined;
+          const tap = tapRates[m] ? startProxyLike(proxyMain, 'pg-tap', '--interface', 'lo', '--port', '5432', ...tapRates[m], '--admin', `127.0.0.1:${TAP_ADMIN_PORT}`) : undefined;
           let tapOut = '';
           tap?.stdout!.on('data', (d) => (tapOut += d));
           if (tap) await waitPort(TAP_ADMIN_PORT);

@@ -7,7 +7,11 @@
  * and recall (proxy events the tap also reported). Latency is compared separately: the median and
  * p99 of |tap − proxy| per query, matched by statement order within each session.
  *
- *   npx tsx bench/sql/tap-accuracy.ts [--rounds 10]
+ *   npx tsx bench/sql/tap-accuracy.ts [--rounds 10] [--tap-rate 1] [--window-ms 50]
+ *
+ * With `--tap-rate` below 0.25 the tap captures in windows (see docs/sql.md): its events are then a
+ * sample, so precision is the figure (recall is about the rate by design), and `estimate` is the
+ * number of proxy events the tap's events stand for (the sum of 1 / samplingRate) against the real one.
  *
  * Needs PostgreSQL at 127.0.0.1:5432 (trust) and CAP_NET_RAW. Creates and drops a role and a
  * database with a random suffix.
@@ -23,6 +27,12 @@ import { catalogOf, corpusSchema, loadCorpus } from '../../test/shadows/sql/corp
 
 const roundsAt = process.argv.indexOf('--rounds');
 const ROUNDS = roundsAt > 0 ? Number(process.argv[roundsAt + 1]) : 10;
+const option = (name: string, def: number): number => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : def;
+};
+const TAP_RATE = option('tap-rate', 1);
+const WINDOW_MS = option('window-ms', 50);
 const suffix = randomBytes(4).toString('hex');
 const ROLE = `sp_tap_bench_${suffix}`;
 const DB = `sp_sql_test_tapacc_${suffix}`;
@@ -33,7 +43,7 @@ async function admin(sql: string): Promise<void> {
   try { await c.query(sql); } finally { await c.end(); }
 }
 
-const keyOf = ({ requestId: _r, at: _a, latencyMs: _l, target: _t, ...rest }: RequestEvent): string => JSON.stringify(rest);
+const keyOf = ({ requestId: _r, at: _a, latencyMs: _l, target: _t, samplingRate: _s, ...rest }: RequestEvent): string => JSON.stringify(rest);
 
 function counts(events: RequestEvent[]): Map<string, number> {
   const m = new Map<string, number>();
@@ -49,7 +59,7 @@ async function main(): Promise<void> {
   const fromTap: RequestEvent[] = [];
   const catalog = catalogOf(corpusSchema());
   const proxy = new PgProxy({ upstreamHost: '127.0.0.1', upstreamPort: 5432, target: 'db', sampleRate: 1, events: { add: (e) => fromProxy.push(e) }, catalog });
-  const tap = new PgTap({ interface: 'lo', port: 5432, sampleRate: 1, target: 'db', events: { add: (e) => fromTap.push(e) }, catalog });
+  const tap = new PgTap({ interface: 'lo', port: 5432, sampleRate: TAP_RATE, windowMs: WINDOW_MS, target: 'db', events: { add: (e) => fromTap.push(e) }, catalog });
   const load = loadavg().map((x) => +x.toFixed(1));
   try {
     const setup = new pg.Client({ connectionString: `postgres://${ROLE}@127.0.0.1:5432/${DB}` });
@@ -84,8 +94,9 @@ async function main(): Promise<void> {
   const tapMine = mine(fromTap), proxyMine = mine(fromProxy);
   const deltas = tapMine.length === proxyMine.length ? tapMine.map((e, i) => Math.abs(e.latencyMs - proxyMine[i].latencyMs)).sort((a, b) => a - b) : [];
   const result = {
-    rounds: ROUNDS, statements: loadCorpus().length, loadBefore: load, proxyEvents: nProxy, tapEvents: nTap,
+    rounds: ROUNDS, statements: loadCorpus().length, tapRate: TAP_RATE, windowMs: WINDOW_MS, loadBefore: load, proxyEvents: nProxy, tapEvents: nTap,
     precision: nTap ? both / nTap : 0, recall: nProxy ? both / nProxy : 0,
+    estimate: fromTap.filter((e) => e.user === ROLE).reduce((sum, e) => sum + 1 / (e.samplingRate ?? 1), 0),
     latencyAbsDiffMs: deltas.length ? { median: deltas[deltas.length >> 1], p99: deltas[Math.floor(deltas.length * 0.99)] } : null,
     tap: tap.stats,
   };

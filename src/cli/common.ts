@@ -23,6 +23,16 @@ export function positiveInt(value: string): number {
   return n;
 }
 
+/** Commander parser for a non-negative integer option. */
+export function nonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a non-negative integer');
+  return n;
+}
+
+/** The taps' `--window-ms` option: help text shared by pg-tap and http-tap. */
+export const WINDOW_MS_HELP = 'capture window length in ms: below a rate of 25 % the capture is on only in windows covering that share of time (0: capture continuously)';
+
 /** Commander parser for a number in [0, 1]. */
 export function unitFraction(value: string): number {
   const n = Number(value);

@@ -4,9 +4,9 @@
  * control plane with --control, a shadow fed with --shadow, the admin API with --admin.
  */
 import { InvalidArgumentError, type Command } from 'commander';
-import { hostPort, positiveInt, unitFraction } from './common.js';
+import { WINDOW_MS_HELP, hostPort, nonNegativeInt, positiveInt, unitFraction } from './common.js';
 import { loadCatalog, postgresUrl, reporting, runInterceptor } from './pg-proxy.js';
-import { PgTap } from '../shadows/sql/tap.js';
+import { DEFAULT_WINDOW_MS, PgTap } from '../shadows/sql/tap.js';
 
 /** Commander parser for a TCP port 1..65535. */
 function tcpPort(value: string): number {
@@ -31,15 +31,17 @@ export function register(program: Command): void {
     .option('--read-rate <r>', 'share of reads mirrored to the shadow', unitFraction, 0.01)
     .option('--admin <host:port>', 'serve GET /v1/status and PUT /v1/rates here (PUT needs SHADOWPLANE_PGPROXY_TOKEN as a bearer token when that is set; required beyond loopback)', hostPort)
     .option('--ring-mb <n>', 'size of the kernel packet ring in MiB (1 MiB blocks)', positiveInt, 16)
+    .option('--window-ms <n>', WINDOW_MS_HELP, nonNegativeInt, DEFAULT_WINDOW_MS)
     .action(async (opts: {
       interface: string; port: number; sampleRate: number; control?: string; target: string;
       catalog?: ReturnType<typeof postgresUrl>; shadow?: ReturnType<typeof postgresUrl>; writeRate: number; readRate: number;
-      admin?: { host: string; port: number }; ringMb: number;
+      admin?: { host: string; port: number }; ringMb: number; windowMs: number;
     }) => {
       const { sink, mirror } = reporting(opts);
       const tap = new PgTap({
         interface: opts.interface, port: opts.port, sampleRate: opts.sampleRate, target: opts.target, events: sink, mirror,
         catalog: opts.catalog ? await loadCatalog(opts.catalog.url) : undefined, ringBytes: opts.ringMb << 20,
+        windowMs: opts.windowMs,
       });
       try {
         await tap.start();

@@ -11,8 +11,9 @@ import type { AdminRoutes } from '../shadows/kit/admin.js';
 import { startAdmin } from '../shadows/traffic/admin.js';
 import { loadProxyConfigFile, splitHostPort, validate, ProxyConfigSchema } from '../shadows/traffic/config.js';
 import { TrafficProxy } from '../shadows/traffic/proxy.js';
+import { DEFAULT_WINDOW_MS } from '../shadows/sql/tap.js';
 import { HttpTap } from '../shadows/traffic/tap.js';
-import { positiveInt, unitFraction } from './common.js';
+import { WINDOW_MS_HELP, nonNegativeInt, positiveInt, unitFraction } from './common.js';
 import { runUntilSignal } from './shutdown.js';
 
 const log = logger('cli.proxy');
@@ -123,14 +124,15 @@ export function register(program: Command): void {
     .command('http-tap')
     .description('Passive traffic manager: captures the primary\'s port on an interface (CAP_NET_RAW), samples request metadata, mirrors and compares')
     .option('--interface <name>', 'network interface to capture on', 'lo')
-    .option('--ring-mb <n>', 'size of the kernel packet ring in MiB (1 MiB blocks)', positiveInt, 16))
-    .action(async (o: ProxyOptions & { interface: string; ringMb: number }) => {
+    .option('--ring-mb <n>', 'size of the kernel packet ring in MiB (1 MiB blocks)', positiveInt, 16)
+    .option('--window-ms <n>', WINDOW_MS_HELP, nonNegativeInt, DEFAULT_WINDOW_MS))
+    .action(async (o: ProxyOptions & { interface: string; ringMb: number; windowMs: number }) => {
       const config = await resolveProxyConfig(o);
       const primary = new URL(config.routes.find((r) => r.name === 'default')?.primary ?? config.routes[0]?.primary ?? 'http://-');
       const port = Number(primary.port || (primary.protocol === 'https:' ? 443 : 80));
       if (primary.protocol !== 'http:' || !port) throw new ShadowplaneError('SHADOWPLANE_ERR_CONFIG_INVALID', 'http-tap needs an http:// primary (its port is the one captured)', [{ path: '--primary', message: 'must be an http:// URL' }]);
       const proxy = new TrafficProxy(config);
-      const tap = new HttpTap(proxy, { interface: o.interface, port, ringBytes: o.ringMb << 20 });
+      const tap = new HttpTap(proxy, { interface: o.interface, port, ringBytes: o.ringMb << 20, windowMs: o.windowMs });
       try {
         await tap.start();
       } catch (err) {

@@ -83,8 +83,9 @@ export class ShadowMirror implements MirrorTap {
     const data = metas.filter((m) => m.op !== undefined);
     if (data.length === 0) return;
     const write = data.some((m) => m.op === 'write');
-    // Same hash as the proxy's pre-selection, so the two rates nest exactly.
-    if (sampleUnit(`m:${query.requestId}`) >= (write ? this.writeRate : this.readRate)) return;
+    // Same hash as the proxy's pre-selection, so the two rates nest exactly; a tap's windowed capture
+    // pre-selected at rate / captureShare within its windows, so the share thins at that scale too.
+    if (sampleUnit(`m:${query.requestId}`) >= (write ? this.writeRate : this.readRate) / (query.captureShare ?? 1)) return;
     this.stats.offered++;
     if (data.length === 1) this.mix.record(data[0]);
     if (this.queue.length >= this.maxQueue) { this.stats.droppedFull++; return; }

@@ -157,6 +157,7 @@ export class QueryReporter {
         user: query.user, requestId: query.requestId, at: query.at,
         ...(rate > 0 ? { samplingRate: rate } : {}),
         ...(query.error !== undefined ? { error: query.error } : {}),
+        ...(query.samplingRate !== undefined ? { samplingRate: query.samplingRate } : {}),
       };
       const tables = meta.tables.length > 0 ? meta.tables : [undefined];
       for (const t of tables) {

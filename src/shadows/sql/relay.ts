@@ -26,6 +26,13 @@ export interface KeptQuery {
   readonly sampled: boolean;
   /** Whether it was pre-selected for the shadow mirror (at the mirror's largest rate). */
   readonly mirror: boolean;
+  /**
+   * The tap's: the probability telemetry kept this query with, when below 1 (carried on its events
+   * so estimates weigh it right), and the share of time its capture window covers, when below 1
+   * (its verdicts were drawn at rate / captureShare within the window).
+   */
+  readonly samplingRate?: number;
+  readonly captureShare?: number;
 }
 
 /** Counters kept by the byte path (all since start). */

@@ -47,6 +47,12 @@ export interface TapCounters {
   sessionsOverflow: number;
   /** Sessions on the port that did not start like PostgreSQL. */
   notPostgres: number;
+  /** Capture windows opened (windowed capture; see docs/sql.md, "What a sampled tap sees"). */
+  windows: number;
+  /** Kept queries still open when their window's capture was switched off: not reported. */
+  windowCut: number;
+  /** Share of time since start the capture's gates covered (1 when continuous). */
+  captureShare: number;
 }
 
 /** Counters of a PgTap: the capture side's and the parsing side's. */
@@ -62,6 +68,8 @@ export interface CaptureOptions {
   mirrorRate: number;
   ringBytes: number;
   blockBytes: number;
+  /** Length of a capture window in ms; 0 captures continuously (see DEFAULT_WINDOW_MS). */
+  windowMs: number;
   /** HTTP: the request-id header (its value is the sampling id when present). */
   idHeader?: string;
   /** HTTP: request and response bodies of mirrored exchanges are kept up to this size. */
@@ -89,7 +97,16 @@ export interface PgTapOptions extends ReporterOptions {
   blockBytes?: number;
   /** Time source of the mirror-rate poll; default the wall clock (the capture thread times queries in C). */
   clock?: Clock;
+  /** Capture window length in ms (default DEFAULT_WINDOW_MS); 0 captures continuously at every rate. */
+  windowMs?: number;
 }
+
+/**
+ * Default length of a capture window. Below a rate of 25 % (the larger of the telemetry and mirror
+ * rates) the tap captures only in windows of this length covering that share of time; see
+ * docs/sql.md, "What a sampled tap sees".
+ */
+export const DEFAULT_WINDOW_MS = 50;
 
 /** The compiled tap, or the reason it cannot be loaded. */
 export function tapBinding<R = NativeQuery>(): TapBinding<R> | Error {
@@ -120,6 +137,7 @@ export class PgTap extends RatedSource {
       interface: this.options.interface, port: this.options.port, protocol: 'pg', sampleRate: this.sampleRate,
       mirrorRate: this.options.mirror?.maxRate() ?? 0,
       ringBytes: this.options.ringBytes ?? 16 << 20, blockBytes: this.options.blockBytes ?? 1 << 20,
+      windowMs: this.options.windowMs ?? DEFAULT_WINDOW_MS,
     }, (queries) => this.deliver(queries)).handle;
     if (this.options.mirror) this.pollMirrorRate();
   }
@@ -156,6 +174,6 @@ export function zeroTapCounters(): TapCounters {
   return {
     queries: 0, skippedAfterError: 0, framingLost: 0, backlogDropped: 0, packets: 0, kernelPackets: 0, kernelDrops: 0,
     truncated: 0, sessions: 0, active: 0, midstream: 0, unsynced: 0, resynced: 0, gaps: 0, tlsSkipped: 0, cancels: 0,
-    mismatches: 0, unknownStatement: 0, sessionsOverflow: 0, notPostgres: 0,
+    mismatches: 0, unknownStatement: 0, sessionsOverflow: 0, notPostgres: 0, windows: 0, windowCut: 0, captureShare: 0,
   };
 }

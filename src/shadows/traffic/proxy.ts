@@ -41,6 +41,8 @@ export interface SampledExchange {
   readonly latencyMs: number;
   /** When the request arrived, clock ms. */
   readonly at: number;
+  /** The probability it was kept with, when that is not the configured rate (a tap's capture windows). */
+  readonly samplingRate?: number;
 }
 
 /** A routed request as the proxy handles it. */
@@ -374,7 +376,7 @@ export class TrafficProxy {
       latencyMs: Math.round(x.latencyMs * 1000) / 1000,
       status: x.status,
       requestId: x.requestId,
-      samplingRate: this.config.control!.sampleRate,
+      samplingRate: x.samplingRate ?? this.config.control!.sampleRate,
       at: Math.round(x.at),
     };
     if (x.error) ev.error = x.error;

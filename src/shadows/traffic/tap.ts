@@ -11,7 +11,7 @@ import http from 'node:http';
 import type { RouteConfig } from './config.js';
 import { stripHopByHop, shadowHost } from './http-util.js';
 import type { TrafficProxy } from './proxy.js';
-import { tapBinding, zeroTapCounters, type TapBinding, type TapCounters } from '../sql/tap.js';
+import { DEFAULT_WINDOW_MS, tapBinding, zeroTapCounters, type TapBinding, type TapCounters } from '../sql/tap.js';
 
 /** One finished exchange as the addon hands it over. */
 interface NativeExchange {
@@ -28,6 +28,8 @@ interface NativeExchange {
   status: number;
   sampled: boolean;
   mirror: boolean;
+  /** The probability telemetry kept it with, when below 1 (windowed capture: the window's share times the in-window rate). */
+  samplingRate?: number;
   /** Mirrored exchanges: the response head, and its body within the capture limit. */
   responseHead?: string;
   responseBody?: Buffer;
@@ -50,6 +52,8 @@ export interface HttpTapOptions {
   port: number;
   ringBytes?: number;
   blockBytes?: number;
+  /** Capture window length in ms (default DEFAULT_WINDOW_MS); 0 captures continuously at every rate. */
+  windowMs?: number;
 }
 
 /** Parses a request head: method, target and headers (lower-case names, repeated ones joined). */
@@ -98,6 +102,7 @@ export class HttpTap {
       interface: this.options.interface, port: this.options.port, protocol: 'http',
       sampleRate: this.proxy.sink ? control!.sampleRate : 0, mirrorRate: this.preselectedAt,
       ringBytes: this.options.ringBytes ?? 16 << 20, blockBytes: this.options.blockBytes ?? 1 << 20,
+      windowMs: this.options.windowMs ?? DEFAULT_WINDOW_MS,
       idHeader: control?.requestIdHeader ?? 'x-request-id',
       captureBytes: Math.max(0, ...routes.map((r) => Math.max(r.mirror.maxBodyBytes, r.compare.maxBodyBytes))),
     }, (records) => { for (const x of records) this.exchange(x); }).handle;
@@ -130,7 +135,7 @@ export class HttpTap {
       this.counts.events++;
       this.proxy.emit({
         route, headers, method, url, requestId: x.requestId, status: x.status, error: failed ? `http_${x.status}` : undefined,
-        bytes: x.bytes, latencyMs: x.latencyMs, at: x.at,
+        bytes: x.bytes, latencyMs: x.latencyMs, at: x.at, samplingRate: x.samplingRate,
       });
     }
     if (!x.mirror || !route.mirror || !route.shadow) return;

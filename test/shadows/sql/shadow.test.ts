@@ -13,6 +13,8 @@ import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { PgProxy } from '../../../src/shadows/sql/proxy.js';
 import { ShadowMirror } from '../../../src/shadows/sql/mirror.js';
+import { extractMetadata, initParser } from '../../../src/shadows/sql/metadata.js';
+import { sampleUnit } from '../../../src/ingest/sampler.js';
 import { createShadow } from '../../../src/shadows/sql/schema.js';
 import { WorkloadDriver, findKnee } from '../../../src/shadows/sql/workload.js';
 import { recommendCapacity } from '../../../src/shadows/sql/capacity.js';
@@ -29,6 +31,20 @@ const count = async (url: string, sql: string): Promise<number> => {
   await c.connect();
   try { return Number((await c.query(sql)).rows[0].n); } finally { await c.end(); }
 };
+
+test('queries a windowed tap pre-selected are thinned at the scale of its capture share', async () => {
+  await initParser();
+  const metas = extractMetadata('SELECT abalance FROM pgbench_accounts WHERE aid = 1');
+  // The tap pre-selected at readRate / captureShare inside its windows: the shares nest at that scale.
+  const mirror = new ShadowMirror({ shadowUrl: pgUrl(SHADOW), writeRate: 0.01, readRate: 0.01, maxQueue: 100_000 });
+  const ids = Array.from({ length: 2000 }, (_, i) => `tap-${i}`);
+  for (const requestId of ids) {
+    mirror.offer({ requestId, user: 'u', sql: 'SELECT abalance FROM pgbench_accounts WHERE aid = 1', at: 0, latencyMs: 1, bytes: 1, sampled: false, mirror: true, captureShare: 0.02 }, metas);
+  }
+  const expected = ids.filter((id) => sampleUnit(`m:${id}`) < 0.5).length;
+  assert.ok(expected > 800 && expected < 1200);
+  assert.equal(mirror.stats.offered, expected);
+});
 
 describe('shadow instance', async () => {
   const available = await postgresAvailable();
