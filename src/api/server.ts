@@ -18,6 +18,7 @@ import { queryRoutes } from './routes/query.js';
 import { targetRoutes } from './routes/targets.js';
 import { controlRoutes } from './routes/control.js';
 import { anomalyRoutes } from './routes/anomalies.js';
+import { learnedRoutes } from './routes/learned.js';
 import { shadowRoutes } from './routes/shadows.js';
 import { streamRoutes } from './routes/stream.js';
 import { uiRoutes } from '../ui/routes.js';
@@ -58,6 +59,7 @@ export function buildApi(service: ShadowplaneService): FastifyInstance {
     queryRoutes(scoped, service);
     controlRoutes(scoped, service);
     anomalyRoutes(scoped, service);
+    learnedRoutes(scoped, service);
     shadowRoutes(scoped, service);
     streamRoutes(scoped, service);
     uiRoutes(scoped);

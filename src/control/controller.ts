@@ -22,6 +22,9 @@ import { parseControlSettings, type ControlSettings } from './settings.js';
 import type { TargetRegistry } from './targets.js';
 import { parseResponseRules, type ResponseRule } from './respond.js';
 import { RuleResponder } from './responder.js';
+import { triageAnomaly } from './anomaly.js';
+import { learnedDelayMs, MIN_SCALE_UPS, raiseAlarmLevel, resetAlarmLevel } from './learned.js';
+import type { AnomalyRecord, TriageState } from '../model/detect.js';
 import type { ShadowRegistry } from './shadows/registry.js';
 
 /** What the controller needs from the service. */
@@ -322,6 +325,60 @@ export class Controller {
     });
     await this.deps.store.putDecision(record);
     return record;
+  }
+
+  /**
+   * Triages an anomaly event (src/control/anomaly.ts triageAnomaly). A "false-positive" verdict on
+   * a target's own event teaches its loop: the alarm level of the event's top driver rises above
+   * the event's severity (bounded by `anomaly.maxAlarmLevel`), audited as `learn-alarm-level`;
+   * other verdicts keep the level.
+   */
+  async triage(id: string, state: TriageState, who: Requester): Promise<AnomalyRecord> {
+    const before = await this.deps.store.getAnomaly(id);
+    const event = await triageAnomaly(this.deps.store, this.deps.clock.now(), id, state, who);
+    const loop = this.loops.get(event.target);
+    if (state !== 'false-positive' || before?.triageState === 'false-positive' || !loop || event.component !== event.target) return event;
+    await loop.idle();
+    const signal = event.drivers[0]?.signal ?? loop.current.metric ?? 'requests';
+    const change = raiseAlarmLevel(loop.learned, signal, event.severity, loop.current.anomaly, this.deps.clock.now(), who.actor, `event ${id} was a false positive: ${who.why}`);
+    if (change) {
+      await loop.saveState();
+      await this.audit(event.target, 'learn-alarm-level', who, change);
+    }
+    return event;
+  }
+
+  /**
+   * What a target's loop has learned, each value with where it comes from, and how they moved:
+   * headroom, lead time (learned provisioning delay or the configured one), alarm levels.
+   */
+  learned(target: string) {
+    const loop = this.loop(target);
+    const l = loop.learned;
+    const s = loop.current;
+    const stepMs = durationMs(s.interval);
+    const delay = learnedDelayMs(l);
+    const leadSteps = loop.leadSteps();
+    return {
+      target,
+      headroom: { value: l.scaling?.memory.headroom ?? null, max: s.headroomMax, learnedFor: l.scaling ? { signal: l.scaling.signal, stepSeconds: l.scaling.stepMs / 1000 } : null },
+      leadTime: {
+        steps: leadSteps, seconds: (leadSteps * stepMs) / 1000, source: s.leadTime === 'learned' && delay !== undefined ? 'learned' : 'configured',
+        learnedMs: delay ?? null, configured: s.provisioningDelay, measuredScaleUpsMs: l.scaleUpMs, needed: MIN_SCALE_UPS,
+      },
+      alarm: { threshold: s.anomaly.alarmThreshold, maxLevel: s.anomaly.maxAlarmLevel, levels: l.alarmLevels },
+      history: [...l.history].reverse(),
+    };
+  }
+
+  /** Forgets the alarm level triage taught `signal` (back to the threshold), persists and audits it; SHADOWPLANE_ERR_NOT_FOUND when it has none. */
+  async resetAlarmLevel(target: string, signal: string, who: Requester): Promise<void> {
+    const loop = this.loop(target);
+    await loop.idle();
+    const change = resetAlarmLevel(loop.learned, signal, this.deps.clock.now(), who.actor, `reset: ${who.why}`);
+    if (!change) throw new ShadowplaneError('SHADOWPLANE_ERR_NOT_FOUND', `target "${target}" has no learned alarm level for "${signal}"`);
+    await loop.saveState();
+    await this.audit(target, 'reset-alarm-level', who, change);
   }
 
   /** A decision by id; SHADOWPLANE_ERR_NOT_FOUND otherwise. */

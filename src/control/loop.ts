@@ -17,13 +17,14 @@ import { UnivariateDetector } from '../detect/univariate.js';
 import type { Action, TaskSnapshot } from '../model/action.js';
 import type { Score } from '../model/detect.js';
 import type { Forecast } from '../model/forecast.js';
-import type { Condition, ConditionType, ControlState, DecisionInputs, DecisionRecord, DecisionStep, Overrides } from '../model/decision.js';
+import type { Condition, ConditionType, ControlState, DecisionInputs, DecisionRecord, DecisionStep, LearnedState, Overrides } from '../model/decision.js';
 import type { Logger } from '../obs/log.js';
 import { OnlineForecaster } from '../plan/online-forecast.js';
 import { decideScaling, initialScalingMemory, type ScalingDecision, type ScalingMemory, type ScalingPolicyConfig } from '../plan/scaling.js';
 import { bucket, granularityForStep } from '../store/query.js';
 import { OTHER_KEY, type Window } from '../store/window.js';
-import { limitValue, MAX_COMPONENT_METRICS, storedHandover, TargetAnomalies, type AnomalyHandover, type TargetRisk } from './anomaly.js';
+import { limitValue, MAX_COMPONENT_METRICS, storedHandover, TargetAnomalies, type AnomalyHandover, type TargetAlarm, type TargetRisk } from './anomaly.js';
+import { emptyLearned, learnedDelayMs, noteHeadroom, recordScaleUp } from './learned.js';
 import type { ShadowStore } from '../store/store.js';
 import type { Submission } from '../exec/executor.js';
 import { forecasterOf, scalingPolicyOf, stepsOf, type ControlSettings } from './settings.js';
@@ -98,6 +99,8 @@ export class TargetLoop {
    */
   private readyAt: { at: number; ready: number }[] = [];
   private stepIndex = 0;
+  /** True once the policy decided a tick since open. */
+  private decided = false;
   private conditions = new Map<ConditionType, Condition>();
   /** The task this loop submitted that has not ended yet (at most one: `execute` refuses while it runs). */
   private inFlight: { readonly taskId: string; readonly from: number; readonly to: number } | undefined;
@@ -164,16 +167,29 @@ export class TargetLoop {
     this.actuator = actuator;
   }
 
-  /** Applies new settings: the forecaster and the policy memory start again from the stored history on the next tick. */
+  /**
+   * Applies new settings: the forecaster and the detectors start again from the stored history on
+   * the next tick. What the loop learned stays unless the settings invalidate it (another demand
+   * signal or step length): at open the whole scaling memory is restored, after a settings change
+   * its headroom (within the new bounds) while the stabilization window starts again.
+   */
   configure(settings: ControlSettings): void {
+    // before the first decision since open, the whole memory is resumed
+    const opening = !this.decided;
     this.settings = settings;
     this.policy = scalingPolicyOf(settings);
     this.stepMs = durationMs(settings.interval);
     this.forecaster = new OnlineForecaster(forecasterOf(settings));
-    this.detector = new UnivariateDetector(`${this.target}:demand`);
+    this.detector = new UnivariateDetector(`${this.target}:demand`, { alarm: { alarmScore: settings.anomaly.alarmThreshold, rearmSteps: settings.anomaly.rearmSteps } });
     if (this.anomalies) this.handover = this.anomalies.handover();
     this.anomalies = undefined;
     this.memory = initialScalingMemory(this.policy);
+    const kept = this.state.learned?.scaling;
+    if (kept && kept.signal === (settings.metric ?? 'requests') && kept.stepMs === this.stepMs) {
+      const headroom = Math.min(this.policy.headroomMax, Math.max(this.policy.headroomMin, kept.memory.headroom));
+      this.memory = opening ? { ...kept.memory, headroom } : { ...this.memory, headroom };
+      if (opening) this.stepIndex = kept.step;
+    }
     this.demand = [];
     this.observedUntil = undefined;
     this.seenData = false;
@@ -307,7 +323,7 @@ export class TargetLoop {
       this.lastValue = value;
       this.forecaster.observe(value);
       this.score = this.detector.update(t + this.stepMs, value);
-      this.anomalies ??= new TargetAnomalies(this.target, [s.metric ?? 'requests', ...metrics.keys], s.risk, this.handover);
+      this.anomalies ??= new TargetAnomalies(this.target, [s.metric ?? 'requests', ...metrics.keys], s.risk, this.handover, this.alarm());
       // an observe-only target's serving capacity is unknown: no utilisation limit to score
       const ready = this.actuator ? this.readyDuring(t, end) : 0;
       const values = [value, ...this.anomalies.metrics.map((k) => meanOf(metrics.steps.get(k)?.get(t)))];
@@ -370,6 +386,38 @@ export class TargetLoop {
     return record;
   }
 
+  /** What this loop has learned (created empty on first use). */
+  get learned(): LearnedState {
+    return (this.state.learned ??= emptyLearned());
+  }
+
+  /**
+   * The pre-allocation lead time in steps: the learned provisioning delay once enough scale-ups
+   * were measured (settings `leadTime: learned`), else `provisioningDelay`; at most what the
+   * forecast reaches.
+   */
+  leadSteps(): number {
+    const s = this.settings;
+    const learned = s.leadTime === 'learned' && this.state.learned ? learnedDelayMs(this.state.learned) : undefined;
+    if (learned === undefined) return stepsOf(s.provisioningDelay, this.stepMs);
+    return Math.min(Math.ceil(learned / this.stepMs), forecasterOf(s).horizon - 1);
+  }
+
+  /** How the detectors alarm: the `anomaly` settings and the levels triage taught. */
+  private alarm(): TargetAlarm {
+    const a = this.settings.anomaly;
+    return { threshold: a.alarmThreshold, rearmSteps: a.rearmSteps, quietMs: durationMs(a.quiet), levelOf: (signal) => this.state.learned?.alarmLevels[signal] };
+  }
+
+  /** Keeps the policy's memory with the control state (written every tick, so a restart resumes it). */
+  private async keepScaling(at: number, scaling: ScalingDecision): Promise<void> {
+    const l = this.learned;
+    const before = l.scaling?.memory.headroom;
+    l.scaling = { signal: this.settings.metric ?? 'requests', stepMs: this.stepMs, step: this.stepIndex, memory: scaling.memory };
+    if (before !== scaling.memory.headroom) noteHeadroom(l, scaling.memory.headroom, at, scaling.behavior.find((b) => b.step === 'refinement')?.note ?? 'trigger refinement');
+    await this.saveState();
+  }
+
   /** Reads the steps completed by `now`, writes the anomaly events they changed, expires overrides whose period ended. */
   private async catchUp(now: number): Promise<void> {
     await this.observe(now - (now % this.stepMs));
@@ -382,7 +430,7 @@ export class TargetLoop {
     const s = this.settings;
     return {
       signal: s.metric ?? 'requests', demand: this.demand.at(-1) ?? 0, windows: this.windows, minWindows: s.minWindows, stepSeconds: this.stepMs / 1000,
-      ready: cap.ready, booting: cap.booting, capacityPerUnit: s.capacityPerUnit, provisioningDelaySteps: stepsOf(s.provisioningDelay, this.stepMs),
+      ready: cap.ready, booting: cap.booting, capacityPerUnit: s.capacityPerUnit, provisioningDelaySteps: this.leadSteps(),
     };
   }
 
@@ -412,6 +460,8 @@ export class TargetLoop {
       provisioningDelaySteps: record.inputs.provisioningDelaySteps, forecast: forecast ?? undefined, memory: this.memory,
     }, this.policy);
     this.memory = scaling.memory;
+    this.decided = true;
+    await this.keepScaling(record.at, scaling);
     Object.assign(record, { recommendation: recommendationOf(scaling), steps: [...scaling.behavior] });
     const active = forecast !== null;
     await this.setCondition('ScalingActive', active ? 'True' : 'False', this.state.overrides.pause ? 'Paused' : active ? 'ForecastDriven' : 'ReactiveOnly',
@@ -596,6 +646,8 @@ export class TargetLoop {
       if (applied > (this.state.units ?? this.settings.initialUnits)) this.state.lastScaleUp = { at: record.at, from: a.from, to: applied };
       this.state.units = applied;
     }
+    // how long capacity really took to arrive: the provisioning delay the lead time learns
+    if (snap.state === 'succeeded' && a.to > a.from) recordScaleUp(this.learned, last.at - snap.transitions[0].at, last.at);
     // cleared in the same synchronous step that confirms the units, so no tick sees neither
     if (this.inFlight?.taskId === snap.id) this.inFlight = undefined;
     if (applied !== undefined) await this.saveState();

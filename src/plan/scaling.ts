@@ -113,7 +113,7 @@ export interface ScalingPolicyConfig {
 export const DEFAULT_SCALING_POLICY: ScalingPolicyConfig = {
   targetUtilisation: 0.95,
   forecastLevel: 90,
-  reactiveAboveUse: 1,
+  reactiveAboveUse: 0.9,
   reactiveTargetUtilisation: 0.8,
   proactiveBelowUse: 0.8,
   observedWindow: 3,

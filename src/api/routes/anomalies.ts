@@ -9,7 +9,6 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { MAX_TIME_MS, TargetName } from '../../core/schema.js';
 import { ShadowplaneError } from '../../core/errors.js';
-import { triageAnomaly } from '../../control/anomaly.js';
 import type { TriageState } from '../../model/detect.js';
 import type { ShadowplaneService } from '../../service.js';
 import { requester, Who } from '../who.js';
@@ -54,9 +53,9 @@ export function anomalyRoutes(app: FastifyInstance, service: ShadowplaneService)
 
   app.put<{ Params: Static<typeof IdParams>; Body: Static<typeof TriageBody> }>(
     '/v1/anomalies/:id/triage',
-    { schema: { tags, summary: 'Triage an anomaly event: acknowledged, resolved or false-positive (open -> any; acknowledged -> resolved | false-positive; resolved -> false-positive).', params: IdParams, body: TriageBody, security } },
+    { schema: { tags, summary: 'Triage an anomaly event: acknowledged, resolved or false-positive (open -> any; acknowledged -> resolved | false-positive; resolved -> false-positive). A false positive raises the alarm level of its top driver for its target (GET /v1/targets/{target}/learned).', params: IdParams, body: TriageBody, security } },
     async (req) => {
-      return triageAnomaly(store, service.clock.now(), req.params.id, req.body.state as TriageState, requester(req, req.body));
+      return controller.triage(req.params.id, req.body.state as TriageState, requester(req, req.body));
     },
   );
 

@@ -21,7 +21,7 @@
 import { copyFile, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ShadowplaneError } from '../../core/errors.js';
-import { LatencyTrigger } from './latency-trigger.js';
+import { LatencyTrigger, type LatencyTriggerOptions } from './latency-trigger.js';
 import { buildPolicy } from './policies/index.js';
 import type { FastTier, PlacementPolicy } from './policies/policy.js';
 import type { TierProfile } from './profile.js';
@@ -55,6 +55,8 @@ export interface VolumeConfig {
    * than this (see LatencyTrigger). Infinity turns the latency trigger off; errors still fail over.
    */
   readonly failoverLatencyMs: number;
+  /** The rest of the latency trigger (factor over the baseline, window, slow I/Os that fire it); LATENCY_TRIGGER_DEFAULTS for what is not given. */
+  readonly failoverTrigger?: Partial<LatencyTriggerOptions>;
 }
 
 /** Where a volume's I/O goes: the live file, or the shadow after failover. */
@@ -183,6 +185,13 @@ export class Volume {
     });
     if (!(config.copyBudgetMiBps > 0)) problems.push({ path: 'copyBudgetMiBps', message: 'must be positive' });
     if (!(config.failoverLatencyMs > 0)) problems.push({ path: 'failoverLatencyMs', message: 'must be positive (Infinity turns the latency trigger off)' });
+    else {
+      try {
+        new LatencyTrigger(config.failoverLatencyMs, config.failoverTrigger);
+      } catch (err) {
+        problems.push({ path: 'failoverTrigger', message: (err as Error).message });
+      }
+    }
     if (problems.length > 0) throw new ShadowplaneError('SHADOWPLANE_ERR_VALIDATION', `volume ${config.name} is misconfigured`, problems);
 
     const live = await TierStore.open(config.live, join(config.dir, 'live'), `${config.name}.img`, config.blockSize, config.blocks, Infinity);
@@ -198,7 +207,7 @@ export class Volume {
     }
     const shadowStore = await TierStore.open(config.shadow, shadowDir, `${config.name}.img`, config.blockSize, config.blocks, Infinity);
     const staleListPath = join(shadowDir, `${config.name}.stale.json`);
-    const vol = new Volume(config, new LatencyTrigger(config.failoverLatencyMs), live, shadowStore, [], staleListPath);
+    const vol = new Volume(config, new LatencyTrigger(config.failoverLatencyMs, config.failoverTrigger), live, shadowStore, [], staleListPath);
     const stale = await readFile(staleListPath, 'utf8').then((text) => JSON.parse(text) as number[], () => []);
     for (const b of stale) vol.staleOnShadow.add(b);
     if (stale.length > 0) vol.scheduleShadowRepair(0);

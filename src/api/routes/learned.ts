@@ -1,0 +1,34 @@
+/**
+ * What a target's loop has learned (src/control/learned.ts): headroom, lead time, alarm levels,
+ * each with its source and history; and forgetting an alarm level a triage verdict taught.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import { TargetName } from '../../core/schema.js';
+import type { ShadowplaneService } from '../../service.js';
+import { requester, Who } from '../who.js';
+
+const TargetParams = Type.Object({ target: TargetName });
+const SignalParams = Type.Object({ target: TargetName, signal: Type.String({ minLength: 1, maxLength: 300, description: 'The driver signal (`requests`, a metric key).' }) });
+const ResetBody = Type.Object({ ...Who }, { additionalProperties: false });
+
+/** GET /v1/targets/{target}/learned, DELETE /v1/targets/{target}/learned/alarm-levels/{signal}. */
+export function learnedRoutes(app: FastifyInstance, service: ShadowplaneService): void {
+  const tags = ['control'];
+  const { controller } = service;
+
+  app.get<{ Params: Static<typeof TargetParams> }>(
+    '/v1/targets/:target/learned',
+    { schema: { tags, summary: 'What the target\'s loop has learned and kept across restarts: headroom (trigger refinement), lead time (measured provisioning delay, or the configured one until enough scale-ups were measured), alarm levels taught by false-positive verdicts; with the history of their changes, newest first.', params: TargetParams } },
+    async (req) => controller.learned(req.params.target),
+  );
+
+  app.delete<{ Params: Static<typeof SignalParams>; Body: Static<typeof ResetBody> }>(
+    '/v1/targets/:target/learned/alarm-levels/:signal',
+    { schema: { tags, summary: 'Forget the alarm level false-positive verdicts taught a driver signal: events open at the alarm threshold again. Persisted and audited.', params: SignalParams, body: ResetBody, security: [{ bearer: [] }] } },
+    async (req) => {
+      await controller.resetAlarmLevel(req.params.target, req.params.signal, requester(req, req.body));
+      return controller.learned(req.params.target);
+    },
+  );
+}
