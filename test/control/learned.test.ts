@@ -16,9 +16,8 @@ import { validateConfig } from '../../src/config.js';
 import type { AnomalyRecord } from '../../src/model/detect.js';
 import type { AuditEntry, DecisionRecord } from '../../src/model/decision.js';
 import { ShadowplaneService } from '../../src/service.js';
-import { PostgresStore } from '../../src/store/postgres.js';
 import { T0 } from '../helpers/service.js';
-import { TEST_PG_URL, postgresSkipReason, uniqueSchema } from '../helpers/postgres.js';
+import { onBothStores, type StoreChoice, type StoreDrop } from '../helpers/postgres.js';
 
 const MIN = 60_000;
 /** The fleet takes 2 minutes to boot a unit; the settings say 5 (what the lead time learns away from). */
@@ -40,7 +39,7 @@ interface Learned {
   history: { key: string; from: number | null; to: number | null; why: string; actor?: string }[];
 }
 
-function learnedSuite(name: string, storeConfig: () => Promise<Record<string, unknown> | string>, dropStore: (store: Record<string, unknown>) => Promise<void>) {
+function learnedSuite(name: string, storeConfig: StoreChoice, dropStore: StoreDrop) {
   describe(`learned state on ${name}`, () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'sp-learned-'));
     let store: Record<string, unknown> = {};
@@ -157,15 +156,4 @@ function learnedSuite(name: string, storeConfig: () => Promise<Record<string, un
   });
 }
 
-learnedSuite('SQLite', async () => ({}), async () => undefined);
-
-learnedSuite(
-  'PostgreSQL',
-  async () => (await postgresSkipReason()) ?? { backend: 'postgres', postgres: { url: TEST_PG_URL, schema: uniqueSchema('sp_learned') } },
-  async (store) => {
-    const pg = store.postgres as { url: string; schema: string };
-    const s = new PostgresStore(pg);
-    await s.dropSchema();
-    await s.close();
-  },
-);
+onBothStores('sp_learned', learnedSuite);
