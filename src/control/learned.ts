@@ -2,7 +2,7 @@
  * What a target's loop learns from outcomes, kept in its control state (ControlState.learned, so
  * in the Shadow Store of either backend) so that it survives restarts:
  * - the scaling policy's memory, headroom first (trigger refinement from forecast misses);
- * - the provisioning delay, measured on the executor's successful scale-ups, used as the
+ * - the provisioning delay, measured on the scale-ups the executor verified, used as the
  *   pre-allocation lead time (settings `leadTime: learned`);
  * - per driver signal, the alarm level "false-positive" triage verdicts raised.
  * Every change worth reading is appended to a bounded history. The forecaster's interval

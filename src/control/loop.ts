@@ -646,8 +646,9 @@ export class TargetLoop {
       if (applied > (this.state.units ?? this.settings.initialUnits)) this.state.lastScaleUp = { at: record.at, from: a.from, to: applied };
       this.state.units = applied;
     }
-    // how long capacity really took to arrive: the provisioning delay the lead time learns
-    if (snap.state === 'succeeded' && a.to > a.from) recordScaleUp(this.learned, last.at - snap.transitions[0].at, last.at);
+    // How long capacity really took to arrive, the provisioning delay the lead time learns: only
+    // when the executor saw it serve (a verified task); an actuator's answer says nothing of that.
+    if (snap.state === 'succeeded' && a.to > a.from && snap.transitions.some((x) => x.to === 'verifying')) recordScaleUp(this.learned, last.at - snap.transitions[0].at, last.at);
     // cleared in the same synchronous step that confirms the units, so no tick sees neither
     if (this.inFlight?.taskId === snap.id) this.inFlight = undefined;
     if (applied !== undefined) await this.saveState();

@@ -16,6 +16,8 @@
  *  4. trigger refinement: the headroom rises when under-provisioning is seen or the forecast's upper
  *     bound is missed more often than its nominal level allows, and decays slowly otherwise,
  *     always within [headroomMin, headroomMax].
+ * `calculateScaling` is the calculator (1, 2 and 4: the recommendation); `BEHAVIOR_STAGES` apply 3
+ * in order, as the Kubernetes HPA separates its replica calculator from its behaviors.
  */
 import type { Forecast } from '../model/forecast.js';
 
