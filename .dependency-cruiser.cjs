@@ -47,7 +47,8 @@ const ROOMS = [
     types: ['service.ts'],
   },
   { name: 'ui', from: ['ui/'], may: [] },
-  { name: 'demo', from: ['demo/'], may: [...BASE, 'obs/', 'store/', 'ingest/', 'config.ts', 'shadows/traffic/'], types: ['service.ts'] },
+  // The demo target's control settings are parsed (defaults filled) as any target's are.
+  { name: 'demo', from: ['demo/'], may: [...BASE, 'obs/', 'store/', 'ingest/', 'config.ts', 'control/settings.ts', 'shadows/traffic/'], types: ['service.ts'] },
   { name: 'service', from: ['service.ts'], may: [...PURE, 'obs/', 'store/', 'ingest/', 'exec/', 'control/', 'export/', 'config.ts', 'api/', 'demo/'] },
   { name: 'cli', from: ['cli/'], may: ['*'] },
 ];

@@ -20,6 +20,7 @@ import { targetRoutes } from './routes/targets.js';
 import { controlRoutes } from './routes/control.js';
 import { capacityRoutes } from './routes/capacity.js';
 import { anomalyRoutes } from './routes/anomalies.js';
+import { learnedRoutes } from './routes/learned.js';
 import { shadowRoutes } from './routes/shadows.js';
 import { streamRoutes } from './routes/stream.js';
 import { uiRoutes } from '../ui/routes.js';
@@ -67,7 +68,8 @@ export function buildApi(service: ShadowplaneService): FastifyInstance {
     await scoped.register(queryRoutes, { settings: service.config.store, granularities, clock, targets, store, engine: service.engine });
     await scoped.register(controlRoutes, { controller, clock });
     await scoped.register(capacityRoutes, { capacity: service.capacity, controller, store });
-    await scoped.register(anomalyRoutes, { controller, store, clock });
+    await scoped.register(anomalyRoutes, { controller, store });
+    await scoped.register(learnedRoutes, { controller });
     await scoped.register(shadowRoutes, { shadows: service.shadows });
     await scoped.register(streamRoutes, { events: service.events });
     uiRoutes(scoped);

@@ -3,6 +3,7 @@ import { InvalidArgumentError } from 'commander';
 import { accessSync, constants, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { ShadowplaneError } from '../core/errors.js';
+import { durationMs } from '../core/schema.js';
 
 /** Prints an error for a person: the code, the message and each field problem on its own line. */
 export function reportCliError(err: unknown): void {
@@ -32,6 +33,19 @@ export function nonNegativeInt(value: string): number {
 
 /** The taps' `--window-ms` option: help text shared by pg-tap and http-tap. */
 export const WINDOW_MS_HELP = 'capture window length in ms: below a rate of 25 % the capture is on only in windows covering that share of time (0: capture continuously)';
+
+/** Commander parser for a number >= 1 (a factor). */
+export function atLeastOne(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 1) throw new InvalidArgumentError('must be a number >= 1');
+  return n;
+}
+
+/** Commander parser for a duration such as 30s, 5m or 1h, in ms. */
+export function durationFlag(value: string): number {
+  if (!/^[0-9]+(ms|s|m|h|d)$/.test(value)) throw new InvalidArgumentError('must be a duration such as 30s, 5m, 1h or 7d');
+  return durationMs(value);
+}
 
 /** Commander parser for a number in [0, 1]. */
 export function unitFraction(value: string): number {

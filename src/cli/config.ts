@@ -1,9 +1,27 @@
 /** `shadowplane config check FILE` and `shadowplane config docs`. */
 import type { Command } from 'commander';
 import { ConfigSchema, loadConfigFile } from '../config.js';
-import { configReference } from '../core/config-docs.js';
+import { configReference, type FlagsSection } from '../core/config-docs.js';
 import { withDemo } from '../demo/feed.js';
 import { reportCliError } from './common.js';
+
+/** The shadow components whose flags `config docs` lists (their thresholds are set there). */
+const COMPONENT_COMMANDS = [['stream', 'serve'], ['volume', 'serve']] as const;
+
+/** The flags of the shadow components' commands of `program`, for `config docs`. */
+export function componentFlags(program: Command): FlagsSection[] {
+  return COMPONENT_COMMANDS.flatMap((path) => {
+    let cmd: Command | undefined = program;
+    for (const name of path) cmd = cmd?.commands.find((c) => c.name() === name);
+    if (!cmd) return [];
+    const flags = cmd.options.map((o) => ({
+      flags: o.flags,
+      default: o.defaultValueDescription ?? (o.defaultValue === undefined ? '*unset*' : `\`${String(o.defaultValue)}\``),
+      description: o.description,
+    }));
+    return [{ command: path.join(' '), flags }];
+  });
+}
 
 /** Adds the `config` command group. */
 export function register(program: Command): void {
@@ -28,6 +46,6 @@ export function register(program: Command): void {
     .command('docs')
     .description('Print the Markdown reference of every configuration key (docs/config.md).')
     .action(() => {
-      process.stdout.write(configReference(ConfigSchema));
+      process.stdout.write(configReference(ConfigSchema, componentFlags(program)));
     });
 }

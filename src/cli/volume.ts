@@ -5,9 +5,10 @@
  */
 import type { Command } from 'commander';
 import { boundUrl } from '../api/app.js';
-import { positiveInt } from './common.js';
+import { atLeastOne, positiveInt } from './common.js';
 import { runUntilSignal } from './shutdown.js';
 import { startAdmin } from '../shadows/volumes/admin.js';
+import { LATENCY_TRIGGER_DEFAULTS } from '../shadows/volumes/latency-trigger.js';
 import { NbdServer } from '../shadows/volumes/nbd.js';
 import { DEFAULT_PROFILES } from '../shadows/volumes/profile.js';
 import { Volume } from '../shadows/volumes/volume.js';
@@ -29,7 +30,10 @@ export function register(program: Command): void {
     .option('--fast-blocks <n>', 'capacity of the nvme tier in blocks', positiveInt, 1024)
     .option('--ssd-blocks <n>', 'capacity of a second hot tier on the ssd profile, in blocks (0: none)', (v) => (v === '0' ? 0 : positiveInt(v)), 0)
     .option('--copy-budget-mibps <n>', 'bandwidth budget for copies up, MiB/s', positiveInt, 50)
-    .option('--failover-latency-ms <n>', 'floor (ms) of the baseline-relative latency trigger: an I/O is slow above max(floor, 4 x the learned p90)', positiveInt, 25)
+    .option('--failover-latency-ms <n>', 'floor (ms) of the baseline-relative latency trigger: an I/O is slow above max(floor, --failover-factor x the learned p90)', positiveInt, 25)
+    .option('--failover-factor <n>', 'an I/O is slow above this multiple of the learned p90 (and above the floor); >= 1', atLeastOne, LATENCY_TRIGGER_DEFAULTS.factor)
+    .option('--failover-window <n>', 'recent I/Os the latency trigger counts slow ones among', positiveInt, LATENCY_TRIGGER_DEFAULTS.window)
+    .option('--failover-min-slow <n>', 'slow I/Os among the last --failover-window that fail the volume over (<= --failover-window)', positiveInt, LATENCY_TRIGGER_DEFAULTS.minSlow)
     .option('--nbd-port <n>', 'NBD port on 127.0.0.1', positiveInt, 10809)
     .option('--http-port <n>', 'HTTP API port on 127.0.0.1', positiveInt, 8710)
     .option('--control-url <url>', 'Shadowplane service base URL: the volume\'s figures go to its Shadow Store as samples of --target, and its own actions (failover, failback, copies up) to the target\'s timeline')
@@ -45,6 +49,9 @@ export function register(program: Command): void {
         ssdBlocks: number;
         copyBudgetMibps: number;
         failoverLatencyMs: number;
+        failoverFactor: number;
+        failoverWindow: number;
+        failoverMinSlow: number;
         nbdPort: number;
         httpPort: number;
         controlUrl?: string;
@@ -64,6 +71,7 @@ export function register(program: Command): void {
           ],
           copyBudgetMiBps: o.copyBudgetMibps,
           failoverLatencyMs: o.failoverLatencyMs,
+          failoverTrigger: { factor: o.failoverFactor, window: o.failoverWindow, minSlow: o.failoverMinSlow },
         });
         const volumes = new Map([[o.name, vol]]);
         const nbd = new NbdServer(volumes);

@@ -87,10 +87,23 @@ class BufferSink implements AnomalyEventSink {
   }
 }
 
+/** How a target's detectors alarm: its `anomaly` settings and the alarm levels triage taught it. */
+export interface TargetAlarm {
+  /** Score at which the detectors alarm and an event opens. */
+  readonly threshold: number;
+  /** Steps the score must stay low before the alarm stage re-arms. */
+  readonly rearmSteps: number;
+  /** An event ends after its score stayed below the close threshold this long (ms). */
+  readonly quietMs: number;
+  /** The learned alarm level of a driver signal, if any: a new event it drives opens only at or above it. */
+  readonly levelOf: (signal: string) => number | undefined;
+}
+
 /**
  * One target's detectors. `signals` are the demand signal then metric keys; the constructor
  * throws RangeError on an empty or duplicated signal list (ComponentDetector's rule). `risk` are
- * the target's risk settings (validated), `handover` what the previous detectors left.
+ * the target's risk settings (validated), `handover` what the previous detectors left, `alarm`
+ * how they alarm.
  */
 export class TargetAnomalies {
   private readonly detector: ComponentDetector;
@@ -109,8 +122,9 @@ export class TargetAnomalies {
     readonly signals: readonly string[],
     risk: ControlSettings['risk'],
     handover: AnomalyHandover,
+    private readonly alarm: TargetAlarm,
   ) {
-    this.detector = new ComponentDetector(target, signals);
+    this.detector = new ComponentDetector(target, signals, { univariate: { alarm: { alarmScore: alarm.threshold, rearmSteps: alarm.rearmSteps } } });
     const inputs = new Map<string, RiskLimitSetting>();
     for (const l of risk.limits) if (!inputs.has(limitSignal(l))) inputs.set(limitSignal(l), l);
     this.limitInputs = [...inputs.values()];
@@ -120,7 +134,7 @@ export class TargetAnomalies {
     ];
     this.risk = new RiskScorer(target, [UTILISATION, ...inputs.keys()], { limits, horizonMs: durationMs(risk.horizon) });
     this.riskValues = new Float64Array(1 + inputs.size);
-    this.tracker = new EventTracker(this.sink);
+    this.tracker = new EventTracker(this.sink, { openThreshold: alarm.threshold, quietMs: alarm.quietMs });
     this.sink.events.push(...handover.pending);
     for (const e of handover.events) this.tracker.restore(e, handover.seenUntil, handover.from);
     this.trackedFrom = handover.from;
@@ -144,7 +158,7 @@ export class TargetAnomalies {
     this.riskValues[0] = utilisation;
     this.riskValues.set(limitValues, 1);
     const risk = this.risk.update(t, this.riskValues, score.ready ? score.value : 0);
-    if (t > this.trackedFrom) this.tracker.observe(this.target, t, score);
+    if (t > this.trackedFrom && !this.heldBack(score)) this.tracker.observe(this.target, t, score);
     this.lastT = Math.max(this.lastT, t);
     this.view = {
       target: this.target, t, ready: risk.ready && score.ready,
@@ -152,6 +166,16 @@ export class TargetAnomalies {
       anomaly: { score: score.value, ready: score.ready, kind: score.reason.kind, drivers: score.drivers }, signals: this.signals,
     };
     return this.view;
+  }
+
+  /**
+   * True when `score` would open an event but stays below the alarm level triage taught its top
+   * driver (an open event carries on as usual).
+   */
+  private heldBack(score: ComponentScore): boolean {
+    if (!score.ready || score.value < this.alarm.threshold || this.tracker.openEvents().length > 0) return false;
+    const level = this.alarm.levelOf(score.drivers[0]?.signal ?? this.signals[0]);
+    return level !== undefined && score.value < level;
   }
 
   /** What detectors replacing these take over: the open events and the events not yet written. */

@@ -11,18 +11,20 @@ import type { Clock } from '../core/clock.js';
 import { durationMs } from '../core/schema.js';
 import type { Config } from '../config.js';
 import { ShadowplaneError } from '../core/errors.js';
-import type { Actuator } from '../exec/actuator.js';
+import type { Actuator, ObservableWorld } from '../exec/actuator.js';
 import { createActuator, parseActuatorConfig, type ActuatorConfig } from '../exec/config.js';
 import { Executor } from '../exec/executor.js';
-import { ReplayActuator } from '../exec/replay.js';
 import type { AuditEntry, Condition, DecisionComponent, DecisionRecord, DecisionStatus, Overrides, PinOverride } from '../model/decision.js';
 import type { Logger } from '../obs/log.js';
 import type { ShadowStore } from '../store/store.js';
-import { TargetLoop, type ActuatorBinding, type LoopDeps } from './loop.js';
+import { decisionRecord, TargetLoop, type ActuatorBinding, type LoopDeps } from './loop.js';
 import { parseControlSettings, type ControlSettings } from './settings.js';
 import type { TargetRegistry } from './targets.js';
 import { parseResponseRules, type ResponseRule } from './respond.js';
 import { RuleResponder } from './responder.js';
+import { triageAnomaly } from './anomaly.js';
+import { learnedDelayMs, MIN_SCALE_UPS, raiseAlarmLevel, resetAlarmLevel } from './learned.js';
+import type { AnomalyRecord, TriageState } from '../model/detect.js';
 import type { ShadowRegistry } from './shadows/registry.js';
 
 /** What the controller needs from the service. */
@@ -59,7 +61,7 @@ const OVERRIDE_KEY = { pause: 'pause', 'dry-run': 'dryRun', review: 'review', pi
 
 /** Runs the control loops of a service. */
 export class Controller {
-  /** Executor for targets whose new capacity can be observed (the replay fleet): tasks are verified. */
+  /** Executor for targets whose actuator's world can be observed (the replay fleet): tasks are verified. */
   readonly executor: Executor;
   /** Executor for targets acted on through webhooks or commands, which report but cannot be observed here. */
   readonly unverifiedExecutor: Executor;
@@ -81,10 +83,7 @@ export class Controller {
       log: deps.execLog,
       settings,
       actuatorFor,
-      observe: async (a) => {
-        const act = this.actuators.get(a.target);
-        return act instanceof ReplayActuator ? act.fleet.ready(a.target) : undefined;
-      },
+      observe: async (a) => this.actuators.get(a.target)?.world?.ready(a.target),
     });
     this.unverifiedExecutor = new Executor({ clock: deps.clock, log: deps.execLog, settings, actuatorFor });
     this.responder = new RuleResponder({ clock: deps.clock, log: deps.execLog, shadows: deps.shadows, settings });
@@ -276,13 +275,11 @@ export class Controller {
     const now = this.deps.clock.now();
     const cap = loop.capacity();
     const current = cap.ready + cap.booting;
-    const record: DecisionRecord = {
-      id: randomUUID(), target, at: now,
-      inputs: { signal: loop.current.metric ?? 'requests', demand: 0, windows: 0, minWindows: loop.current.minWindows, stepSeconds: durationMs(loop.current.interval) / 1000, ready: cap.ready, booting: cap.booting, capacityPerUnit: loop.current.capacityPerUnit, provisioningDelaySteps: 0 },
-      forecast: null, scores: null, recommendation: null, steps: [], overrides: ['force'],
-      action: null, status: 'no-action', reason: 'Forced', message: `keep ${current} units: forced to what is there already`, outcome: null,
+    const inputs = { signal: loop.current.metric ?? 'requests', demand: 0, windows: 0, minWindows: loop.current.minWindows, stepSeconds: durationMs(loop.current.interval) / 1000, ready: cap.ready, booting: cap.booting, capacityPerUnit: loop.current.capacityPerUnit, provisioningDelaySteps: 0 };
+    const record = decisionRecord(target, now, inputs, {
+      overrides: ['force'], reason: 'Forced', message: `keep ${current} units: forced to what is there already`,
       review: { actor: who.actor, at: now, why: who.why, verdict: 'forced' },
-    };
+    });
     if (units !== current) {
       Object.assign(record, { action: { id: record.id, kind: 'scale', from: current, to: units, mode: 'manual' } });
       loop.execute(record);
@@ -324,16 +321,72 @@ export class Controller {
     this.loop(target);
     const now = this.deps.clock.now();
     if (report.at !== undefined && report.at > now + MAX_REPORT_SKEW_MS) throw new ShadowplaneError('SHADOWPLANE_ERR_VALIDATION', 'the report lies in the future', [{ path: '/body/at', message: `must not lie more than ${MAX_REPORT_SKEW_MS / 1000} s in the future` }]);
-    const record: DecisionRecord = {
-      id: randomUUID(), target, at: report.at ?? now,
-      inputs: { signal: 'component', demand: 0, windows: 0, minWindows: 0, stepSeconds: 0, ready: 0, booting: 0, capacityPerUnit: 0, provisioningDelaySteps: 0 },
-      forecast: null, scores: null, recommendation: null, steps: [], overrides: [], action: null, status: 'succeeded',
+    const inputs = { signal: 'component', demand: 0, windows: 0, minWindows: 0, stepSeconds: 0, ready: 0, booting: 0, capacityPerUnit: 0, provisioningDelaySteps: 0 };
+    const record = decisionRecord(target, report.at ?? now, inputs, {
+      status: 'succeeded',
       reason: report.action.replace(/(^|-)([a-z])/g, (_m, _d, c: string) => c.toUpperCase()),
-      message: `${report.component}: ${report.message}`, outcome: null, review: null,
+      message: `${report.component}: ${report.message}`,
       component: { name: report.component, kind: report.kind, action: report.action, evidence: report.evidence ?? {} },
-    };
+    });
     await this.deps.store.putDecision(record);
     return record;
+  }
+
+  /**
+   * Triages an anomaly event (src/control/anomaly.ts triageAnomaly). A "false-positive" verdict on
+   * a target's own event teaches its loop: the alarm level of the event's top driver rises above
+   * the event's severity (bounded by `anomaly.maxAlarmLevel`), audited as `learn-alarm-level`;
+   * other verdicts keep the level.
+   */
+  async triage(id: string, state: TriageState, who: Requester): Promise<AnomalyRecord> {
+    const before = await this.deps.store.getAnomaly(id);
+    const event = await triageAnomaly(this.deps.store, this.deps.clock.now(), id, state, who);
+    const loop = this.loops.get(event.target);
+    if (state !== 'false-positive' || before?.triageState === 'false-positive' || !loop || event.component !== event.target) return event;
+    await loop.idle();
+    const signal = event.drivers[0]?.signal ?? loop.current.metric ?? 'requests';
+    const change = raiseAlarmLevel(loop.learned, signal, event.severity, loop.current.anomaly, this.deps.clock.now(), who.actor, `event ${id} was a false positive: ${who.why}`);
+    if (change) {
+      await loop.saveState();
+      await this.audit(event.target, 'learn-alarm-level', who, change);
+    }
+    return event;
+  }
+
+  /**
+   * What a target's loop has learned, each value with where it comes from, and how they moved:
+   * headroom, lead time (learned provisioning delay or the configured one), alarm levels.
+   */
+  learned(target: string) {
+    const loop = this.loop(target);
+    const l = loop.learned;
+    const s = loop.current;
+    const stepMs = durationMs(s.interval);
+    const delay = learnedDelayMs(l);
+    const leadSteps = loop.leadSteps();
+    return {
+      target,
+      headroom: {
+        value: l.scaling?.memory.headroom ?? null, max: s.headroomMax,
+        learnedFor: l.scaling ? { signal: l.scaling.signal, stepSeconds: l.scaling.stepMs / 1000 } : null,
+      },
+      leadTime: {
+        steps: leadSteps, seconds: (leadSteps * stepMs) / 1000, source: s.leadTime === 'learned' && delay !== undefined ? 'learned' : 'configured',
+        learnedMs: delay ?? null, configured: s.provisioningDelay, measuredScaleUpsMs: l.scaleUpMs, needed: MIN_SCALE_UPS,
+      },
+      alarm: { threshold: s.anomaly.alarmThreshold, maxLevel: s.anomaly.maxAlarmLevel, levels: l.alarmLevels },
+      history: [...l.history].reverse(),
+    };
+  }
+
+  /** Forgets the alarm level triage taught `signal` (back to the threshold), persists and audits it; SHADOWPLANE_ERR_NOT_FOUND when it has none. */
+  async resetAlarmLevel(target: string, signal: string, who: Requester): Promise<void> {
+    const loop = this.loop(target);
+    await loop.idle();
+    const change = resetAlarmLevel(loop.learned, signal, this.deps.clock.now(), who.actor, `reset: ${who.why}`);
+    if (!change) throw new ShadowplaneError('SHADOWPLANE_ERR_NOT_FOUND', `target "${target}" has no learned alarm level for "${signal}"`);
+    await loop.saveState();
+    await this.audit(target, 'reset-alarm-level', who, change);
   }
 
   /** A decision by id; SHADOWPLANE_ERR_NOT_FOUND otherwise. */
@@ -427,17 +480,16 @@ export class Controller {
     }
     const actuator = createActuator(config, { clock: this.deps.clock });
     this.actuators.set(target, actuator);
-    const executor = actuator instanceof ReplayActuator ? this.executor : this.unverifiedExecutor;
+    const world = actuator.world;
+    const executor = world ? this.executor : this.unverifiedExecutor;
     const binding: ActuatorBinding = {
       kind: config.type,
       submit: (action) => executor.submit(action),
       task: (taskId) => executor.get(taskId),
-      observeCapacity: actuator instanceof ReplayActuator ? () => fleetCapacity(actuator, target) : undefined,
+      observeCapacity: world ? () => worldCapacity(world, target) : undefined,
     };
     loop.bind(binding);
-    if (actuator instanceof ReplayActuator && actuator.fleet.desired(target) === 0) {
-      actuator.fleet.establish(target, loop.state.units ?? loop.current.initialUnits);
-    }
+    if (world && world.desired(target) === 0) world.establish(target, loop.state.units ?? loop.current.initialUnits);
   }
 
   private assertIdle(loop: TargetLoop): void {
@@ -455,10 +507,10 @@ export class Controller {
   }
 }
 
-/** Ready and booting units of a target in a replay fleet. */
-function fleetCapacity(actuator: ReplayActuator, target: string) {
-  const ready = actuator.fleet.ready(target);
-  return { ready, booting: actuator.fleet.desired(target) - ready };
+/** Ready and booting units of a target in an observable world. */
+function worldCapacity(world: ObservableWorld, target: string) {
+  const ready = world.ready(target);
+  return { ready, booting: world.desired(target) - ready };
 }
 
 /** Runs `fn`, turning a configuration error (the file's wording) into a request validation error. */

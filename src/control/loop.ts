@@ -17,14 +17,15 @@ import { UnivariateDetector } from '../detect/univariate.js';
 import type { Action, TaskSnapshot } from '../model/action.js';
 import type { Score } from '../model/detect.js';
 import type { Forecast } from '../model/forecast.js';
-import type { Condition, ConditionType, ControlState, DecisionRecord, DecisionStep } from '../model/decision.js';
+import type { Condition, ConditionType, ControlState, DecisionInputs, DecisionRecord, DecisionStep, LearnedState, Overrides } from '../model/decision.js';
 import type { UnitCapacity } from '../model/capacity.js';
 import type { Logger } from '../obs/log.js';
 import { OnlineForecaster } from '../forecast/online.js';
 import { decideScaling, initialScalingMemory, type ScalingDecision, type ScalingMemory, type ScalingPolicyConfig } from '../plan/scaling.js';
 import { bucket, granularityForStep } from '../store/query.js';
 import { OTHER_KEY, type Window } from '../store/window.js';
-import { limitValue, MAX_COMPONENT_METRICS, storedHandover, TargetAnomalies, type AnomalyHandover, type TargetRisk } from './anomaly.js';
+import { limitValue, MAX_COMPONENT_METRICS, storedHandover, TargetAnomalies, type AnomalyHandover, type TargetAlarm, type TargetRisk } from './anomaly.js';
+import { emptyLearned, learnedDelayMs, noteHeadroom, recordScaleUp } from './learned.js';
 import type { ShadowStore } from '../store/store.js';
 import type { Submission } from '../exec/executor.js';
 import { forecasterOf, scalingPolicyOf, stepsOf, type ControlSettings } from './settings.js';
@@ -101,6 +102,8 @@ export class TargetLoop {
    */
   private readyAt: { at: number; ready: number }[] = [];
   private stepIndex = 0;
+  /** True once the policy decided a tick since open. */
+  private decided = false;
   private conditions = new Map<ConditionType, Condition>();
   /** The task this loop submitted that has not ended yet (at most one: `execute` refuses while it runs). */
   private inFlight: { readonly taskId: string; readonly from: number; readonly to: number } | undefined;
@@ -167,16 +170,29 @@ export class TargetLoop {
     this.actuator = actuator;
   }
 
-  /** Applies new settings: the forecaster and the policy memory start again from the stored history on the next tick. */
+  /**
+   * Applies new settings: the forecaster and the detectors start again from the stored history on
+   * the next tick. What the loop learned stays unless the settings invalidate it (another demand
+   * signal or step length): at open the whole scaling memory is restored, after a settings change
+   * its headroom (within the new bounds) while the stabilization window starts again.
+   */
   configure(settings: ControlSettings): void {
+    // before the first decision since open, the whole memory is resumed
+    const opening = !this.decided;
     this.settings = settings;
     this.policy = scalingPolicyOf(settings);
     this.stepMs = durationMs(settings.interval);
     this.forecaster = new OnlineForecaster(forecasterOf(settings));
-    this.detector = new UnivariateDetector(`${this.target}:demand`);
+    this.detector = new UnivariateDetector(`${this.target}:demand`, { alarm: { alarmScore: settings.anomaly.alarmThreshold, rearmSteps: settings.anomaly.rearmSteps } });
     if (this.anomalies) this.handover = this.anomalies.handover();
     this.anomalies = undefined;
     this.memory = initialScalingMemory(this.policy);
+    const kept = this.state.learned?.scaling;
+    if (kept && kept.signal === (settings.metric ?? 'requests') && kept.stepMs === this.stepMs) {
+      const headroom = Math.min(this.policy.headroomMax, Math.max(this.policy.headroomMin, kept.memory.headroom));
+      this.memory = opening ? { ...kept.memory, headroom } : { ...this.memory, headroom };
+      if (opening) this.stepIndex = kept.step;
+    }
     this.demand = [];
     this.observedUntil = undefined;
     this.seenData = false;
@@ -315,7 +331,7 @@ export class TargetLoop {
       this.lastValue = value;
       this.forecaster.observe(value);
       this.score = this.detector.update(t + this.stepMs, value);
-      this.anomalies ??= new TargetAnomalies(this.target, [s.metric ?? 'requests', ...metrics.keys], s.risk, this.handover);
+      this.anomalies ??= new TargetAnomalies(this.target, [s.metric ?? 'requests', ...metrics.keys], s.risk, this.handover, this.alarm());
       // an observe-only target's serving capacity is unknown: no utilisation limit to score
       const ready = this.actuator ? this.readyDuring(t, end) : 0;
       const values = [value, ...this.anomalies.metrics.map((k) => meanOf(metrics.steps.get(k)?.get(t)))];
@@ -343,80 +359,146 @@ export class TargetLoop {
     return { keys, steps };
   }
 
+  /**
+   * One tick, in named steps: catch up on the data (`observe`, events, expired overrides), write
+   * the record's inputs and the conditions they imply, recommend (the scaling policy), apply the
+   * operator's pin, gate (pause, dry-run, review) and execute, then store and run the response rules.
+   */
   private async decide(): Promise<DecisionRecord> {
     const now = this.deps.clock.now();
-    const end = now - (now % this.stepMs);
-    await this.observe(end);
-    await this.anomalies?.persist(this.deps.store, now);
-    await this.expireOverrides(now);
-    const s = this.settings;
-    const o = this.state.overrides;
-    const delaySteps = stepsOf(s.provisioningDelay, this.stepMs);
+    await this.catchUp(now);
     const cap = this.actuator ? this.capacity() : { ready: 0, booting: 0 };
     this.readyAt.push({ at: now, ready: cap.ready });
     if (this.readyAt.length > MAX_READY_HISTORY) this.readyAt.shift();
-    const complete = this.windows >= s.minWindows;
-    const overrides = [o.pause && 'pause', o.dryRun && 'dry-run', o.review && 'review', o.pin && 'pin'].filter((x): x is string => Boolean(x));
-    const signal = s.metric ?? 'requests';
-    const unit = this.unitCapacity();
-    const inputs = {
-      signal, demand: this.demand.at(-1) ?? 0, windows: this.windows, minWindows: s.minWindows, stepSeconds: this.stepMs / 1000, ready: cap.ready, booting: cap.booting,
-      capacityPerUnit: unit.capacityPerUnit, capacitySource: unit.source, ...(unit.tuned ? { tuned: unit.tuned } : {}), provisioningDelaySteps: delaySteps,
-    };
-    const record: DecisionRecord = {
-      id: randomUUID(), target: this.target, at: now, inputs, forecast: null, scores: null, recommendation: null, steps: [], overrides,
-      action: null, status: 'no-action', reason: '', message: '', outcome: null, review: null,
-    };
-
-    await this.setCondition('DataComplete', complete ? 'True' : 'False', complete ? 'EnoughWindows' : 'InsufficientWindows',
-      complete ? `${this.windows} complete steps of ${signal} read` : `${this.windows} of ${s.minWindows} complete steps of ${signal} read: no forecast is trusted yet, decisions are reactive on observed demand`);
-    await this.setCondition('Paused', o.pause ? 'True' : 'False', o.pause ? 'PausedByOperator' : 'NotPaused', o.pause ? `paused by ${o.pause.actor}: ${o.pause.why}` : 'the loop acts');
-    await this.setCondition('DryRun', o.dryRun ? 'True' : 'False', o.dryRun ? 'DryRunByOperator' : 'NotDryRun', o.dryRun ? `forecast-only mode set by ${o.dryRun.actor}: ${o.dryRun.why}` : 'decisions are carried out');
+    const record = decisionRecord(this.target, now, this.inputs(cap), { overrides: overridesIn(this.state.overrides) });
+    await this.inputConditions();
 
     if (this.demand.length === 0) {
       record.reason = 'NoData';
-      record.message = `no ${signal} data in the store for ${this.target} yet`;
+      record.message = `no ${record.inputs.signal} data in the store for ${this.target} yet`;
       await this.setCondition('ScalingActive', 'False', 'NoData', record.message);
       await this.store(record);
       return record;
     }
-
-    const forecast = complete ? this.forecaster.forecast() : null;
-    const score = this.score!;
-    const scores = { anomaly: score.value, anomalyReady: score.ready, anomalyKind: score.reason.kind, ...riskScores(this.anomalies?.latest()) };
+    const forecast = this.windows >= this.settings.minWindows ? this.forecaster.forecast() : null;
+    Object.assign(record, { forecast: forecast && { model: forecast.model, mean: forecast.mean, intervals: forecast.intervals }, scores: this.scores() });
     if (!this.actuator) {
-      await this.observeOnly(record, forecast, scores);
-      await this.respond(record, now);
-      return record;
+      await this.observeOnly(record, forecast !== null);
+    } else {
+      const scaling = await this.recommend(record, cap, forecast);
+      const desired = await this.pinned(record, scaling.desiredUnits);
+      await this.gate(record, scaling, desired);
+      await this.store(record);
     }
-    const scaling = decideScaling({
-      step: this.stepIndex++, demand: this.demand, ready: cap.ready, booting: cap.booting, capacityPerUnit: unit.capacityPerUnit,
-      provisioningDelaySteps: delaySteps, forecast: forecast ?? undefined, memory: this.memory,
-    }, unit.tuned ? { ...this.policy, ...unit.tuned } : this.policy);
-    this.memory = scaling.memory;
-    const withRecommendation: DecisionRecord = {
-      ...record,
-      forecast: forecast && { model: forecast.model, mean: forecast.mean, intervals: forecast.intervals },
-      scores,
-      recommendation: recommendationOf(scaling),
-      steps: [...scaling.behavior],
+    await this.respond(record, now);
+    return record;
+  }
+
+  /** What this loop has learned (created empty on first use). */
+  get learned(): LearnedState {
+    return (this.state.learned ??= emptyLearned());
+  }
+
+  /**
+   * The pre-allocation lead time in steps: the learned provisioning delay once enough scale-ups
+   * were measured (settings `leadTime: learned`), else `provisioningDelay`; at most what the
+   * forecast reaches.
+   */
+  leadSteps(): number {
+    const s = this.settings;
+    const learned = s.leadTime === 'learned' && this.state.learned ? learnedDelayMs(this.state.learned) : undefined;
+    if (learned === undefined) return stepsOf(s.provisioningDelay, this.stepMs);
+    return Math.min(Math.ceil(learned / this.stepMs), forecasterOf(s).horizon - 1);
+  }
+
+  /** How the detectors alarm: the `anomaly` settings and the levels triage taught. */
+  private alarm(): TargetAlarm {
+    const a = this.settings.anomaly;
+    return { threshold: a.alarmThreshold, rearmSteps: a.rearmSteps, quietMs: durationMs(a.quiet), levelOf: (signal) => this.state.learned?.alarmLevels[signal] };
+  }
+
+  /** Keeps the policy's memory with the control state (written every tick, so a restart resumes it). */
+  private async keepScaling(at: number, scaling: ScalingDecision): Promise<void> {
+    const l = this.learned;
+    const before = l.scaling?.memory.headroom;
+    l.scaling = { signal: this.settings.metric ?? 'requests', stepMs: this.stepMs, step: this.stepIndex, memory: scaling.memory };
+    if (before !== scaling.memory.headroom) noteHeadroom(l, scaling.memory.headroom, at, scaling.behavior.find((b) => b.step === 'refinement')?.note ?? 'trigger refinement');
+    await this.saveState();
+  }
+
+  /** Reads the steps completed by `now`, writes the anomaly events they changed, expires overrides whose period ended. */
+  private async catchUp(now: number): Promise<void> {
+    await this.observe(now - (now % this.stepMs));
+    await this.anomalies?.persist(this.deps.store, now);
+    await this.expireOverrides(now);
+  }
+
+  /** What the loop sees at the start of a tick, with capacity `cap`. */
+  private inputs(cap: Capacity): DecisionInputs {
+    const s = this.settings;
+    const unit = this.unitCapacity();
+    return {
+      signal: s.metric ?? 'requests', demand: this.demand.at(-1) ?? 0, windows: this.windows, minWindows: s.minWindows, stepSeconds: this.stepMs / 1000,
+      ready: cap.ready, booting: cap.booting, capacityPerUnit: unit.capacityPerUnit, capacitySource: unit.source, ...(unit.tuned ? { tuned: unit.tuned } : {}),
+      provisioningDelaySteps: this.leadSteps(),
     };
-    Object.assign(record, withRecommendation);
+  }
 
+  /** The conditions of the data read and the overrides in force: DataComplete, Paused, DryRun. */
+  private async inputConditions(): Promise<void> {
+    const s = this.settings;
+    const o = this.state.overrides;
+    const signal = s.metric ?? 'requests';
+    const complete = this.windows >= s.minWindows;
+    await this.setCondition('DataComplete', complete ? 'True' : 'False', complete ? 'EnoughWindows' : 'InsufficientWindows',
+      complete ? `${this.windows} complete steps of ${signal} read` : `${this.windows} of ${s.minWindows} complete steps of ${signal} read: no forecast is trusted yet, decisions are reactive on observed demand`);
+    await this.setCondition('Paused', o.pause ? 'True' : 'False', o.pause ? 'PausedByOperator' : 'NotPaused', o.pause ? `paused by ${o.pause.actor}: ${o.pause.why}` : 'the loop acts');
+    await this.setCondition('DryRun', o.dryRun ? 'True' : 'False', o.dryRun ? 'DryRunByOperator' : 'NotDryRun', o.dryRun ? `forecast-only mode set by ${o.dryRun.actor}: ${o.dryRun.why}` : 'decisions are carried out');
+  }
+
+  /** The demand's anomaly score and the target's component anomaly and risk, as the record keeps them. */
+  private scores(): DecisionRecord['scores'] {
+    const score = this.score!;
+    return { anomaly: score.value, anomalyReady: score.ready, anomalyKind: score.reason.kind, ...riskScores(this.anomalies?.latest()) };
+  }
+
+  /** Policy: the scaling policy's recommendation for this tick (recorded with its behavior steps) and the ScalingActive condition. */
+  private async recommend(record: DecisionRecord, cap: Capacity, forecast: Forecast | null): Promise<ScalingDecision> {
+    const s = this.settings;
+    const scaling = decideScaling({
+      step: this.stepIndex++, demand: this.demand, ready: cap.ready, booting: cap.booting, capacityPerUnit: record.inputs.capacityPerUnit,
+      provisioningDelaySteps: record.inputs.provisioningDelaySteps, forecast: forecast ?? undefined, memory: this.memory,
+    }, record.inputs.tuned ? { ...this.policy, ...record.inputs.tuned } : this.policy);
+    this.memory = scaling.memory;
+    this.decided = true;
+    await this.keepScaling(record.at, scaling);
+    Object.assign(record, { recommendation: recommendationOf(scaling), steps: [...scaling.behavior] });
     const active = forecast !== null;
-    await this.setCondition('ScalingActive', active ? 'True' : 'False', o.pause ? 'Paused' : active ? 'ForecastDriven' : 'ReactiveOnly',
-      active ? `forecast ${forecast!.model} drives proactive scaling` : complete ? 'the forecaster is still collecting its errors; reactive on observed demand' : 'too little data for a forecast; reactive on observed demand');
+    await this.setCondition('ScalingActive', active ? 'True' : 'False', this.state.overrides.pause ? 'Paused' : active ? 'ForecastDriven' : 'ReactiveOnly',
+      active ? `forecast ${forecast.model} drives proactive scaling` : this.windows >= s.minWindows ? 'the forecaster is still collecting its errors; reactive on observed demand' : 'too little data for a forecast; reactive on observed demand');
+    return scaling;
+  }
 
-    const current = scaling.currentUnits;
-    let desired = scaling.desiredUnits;
-    if (o.pin) {
-      const pinned = o.pin.exact ?? Math.min(o.pin.max ?? Infinity, Math.max(o.pin.min ?? 0, desired));
-      if (pinned !== desired) record.steps.push(step('override-pin', desired, pinned, `pinned by ${o.pin.actor} (${pinText(o.pin)}): ${o.pin.why}`));
-      desired = pinned;
+  /** The operator's pin applied to the desired units (a recorded step when it changes them), and the ScalingLimited condition. */
+  private async pinned(record: DecisionRecord, desired: number): Promise<number> {
+    const pin = this.state.overrides.pin;
+    if (pin) {
+      const to = pin.exact ?? Math.min(pin.max ?? Infinity, Math.max(pin.min ?? 0, desired));
+      if (to !== desired) record.steps.push(step('override-pin', desired, to, `pinned by ${pin.actor} (${pinText(pin)}): ${pin.why}`));
+      desired = to;
     }
     const limiting = record.steps.filter((x) => ['bounds', 'rate-limit', 'override-pin'].includes(x.step) && x.from !== x.to).at(-1);
     await this.setCondition('ScalingLimited', limiting ? 'True' : 'False', limiting ? ({ bounds: 'BoundedByMinMax', 'rate-limit': 'RateLimited' } as Record<string, string>)[limiting.step] ?? 'Pinned' : 'WithinLimits', limiting ? limiting.note : 'the recommendation is within every limit');
+    return desired;
+  }
 
+  /**
+   * Gate and execution: keep, or record why not (paused, dry-run), or hold for approval (review),
+   * or submit the action. Updates `record` in place.
+   */
+  private async gate(record: DecisionRecord, scaling: ScalingDecision, desired: number): Promise<void> {
+    const o = this.state.overrides;
+    const current = scaling.currentUnits;
     const mode = scaling.mode === 'none' ? (desired > current ? 'reactive' : 'proactive') : scaling.mode;
     if (desired === current) {
       record.reason = scaling.reason;
@@ -438,9 +520,6 @@ export class TargetLoop {
         this.execute(record);
       }
     }
-    await this.store(record);
-    await this.respond(record, now);
-    return record;
   }
 
   /**
@@ -465,12 +544,12 @@ export class TargetLoop {
   private async fire(tick: DecisionRecord, f: Firing, now: number): Promise<void> {
     const o = this.state.overrides;
     const what = describeAction(f.action);
-    const record: DecisionRecord = {
-      ...tick, id: randomUUID(), at: now, recommendation: null, steps: [], action: null, status: 'no-action', outcome: null, review: null,
+    const record = decisionRecord(this.target, now, tick.inputs, {
+      forecast: tick.forecast, scores: tick.scores, overrides: tick.overrides,
       reason: f.phase === 'do' ? 'RuleFired' : 'RuleUndone',
       message: `rule "${f.rule.name}" (${describeCondition(f.rule)}): ${f.evidence}; ${f.phase === 'undo' ? 'undo: ' : ''}${what}`,
       response: { rule: f.rule.name, phase: f.phase, condition: describeCondition(f.rule), evidence: f.evidence, action: f.action as Record<string, unknown> },
-    };
+    });
     const held = o.pause || o.dryRun;
     if (f.action.scale && !held) {
       const cap = this.capacity();
@@ -528,14 +607,12 @@ export class TargetLoop {
     await this.deps.store.putDecision(record);
   }
 
-  /** Records the step of an observe-only target: its forecast and scores, no recommendation, no action. */
-  private async observeOnly(record: DecisionRecord, forecast: Forecast | null, scores: DecisionRecord['scores']): Promise<DecisionRecord> {
-    Object.assign(record, { forecast: forecast && { model: forecast.model, mean: forecast.mean, intervals: forecast.intervals }, scores });
+  /** Records the step of an observe-only target (forecast and scores already in `record`): no recommendation, no action. */
+  private async observeOnly(record: DecisionRecord, forecasting: boolean): Promise<void> {
     record.reason = 'ObserveOnly';
-    record.message = `observe only: forecast${forecast ? '' : ' (not yet: too little data)'}, anomaly and risk recorded; no actuator, so no action`;
+    record.message = `observe only: forecast${forecasting ? '' : ' (not yet: too little data)'}, anomaly and risk recorded; no actuator, so no action`;
     await this.setCondition('ScalingActive', 'False', 'ObserveOnly', 'the target has no actuator: the loop forecasts and scores anomalies and risk, and decides no action');
     await this.store(record);
-    return record;
   }
 
   /**
@@ -579,6 +656,9 @@ export class TargetLoop {
       if (applied > (this.state.units ?? this.settings.initialUnits)) this.state.lastScaleUp = { at: record.at, from: a.from, to: applied };
       this.state.units = applied;
     }
+    // How long capacity really took to arrive, the provisioning delay the lead time learns: only
+    // when the executor saw it serve (a verified task); an actuator's answer says nothing of that.
+    if (snap.state === 'succeeded' && a.to > a.from && snap.transitions.some((x) => x.to === 'verifying')) recordScaleUp(this.learned, last.at - snap.transitions[0].at, last.at);
     // cleared in the same synchronous step that confirms the units, so no tick sees neither
     if (this.inFlight?.taskId === snap.id) this.inFlight = undefined;
     if (applied !== undefined) await this.saveState();
@@ -652,6 +732,24 @@ function recommendationOf(d: ScalingDecision) {
     currentUse: Number.isFinite(d.currentUse) ? d.currentUse : null, forecastDemandAtReady: d.forecastDemandAtReady,
     forecastUnits: d.forecastUnits, observedUnits: d.observedUnits, leadTimeSteps: d.leadTimeSteps,
   };
+}
+
+/**
+ * A decision record of `target` at `at` with nothing decided yet — no forecast, scores,
+ * recommendation, steps, overrides, action, outcome or review; status no-action — and `fields`
+ * over it: the one skeleton every decision record (tick, rule firing, forced action, component
+ * report) starts from.
+ */
+export function decisionRecord(target: string, at: number, inputs: DecisionInputs, fields: Partial<DecisionRecord> = {}): DecisionRecord {
+  return {
+    id: randomUUID(), target, at, inputs, forecast: null, scores: null, recommendation: null, steps: [], overrides: [],
+    action: null, status: 'no-action', reason: '', message: '', outcome: null, review: null, ...fields,
+  };
+}
+
+/** The overrides in force, as a record names them. */
+function overridesIn(o: Overrides): string[] {
+  return [o.pause && 'pause', o.dryRun && 'dry-run', o.review && 'review', o.pin && 'pin'].filter((x): x is string => Boolean(x));
 }
 
 function step(name: string, from: number, to: number, note: string): DecisionStep {

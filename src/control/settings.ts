@@ -9,6 +9,8 @@ import { Duration, durationMs } from '../core/schema.js';
 import { problemsOf, withDefaults } from '../core/validation.js';
 import { DEFAULT_SCALING_POLICY, type ScalingPolicyConfig } from '../plan/scaling.js';
 import { DEFAULT_ONLINE_FORECASTER, type OnlineForecasterConfig } from '../forecast/online.js';
+import { DEFAULT_ALARM } from '../detect/alarm.js';
+import { DEFAULT_EVENTS } from '../detect/events.js';
 
 const METRIC_PATTERN = '^[a-zA-Z_:][a-zA-Z0-9_:]{0,127}(\\{.*\\})?$';
 
@@ -41,6 +43,21 @@ export const RiskSettingsSchema = Type.Object(
   { additionalProperties: false, default: {}, description: 'Failure risk of this target (docs/detection.md, risk limits): the time to each limit, extrapolated from its trend, and the persistence of anomalies.' },
 );
 
+/** Defaults of the anomaly settings: the detectors' own (src/detect/alarm.ts, src/detect/events.ts). */
+export const DEFAULT_ANOMALY = { alarmThreshold: DEFAULT_ALARM.alarmScore, rearmSteps: DEFAULT_ALARM.rearmSteps, quietMs: DEFAULT_EVENTS.quietMs } as const;
+
+/** Alarm settings of one target's detectors, and the bounds of the alarm levels triage teaches them. */
+export const AnomalySettingsSchema = Type.Object(
+  {
+    alarmThreshold: Type.Number({ minimum: DEFAULT_EVENTS.closeThreshold, maximum: 0.99, default: DEFAULT_ANOMALY.alarmThreshold, description: `Score at which the demand detector alarms and an anomaly event opens (at least the event close threshold, ${DEFAULT_EVENTS.closeThreshold}).` }),
+    rearmSteps: Type.Integer({ minimum: 1, maximum: 100_000, default: DEFAULT_ANOMALY.rearmSteps, description: 'Quiet period after an alarm, in steps: the demand detector alarms again only once its score stayed low this many steps in a row (re-arm).' }),
+    quiet: Duration('An anomaly event ends once its score stayed below the close threshold this long.', `${DEFAULT_ANOMALY.quietMs / 60_000}m`),
+    maxAlarmLevel: Type.Number({ minimum: DEFAULT_EVENTS.closeThreshold, maximum: 0.999, default: 0.95, description: 'Highest alarm level a "false-positive" triage verdict may teach a driver (learned levels, docs/detection.md): a score at or above it always opens an event.' }),
+    falsePositiveStep: Type.Number({ exclusiveMinimum: 0, maximum: 0.5, default: 0.05, description: 'How far above the dismissed event\'s severity a "false-positive" verdict raises the alarm level of its top driver.' }),
+  },
+  { additionalProperties: false, default: {}, description: 'Alarm threshold and quiet periods of this target\'s anomaly detection (docs/detection.md).' },
+);
+
 /** Settings of one target's control loop. */
 export const ControlSettingsSchema = Type.Object(
   {
@@ -48,7 +65,8 @@ export const ControlSettingsSchema = Type.Object(
     interval: Duration('Length of one step: the loop ticks once per step and reads demand per step. A multiple of the finest store granularity.', '1m'),
     metric: Type.Optional(Type.String({ pattern: METRIC_PATTERN, description: 'Demand signal: the mean of this metric series (its store key, e.g. `cpu_utilisation` or `queue_depth{queue="a"}`) per step. Without it, demand is the estimated requests per second from request events.', errorMessage: 'must be a metric series key such as cpu_utilisation' })),
     capacityPerUnit: Type.Number({ exclusiveMinimum: 0, default: 100, description: 'Demand one unit (replica, node) serves at 100 % utilisation, in the unit of the demand signal.' }),
-    provisioningDelay: Duration('Time from asking for a unit until it serves: the pre-allocation lead time.', '5m'),
+    provisioningDelay: Duration('Time from asking for a unit until it serves: the pre-allocation lead time until enough scale-ups were measured (`leadTime`).', '5m'),
+    leadTime: Type.Union([Type.Literal('learned'), Type.Literal('configured')], { default: 'learned', description: '`learned`: the pre-allocation lead time is the 90th percentile of the measured durations of the last successful scale-ups the executor verified (from 3 on; `provisioningDelay` before, and always for actuators whose new capacity cannot be observed); `configured`: always `provisioningDelay`.' }),
     initialUnits: Type.Integer({ minimum: 0, default: 1, description: 'Units assumed before the actuator has confirmed any.' }),
     minUnits: Type.Integer({ minimum: 0, default: 1, description: 'Fewest units the loop asks for.' }),
     maxUnits: Type.Integer({ minimum: 1, default: 100, description: 'Most units the loop asks for.' }),
@@ -67,6 +85,7 @@ export const ControlSettingsSchema = Type.Object(
     history: Duration('History read when the loop starts, to warm up the forecaster.', '3d'),
     headroomMax: Type.Number({ minimum: 0, maximum: 2, default: DEFAULT_SCALING_POLICY.headroomMax, description: 'Upper bound of the headroom that trigger refinement may add to the planned quantile.' }),
     risk: RiskSettingsSchema,
+    anomaly: AnomalySettingsSchema,
   },
   { additionalProperties: false, default: {}, description: 'The control loop of this target (docs/control.md).' },
 );
@@ -101,6 +120,7 @@ export function settingsProblems(s: ControlSettings, at: string, finestGranulari
   if (s.proactiveBelowUse > s.reactiveAboveUse) problems.push({ path: `${at}/proactiveBelowUse`, message: `must be <= reactiveAboveUse (${s.reactiveAboveUse})` });
   if (step > 0 && durationMs(s.horizon) < durationMs(s.provisioningDelay) + step) problems.push({ path: `${at}/horizon`, message: 'must be at least provisioningDelay plus one interval' });
   problems.push(...riskProblems(s.risk, `${at}/risk`, step));
+  if (s.anomaly.maxAlarmLevel < s.anomaly.alarmThreshold) problems.push({ path: `${at}/anomaly/maxAlarmLevel`, message: `must be >= alarmThreshold (${s.anomaly.alarmThreshold})` });
   return problems;
 }
 

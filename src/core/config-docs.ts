@@ -40,8 +40,15 @@ function walk(schema: Record<string, unknown>, prefix: string, rows: Row[], requ
   }
 }
 
-/** The Markdown reference of every configuration key. */
-export function configReference(schema: TSchema): string {
+/** The flags of one component's command (`stream serve`, `volume serve`), for the reference. */
+export interface FlagsSection {
+  /** The command as typed after `shadowplane`. */
+  readonly command: string;
+  readonly flags: readonly { readonly flags: string; readonly default: string; readonly description: string }[];
+}
+
+/** The Markdown reference of every configuration key, then the flags of the shadow components' commands. */
+export function configReference(schema: TSchema, components: readonly FlagsSection[] = []): string {
   const rows: Row[] = [];
   walk(schema as unknown as Record<string, unknown>, '', rows, true);
   const lines = [
@@ -60,5 +67,12 @@ export function configReference(schema: TSchema): string {
     ...rows.map((r) => `| \`${r.key}\` | ${r.type} | ${r.default} | ${r.description.replaceAll('|', '\\|')} |`),
     '',
   ];
+  if (components.length > 0) {
+    lines.push('## Shadow component flags', '', 'The shadow components run as their own processes and are set by flags, thresholds included.', '');
+    for (const c of components) {
+      lines.push(`### \`shadowplane ${c.command}\``, '', '| flag | default | description |', '|---|---|---|');
+      lines.push(...c.flags.map((f) => `| \`${f.flags}\` | ${f.default} | ${f.description.replaceAll('|', '\\|')} |`), '');
+    }
+  }
   return lines.join('\n');
 }

@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { durationMs } from '../core/schema.js';
 import { validateConfig, type Config } from '../config.js';
 import { DEMO_API_TARGET, demoApiTarget } from './traffic.js';
+import { parseControlSettings } from '../control/settings.js';
 import { ShadowplaneError } from '../core/errors.js';
 import { parseCsv } from '../core/csv.js';
 import { logger } from '../obs/log.js';
@@ -36,12 +37,12 @@ export function withDemo(config: Config): Config {
     kind: 'service' as const,
     labels: { demo: 'true', note: 'DEMO: NASA-HTTP 1995-07 requests per minute replayed in real time into a virtual fleet; its request metadata (tables, columns, users, routes) is synthesised' },
     sampling: { rate: 1 },
-    control: {
+    control: parseControlSettings({
       enabled: true, interval: '1m', metric: DEMO_METRIC, capacityPerUnit: 20, provisioningDelay: '5m', initialUnits: 2, minUnits: 1, maxUnits: 40,
       targetUtilisation: 0.9, quantile: 0.95, proactiveBelowUse: 0.8, reactiveAboveUse: 0.9, horizon: '1h', scaleUpLookahead: '30m',
       scaleInStabilization: '30m', scaleInOnForecast: false, scaleInTolerance: 0.2, maxScaleUpUnits: 1000, minWindows: 30, season: '1d', history: '2d', headroomMax: 0.5,
       risk: { horizon: '1h', limits: [] },
-    },
+    }),
     actuator: { type: 'replay' as const, provisioningDelayMs: 5 * MINUTE },
     respond: [],
   };

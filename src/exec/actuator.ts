@@ -20,6 +20,22 @@ export interface Actuator {
    * supports it; resolves with the outcome like `apply`.
    */
   rollback?(action: Action, signal: AbortSignal): Promise<Outcome>;
+  /**
+   * Present when the actuator's world can be observed from here (the replay fleet): its units
+   * ready and asked for per target, so tasks are verified against what serves and the loop reads
+   * its capacity from the world instead of estimating it.
+   */
+  readonly world?: ObservableWorld;
+}
+
+/** The units an observable world runs per target (see Actuator.world). */
+export interface ObservableWorld {
+  /** Units serving now (0 for an unknown target). */
+  ready(target: string): number;
+  /** Units that exist, ready or booting (0 for an unknown target). */
+  desired(target: string): number;
+  /** Declares the units a target already has, all ready now (a restarted service finds its units running). */
+  establish(target: string, count: number): void;
 }
 
 /**

@@ -6,10 +6,10 @@
 import type { Clock } from '../core/clock.js';
 import { ShadowplaneError } from '../core/errors.js';
 import type { Action, Outcome } from '../model/action.js';
-import { failure, type Actuator } from './actuator.js';
+import { failure, type Actuator, type ObservableWorld } from './actuator.js';
 
 /** A minimal fleet of units per target on a clock. */
-export class VirtualFleet {
+export class VirtualFleet implements ObservableWorld {
   /** Per target, the time each unit is (or was) ready, ascending. */
   private readonly units = new Map<string, number[]>();
 
@@ -63,6 +63,11 @@ export class ReplayActuator implements Actuator {
   readonly kind = 'replay';
 
   constructor(readonly fleet: VirtualFleet) {}
+
+  /** The fleet is observable: tasks are verified against its ready units. */
+  get world(): VirtualFleet {
+    return this.fleet;
+  }
 
   /** Sets the desired count to `action.to`; fails (not retryable) unless it is a whole number >= 0. */
   async apply(action: Action): Promise<Outcome> {

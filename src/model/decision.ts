@@ -223,7 +223,47 @@ export interface ControlState {
   episodes?: Record<string, { since?: number; fired?: boolean }>;
   /** When units were last raised and from what, for the booting estimate. */
   lastScaleUp: { at: number; from: number; to: number } | null;
+  /** What the loop has learned (src/control/learned.ts); absent before it learned anything. */
+  learned?: LearnedState;
   updatedAt: number;
+}
+
+/** What a target's loop has learned, kept with its control state so that it survives restarts. */
+export interface LearnedState {
+  /**
+   * The scaling policy's memory (src/plan/scaling.ts ScalingMemory: headroom, stabilization window,
+   * forecast bounds due) and the step index it is keyed on, with the demand signal and step length
+   * it was learned for: another signal or step length invalidates it.
+   */
+  scaling?: {
+    readonly signal: string;
+    readonly stepMs: number;
+    readonly step: number;
+    readonly memory: {
+      readonly recommendations: readonly (readonly [number, number])[];
+      readonly pendingBounds: readonly (readonly [number, number])[];
+      readonly headroom: number;
+    };
+  };
+  /** Measured durations (ms) of the last successful scale-ups, oldest first: the learned provisioning delay. */
+  scaleUpMs: number[];
+  /** Alarm level per driver signal, raised by "false-positive" triage verdicts. */
+  alarmLevels: Record<string, number>;
+  /** How the learned values moved, oldest first (bounded). */
+  history: LearnedChange[];
+}
+
+/** One change of a learned value. */
+export interface LearnedChange {
+  /** ms since the epoch. */
+  readonly at: number;
+  /** `headroom`, `leadTime` (ms) or `alarmLevel.<signal>`. */
+  readonly key: string;
+  readonly from: number | null;
+  readonly to: number | null;
+  /** What taught it: a forecast miss, a measured scale-up, a triage verdict (with who), a reset. */
+  readonly why: string;
+  readonly actor?: string;
 }
 
 /** One line of the audit trail. */

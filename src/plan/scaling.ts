@@ -16,6 +16,8 @@
  *  4. trigger refinement: the headroom rises when under-provisioning is seen or the forecast's upper
  *     bound is missed more often than its nominal level allows, and decays slowly otherwise,
  *     always within [headroomMin, headroomMax].
+ * `calculateScaling` is the calculator (1, 2 and 4: the recommendation); `BEHAVIOR_STAGES` apply 3
+ * in order, as the Kubernetes HPA separates its replica calculator from its behaviors.
  */
 import type { Forecast } from '../model/forecast.js';
 
@@ -113,7 +115,7 @@ export interface ScalingPolicyConfig {
 export const DEFAULT_SCALING_POLICY: ScalingPolicyConfig = {
   targetUtilisation: 0.95,
   forecastLevel: 90,
-  reactiveAboveUse: 1,
+  reactiveAboveUse: 0.9,
   reactiveTargetUtilisation: 0.8,
   proactiveBelowUse: 0.8,
   observedWindow: 3,
@@ -209,11 +211,43 @@ export interface ScalingDecision {
 }
 
 /**
- * Decides the units for one tick. Pure and total for a valid view; throws RangeError when the view
- * is malformed (empty demand, non-positive capacity, negative counts or delay), which is a
- * programming error of the caller, not an operational condition.
+ * What the capacity model asks for in one tick, before any behavior stage: the calculator's half of
+ * the policy (as the HPA separates the replica calculator from its behaviors). Pure.
  */
-export function decideScaling(view: ScalingView, config: ScalingPolicyConfig = DEFAULT_SCALING_POLICY): ScalingDecision {
+export interface ScalingCalculation {
+  /** Units that existed before (ready + booting). */
+  readonly current: number;
+  readonly currentUse: number;
+  /** Headroom after this tick's trigger refinement. */
+  readonly headroom: number;
+  /** Pre-allocation lead in steps: provisioning delay + 1. */
+  readonly lead: number;
+  /** Forecast upper bounds at the scale-up level (null: no usable forecast) and the units each step needs at the scale-in level. */
+  readonly bound: readonly number[] | null;
+  readonly needs: readonly number[];
+  readonly forecastUnits: number | null;
+  readonly forecastAtReady: number | null;
+  readonly observedUnits: number;
+  /** Largest forecast need over the scale-up and scale-in look-aheads (tolerance rule). */
+  readonly upUnits: number;
+  readonly inUnits: number;
+  /** The recommendation of this tick, its path and reason. */
+  readonly recommendation: number;
+  readonly mode: ScalingMode;
+  readonly reason: ScalingReasonCode;
+  /** Memory for the next tick: the stabilization window with this recommendation, the bounds due later. */
+  readonly recommendations: readonly (readonly [number, number])[];
+  readonly pendingBounds: readonly (readonly [number, number])[];
+  /** Steps recorded so far (refinement, capacity-model). */
+  readonly behavior: readonly BehaviorStep[];
+}
+
+/**
+ * The capacity model of one tick: trigger refinement, units from the forecast over the lead time
+ * and from observed demand, and the recommendation with its path (proactive, reactive, none).
+ * Throws RangeError for a malformed view (see decideScaling).
+ */
+export function calculateScaling(view: ScalingView, config: ScalingPolicyConfig = DEFAULT_SCALING_POLICY): ScalingCalculation {
   if (view.demand.length === 0) throw new RangeError('ScalingView.demand must not be empty');
   if (!(view.capacityPerUnit > 0)) throw new RangeError('ScalingView.capacityPerUnit must be positive');
   if (view.ready < 0 || view.booting < 0 || view.provisioningDelaySteps < 0) throw new RangeError('ScalingView counts and delay must be non-negative');
@@ -257,7 +291,6 @@ export function decideScaling(view: ScalingView, config: ScalingPolicyConfig = D
     pendingBounds.push([view.step + lead, bound[lead - 1]]);
   }
 
-  // the recommendation of this tick, before behavior
   let rec: number;
   let mode: ScalingMode = 'none';
   let reason: ScalingReasonCode = ScalingReason.WithinTolerance;
@@ -283,89 +316,145 @@ export function decideScaling(view: ScalingView, config: ScalingPolicyConfig = D
   rec = Math.max(rec, Math.min(current, config.scaleInOnForecast ? reactiveFloor : Math.max(reactiveFloor, observedUnits)));
   behavior.push({ step: 'capacity-model', from: current, to: rec, note: `forecast units ${forecastUnits ?? 'n/a'}, observed units ${observedUnits}, headroom ${headroom.toFixed(3)}, target utilisation ${util}` });
 
-  const window = config.scaleInStabilizationSteps;
-  const recommendations = [...view.memory.recommendations.filter(([s]) => s > view.step - window), [view.step, rec] as const];
-  let desired = rec;
-  if (rec > current && config.actionCost > 0 && bound) {
-    // Rent or buy: raise the step to the next forecast level while holding the extra units until
-    // they would be needed costs less than the action a later scale-up would take.
-    let level = Math.max(rec, ...needs.slice(0, lead));
-    let levelAt = lead;
-    for (let h = lead + 1; h <= Math.min(needs.length, config.scaleInHorizonSteps); h++) {
-      if (needs[h - 1] <= level) continue;
-      if ((needs[h - 1] - level) * (h - levelAt) > config.actionCost) break;
-      level = needs[h - 1];
-      levelAt = h;
-    }
-    const stepped = Math.ceil(level * (1 + config.scaleUpStepHeadroom));
-    if (stepped !== rec) behavior.push({ step: 'stabilization', from: rec, to: stepped, note: `scale up to the forecast need ${levelAt} steps ahead: holding the extra units until then costs less than an action (${config.actionCost})` });
-    desired = stepped;
-  } else if (rec > current) {
-    const stepped = Math.ceil(Math.max(rec, upUnits) * (1 + config.scaleUpStepHeadroom));
-    if (stepped !== rec) behavior.push({ step: 'stabilization', from: rec, to: stepped, note: `scale up fast, to the need of the next ${config.scaleUpLookaheadSteps} steps plus ${config.scaleUpStepHeadroom * 100}%` });
-    desired = stepped;
-  } else if (rec < current && config.actionCost > 0 && bound) {
-    // Savings rule: a scale-in is worth an action when the unit-steps it saves before demand
-    // is forecast to need the units again exceed the action's price.
-    const windowMax = Math.max(rec, ...recommendations.map(([, u]) => u));
-    let level = Math.min(current, windowMax);
-    let bestSaving = 0;
-    let bestLevel = current;
-    for (let h = 1; h <= Math.min(needs.length, config.scaleInHorizonSteps) && level < current; h++) {
-      level = Math.max(level, needs[h - 1]);
-      const saving = (current - level) * h;
-      if (h >= lead && saving > bestSaving) {
-        bestSaving = saving;
-        bestLevel = level;
-      }
-    }
-    if (bestLevel < current && bestSaving > config.actionCost) {
-      behavior.push({ step: 'stabilization', from: rec, to: bestLevel, note: `scale in to the forecast need of the next steps: saves ${bestSaving.toFixed(0)} unit-steps > action price ${config.actionCost}` });
-      desired = bestLevel;
-      reason = ScalingReason.ScaleIn;
-      mode = 'none';
-    } else {
-      behavior.push({ step: 'tolerance', from: rec, to: current, note: `scale-in would save ${bestSaving.toFixed(0)} unit-steps, not more than the action price ${config.actionCost}` });
-      desired = current;
-      reason = windowMax >= current ? ScalingReason.ScaleInStabilizing : ScalingReason.WithinTolerance;
-    }
-  } else if (rec < current) {
-    const windowMax = Math.max(inUnits, ...recommendations.map(([, u]) => u));
-    const stabilized = Math.min(current, windowMax);
-    if (stabilized !== rec) behavior.push({ step: 'stabilization', from: rec, to: stabilized, note: `scale in slowly: max recommendation of the last ${window} steps and forecast need of the next ${config.scaleInLookaheadSteps}` });
-    desired = stabilized;
-    if (desired === current) {
-      reason = ScalingReason.ScaleInStabilizing;
-    } else if (current - desired < Math.max(1, config.scaleInTolerance * current)) {
-      behavior.push({ step: 'tolerance', from: desired, to: current, note: `removing ${current - desired} of ${current} units is within the ${config.scaleInTolerance * 100}% tolerance` });
-      desired = current;
-      reason = ScalingReason.WithinTolerance;
-    } else {
-      reason = ScalingReason.ScaleIn;
-      mode = 'none';
+  const recommendations = [...view.memory.recommendations.filter(([s]) => s > view.step - config.scaleInStabilizationSteps), [view.step, rec] as const];
+  return {
+    current, currentUse, headroom, lead, bound, needs, forecastUnits, forecastAtReady, observedUnits, upUnits, inUnits,
+    recommendation: rec, mode, reason, recommendations, pendingBounds, behavior,
+  };
+}
+
+/** Where a tick's units stand between behavior stages. */
+export interface ScalingProposal {
+  readonly units: number;
+  readonly mode: ScalingMode;
+  readonly reason: ScalingReasonCode;
+}
+
+/**
+ * One behavior stage: takes the proposal so far and returns the next, recording what it changed in
+ * `behavior`. Pure apart from that list.
+ */
+export type BehaviorStage = (p: ScalingProposal, calc: ScalingCalculation, config: ScalingPolicyConfig, behavior: BehaviorStep[]) => ScalingProposal;
+
+/**
+ * Scale-up stabilization, rent or buy (savings rule, `actionCost` > 0): raise the step to the next
+ * forecast level while holding the extra units until they would be needed costs less than the
+ * action a later scale-up would take.
+ */
+const scaleUpRentOrBuy: BehaviorStage = (p, calc, config, behavior) => {
+  const { needs, lead } = calc;
+  let level = Math.max(p.units, ...needs.slice(0, lead));
+  let levelAt = lead;
+  for (let h = lead + 1; h <= Math.min(needs.length, config.scaleInHorizonSteps); h++) {
+    if (needs[h - 1] <= level) continue;
+    if ((needs[h - 1] - level) * (h - levelAt) > config.actionCost) break;
+    level = needs[h - 1];
+    levelAt = h;
+  }
+  const stepped = Math.ceil(level * (1 + config.scaleUpStepHeadroom));
+  if (stepped !== p.units) behavior.push({ step: 'stabilization', from: p.units, to: stepped, note: `scale up to the forecast need ${levelAt} steps ahead: holding the extra units until then costs less than an action (${config.actionCost})` });
+  return { ...p, units: stepped };
+};
+
+/** Scale-up stabilization, tolerance rule: up fast, to the largest need of the scale-up look-ahead. */
+const scaleUpLookahead: BehaviorStage = (p, calc, config, behavior) => {
+  const stepped = Math.ceil(Math.max(p.units, calc.upUnits) * (1 + config.scaleUpStepHeadroom));
+  if (stepped !== p.units) behavior.push({ step: 'stabilization', from: p.units, to: stepped, note: `scale up fast, to the need of the next ${config.scaleUpLookaheadSteps} steps plus ${config.scaleUpStepHeadroom * 100}%` });
+  return { ...p, units: stepped };
+};
+
+/**
+ * Scale-in stabilization, savings rule: a scale-in is worth an action when the unit-steps it saves
+ * before demand is forecast to need the units again exceed the action's price.
+ */
+const scaleInSavings: BehaviorStage = (p, calc, config, behavior) => {
+  const { current, needs, lead } = calc;
+  const windowMax = Math.max(p.units, ...calc.recommendations.map(([, u]) => u));
+  let level = Math.min(current, windowMax);
+  let bestSaving = 0;
+  let bestLevel = current;
+  for (let h = 1; h <= Math.min(needs.length, config.scaleInHorizonSteps) && level < current; h++) {
+    level = Math.max(level, needs[h - 1]);
+    const saving = (current - level) * h;
+    if (h >= lead && saving > bestSaving) {
+      bestSaving = saving;
+      bestLevel = level;
     }
   }
+  if (bestLevel < current && bestSaving > config.actionCost) {
+    behavior.push({ step: 'stabilization', from: p.units, to: bestLevel, note: `scale in to the forecast need of the next steps: saves ${bestSaving.toFixed(0)} unit-steps > action price ${config.actionCost}` });
+    return { units: bestLevel, mode: 'none', reason: ScalingReason.ScaleIn };
+  }
+  behavior.push({ step: 'tolerance', from: p.units, to: current, note: `scale-in would save ${bestSaving.toFixed(0)} unit-steps, not more than the action price ${config.actionCost}` });
+  return { ...p, units: current, reason: windowMax >= current ? ScalingReason.ScaleInStabilizing : ScalingReason.WithinTolerance };
+};
 
-  const maxUp = current + config.maxScaleUpUnits;
-  const maxDown = Math.floor(current * (1 - config.maxScaleInFraction));
-  const limited = Math.min(maxUp, Math.max(maxDown, desired));
-  if (limited !== desired) behavior.push({ step: 'rate-limit', from: desired, to: limited, note: `at most +${config.maxScaleUpUnits} units or -${config.maxScaleInFraction * 100}% per step` });
-  const bounded = Math.min(config.maxUnits, Math.max(config.minUnits, limited));
-  if (bounded !== limited) behavior.push({ step: 'bounds', from: limited, to: bounded, note: `min ${config.minUnits}, max ${config.maxUnits}` });
-  if (bounded === current && mode !== 'none' && reason !== ScalingReason.InsufficientData) mode = 'none';
+/** Scale-in stabilization, tolerance rule: down slowly (max recommendation of the window and forecast look-ahead), and only beyond the tolerance. */
+const scaleInWindow: BehaviorStage = (p, calc, config, behavior) => {
+  const { current } = calc;
+  const windowMax = Math.max(calc.inUnits, ...calc.recommendations.map(([, u]) => u));
+  const stabilized = Math.min(current, windowMax);
+  if (stabilized !== p.units) behavior.push({ step: 'stabilization', from: p.units, to: stabilized, note: `scale in slowly: max recommendation of the last ${config.scaleInStabilizationSteps} steps and forecast need of the next ${config.scaleInLookaheadSteps}` });
+  if (stabilized === current) return { ...p, units: stabilized, reason: ScalingReason.ScaleInStabilizing };
+  if (current - stabilized < Math.max(1, config.scaleInTolerance * current)) {
+    behavior.push({ step: 'tolerance', from: stabilized, to: current, note: `removing ${current - stabilized} of ${current} units is within the ${config.scaleInTolerance * 100}% tolerance` });
+    return { ...p, units: current, reason: ScalingReason.WithinTolerance };
+  }
+  return { units: stabilized, mode: 'none', reason: ScalingReason.ScaleIn };
+};
 
+/** Stabilization: the scale-up or scale-in rule the configuration selects (savings rule when an action has a price and the forecast is usable). */
+const stabilize: BehaviorStage = (p, calc, config, behavior) => {
+  const savings = config.actionCost > 0 && calc.bound !== null;
+  if (p.units > calc.current) return (savings ? scaleUpRentOrBuy : scaleUpLookahead)(p, calc, config, behavior);
+  if (p.units < calc.current) return (savings ? scaleInSavings : scaleInWindow)(p, calc, config, behavior);
+  return p;
+};
+
+/** Rate limits: at most `maxScaleUpUnits` added and `maxScaleInFraction` removed per step. */
+const rateLimit: BehaviorStage = (p, calc, config, behavior) => {
+  const maxUp = calc.current + config.maxScaleUpUnits;
+  const maxDown = Math.floor(calc.current * (1 - config.maxScaleInFraction));
+  const limited = Math.min(maxUp, Math.max(maxDown, p.units));
+  if (limited !== p.units) behavior.push({ step: 'rate-limit', from: p.units, to: limited, note: `at most +${config.maxScaleUpUnits} units or -${config.maxScaleInFraction * 100}% per step` });
+  return { ...p, units: limited };
+};
+
+/** Bounds: `minUnits` .. `maxUnits`. */
+const bounds: BehaviorStage = (p, _calc, config, behavior) => {
+  const bounded = Math.min(config.maxUnits, Math.max(config.minUnits, p.units));
+  if (bounded !== p.units) behavior.push({ step: 'bounds', from: p.units, to: bounded, note: `min ${config.minUnits}, max ${config.maxUnits}` });
+  return { ...p, units: bounded };
+};
+
+/** The behavior stages, in the order they apply to the calculator's recommendation. */
+export const BEHAVIOR_STAGES: readonly BehaviorStage[] = [stabilize, rateLimit, bounds];
+
+/**
+ * Decides the units for one tick: the calculator, then the behavior stages in order. Pure and total
+ * for a valid view; throws RangeError when the view is malformed (empty demand, non-positive
+ * capacity, negative counts or delay), which is a programming error of the caller, not an
+ * operational condition.
+ */
+export function decideScaling(view: ScalingView, config: ScalingPolicyConfig = DEFAULT_SCALING_POLICY): ScalingDecision {
+  const calc = calculateScaling(view, config);
+  const behavior = [...calc.behavior];
+  let p: ScalingProposal = { units: calc.recommendation, mode: calc.mode, reason: calc.reason };
+  for (const stage of BEHAVIOR_STAGES) p = stage(p, calc, config, behavior);
+  // a reactive or proactive path that ends where it started took no action
+  const mode = p.units === calc.current && p.mode !== 'none' && p.reason !== ScalingReason.InsufficientData ? 'none' : p.mode;
   return {
-    desiredUnits: bounded,
-    currentUnits: current,
+    desiredUnits: p.units,
+    currentUnits: calc.current,
     mode,
-    reason,
-    currentUse,
-    forecastDemandAtReady: forecastAtReady,
-    forecastUnits,
-    observedUnits,
+    reason: p.reason,
+    currentUse: calc.currentUse,
+    forecastDemandAtReady: calc.forecastAtReady,
+    forecastUnits: calc.forecastUnits,
+    observedUnits: calc.observedUnits,
     leadTimeSteps: view.provisioningDelaySteps,
     behavior,
-    memory: { recommendations, pendingBounds, headroom },
+    memory: { recommendations: calc.recommendations, pendingBounds: calc.pendingBounds, headroom: calc.headroom },
   };
 }
 

@@ -15,9 +15,8 @@ import { VirtualClock } from '../../src/core/clock.js';
 import { validateConfig } from '../../src/config.js';
 import type { AnomalyRecord } from '../../src/model/detect.js';
 import { ShadowplaneService } from '../../src/service.js';
-import { PostgresStore } from '../../src/store/postgres.js';
 import { T0 } from '../helpers/service.js';
-import { TEST_PG_URL, postgresSkipReason, uniqueSchema } from '../helpers/postgres.js';
+import { onBothStores, type StoreChoice, type StoreDrop } from '../helpers/postgres.js';
 
 const MIN = 60_000;
 const QUIET = 10 * MIN; // the tracker's default quietMs
@@ -28,9 +27,7 @@ interface Running {
   clock: VirtualClock;
 }
 
-function restartSuite(
-  name: string, storeConfig: () => Promise<Record<string, unknown> | string>, dropStore: (store: Record<string, unknown>) => Promise<void>,
-) {
+function restartSuite(name: string, storeConfig: StoreChoice, dropStore: StoreDrop) {
   describe(`anomaly events across restarts on ${name}`, () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'sp-restart-'));
     let store: Record<string, unknown> = {};
@@ -140,15 +137,4 @@ function restartSuite(
   });
 }
 
-restartSuite('SQLite', async () => ({}), async () => undefined);
-
-restartSuite(
-  'PostgreSQL',
-  async () => (await postgresSkipReason()) ?? { backend: 'postgres', postgres: { url: TEST_PG_URL, schema: uniqueSchema('sp_restart') } },
-  async (store) => {
-    const pg = store.postgres as { url: string; schema: string };
-    const s = new PostgresStore(pg);
-    await s.dropSchema();
-    await s.close();
-  },
-);
+onBothStores('sp_restart', restartSuite);

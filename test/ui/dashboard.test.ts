@@ -106,6 +106,9 @@ describe('dashboard in headless Chromium', { skip: missing ? `${CHROMIUM} missin
     assert.match(await page.locator('table[data-dim=table]').innerText(), /orders[\s\S]*payments|payments[\s\S]*orders/);
     assert.match(await page.locator('table[data-dim=route]').innerText(), /\/checkout/);
     assert.equal(await page.locator('table[data-dim=user]').innerText().then((t) => t.includes('alice')), false, 'users are pseudonyms');
+    const learned = (await get('/v1/targets/shop/learned')) as { leadTime: { steps: number }; headroom: { value: number | null } };
+    assert.match(await page.locator('#learned-lead').innerText(), new RegExp(`^${learned.leadTime.steps} steps`), 'the learned values are on the target page');
+    assert.match(await page.locator('#learned-headroom').innerText(), learned.headroom.value === null ? /not yet/ : /%/);
   });
 
   test('the chart keeps to the range asked, its band stays at or above zero, the caption names the one band drawn', async () => {

@@ -7,10 +7,8 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import type { Clock } from '../../core/clock.js';
 import { MAX_TIME_MS, TargetName } from '../../core/schema.js';
 import { ShadowplaneError } from '../../core/errors.js';
-import { triageAnomaly } from '../../control/anomaly.js';
 import type { Controller } from '../../control/controller.js';
 import type { ShadowStore } from '../../store/store.js';
 import { requester, Who } from '../who.js';
@@ -33,14 +31,13 @@ const TriageBody = Type.Object(
 
 /** What the anomaly routes use. */
 export interface AnomalyRouteDeps {
-  readonly controller: Pick<Controller, 'loop'>;
+  readonly controller: Pick<Controller, 'loop' | 'triage'>;
   /** The anomaly events, and the audit trail their triage goes to. */
   readonly store: ShadowStore;
-  readonly clock: Clock;
 }
 
 /** /v1/targets/{target}/anomalies, /v1/anomalies/{id}, /v1/anomalies/{id}/triage, /v1/targets/{target}/risk. */
-export const anomalyRoutes: FastifyPluginAsyncTypebox<AnomalyRouteDeps> = async (app, { controller, store, clock }) => {
+export const anomalyRoutes: FastifyPluginAsyncTypebox<AnomalyRouteDeps> = async (app, { controller, store }) => {
   const tags = ['anomalies'];
   const security = [{ bearer: [] }];
 
@@ -62,9 +59,9 @@ export const anomalyRoutes: FastifyPluginAsyncTypebox<AnomalyRouteDeps> = async 
 
   app.put(
     '/v1/anomalies/:id/triage',
-    { schema: { tags, summary: 'Triage an anomaly event: acknowledged, resolved or false-positive (open -> any; acknowledged -> resolved | false-positive; resolved -> false-positive).', params: IdParams, body: TriageBody, security } },
+    { schema: { tags, summary: 'Triage an anomaly event: acknowledged, resolved or false-positive (open -> any; acknowledged -> resolved | false-positive; resolved -> false-positive). A false positive raises the alarm level of its top driver for its target (GET /v1/targets/{target}/learned).', params: IdParams, body: TriageBody, security } },
     async (req) => {
-      return triageAnomaly(store, clock.now(), req.params.id, req.body.state, requester(req, req.body));
+      return controller.triage(req.params.id, req.body.state, requester(req, req.body));
     },
   );
 

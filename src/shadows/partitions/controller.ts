@@ -5,7 +5,7 @@
  * per-partition figures to the Shadow Store (`POST {controlUrl}/v1/samples`).
  */
 import { logger } from '../../obs/log.js';
-import { decideReactive, decideShadow, DEFAULT_SHADOW_POLICY, type PartitionAction, type PartitionInput, type ShadowPolicyConfig } from './policy.js';
+import { decideReactive, decideShadow, DEFAULT_SHADOW_POLICY, shadowPolicyProblems, type PartitionAction, type PartitionInput, type ShadowPolicyConfig } from './policy.js';
 import { PartitionForecaster, type PartitionForecastOptions } from './forecast.js';
 import type { PartitionWindow, StreamService } from './service.js';
 
@@ -52,6 +52,8 @@ export class PartitionController {
 
   constructor(private readonly svc: StreamService, private readonly options: ControllerOptions) {
     this.config = { ...DEFAULT_SHADOW_POLICY, ...options.config };
+    const [problem] = shadowPolicyProblems(this.config);
+    if (problem) throw new RangeError(`partition policy ${problem.field} ${problem.message}`);
     this.forecaster = new PartitionForecaster(svc.partitions().length, options.forecast);
     this.catchUpMs = options.windowMs;
     svc.onWindow((w) => void this.tick(w));

@@ -39,6 +39,20 @@ export const DEFAULT_SHADOW_POLICY: ShadowPolicyConfig = {
   shadowAt: 0.75, switchAt: 0.9, releaseBelow: 0.6, imminentSteps: 2, minDwellMs: 300_000, cooldownMs: 1_800_000, reactiveAt: 0.8, reactiveWindowMs: 300_000,
 };
 
+/**
+ * Problems of a policy configuration, each naming its field: thresholds are utilisations in
+ * (0, 1] with releaseBelow < shadowAt <= switchAt, times are >= 0. Empty when it is valid.
+ */
+export function shadowPolicyProblems(c: ShadowPolicyConfig): { field: keyof ShadowPolicyConfig; message: string }[] {
+  const problems: { field: keyof ShadowPolicyConfig; message: string }[] = [];
+  for (const f of ['shadowAt', 'switchAt', 'releaseBelow', 'reactiveAt'] as const) if (!(c[f] > 0 && c[f] <= 1)) problems.push({ field: f, message: 'must be a utilisation in (0, 1]' });
+  for (const f of ['minDwellMs', 'cooldownMs', 'reactiveWindowMs'] as const) if (!(c[f] >= 0)) problems.push({ field: f, message: 'must be >= 0' });
+  if (!(Number.isInteger(c.imminentSteps) && c.imminentSteps >= 1)) problems.push({ field: 'imminentSteps', message: 'must be an integer >= 1' });
+  if (problems.length === 0 && !(c.releaseBelow < c.shadowAt)) problems.push({ field: 'releaseBelow', message: `must be below shadowAt (${c.shadowAt})` });
+  if (problems.length === 0 && !(c.shadowAt <= c.switchAt)) problems.push({ field: 'shadowAt', message: `must be <= switchAt (${c.switchAt})` });
+  return problems;
+}
+
 /** What the policy sees of one partition. */
 export interface PartitionInput {
   readonly partition: number;

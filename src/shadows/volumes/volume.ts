@@ -29,7 +29,7 @@ import { realClock, type Clock } from '../../core/clock.js';
 import { ShadowplaneError } from '../../core/errors.js';
 import { CopyUpScheduler } from './copy-up.js';
 import { tierCosts, type TierCost } from './cost.js';
-import { LatencyTrigger } from './latency-trigger.js';
+import { LatencyTrigger, type LatencyTriggerOptions } from './latency-trigger.js';
 import { hotTier, type HotTier } from './placement.js';
 import type { TierProfile } from './profile.js';
 import { ShadowRepair } from './repair.js';
@@ -67,6 +67,8 @@ export interface VolumeConfig {
    * than this (see LatencyTrigger). Infinity turns the latency trigger off; errors still fail over.
    */
   readonly failoverLatencyMs: number;
+  /** The rest of the latency trigger (factor over the baseline, window, slow I/Os that fire it); LATENCY_TRIGGER_DEFAULTS for what is not given. */
+  readonly failoverTrigger?: Partial<LatencyTriggerOptions>;
 }
 
 /** Counters and placement for the API. */
@@ -125,7 +127,7 @@ export class Volume {
     private readonly stale: StaleList,
   ) {
     const exclusive = <T>(fn: () => Promise<T>): Promise<T> => this.exclusive(fn);
-    this.health = new LiveHealth(new LatencyTrigger(config.failoverLatencyMs));
+    this.health = new LiveHealth(new LatencyTrigger(config.failoverLatencyMs, config.failoverTrigger));
     this.router = new ReadRouter({ clock, health: this.health, live, shadow, hot: this.hot, staleOnShadow: (b) => stale.has(b) });
     this.repair = new ShadowRepair({ clock, stale, live, shadow, exclusive });
     this.copies = new CopyUpScheduler({
@@ -152,6 +154,13 @@ export class Volume {
     });
     if (!(config.copyBudgetMiBps > 0)) problems.push({ path: 'copyBudgetMiBps', message: 'must be positive' });
     if (!(config.failoverLatencyMs > 0)) problems.push({ path: 'failoverLatencyMs', message: 'must be positive (Infinity turns the latency trigger off)' });
+    else {
+      try {
+        new LatencyTrigger(config.failoverLatencyMs, config.failoverTrigger);
+      } catch (err) {
+        problems.push({ path: 'failoverTrigger', message: (err as Error).message });
+      }
+    }
     if (problems.length > 0) throw new ShadowplaneError('SHADOWPLANE_ERR_VALIDATION', `volume ${config.name} is misconfigured`, problems);
 
     const file = `${config.name}.img`;

@@ -320,11 +320,12 @@ async function renderTarget(r) {
   const [controlledList, ...tops] = await Promise.all([api('GET', '/v1/control'), ...SHOWN_DIMS.map(([dim]) => api('GET', `${base}/top?dim=${dim}&${span}&limit=10`))]);
   const controlled = controlledList.targets.includes(r.name);
   // Every target has a loop (forecast, anomalies, risk); only a controlled one has controls.
-  const [conditions, view, decisions, capacity] = await Promise.all([
+  const [conditions, view, decisions, capacity, learned] = await Promise.all([
     api('GET', `${base}/conditions`),
     controlled ? api('GET', `${base}/control`) : null,
     api('GET', `${base}/decisions?limit=300${r.range === 'custom' && r.to !== null ? `&before=${r.to}` : ''}`),
     api('GET', `${base}/capacity-runs?limit=10`),
+    api('GET', `${base}/learned`),
   ]);
   const list = decisions.decisions;
   // The loop's own latest record (a component's report carries no demand or forecast).
@@ -355,6 +356,7 @@ async function renderTarget(r) {
         <section class="card" aria-labelledby="ov-h"><h2 id="ov-h">Overrides and settings</h2><div id="overrides"></div></section>
         <section class="card" aria-labelledby="cap-h"><div class="toolbar"><h2 id="cap-h">Capacity runs</h2><button id="cap-run">Run capacity measurement</button></div>
           <p id="cap-msg" class="msg" role="status"></p><div id="capacity"></div></section>
+        <section class="card" aria-labelledby="learn-h"><h2 id="learn-h">Learned</h2><div id="learned"></div></section>
         <section class="card controls" id="acting" aria-labelledby="act-h"><h2 id="act-h">Actuator and response rules</h2></section>
       </div></div>`;
     const page = `#/targets/${encodeURIComponent(r.name)}`;
@@ -385,8 +387,25 @@ async function renderTarget(r) {
   renderTops(tops);
   renderOverrides(view);
   renderCapacity(capacity);
+  renderLearned(learned);
   syncControls(view, target);
   main.dataset.ready = 'target';
+}
+
+/** What the loop has learned (GET /v1/targets/{t}/learned): each value, its source, its recent history. */
+function renderLearned(l) {
+  const lead = l.leadTime;
+  const levels = Object.entries(l.alarm.levels);
+  const rows = l.history.slice(0, 10).map((c) => `<li>${esc(new Date(c.at).toISOString().slice(0, 16).replace('T', ' '))} <strong>${esc(c.key)}</strong> ${c.from === null ? '–' : esc(String(round(c.from)))} → ${c.to === null ? '–' : esc(String(round(c.to)))}: ${esc(c.why)}${c.actor ? ` (${esc(c.actor)})` : ''}</li>`);
+  document.getElementById('learned').innerHTML = `<dl>
+    <dt>Headroom</dt><dd id="learned-headroom">${l.headroom.value === null ? 'not yet' : pct(l.headroom.value)} (max ${pct(l.headroom.max)})</dd>
+    <dt>Lead time</dt><dd id="learned-lead">${lead.steps} steps (${lead.seconds} s), ${lead.source === 'learned' ? `measured: p90 of ${lead.measuredScaleUpsMs.length} scale-ups` : `configured ${esc(lead.configured)}; ${lead.measuredScaleUpsMs.length} of ${lead.needed} scale-ups measured`}</dd>
+    <dt>Alarm levels</dt><dd id="learned-alarm">${levels.length === 0 ? `threshold ${l.alarm.threshold} for every driver` : levels.map(([k, v]) => `${esc(k)} ${round(v)}`).join(', ')}</dd></dl>
+    ${rows.length ? `<ul class="history">${rows.join('')}</ul>` : '<p class="empty">Nothing learned yet.</p>'}`;
+}
+
+function round(x) {
+  return Math.round(x * 1000) / 1000;
 }
 
 /**
