@@ -9,8 +9,7 @@
  * minutes of a real deployment seconds.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +17,7 @@ import { after, before, test } from 'node:test';
 import { validateConfig } from '../../src/config.js';
 import type { DecisionRecord } from '../../src/model/decision.js';
 import { ShadowplaneService } from '../../src/service.js';
-import { cli } from '../helpers/cli.js';
+import { startProxyProcess, type ProxyProcess } from '../helpers/proxy-process.js';
 import { eventually, freePort } from '../helpers/timeline.js';
 import { upstream, type TestUpstream } from '../shadows/traffic/helpers.js';
 
@@ -27,23 +26,19 @@ const RULE = { name: 'migrate-off-failing-primary', when: { risk: 0.8, for: '3s'
 
 const dir = mkdtempSync(join(tmpdir(), 'sp-respond-proxy-'));
 let service: ShadowplaneService;
-let proxy: ChildProcess;
-let proxyStderr = '';
+let proxy: ProxyProcess;
 let primary: TestUpstream;
 let shadow: TestUpstream;
-let dataPort = 0;
-let adminUrl = '';
 let primaryFails = false;
 let load: NodeJS.Timeout | undefined;
 const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
 
 /** One client request through the proxy; resolves with its status (0 when it failed). */
 const send = (path: string) => new Promise<number>((resolve) => {
-  http.get({ host: '127.0.0.1', port: dataPort, path, agent }, (res) => {
+  http.get(`${proxy.url}${path}`, { agent }, (res) => {
     res.resume().on('end', () => resolve(res.statusCode ?? 0));
   }).on('error', () => resolve(0));
 });
-const adminGet = async (path: string) => (await fetch(adminUrl + path)).json() as Promise<Record<string, any>>;
 const decisions = async (): Promise<DecisionRecord[]> => service.controller.decisions('checkout', 500);
 
 before(async () => {
@@ -52,31 +47,30 @@ before(async () => {
     res.setHeader('content-type', 'application/json').end('{"ok":true}');
   });
   shadow = await upstream((_s, res) => res.setHeader('content-type', 'application/json').end('{"ok":true}'));
-  dataPort = await freePort();
-  const adminPort = await freePort();
-  adminUrl = `http://127.0.0.1:${adminPort}`;
+  // The proxy reports to the service's port, which is chosen first: each names the other.
+  const servicePort = await freePort();
+  proxy = await startProxyProcess(dir, {
+    control: { url: `http://127.0.0.1:${servicePort}`, target: 'checkout', name: 'checkout-proxy', sampleRate: 1, flushIntervalMs: 200 },
+    // The slack keeps a busy test machine's latency jitter from failing the p99 check of a step.
+    routes: [{
+      name: 'api', pathPrefix: '/', primary: primary.origin, shadow: shadow.origin,
+      migration: { steps: [0.5, 1], minRequests: 10, minDurationMs: 1000, p99SlackMs: 1000 },
+    }],
+  }, TOKEN);
   service = await ShadowplaneService.create(validateConfig({
-    server: { port: 0 },
+    server: { port: servicePort },
     store: { dataDir: join(dir, 'data'), flushInterval: '1s', granularities: ['1s', '10s', '1m'], retention: { '1s': '1h' } },
     targets: [{
       name: 'checkout', kind: 'service', sampling: { rate: 1 },
-      control: { interval: '1s', minWindows: 3, season: '0s', history: '1m', horizon: '10s', provisioningDelay: '2s', scaleUpLookahead: '2s', risk: { horizon: '10s', limits: [{ requests: 'errorRate', max: 0.05 }] } },
+      control: {
+        interval: '1s', minWindows: 3, season: '0s', history: '1m', horizon: '10s', provisioningDelay: '2s', scaleUpLookahead: '2s',
+        risk: { horizon: '10s', limits: [{ requests: 'errorRate', max: 0.05 }] },
+      },
       respond: [RULE],
     }],
-    shadows: [{ name: 'checkout-proxy', kind: 'traffic', url: adminUrl, token: TOKEN, target: 'checkout', interval: '1s' }],
+    shadows: [{ name: 'checkout-proxy', kind: 'traffic', url: proxy.adminUrl, token: TOKEN, target: 'checkout', interval: '1s' }],
   }));
-  const serviceUrl = await service.start();
-  const config = join(dir, 'proxy.json');
-  writeFileSync(config, JSON.stringify({
-    listen: `127.0.0.1:${dataPort}`,
-    admin: `127.0.0.1:${adminPort}`,
-    control: { url: serviceUrl, target: 'checkout', name: 'checkout-proxy', sampleRate: 1, flushIntervalMs: 200 },
-    // The slack keeps a busy test machine's latency jitter from failing the p99 check of a step.
-    routes: [{ name: 'api', pathPrefix: '/', primary: primary.origin, shadow: shadow.origin, migration: { steps: [0.5, 1], minRequests: 10, minDurationMs: 1000, p99SlackMs: 1000 } }],
-  }));
-  proxy = spawn(process.execPath, cli('proxy', '--config', config), { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, SHADOWPLANE_PROXY_TOKEN: TOKEN, SHADOWPLANE_LOG_LEVEL: 'warn' } });
-  proxy.stderr!.on('data', (c: Buffer) => (proxyStderr += c.toString()));
-  await eventually(async () => (await fetch(`${adminUrl}/healthz`).then((r) => r.ok).catch(() => false)), 30_000, `the proxy's admin API (stderr: ${proxyStderr})`);
+  await service.start();
   // Steady client load: 50 requests a second through the proxy.
   load = setInterval(() => {
     for (let i = 0; i < 5; i++) void send(`/orders/${i}`);
@@ -85,11 +79,7 @@ before(async () => {
 
 after(async () => {
   clearInterval(load);
-  if (proxy && proxy.exitCode === null) {
-    const exited = new Promise((r) => proxy.once('exit', r));
-    proxy.kill('SIGTERM');
-    await exited;
-  }
+  await proxy?.stop();
   agent.destroy();
   await service?.stop();
   await primary?.close();
@@ -109,11 +99,11 @@ test('the primary fails: risk crosses the rule, the real proxy migrates step by 
   assert.match(fired.message, /migrate route api of checkout-proxy/);
 
   const migration = await eventually(async () => {
-    const m = await adminGet('/v1/routes/api/migration').catch(() => ({}) as Record<string, any>);
-    return m.status === 'completed' && m;
+    const m = await proxy.migration('api');
+    return m?.status === 'completed' && m;
   }, 30_000, 'the proxy to complete the migration it verified');
   assert.match(String(migration.reason), /migrate-off-failing-primary/, "the proxy keeps the rule's reason");
-  assert.deepEqual(migration.history.filter((h: { event: string }) => h.event === 'verdict').map((h: { pass: boolean }) => h.pass), [true, true], 'each step verified and passed');
+  assert.deepEqual(migration.history.filter((h) => h.event === 'verdict').map((h) => h.pass), [true, true], 'each step verified and passed');
 
   const timeline = await eventually(async () => {
     const own = (await decisions()).filter((d) => d.component?.name === 'checkout-proxy');

@@ -1,6 +1,6 @@
 /**
- * Response rules end to end on a real service (VirtualClock, SQLite) and a real traffic proxy with
- * two real upstreams behind its admin API: the target's disk fills, its failure risk crosses the
+ * Response rules end to end on a real service (VirtualClock, SQLite) and the shipped traffic proxy
+ * as its own process, with two real upstreams, driven through its admin API: the target's disk fills, its failure risk crosses the
  * rule's level for the rule's time, and the rule starts a gradual migration on the proxy — once per
  * episode, recorded as a decision with its evidence; when the risk clears, its undo sends the
  * traffic back to the primary. In review mode the firing waits for approval; in dry-run it is only recorded;
@@ -11,12 +11,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { DecisionRecord } from '../../src/model/decision.js';
-import { buildAdmin } from '../../src/shadows/traffic/admin.js';
-import type { TrafficProxy } from '../../src/shadows/traffic/proxy.js';
-import { request, startProxy, upstream, type TestUpstream } from '../shadows/traffic/helpers.js';
+import { startProxyProcess, type ProxyProcess } from '../helpers/proxy-process.js';
+import { request, upstream, type TestUpstream } from '../shadows/traffic/helpers.js';
 import { testService } from '../helpers/service.js';
 
 const MIN = 60_000;
@@ -33,12 +31,12 @@ type Env = Awaited<ReturnType<typeof testService>>;
 
 describe('response rules act through a traffic shadow', () => {
   let env: Env;
-  let proxy: TrafficProxy;
-  let proxyUrl: string;
+  let proxy: ProxyProcess;
+  const migration = async () => (await proxy.migration('api'))!;
   let primary: TestUpstream;
   let shadow: TestUpstream;
   let shadowFails = false;
-  let admin: ReturnType<typeof buildAdmin>;
+  let proxyDir: string | undefined;
   let disk = 0.5;
   const call = async (method: 'GET' | 'PUT' | 'POST' | 'DELETE', url: string, payload?: unknown) => {
     const res = await env.service.api.inject({ method, url, payload: payload as never });
@@ -89,20 +87,21 @@ describe('response rules act through a traffic shadow', () => {
       res.statusCode = shadowFails ? 500 : 200;
       res.setHeader('content-type', 'application/json').end('{"ok":true}');
     });
-    ({ proxy, url: proxyUrl } = await startProxy({ routes: [{ name: 'api', pathPrefix: '/', primary: primary.origin, shadow: shadow.origin, migration: { steps: [0.5, 1], minRequests: 5, minDurationMs: 0 } }] }));
-    admin = buildAdmin(proxy, TOKEN);
-    await admin.listen({ host: '127.0.0.1', port: 0 });
+    proxyDir = mkdtempSync(join(tmpdir(), 'sp-respond-proxy-'));
+    proxy = await startProxyProcess(proxyDir, {
+      routes: [{ name: 'api', pathPrefix: '/', primary: primary.origin, shadow: shadow.origin, migration: { steps: [0.5, 1], minRequests: 5, minDurationMs: 0 } }],
+    }, TOKEN);
     env = await testService({
       targets: [{ name: 'checkout', kind: 'service', control: CONTROL, respond: [RULE] }],
-      shadows: [{ name: 'checkout-proxy', kind: 'traffic', url: `http://127.0.0.1:${(admin.server.address() as AddressInfo).port}`, token: TOKEN, target: 'checkout' }],
+      shadows: [{ name: 'checkout-proxy', kind: 'traffic', url: proxy.adminUrl, token: TOKEN, target: 'checkout' }],
     });
     env.service.controller.start();
     for (let m = 0; m < 15; m++) await minute();
   });
   after(async () => {
     await env?.cleanup();
-    await admin?.close();
-    await proxy?.close();
+    await proxy?.stop();
+    if (proxyDir) rmSync(proxyDir, { recursive: true, force: true });
     await primary?.close();
     await shadow?.close();
   });
@@ -116,9 +115,9 @@ describe('response rules act through a traffic shadow', () => {
     assert.equal(fired.response!.condition, 'risk >= 0.8 for 2m');
     const done = await settledDecision(fired.id);
     assert.equal(done.status, 'succeeded', done.message);
-    const m = proxy.route('api')!.migration!;
+    const m = await migration();
     assert.equal(m.status, 'running');
-    assert.deepEqual(m.policy.steps, [0.5, 1]);
+    assert.deepEqual(m.steps, [0.5, 1]);
     assert.match(m.reason ?? '', /move-off-failing-disk/, 'the proxy keeps the rule\'s reason');
 
     for (let i = 0; i < 3; i++) await minute(0.001);
@@ -129,7 +128,7 @@ describe('response rules act through a traffic shadow', () => {
     assert.ok(undone, 'the undo runs when the risk clears');
     assert.equal(undone.reason, 'RuleUndone');
     assert.equal((await settledDecision(undone.id)).status, 'succeeded');
-    assert.equal(proxy.route('api')!.migration!.status, 'aborted');
+    assert.equal((await migration()).status, 'aborted');
     const audit = (await call('GET', '/v1/shadows/checkout-proxy/audit')).body.audit;
     assert.deepEqual(audit.slice(0, 2).map((a: { action: string; actor: string }) => [a.action, a.actor]), [['migration-abort', 'rule:move-off-failing-disk'], ['migration-start', 'rule:move-off-failing-disk']]);
   });
@@ -138,22 +137,22 @@ describe('response rules act through a traffic shadow', () => {
     await call('PUT', '/v1/targets/checkout/overrides/review', { why: 'change freeze' });
     const waiting = await fillUntilFired();
     assert.equal(waiting.status, 'pending-approval');
-    const before = proxy.route('api')!.migration!.id;
+    const before = (await migration()).id;
     await minute(0.001);
     assert.equal((await env.service.controller.decision(waiting.id)).status, 'pending-approval', 'a later tick does not supersede it');
-    assert.equal(proxy.route('api')!.migration!.id, before, 'nothing happened before approval');
+    assert.equal((await migration()).id, before, 'nothing happened before approval');
     assert.equal((await call('POST', `/v1/decisions/${waiting.id}/approve`, { why: 'go', actor: 'ann' })).status, 200);
     assert.equal((await settledDecision(waiting.id)).status, 'succeeded');
-    assert.notEqual(proxy.route('api')!.migration!.id, before, 'approved: the migration started');
+    assert.notEqual((await migration()).id, before, 'approved: the migration started');
     await call('DELETE', '/v1/targets/checkout/overrides/review', { why: 'done' });
     await drainUntilUndone();
 
     await call('PUT', '/v1/targets/checkout/overrides/dry-run', { why: 'just watch' });
-    const migrations = proxy.route('api')!.migration!.id;
+    const migrations = (await migration()).id;
     const dry = await fillUntilFired();
     assert.equal(dry.status, 'no-action');
     assert.match(dry.message, /not carried out \(forecast-only mode\)/);
-    assert.equal(proxy.route('api')!.migration!.id, migrations, 'dry-run touched nothing');
+    assert.equal((await migration()).id, migrations, 'dry-run touched nothing');
     await call('DELETE', '/v1/targets/checkout/overrides/dry-run', { why: 'done' });
     await drainUntilUndone();
   });
@@ -164,8 +163,8 @@ describe('response rules act through a traffic shadow', () => {
     assert.equal((await settledDecision(fired.id)).status, 'succeeded');
     // The proxy judges a step on its own timer once the step has its requests: send until it has.
     const deadline = Date.now() + 15_000;
-    while (proxy.route('api')!.migration!.status === 'running' && Date.now() < deadline) await request(`${proxyUrl}/checkout`).catch(() => undefined);
-    assert.equal(proxy.route('api')!.migration!.status, 'rolled_back');
+    while ((await migration()).status === 'running' && Date.now() < deadline) await request(`${proxy.url}/checkout`).catch(() => undefined);
+    assert.equal((await migration()).status, 'rolled_back');
     shadowFails = false;
     await drainUntilUndone();
   });
