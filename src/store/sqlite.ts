@@ -11,13 +11,15 @@ import type { AuditEntry, Condition, ControlState, DecisionRecord } from '../mod
 import type { AnomalyEvent, AnomalyRecord, TriageChange, TriageState } from '../model/detect.js';
 import type { AnomalyQuery, DecisionQuery, ShadowStore, TargetRecord, TopQuery, TopRow, WindowQuery } from './store.js';
 import { anomalyFromDb, anomalyLastColumnSql, anomalyListSql, anomalyParams, anomalyTriageSql, anomalyUpsertSql, CONTROL_SCHEMA, quarantineFromDb, quarantineParams, quarantineUpsertSql, TARGET_COLUMNS, WINDOW_COLUMNS, WINDOW_UPSERT_SET, targetFromDb, targetParams, topOrder, windowFromDb, windowParams } from './sql.js';
+import { migrate, migrationsTableSql, type Migration, type MigrationDriver, type MigrationTx } from './migrate.js';
 import type { QuarantinedWindow } from './quarantine.js';
 import type { WindowRow } from './window.js';
 
 /** SQLite result codes that mean the row, not the database, is at fault. */
 const REFUSED_ROW = /^SQLITE_(CONSTRAINT|MISMATCH|TOOBIG)/;
 
-const SCHEMA = `
+/** The schema as it was before versioned migrations: migration 1, idempotent. */
+const SCHEMA_V1 = `
 CREATE TABLE IF NOT EXISTS windows (
   target TEXT NOT NULL, granularity INTEGER NOT NULL, dim TEXT NOT NULL, key TEXT NOT NULL, start INTEGER NOT NULL,
   final INTEGER NOT NULL, count REAL NOT NULL, est_count REAL NOT NULL, bytes REAL NOT NULL, est_bytes REAL NOT NULL,
@@ -32,6 +34,43 @@ CREATE TABLE IF NOT EXISTS targets (
   source TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL
 );
 ${CONTROL_SCHEMA}`;
+
+/** The SQLite schema's versions, in order (see migrate.ts); add a step at the end, never edit one. */
+export const SQLITE_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'windows, targets, control tables, anomalies, quarantine',
+    async up(tx) {
+      for (const sql of SCHEMA_V1.split(';').map((s) => s.trim()).filter((s) => s !== '')) await tx.exec(sql);
+      const columns = (await tx.all('PRAGMA table_info(anomalies)')).map((c) => String(c.name));
+      if (!columns.includes('last_anomalous')) await tx.exec(anomalyLastColumnSql('anomalies', 'INTEGER', false));
+    },
+  },
+];
+
+/** The migration runner's access to a SQLite database (see migrate.ts). */
+export function sqliteMigrationDriver(db: Database.Database): MigrationDriver {
+  const tx: MigrationTx = {
+    exec: async (sql, params = []) => void db.prepare(sql).run(...params),
+    all: async (sql, params = []) => db.prepare(sql).all(...params) as Record<string, unknown>[],
+  };
+  return {
+    table: 'schema_migrations',
+    placeholder: () => '?',
+    ensureTable: async () => void db.exec(migrationsTableSql('schema_migrations', 'INTEGER')),
+    async transaction(fn) {
+      // IMMEDIATE takes the write lock first, so a second process migrating waits, then sees the new version.
+      db.exec('BEGIN IMMEDIATE');
+      try {
+        await fn(tx);
+        db.exec('COMMIT');
+      } catch (err) {
+        if (db.inTransaction) db.exec('ROLLBACK');
+        throw err;
+      }
+    },
+  };
+}
 
 /** Shadow Store on a SQLite file. */
 export class SqliteStore implements ShadowStore {
@@ -50,10 +89,9 @@ export class SqliteStore implements ShadowStore {
     this.db.pragma('synchronous = NORMAL');
   }
 
+  /** Brings the schema to the last of SQLITE_MIGRATIONS. */
   async init(): Promise<void> {
-    this.db.exec(SCHEMA);
-    const columns = this.all('PRAGMA table_info(anomalies)').map((c) => String(c.name));
-    if (!columns.includes('last_anomalous')) this.db.exec(anomalyLastColumnSql('anomalies', 'INTEGER', false));
+    await migrate(sqliteMigrationDriver(this.db), SQLITE_MIGRATIONS, Date.now);
   }
 
   async writeWindows(rows: readonly WindowRow[]): Promise<void> {
