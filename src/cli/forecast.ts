@@ -7,7 +7,8 @@ import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { createWriteStream } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { type Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { startModuleWorker } from '../core/worker.js';
 import { ShadowplaneError } from '../core/errors.js';
 import type { FieldProblem } from '../core/errors.js';
 import { splitCsvLine } from '../core/csv.js';
@@ -252,16 +253,9 @@ export async function forecastCsv(opts: ForecastCsvOptions): Promise<ForecastCsv
   return { written, skipped };
 }
 
-/**
- * Starts a worker running this module. Compiled JavaScript is loaded directly; under tsx (tests,
- * benchmarks) the worker first registers tsx's loader, which worker threads do not inherit.
- */
+/** Starts a worker running this module. */
 function startWorker(): Worker {
-  const workerData = { shadowplaneForecastWorker: true };
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL(import.meta.url), { workerData });
-  const tsxApi = import.meta.resolve('tsx/esm/api');
-  const code = `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(import.meta.url)}); });`;
-  return new Worker(code, { eval: true, workerData });
+  return startModuleWorker(import.meta.url, { shadowplaneForecastWorker: true });
 }
 
 function levelList(value: string): number[] {

@@ -13,6 +13,7 @@ import type { AnomalyQuery, DecisionQuery, ShadowStore, TargetRecord, TopQuery, 
 import { anomalyFromDb, anomalyLastColumnSql, anomalyListSql, anomalyParams, anomalyTriageSql, anomalyUpsertSql, CONTROL_SCHEMA, quarantineFromDb, quarantineParams, quarantineUpsertSql, TARGET_COLUMNS, WINDOW_COLUMNS, WINDOW_UPSERT_SET, targetFromDb, targetParams, topOrder, windowFromDb, windowParams } from './sql.js';
 import { migrate, migrationsTableSql, type Migration, type MigrationDriver, type MigrationTx } from './migrate.js';
 import type { QuarantinedWindow } from './quarantine.js';
+import { SqliteWriter } from './sqlite-writer.js';
 import type { WindowRow } from './window.js';
 
 /** SQLite result codes that mean the row, not the database, is at fault. */
@@ -72,13 +73,34 @@ export function sqliteMigrationDriver(db: Database.Database): MigrationDriver {
   };
 }
 
+/**
+ * The SqliteStore methods that write. On a file they run in the writer thread (sqlite-writer.ts),
+ * so a long write never blocks the main thread; a write method missing here still works, on the
+ * main thread's connection, but waits there for the writer's transactions.
+ */
+const WRITES = [
+  'init', 'writeWindows', 'quarantineWindows', 'deleteWindowsBefore', 'putTarget', 'deleteTarget', 'putDecision', 'putCondition',
+  'putControlState', 'appendAudit', 'putAnomaly', 'setAnomalyTriage',
+] as const satisfies readonly (keyof ShadowStore)[];
+
+/** How a SqliteStore writes. */
+export interface SqliteStoreOptions {
+  /**
+   * `thread` (the default on a file): writes go to a writer thread owning a connection of its
+   * own. `inline`: this connection writes (the writer thread itself, and `:memory:`, which a
+   * second connection could not see).
+   */
+  writer?: 'thread' | 'inline';
+}
+
 /** Shadow Store on a SQLite file. */
 export class SqliteStore implements ShadowStore {
   readonly backend = 'sqlite';
   private readonly db: Database.Database;
+  private readonly writer: SqliteWriter | undefined;
 
   /** Opens (creating if needed) the database file at `path`; `:memory:` works for throwaway use. */
-  constructor(private readonly path: string) {
+  constructor(private readonly path: string, options: SqliteStoreOptions = {}) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     try {
       this.db = new Database(path);
@@ -87,6 +109,12 @@ export class SqliteStore implements ShadowStore {
     }
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
+    if (path !== ':memory:' && (options.writer ?? 'thread') === 'thread') {
+      const writer = new SqliteWriter(path);
+      this.writer = writer;
+      // Own properties shadow the class's methods: on this thread a write is a call to the writer.
+      for (const method of WRITES) Object.defineProperty(this, method, { value: (...args: unknown[]) => writer.call(method, args), writable: true, configurable: true });
+    }
   }
 
   /** Brings the schema to the last of SQLITE_MIGRATIONS. */
@@ -139,9 +167,12 @@ export class SqliteStore implements ShadowStore {
   }
 
   async topKeys(q: TopQuery): Promise<TopRow[]> {
+    // `+start` keeps the planner off windows_age (granularity, start), which it otherwise prefers
+    // without statistics: that index scans every target's windows in the range, the primary key
+    // only this target's dimension.
     return this.all(
       `SELECT key, SUM(count) AS count, SUM(est_count) AS est_count, SUM(bytes) AS bytes, SUM(est_bytes) AS est_bytes, SUM(errors) AS errors
-       FROM windows WHERE target = ? AND granularity = ? AND dim = ? AND start >= ? AND start < ?
+       FROM windows WHERE target = ? AND granularity = ? AND dim = ? AND +start >= ? AND +start < ?
        GROUP BY key ORDER BY ${topOrder(q.by)} LIMIT ?`,
       q.target, q.granularity, q.dim, q.from, q.to, q.limit,
     ).map((r) => ({ key: String(r.key), count: Number(r.count), estCount: Number(r.est_count), bytes: Number(r.bytes), estBytes: Number(r.est_bytes), errors: Number(r.errors) }));
@@ -252,6 +283,7 @@ export class SqliteStore implements ShadowStore {
   }
 
   async close(): Promise<void> {
+    await this.writer?.close();
     if (this.db.open) this.db.close();
   }
 

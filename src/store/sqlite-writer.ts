@@ -1,0 +1,117 @@
+/**
+ * The SQLite store's writer thread. better-sqlite3 runs every statement synchronously, so a flush
+ * of a fleet's windows (hundreds of thousands of rows in one transaction) on the main thread
+ * stalls every API call and loop for as long as it writes. The writer is a worker thread that owns
+ * the store's write connection: the main thread posts a write (method name and arguments) and
+ * awaits its answer, so ingest and the API go on while SQLite writes. Writes run one at a time in
+ * the order they were posted; reads stay on the main thread's own connection, which WAL lets read
+ * while the writer writes.
+ */
+import { isMainThread, parentPort, workerData, type Worker } from 'node:worker_threads';
+import { ShadowplaneError, type ErrorCode } from '../core/errors.js';
+import { startModuleWorker } from '../core/worker.js';
+import { SqliteStore } from './sqlite.js';
+
+interface Request {
+  id: number;
+  method: string;
+  args: unknown[];
+}
+
+interface Reply {
+  id: number;
+  value?: unknown;
+  error?: { code?: string; message: string };
+}
+
+/** The main thread's handle on the writer thread of one SQLite file. */
+export class SqliteWriter {
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, { resolve(value: unknown): void; reject(err: Error): void }>();
+  private nextId = 1;
+  /** Set once the thread has died: every later call fails with it. */
+  private dead: Error | undefined;
+
+  /** Starts the thread; it opens `path` for writing. */
+  constructor(path: string) {
+    this.worker = startModuleWorker(import.meta.url, { shadowplaneSqliteWriter: path });
+    // The thread keeps the process alive only while a write is pending (see call()).
+    this.worker.unref();
+    this.worker.on('message', (reply: Reply) => this.settle(reply));
+    this.worker.on('error', (err) => this.die(err));
+    this.worker.on('exit', (code) => this.die(new Error(`the SQLite writer thread exited (code ${code})`)));
+  }
+
+  /** Runs `method` of the writer thread's SqliteStore with `args`; resolves with its result. */
+  call(method: string, args: unknown[]): Promise<unknown> {
+    if (this.dead) return Promise.reject(unavailable(this.dead));
+    const id = this.nextId++;
+    if (this.pending.size === 0) this.worker.ref();
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ id, method, args } satisfies Request);
+    });
+  }
+
+  /** Closes the write connection and ends the thread. */
+  async close(): Promise<void> {
+    if (this.dead) return;
+    await this.call('close', []);
+    this.dead = new Error('the store is closed');
+    await this.worker.terminate();
+  }
+
+  private settle(reply: Reply): void {
+    const call = this.pending.get(reply.id);
+    if (!call) return;
+    this.pending.delete(reply.id);
+    if (this.pending.size === 0) this.worker.unref();
+    if (!reply.error) call.resolve(reply.value);
+    else if (reply.error.code) call.reject(new ShadowplaneError(reply.error.code as ErrorCode, reply.error.message));
+    else call.reject(new Error(reply.error.message));
+  }
+
+  private die(err: Error): void {
+    this.dead ??= err;
+    for (const call of this.pending.values()) call.reject(unavailable(err));
+    this.pending.clear();
+  }
+}
+
+function unavailable(err: Error): ShadowplaneError {
+  return new ShadowplaneError('SHADOWPLANE_ERR_STORE_UNAVAILABLE', `SQLite writer: ${err.message}`);
+}
+
+/** Structured clone turns Buffers into plain Uint8Arrays; better-sqlite3 binds only Buffers. */
+function buffers(value: unknown): unknown {
+  if (value instanceof Uint8Array) return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = buffers(value[i]);
+    return value;
+  }
+  if (value !== null && typeof value === 'object') {
+    const record = value as Record<string, unknown>;
+    for (const key of Object.keys(record)) {
+      const v = record[key];
+      if (v !== null && typeof v === 'object') record[key] = buffers(v);
+    }
+  }
+  return value;
+}
+
+const path = (workerData as { shadowplaneSqliteWriter?: string } | null)?.shadowplaneSqliteWriter;
+if (!isMainThread && path !== undefined) {
+  const store = new SqliteStore(path, { writer: 'inline' }) as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+  parentPort!.on('message', (req: Request) => {
+    let answer: Promise<unknown>;
+    try {
+      answer = store[req.method](...(buffers(req.args) as unknown[]));
+    } catch (err) {
+      answer = Promise.reject(err);
+    }
+    answer.then(
+      (value) => parentPort!.postMessage({ id: req.id, value } satisfies Reply),
+      (err: Error) => parentPort!.postMessage({ id: req.id, error: { code: err instanceof ShadowplaneError ? err.code : undefined, message: err.message } } satisfies Reply),
+    );
+  });
+}
