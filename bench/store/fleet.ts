@@ -1,7 +1,7 @@
 /**
  * The Shadow Store at fleet scale, against a real `shadowplane serve` process per run: N targets
  * created through the API, then a burst of events (default 1,000,000; 40 tables, 23 columns, 500
- * users, targets drawn uniformly) sent as 5,000-line NDJSON batches, 4 in flight, as fast as the
+ * users in the fleet, each target with a working set of its own, targets drawn uniformly) sent as 5,000-line NDJSON batches, 4 in flight, as fast as the
  * service takes them. Reported per backend and target count:
  *
  * - events/s accepted over the burst;
@@ -68,15 +68,24 @@ function prng(seed: number): () => number {
 
 const targetName = (i: number) => `fleet-${String(i).padStart(6, '0')}`;
 
-/** One 5,000-line NDJSON body of events stamped `now`. */
+/**
+ * One 5,000-line NDJSON body of events stamped `now`. Each target has a working set of its own
+ * within the fleet's vocabulary: 4 of the 40 tables, 3 of the 23 columns of each, 8 of the 500
+ * users (a database serves a few hot tables and a few clients, not every table and user of the
+ * fleet). Per minute a target then opens at most 1 + 2 + 4 + 12 + 8 = 27 windows of the finest
+ * granularity.
+ */
 function body(random: () => number, targets: number, now: number): string {
   const lines = new Array<string>(BATCH);
   for (let i = 0; i < BATCH; i++) {
-    const table = Math.floor(random() * TABLES);
-    const c1 = Math.floor(random() * COLUMNS);
-    const columns = random() < 0.5 ? `["c${c1}"]` : `["c${c1}","c${(c1 + 1 + Math.floor(random() * (COLUMNS - 1))) % COLUMNS}"]`;
+    const target = Math.floor(random() * targets);
+    const table = (target + Math.floor(random() * 4) * 10) % TABLES;
+    const column = (c: number) => `"c${(target + table + c * 7) % COLUMNS}"`;
+    const c1 = Math.floor(random() * 3);
+    const columns = random() < 0.5 ? `[${column(c1)}]` : `[${column(c1)},${column((c1 + 1) % 3)}]`;
+    const user = (target * 7 + Math.floor(random() * 8) * 61) % USERS;
     const latency = Math.exp(random() * 6) / 4; // 0.25 ms to 100 ms, log-uniform
-    lines[i] = `{"target":"${targetName(Math.floor(random() * targets))}","op":"${random() < 0.8 ? 'read' : 'write'}","table":"t${table}","columns":${columns},"user":"user-${Math.floor(random() * USERS)}","bytes":${Math.floor(random() * 4000)},"rows":${Math.floor(random() * 50)},"latencyMs":${latency.toFixed(3)},"status":${random() < 0.01 ? 500 : 200},"at":${now}}`;
+    lines[i] = `{"target":"${targetName(target)}","op":"${random() < 0.8 ? 'read' : 'write'}","table":"t${table}","columns":${columns},"user":"user-${user}","bytes":${Math.floor(random() * 4000)},"rows":${Math.floor(random() * 50)},"latencyMs":${latency.toFixed(3)},"status":${random() < 0.01 ? 500 : 200},"at":${now}}`;
   }
   return lines.join('\n') + '\n';
 }
