@@ -13,7 +13,7 @@ import type { AnomalyQuery, DecisionQuery, ShadowStore, TargetRecord, TopQuery, 
 import { anomalyFromDb, anomalyLastColumnSql, anomalyListSql, anomalyParams, anomalyTriageSql, anomalyUpsertSql, CONTROL_SCHEMA, quarantineFromDb, quarantineParams, quarantineUpsertSql, TARGET_COLUMNS, WINDOW_COLUMNS, WINDOW_UPSERT_SET, targetFromDb, targetParams, topOrder, windowFromDb, windowParams } from './sql.js';
 import { migrate, migrationsTableSql, type Migration, type MigrationDriver, type MigrationTx } from './migrate.js';
 import type { QuarantinedWindow } from './quarantine.js';
-import { SqliteWriter } from './sqlite-writer.js';
+import { SqliteThread } from './sqlite-thread.js';
 import type { WindowRow } from './window.js';
 
 /** SQLite result codes that mean the row, not the database, is at fault. */
@@ -74,30 +74,35 @@ export function sqliteMigrationDriver(db: Database.Database): MigrationDriver {
 }
 
 /**
- * The SqliteStore methods that write. On a file they run in the writer thread (sqlite-writer.ts),
- * so a long write never blocks the main thread; a write method missing here still works, on the
- * main thread's connection, but waits there for the writer's transactions.
+ * The SqliteStore methods that write, and those that read. On a file each runs in a thread of its
+ * own (sqlite-thread.ts), so neither a long write nor a fleet's reads block the main thread. A
+ * method missing from both lists still works, on the main thread's connection, but blocks it and
+ * waits there for the writer's transactions.
  */
 const WRITES = [
   'init', 'writeWindows', 'quarantineWindows', 'deleteWindowsBefore', 'putTarget', 'deleteTarget', 'putDecision', 'putCondition',
   'putControlState', 'appendAudit', 'putAnomaly', 'setAnomalyTriage',
 ] as const satisfies readonly (keyof ShadowStore)[];
+const READS = [
+  'listQuarantine', 'quarantineCount', 'loadOpenWindows', 'queryWindows', 'topKeys', 'seriesCount', 'listTargets', 'getTarget', 'getDecision',
+  'listDecisions', 'listConditions', 'getControlState', 'listAudit', 'getAnomaly', 'listAnomalies',
+] as const satisfies readonly (keyof ShadowStore)[];
 
-/** How a SqliteStore writes. */
+/** How a SqliteStore runs its statements. */
 export interface SqliteStoreOptions {
   /**
-   * `thread` (the default on a file): writes go to a writer thread owning a connection of its
-   * own. `inline`: this connection writes (the writer thread itself, and `:memory:`, which a
-   * second connection could not see).
+   * `threads` (the default on a file): writes go to a writer thread and reads to a reader thread,
+   * each owning a connection. `inline`: this connection runs everything (the threads themselves,
+   * and `:memory:`, which another connection could not see).
    */
-  writer?: 'thread' | 'inline';
+  mode?: 'threads' | 'inline';
 }
 
 /** Shadow Store on a SQLite file. */
 export class SqliteStore implements ShadowStore {
   readonly backend = 'sqlite';
   private readonly db: Database.Database;
-  private readonly writer: SqliteWriter | undefined;
+  private readonly threads: SqliteThread[] = [];
 
   /** Opens (creating if needed) the database file at `path`; `:memory:` works for throwaway use. */
   constructor(private readonly path: string, options: SqliteStoreOptions = {}) {
@@ -109,11 +114,14 @@ export class SqliteStore implements ShadowStore {
     }
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
-    if (path !== ':memory:' && (options.writer ?? 'thread') === 'thread') {
-      const writer = new SqliteWriter(path);
-      this.writer = writer;
-      // Own properties shadow the class's methods: on this thread a write is a call to the writer.
-      for (const method of WRITES) Object.defineProperty(this, method, { value: (...args: unknown[]) => writer.call(method, args), writable: true, configurable: true });
+    if (path !== ':memory:' && (options.mode ?? 'threads') === 'threads') {
+      const writer = new SqliteThread(path);
+      const reader = new SqliteThread(path);
+      this.threads.push(writer, reader);
+      // Own properties shadow the class's methods: on this thread a call is a message to a thread.
+      const forward = (thread: SqliteThread, method: string) => Object.defineProperty(this, method, { value: (...args: unknown[]) => thread.call(method, args), writable: true, configurable: true });
+      for (const method of WRITES) forward(writer, method);
+      for (const method of READS) forward(reader, method);
     }
   }
 
@@ -283,7 +291,7 @@ export class SqliteStore implements ShadowStore {
   }
 
   async close(): Promise<void> {
-    await this.writer?.close();
+    for (const thread of this.threads) await thread.close();
     if (this.db.open) this.db.close();
   }
 

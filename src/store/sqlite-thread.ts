@@ -1,11 +1,11 @@
 /**
- * The SQLite store's writer thread. better-sqlite3 runs every statement synchronously, so a flush
- * of a fleet's windows (hundreds of thousands of rows in one transaction) on the main thread
- * stalls every API call and loop for as long as it writes. The writer is a worker thread that owns
- * the store's write connection: the main thread posts a write (method name and arguments) and
- * awaits its answer, so ingest and the API go on while SQLite writes. Writes run one at a time in
- * the order they were posted; reads stay on the main thread's own connection, which WAL lets read
- * while the writer writes.
+ * The SQLite store's threads. better-sqlite3 runs every statement synchronously, so a flush of a
+ * fleet's windows (hundreds of thousands of rows in one transaction) on the main thread stalls
+ * every API call and loop for as long as it writes, and so do a fleet's loops reading their
+ * windows. A SqliteThread is a worker thread owning a connection of its own: the main thread posts
+ * a call (method name and arguments) and awaits its answer, so ingest and the API go on while
+ * SQLite works. The store runs two: the writer, which runs writes one at a time in the order they
+ * were posted, and a reader, which WAL lets read while the writer writes.
  */
 import { isMainThread, parentPort, workerData, type Worker } from 'node:worker_threads';
 import { ShadowplaneError, type ErrorCode } from '../core/errors.js';
@@ -24,25 +24,25 @@ interface Reply {
   error?: { code?: string; message: string };
 }
 
-/** The main thread's handle on the writer thread of one SQLite file. */
-export class SqliteWriter {
+/** The main thread's handle on one worker thread with a connection to one SQLite file. */
+export class SqliteThread {
   private readonly worker: Worker;
   private readonly pending = new Map<number, { resolve(value: unknown): void; reject(err: Error): void }>();
   private nextId = 1;
   /** Set once the thread has died: every later call fails with it. */
   private dead: Error | undefined;
 
-  /** Starts the thread; it opens `path` for writing. */
+  /** Starts the thread; it opens `path`. */
   constructor(path: string) {
     this.worker = startModuleWorker(import.meta.url, { shadowplaneSqliteWriter: path });
     // The thread keeps the process alive only while a write is pending (see call()).
     this.worker.unref();
     this.worker.on('message', (reply: Reply) => this.settle(reply));
     this.worker.on('error', (err) => this.die(err));
-    this.worker.on('exit', (code) => this.die(new Error(`the SQLite writer thread exited (code ${code})`)));
+    this.worker.on('exit', (code) => this.die(new Error(`a SQLite thread exited (code ${code})`)));
   }
 
-  /** Runs `method` of the writer thread's SqliteStore with `args`; resolves with its result. */
+  /** Runs `method` of the thread's SqliteStore with `args`; resolves with its result. */
   call(method: string, args: unknown[]): Promise<unknown> {
     if (this.dead) return Promise.reject(unavailable(this.dead));
     const id = this.nextId++;
@@ -53,7 +53,7 @@ export class SqliteWriter {
     });
   }
 
-  /** Closes the write connection and ends the thread. */
+  /** Closes the thread's connection and ends the thread. */
   async close(): Promise<void> {
     if (this.dead) return;
     await this.call('close', []);
@@ -66,7 +66,7 @@ export class SqliteWriter {
     if (!call) return;
     this.pending.delete(reply.id);
     if (this.pending.size === 0) this.worker.unref();
-    if (!reply.error) call.resolve(reply.value);
+    if (!reply.error) call.resolve(buffers(reply.value));
     else if (reply.error.code) call.reject(new ShadowplaneError(reply.error.code as ErrorCode, reply.error.message));
     else call.reject(new Error(reply.error.message));
   }
@@ -79,10 +79,10 @@ export class SqliteWriter {
 }
 
 function unavailable(err: Error): ShadowplaneError {
-  return new ShadowplaneError('SHADOWPLANE_ERR_STORE_UNAVAILABLE', `SQLite writer: ${err.message}`);
+  return new ShadowplaneError('SHADOWPLANE_ERR_STORE_UNAVAILABLE', `SQLite thread: ${err.message}`);
 }
 
-/** Structured clone turns Buffers into plain Uint8Arrays; better-sqlite3 binds only Buffers. */
+/** Structured clone turns Buffers into plain Uint8Arrays; better-sqlite3 binds only Buffers, and callers expect Buffers back. */
 function buffers(value: unknown): unknown {
   if (value instanceof Uint8Array) return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
   if (Array.isArray(value)) {
@@ -101,7 +101,7 @@ function buffers(value: unknown): unknown {
 
 const path = (workerData as { shadowplaneSqliteWriter?: string } | null)?.shadowplaneSqliteWriter;
 if (!isMainThread && path !== undefined) {
-  const store = new SqliteStore(path, { writer: 'inline' }) as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+  const store = new SqliteStore(path, { mode: 'inline' }) as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
   parentPort!.on('message', (req: Request) => {
     let answer: Promise<unknown>;
     try {
