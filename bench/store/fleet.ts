@@ -26,6 +26,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { exited, startServe, type Serve } from '../../test/helpers/serve.js';
+import { mulberry32 } from '../../src/core/random.js';
 import { median } from '../util.js';
 
 const { values: args } = parseArgs({
@@ -53,18 +54,6 @@ const PG_URL = process.env.SHADOWPLANE_PG_URL ?? 'postgres://postgres@127.0.0.1:
 const dir = mkdtempSync(join(tmpdir(), 'sp-fleet-'));
 const progress = (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** A small seeded PRNG (mulberry32), so every run sends the same events. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const targetName = (i: number) => `fleet-${String(i).padStart(6, '0')}`;
 
@@ -142,7 +131,7 @@ async function createTargets(url: string, n: number, inFlight = 8): Promise<void
 
 /** Sends EVENTS events in BATCH-line bodies, IN_FLIGHT at a time; returns what was accepted and the wall time. */
 async function sendEvents(url: string, targets: number): Promise<{ accepted: number; ms: number }> {
-  const random = prng(42);
+  const random = mulberry32(42); // every run sends the same events
   const batches = Math.ceil(EVENTS / BATCH);
   let next = 0;
   let accepted = 0;
