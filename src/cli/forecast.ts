@@ -8,6 +8,7 @@ import { InvalidArgumentError } from 'commander';
 import { createWriteStream } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
+import { workerExecArgv } from '../core/worker.js';
 import { ShadowplaneError } from '../core/errors.js';
 import type { FieldProblem } from '../core/errors.js';
 import { parseCsv } from '../core/csv.js';
@@ -142,10 +143,8 @@ export async function readLongCsv(path: string): Promise<SeriesIn[]> {
   return out;
 }
 
-// Compiled, the worker is the built batch.js; from source (tests, benchmarks under tsx) it is
-// batch.ts, and the worker threads load tsx too.
-const underTsx = import.meta.url.endsWith('.ts');
-const workerFile = new URL(`../forecast/batch.${underTsx ? 'ts' : 'js'}`, import.meta.url);
+/** The pool's task: the built batch.js, or batch.ts from source (tests, benchmarks under tsx). */
+const workerFile = new URL(`../forecast/batch.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url);
 
 /**
  * Forecasts every series of `input` into `output` using worker threads. Throws
@@ -169,7 +168,7 @@ export async function forecastCsv(opts: ForecastCsvOptions): Promise<ForecastCsv
   } else {
     // Small batches keep every thread busy to the end; each is a task of the pool.
     const chunk = Math.max(1, Math.min(16, Math.ceil(series.length / (workers * 8))));
-    const pool = new Piscina({ filename: workerFile.href, minThreads: workers, maxThreads: workers, ...(underTsx ? { execArgv: [...process.execArgv, '--import', 'tsx'] } : {}) });
+    const pool = new Piscina({ filename: workerFile.href, minThreads: workers, maxThreads: workers, execArgv: workerExecArgv(workerFile.href) });
     try {
       const tasks: Promise<void>[] = [];
       for (let next = 0; next < series.length; next += chunk) {

@@ -8,7 +8,8 @@ import type { AuditEntry, Condition, ControlState, DecisionRecord } from '../mod
 import type { CapacityRun } from '../model/capacity.js';
 import type { AnomalyEvent, AnomalyRecord, TriageChange, TriageState } from '../model/detect.js';
 import type { AnomalyQuery, DecisionQuery, ShadowStore, TargetRecord, TopQuery, TopRow, WindowQuery } from './store.js';
-import { capacityRunListSql, capacityRunUpsertSql, TARGET_TABLES, anomalyFromDb, anomalyLastColumnSql, anomalyListSql, anomalyParams, anomalyTriageSql, anomalyUpsertSql, controlSchema, quarantineFromDb, quarantineParams, quarantineSchema, quarantineUpsertSql, TARGET_COLUMNS, WINDOW_COLUMNS, WINDOW_UPSERT_SET, targetFromDb, targetParams, topOrder, windowFromDb, windowParams } from './sql.js';
+import { capacityRunListSql, capacityRunsSchema, capacityRunUpsertSql, TARGET_TABLES, anomalyFromDb, anomalyLastColumnSql, anomalyListSql, anomalyParams, anomalyTriageSql, anomalyUpsertSql, controlSchema, quarantineFromDb, quarantineParams, quarantineSchema, quarantineUpsertSql, TARGET_COLUMNS, WINDOW_COLUMNS, WINDOW_UPSERT_SET, targetFromDb, targetParams, topOrder, windowFromDb, windowParams } from './sql.js';
+import { migrate, migrationsTableSql, type Migration } from './migrate.js';
 import { PostgresLease, type Owner } from './owner.js';
 import type { QuarantinedWindow } from './quarantine.js';
 import type { WindowRow } from './window.js';
@@ -47,29 +48,37 @@ export class PostgresStore implements ShadowStore {
     this.targets = `${schema}.targets`;
   }
 
+  /** Creates the schema if missing and brings it to the last of postgresMigrations(). */
   async init(): Promise<void> {
-    const schema = `"${this.options.schema.replaceAll('"', '""')}"`;
-    await this.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
-    await this.query(`
-      CREATE TABLE IF NOT EXISTS ${this.windows} (
-        target TEXT NOT NULL, granularity INTEGER NOT NULL, dim TEXT NOT NULL, key TEXT NOT NULL, start BIGINT NOT NULL,
-        final BOOLEAN NOT NULL, count DOUBLE PRECISION NOT NULL, est_count DOUBLE PRECISION NOT NULL,
-        bytes DOUBLE PRECISION NOT NULL, est_bytes DOUBLE PRECISION NOT NULL, rows DOUBLE PRECISION NOT NULL,
-        errors DOUBLE PRECISION NOT NULL, est_errors DOUBLE PRECISION NOT NULL, sum DOUBLE PRECISION NOT NULL,
-        min DOUBLE PRECISION, max DOUBLE PRECISION, peak DOUBLE PRECISION NOT NULL, rate DOUBLE PRECISION NOT NULL,
-        last DOUBLE PRECISION, last_at BIGINT NOT NULL, sketch BYTEA NOT NULL,
-        PRIMARY KEY (target, granularity, dim, key, start))`);
-    await this.query(`CREATE INDEX IF NOT EXISTS windows_open ON ${this.windows} (final) WHERE NOT final`);
-    await this.query(`CREATE INDEX IF NOT EXISTS windows_age ON ${this.windows} (granularity, start)`);
-    await this.query(`
-      CREATE TABLE IF NOT EXISTS ${this.targets} (
-        name TEXT PRIMARY KEY, kind TEXT NOT NULL, labels TEXT NOT NULL, sampling_rate DOUBLE PRECISION NOT NULL,
-        scrape TEXT, source TEXT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)`);
-    for (const sql of controlSchema(`${schema}.`, 'BIGINT')) await this.query(sql);
-    await this.query(quarantineSchema(`${schema}.`, 'BIGINT'));
-    // Entries written in the same millisecond are listed in the order they were written (SQLite has rowid).
-    await this.query(`ALTER TABLE ${schema}.audit ADD COLUMN IF NOT EXISTS seq BIGSERIAL`);
-    await this.query(anomalyLastColumnSql(`${schema}.anomalies`, 'BIGINT', true));
+    await this.query(`CREATE SCHEMA IF NOT EXISTS ${this.schema}`);
+    const table = `${this.schema}.schema_migrations`;
+    // One lock per schema: replicas starting together migrate one after the other.
+    const lockKey = `shadowplane-migrate:${this.options.schema}`;
+    await migrate({
+      table,
+      placeholder: dollar,
+      ensureTable: () => this.transaction(lockKey, (client) => client.query(migrationsTableSql(table, 'BIGINT')).then(() => undefined)),
+      transaction: (fn) => this.transaction(lockKey, (client) => fn({
+        exec: async (sql, params) => void (await client.query(sql, params)),
+        all: async (sql, params) => (await client.query(sql, params)).rows as Record<string, unknown>[],
+      })),
+    }, postgresMigrations(this.schema), Date.now);
+  }
+
+  /** Runs `fn` on one client in a transaction holding the advisory lock `lockKey`. */
+  private async transaction(lockKey: string, fn: (client: pg.PoolClient) => Promise<void>): Promise<void> {
+    const client = await this.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [lockKey]);
+      await fn(client);
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw unavailable(err);
+    } finally {
+      client.release();
+    }
   }
 
   async writeWindows(rows: readonly WindowRow[]): Promise<void> {
@@ -327,6 +336,48 @@ export class PostgresStore implements ShadowStore {
       throw unavailable(err);
     }
   }
+}
+
+/**
+ * The PostgreSQL schema's versions for the tables in `schema` (a quoted identifier), in order (see
+ * migrate.ts); add a step at the end, never edit one.
+ */
+export function postgresMigrations(schema: string): Migration[] {
+  return [
+    {
+      version: 1,
+      name: 'windows, targets, control tables, anomalies, quarantine',
+      async up(tx) {
+        await tx.exec(`
+          CREATE TABLE IF NOT EXISTS ${schema}.windows (
+            target TEXT NOT NULL, granularity INTEGER NOT NULL, dim TEXT NOT NULL, key TEXT NOT NULL, start BIGINT NOT NULL,
+            final BOOLEAN NOT NULL, count DOUBLE PRECISION NOT NULL, est_count DOUBLE PRECISION NOT NULL,
+            bytes DOUBLE PRECISION NOT NULL, est_bytes DOUBLE PRECISION NOT NULL, rows DOUBLE PRECISION NOT NULL,
+            errors DOUBLE PRECISION NOT NULL, est_errors DOUBLE PRECISION NOT NULL, sum DOUBLE PRECISION NOT NULL,
+            min DOUBLE PRECISION, max DOUBLE PRECISION, peak DOUBLE PRECISION NOT NULL, rate DOUBLE PRECISION NOT NULL,
+            last DOUBLE PRECISION, last_at BIGINT NOT NULL, sketch BYTEA NOT NULL,
+            PRIMARY KEY (target, granularity, dim, key, start))`);
+        await tx.exec(`CREATE INDEX IF NOT EXISTS windows_open ON ${schema}.windows (final) WHERE NOT final`);
+        await tx.exec(`CREATE INDEX IF NOT EXISTS windows_age ON ${schema}.windows (granularity, start)`);
+        await tx.exec(`
+          CREATE TABLE IF NOT EXISTS ${schema}.targets (
+            name TEXT PRIMARY KEY, kind TEXT NOT NULL, labels TEXT NOT NULL, sampling_rate DOUBLE PRECISION NOT NULL,
+            scrape TEXT, source TEXT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)`);
+        for (const sql of controlSchema(`${schema}.`, 'BIGINT')) await tx.exec(sql);
+        await tx.exec(quarantineSchema(`${schema}.`, 'BIGINT'));
+        // Entries written in the same millisecond are listed in the order they were written (SQLite has rowid).
+        await tx.exec(`ALTER TABLE ${schema}.audit ADD COLUMN IF NOT EXISTS seq BIGSERIAL`);
+        await tx.exec(anomalyLastColumnSql(`${schema}.anomalies`, 'BIGINT', true));
+      },
+    },
+    {
+      version: 2,
+      name: 'capacity runs',
+      async up(tx) {
+        for (const sql of capacityRunsSchema(`${schema}.`, 'BIGINT')) await tx.exec(sql);
+      },
+    },
+  ];
 }
 
 /** PostgreSQL's positional placeholder. */

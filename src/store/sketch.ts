@@ -17,11 +17,16 @@ export function sketchIndex(value: number): number {
   return value <= MIN_INDEXABLE ? Number.NEGATIVE_INFINITY : Math.ceil(Math.log(value) / LOG_GAMMA);
 }
 
-/** A quantile sketch backed by a dense, growable array of bucket counts. */
+/**
+ * A quantile sketch backed by sparse buckets: the non-empty bucket indexes, ascending, and their
+ * counts. A window's sketch usually holds a few buckets spread over a wide range of latencies, where
+ * a dense array would spend kilobytes on empty buckets for every one of a fleet's open windows.
+ */
 export class QuantileSketch {
-  /** Bucket index of counts[0]. */
-  private offset = 0;
-  private counts: Float64Array = new Float64Array(0);
+  private indexes = new Int32Array(0);
+  private counts = new Float64Array(0);
+  /** Buckets in use (the arrays have room for more). */
+  private size = 0;
   /** Count of values at or below MIN_INDEXABLE. */
   private zeroCount = 0;
   private total = 0;
@@ -43,19 +48,30 @@ export class QuantileSketch {
       this.zeroCount += weight;
       return;
     }
-    let slot = index - this.offset;
-    if (slot < 0 || slot >= this.counts.length) slot = this.grow(index);
-    this.counts[slot] += weight;
+    let lo = 0;
+    let hi = this.size;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.indexes[mid] < index) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo < this.size && this.indexes[lo] === index) {
+      this.counts[lo] += weight;
+      return;
+    }
+    if (this.size === this.indexes.length) this.grow();
+    this.indexes.copyWithin(lo + 1, lo, this.size);
+    this.counts.copyWithin(lo + 1, lo, this.size);
+    this.indexes[lo] = index;
+    this.counts[lo] = weight;
+    this.size++;
   }
 
   /** Adds every bucket of `other` into this sketch. */
   merge(other: QuantileSketch): void {
     this.zeroCount += other.zeroCount;
     this.total += other.zeroCount;
-    for (let i = 0; i < other.counts.length; i++) {
-      const c = other.counts[i];
-      if (c !== 0) this.addAtIndex(other.offset + i, c);
-    }
+    for (let i = 0; i < other.size; i++) this.addAtIndex(other.indexes[i], other.counts[i]);
   }
 
   /**
@@ -67,41 +83,60 @@ export class QuantileSketch {
     const rank = Math.min(Math.max(q, 0), 1) * (this.total - 1);
     let seen = this.zeroCount;
     if (rank < seen) return 0;
-    for (let i = 0; i < this.counts.length; i++) {
+    for (let i = 0; i < this.size; i++) {
       seen += this.counts[i];
-      if (seen > rank) return (2 * Math.pow(GAMMA, this.offset + i)) / (GAMMA + 1);
+      if (seen > rank) return (2 * Math.pow(GAMMA, this.indexes[i])) / (GAMMA + 1);
     }
-    return (2 * Math.pow(GAMMA, this.offset + this.counts.length - 1)) / (GAMMA + 1);
+    return (2 * Math.pow(GAMMA, this.indexes[this.size - 1])) / (GAMMA + 1);
   }
 
-  /** A compact binary form: [zeroCount f64][offset i32][n i32][counts f64 × n], trimmed of empty ends. */
+  /**
+   * The stored form, sparse as DDSketch's protobuf form: a tag byte, the zero count, the number of
+   * non-empty buckets, their indexes (the first zigzag-encoded, then the gaps) and their counts.
+   * Whole counts (every sketch of request latencies) are varints, so a one-bucket sketch takes 5
+   * bytes; weighted counts are float64s (tag SPARSE_F64).
+   */
   toBuffer(): Buffer {
-    let lo = 0;
-    let hi = this.counts.length;
-    while (lo < hi && this.counts[lo] === 0) lo++;
-    while (hi > lo && this.counts[hi - 1] === 0) hi--;
-    const buf = Buffer.alloc(16 + (hi - lo) * 8);
-    buf.writeDoubleLE(this.zeroCount, 0);
-    buf.writeInt32LE(this.offset + lo, 8);
-    buf.writeInt32LE(hi - lo, 12);
-    // One copy of the counts' bytes (little-endian, as on every platform Node supports).
-    buf.set(new Uint8Array(this.counts.buffer, this.counts.byteOffset + lo * 8, (hi - lo) * 8), 16);
-    return buf;
+    const out = new ByteWriter();
+    let whole = isWholeCount(this.zeroCount);
+    for (let i = 0; i < this.size; i++) if (this.counts[i] !== 0) whole &&= isWholeCount(this.counts[i]);
+    const count = whole ? (v: number) => out.varint(v) : (v: number) => out.f64(v);
+    out.byte(whole ? SPARSE_WHOLE : SPARSE_F64);
+    count(this.zeroCount);
+    let nonEmpty = 0;
+    for (let i = 0; i < this.size; i++) if (this.counts[i] !== 0) nonEmpty++;
+    out.varint(nonEmpty);
+    let previous: number | undefined;
+    for (let i = 0; i < this.size; i++) {
+      if (this.counts[i] === 0) continue;
+      const index = this.indexes[i];
+      out.varint(previous === undefined ? zigzag(index) : index - previous);
+      previous = index;
+    }
+    for (let i = 0; i < this.size; i++) if (this.counts[i] !== 0) count(this.counts[i]);
+    return out.toBuffer();
   }
 
-  /** Reads the form written by toBuffer(); throws RangeError on a truncated buffer. */
+  /**
+   * Reads the form written by toBuffer(), or the dense form of earlier releases ([zeroCount f64]
+   * [offset i32][n i32][counts f64 x n], still found in spill files and quarantined rows). Throws
+   * RangeError on a truncated or malformed buffer.
+   */
   static fromBuffer(buf: Uint8Array): QuantileSketch {
     const view = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+    if (view[0] === SPARSE_WHOLE || view[0] === SPARSE_F64) {
+      const sparse = readSparse(view);
+      if (sparse) return sparse;
+    }
+    return readDense(view);
+  }
+
+  /** A sketch of the given zero count and buckets. */
+  static fromBuckets(zeroCount: number, indexes: readonly number[], counts: readonly number[]): QuantileSketch {
     const sketch = new QuantileSketch();
-    sketch.zeroCount = view.readDoubleLE(0);
-    sketch.offset = view.readInt32LE(8);
-    const n = view.readInt32LE(12);
-    if (view.length < 16 + n * 8) throw new RangeError('sketch buffer is truncated');
-    sketch.counts = new Float64Array(n);
-    new Uint8Array(sketch.counts.buffer).set(view.subarray(16, 16 + n * 8));
-    let total = sketch.zeroCount;
-    for (let i = 0; i < n; i++) total += sketch.counts[i];
-    sketch.total = total;
+    sketch.zeroCount = zeroCount;
+    sketch.total = zeroCount;
+    for (let i = 0; i < indexes.length; i++) sketch.addAtIndex(indexes[i], counts[i]);
     return sketch;
   }
 
@@ -110,21 +145,116 @@ export class QuantileSketch {
     return this.toBuffer().equals(other.toBuffer());
   }
 
-  /** Grows the array to cover `index`, doubling so repeated growth stays rare; returns the new slot. */
-  private grow(index: number): number {
-    if (this.counts.length === 0) {
-      this.offset = index - 32;
-      this.counts = new Float64Array(64);
-      return index - this.offset;
-    }
-    const end = this.offset + this.counts.length;
-    const size = Math.max(this.counts.length * 2, Math.max(end, index + 1) - Math.min(this.offset, index));
-    // Extend toward the side that needs room; the other side keeps its data where it is.
-    const lo = index < this.offset ? Math.min(index, end - size) : this.offset;
-    const next = new Float64Array(size);
-    next.set(this.counts, this.offset - lo);
-    this.counts = next;
-    this.offset = lo;
-    return index - lo;
+  /** Doubles the room for buckets. */
+  private grow(): void {
+    const room = Math.max(4, this.indexes.length * 2);
+    const indexes = new Int32Array(room);
+    const counts = new Float64Array(room);
+    indexes.set(this.indexes);
+    counts.set(this.counts);
+    this.indexes = indexes;
+    this.counts = counts;
   }
+}
+
+/** Tags of the sparse stored form: counts as varints, or as float64s. */
+const SPARSE_WHOLE = 0xd1;
+const SPARSE_F64 = 0xd2;
+
+function isWholeCount(v: number): boolean {
+  return Number.isSafeInteger(v) && v >= 0;
+}
+
+const zigzag = (n: number): number => (n >= 0 ? 2 * n : -2 * n - 1);
+const unzigzag = (n: number): number => (n % 2 === 0 ? n / 2 : -(n + 1) / 2);
+
+/** Appends varints (LEB128, up to 2^53 by arithmetic) and float64s to a growing buffer. */
+class ByteWriter {
+  private buf = Buffer.allocUnsafe(32);
+  private length = 0;
+
+  byte(b: number): void {
+    if (this.length === this.buf.length) this.grow(1);
+    this.buf[this.length++] = b;
+  }
+
+  varint(v: number): void {
+    while (v >= 0x80) {
+      this.byte((v % 0x80) | 0x80);
+      v = Math.floor(v / 0x80);
+    }
+    this.byte(v);
+  }
+
+  f64(v: number): void {
+    if (this.length + 8 > this.buf.length) this.grow(8);
+    this.buf.writeDoubleLE(v, this.length);
+    this.length += 8;
+  }
+
+  toBuffer(): Buffer {
+    return Buffer.from(this.buf.subarray(0, this.length));
+  }
+
+  private grow(need: number): void {
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.length + need));
+    this.buf.copy(next, 0, 0, this.length);
+    this.buf = next;
+  }
+}
+
+/** The sparse form, or undefined when `view` is not one (a dense buffer whose first byte matches a tag). */
+function readSparse(view: Buffer): QuantileSketch | undefined {
+  let at = 1;
+  const whole = view[0] === SPARSE_WHOLE;
+  const varint = (): number => {
+    let v = 0;
+    let scale = 1;
+    for (;;) {
+      if (at >= view.length) throw new RangeError('sketch buffer is truncated');
+      const b = view[at++];
+      v += (b & 0x7f) * scale;
+      if (b < 0x80) return v;
+      scale *= 0x80;
+      if (scale > 2 ** 56) throw new RangeError('sketch buffer holds a malformed varint');
+    }
+  };
+  const f64 = (): number => {
+    if (at + 8 > view.length) throw new RangeError('sketch buffer is truncated');
+    at += 8;
+    return view.readDoubleLE(at - 8);
+  };
+  const count = whole ? varint : f64;
+  try {
+    const zeroCount = count();
+    const n = varint();
+    if (n > view.length) throw new RangeError('sketch buffer is truncated');
+    const indexes: number[] = [];
+    for (let i = 0; i < n; i++) indexes.push(i === 0 ? unzigzag(varint()) : indexes[i - 1] + varint());
+    const sketch = QuantileSketch.fromBuckets(zeroCount, indexes, indexes.map(() => count()));
+    if (at !== view.length) throw new RangeError('sketch buffer has trailing bytes');
+    return sketch;
+  } catch (err) {
+    if (isDense(view)) return undefined;
+    throw err;
+  }
+}
+
+function isDense(view: Buffer): boolean {
+  return view.length >= 16 && view.length === 16 + 8 * view.readInt32LE(12);
+}
+
+function readDense(view: Buffer): QuantileSketch {
+  if (view.length < 16 || !isDense(view)) throw new RangeError('sketch buffer is truncated');
+  const offset = view.readInt32LE(8);
+  const n = view.readInt32LE(12);
+  const indexes: number[] = [];
+  const counts: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const c = view.readDoubleLE(16 + i * 8);
+    if (c === 0) continue;
+    indexes.push(offset + i);
+    counts.push(c);
+  }
+  return QuantileSketch.fromBuckets(view.readDoubleLE(0), indexes, counts);
 }

@@ -100,6 +100,12 @@ export function controlSchema(prefix: string, time: 'INTEGER' | 'BIGINT'): strin
       end_at ${time}, last_anomalous ${time}, severity DOUBLE PRECISION NOT NULL, drivers TEXT NOT NULL, kind TEXT NOT NULL, triage_state TEXT NOT NULL,
       triage_actor TEXT, triage_why TEXT, triage_at ${time}, updated_at ${time} NOT NULL)`,
     `CREATE INDEX IF NOT EXISTS anomalies_target_start ON ${prefix}anomalies (target, start)`,
+  ];
+}
+
+/** The capacity runs' table (schema version 2). */
+export function capacityRunsSchema(prefix: string, time: 'INTEGER' | 'BIGINT'): string[] {
+  return [
     `CREATE TABLE IF NOT EXISTS ${prefix}capacity_runs (id TEXT PRIMARY KEY, target TEXT NOT NULL, at ${time} NOT NULL, status TEXT NOT NULL, body TEXT NOT NULL)`,
     `CREATE INDEX IF NOT EXISTS capacity_runs_target_at ON ${prefix}capacity_runs (target, at)`,
   ];

@@ -11,14 +11,17 @@ import type { AuditEntry, Condition, ControlState, DecisionRecord } from '../mod
 import type { AnomalyEvent, AnomalyRecord, TriageChange, TriageState } from '../model/detect.js';
 import type { CapacityRun } from '../model/capacity.js';
 import type { AnomalyQuery, DecisionQuery, ShadowStore, TargetRecord, TopQuery, TopRow, WindowQuery } from './store.js';
-import { capacityRunListSql, capacityRunUpsertSql, TARGET_TABLES, anomalyFromDb, anomalyLastColumnSql, anomalyListSql, anomalyParams, anomalyTriageSql, anomalyUpsertSql, CONTROL_SCHEMA, quarantineFromDb, quarantineParams, quarantineUpsertSql, TARGET_COLUMNS, WINDOW_COLUMNS, WINDOW_UPSERT_SET, targetFromDb, targetParams, topOrder, windowFromDb, windowParams } from './sql.js';
+import { capacityRunListSql, capacityRunsSchema, capacityRunUpsertSql, TARGET_TABLES, anomalyFromDb, anomalyLastColumnSql, anomalyListSql, anomalyParams, anomalyTriageSql, anomalyUpsertSql, CONTROL_SCHEMA, quarantineFromDb, quarantineParams, quarantineUpsertSql, TARGET_COLUMNS, WINDOW_COLUMNS, WINDOW_UPSERT_SET, targetFromDb, targetParams, topOrder, windowFromDb, windowParams } from './sql.js';
+import { migrate, migrationsTableSql, type Migration, type MigrationDriver, type MigrationTx } from './migrate.js';
 import type { QuarantinedWindow } from './quarantine.js';
+import { SqliteThread } from './sqlite-thread.js';
 import type { WindowRow } from './window.js';
 
 /** SQLite result codes that mean the row, not the database, is at fault. */
 const REFUSED_ROW = /^SQLITE_(CONSTRAINT|MISMATCH|TOOBIG)/;
 
-const SCHEMA = `
+/** The schema as it was before versioned migrations: migration 1, idempotent. */
+const SCHEMA_V1 = `
 CREATE TABLE IF NOT EXISTS windows (
   target TEXT NOT NULL, granularity INTEGER NOT NULL, dim TEXT NOT NULL, key TEXT NOT NULL, start INTEGER NOT NULL,
   final INTEGER NOT NULL, count REAL NOT NULL, est_count REAL NOT NULL, bytes REAL NOT NULL, est_bytes REAL NOT NULL,
@@ -34,13 +37,83 @@ CREATE TABLE IF NOT EXISTS targets (
 );
 ${CONTROL_SCHEMA}`;
 
+/** The SQLite schema's versions, in order (see migrate.ts); add a step at the end, never edit one. */
+export const SQLITE_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'windows, targets, control tables, anomalies, quarantine',
+    async up(tx) {
+      for (const sql of SCHEMA_V1.split(';').map((s) => s.trim()).filter((s) => s !== '')) await tx.exec(sql);
+      const columns = (await tx.all('PRAGMA table_info(anomalies)')).map((c) => String(c.name));
+      if (!columns.includes('last_anomalous')) await tx.exec(anomalyLastColumnSql('anomalies', 'INTEGER', false));
+    },
+  },
+  {
+    version: 2,
+    name: 'capacity runs',
+    async up(tx) {
+      for (const sql of capacityRunsSchema('', 'INTEGER')) await tx.exec(sql);
+    },
+  },
+];
+
+/** The migration runner's access to a SQLite database (see migrate.ts). */
+export function sqliteMigrationDriver(db: Database.Database): MigrationDriver {
+  const tx: MigrationTx = {
+    exec: async (sql, params = []) => void db.prepare(sql).run(...params),
+    all: async (sql, params = []) => db.prepare(sql).all(...params) as Record<string, unknown>[],
+  };
+  return {
+    table: 'schema_migrations',
+    placeholder: () => '?',
+    ensureTable: async () => void db.exec(migrationsTableSql('schema_migrations', 'INTEGER')),
+    async transaction(fn) {
+      // IMMEDIATE takes the write lock first, so a second process migrating waits, then sees the new version.
+      db.exec('BEGIN IMMEDIATE');
+      try {
+        await fn(tx);
+        db.exec('COMMIT');
+      } catch (err) {
+        if (db.inTransaction) db.exec('ROLLBACK');
+        throw err;
+      }
+    },
+  };
+}
+
+/**
+ * The SqliteStore methods that write, and those that read. On a file each runs in a thread of its
+ * own (sqlite-thread.ts), so neither a long write nor a fleet's reads block the main thread. A
+ * method missing from both lists still works, on the main thread's connection, but blocks it and
+ * waits there for the writer's transactions.
+ */
+const WRITES = [
+  'init', 'writeWindows', 'quarantineWindows', 'deleteWindowsBefore', 'putTarget', 'deleteTarget', 'putDecision', 'putCondition',
+  'putControlState', 'appendAudit', 'putAnomaly', 'setAnomalyTriage', 'putCapacityRun',
+] as const satisfies readonly (keyof ShadowStore)[];
+const READS = [
+  'listQuarantine', 'quarantineCount', 'loadOpenWindows', 'queryWindows', 'topKeys', 'seriesCount', 'listTargets', 'getTarget', 'getDecision',
+  'listDecisions', 'listConditions', 'getControlState', 'listAudit', 'getAnomaly', 'listAnomalies', 'getCapacityRun', 'listCapacityRuns',
+] as const satisfies readonly (keyof ShadowStore)[];
+
+/** How a SqliteStore runs its statements. */
+export interface SqliteStoreOptions {
+  /**
+   * `threads` (the default on a file): writes go to a writer thread and reads to a reader thread,
+   * each owning a connection. `inline`: this connection runs everything (the threads themselves,
+   * and `:memory:`, which another connection could not see).
+   */
+  mode?: 'threads' | 'inline';
+}
+
 /** Shadow Store on a SQLite file. */
 export class SqliteStore implements ShadowStore {
   readonly backend = 'sqlite';
   private readonly db: Database.Database;
+  private readonly threads: SqliteThread[] = [];
 
   /** Opens (creating if needed) the database file at `path`; `:memory:` works for throwaway use. */
-  constructor(private readonly path: string) {
+  constructor(private readonly path: string, options: SqliteStoreOptions = {}) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     try {
       this.db = new Database(path);
@@ -49,12 +122,20 @@ export class SqliteStore implements ShadowStore {
     }
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
+    if (path !== ':memory:' && (options.mode ?? 'threads') === 'threads') {
+      const writer = new SqliteThread(path);
+      const reader = new SqliteThread(path);
+      this.threads.push(writer, reader);
+      // Own properties shadow the class's methods: on this thread a call is a message to a thread.
+      const forward = (thread: SqliteThread, method: string) => Object.defineProperty(this, method, { value: (...args: unknown[]) => thread.call(method, args), writable: true, configurable: true });
+      for (const method of WRITES) forward(writer, method);
+      for (const method of READS) forward(reader, method);
+    }
   }
 
+  /** Brings the schema to the last of SQLITE_MIGRATIONS. */
   async init(): Promise<void> {
-    this.db.exec(SCHEMA);
-    const columns = this.all('PRAGMA table_info(anomalies)').map((c) => String(c.name));
-    if (!columns.includes('last_anomalous')) this.db.exec(anomalyLastColumnSql('anomalies', 'INTEGER', false));
+    await migrate(sqliteMigrationDriver(this.db), SQLITE_MIGRATIONS, Date.now);
   }
 
   async writeWindows(rows: readonly WindowRow[]): Promise<void> {
@@ -102,9 +183,12 @@ export class SqliteStore implements ShadowStore {
   }
 
   async topKeys(q: TopQuery): Promise<TopRow[]> {
+    // `+start` keeps the planner off windows_age (granularity, start), which it otherwise prefers
+    // without statistics: that index scans every target's windows in the range, the primary key
+    // only this target's dimension.
     return this.all(
       `SELECT key, SUM(count) AS count, SUM(est_count) AS est_count, SUM(bytes) AS bytes, SUM(est_bytes) AS est_bytes, SUM(errors) AS errors
-       FROM windows WHERE target = ? AND granularity = ? AND dim = ? AND start >= ? AND start < ?
+       FROM windows WHERE target = ? AND granularity = ? AND dim = ? AND +start >= ? AND +start < ?
        GROUP BY key ORDER BY ${topOrder(q.by)} LIMIT ?`,
       q.target, q.granularity, q.dim, q.from, q.to, q.limit,
     ).map((r) => ({ key: String(r.key), count: Number(r.count), estCount: Number(r.est_count), bytes: Number(r.bytes), estBytes: Number(r.est_bytes), errors: Number(r.errors) }));
@@ -228,6 +312,7 @@ export class SqliteStore implements ShadowStore {
   }
 
   async close(): Promise<void> {
+    for (const thread of this.threads) await thread.close();
     if (this.db.open) this.db.close();
   }
 

@@ -45,5 +45,43 @@ test('zero and an empty sketch are handled', () => {
   s.add(10);
   assert.equal(s.quantile(0.5), 0);
   assert.ok(Math.abs(s.quantile(1) - 10) <= 10 * SKETCH_RELATIVE_ACCURACY);
-  assert.throws(() => QuantileSketch.fromBuffer(Buffer.from(s.toBuffer().subarray(0, 17))), RangeError);
+  const buf = s.toBuffer();
+  assert.throws(() => QuantileSketch.fromBuffer(buf.subarray(0, buf.length - 1)), RangeError);
+  assert.throws(() => QuantileSketch.fromBuffer(Buffer.concat([buf, Buffer.from([1])])), RangeError);
+});
+
+test('the stored form is sparse: a one-value sketch takes a few bytes, however far its bucket lies', () => {
+  for (const v of [0.001, 1, 12.5, 1e9]) {
+    const s = new QuantileSketch();
+    s.add(v);
+    assert.ok(s.toBuffer().length <= 6, `${v}: ${s.toBuffer().length} bytes`);
+  }
+  const wide = new QuantileSketch();
+  wide.add(0.25);
+  wide.add(100);
+  assert.ok(wide.toBuffer().length <= 10);
+});
+
+test('weighted counts round-trip as float64s', () => {
+  const s = new QuantileSketch();
+  s.add(3, 0.5);
+  s.add(300, 2);
+  const back = QuantileSketch.fromBuffer(s.toBuffer());
+  assert.ok(back.equals(s));
+  assert.equal(back.count, 2.5);
+});
+
+test('the dense form of earlier releases (spill files, quarantined rows) still reads', () => {
+  // [zeroCount f64][offset i32][n i32][counts f64 x n]: one zero, buckets 250 (x2) and 252 (x1)
+  const dense = Buffer.alloc(16 + 3 * 8);
+  dense.writeDoubleLE(1, 0);
+  dense.writeInt32LE(250, 8);
+  dense.writeInt32LE(3, 12);
+  dense.writeDoubleLE(2, 16);
+  dense.writeDoubleLE(1, 32);
+  const expected = QuantileSketch.fromBuckets(1, [250, 252], [2, 1]);
+  const back = QuantileSketch.fromBuffer(dense);
+  assert.ok(back.equals(expected));
+  assert.equal(back.count, 4);
+  assert.equal(back.quantile(1), expected.quantile(1));
 });

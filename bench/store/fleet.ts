@@ -1,0 +1,268 @@
+/**
+ * The Shadow Store at fleet scale, against a real `shadowplane serve` process per run: N targets
+ * created through the API, then a burst of events (default 1,000,000; 40 tables, 23 columns, 500
+ * users in the fleet, each target with a working set of its own, targets drawn uniformly) sent as 5,000-line NDJSON batches, 4 in flight, as fast as the
+ * service takes them. Reported per backend and target count:
+ *
+ * - events/s accepted over the burst;
+ * - peak RSS of the service (VmHWM);
+ * - worst `/healthz` latency, polled every 50 ms, during the burst and after it (while the open
+ *   windows flush: the bench waits `--settle` flush intervals after the last batch);
+ * - flushes (count, mean and largest time, from the service's flush histogram and its log);
+ * - open windows at the end, windows stored and bytes per stored window (SQLite: pages of the
+ *   windows table and its indexes, from dbstat; PostgreSQL: pg_total_relation_size);
+ * - `/top?dim=column` and `/series` for one target: median of 20 calls.
+ *
+ *   npm run build && node dist/bench/store/fleet.js [--backend both|sqlite|postgres] [--targets 2000,10000,50000] [--events 1000000] [--smoke]
+ *
+ * `--smoke` is a quick check of the bench itself (300 targets, 60,000 events). PostgreSQL comes
+ * from SHADOWPLANE_PG_URL (default postgres://postgres@127.0.0.1:5432/test); each run uses a schema
+ * of its own and drops it.
+ */
+import Database from 'better-sqlite3';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { exited, startServe, type Serve } from '../../test/helpers/serve.js';
+import { mulberry32 } from '../../src/core/random.js';
+import { median } from '../util.js';
+
+const { values: args } = parseArgs({
+  options: {
+    backend: { type: 'string', default: 'both' },
+    targets: { type: 'string', default: '2000,10000' },
+    events: { type: 'string', default: '1000000' },
+    settle: { type: 'string', default: '3' },
+    smoke: { type: 'boolean', default: false },
+  },
+});
+const BACKENDS = args.backend === 'both' ? ['sqlite', 'postgres'] : [args.backend!];
+for (const b of BACKENDS) if (b !== 'sqlite' && b !== 'postgres') throw new Error(`--backend must be both, sqlite or postgres, not ${b}`);
+const TARGET_COUNTS = args.smoke ? [300] : args.targets!.split(',').map(Number);
+const EVENTS = args.smoke ? 60_000 : Number(args.events);
+const SETTLE_FLUSHES = Number(args.settle);
+const FLUSH_MS = 5000;
+const HEALTH_LIMIT_MS = 60_000;
+const BATCH = 5000;
+const IN_FLIGHT = 4;
+const TABLES = 40;
+const COLUMNS = 23;
+const USERS = 500;
+const PG_URL = process.env.SHADOWPLANE_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const dir = mkdtempSync(join(tmpdir(), 'sp-fleet-'));
+const progress = (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const targetName = (i: number) => `fleet-${String(i).padStart(6, '0')}`;
+
+/**
+ * One 5,000-line NDJSON body of events stamped `now`. Each target has a working set of its own
+ * within the fleet's vocabulary: 4 of the 40 tables, 3 of the 23 columns of each, 8 of the 500
+ * users (a database serves a few hot tables and a few clients, not every table and user of the
+ * fleet). Per minute a target then opens at most 1 + 2 + 4 + 12 + 8 = 27 windows of the finest
+ * granularity.
+ */
+function body(random: () => number, targets: number, now: number): string {
+  const lines = new Array<string>(BATCH);
+  for (let i = 0; i < BATCH; i++) {
+    const target = Math.floor(random() * targets);
+    const table = (target + Math.floor(random() * 4) * 10) % TABLES;
+    const column = (c: number) => `"c${(target + table + c * 7) % COLUMNS}"`;
+    const c1 = Math.floor(random() * 3);
+    const columns = random() < 0.5 ? `[${column(c1)}]` : `[${column(c1)},${column((c1 + 1) % 3)}]`;
+    const user = (target * 7 + Math.floor(random() * 8) * 61) % USERS;
+    const latency = Math.exp(random() * 6) / 4; // 0.25 ms to 100 ms, log-uniform
+    lines[i] = `{"target":"${targetName(target)}","op":"${random() < 0.8 ? 'read' : 'write'}","table":"t${table}","columns":${columns},"user":"user-${user}","bytes":${Math.floor(random() * 4000)},"rows":${Math.floor(random() * 50)},"latencyMs":${latency.toFixed(3)},"status":${random() < 0.01 ? 500 : 200},"at":${now}}`;
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** Polls `/healthz` every 50 ms (after each answer) until stopped; records each latency with its phase. */
+function pollHealth(url: string): { phase: string; stop(): Promise<Map<string, number[]>> } {
+  const byPhase = new Map<string, number[]>();
+  let running = true;
+  const state = {
+    phase: 'ingest',
+    async stop() {
+      running = false;
+      await loop;
+      return byPhase;
+    },
+  };
+  const loop = (async () => {
+    while (running) {
+      const t0 = performance.now();
+      // A stall past the limit is recorded as the limit (the table then shows a lower bound).
+      await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(HEALTH_LIMIT_MS) }).then((res) => res.arrayBuffer()).catch(() => undefined);
+      const list = byPhase.get(state.phase) ?? [];
+      list.push(performance.now() - t0);
+      byPhase.set(state.phase, list);
+      await sleep(50);
+    }
+  })();
+  return state;
+}
+
+/** kB of a `/proc/<pid>/status` field (VmRSS, VmHWM). */
+function procStatus(pid: number, field: string): number {
+  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Number(match[1]) : Number.NaN;
+}
+
+async function json(url: string, init?: RequestInit): Promise<Record<string, unknown>> {
+  const res = await fetch(url, init);
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${init?.method ?? 'GET'} ${url}: ${res.status} ${text.slice(0, 300)}`);
+  return JSON.parse(text);
+}
+
+/** Creates targets through the API, `inFlight` at a time. */
+async function createTargets(url: string, n: number, inFlight = 8): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: inFlight }, async () => {
+    while (next < n) {
+      const i = next++;
+      await json(`${url}/v1/targets`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: targetName(i), kind: 'database', actor: 'bench' }) });
+    }
+  }));
+}
+
+/** Sends EVENTS events in BATCH-line bodies, IN_FLIGHT at a time; returns what was accepted and the wall time. */
+async function sendEvents(url: string, targets: number): Promise<{ accepted: number; ms: number }> {
+  const random = mulberry32(42); // every run sends the same events
+  const batches = Math.ceil(EVENTS / BATCH);
+  let next = 0;
+  let accepted = 0;
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
+    while (next < batches) {
+      next++;
+      const res = await json(`${url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: body(random, targets, Date.now()) });
+      accepted += Number(res.accepted);
+    }
+  }));
+  return { accepted, ms: performance.now() - t0 };
+}
+
+/** The flush histogram's count and sum from /metrics. */
+async function flushStats(url: string): Promise<{ count: number; sum: number; openWindows: number }> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? Number.NaN);
+  return {
+    count: value(/^shadowplane_flush_duration_seconds_count\{[^}]*\} (\S+)$/m),
+    sum: value(/^shadowplane_flush_duration_seconds_sum\{[^}]*\} (\S+)$/m),
+    openWindows: value(/^shadowplane_open_windows (\S+)$/m),
+  };
+}
+
+/** Median ms of `n` GETs of `path`. */
+async function timeQuery(url: string, path: (i: number) => string, n = 20): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await json(`${url}${path(i)}`);
+    times.push(performance.now() - t0);
+  }
+  return median(times);
+}
+
+/** Windows stored and the bytes their table and indexes take. */
+async function storedSize(backend: string, dataDir: string, schema: string): Promise<{ windows: number; bytes: number }> {
+  if (backend === 'sqlite') {
+    const db = new Database(join(dataDir, 'shadowplane.db'), { readonly: true });
+    try {
+      const windows = (db.prepare('SELECT COUNT(*) AS n FROM windows').get() as { n: number }).n;
+      const bytes = (db.prepare("SELECT SUM(pgsize) AS n FROM dbstat WHERE name = 'windows' OR name IN (SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'windows')").get() as { n: number }).n;
+      return { windows, bytes };
+    } finally {
+      db.close();
+    }
+  }
+  const client = new pg.Client({ connectionString: PG_URL });
+  await client.connect();
+  try {
+    const { rows } = await client.query(`SELECT COUNT(*)::bigint AS n, pg_total_relation_size('"${schema}".windows') AS bytes FROM "${schema}".windows`);
+    return { windows: Number(rows[0].n), bytes: Number(rows[0].bytes) };
+  } finally {
+    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => undefined);
+    await client.end();
+  }
+}
+
+interface Result {
+  backend: string;
+  targets: number;
+  eventsPerSecond: number;
+  accepted: number;
+  peakRssMiB: number;
+  healthIngestMs: number;
+  healthFlushMs: number;
+  flushes: number;
+  flushMeanMs: number;
+  openWindows: number;
+  windows: number;
+  bytesPerWindow: number;
+  topMs: number;
+  seriesMs: number;
+  createMs: number;
+}
+
+async function run(backend: string, targets: number): Promise<Result> {
+  const tag = `${backend}-${targets}-${Date.now().toString(36)}`;
+  const dataDir = join(dir, tag);
+  const schema = `sp_fleet_${process.pid}_${Date.now().toString(36)}`;
+  const store = backend === 'postgres' ? `backend: postgres, postgres: { url: ${JSON.stringify(PG_URL)}, schema: ${schema} }, ` : '';
+  const file = join(dir, `${tag}.yaml`);
+  writeFileSync(file, `server: { port: 0, parseTimeout: 60s, requestTimeout: 120s }\nstore: { ${store}dataDir: ${JSON.stringify(dataDir)}, flushInterval: ${FLUSH_MS}ms }\n`);
+  const serve: Serve = await startServe(file);
+  const pid = serve.child.pid!;
+  try {
+    const c0 = performance.now();
+    progress(`${tag}: creating ${targets} targets`);
+    await createTargets(serve.url, targets);
+    const createMs = performance.now() - c0;
+    await sleep(FLUSH_MS); // one flush of the targets' own writes before the burst
+    const health = pollHealth(serve.url);
+    progress(`${tag}: sending ${EVENTS} events`);
+    const sent = await sendEvents(serve.url, targets);
+    health.phase = 'flush';
+    progress(`${tag}: ${sent.accepted} accepted in ${(sent.ms / 1000).toFixed(1)} s; letting ${SETTLE_FLUSHES} flushes run`);
+    await sleep(SETTLE_FLUSHES * FLUSH_MS + 1000);
+    const topMs = await timeQuery(serve.url, (i) => `/v1/targets/${targetName((i * 7919) % targets)}/top?dim=column&limit=10`);
+    const seriesMs = await timeQuery(serve.url, (i) => `/v1/targets/${targetName((i * 7919) % targets)}/series?dim=table&key=t3&metric=p99&from=now-1h&step=1m`);
+    const phases = await health.stop();
+    const flush = await flushStats(serve.url);
+    const peakRssMiB = procStatus(pid, 'VmHWM') / 1024;
+    serve.child.kill('SIGTERM');
+    await exited(serve.child);
+    const size = await storedSize(backend, dataDir, schema);
+    return {
+      backend, targets, createMs, accepted: sent.accepted, eventsPerSecond: sent.accepted / (sent.ms / 1000), peakRssMiB,
+      healthIngestMs: Math.max(...(phases.get('ingest') ?? [Number.NaN])), healthFlushMs: Math.max(...(phases.get('flush') ?? [Number.NaN])),
+      flushes: flush.count, flushMeanMs: (flush.sum / flush.count) * 1000, openWindows: flush.openWindows,
+      windows: size.windows, bytesPerWindow: size.bytes / size.windows, topMs, seriesMs,
+    };
+  } finally {
+    if (serve.child.exitCode === null && serve.child.signalCode === null) serve.child.kill('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+console.log(`load before: ${loadavg().map((l) => l.toFixed(2)).join(' ')}; ${EVENTS.toLocaleString('en-US')} events, ${BATCH}-line batches, ${IN_FLIGHT} in flight, flush every ${FLUSH_MS / 1000} s`);
+console.log('| backend | targets | create targets s | events/s | peak RSS MiB | worst /healthz ingest ms | worst /healthz flush ms | flushes | mean flush ms | open windows | stored windows | B/window | /top ms | /series ms |');
+console.log('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
+try {
+  for (const targets of TARGET_COUNTS) {
+    for (const backend of BACKENDS) {
+      const r = await run(backend, targets);
+      if (r.accepted !== EVENTS) console.error(`warning: ${r.accepted} of ${EVENTS} events accepted`);
+      console.log(`| ${r.backend} | ${fmt(r.targets)} | ${fmt(r.createMs / 1000, 1)} | ${fmt(r.eventsPerSecond)} | ${fmt(r.peakRssMiB)} | ${fmt(r.healthIngestMs)} | ${fmt(r.healthFlushMs)} | ${r.flushes} | ${fmt(r.flushMeanMs)} | ${fmt(r.openWindows)} | ${fmt(r.windows)} | ${fmt(r.bytesPerWindow)} | ${fmt(r.topMs, 1)} | ${fmt(r.seriesMs, 1)} |`);
+    }
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+  console.log(`load after: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+}
