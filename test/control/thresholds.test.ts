@@ -27,10 +27,10 @@ function refusedPaths(control: Record<string, unknown>): string[] {
   assert.fail('the config was accepted');
 }
 
-test('defaults: react above 90 % use; alarm at 0.5, re-arm after 30 quiet steps, events end after 10 quiet minutes; partitions 75 / 90 / 60 %', () => {
+test('defaults: react above 90 % use; alarm at 0.5, re-arm after 20 quiet steps, events end after 10 quiet minutes; partitions 75 / 90 / 60 %', () => {
   const s = parseControlSettings({});
   assert.equal(s.reactiveAboveUse, 0.9);
-  assert.deepEqual({ ...s.anomaly }, { alarmThreshold: 0.5, rearmSteps: 30, quiet: '10m', maxAlarmLevel: 0.95, falsePositiveStep: 0.05 });
+  assert.deepEqual({ ...s.anomaly }, { alarmThreshold: 0.5, rearmSteps: 20, quiet: '10m', maxAlarmLevel: 0.95, falsePositiveStep: 0.05 });
   assert.equal(s.leadTime, 'learned');
   assert.deepEqual([DEFAULT_SHADOW_POLICY.shadowAt, DEFAULT_SHADOW_POLICY.switchAt, DEFAULT_SHADOW_POLICY.releaseBelow], [0.75, 0.9, 0.6]);
 });

@@ -39,17 +39,24 @@ export async function renderActing(el, name, change) {
       <div class="row"><button id="rules-save">Save rules</button></div>
       <p id="rules-msg" class="msg" role="status"></p></fieldset>`;
   const $ = (id) => document.getElementById(id);
+  /** A new attempt clears what the last one said. */
+  const clear = (msg) => {
+    msg.textContent = '';
+    msg.className = 'msg';
+  };
   const refuse = (msg, text) => {
     msg.textContent = `Failed: ${text}`;
     msg.className = 'msg bad';
   };
   $('actuator-set').addEventListener('click', () => {
+    clear($('actuator-msg'));
     const { value, error } = parse($('actuator-json').value, 'the actuator');
     if (error) return refuse($('actuator-msg'), error);
     change(`give ${name} the actuator ${value?.type ?? ''}`.trim(), (why) => api('PUT', `${base}/actuator`, { actuator: value, why }), $('actuator-msg'));
   });
   $('actuator-remove').addEventListener('click', () => change(`remove the actuator of ${name} (observed only from the next tick)`, (why) => api('DELETE', `${base}/actuator`, { why }), $('actuator-msg')));
   $('rules-save').addEventListener('click', () => {
+    clear($('rules-msg'));
     const text = $('rules-json').value.trim();
     const { value, error } = text ? parse(text, 'the rules') : { value: [] };
     if (error) return refuse($('rules-msg'), error);
