@@ -5,7 +5,8 @@
  * routes under `/v1`, and beside them `GET /healthz` and, when the component keeps metrics, its
  * prom-client registry at `GET /metrics`.
  */
-import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import { assertSafeBind, buildApp, type ListenerTimeouts } from '../../api/app.js';
 
@@ -30,8 +31,11 @@ export interface AdminSpec {
   readonly metrics?: { readonly registry: Registry; readonly beforeScrape?: () => void };
 }
 
-/** The component's routes, registered under ADMIN_PREFIX (paths in it are relative: `/routes`). */
-export type AdminRoutes = FastifyPluginAsync;
+/**
+ * The component's routes, registered under ADMIN_PREFIX (paths in it are relative: `/routes`). The
+ * app they get has the TypeBox type provider, so each handler's request is typed from its schema.
+ */
+export type AdminRoutes = FastifyPluginAsyncTypebox;
 
 /** Builds the admin API (not listening; tests use `inject`). */
 export function buildAdmin(spec: AdminSpec, routes: AdminRoutes): FastifyInstance {

@@ -9,7 +9,6 @@
  * Request schemas and answers follow the contract (contract.ts). Errors are problem+json naming
  * the field, and with a token every POST needs it as a bearer token.
  */
-import type { Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { ListenerTimeouts } from '../../api/app.js';
 import { ShadowplaneError, type FieldProblem } from '../../core/errors.js';
@@ -72,16 +71,15 @@ const routes = (svc: StreamService): AdminRoutes => async (app) => {
   app.get('/partitions', async (): Promise<PartitionsAnswer> => svc.partitions());
   app.get('/routing', async (): Promise<RoutingAnswer> => svc.table);
 
-  type Params = { Params: Static<typeof PartitionParams> };
-  app.post<Params & { Body: Static<typeof PinBody> }>('/partitions/:p/pin', { schema: { params: PartitionParams, body: PinBody } }, async (req): Promise<PartitionView> => {
+  app.post('/partitions/:p/pin', { schema: { params: PartitionParams, body: PinBody } }, async (req): Promise<PartitionView> => {
     svc.pin(req.params.p, req.body.pinned);
     return svc.partitions()[req.params.p];
   });
-  app.post<Params & { Body: Static<typeof ForbidBody> }>('/partitions/:p/forbid', { schema: { params: PartitionParams, body: ForbidBody } }, async (req): Promise<PartitionView> => {
+  app.post('/partitions/:p/forbid', { schema: { params: PartitionParams, body: ForbidBody } }, async (req): Promise<PartitionView> => {
     svc.forbid(req.params.p, req.body.worker, req.body.forbidden);
     return svc.partitions()[req.params.p];
   });
-  app.post<Params & { Body: Static<typeof MoveBody> }>('/partitions/:p/move', { schema: { params: PartitionParams, body: MoveBody } }, async (req): Promise<PartitionView> => {
+  app.post('/partitions/:p/move', { schema: { params: PartitionParams, body: MoveBody } }, async (req): Promise<PartitionView> => {
     await svc.forceMove(req.params.p, req.body.worker);
     return svc.partitions()[req.params.p];
   });

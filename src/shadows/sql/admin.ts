@@ -31,7 +31,7 @@ const routes = (parts: AdminParts): AdminRoutes => async (app) => {
     sink: { ...parts.sink.stats },
     mirror: parts.mirror ? { ...parts.mirror.stats, waiting: parts.mirror.queued() } : null,
   }));
-  app.put<{ Body: RatesBody }>('/rates', { schema: { body: RatesBody } }, async (req): Promise<RatesAnswer> => {
+  app.put('/rates', { schema: { body: RatesBody } }, async (req): Promise<RatesAnswer> => {
     const b = req.body;
     if (!parts.mirror) {
       const shadowOnly = (['writeRate', 'readRate'] as const).filter((k) => b[k] !== undefined);

@@ -17,7 +17,6 @@ import {
 import { MIRROR_OUTCOMES } from './mirror.js';
 import type { TrafficProxy } from './proxy.js';
 import type { RouteRuntime } from './route.js';
-import type { Static } from '@sinclair/typebox';
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -49,7 +48,6 @@ function routes(proxy: TrafficProxy): AdminRoutes {
     if (!r) throw new ShadowplaneError('SHADOWPLANE_ERR_NOT_FOUND', `no route named "${name}"`);
     return r;
   };
-  type ByName = { Params: Static<typeof RouteParams> };
   const byName = { schema: { params: RouteParams } };
 
   return async (app) => {
@@ -59,32 +57,32 @@ function routes(proxy: TrafficProxy): AdminRoutes {
       proxy.setRoutes(req.body);
       return { routes: proxy.routes().map(routeView) };
     });
-    app.get<ByName>('/routes/:name', byName, async (req): Promise<RouteView> => routeView(getRoute(req.params.name)));
-    app.put<ByName>('/routes/:name', byName, async (req): Promise<RouteView> => {
+    app.get('/routes/:name', byName, async (req): Promise<RouteView> => routeView(getRoute(req.params.name)));
+    app.put('/routes/:name', byName, async (req): Promise<RouteView> => {
       const body = isObject(req.body) ? { ...req.body, name: req.params.name } : req.body;
       proxy.upsertRoute(body);
       return routeView(getRoute(req.params.name));
     });
-    app.patch<ByName>('/routes/:name', byName, async (req): Promise<RouteView> => {
+    app.patch('/routes/:name', byName, async (req): Promise<RouteView> => {
       const r = getRoute(req.params.name);
       if (!isObject(req.body)) throw new ShadowplaneError('SHADOWPLANE_ERR_CONFIG_INVALID', 'body must be an object', [{ path: '/', message: 'must be an object' }]);
       const merged = mergePatch(r.cfg, { ...req.body, name: r.name }) as RouteConfig;
       proxy.upsertRoute(JSON.parse(JSON.stringify(merged)));
       return routeView(r);
     });
-    app.delete<ByName>('/routes/:name', byName, async (req, reply) => {
+    app.delete('/routes/:name', byName, async (req, reply) => {
       if (!proxy.removeRoute(req.params.name)) throw new ShadowplaneError('SHADOWPLANE_ERR_NOT_FOUND', `no route named "${req.params.name}"`);
       return reply.code(204).send();
     });
 
-    app.get<ByName>('/routes/:name/comparison', byName, async (req): Promise<ComparisonAnswer> => {
+    app.get('/routes/:name/comparison', byName, async (req): Promise<ComparisonAnswer> => {
       const r = getRoute(req.params.name);
       const mirror = r.mirror;
       const counts = mirror ? Object.fromEntries(MIRROR_OUTCOMES.map((o) => [o, mirror.count(o)])) : {};
       return { route: r.name, mirror: counts, comparison: r.comparison.summary() };
     });
 
-    app.post<ByName & { Body: MigrationStartBody | undefined }>('/routes/:name/migrations', { schema: { params: RouteParams, body: MigrationStartBody } }, async (req, reply) => {
+    app.post('/routes/:name/migrations', { schema: { params: RouteParams, body: MigrationStartBody } }, async (req, reply) => {
       const r = getRoute(req.params.name);
       const body = req.body ?? {};
       const policy = validate(MigrationPolicySchema, mergePatch(r.cfg.migration, body.policy ?? {}), '/policy');
@@ -92,12 +90,12 @@ function routes(proxy: TrafficProxy): AdminRoutes {
       const view: MigrationView = m.view();
       return reply.code(201).send(view);
     });
-    app.get<ByName>('/routes/:name/migration', byName, async (req): Promise<MigrationView> => {
+    app.get('/routes/:name/migration', byName, async (req): Promise<MigrationView> => {
       const v = getRoute(req.params.name).migrationView();
       if (!v) throw new ShadowplaneError('SHADOWPLANE_ERR_NOT_FOUND', `route "${req.params.name}" has no migration`);
       return v;
     });
-    app.post<{ Params: Static<typeof MigrationCommandParams> }>('/routes/:name/migration/:command', { schema: { params: MigrationCommandParams } }, async (req): Promise<MigrationView> => {
+    app.post('/routes/:name/migration/:command', { schema: { params: MigrationCommandParams } }, async (req): Promise<MigrationView> => {
       const r = getRoute(req.params.name);
       const m = r.migration;
       if (!m) throw new ShadowplaneError('SHADOWPLANE_ERR_NOT_FOUND', `route "${r.name}" has no migration`);

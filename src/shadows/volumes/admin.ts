@@ -12,7 +12,6 @@
  * catalogue code; bad input names the field. With a token, every request but GET needs it.
  */
 import type { FastifyInstance } from 'fastify';
-import type { Static } from '@sinclair/typebox';
 import type { ListenerTimeouts } from '../../api/app.js';
 import { ShadowplaneError, isCoded } from '../../core/errors.js';
 import { buildAdmin as buildKitAdmin, startAdmin as startKitAdmin, type AdminRoutes, type AdminSpec } from '../kit/admin.js';
@@ -34,8 +33,8 @@ const routes = (volumes: ReadonlyMap<string, Volume>): AdminRoutes => async (app
   };
 
   app.get('/volumes', async (): Promise<VolumesAnswer> => [...volumes.values()].map((v) => ({ name: v.config.name, size: v.size, state: v.failover })));
-  app.get<{ Params: Static<typeof NameParams> }>('/volumes/:name', { schema: { params: NameParams } }, async (req): Promise<VolumeStats> => get(req.params.name).stats());
-  app.get<{ Params: Static<typeof NameParams>; Querystring: Static<typeof ReadQuery> }>(
+  app.get('/volumes/:name', { schema: { params: NameParams } }, async (req): Promise<VolumeStats> => get(req.params.name).stats());
+  app.get(
     '/volumes/:name/data',
     { schema: { params: NameParams, querystring: ReadQuery } },
     async (req, reply) => {
@@ -43,7 +42,7 @@ const routes = (volumes: ReadonlyMap<string, Volume>): AdminRoutes => async (app
       return reply.type('application/octet-stream').send(data);
     },
   );
-  app.put<{ Params: Static<typeof NameParams>; Querystring: Static<typeof WriteQuery>; Body: Buffer }>(
+  app.put(
     '/volumes/:name/data',
     { schema: { params: NameParams, querystring: WriteQuery } },
     async (req, reply) => {
@@ -54,11 +53,11 @@ const routes = (volumes: ReadonlyMap<string, Volume>): AdminRoutes => async (app
       return reply.status(204).send();
     },
   );
-  app.post<{ Params: Static<typeof NameParams> }>('/volumes/:name/flush', { schema: { params: NameParams } }, async (req, reply) => {
+  app.post('/volumes/:name/flush', { schema: { params: NameParams } }, async (req, reply) => {
     await get(req.params.name).flush();
     return reply.status(204).send();
   });
-  app.post<{ Params: Static<typeof NameParams>; Body: Static<typeof FailoverBody> }>(
+  app.post(
     '/volumes/:name/failover',
     { schema: { params: NameParams, body: FailoverBody } },
     async (req): Promise<VolumeStats> => {
@@ -67,7 +66,7 @@ const routes = (volumes: ReadonlyMap<string, Volume>): AdminRoutes => async (app
       return v.stats();
     },
   );
-  app.post<{ Params: Static<typeof NameParams> }>('/volumes/:name/failback', { schema: { params: NameParams } }, async (req): Promise<VolumeStats> => {
+  app.post('/volumes/:name/failback', { schema: { params: NameParams } }, async (req): Promise<VolumeStats> => {
     const v = get(req.params.name);
     try {
       await v.failBack();
@@ -77,7 +76,7 @@ const routes = (volumes: ReadonlyMap<string, Volume>): AdminRoutes => async (app
     }
     return v.stats();
   });
-  app.put<{ Params: Static<typeof NameParams>; Body: Static<typeof FaultsBody> }>(
+  app.put(
     '/volumes/:name/faults',
     { schema: { params: NameParams, body: FaultsBody } },
     async (req) => {
