@@ -125,7 +125,8 @@ export class TargetLoop {
 
   /** Loads the target's persisted state and conditions; `settings` are the effective ones. */
   static async open(target: string, settings: ControlSettings, deps: LoopDeps): Promise<TargetLoop> {
-    const state = (await deps.store.getControlState(target)) ?? { target, settings: null, overrides: {}, units: null, lastScaleUp: null, updatedAt: deps.clock.now() };
+    const fresh = { target, settings: null, overrides: {}, units: null, lastScaleUp: null, updatedAt: deps.clock.now() };
+    const state = (await deps.store.getControlState(target)) ?? fresh;
     const loop = new TargetLoop(target, state, deps);
     for (const c of await deps.store.listConditions(target)) loop.conditions.set(c.type, c);
     const historySteps = Math.ceil(durationMs(settings.history) / durationMs(settings.interval));
@@ -414,7 +415,12 @@ export class TargetLoop {
   /** How the detectors alarm: the `anomaly` settings and the levels triage taught. */
   private alarm(): TargetAlarm {
     const a = this.settings.anomaly;
-    return { threshold: a.alarmThreshold, rearmSteps: a.rearmSteps, quietMs: durationMs(a.quiet), levelOf: (signal) => this.state.learned?.alarmLevels[signal] };
+    return {
+      threshold: a.alarmThreshold,
+      rearmSteps: a.rearmSteps,
+      quietMs: durationMs(a.quiet),
+      levelOf: (signal) => this.state.learned?.alarmLevels[signal],
+    };
   }
 
   /** Keeps the policy's memory with the control state (written every tick, so a restart resumes it). */
@@ -532,7 +538,12 @@ export class TargetLoop {
     if (this.rules.length === 0 && !this.state.episodes) return;
     const episodes = (this.state.episodes ??= {});
     const latest = this.anomalies?.latest();
-    const facts = { risk: latest?.ready ? latest.probability : undefined, openEvents: this.anomalies?.openEvents() ?? [], forecast: tick.forecast?.mean ?? null, stepMs: this.stepMs };
+    const facts = {
+      risk: latest?.ready ? latest.probability : undefined,
+      openEvents: this.anomalies?.openEvents() ?? [],
+      forecast: tick.forecast?.mean ?? null,
+      stepMs: this.stepMs,
+    };
     // Episodes count in whole steps: a real timer fires a few ms late or early, and `for: 1m` must
     // mean one step later, not one step and a few ms.
     const step = now - (now % this.stepMs);
@@ -700,7 +711,8 @@ export class TargetLoop {
   async setCondition(type: ConditionType, status: Condition['status'], reason: string, message: string): Promise<void> {
     const old = this.conditions.get(type);
     if (old && old.status === status && old.reason === reason) return;
-    const condition: Condition = { type, status, reason, message, lastTransitionTime: old && old.status === status ? old.lastTransitionTime : this.deps.clock.now() };
+    const lastTransitionTime = old && old.status === status ? old.lastTransitionTime : this.deps.clock.now();
+    const condition: Condition = { type, status, reason, message, lastTransitionTime };
     await this.deps.store.putCondition(this.target, condition);
     this.conditions.set(type, condition);
   }
@@ -723,7 +735,15 @@ function meanOf(w: Window | undefined): number {
 /** The component-anomaly and risk fields of a decision's scores (none before the first step). */
 function riskScores(r: TargetRisk | undefined) {
   if (!r) return {};
-  return { component: r.anomaly.score, componentDrivers: r.anomaly.drivers, risk: r.probability, riskReady: r.ready, riskHorizonMs: r.horizonMs, riskDrivers: r.drivers, riskLimit: r.limit };
+  return {
+    component: r.anomaly.score,
+    componentDrivers: r.anomaly.drivers,
+    risk: r.probability,
+    riskReady: r.ready,
+    riskHorizonMs: r.horizonMs,
+    riskDrivers: r.drivers,
+    riskLimit: r.limit,
+  };
 }
 
 function recommendationOf(d: ScalingDecision) {

@@ -170,7 +170,10 @@ export interface ScalingView {
   readonly capacityPerUnit: number;
   /** Steps a launched unit needs before it serves (the pre-allocation lead time). */
   readonly provisioningDelaySteps: number;
-  /** Forecast for steps 1..H after the last observed one (H >= delay + 1, ideally >= the lookaheads), with the configured level; absent when none could be made. */
+  /**
+   * Forecast for steps 1..H after the last observed one (H >= delay + 1, ideally >= the
+   * lookaheads), with the configured level; absent when none could be made.
+   */
   readonly forecast?: Forecast;
   /** Tick-to-tick state. */
   readonly memory: ScalingMemory;
@@ -271,7 +274,8 @@ export function calculateScaling(view: ScalingView, config: ScalingPolicyConfig 
 
   const lead = view.provisioningDelaySteps + 1;
   const bound = usableBound(view, config, lead);
-  const planBound = bound && config.scaleInForecastLevel > 0 ? (usableBound(view, { ...config, forecastLevel: config.scaleInForecastLevel }, lead) ?? bound) : bound;
+  const scaleInConfig = { ...config, forecastLevel: config.scaleInForecastLevel };
+  const planBound = bound && config.scaleInForecastLevel > 0 ? (usableBound(view, scaleInConfig, lead) ?? bound) : bound;
   const needs = planBound ? planBound.map(unitsFor) : [];
   let forecastUnits: number | null = null;
   let forecastAtReady: number | null = null;
@@ -294,7 +298,8 @@ export function calculateScaling(view: ScalingView, config: ScalingPolicyConfig 
   let rec: number;
   let mode: ScalingMode = 'none';
   let reason: ScalingReasonCode = ScalingReason.WithinTolerance;
-  const reactiveNeed = currentUse > config.reactiveAboveUse ? Math.ceil((recent * (1 + headroom)) / cap / config.reactiveTargetUtilisation - 1e-9) : observedUnits;
+  const reactiveNeed =
+    currentUse > config.reactiveAboveUse ? Math.ceil((recent * (1 + headroom)) / cap / config.reactiveTargetUtilisation - 1e-9) : observedUnits;
   if (forecastUnits === null) {
     rec = observedUnits;
     reason = ScalingReason.InsufficientData;

@@ -62,7 +62,14 @@ export class TimelineReporter {
   private async drain(): Promise<void> {
     const o = this.options;
     for (let r = this.queue.shift(); r; r = this.queue.shift()) {
-      const body = { component: o.component, kind: o.kind, action: r.action, message: r.message.slice(0, 500), evidence: plain(r.evidence), at: Math.round(r.at) };
+      const body = {
+        component: o.component,
+        kind: o.kind,
+        action: r.action,
+        message: r.message.slice(0, 500),
+        evidence: plain(r.evidence),
+        at: Math.round(r.at),
+      };
       const headers: Record<string, string> = { 'content-type': 'application/json' };
       if (o.token) headers.authorization = `Bearer ${o.token}`;
       let failure: string | undefined;

@@ -144,7 +144,14 @@ export class PostgresStore implements ShadowStore {
        GROUP BY key ORDER BY ${topOrder(q.by)} LIMIT $6`,
       [q.target, q.granularity, q.dim, q.from, q.to, q.limit],
     );
-    return rows.map((r) => ({ key: String(r.key), count: Number(r.count), estCount: Number(r.est_count), bytes: Number(r.bytes), estBytes: Number(r.est_bytes), errors: Number(r.errors) }));
+    return rows.map((r) => ({
+      key: String(r.key),
+      count: Number(r.count),
+      estCount: Number(r.est_count),
+      bytes: Number(r.bytes),
+      estBytes: Number(r.est_bytes),
+      errors: Number(r.errors),
+    }));
   }
 
   async deleteWindowsBefore(granularity: number, before: number): Promise<number> {

@@ -70,7 +70,11 @@ export function granularityForStep(granularities: readonly number[], stepMs: num
 }
 
 /** Reads a series at the request's step; buckets without data are left out. */
-export async function readSeries(store: ShadowStore, granularities: readonly number[], req: SeriesRequest): Promise<{ granularity: number; stepMs: number; points: SeriesPoint[] }> {
+export async function readSeries(
+  store: ShadowStore,
+  granularities: readonly number[],
+  req: SeriesRequest,
+): Promise<{ granularity: number; stepMs: number; points: SeriesPoint[] }> {
   const granularity = granularityForStep(granularities, req.stepMs);
   const stepMs = Math.max(req.stepMs, granularity * 1000);
   if ((req.to - req.from) / stepMs > MAX_POINTS) {

@@ -175,7 +175,14 @@ export function anomalyListSql(table: string, q: AnomalyQuery, ph: (i: number) =
 }
 
 /** The triage compare-and-set and its parameters: set `to` with the change on `id` only while it is `from`. */
-export function anomalyTriageSql(table: string, ph: (i: number) => string, id: string, from: TriageState, to: TriageState, c: TriageChange): { sql: string; params: unknown[] } {
+export function anomalyTriageSql(
+  table: string,
+  ph: (i: number) => string,
+  id: string,
+  from: TriageState,
+  to: TriageState,
+  c: TriageChange,
+): { sql: string; params: unknown[] } {
   return {
     sql: `UPDATE ${table} SET triage_state = ${ph(1)}, triage_actor = ${ph(2)}, triage_why = ${ph(3)}, triage_at = ${ph(4)}, updated_at = ${ph(5)}
       WHERE id = ${ph(6)} AND triage_state = ${ph(7)}`,
@@ -196,7 +203,10 @@ export function anomalyFromDb(r: Record<string, unknown>): AnomalyRecord {
     drivers: JSON.parse(String(r.drivers)) as Driver[],
     kind: r.kind as AnomalyKind,
     triageState: r.triage_state as TriageState,
-    triage: r.triage_actor === null || r.triage_actor === undefined ? null : { actor: String(r.triage_actor), why: String(r.triage_why), at: Number(r.triage_at) },
+    triage:
+      r.triage_actor === null || r.triage_actor === undefined
+        ? null
+        : { actor: String(r.triage_actor), why: String(r.triage_why), at: Number(r.triage_at) },
     updatedAt: Number(r.updated_at),
   };
 }

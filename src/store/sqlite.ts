@@ -127,7 +127,8 @@ export class SqliteStore implements ShadowStore {
       const reader = new SqliteThread(path);
       this.threads.push(writer, reader);
       // Own properties shadow the class's methods: on this thread a call is a message to a thread.
-      const forward = (thread: SqliteThread, method: string) => Object.defineProperty(this, method, { value: (...args: unknown[]) => thread.call(method, args), writable: true, configurable: true });
+      const forward = (thread: SqliteThread, method: string) =>
+        Object.defineProperty(this, method, { value: (...args: unknown[]) => thread.call(method, args), writable: true, configurable: true });
       for (const method of WRITES) forward(writer, method);
       for (const method of READS) forward(reader, method);
     }
@@ -191,7 +192,14 @@ export class SqliteStore implements ShadowStore {
        FROM windows WHERE target = ? AND granularity = ? AND dim = ? AND +start >= ? AND +start < ?
        GROUP BY key ORDER BY ${topOrder(q.by)} LIMIT ?`,
       q.target, q.granularity, q.dim, q.from, q.to, q.limit,
-    ).map((r) => ({ key: String(r.key), count: Number(r.count), estCount: Number(r.est_count), bytes: Number(r.bytes), estBytes: Number(r.est_bytes), errors: Number(r.errors) }));
+    ).map((r) => ({
+      key: String(r.key),
+      count: Number(r.count),
+      estCount: Number(r.est_count),
+      bytes: Number(r.bytes),
+      estBytes: Number(r.est_bytes),
+      errors: Number(r.errors),
+    }));
   }
 
   async deleteWindowsBefore(granularity: number, before: number): Promise<number> {

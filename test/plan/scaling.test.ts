@@ -80,7 +80,8 @@ test('rate limits and bounds are applied and recorded', () => {
   const d = decide(view({ forecast: flatForecast(hi) }), { ...cfg, maxScaleUpUnits: 3, maxUnits: 12 });
   assert.equal(d.desiredUnits, 12);
   assert.deepEqual(d.behavior.filter((b) => b.step === 'rate-limit' || b.step === 'bounds').map((b) => b.step), ['rate-limit', 'bounds']);
-  const floor = decide(view({ demand: Array.from({ length: 60 }, () => 0), ready: 1, forecast: flatForecast(Array.from({ length: 60 }, () => 0)) }), { ...cfg, minUnits: 2 });
+  const idle = Array.from({ length: 60 }, () => 0);
+  const floor = decide(view({ demand: idle, ready: 1, forecast: flatForecast(idle) }), { ...cfg, minUnits: 2 });
   assert.equal(floor.desiredUnits, 2);
 });
 
@@ -127,7 +128,13 @@ test('the online forecaster withholds forecasts on thin data and covers a noisy 
   assert.throws(() => new OnlineForecaster({ ...DEFAULT_ONLINE_FORECASTER, horizon: 0, errorHorizon: 1 }), RangeError);
 });
 
-const savings: ScalingPolicyConfig = { ...DEFAULT_SCALING_POLICY, actionCost: 100, scaleInStabilizationSteps: 1, targetUtilisation: 1, scaleInHorizonSteps: 120 };
+const savings: ScalingPolicyConfig = {
+  ...DEFAULT_SCALING_POLICY,
+  actionCost: 100,
+  scaleInStabilizationSteps: 1,
+  targetUtilisation: 1,
+  scaleInHorizonSteps: 120,
+};
 
 function series(length: number, f: (h: number) => number): Forecast {
   const hi = Array.from({ length }, (_, i) => f(i + 1));

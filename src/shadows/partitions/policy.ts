@@ -104,7 +104,12 @@ export function placeShadow(p: PartitionInput, workerLoad: readonly number[], ex
 }
 
 /** The proactive shadowing policy; see the module comment. Returns at most one action per partition. */
-export function decideShadow(parts: readonly PartitionInput[], workers: number, now: number, config: ShadowPolicyConfig = DEFAULT_SHADOW_POLICY): PartitionAction[] {
+export function decideShadow(
+  parts: readonly PartitionInput[],
+  workers: number,
+  now: number,
+  config: ShadowPolicyConfig = DEFAULT_SHADOW_POLICY,
+): PartitionAction[] {
   const forecastLoad = workerPeaks(parts, workers, (p) => p.forecast);
   const peaks = forecastLoad.map(peak);
   const actions: PartitionAction[] = [];
@@ -153,7 +158,12 @@ export function decideShadow(parts: readonly PartitionInput[], workers: number, 
 }
 
 /** The reactive baseline; see the module comment. `windowSteps` is how many windows make up reactiveWindowMs. */
-export function decideReactive(parts: readonly PartitionInput[], workers: number, windowSteps: number, config: ShadowPolicyConfig = DEFAULT_SHADOW_POLICY): PartitionAction[] {
+export function decideReactive(
+  parts: readonly PartitionInput[],
+  workers: number,
+  windowSteps: number,
+  config: ShadowPolicyConfig = DEFAULT_SHADOW_POLICY,
+): PartitionAction[] {
   const actions: PartitionAction[] = [];
   const current = workerPeaks(parts, workers, (p) => [p.utilisation]).map(peak);
   const reserved = [...current];

@@ -97,7 +97,14 @@ function rampRate(r: Ramp, s: number): number {
 }
 
 /** A ramp's milestones from the per-window worker loads, owners and window ends, and the service's events. */
-function timeline(r: Ramp, t0: number, workerLoads: readonly number[][], owners: readonly number[][], windowEnds: readonly number[], events: readonly StreamEvent[]): RampTimeline {
+function timeline(
+  r: Ramp,
+  t0: number,
+  workerLoads: readonly number[][],
+  owners: readonly number[][],
+  windowEnds: readonly number[],
+  events: readonly StreamEvent[],
+): RampTimeline {
   const startAt = t0 + r.startS * 1000;
   const firstAbove = (limit: number): number | undefined => {
     for (let i = 0; i < workerLoads.length; i++) {

@@ -313,7 +313,13 @@ export class StreamService {
     await Promise.all([...groups].map(([pid, items]) => enqueue(this.parts[pid], async () => {
       const p = this.parts[pid];
       const at = this.clock.now();
-      const records: StoredRecord[] = items.map((it, i) => ({ id: it.input.id ?? randomUUID(), key: it.input.key, value: it.input.value, at, offset: p.end + i }));
+      const records: StoredRecord[] = items.map((it, i) => ({
+        id: it.input.id ?? randomUUID(),
+        key: it.input.key,
+        value: it.input.value,
+        at,
+        offset: p.end + i,
+      }));
       await this.options.log.append(p.primary, records);
       p.end += records.length;
       p.arrivals += records.length;
@@ -443,7 +449,14 @@ export class StreamService {
     return this.parts.map((p) => ({
       partition: p.id, worker: this.routing.ownerOf(p.id), epoch: p.epoch, primary: p.primary, end: p.end, committed: p.committed,
       pinned: p.pinned, forbidden: [...p.forbidden],
-      standby: p.standby && { replica: p.standby.replica, worker: p.standby.worker, role: p.standby.role, since: p.standby.since, caughtUpAt: p.standby.caughtUpAt, behind: p.end - p.standby.end },
+      standby: p.standby && {
+        replica: p.standby.replica,
+        worker: p.standby.worker,
+        role: p.standby.role,
+        since: p.standby.since,
+        caughtUpAt: p.standby.caughtUpAt,
+        behind: p.end - p.standby.end,
+      },
     }));
   }
 

@@ -83,6 +83,11 @@ export function extractMetadata(sql: string, catalog?: Catalog): StatementMeta[]
   return out;
 }
 
+/**
+ * A parse tree node as libpg-query gives it: untyped JSON, read field by field as the grammar
+ * defines it. Typing every node the walker reads would restate the grammar here.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Node = Record<string, any>;
 
 class Scope {
@@ -92,8 +97,7 @@ class Scope {
   readonly outputAliases = new Set<string>();
   constructor(readonly parent: Scope | undefined) {}
   isCte(name: string): boolean {
-    for (let s: Scope | undefined = this; s; s = s.parent) if (s.ctes.has(name)) return true;
-    return false;
+    return this.ctes.has(name) || (this.parent?.isCte(name) ?? false);
   }
   realTables(): string[] {
     return [...new Set([...this.sources.values()].filter((t): t is string => t !== null))];

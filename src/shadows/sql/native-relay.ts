@@ -16,7 +16,15 @@ export interface NativeQuery extends Omit<KeptQuery, 'params'> {
 
 interface Binding {
   start(
-    options: { listenHost: string; listenPort: number; upstreamHost: string; upstreamPort: number; sampleRate: number; mirrorRate: number; startupTimeoutMs: number },
+    options: {
+      listenHost: string;
+      listenPort: number;
+      upstreamHost: string;
+      upstreamPort: number;
+      sampleRate: number;
+      mirrorRate: number;
+      startupTimeoutMs: number;
+    },
     onQueries: (queries: NativeQuery[]) => void,
   ): { handle: unknown; port: number };
   setRates(handle: unknown, sampleRate: number, mirrorRate: number): void;

@@ -51,18 +51,23 @@ export async function createShadow(primaryUrl: string, shadowUrl: string, fracti
   return { tables, skippedForeignKeys: skipped };
 }
 
+/** The part of a parsed top-level statement that tells a foreign key constraint apart. */
+interface TopStatement {
+  AlterTableStmt?: { cmds?: { AlterTableCmd?: { def?: { Constraint?: { contype?: string } } } }[] };
+}
+
 /** Removes `ALTER TABLE ... ADD CONSTRAINT ... FOREIGN KEY` statements from a SQL script (parser-based). */
 export function withoutForeignKeys(dump: string): { sql: string; skipped: number } {
   // psql meta-commands (pg_dump's restrict guard) are not SQL; they are not needed to apply the script.
   const script = dump.split('\n').filter((l) => !l.startsWith('\\')).join('\n');
-  const tree = parseSync(script) as { stmts?: { stmt: Record<string, any>; stmt_location?: number; stmt_len?: number }[] };
+  const tree = parseSync(script) as { stmts?: { stmt: TopStatement; stmt_location?: number; stmt_len?: number }[] };
   const kept: string[] = [];
   let skipped = 0;
   for (const s of tree.stmts ?? []) {
     const loc = s.stmt_location ?? 0;
     const text = s.stmt_len ? script.slice(loc, loc + s.stmt_len) : script.slice(loc);
     const cmds = s.stmt.AlterTableStmt?.cmds ?? [];
-    const fk = cmds.some((c: any) => c.AlterTableCmd?.def?.Constraint?.contype === 'CONSTR_FOREIGN');
+    const fk = cmds.some((c) => c.AlterTableCmd?.def?.Constraint?.contype === 'CONSTR_FOREIGN');
     if (fk) skipped++;
     else kept.push(text.trim());
   }

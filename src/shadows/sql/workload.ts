@@ -347,7 +347,8 @@ export async function findKnee(driver: WorkloadDriver, options: RampOptions): Pr
     options.signal?.throwIfAborted();
     const s = await driver.step(rate, options.stepMs ?? 3000);
     steps.push(s);
-    const pass = s[key] <= options.slo.ms && s.achievedRate >= 0.95 * rate && s.dropped === 0 && s.errors <= 0.01 * s.achievedRate * (options.stepMs ?? 3000) / 1000;
+    const errorBudget = (0.01 * s.achievedRate * (options.stepMs ?? 3000)) / 1000;
+    const pass = s[key] <= options.slo.ms && s.achievedRate >= 0.95 * rate && s.dropped === 0 && s.errors <= errorBudget;
     options.onStep?.(s, pass);
     if (!pass) { crossed = true; break; }
     best = s;

@@ -94,7 +94,10 @@ export const RouteSchema = Type.Object(
     secondary: Type.Optional(HttpUrl('secondary primary, used to cancel comparison noise')),
     weight: Fraction(0, 'share of live traffic served by the shadow'),
     sticky: Type.Optional(
-      Type.Object({ header: Type.Optional(Type.String({ minLength: 1 })), cookie: Type.Optional(Type.String({ minLength: 1 })) }, { additionalProperties: false }),
+      Type.Object(
+        { header: Type.Optional(Type.String({ minLength: 1 })), cookie: Type.Optional(Type.String({ minLength: 1 })) },
+        { additionalProperties: false },
+      ),
     ),
     failover: Type.Boolean({ default: false, description: 'serve from the shadow while the primary is unavailable' }),
     templates: Type.Array(Type.String({ pattern: '^/' }), { default: [], description: 'route templates such as /users/:id for telemetry' }),

@@ -201,7 +201,10 @@ export class Migration {
     this.rollbackTo(0, 'aborted', ['aborted by operator']);
   }
 
-  /** Operator: back to the last good weight (or zero per policy), migration over. After completion the last good weight is 100 %, so use abort to return to the primary. */
+  /**
+   * Operator: back to the last good weight (or zero per policy), migration over. After completion
+   * the last good weight is 100 %, so use abort to return to the primary.
+   */
   rollback(): void {
     this.active('rollback', true);
     this.rollbackTo(this.policy.rollbackTo === 'zero' ? 0 : this.lastGoodWeight, 'rolled_back', ['rolled back by operator']);

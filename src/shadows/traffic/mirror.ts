@@ -39,7 +39,8 @@ export function sendOnce(upstream: Upstream, r: MirrorRequest, timeoutMs: number
     const headers = { ...r.headers };
     if (r.body) headers['content-length'] = String(r.body.length);
     else if (r.method !== 'GET' && r.method !== 'HEAD') headers['content-length'] = '0';
-    const req = http.request({ host: upstream.hostname, port: upstream.port, method: r.method, path: r.path, headers, agent: upstream.agent, timeout: timeoutMs }, (res) => {
+    const options = { host: upstream.hostname, port: upstream.port, method: r.method, path: r.path, headers, agent: upstream.agent, timeout: timeoutMs };
+    const req = http.request(options, (res) => {
       const chunks: Buffer[] = [];
       let size = 0;
       let kept = captureBytes > 0;
@@ -76,7 +77,14 @@ export class Mirror {
   private lastRefill: number;
   private readonly outcomes: Record<MirrorOutcome, BoundCounter>;
 
-  constructor(private cfg: MirrorConfig, private shadow: Upstream, counter: Counter, route: string, private readonly clock: Clock, private readonly onInFlight?: (n: number) => void) {
+  constructor(
+    private cfg: MirrorConfig,
+    private shadow: Upstream,
+    counter: Counter,
+    route: string,
+    private readonly clock: Clock,
+    private readonly onInFlight?: (n: number) => void,
+  ) {
     this.breaker = new Breaker(cfg.breaker.failureThreshold, cfg.breaker.cooldownMs, clock);
     this.tokens = cfg.writes.perSecond;
     this.lastRefill = clock.now();

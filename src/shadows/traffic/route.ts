@@ -67,7 +67,10 @@ export class RouteRuntime {
     for (const u of [this.primary, this.shadow, this.secondary]) u?.configureHealth(cfg.health);
     if (this.shadow) {
       if (this.mirror) this.mirror.configure(cfg.mirror, this.shadow);
-      else this.mirror = new Mirror(cfg.mirror, this.shadow, this.metrics.mirrors, cfg.name, this.clock, (n) => this.metrics.mirrorsInFlight.set({ route: cfg.name }, n));
+      else {
+        const onInFlight = (n: number) => this.metrics.mirrorsInFlight.set({ route: cfg.name }, n);
+        this.mirror = new Mirror(cfg.mirror, this.shadow, this.metrics.mirrors, cfg.name, this.clock, onInFlight);
+      }
     } else this.mirror = undefined;
     this.ignore = new IgnoreRules(cfg.compare.ignore);
     this.templates = cfg.templates.map((t) => ({

@@ -7,7 +7,7 @@
  * for the mirror, with their bodies. Routing, events, mirror admission and comparison are the
  * TrafficProxy's own (it is built from the same configuration and never listens).
  */
-import http from 'node:http';
+import type http from 'node:http';
 import type { RouteConfig } from './config.js';
 import { stripHopByHop, shadowHost } from './http-util.js';
 import type { TrafficProxy } from './proxy.js';
@@ -148,7 +148,8 @@ export class HttpTap {
     const forwarded = stripHopByHop(headers);
     const mirrorHeaders = route.cfg.mirror.shadowHostSuffix && headers.host ? { ...forwarded, host: shadowHost(headers.host) } : forwarded;
     const secondary = comparing && route.cfg.mirror.methods.includes(method) ? route.secondary : undefined;
-    const result = ticket.send({ method, path: url, headers: mirrorHeaders, body: x.bind?.length ? x.bind : undefined }, comparing ? compare.maxBodyBytes : 0, secondary);
+    const mirrored = { method, path: url, headers: mirrorHeaders, body: x.bind?.length ? x.bind : undefined };
+    const result = ticket.send(mirrored, comparing ? compare.maxBodyBytes : 0, secondary);
     if (comparing) {
       const lines = (x.responseHead ?? '').split('\r\n');
       this.proxy.judgeMirror(route, { status: x.status, headers: parseHeaders(lines.slice(1)), body: x.responseBody }, result);

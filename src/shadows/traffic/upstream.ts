@@ -122,7 +122,13 @@ export class Upstream {
 
   /** Health as shown by the admin API. */
   status(): { origin: string; healthy: boolean; ejected: boolean; available: boolean; lastProbeMs: number } {
-    return { origin: this.origin, healthy: this.healthy, ejected: this.ejected, available: this.available, lastProbeMs: Math.round(this.lastProbeMs * 100) / 100 };
+    return {
+      origin: this.origin,
+      healthy: this.healthy,
+      ejected: this.ejected,
+      available: this.available,
+      lastProbeMs: Math.round(this.lastProbeMs * 100) / 100,
+    };
   }
 
   /** Stops health checks and closes pooled connections. */

@@ -3,7 +3,7 @@ import { appendFile, readdir } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { isCoded } from '../../../src/core/errors.js';
 import type { StoredRecord } from '../../../src/shadows/partitions/log.js';
-import { SegmentLog } from '../../../src/shadows/partitions/segment-log.js';
+import type { SegmentLog } from '../../../src/shadows/partitions/segment-log.js';
 import { jetstreamBackend, jetstreamSkipReason, segmentBackend, type Backend } from './backends.js';
 
 function recs(from: number, n: number): StoredRecord[] {

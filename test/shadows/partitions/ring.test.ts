@@ -5,7 +5,8 @@ import { HashRing } from '../../../src/shadows/partitions/ring.js';
 
 describe('hash ring', () => {
   it('adding a partition moves keys only to it, and about 1/(n+1) of them', () => {
-    fc.assert(fc.property(fc.integer({ min: 1, max: 12 }), fc.array(fc.string({ minLength: 1, maxLength: 12 }), { minLength: 300, maxLength: 600 }), (n, keys) => {
+    const keyLists = fc.array(fc.string({ minLength: 1, maxLength: 12 }), { minLength: 300, maxLength: 600 });
+    fc.assert(fc.property(fc.integer({ min: 1, max: 12 }), keyLists, (n, keys) => {
       const before = new HashRing(Array.from({ length: n }, (_, i) => i), 64);
       const after = before.withPartition(n);
       let moved = 0;

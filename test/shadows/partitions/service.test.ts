@@ -67,7 +67,15 @@ function suite(name: string, make: () => Promise<Backend>, skip?: string): void 
       const log = await backend.open();
       const ledger = new Ledger();
       // A small dispatch cache: records are dispatched and backfilled both from memory and from storage.
-      const svc = await StreamService.start({ log, partitions: 4, workers: 3, capacity: 3000, windowMs: 200, dispatchCache: 16, onDeliver: (_p, recs) => ledger.add(recs) });
+      const svc = await StreamService.start({
+        log,
+        partitions: 4,
+        workers: 3,
+        capacity: 3000,
+        windowMs: 200,
+        dispatchCache: 16,
+        onDeliver: (_p, recs) => ledger.add(recs),
+      });
       const events: string[] = [];
       svc.onEvent((e) => events.push(`${e.kind}:${e.partition ?? e.worker}`));
       try {

@@ -32,12 +32,13 @@ export function corpusSchema(): string {
 
 /** Column sets per table from the CREATE TABLE statements of a script (call initParser first). */
 export function catalogOf(script: string): Catalog {
-  const tree = parseSync(script) as { stmts: { stmt: Record<string, any> }[] };
+  const tree = parseSync(script) as { stmts: { stmt: { CreateStmt?: { relation: { relname: string }; tableElts: { ColumnDef?: { colname: string } }[] } } }[] };
   const out = new Map<string, Set<string>>();
   for (const { stmt } of tree.stmts) {
     const c = stmt.CreateStmt;
     if (!c) continue;
-    out.set(c.relation.relname, new Set((c.tableElts as any[]).filter((e) => e.ColumnDef).map((e) => e.ColumnDef.colname as string)));
+    const columns = c.tableElts.flatMap((e) => (e.ColumnDef ? [e.ColumnDef.colname] : []));
+    out.set(c.relation.relname, new Set(columns));
   }
   return out;
 }

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
+import type http from 'node:http';
 import { ComparisonStats, IgnoreRules, compareResponses, diffJson, judge, type CapturedResponse } from '../../../src/shadows/traffic/compare.js';
 import { request, startProxy, until, upstream } from './helpers.js';
 import { seriesValue } from '../../../src/shadows/traffic/stats.js';

@@ -125,7 +125,10 @@ export interface Answer {
 }
 
 /** Sends one request (no keep-alive) and resolves with the whole answer. */
-export function request(url: string, opts: { method?: string; headers?: http.OutgoingHttpHeaders; body?: string | Buffer; agent?: http.Agent } = {}): Promise<Answer> {
+export function request(
+  url: string,
+  opts: { method?: string; headers?: http.OutgoingHttpHeaders; body?: string | Buffer; agent?: http.Agent } = {},
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = http.request(url, { method: opts.method ?? 'GET', headers: opts.headers, agent: opts.agent ?? false }, (res) => {
       const chunks: Buffer[] = [];

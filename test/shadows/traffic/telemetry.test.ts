@@ -22,7 +22,12 @@ async function controlPlane(status = 202) {
   });
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
   const url = `http://127.0.0.1:${(srv.address() as AddressInfo).port}`;
-  return { url, posts, events: () => posts.flatMap((p) => p.lines), close: () => new Promise<void>((r) => { srv.closeAllConnections(); srv.close(() => r()); }) };
+  const close = () =>
+    new Promise<void>((r) => {
+      srv.closeAllConnections();
+      srv.close(() => r());
+    });
+  return { url, posts, events: () => posts.flatMap((p) => p.lines), close };
 }
 
 const ALLOWED = new Set(['target', 'op', 'route', 'bytes', 'latencyMs', 'status', 'error', 'user', 'requestId', 'samplingRate', 'at']);
