@@ -8,7 +8,7 @@ import type { AuditEntry, Condition, ControlState, DecisionRecord } from '../mod
 import type { CapacityRun } from '../model/capacity.js';
 import type { AnomalyEvent, AnomalyRecord, TriageChange, TriageState } from '../model/detect.js';
 import type { AnomalyQuery, DecisionQuery, ShadowStore, TargetRecord, TopQuery, TopRow, WindowQuery } from './store.js';
-import { capacityRunListSql, capacityRunsSchema, capacityRunUpsertSql, TARGET_TABLES, anomalyFromDb, anomalyLastColumnSql, anomalyListSql, anomalyParams, anomalyTriageSql, anomalyUpsertSql, controlSchema, quarantineFromDb, quarantineParams, quarantineSchema, quarantineUpsertSql, TARGET_COLUMNS, WINDOW_COLUMNS, WINDOW_UPSERT_SET, targetFromDb, targetParams, topOrder, windowFromDb, windowParams } from './sql.js';
+import { capacityRunListSql, capacityRunsSchema, capacityRunUpsertSql, TARGET_TABLES, anomalyFromDb, anomalyLastColumnSql, anomalyListSql, anomalyParams, anomalyTriageSql, anomalyUpsertSql, controlSchema, quarantineFromDb, quarantineParams, quarantineSchema, quarantineUpsertSql, TARGET_COLUMNS, WINDOW_COLUMNS, WINDOW_UPSERT_SET, targetFromDb, targetParams, topOrder, topRowFromDb, windowFromDb, windowParams } from './sql.js';
 import { migrate, migrationsTableSql, type Migration } from './migrate.js';
 import { PostgresLease, type Owner } from './owner.js';
 import type { QuarantinedWindow } from './quarantine.js';
@@ -144,14 +144,7 @@ export class PostgresStore implements ShadowStore {
        GROUP BY key ORDER BY ${topOrder(q.by)} LIMIT $6`,
       [q.target, q.granularity, q.dim, q.from, q.to, q.limit],
     );
-    return rows.map((r) => ({
-      key: String(r.key),
-      count: Number(r.count),
-      estCount: Number(r.est_count),
-      bytes: Number(r.bytes),
-      estBytes: Number(r.est_bytes),
-      errors: Number(r.errors),
-    }));
+    return rows.map(topRowFromDb);
   }
 
   async deleteWindowsBefore(granularity: number, before: number): Promise<number> {

@@ -4,7 +4,7 @@
  */
 import type { AnomalyEvent, AnomalyKind, AnomalyRecord, Driver, TriageChange, TriageState } from '../model/detect.js';
 import type { QuarantinedWindow } from './quarantine.js';
-import type { AnomalyQuery, TargetRecord } from './store.js';
+import type { AnomalyQuery, TargetRecord, TopRow } from './store.js';
 import type { Dimension, WindowRow } from './window.js';
 
 /** Window columns in table order; the first five form the primary key. */
@@ -81,6 +81,14 @@ export function targetFromDb(r: Record<string, unknown>): TargetRecord {
 /** The ORDER BY expression of a top-keys query. */
 export function topOrder(by: 'count' | 'bytes'): string {
   return by === 'bytes' ? 'est_bytes DESC, key' : 'est_count DESC, key';
+}
+
+/** A database row of a top-keys query. */
+export function topRowFromDb(r: Record<string, unknown>): TopRow {
+  return {
+    key: String(r.key), count: Number(r.count), estCount: Number(r.est_count),
+    bytes: Number(r.bytes), estBytes: Number(r.est_bytes), errors: Number(r.errors),
+  };
 }
 
 /**

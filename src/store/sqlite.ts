@@ -11,7 +11,7 @@ import type { AuditEntry, Condition, ControlState, DecisionRecord } from '../mod
 import type { AnomalyEvent, AnomalyRecord, TriageChange, TriageState } from '../model/detect.js';
 import type { CapacityRun } from '../model/capacity.js';
 import type { AnomalyQuery, DecisionQuery, ShadowStore, TargetRecord, TopQuery, TopRow, WindowQuery } from './store.js';
-import { capacityRunListSql, capacityRunsSchema, capacityRunUpsertSql, TARGET_TABLES, anomalyFromDb, anomalyLastColumnSql, anomalyListSql, anomalyParams, anomalyTriageSql, anomalyUpsertSql, CONTROL_SCHEMA, quarantineFromDb, quarantineParams, quarantineUpsertSql, TARGET_COLUMNS, WINDOW_COLUMNS, WINDOW_UPSERT_SET, targetFromDb, targetParams, topOrder, windowFromDb, windowParams } from './sql.js';
+import { capacityRunListSql, capacityRunsSchema, capacityRunUpsertSql, TARGET_TABLES, anomalyFromDb, anomalyLastColumnSql, anomalyListSql, anomalyParams, anomalyTriageSql, anomalyUpsertSql, CONTROL_SCHEMA, quarantineFromDb, quarantineParams, quarantineUpsertSql, TARGET_COLUMNS, WINDOW_COLUMNS, WINDOW_UPSERT_SET, targetFromDb, targetParams, topOrder, topRowFromDb, windowFromDb, windowParams } from './sql.js';
 import { migrate, migrationsTableSql, type Migration, type MigrationDriver, type MigrationTx } from './migrate.js';
 import type { QuarantinedWindow } from './quarantine.js';
 import { SqliteThread } from './sqlite-thread.js';
@@ -192,14 +192,7 @@ export class SqliteStore implements ShadowStore {
        FROM windows WHERE target = ? AND granularity = ? AND dim = ? AND +start >= ? AND +start < ?
        GROUP BY key ORDER BY ${topOrder(q.by)} LIMIT ?`,
       q.target, q.granularity, q.dim, q.from, q.to, q.limit,
-    ).map((r) => ({
-      key: String(r.key),
-      count: Number(r.count),
-      estCount: Number(r.est_count),
-      bytes: Number(r.bytes),
-      estBytes: Number(r.est_bytes),
-      errors: Number(r.errors),
-    }));
+    ).map(topRowFromDb);
   }
 
   async deleteWindowsBefore(granularity: number, before: number): Promise<number> {
