@@ -248,7 +248,7 @@ describe('dashboard in headless Chromium', { skip: missing ? `${CHROMIUM} missin
     await page.fill('#actuator-json', '{"type": "replay", "provisioningDelayMs": 60000}');
     await page.click('#actuator-set');
     await giveWhy('take plain under control');
-    await page.locator('#actuator-msg.ok').waitFor();
+    await page.locator('#actuator-msg.ok', { hasText: 'actuator replay' }).waitFor();
     assert.equal((await get('/v1/targets/plain/control')).mode, 'controlled');
     await page.locator('#actuator-now', { hasText: 'replay actuator (from api)' }).waitFor();
 
@@ -265,7 +265,7 @@ describe('dashboard in headless Chromium', { skip: missing ? `${CHROMIUM} missin
 
     await page.click('#actuator-remove');
     await giveWhy('back to watching');
-    await page.locator('#actuator-msg.ok').waitFor();
+    await page.locator('#actuator-msg.ok', { hasText: 'remove the actuator' }).waitFor();
     assert.equal((await get('/v1/targets/plain/control')).mode, 'observe-only');
     const audit = (await get('/v1/targets/plain/audit')).audit as { action: string; why: string }[];
     assert.deepEqual(audit.slice(0, 3).map((a) => a.why), ['back to watching', 'alert me', 'take plain under control']);

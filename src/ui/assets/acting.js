@@ -54,7 +54,10 @@ export async function renderActing(el, name, change) {
     if (error) return refuse($('actuator-msg'), error);
     change(`give ${name} the actuator ${value?.type ?? ''}`.trim(), (why) => api('PUT', `${base}/actuator`, { actuator: value, why }), $('actuator-msg'));
   });
-  $('actuator-remove').addEventListener('click', () => change(`remove the actuator of ${name} (observed only from the next tick)`, (why) => api('DELETE', `${base}/actuator`, { why }), $('actuator-msg')));
+  $('actuator-remove').addEventListener('click', () => {
+    clear($('actuator-msg'));
+    change(`remove the actuator of ${name} (observed only from the next tick)`, (why) => api('DELETE', `${base}/actuator`, { why }), $('actuator-msg'));
+  });
   $('rules-save').addEventListener('click', () => {
     clear($('rules-msg'));
     const text = $('rules-json').value.trim();
