@@ -100,6 +100,7 @@ typedef struct schedule {
   double share;       /* the nominal share of time the gates cover */
   uint64_t period_ns, period_start, open_at, on_at, gate_from, gate_to;
   uint64_t started, covered_ns, continuous_since;
+  uint64_t paused_at; /* when the sessions were last paused: older packets belong to the window before */
   unsigned short rnd[3];
 } schedule;
 
@@ -563,6 +564,7 @@ static void plan_window(tap *t, uint64_t from) {
 
 static void capture_on(tap *t) {
   schedule *w = &t->w;
+  w->paused_at = real_ns();
   pause_sessions(t);
   if (attach_filter(t->fd, t->port, t->loopback)) return; /* retried at the next step */
   uint64_t on = real_ns();
@@ -640,7 +642,9 @@ static void *tap_main(void *arg) {
     uint64_t last = 0;
     for (uint32_t i = 0; i < b->hdr.bh1.num_pkts; i++) {
       last = (uint64_t)h->tp_sec * 1000000000ull + h->tp_nsec;
-      packet(t, (uint8_t *)h + h->tp_mac, h->tp_snaplen, h->tp_len, last);
+      /* A block that retired only after the next window opened (its timeout is 10 ms, a window can
+         follow sooner) holds the previous window's tail: those sessions were paused, not gapped. */
+      if (!(t->w.windowed && last < t->w.paused_at)) packet(t, (uint8_t *)h + h->tp_mac, h->tp_snaplen, h->tp_len, last);
       h = (struct tpacket3_hdr *)((uint8_t *)h + h->tp_next_offset);
     }
     __atomic_store_n(&b->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
