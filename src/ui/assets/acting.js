@@ -19,10 +19,11 @@ function parse(text, what) {
 
 /**
  * Builds the card in `el` for target `name` (once per page: the editors keep what is typed across
- * refreshes). `change(what, send, msgElement)` asks the reason and runs the change, as every other
- * control of the page does.
+ * refreshes). `view` is the target's control view the page already read (null: observed only);
+ * `change(what, send, msgElement)` asks the reason and runs the change, as every other control of
+ * the page does.
  */
-export async function renderActing(el, name, change) {
+export async function renderActing(el, name, view, change) {
   const base = `/v1/targets/${encodeURIComponent(name)}`;
   const rules = await api('GET', `${base}/respond`);
   el.innerHTML = `<h2 id="act-h">Actuator and response rules</h2>
@@ -65,19 +66,21 @@ export async function renderActing(el, name, change) {
     if (error) return refuse($('rules-msg'), error);
     change(`replace the response rules of ${name} (${Array.isArray(value) ? value.length : '?'} rules)`, (why) => api('PUT', `${base}/respond`, { rules: value, why }), $('rules-msg'));
   });
-  syncActing(name, rules);
+  syncActing(name, view, rules);
 }
 
-/** Refreshes what the card says of the current actuator and rules (not the editors' text). */
-export async function syncActing(name, rules) {
+/**
+ * Refreshes what the card says of the current actuator (from `view`, null for an observed-only
+ * target) and rules (read unless given); not the editors' text.
+ */
+export async function syncActing(name, view, rules) {
   const now = document.getElementById('actuator-now');
   if (!now) return;
-  const base = `/v1/targets/${encodeURIComponent(name)}`;
-  const [view, current] = await Promise.all([api('GET', `${base}/control`), rules ?? api('GET', `${base}/respond`)]);
-  now.textContent = view.actuator
+  const current = rules ?? (await api('GET', `/v1/targets/${encodeURIComponent(name)}/respond`));
+  now.textContent = view?.actuator
     ? `Acting through a ${view.actuator} actuator (from ${view.actuatorSource}).`
     : 'No actuator: observed only (forecasts, anomalies and risk; no scaling).';
-  document.getElementById('actuator-remove').disabled = !view.actuator;
+  document.getElementById('actuator-remove').disabled = !view?.actuator;
   const episodes = Object.entries(current.episodes ?? {}).map(([rule, e]) => `${rule}${e.fired ? ' (fired this episode)' : e.since ? ' (condition holding)' : ''}`);
   document.getElementById('rules-source').textContent = `${current.rules.length} rule${current.rules.length === 1 ? '' : 's'}, from ${current.source}${episodes.length ? `; ${episodes.join(', ')}` : ''}.`;
 }

@@ -371,8 +371,8 @@ async function renderTarget(r) {
     });
     renderControls(r.name, target, view);
     document.getElementById('cap-run').addEventListener('click', () => change('run a capacity measurement on the shadow', (why) => api('POST', `${base}/capacity-runs`, { why }), document.getElementById('cap-msg')));
-    await renderActing(document.getElementById('acting'), r.name, change);
-  } else await syncActing(r.name);
+    await renderActing(document.getElementById('acting'), r.name, view, change);
+  } else await syncActing(r.name, view);
   document.getElementById('range').value = r.range;
   document.getElementById('custom-range').hidden = r.range !== 'custom' && document.getElementById('range').value !== 'custom';
   if (document.activeElement?.id !== 'from' && document.activeElement?.id !== 'to') {
