@@ -271,6 +271,9 @@ static void deliver_http(tap *t, tsess *s, int dir, const uint8_t *p, size_t n, 
   }
 }
 
+/** A StartupMessage whole in one segment: how a session that began between windows names its user. */
+static int whole_startup(const uint8_t *p, size_t n) { return n >= 8 && be32(p) == n && be32(p + 4) == PROTOCOL_3; }
+
 /** In-order bytes of one direction. */
 static void deliver(tap *t, tsess *s, int dir, const uint8_t *p, size_t n, uint64_t ts) {
   if (t->http) { deliver_http(t, s, dir, p, n, ts); return; }
@@ -288,7 +291,7 @@ static void deliver(tap *t, tsess *s, int dir, const uint8_t *p, size_t n, uint6
       return;
     case T_RESYNC: {
       /* A StartupMessage whole in one segment (also captured between windows): a new session's user. */
-      if (dir == 0 && n >= 8 && be32(p) == n && be32(p + 4) == PROTOCOL_3) { free(s->pg.user); s->pg.user = startup_user(p, n); return; }
+      if (dir == 0 && whole_startup(p, n)) { free(s->pg.user); s->pg.user = startup_user(p, n); return; }
       int ready = 0;
       int whole = whole_messages(p, n, dir, &ready);
       if (dir == 1) { s->back_idle = whole && ready; return; }
@@ -381,7 +384,11 @@ static void segment(tap *t, tsess *s, int dir, uint32_t seq, uint32_t ack, uint8
 
 /* ---------- packets ---------- */
 
-static void packet(tap *t, const uint8_t *p, size_t caplen, size_t wirelen, uint64_t ts) {
+/**
+ * One captured packet. A `stale` one was captured before the current window opened (its block
+ * retired late): the sessions were paused since, so only a new session's StartupMessage is taken.
+ */
+static void packet(tap *t, const uint8_t *p, size_t caplen, size_t wirelen, uint64_t ts, int stale) {
   INC(packets);
   if (caplen < wirelen) { INC(truncated); return; } /* its bytes count as missing: the ACK check finds the hole */
   key k;
@@ -407,6 +414,7 @@ static void packet(tap *t, const uint8_t *p, size_t caplen, size_t wirelen, uint
   uint8_t flags = tcp[13];
   int dir = dport == t->port ? 0 : 1;
   if (dir == 1 && sport != t->port) return;
+  if (stale && !(dir == 0 && !t->http && whole_startup(tcp + doff, len - doff))) return;
   memcpy(k.client, dir == 0 ? src : dst, alen);
   memcpy(k.server, dir == 0 ? dst : src, alen);
   k.cport = dir == 0 ? sport : dport;
@@ -420,6 +428,10 @@ static void packet(tap *t, const uint8_t *p, size_t caplen, size_t wirelen, uint
     if (!s) return;
     if (syn_only && dir == 0) s->state = T_STARTUP;
     else { INC(midstream); resync(t, s, 1); }
+  }
+  if (stale) {
+    if (s->state == T_RESYNC) { free(s->pg.user); s->pg.user = startup_user(tcp + doff, len - doff); }
+    return;
   }
   if (s->paused) { s->paused = 0; set_unsynced(t, s, 1); }
   s->last_ns = ts;
@@ -644,7 +656,7 @@ static void *tap_main(void *arg) {
       last = (uint64_t)h->tp_sec * 1000000000ull + h->tp_nsec;
       /* A block that retired only after the next window opened (its timeout is 10 ms, a window can
          follow sooner) holds the previous window's tail: those sessions were paused, not gapped. */
-      if (!(t->w.windowed && last < t->w.paused_at)) packet(t, (uint8_t *)h + h->tp_mac, h->tp_snaplen, h->tp_len, last);
+      packet(t, (uint8_t *)h + h->tp_mac, h->tp_snaplen, h->tp_len, last, t->w.windowed && last < t->w.paused_at);
       h = (struct tpacket3_hdr *)((uint8_t *)h + h->tp_next_offset);
     }
     __atomic_store_n(&b->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
