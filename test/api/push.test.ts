@@ -16,7 +16,8 @@ import { isCoded } from '../../src/core/errors.js';
 import { encodeWriteRequest } from '../../src/ingest/remote-write.js';
 import type { PushedPoints } from '../../src/ingest/series-rules.js';
 import { ShadowplaneService } from '../../src/service.js';
-import { peerSkipReason, PROMETHEUS_BIN, startPrometheus, waitFor, type Peer } from '../helpers/peers.js';
+import { peerSkipReason, PROMETHEUS_BIN, startPrometheus, type Peer } from '../helpers/peers.js';
+import { waitFor } from '../helpers/wait.js';
 import { testService, T0 } from '../helpers/service.js';
 
 const TOKEN = 'remote-write-token-0123456789';

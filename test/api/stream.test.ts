@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { testService } from '../helpers/service.js';
+import { until } from '../helpers/wait.js';
 
 /** A connected SSE client that collects events. */
 async function connect(url: string) {
@@ -29,15 +30,6 @@ async function connect(url: string) {
     }
   })();
   return { res, events, ended };
-}
-
-/** Waits (a deadline for async effects, not a timing assertion) until `cond` holds. */
-async function until(cond: () => boolean, what: string): Promise<void> {
-  const end = Date.now() + 10_000;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 describe('live stream and audited sampling', () => {
@@ -67,13 +59,13 @@ describe('live stream and audited sampling', () => {
     const s = await connect(`${base}/v1/stream`);
     assert.equal(s.res.status, 200);
     assert.match(String(s.res.headers.get('content-type')), /^text\/event-stream/);
-    await until(() => env.service.events.size === 1, 'the subscription');
+    await until('the subscription', () => env.service.events.size === 1);
     await fetch(`${base}/v1/targets/orders-db/sampling`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ rate: 0.9, why: 'more detail' }) });
-    await until(() => s.events.some((e) => e.type === 'audit'), 'the audit event');
+    await until('the audit event', () => s.events.some((e) => e.type === 'audit'));
     assert.deepEqual(s.events.map((e) => e.type), ['target', 'audit']);
     assert.deepEqual([s.events[1].data.target, s.events[1].data.action], ['orders-db', 'sampling']);
     await fetch(`${base}/v1/shadows`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'p', kind: 'traffic', url: 'http://127.0.0.1:1' }) });
-    await until(() => s.events.some((e) => e.type === 'shadow'), 'the shadow event');
+    await until('the shadow event', () => s.events.some((e) => e.type === 'shadow'));
     assert.equal(s.events.find((e) => e.type === 'shadow')!.data.shadow, 'p');
 
     await env.service.stop();

@@ -11,21 +11,13 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { DecisionRecord } from '../../src/model/decision.js';
 import { testService } from '../helpers/service.js';
+import { until } from '../helpers/wait.js';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
 const CONTROL = { capacityPerUnit: 10, initialUnits: 2, minWindows: 2, season: '0s', history: '10m', provisioningDelay: '2m', horizon: '10m', scaleUpLookahead: '5m', metric: 'load' };
 
 type Env = Awaited<ReturnType<typeof testService>>;
-
-/** Polls until `ok()` holds (real I/O in flight); fails the test after `tries` polls. */
-async function until(ok: () => boolean | Promise<boolean>, what: string, tries = 500): Promise<void> {
-  for (let i = 0; i < tries; i++) {
-    if (await ok()) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  assert.fail(`gave up waiting for ${what}`);
-}
 
 for (const maxPerTarget of [1, 4]) {
   describe(`a task in flight gates the loop (executor maxPerTarget ${maxPerTarget})`, () => {
@@ -81,7 +73,7 @@ for (const maxPerTarget of [1, 4]) {
       assert.equal(first.status, 'submitted', first.message);
       const { from, to } = first.action;
       assert.ok(to > from);
-      await until(() => posts.length === 1, 'the first POST');
+      await until('the first POST', () => posts.length === 1);
 
       // same load: the loop sees the units it asked for as booting and does not ask for them again
       const same = await minute(50);
@@ -111,11 +103,11 @@ for (const maxPerTarget of [1, 4]) {
 
       // the answer comes: the task succeeds, its units are the loop's, and the loop acts again
       release();
-      await until(async () => (await env.service.controller.decision(first.id)).status === 'succeeded', 'the first task to succeed');
+      await until('the first task to succeed', async () => (await env.service.controller.decision(first.id)).status === 'succeeded');
       const next = await minute(150);
       assert.equal(next.status, 'submitted', next.message);
       assert.equal(next.action!.from, to);
-      await until(() => posts.length === 2, 'the second POST');
+      await until('the second POST', () => posts.length === 2);
       assert.equal(posts[1].to, next.action!.to);
     });
   });

@@ -18,7 +18,7 @@ import { validateConfig } from '../../src/config.js';
 import type { DecisionRecord } from '../../src/model/decision.js';
 import { ShadowplaneService } from '../../src/service.js';
 import { startProxyProcess, type ProxyProcess } from '../helpers/proxy-process.js';
-import { eventually, freePort } from '../helpers/timeline.js';
+import { freePort, waitFor } from '../helpers/wait.js';
 import { upstream, type TestUpstream } from '../shadows/traffic/helpers.js';
 
 const TOKEN = 'respond-proxy-admin-token';
@@ -89,26 +89,26 @@ after(async () => {
 
 test('the primary fails: risk crosses the rule, the real proxy migrates step by step, verifies, and reports its steps on the timeline', async () => {
   // The healthy primary: the loop analyses the target, its risk warms up low, and nothing fires.
-  const healthy = await eventually(async () => (await decisions()).find((d) => d.scores?.riskReady), 90_000, 'a tick with a ready failure risk');
+  const healthy = await waitFor('a tick with a ready failure risk', async () => (await decisions()).find((d) => d.scores?.riskReady), 90_000);
   assert.ok(healthy.scores!.risk! < 0.8, `a low risk while the primary is healthy: ${healthy.message}`);
   assert.equal((await decisions()).filter((d) => d.response).length, 0, 'no firing while the primary is healthy');
 
   primaryFails = true;
-  const fired = await eventually(async () => (await decisions()).find((d) => d.reason === 'RuleFired'), 60_000, 'the rule to fire on the failing primary');
+  const fired = await waitFor('the rule to fire on the failing primary', async () => (await decisions()).find((d) => d.reason === 'RuleFired'), 60_000);
   assert.match(fired.message, /failure risk [01]\.\d+ >= 0\.8/);
   assert.match(fired.message, /migrate route api of checkout-proxy/);
 
-  const migration = await eventually(async () => {
+  const migration = await waitFor('the proxy to complete the migration it verified', async () => {
     const m = await proxy.migration('api');
     return m?.status === 'completed' && m;
-  }, 30_000, 'the proxy to complete the migration it verified');
+  }, 30_000);
   assert.match(String(migration.reason), /migrate-off-failing-primary/, "the proxy keeps the rule's reason");
   assert.deepEqual(migration.history.filter((h) => h.event === 'verdict').map((h) => h.pass), [true, true], 'each step verified and passed');
 
-  const timeline = await eventually(async () => {
+  const timeline = await waitFor("the proxy's own migration events on the target's timeline", async () => {
     const own = (await decisions()).filter((d) => d.component?.name === 'checkout-proxy');
     return own.some((d) => d.message.includes('migration completed')) && own;
-  }, 15_000, "the proxy's own migration events on the target's timeline");
+  }, 15_000);
   const actions = timeline.map((d) => d.message).reverse();
   assert.ok(actions.some((m) => /route api: migration to the shadow started/.test(m)), actions.join('\n'));
   assert.ok(actions.some((m) => /route api: the shadow now serves 50 % of traffic/.test(m)), actions.join('\n'));

@@ -16,7 +16,8 @@ import { after, before, describe, test } from 'node:test';
 import { validateConfig } from '../../src/config.js';
 import { VirtualClock } from '../../src/core/clock.js';
 import { ShadowplaneService } from '../../src/service.js';
-import { ALERTMANAGER_BIN, peerSkipReason, startAlertmanager, waitFor, type Peer } from '../helpers/peers.js';
+import { ALERTMANAGER_BIN, peerSkipReason, startAlertmanager, type Peer } from '../helpers/peers.js';
+import { waitFor } from '../helpers/wait.js';
 
 const MIN = 60_000;
 

@@ -16,7 +16,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { validateConfig } from '../../src/config.js';
 import { kedaProtoPath } from '../../src/export/keda.js';
 import { ShadowplaneService } from '../../src/service.js';
-import { freePort, waitFor } from '../helpers/peers.js';
+import { freePort, waitFor } from '../helpers/wait.js';
 import { writeHistory } from '../helpers/history.js';
 
 type Unary = (req: unknown, cb: (err: grpc.ServiceError | null, res: any) => void) => void;

@@ -15,7 +15,8 @@ import { buildAdmin as buildVolumeAdmin } from '../../src/shadows/volumes/admin.
 import type { Volume } from '../../src/shadows/volumes/volume.js';
 import { ShadowplaneService } from '../../src/service.js';
 import { writeHistory } from '../helpers/history.js';
-import { freePort, peerSkipReason, promQuery, PROMETHEUS_BIN, startPrometheus, waitFor, type Peer } from '../helpers/peers.js';
+import { peerSkipReason, promQuery, PROMETHEUS_BIN, startPrometheus, type Peer } from '../helpers/peers.js';
+import { freePort, waitFor } from '../helpers/wait.js';
 import { testVolume } from '../shadows/volumes/helpers.js';
 
 const MIN = 60_000;

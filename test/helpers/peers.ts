@@ -6,9 +6,9 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort, waitFor } from './wait.js';
 
 export const PROMETHEUS_BIN = process.env.SHADOWPLANE_TEST_PROMETHEUS ?? '/usr/bin/prometheus';
 export const PROMTOOL_BIN = process.env.SHADOWPLANE_TEST_PROMTOOL ?? '/usr/bin/promtool';
@@ -23,18 +23,6 @@ export function peerSkipReason(bin: string): string | undefined {
   return reason;
 }
 
-/** A TCP port free at the time of asking. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 /** A running peer: its base URL, its temporary directory, and how to stop it. */
 export interface Peer {
   readonly url: string;
@@ -42,22 +30,6 @@ export interface Peer {
   /** Everything the process wrote to stderr so far (its log). */
   log(): string;
   stop(): Promise<void>;
-}
-
-/** Polls `fn` until it returns a value other than undefined (every 100 ms, up to `ms`). */
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 async function startPeer(

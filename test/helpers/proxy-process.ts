@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MigrationView } from '../../src/shadows/traffic/migration.js';
 import { cli } from './cli.js';
-import { eventually, freePort } from './timeline.js';
+import { freePort, waitFor } from './wait.js';
 
 /** A running proxy process: its data and admin URLs, its migration of a route, its stop. */
 export interface ProxyProcess {
@@ -39,7 +39,7 @@ export async function startProxyProcess(dir: string, config: Record<string, unkn
     await exited;
   };
   try {
-    await eventually(() => fetch(`${adminUrl}/healthz`).then((r) => r.ok, () => false), 30_000, `the proxy's admin API (stderr: ${stderr})`);
+    await waitFor(`the proxy's admin API (stderr: ${stderr})`, () => fetch(`${adminUrl}/healthz`).then((r) => r.ok, () => false), 30_000);
   } catch (err) {
     await stop();
     throw err;

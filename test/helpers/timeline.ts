@@ -4,36 +4,15 @@
  * the waits they need. Registers its own before/after hooks; the process is stopped and the
  * directory removed whatever the tests did.
  */
-import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
 import { validateConfig } from '../../src/config.js';
 import { ShadowplaneService } from '../../src/service.js';
 import { cli } from './cli.js';
-
-/** A port nothing listens on (bound, then released). */
-export async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  const { port } = srv.address() as AddressInfo;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
-
-/** Polls `read` every 100 ms until it returns something truthy; fails after `ms`, naming `what`. */
-export async function eventually<T>(read: () => Promise<T | undefined | false>, ms: number, what: string): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const value = await read();
-    if (value) return value;
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+import { waitFor } from './wait.js';
 
 /** A service with `target`, and a component process to start beside it; see the file comment. */
 export function timelineFixture(target: { name: string; kind: string }) {
@@ -75,11 +54,11 @@ export function timelineFixture(target: { name: string; kind: string }) {
     },
     /** The metric series keys of the target in the store, once it has some (flushed first). */
     metricKeys(ms = 30_000): Promise<string[]> {
-      return eventually(async () => {
+      return waitFor(`samples of ${target.name} in the Shadow Store`, async () => {
         await service!.flush();
         const top = (await service!.api.inject({ method: 'GET', url: `/v1/targets/${target.name}/top?dim=metric&from=now-10m` })).json() as { keys: { key: string }[] };
         return top.keys.length > 0 && top.keys.map((r) => r.key);
-      }, ms, `samples of ${target.name} in the Shadow Store`);
+      }, ms);
     },
   };
 }

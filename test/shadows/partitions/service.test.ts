@@ -5,6 +5,7 @@ import { isCoded } from '../../../src/core/errors.js';
 import { StreamService, type StreamEvent } from '../../../src/shadows/partitions/service.js';
 import type { WireRecord } from '../../../src/shadows/partitions/protocol.js';
 import { jetstreamBackend, jetstreamSkipReason, segmentBackend, type Backend } from './backends.js';
+import { until } from '../../helpers/wait.js';
 
 /** Checks the consumer's output: every record once, per key in production order. */
 class Ledger {
@@ -46,14 +47,6 @@ class Producer {
       afterBatch?.(b);
       await sleep(5);
     }
-  }
-}
-
-async function until(what: string, cond: () => boolean, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
   }
 }
 

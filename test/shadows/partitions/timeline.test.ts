@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { DecisionRecord } from '../../../src/model/decision.js';
-import { eventually, freePort, timelineFixture } from '../../helpers/timeline.js';
+import { timelineFixture } from '../../helpers/timeline.js';
+import { freePort, waitFor } from '../../helpers/wait.js';
 
 const env = timelineFixture({ name: 'orders-stream', kind: 'stream' });
 
@@ -17,7 +18,7 @@ test('a stream service started with --target puts its samples and its own action
   env.start(['stream', 'serve', '--listen', `127.0.0.1:${port}`, '--dir', join(env.dir, 'stream'), '--partitions', '2', '--workers', '2', '--window-ms', '500',
     '--control-url', env.url, '--target', 'orders-stream', '--name', 'orders-stream-svc']);
   const api = `http://127.0.0.1:${port}`;
-  await eventually(async () => (await fetch(`${api}/v1/partitions`).catch(() => undefined))?.ok, 30_000, `the stream service to answer (${env.stderr})`);
+  await waitFor(`the stream service to answer (${env.stderr})`, async () => (await fetch(`${api}/v1/partitions`).catch(() => undefined))?.ok, 30_000);
 
   const metrics = await env.metricKeys();
   assert.ok(metrics.some((k) => k.startsWith('partition_utilisation')), `samples of the target: ${metrics.join(', ')}`);
@@ -27,11 +28,11 @@ test('a stream service started with --target puts its samples and its own action
   const moved = await fetch(`${api}/v1/partitions/0/move`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ worker: to }) });
   assert.equal(moved.status, 200, await moved.text());
 
-  const decisions = await eventually(async () => {
+  const decisions = await waitFor('the switch on the timeline', async () => {
     const list = await env.service.controller.decisions('orders-stream', 50);
     const own = list.filter((d) => d.component?.name === 'orders-stream-svc');
     return own.some((d) => d.component!.action === 'switched') && own;
-  }, 30_000, 'the switch on the timeline');
+  }, 30_000);
   const switched = decisions.find((d: DecisionRecord) => d.component!.action === 'switched')!;
   assert.equal(switched.reason, 'Switched');
   assert.equal(switched.status, 'succeeded');

@@ -1,17 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { VirtualClock } from '../../../src/core/clock.js';
 import { StreamService, type PartitionWindow, type StreamEvent } from '../../../src/shadows/partitions/service.js';
 import { segmentBackend, type Backend } from './backends.js';
-
-async function until(what: string, cond: () => boolean, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
+import { until } from '../../helpers/wait.js';
 
 describe('stream service on a virtual clock', () => {
   let backend: Backend | undefined;

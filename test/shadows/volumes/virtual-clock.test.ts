@@ -7,18 +7,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { VirtualClock } from '../../../src/core/clock.js';
 import type { TierProfile } from '../../../src/shadows/volumes/profile.js';
 import { Volume } from '../../../src/shadows/volumes/volume.js';
+import { until } from '../../helpers/wait.js';
 
 // Bandwidth so high that transfers never add up to a wait: only the profiles' latencies cost time.
 const p = (name: string, latencyMs: number): TierProfile => ({ name, latencyMs, bandwidthMiBps: 1e9, costPerGiBMonth: 0.1 });
-
-/** Waits (in real time) until `cond` holds; the volume works in the background on real I/O. */
-async function until(what: string, cond: () => boolean): Promise<void> {
-  const end = Date.now() + 20_000;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 test('on a virtual clock, copies up are paced and device latency is paid in the clock\'s time only', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'sp-vol-vclock-'));
