@@ -79,6 +79,11 @@ export function hostPort(value: string): { host: string; port: number } {
   return { host: m[1].replace(/^\[|\]$/g, ''), port };
 }
 
+/** The control plane's bearer token a component sends with its telemetry: SHADOWPLANE_API_TOKEN, when set. */
+export function serviceToken(): string | undefined {
+  return process.env.SHADOWPLANE_API_TOKEN || undefined;
+}
+
 /** A running service's API: its address and bearer token. */
 export interface Conn {
   url: string;
@@ -89,7 +94,7 @@ export interface Conn {
 export async function api(conn: Conn, method: string, path: string, body?: unknown): Promise<unknown> {
   const headers: Record<string, string> = {};
   if (body !== undefined) headers['content-type'] = 'application/json';
-  const token = conn.token ?? process.env.SHADOWPLANE_API_TOKEN;
+  const token = conn.token ?? serviceToken();
   if (token) headers.authorization = `Bearer ${token}`;
   let res: Response;
   try {

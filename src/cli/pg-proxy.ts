@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import pg from 'pg';
 import { boundUrl } from '../api/app.js';
 import { logger } from '../obs/log.js';
-import { hostPort, oneOf, positiveInt, unitFraction } from './common.js';
+import { hostPort, oneOf, positiveInt, serviceToken, unitFraction } from './common.js';
 import { runUntilSignal } from './shutdown.js';
 import { DEFAULT_STARTUP_TIMEOUT_MS, PgProxy, type ProxyEngine, type SamplingSource } from '../shadows/sql/proxy.js';
 import { EventSink } from '../shadows/sql/sink.js';
@@ -103,7 +103,7 @@ export function reporting(
   if (opts.control !== undefined) {
     try { new URL(opts.control); } catch { throw new InvalidArgumentError(`--control "${opts.control}" must be an http(s) URL`); }
   }
-  const sink = new EventSink({ controlUrl: opts.control, token: process.env.SHADOWPLANE_API_TOKEN || undefined });
+  const sink = new EventSink({ controlUrl: opts.control, token: serviceToken() });
   const mirror = opts.shadow ? new ShadowMirror({ shadowUrl: opts.shadow.url, writeRate: opts.writeRate, readRate: opts.readRate }) : undefined;
   mirror?.start();
   return { sink, mirror };

@@ -10,10 +10,11 @@ import { logger } from '../obs/log.js';
 import type { AdminRoutes } from '../shadows/kit/admin.js';
 import { startAdmin } from '../shadows/traffic/admin.js';
 import { loadProxyConfigFile, splitHostPort, validate, ProxyConfigSchema } from '../shadows/traffic/config.js';
+import { realClock } from '../core/clock.js';
 import { TrafficProxy } from '../shadows/traffic/proxy.js';
 import { DEFAULT_WINDOW_MS } from '../shadows/sql/tap.js';
 import { HttpTap } from '../shadows/traffic/tap.js';
-import { WINDOW_MS_HELP, nonNegativeInt, positiveInt, unitFraction } from './common.js';
+import { WINDOW_MS_HELP, nonNegativeInt, positiveInt, serviceToken, unitFraction } from './common.js';
 import { runUntilSignal } from './shutdown.js';
 
 const log = logger('cli.proxy');
@@ -105,7 +106,7 @@ export function register(program: Command): void {
     .option('--listen <host:port>', 'data-path address (default 127.0.0.1:8080)'))
     .action(async (o: ProxyOptions) => {
       const config = await resolveProxyConfig(o);
-      const proxy = new TrafficProxy(config);
+      const proxy = new TrafficProxy(config, realClock, serviceToken());
       // The admin API (fastify start-up is the costly part) is up before the data port opens, so
       // the first proxied requests do not compete with it.
       const app = await serveAdmin(proxy);
@@ -131,7 +132,7 @@ export function register(program: Command): void {
       const primary = new URL(config.routes.find((r) => r.name === 'default')?.primary ?? config.routes[0]?.primary ?? 'http://-');
       const port = Number(primary.port || (primary.protocol === 'https:' ? 443 : 80));
       if (primary.protocol !== 'http:' || !port) throw new ShadowplaneError('SHADOWPLANE_ERR_CONFIG_INVALID', 'http-tap needs an http:// primary (its port is the one captured)', [{ path: '--primary', message: 'must be an http:// URL' }]);
-      const proxy = new TrafficProxy(config);
+      const proxy = new TrafficProxy(config, realClock, serviceToken());
       const tap = new HttpTap(proxy, { interface: o.interface, port, ringBytes: o.ringMb << 20, windowMs: o.windowMs });
       try {
         await tap.start();

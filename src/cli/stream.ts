@@ -9,7 +9,7 @@ import { logger } from '../obs/log.js';
 import { StreamService, timelineReport } from '../shadows/partitions/service.js';
 import { TimelineReporter } from '../shadows/timeline.js';
 import { boundUrl } from '../api/app.js';
-import { durationFlag, hostPort, oneOf, positiveInt, reportCliError, unitFraction } from './common.js';
+import { durationFlag, hostPort, oneOf, positiveInt, reportCliError, serviceToken, unitFraction } from './common.js';
 import { runUntilSignal } from './shutdown.js';
 import { ShadowplaneError } from '../core/errors.js';
 import { DEFAULT_SHADOW_POLICY, shadowPolicyProblems, type ShadowPolicyConfig } from '../shadows/partitions/policy.js';
@@ -63,11 +63,8 @@ export function register(program: Command): void {
       }
       const log: ReplicaLog = o.backend === 'jetstream' ? await JetStreamLog.open({ url: o.nats, prefix: o.prefix }) : new SegmentLog({ dir: o.dir, fsync: o.fsync });
       const svc = await StreamService.start({ log, partitions: o.partitions, workers: o.workers, capacity: o.capacity, windowMs: o.windowMs });
-      if (o.policy !== 'off') {
-        const token = process.env.SHADOWPLANE_API_TOKEN || undefined;
-        new PartitionController(svc, { policy: o.policy, windowMs: o.windowMs, controlUrl: o.controlUrl, token, target: o.target, config });
-      }
-      const timeline = o.controlUrl ? new TimelineReporter({ url: o.controlUrl, target: o.target, component: o.name, kind: 'partitions', token: process.env.SHADOWPLANE_API_TOKEN || undefined, log: logger('stream') }) : undefined;
+      if (o.policy !== 'off') new PartitionController(svc, { policy: o.policy, windowMs: o.windowMs, controlUrl: o.controlUrl, token: serviceToken(), target: o.target, config });
+      const timeline = o.controlUrl ? new TimelineReporter({ url: o.controlUrl, target: o.target, component: o.name, kind: 'partitions', token: serviceToken(), log: logger('stream') }) : undefined;
       if (timeline) svc.onEvent((e) => timeline.report(timelineReport(e)));
       // From the environment, not a flag, so it does not show in the process list.
       const app = await startAdmin(svc, o.listen, process.env.SHADOWPLANE_STREAM_TOKEN || undefined);

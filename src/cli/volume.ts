@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 import { boundUrl } from '../api/app.js';
-import { atLeastOne, positiveInt } from './common.js';
+import { atLeastOne, positiveInt, serviceToken } from './common.js';
 import { runUntilSignal } from './shutdown.js';
 import { startAdmin } from '../shadows/volumes/admin.js';
 import { LATENCY_TRIGGER_DEFAULTS } from '../shadows/volumes/latency-trigger.js';
@@ -80,7 +80,7 @@ export function register(program: Command): void {
         const api = await startAdmin(volumes, { host: '127.0.0.1', port: o.httpPort }, process.env.SHADOWPLANE_VOLUME_TOKEN || undefined);
         log.info({ nbd: `nbd://127.0.0.1:${nbdPort}/${o.name}`, http: `${boundUrl(api.server)}/v1/volumes/${o.name}` }, 'volume serving');
         const telemetry = o.controlUrl
-          ? new VolumeTelemetry(vol, { url: o.controlUrl, target: o.target, component: `volume-${o.name}`, token: process.env.SHADOWPLANE_API_TOKEN || undefined, log })
+          ? new VolumeTelemetry(vol, { url: o.controlUrl, target: o.target, component: `volume-${o.name}`, token: serviceToken(), log })
           : undefined;
         const report = telemetry && setInterval(() => void telemetry.tick(), o.reportMs);
         runUntilSignal(async () => {

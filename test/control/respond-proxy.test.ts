@@ -22,6 +22,7 @@ import { freePort, waitFor } from '../helpers/wait.js';
 import { upstream, type TestUpstream } from '../shadows/traffic/helpers.js';
 
 const TOKEN = 'respond-proxy-admin-token';
+const SERVICE_TOKEN = 'respond-proxy-service-token';
 const RULE = { name: 'migrate-off-failing-primary', when: { risk: 0.8, for: '3s' }, do: { migrate: { shadow: 'checkout-proxy', route: 'api', steps: [0.5, 1] } } };
 
 const dir = mkdtempSync(join(tmpdir(), 'sp-respond-proxy-'));
@@ -56,9 +57,10 @@ before(async () => {
       name: 'api', pathPrefix: '/', primary: primary.origin, shadow: shadow.origin,
       migration: { steps: [0.5, 1], minRequests: 10, minDurationMs: 1000, p99SlackMs: 1000 },
     }],
-  }, TOKEN);
+  }, TOKEN, { SHADOWPLANE_API_TOKEN: SERVICE_TOKEN });
   service = await ShadowplaneService.create(validateConfig({
-    server: { port: servicePort },
+    // A service with a token, as in production: the proxy's telemetry and timeline reports carry it.
+    server: { port: servicePort, token: SERVICE_TOKEN },
     store: { dataDir: join(dir, 'data'), flushInterval: '1s', granularities: ['1s', '10s', '1m'], retention: { '1s': '1h' } },
     targets: [{
       name: 'checkout', kind: 'service', sampling: { rate: 1 },

@@ -21,13 +21,15 @@ export interface ProxyProcess {
   stop(): Promise<void>;
 }
 
-/** Writes `config` (listen and admin ports are chosen here) to `dir` and starts the proxy with it. */
-export async function startProxyProcess(dir: string, config: Record<string, unknown>, adminToken: string): Promise<ProxyProcess> {
+/** Writes `config` (listen and admin ports are chosen here) to `dir` and starts the proxy with it, `env` added to its environment. */
+export async function startProxyProcess(
+  dir: string, config: Record<string, unknown>, adminToken: string, env: Record<string, string> = {},
+): Promise<ProxyProcess> {
   const [dataPort, adminPort] = [await freePort(), await freePort()];
   const file = join(dir, 'proxy.json');
   writeFileSync(file, JSON.stringify({ listen: `127.0.0.1:${dataPort}`, admin: `127.0.0.1:${adminPort}`, ...config }));
   const child: ChildProcess = spawn(process.execPath, cli('proxy', '--config', file), {
-    stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, SHADOWPLANE_PROXY_TOKEN: adminToken, SHADOWPLANE_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, SHADOWPLANE_PROXY_TOKEN: adminToken, SHADOWPLANE_LOG_LEVEL: 'warn', ...env },
   });
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));

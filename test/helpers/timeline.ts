@@ -16,13 +16,15 @@ import { waitFor } from './wait.js';
 
 /** A service with `target`, and a component process to start beside it; see the file comment. */
 export function timelineFixture(target: { name: string; kind: string }) {
+  // The service requires a token, as a production one does: the component must send it.
+  const token = 'timeline-fixture-service-token';
   const dir = mkdtempSync(join(tmpdir(), 'sp-timeline-'));
   let service: ShadowplaneService | undefined;
   let url = '';
   let child: ChildProcess | undefined;
   let stderr = '';
   before(async () => {
-    service = await ShadowplaneService.create(validateConfig({ server: { port: 0 }, store: { dataDir: join(dir, 'data'), flushInterval: '500ms' }, targets: [target] }));
+    service = await ShadowplaneService.create(validateConfig({ server: { port: 0, token }, store: { dataDir: join(dir, 'data'), flushInterval: '500ms' }, targets: [target] }));
     url = await service.start();
   });
   after(async () => {
@@ -36,6 +38,8 @@ export function timelineFixture(target: { name: string; kind: string }) {
   });
   return {
     dir,
+    /** The service's bearer token (also given to the component process). */
+    token,
     get service(): ShadowplaneService {
       return service!;
     },
@@ -49,7 +53,7 @@ export function timelineFixture(target: { name: string; kind: string }) {
     },
     /** Starts `shadowplane <args>` (stopped after the tests). */
     start(args: string[]): void {
-      child = spawn(process.execPath, cli(...args), { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, SHADOWPLANE_LOG_LEVEL: 'warn' } });
+      child = spawn(process.execPath, cli(...args), { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, SHADOWPLANE_LOG_LEVEL: 'warn', SHADOWPLANE_API_TOKEN: token } });
       child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
     },
     /** The metric series keys of the target in the store, once it has some (flushed first). */

@@ -101,7 +101,7 @@ export class TrafficProxy {
   private readonly userHeader: string | undefined;
 
   /** `serviceToken` is the control plane's bearer token, sent with telemetry when it has one. */
-  constructor(readonly config: ProxyConfig, readonly clock: Clock = realClock, serviceToken = process.env.SHADOWPLANE_API_TOKEN || undefined) {
+  constructor(readonly config: ProxyConfig, readonly clock: Clock = realClock, serviceToken?: string) {
     const control = config.control;
     this.sink = control ? new EventSink(control, this.metrics.events, clock, serviceToken) : undefined;
     this.timeline = control ? new TimelineReporter({ url: control.url, target: control.target, component: control.name, kind: 'traffic', token: serviceToken, log }) : undefined;

@@ -44,11 +44,14 @@ test('a stream service started with --target puts its samples and its own action
 });
 
 test('a report the service cannot take is refused naming the field', async () => {
-  const bad = await env.service.api.inject({ method: 'POST', url: '/v1/targets/orders-stream/decisions', payload: { component: 'x', kind: 'partitions', action: 'Switched!', message: 'm' } });
+  const headers = { authorization: `Bearer ${env.token}` };
+  const anonymous = await env.service.api.inject({ method: 'POST', url: '/v1/targets/orders-stream/decisions', payload: { component: 'x', kind: 'partitions', action: 'switched', message: 'm' } });
+  assert.equal(anonymous.statusCode, 401, 'a report is a change: it needs the token');
+  const bad = await env.service.api.inject({ method: 'POST', headers, url: '/v1/targets/orders-stream/decisions', payload: { component: 'x', kind: 'partitions', action: 'Switched!', message: 'm' } });
   assert.equal(bad.statusCode, 400);
   assert.equal(bad.json().problems[0].path, '/body/action');
-  const future = await env.service.api.inject({ method: 'POST', url: '/v1/targets/orders-stream/decisions', payload: { component: 'x', kind: 'partitions', action: 'switched', message: 'm', at: Date.now() + 3_600_000 } });
+  const future = await env.service.api.inject({ method: 'POST', headers, url: '/v1/targets/orders-stream/decisions', payload: { component: 'x', kind: 'partitions', action: 'switched', message: 'm', at: Date.now() + 3_600_000 } });
   assert.equal(future.json().problems[0].path, '/body/at');
-  const unknown = await env.service.api.inject({ method: 'POST', url: '/v1/targets/nope/decisions', payload: { component: 'x', kind: 'partitions', action: 'switched', message: 'm' } });
+  const unknown = await env.service.api.inject({ method: 'POST', headers, url: '/v1/targets/nope/decisions', payload: { component: 'x', kind: 'partitions', action: 'switched', message: 'm' } });
   assert.equal(unknown.statusCode, 404);
 });
