@@ -21,7 +21,8 @@ export interface ComponentConfig {
    * initialising each phase from its first point cost ASD 0.305 -> 0.290, and it models raw
    * values (the square-root scale lost on SMD's normalised metrics, e.g. machine-1-6 0.36 -> 0.20
    * at the train-fixed threshold) with CUSUM increments capped at 6 (the cap of 4.5 was chosen on
-   * single series and not measured on SMD). With one signal the
+   * single series and not measured on SMD) and a scale floor of a whole value step (the single-series
+   * 1/sqrt(12) was not measured on SMD either). With one signal the
    * component is that signal's univariate detector with `DEFAULT_UNIVARIATE` plus this knob's
    * explicit overrides only.
    */
@@ -51,7 +52,7 @@ export interface ComponentConfig {
 
 /** The default configuration, meant to work on unseen components without tuning. */
 export const DEFAULT_COMPONENT: ComponentConfig = {
-  univariate: { cusumSlack: 3, season: { periodMs: 86_400_000, buckets: 24, halfLifePeriods: 3 }, seasonInit: false, transform: 'none', cusumCap: 6 },
+  univariate: { cusumSlack: 3, season: { periodMs: 86_400_000, buckets: 24, halfLifePeriods: 3 }, seasonInit: false, transform: 'none', cusumCap: 6, stepFloor: 1 },
   topK: 5,
   smoothingHalfLife: 0,
   zCap: 1e6,

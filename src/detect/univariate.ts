@@ -52,6 +52,13 @@ export interface UnivariateConfig {
   readonly absFloor: number;
   readonly relFloor: number;
   readonly rangeFloor: number;
+  /**
+   * Scale floor as a fraction of the smallest non-zero step seen between consecutive values. The
+   * default 1/sqrt(12) is the sd of rounding to that step, the least noise a series recorded on a
+   * grid (integer counts, rounded gauges) carries. A whole step (1) hides a series whose only moves
+   * are of one size, such as same-sized spikes on a flat base: each would be one scale.
+   */
+  readonly stepFloor: number;
   /** The equivalent z that maps to score 0.5, and the steepness of the map. */
   readonly z50: number;
   readonly power: number;
@@ -101,6 +108,7 @@ export const DEFAULT_UNIVARIATE: UnivariateConfig = {
   absFloor: 1e-9,
   relFloor: 1e-3,
   rangeFloor: 0.01,
+  stepFloor: 1 / Math.sqrt(12),
   z50: 6,
   power: 3,
   counter: 'auto',
@@ -152,7 +160,7 @@ export function validateUnivariateConfig(c: UnivariateConfig): void {
   if (c.stepMs !== null && !(c.stepMs > 0)) throw new RangeError('detector config stepMs must be positive or null');
   if (!(c.driftHalfLife >= 0)) throw new RangeError('detector config driftHalfLife must be >= 0');
   if (!(c.resetFraction >= 0 && c.resetFraction < 1)) throw new RangeError('detector config resetFraction must be in [0, 1)');
-  for (const k of ['absFloor', 'relFloor', 'rangeFloor', 'cusumSlack'] as const) {
+  for (const k of ['absFloor', 'relFloor', 'rangeFloor', 'stepFloor', 'cusumSlack'] as const) {
     if (!(c[k] >= 0)) throw new RangeError(`detector config ${k} must be >= 0`);
   }
   if (c.transform !== 'sqrt' && c.transform !== 'none') throw new RangeError("detector config transform must be 'sqrt' or 'none'");
@@ -416,7 +424,8 @@ export class UnivariateDetector {
     if (rel > f) f = rel;
     const rng = c.rangeFloor * (this.max - this.min);
     if (rng > f) f = rng;
-    return this.quantum !== Infinity && this.quantum > f ? this.quantum : f;
+    const step = this.quantum === Infinity ? 0 : c.stepFloor * this.quantum;
+    return step > f ? step : f;
   }
 
   private score1(t: number, x: number, dt: number, learn: number): number {

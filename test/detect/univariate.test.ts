@@ -152,6 +152,18 @@ test('constant stretches: scores stay finite in [0, 1] and noise afterwards is n
   assert.ok(flat[500].value >= 0.5, 'a constant series that moves is anomalous');
 });
 
+test('same-sized spikes on a flat base: a rise in their rate alarms (the scale floor is a fraction of the value step)', () => {
+  const v = Array.from({ length: 3000 }, (_, i) => (i < 2000 ? (i % 50 === 0 ? 10 : 0) : i % 4 === 0 ? 10 : 0));
+  const times = v.map((_, i) => T0 + i * MIN);
+  const s = run(new UnivariateDetector('x', { season: null }), v, times);
+  assert.equal(alarmRate(s, 100, 2000), 0, 'the routine spike every 50 points is not an incident');
+  const first = s.findIndex((x, i) => i >= 2000 && x.value >= 0.5);
+  assert.ok(first >= 2000 && first < 2040, `the denser spikes alarm early (at ${first})`);
+  // With a floor of a whole step each spike is one scale, and the change is never seen.
+  const whole = run(new UnivariateDetector('x', { season: null, stepFloor: 1 }), v, times);
+  assert.equal(alarmRate(whole, 2000, 3000), 0);
+});
+
 test('zToScore is monotone, 0.5 at z50, bounded', () => {
   assert.equal(zToScore(0, 6, 3), 0);
   assert.equal(zToScore(6, 6, 3), 0.5);
@@ -165,6 +177,7 @@ test('bad configuration is rejected naming the knob', () => {
   assert.throws(() => new UnivariateDetector('x', { levelHalfLife: -1 }), /levelHalfLife/);
   assert.throws(() => new UnivariateDetector('x', { season: { periodMs: 0, buckets: 24, halfLifePeriods: 3 } }), /season/);
   assert.throws(() => new UnivariateDetector('x', { cusumCap: 0 }), /cusumCap/);
+  assert.throws(() => new UnivariateDetector('x', { stepFloor: -0.5 }), /stepFloor/);
   assert.throws(() => new UnivariateDetector('x', { transform: 'log' as 'none' }), /transform/);
 });
 
