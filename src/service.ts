@@ -50,6 +50,12 @@ export function openStore(config: Config): ShadowStore {
   return new SqliteStore(join(config.store.dataDir, 'shadowplane.db'));
 }
 
+/**
+ * Most time a flush spends building rows before it lets the event loop run: `/healthz` and ingest
+ * wait at most about this long behind a flush.
+ */
+const FLUSH_SLICE_MS = 40;
+
 /** Why the store is not taking flushes, for /readyz: the last flush's error and since when flushes fail. */
 export interface FlushFailure {
   error: string;
@@ -95,6 +101,8 @@ export class ShadowplaneService {
   /** Cancel functions of the background jobs' next runs, by job. */
   private readonly timers = new Map<string, () => void>();
   private flushing: Promise<void> = Promise.resolve();
+  /** The flush asked for that has not started yet: every request until it starts joins it. */
+  private nextFlush: Promise<void> | undefined;
   private stopped = false;
   /** Set while flushes fail (the store cannot be written); cleared by the next flush that succeeds. */
   flushFailure: FlushFailure | undefined;
@@ -256,15 +264,21 @@ export class ShadowplaneService {
   }
 
   /**
-   * Writes every closed window and every changed open window to the store. Flushes never overlap.
+   * Writes every closed window and every changed open window to the store. Flushes never overlap,
+   * and requests coalesce: one made while a flush runs waits for the next flush, which every
+   * request until it starts shares (a fleet's loops each ask for a flush as they tick; one flush
+   * takes everything ingested before all of them). Rows are built in slices of FLUSH_SLICE_MS, so
+   * the API and ingest go on during a large flush.
    * A window the store refuses is quarantined and the rest written (see store/quarantine.ts); a
    * flush that fails (the store cannot be written) keeps its windows for the next one, sets
    * flushFailure and rejects.
    */
   flush(): Promise<void> {
+    if (this.nextFlush) return this.nextFlush;
     const run = this.flushing.catch(() => undefined).then(async () => {
+      this.nextFlush = undefined;
       if (this.standby) return; // only the lease holder writes windows
-      const batch = this.engine.takeFlush();
+      const batch = await this.engine.takeFlushSliced(FLUSH_SLICE_MS);
       if (batch.rows.length === 0) return batch.done();
       const end = this.metrics.flushDuration.startTimer({ backend: this.store.backend });
       try {
@@ -286,6 +300,7 @@ export class ShadowplaneService {
       }
     });
     this.flushing = run;
+    this.nextFlush = run;
     return run;
   }
 
