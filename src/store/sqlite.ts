@@ -14,6 +14,7 @@ import type { AnomalyQuery, DecisionQuery, ShadowStore, TargetRecord, TopQuery, 
 import { capacityRunListSql, capacityRunsSchema, capacityRunUpsertSql, TARGET_TABLES, anomalyFromDb, anomalyLastColumnSql, anomalyListSql, anomalyParams, anomalyTriageSql, anomalyUpsertSql, CONTROL_SCHEMA, quarantineFromDb, quarantineParams, quarantineUpsertSql, TARGET_COLUMNS, WINDOW_COLUMNS, WINDOW_UPSERT_SET, targetFromDb, targetParams, topOrder, topRowFromDb, windowFromDb, windowParams } from './sql.js';
 import { migrate, migrationsTableSql, type Migration, type MigrationDriver, type MigrationTx } from './migrate.js';
 import type { QuarantinedWindow } from './quarantine.js';
+import { packRows } from './row-pack.js';
 import { SqliteThread } from './sqlite-thread.js';
 import type { WindowRow } from './window.js';
 
@@ -131,6 +132,12 @@ export class SqliteStore implements ShadowStore {
         Object.defineProperty(this, method, { value: (...args: unknown[]) => thread.call(method, args), writable: true, configurable: true });
       for (const method of WRITES) forward(writer, method);
       for (const method of READS) forward(reader, method);
+      // A flush's rows go as one transferred buffer, not thousands of objects to clone (row-pack.ts).
+      this.writeWindows = async (rows) => {
+        if (rows.length === 0) return;
+        const packed = packRows(rows);
+        await writer.call('writeWindows', [packed], [packed.buffer]);
+      };
     }
   }
 
