@@ -424,7 +424,8 @@ export class Controller {
     const file = asConfigError(() => parseControlSettings(declared?.control ?? {}, `${at}/control`, finest));
     const fileActuator = declared?.actuator ? parseActuatorConfig(declared.actuator, `${at}/actuator`) : undefined;
     const { clock, store, granularities, flush, log, capacity } = this.deps;
-    const loop = await TargetLoop.open(target, file, { clock, store, granularities, flush, log, responder: this.responder, capacity });
+    const tickSpreadMs = durationMs(config.control.tickSpread);
+    const loop = await TargetLoop.open(target, file, { clock, store, granularities, flush, log, responder: this.responder, capacity, tickSpreadMs });
     loop.setRules(this.rulesOf(target, loop, declared?.respond));
     if (loop.state.settings) {
       try {
