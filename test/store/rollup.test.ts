@@ -189,3 +189,26 @@ test('a failed sliced flush keeps its closed windows for the next one', async ()
   const retry = await rollup.takeFlushSliced(40);
   assert.deepEqual(retry.rows.filter((r) => r.final).map(rowKey).sort(), closed);
 });
+
+test('a window\'s peak is the most estimated requests in one second, however many seconds it saw and however it was merged', () => {
+  const request = fc.record({ second: fc.integer({ min: 0, max: 59 }), ms: fc.integer({ min: 0, max: 999 }), rate: fc.constantFrom(1, 0.5, 0.3) });
+  fc.assert(
+    fc.property(fc.array(request, { maxLength: 120 }), fc.array(request, { maxLength: 120 }), (mine, theirs) => {
+      const perSecond = new Map<number, number>();
+      const fill = (requests: typeof mine) => {
+        const w = new Window(T0, 60);
+        for (const r of requests) {
+          w.addRequest(T0 + r.second * 1000 + r.ms, 1, 0, 0, 0, false, 1 / r.rate, r.rate);
+          perSecond.set(r.second, (perSecond.get(r.second) ?? 0) + 1 / r.rate);
+        }
+        return w;
+      };
+      const a = fill(mine);
+      const alone = Math.max(0, ...perSecond.values());
+      assert.ok(closeEnough(a.peak, alone), `peak ${a.peak} vs ${alone}`);
+      a.merge(fill(theirs));
+      const merged = Math.max(0, ...perSecond.values());
+      assert.ok(closeEnough(a.peak, merged), `merged peak ${a.peak} vs ${merged}`);
+    }),
+  );
+});
