@@ -29,6 +29,23 @@ const INTS = 6;
 
 /** Packs `rows` (unchanged) into one buffer and a string table. */
 export function packRows(rows: readonly WindowRow[]): PackedRows {
+  const packer = rowPacker(rows);
+  packer.packUntil(Number.POSITIVE_INFINITY);
+  return packer.packed;
+}
+
+/**
+ * packRows() in time slices of at most `sliceMs`, letting the event loop run between them: a
+ * fleet's flush packs hundreds of thousands of rows. `rows` must not change until it resolves.
+ */
+export async function packRowsSliced(rows: readonly WindowRow[], sliceMs: number): Promise<PackedRows> {
+  const packer = rowPacker(rows);
+  while (!packer.packUntil(performance.now() + sliceMs)) await new Promise((resolve) => setImmediate(resolve));
+  return packer.packed;
+}
+
+/** Packs rows into a buffer sized for all of them, as many as time allows per call. */
+function rowPacker(rows: readonly WindowRow[]): { packed: PackedRows; packUntil(deadline: number): boolean } {
   const n = rows.length;
   let sketchBytes = 0;
   for (let i = 0; i < n; i++) sketchBytes += rows[i].sketch.length;
@@ -49,21 +66,32 @@ export function packRows(rows: readonly WindowRow[]): PackedRows {
     return i;
   };
   let sketchAt = 0;
-  for (let r = 0; r < n; r++) {
-    const row = rows[r];
-    const nb = r * NUMBERS;
-    for (let f = 0; f < NUMBERS; f++) numbers[nb + f] = row[NUMBER_FIELDS[f]];
-    const ib = r * INTS;
-    ints[ib] = intern(row.target);
-    ints[ib + 1] = intern(row.dim);
-    ints[ib + 2] = intern(row.key);
-    ints[ib + 3] = row.final ? 1 : 0;
-    ints[ib + 4] = sketchAt;
-    ints[ib + 5] = row.sketch.length;
-    bytes.set(row.sketch, sketchAt);
-    sketchAt += row.sketch.length;
-  }
-  return { count: n, buffer, strings };
+  let r = 0;
+  return {
+    packed: { count: n, buffer, strings },
+    packUntil(deadline) {
+      for (let packed = 1; r < n; packed++, r++) {
+        const row = rows[r];
+        const nb = r * NUMBERS;
+        for (let f = 0; f < NUMBERS; f++) numbers[nb + f] = row[NUMBER_FIELDS[f]];
+        const ib = r * INTS;
+        ints[ib] = intern(row.target);
+        ints[ib + 1] = intern(row.dim);
+        ints[ib + 2] = intern(row.key);
+        ints[ib + 3] = row.final ? 1 : 0;
+        ints[ib + 4] = sketchAt;
+        ints[ib + 5] = row.sketch.length;
+        bytes.set(row.sketch, sketchAt);
+        sketchAt += row.sketch.length;
+        // the clock is read every 1,024 rows: reading it per row would cost more than the row
+        if (packed % 1024 === 0 && r + 1 < n && performance.now() >= deadline) {
+          r++;
+          return false;
+        }
+      }
+      return true;
+    },
+  };
 }
 
 /** The rows packRows() packed; each sketch is a Buffer viewing the packed buffer. */

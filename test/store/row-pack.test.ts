@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MessageChannel } from 'node:worker_threads';
-import { packRows, unpackRows } from '../../src/store/row-pack.js';
+import { packRows, packRowsSliced, unpackRows } from '../../src/store/row-pack.js';
 import { QuantileSketch } from '../../src/store/sketch.js';
 import { Window, type WindowRow } from '../../src/store/window.js';
 
@@ -46,4 +46,15 @@ test('a packed batch survives a transfer to another thread', async () => {
   port2.close();
   assert.equal(packed.buffer.byteLength, 0, 'the buffer moved rather than being copied');
   assert.deepEqual(unpackRows(got), rows);
+});
+
+test('rows packed in slices, with the event loop running between them, are the rows packRows() packs', async () => {
+  const rows = Array.from({ length: 5000 }, (_, i) => row(`t${i % 37}`, i % 3 === 0 ? '' : `k${i}`, i % 2 === 0, [1 + (i % 50)]));
+  let turns = 0;
+  const ticker = setInterval(() => turns++, 0);
+  const sliced = await packRowsSliced(rows, 0);
+  clearInterval(ticker);
+  assert.ok(turns > 0, 'timers ran between slices');
+  assert.deepEqual(unpackRows(sliced), unpackRows(packRows(rows)));
+  assert.deepEqual(unpackRows(sliced), rows);
 });
