@@ -103,6 +103,10 @@ export class ShadowplaneService {
   private flushing: Promise<void> = Promise.resolve();
   /** The flush asked for that has not started yet: every request until it starts joins it. */
   private nextFlush: Promise<void> | undefined;
+  /** When the running flush took its rows (service clock, ms); undefined while none runs. */
+  private flushTakenAt: number | undefined;
+  /** When the last flush that succeeded took its rows. */
+  private flushedAt = Number.NEGATIVE_INFINITY;
   private stopped = false;
   /** Set while flushes fail (the store cannot be written); cleared by the next flush that succeeds. */
   flushFailure: FlushFailure | undefined;
@@ -153,7 +157,7 @@ export class ShadowplaneService {
       onChange: (name) => this.events.publish({ type: 'shadow', shadow: name }),
     });
     this.capacity = new CapacityRuns({
-      clock: this.clock, store: this.store, log: logger('capacity'), granularities: this.granularities, flush: () => this.flush(),
+      clock: this.clock, store: this.store, log: logger('capacity'), granularities: this.granularities, flush: (since) => this.flushSince(since),
       settingsOf: (target) => {
         this.targets.get(target);
         return config.targets.find((t) => t.name === target)?.capacity;
@@ -162,7 +166,7 @@ export class ShadowplaneService {
       configured: () => config.targets.filter((t) => t.capacity && this.targets.find(t.name)).map((t) => t.name),
     });
     this.controller = new Controller({
-      config, clock: this.clock, store: this.store, granularities: this.granularities, flush: () => this.flush(),
+      config, clock: this.clock, store: this.store, granularities: this.granularities, flush: (since) => this.flushSince(since),
       log: logger('control'), execLog: logger('exec'), targets: this.targets, shadows: this.shadows,
       capacity: (target, settings) => this.capacity.unitCapacity(target, settings),
     });
@@ -278,12 +282,19 @@ export class ShadowplaneService {
     const run = this.flushing.catch(() => undefined).then(async () => {
       this.nextFlush = undefined;
       if (this.standby) return; // only the lease holder writes windows
-      const batch = await this.engine.takeFlushSliced(FLUSH_SLICE_MS);
-      if (batch.rows.length === 0) return batch.done();
+      const takenAt = this.clock.now();
+      this.flushTakenAt = takenAt;
+      const batch = await this.engine.takeFlushSliced(FLUSH_SLICE_MS).finally(() => (this.flushTakenAt = undefined));
+      const written = () => (this.flushedAt = Math.max(this.flushedAt, takenAt));
+      if (batch.rows.length === 0) {
+        written();
+        return batch.done();
+      }
       const end = this.metrics.flushDuration.startTimer({ backend: this.store.backend });
       try {
         const quarantined = await writeOrQuarantine(this.store, batch.rows, this.clock.now());
         batch.done();
+        written();
         this.flushFailure = undefined;
         this.metrics.flushRows.inc(batch.rows.length - quarantined.length);
         if (quarantined.length > 0) {
@@ -302,6 +313,18 @@ export class ShadowplaneService {
     this.flushing = run;
     this.nextFlush = run;
     return run;
+  }
+
+  /**
+   * Resolves once a flush that took its rows at or after `since` (service clock, ms) has written
+   * them: at once when one has, with the running flush when it took them late enough, else with
+   * the next flush. A loop ticking after a step boundary needs what was ingested before the
+   * boundary, which a regular flush since then has already written.
+   */
+  flushSince(since: number): Promise<void> {
+    if (this.flushedAt >= since) return Promise.resolve();
+    if (this.flushTakenAt !== undefined && this.flushTakenAt >= since && !this.nextFlush) return this.flushing;
+    return this.flush();
   }
 
   /** Writes the windows earlier stops could not (spill files in the data directory), then removes their files. */

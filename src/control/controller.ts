@@ -33,7 +33,8 @@ export interface ControllerDeps {
   readonly clock: Clock;
   readonly store: ShadowStore;
   readonly granularities: readonly number[];
-  readonly flush: () => Promise<void>;
+  /** Writes open windows to the store unless a flush that took its rows at or after `since` (ms) did (see LoopDeps). */
+  readonly flush: (since: number) => Promise<void>;
   readonly log: Logger;
   /** The executors' log. */
   readonly execLog: Logger;

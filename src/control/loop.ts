@@ -46,8 +46,11 @@ export interface LoopDeps {
   readonly store: ShadowStore;
   /** Store window lengths in seconds, finest first. */
   readonly granularities: readonly number[];
-  /** Writes open windows to the store, so a tick reads everything ingested before it. */
-  readonly flush: () => Promise<void>;
+  /**
+   * Writes open windows to the store unless a flush that took its rows at or after `since` (ms)
+   * already did: a tick reads everything ingested before the step boundary it reads up to.
+   */
+  readonly flush: (since: number) => Promise<void>;
   readonly log: Logger;
   /** Carries out response rules' actions other than scaling; without it they are refused. */
   readonly responder?: Responder;
@@ -323,7 +326,7 @@ export class TargetLoop {
     const s = this.settings;
     const from = this.observedUntil ?? end - Math.max(durationMs(s.history), this.stepMs * (s.minWindows + 1));
     if (from >= end) return;
-    await this.deps.flush();
+    await this.deps.flush(end);
     const granularity = granularityForStep(this.deps.granularities, this.stepMs);
     const series = s.metric ? { dim: 'metric' as const, key: s.metric } : { dim: 'total' as const, key: '' };
     const rows = await this.deps.store.queryWindows({ target: this.target, granularity, ...series, from, to: end });

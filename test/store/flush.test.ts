@@ -66,3 +66,26 @@ test('flushes asked for together are one flush; one asked for during a flush run
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a flush since a time is skipped when a flush that took its rows at or after it has written them', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sp-flush-'));
+  const { store, batches } = recording(join(dir, 'windows.db'));
+  const h = await testService({}, store);
+  try {
+    h.clock.advance(5000);
+    h.service.engine.addEvent('orders-db', { op: 'read', bytes: 10, latencyMs: 2, at: h.clock.now() }, 1);
+    await h.service.flush();
+    const before = batches.length;
+    const boundary = h.clock.now();
+    h.clock.advance(1000);
+    h.service.engine.addEvent('orders-db', { op: 'read', bytes: 10, latencyMs: 2, at: h.clock.now() }, 1);
+    await h.service.flushSince(boundary);
+    assert.equal(batches.length, before, 'everything before the boundary was written already');
+    await h.service.flushSince(h.clock.now());
+    assert.equal(batches.length, before + 1, 'what came after the last flush took its rows needs a flush');
+    assert.equal(batches.at(-1)!.find((r) => r.dim === 'total' && r.granularity === 60)?.count, 2);
+  } finally {
+    await h.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
