@@ -284,9 +284,10 @@ export class ShadowplaneService {
       if (this.standby) return; // only the lease holder writes windows
       const takenAt = this.clock.now();
       this.flushTakenAt = takenAt;
-      const batch = await this.engine.takeFlushSliced(FLUSH_SLICE_MS).finally(() => (this.flushTakenAt = undefined));
+      const batch = await this.engine.takeFlushSliced(FLUSH_SLICE_MS);
       const written = () => (this.flushedAt = Math.max(this.flushedAt, takenAt));
       if (batch.rows.length === 0) {
+        this.flushTakenAt = undefined;
         written();
         return batch.done();
       }
@@ -307,6 +308,7 @@ export class ShadowplaneService {
         this.flushFailure = { error: (err as Error).message, since: this.flushFailure?.since ?? this.clock.now() };
         throw err;
       } finally {
+        this.flushTakenAt = undefined;
         end();
       }
     });

@@ -84,6 +84,14 @@ test('a flush since a time is skipped when a flush that took its rows at or afte
     await h.service.flushSince(h.clock.now());
     assert.equal(batches.length, before + 1, 'what came after the last flush took its rows needs a flush');
     assert.equal(batches.at(-1)!.find((r) => r.dim === 'total' && r.granularity === 60)?.count, 2);
+
+    h.clock.advance(1000);
+    h.service.engine.addEvent('orders-db', { op: 'read', bytes: 10, latencyMs: 2, at: h.clock.now() }, 1);
+    const running = h.service.flush();
+    await new Promise((resolve) => setImmediate(resolve)); // it has taken its rows and is writing them
+    assert.equal(h.service.flushSince(h.clock.now()), running, 'a flush writing rows taken late enough is joined');
+    await running;
+    assert.equal(batches.length, before + 2);
   } finally {
     await h.cleanup();
     rmSync(dir, { recursive: true, force: true });
