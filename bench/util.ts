@@ -1,4 +1,5 @@
 /** Small helpers shared by the benchmarks. */
+import { readFileSync } from 'node:fs';
 
 /** The median of `values` (NaN when empty). */
 export function median(values: readonly number[]): number {
@@ -17,4 +18,51 @@ export function dataFromEnv(name: string, what: string): string {
   if (value) return value;
   process.stderr.write(`${name} is not set: it must name ${what} (not shipped with the repository; see examples/data/README.md)\n`);
   process.exit(2);
+}
+
+/** A V8 CPU profile as `node --cpu-prof` writes it (the fields read here). */
+interface CpuProfile {
+  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/**
+ * The `n` functions with the most self time in a `.cpuprofile` file, as `ms  share  name file:line`
+ * lines (file paths shortened to what follows `dist/` or `node_modules/`): over the whole profile,
+ * then over its longest stretch without an idle sample (what held the thread in its worst stall).
+ */
+export function topSelfTime(profileFile: string, n = 25): string[] {
+  const profile = JSON.parse(readFileSync(profileFile, 'utf8')) as CpuProfile;
+  const frameOf = new Map(profile.nodes.map((node) => [node.id, node.callFrame]));
+  const names = profile.samples.map((id) => {
+    const frame = frameOf.get(id)!;
+    const file = frame.url.replace(/^.*\/(dist|node_modules)\//, '').replace(/^file:\/\//, '');
+    return `${frame.functionName || '(anonymous)'} ${file}${file ? `:${frame.lineNumber + 1}` : ''}`;
+  });
+  const deltas = profile.samples.map((_, i) => profile.timeDeltas[i] ?? 0);
+  // the longest run of samples none of which is idle
+  let worst = { from: 0, to: 0, us: 0 };
+  for (let i = 0, from = 0, us = 0; i < names.length; i++) {
+    if (names[i].startsWith('(idle)')) {
+      from = i + 1;
+      us = 0;
+      continue;
+    }
+    us += deltas[i];
+    if (us > worst.us) worst = { from, to: i + 1, us };
+  }
+  const top = (from: number, to: number): string[] => {
+    const selfUs = new Map<string, number>();
+    let totalUs = 0;
+    for (let i = from; i < to; i++) {
+      selfUs.set(names[i], (selfUs.get(names[i]) ?? 0) + deltas[i]);
+      totalUs += deltas[i];
+    }
+    return [...selfUs.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, n)
+      .map(([name, us]) => `${(us / 1000).toFixed(0).padStart(8)} ms ${((100 * us) / totalUs).toFixed(1).padStart(5)} %  ${name}`);
+  };
+  return [...top(0, names.length), `longest stretch without idle: ${(worst.us / 1000).toFixed(0)} ms`, ...top(worst.from, worst.to)];
 }

@@ -122,6 +122,7 @@ export const ConfigSchema = Type.Object(
     control: Type.Object(
       {
         enabled: Type.Boolean({ default: true, description: 'Run the control loops of the targets that have an actuator.' }),
+        tickSpread: Duration('Loops tick this far apart at most within each step: each target\'s ticks keep a phase of their own (from a hash of its name, less than this and its step), so a fleet\'s loops do not all read, flush and decide at the same moment. `0s`: every loop ticks on the step boundary.', '30s'),
         executor: ExecutorConfigSchema,
       },
       { additionalProperties: false, default: {}, description: 'The control loops and the executor that carries out their actions (docs/control.md).' },

@@ -50,6 +50,12 @@ export function openStore(config: Config): ShadowStore {
   return new SqliteStore(join(config.store.dataDir, 'shadowplane.db'));
 }
 
+/**
+ * Most time a flush spends building rows before it lets the event loop run: `/healthz` and ingest
+ * wait at most about this long behind a flush.
+ */
+const FLUSH_SLICE_MS = 40;
+
 /** Why the store is not taking flushes, for /readyz: the last flush's error and since when flushes fail. */
 export interface FlushFailure {
   error: string;
@@ -95,6 +101,12 @@ export class ShadowplaneService {
   /** Cancel functions of the background jobs' next runs, by job. */
   private readonly timers = new Map<string, () => void>();
   private flushing: Promise<void> = Promise.resolve();
+  /** The flush asked for that has not started yet: every request until it starts joins it. */
+  private nextFlush: Promise<void> | undefined;
+  /** When the running flush took its rows (service clock, ms); undefined while none runs. */
+  private flushTakenAt: number | undefined;
+  /** When the last flush that succeeded took its rows. */
+  private flushedAt = Number.NEGATIVE_INFINITY;
   private stopped = false;
   /** Set while flushes fail (the store cannot be written); cleared by the next flush that succeeds. */
   flushFailure: FlushFailure | undefined;
@@ -145,7 +157,7 @@ export class ShadowplaneService {
       onChange: (name) => this.events.publish({ type: 'shadow', shadow: name }),
     });
     this.capacity = new CapacityRuns({
-      clock: this.clock, store: this.store, log: logger('capacity'), granularities: this.granularities, flush: () => this.flush(),
+      clock: this.clock, store: this.store, log: logger('capacity'), granularities: this.granularities, flush: (since) => this.flushSince(since),
       settingsOf: (target) => {
         this.targets.get(target);
         return config.targets.find((t) => t.name === target)?.capacity;
@@ -154,7 +166,7 @@ export class ShadowplaneService {
       configured: () => config.targets.filter((t) => t.capacity && this.targets.find(t.name)).map((t) => t.name),
     });
     this.controller = new Controller({
-      config, clock: this.clock, store: this.store, granularities: this.granularities, flush: () => this.flush(),
+      config, clock: this.clock, store: this.store, granularities: this.granularities, flush: (since) => this.flushSince(since),
       log: logger('control'), execLog: logger('exec'), targets: this.targets, shadows: this.shadows,
       capacity: (target, settings) => this.capacity.unitCapacity(target, settings),
     });
@@ -256,20 +268,34 @@ export class ShadowplaneService {
   }
 
   /**
-   * Writes every closed window and every changed open window to the store. Flushes never overlap.
+   * Writes every closed window and every changed open window to the store. Flushes never overlap,
+   * and requests coalesce: one made while a flush runs waits for the next flush, which every
+   * request until it starts shares (a fleet's loops each ask for a flush as they tick; one flush
+   * takes everything ingested before all of them). Rows are built in slices of FLUSH_SLICE_MS, so
+   * the API and ingest go on during a large flush.
    * A window the store refuses is quarantined and the rest written (see store/quarantine.ts); a
    * flush that fails (the store cannot be written) keeps its windows for the next one, sets
    * flushFailure and rejects.
    */
   flush(): Promise<void> {
+    if (this.nextFlush) return this.nextFlush;
     const run = this.flushing.catch(() => undefined).then(async () => {
+      this.nextFlush = undefined;
       if (this.standby) return; // only the lease holder writes windows
-      const batch = this.engine.takeFlush();
-      if (batch.rows.length === 0) return batch.done();
+      const takenAt = this.clock.now();
+      this.flushTakenAt = takenAt;
+      const batch = await this.engine.takeFlushSliced(FLUSH_SLICE_MS);
+      const written = () => (this.flushedAt = Math.max(this.flushedAt, takenAt));
+      if (batch.rows.length === 0) {
+        this.flushTakenAt = undefined;
+        written();
+        return batch.done();
+      }
       const end = this.metrics.flushDuration.startTimer({ backend: this.store.backend });
       try {
         const quarantined = await writeOrQuarantine(this.store, batch.rows, this.clock.now());
         batch.done();
+        written();
         this.flushFailure = undefined;
         this.metrics.flushRows.inc(batch.rows.length - quarantined.length);
         if (quarantined.length > 0) {
@@ -282,11 +308,25 @@ export class ShadowplaneService {
         this.flushFailure = { error: (err as Error).message, since: this.flushFailure?.since ?? this.clock.now() };
         throw err;
       } finally {
+        this.flushTakenAt = undefined;
         end();
       }
     });
     this.flushing = run;
+    this.nextFlush = run;
     return run;
+  }
+
+  /**
+   * Resolves once a flush that took its rows at or after `since` (service clock, ms) has written
+   * them: at once when one has, with the running flush when it took them late enough, else with
+   * the next flush. A loop ticking after a step boundary needs what was ingested before the
+   * boundary, which a regular flush since then has already written.
+   */
+  flushSince(since: number): Promise<void> {
+    if (this.flushedAt >= since) return Promise.resolve();
+    if (this.flushTakenAt !== undefined && this.flushTakenAt >= since && !this.nextFlush) return this.flushing;
+    return this.flush();
   }
 
   /** Writes the windows earlier stops could not (spill files in the data directory), then removes their files. */

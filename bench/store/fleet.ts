@@ -15,19 +15,21 @@
  *
  *   npm run build && node dist/bench/store/fleet.js [--backend both|sqlite|postgres] [--targets 2000,10000,50000] [--events 1000000] [--smoke]
  *
- * `--smoke` is a quick check of the bench itself (300 targets, 60,000 events). PostgreSQL comes
+ * `--smoke` is a quick check of the bench itself (300 targets, 60,000 events). `--profile` runs
+ * the service under `node --cpu-prof` and prints, after each run, the functions with the most
+ * self time (the figures of a profiled run are slower than an unprofiled one's). PostgreSQL comes
  * from SHADOWPLANE_PG_URL (default postgres://postgres@127.0.0.1:5432/test); each run uses a schema
  * of its own and drops it.
  */
 import Database from 'better-sqlite3';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { exited, startServe, type Serve } from '../../test/helpers/serve.js';
 import { mulberry32 } from '../../src/core/random.js';
-import { median } from '../util.js';
+import { median, topSelfTime } from '../util.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -36,6 +38,7 @@ const { values: args } = parseArgs({
     events: { type: 'string', default: '1000000' },
     settle: { type: 'string', default: '3' },
     smoke: { type: 'boolean', default: false },
+    profile: { type: 'boolean', default: false },
   },
 });
 const BACKENDS = args.backend === 'both' ? ['sqlite', 'postgres'] : [args.backend!];
@@ -216,7 +219,9 @@ async function run(backend: string, targets: number): Promise<Result> {
   const store = backend === 'postgres' ? `backend: postgres, postgres: { url: ${JSON.stringify(PG_URL)}, schema: ${schema} }, ` : '';
   const file = join(dir, `${tag}.yaml`);
   writeFileSync(file, `server: { port: 0, parseTimeout: 60s, requestTimeout: 120s }\nstore: { ${store}dataDir: ${JSON.stringify(dataDir)}, flushInterval: ${FLUSH_MS}ms }\n`);
-  const serve: Serve = await startServe(file);
+  const profileDir = join(dir, `${tag}-profile`);
+  if (args.profile) mkdirSync(profileDir);
+  const serve: Serve = await startServe(file, args.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
   const pid = serve.child.pid!;
   try {
     const c0 = performance.now();
@@ -237,6 +242,11 @@ async function run(backend: string, targets: number): Promise<Result> {
     const peakRssMiB = procStatus(pid, 'VmHWM') / 1024;
     serve.child.kill('SIGTERM');
     await exited(serve.child);
+    if (args.profile) {
+      for (const name of readdirSync(profileDir).filter((f) => f.endsWith('.cpuprofile'))) {
+        console.error(`${tag}: top self time (${name}):\n${topSelfTime(join(profileDir, name)).join('\n')}`);
+      }
+    }
     const size = await storedSize(backend, dataDir, schema);
     return {
       backend, targets, createMs, accepted: sent.accepted, eventsPerSecond: sent.accepted / (sent.ms / 1000), peakRssMiB,

@@ -234,8 +234,8 @@ export class CapacityRuns {
 
   /** The captured mix of the last `mixWindow`: fingerprints and their weight in statements (events over events per statement). */
   async capturedMix(target: string, s: CapacitySettings): Promise<WeightedFingerprint[]> {
-    await this.deps.flush();
     const to = this.deps.clock.now();
+    await this.deps.flush(to);
     const rows = await this.deps.store.topKeys({ target, granularity: this.deps.granularities[0], dim: 'route', from: to - durationMs(s.mixWindow), to, by: 'count', limit: MIX_KEYS });
     const mix: WeightedFingerprint[] = [];
     for (const r of rows) {

@@ -33,7 +33,8 @@ export interface ControllerDeps {
   readonly clock: Clock;
   readonly store: ShadowStore;
   readonly granularities: readonly number[];
-  readonly flush: () => Promise<void>;
+  /** Writes open windows to the store unless a flush that took its rows at or after `since` (ms) did (see LoopDeps). */
+  readonly flush: (since: number) => Promise<void>;
   readonly log: Logger;
   /** The executors' log. */
   readonly execLog: Logger;
@@ -424,7 +425,8 @@ export class Controller {
     const file = asConfigError(() => parseControlSettings(declared?.control ?? {}, `${at}/control`, finest));
     const fileActuator = declared?.actuator ? parseActuatorConfig(declared.actuator, `${at}/actuator`) : undefined;
     const { clock, store, granularities, flush, log, capacity } = this.deps;
-    const loop = await TargetLoop.open(target, file, { clock, store, granularities, flush, log, responder: this.responder, capacity });
+    const tickSpreadMs = durationMs(config.control.tickSpread);
+    const loop = await TargetLoop.open(target, file, { clock, store, granularities, flush, log, responder: this.responder, capacity, tickSpreadMs });
     loop.setRules(this.rulesOf(target, loop, declared?.respond));
     if (loop.state.settings) {
       try {

@@ -10,7 +10,7 @@
  * Every target has a loop: one without an actuator (`bind(undefined)`) is observe-only — it
  * forecasts, scores anomalies and risk and records them, and decides no action.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
 import { durationMs } from '../core/schema.js';
 import { UnivariateDetector } from '../detect/univariate.js';
@@ -46,13 +46,29 @@ export interface LoopDeps {
   readonly store: ShadowStore;
   /** Store window lengths in seconds, finest first. */
   readonly granularities: readonly number[];
-  /** Writes open windows to the store, so a tick reads everything ingested before it. */
-  readonly flush: () => Promise<void>;
+  /**
+   * Writes open windows to the store unless a flush that took its rows at or after `since` (ms)
+   * already did: a tick reads everything ingested before the step boundary it reads up to.
+   */
+  readonly flush: (since: number) => Promise<void>;
   readonly log: Logger;
   /** Carries out response rules' actions other than scaling; without it they are refused. */
   readonly responder?: Responder;
   /** The capacity per unit in force for a target with these settings (a capacity run's); without it, `capacityPerUnit`. */
   readonly capacity?: (target: string, settings: ControlSettings) => UnitCapacity;
+  /** How far into each step the loops' ticks are spread, ms (see tickOffsetMs); 0 or absent: on the step boundary. */
+  readonly tickSpreadMs?: number;
+}
+
+/**
+ * When in each step `target`'s loop ticks, ms after the step boundary: stable across restarts (a
+ * hash of the name), below both `spreadMs` and `stepMs`, so a fleet's ticks are spread over the
+ * spread rather than all at the boundary.
+ */
+export function tickOffsetMs(target: string, spreadMs: number, stepMs: number): number {
+  const range = Math.floor(Math.min(spreadMs, stepMs));
+  if (range <= 0) return 0;
+  return createHash('sha1').update(target).digest().readUInt32BE(0) % range;
 }
 
 /** Carries out the non-scaling actions of response rules (the controller's responder). */
@@ -201,7 +217,7 @@ export class TargetLoop {
     this.lastValue = undefined;
   }
 
-  /** Schedules a tick at every step boundary of the clock. */
+  /** Schedules a tick in every step of the clock, at the target's offset from the boundary (tickOffsetMs). */
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
@@ -263,7 +279,9 @@ export class TargetLoop {
 
   private schedule(): void {
     const now = this.deps.clock.now();
-    const wait = this.stepMs - (now % this.stepMs);
+    const offset = tickOffsetMs(this.target, this.deps.tickSpreadMs ?? 0, this.stepMs);
+    const sinceTick = (now - offset) % this.stepMs;
+    const wait = this.stepMs - (sinceTick < 0 ? sinceTick + this.stepMs : sinceTick);
     this.cancelTimer = this.deps.clock.setTimer(wait, () => {
       if (this.stopped) return;
       void this.tick().finally(() => {
@@ -308,7 +326,7 @@ export class TargetLoop {
     const s = this.settings;
     const from = this.observedUntil ?? end - Math.max(durationMs(s.history), this.stepMs * (s.minWindows + 1));
     if (from >= end) return;
-    await this.deps.flush();
+    await this.deps.flush(end);
     const granularity = granularityForStep(this.deps.granularities, this.stepMs);
     const series = s.metric ? { dim: 'metric' as const, key: s.metric } : { dim: 'total' as const, key: '' };
     const rows = await this.deps.store.queryWindows({ target: this.target, granularity, ...series, from, to: end });

@@ -158,11 +158,17 @@ class WindowSet {
   }
 
   rows(target: string, final: boolean): WindowRow[] {
-    const rows = [this.total.toRow(target, 'total', TOTAL_KEY, final)];
+    const rows: WindowRow[] = [];
+    this.pushRows(rows, target, final);
+    return rows;
+  }
+
+  /** Appends the rows of this set to `rows` (no intermediate array: a flush appends hundreds of thousands). */
+  pushRows(rows: WindowRow[], target: string, final: boolean): void {
+    rows.push(this.total.toRow(target, 'total', TOTAL_KEY, final));
     for (const [dim, byKey] of this.dims()) {
       for (const [key, w] of byKey) rows.push(w.toRow(target, dim, key, final));
     }
-    return rows;
   }
 }
 
@@ -231,41 +237,70 @@ export class RollupEngine {
   /** Closes every window whose end plus the lateness has passed, rolling it into its parent. */
   closeDue(): void {
     const now = this.clock.now();
-    const lateness = this.options.latenessSeconds * 1000;
-    const grans = this.options.granularities;
-    for (const [target, tw] of this.targets) {
-      tw.levels.forEach((sets, level) => {
-        const spanMs = grans[level] * 1000;
-        for (const [start, set] of sets) {
-          if (start + spanMs + lateness > now) continue;
-          set.cutToTopK(this.options.topK);
-          this.closed.push({ rows: set.rows(target, true) });
-          sets.delete(start);
-          if (tw.current === set) tw.current = undefined;
-          const parentLevel = level + 1;
-          if (parentLevel < grans.length) this.parentSet(tw, parentLevel, start).absorb(set);
-        }
-      });
-      if (tw.levels.every((sets) => sets.size === 0)) this.targets.delete(target);
-    }
+    for (const [target, tw] of this.targets) this.closeTarget(target, tw, now);
   }
 
   /** Closes what is due and returns every row that needs writing; call done() once written. */
   takeFlush(): FlushBatch {
-    this.closeDue();
+    const flush = this.flushSteps();
+    while (!flush.next().done);
+    return flush.batch();
+  }
+
+  /**
+   * takeFlush() in time slices: builds rows for at most `sliceMs` at a time, then lets the event
+   * loop run (ingest, the API, the loops) before the next slice. A fleet's flush builds hundreds of
+   * thousands of rows, which in one go would stall the process for seconds. Windows that change
+   * after their rows were built stay changed, so the next flush writes them again.
+   */
+  async takeFlushSliced(sliceMs: number): Promise<FlushBatch> {
+    const flush = this.flushSteps();
+    for (;;) {
+      const sliceEnd = performance.now() + sliceMs;
+      let done = false;
+      while (!(done = flush.next().done === true) && performance.now() < sliceEnd);
+      if (done) return flush.batch();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  /**
+   * One flush as steps, one per target: close its due windows, then build the rows of its changed
+   * open windows. Steps after the last leave the batch to take.
+   */
+  private flushSteps(): { next(): { done: boolean }; batch(): FlushBatch } {
+    const now = this.clock.now();
+    const rows: WindowRow[] = [];
+    const flushed: { set: WindowSet; version: number }[] = [];
+    const targets = [...this.targets.keys()];
+    let i = 0;
+    return {
+      next: () => {
+        if (i >= targets.length) return { done: true };
+        const target = targets[i++];
+        const tw = this.targets.get(target);
+        if (!tw) return { done: false };
+        this.closeTarget(target, tw, now);
+        for (const sets of tw.levels) {
+          for (const set of sets.values()) {
+            if (set.version === set.flushedVersion) continue;
+            set.pushRows(rows, target, false);
+            flushed.push({ set, version: set.version });
+          }
+        }
+        return { done: false };
+      },
+      batch: () => this.batch(rows, flushed),
+    };
+  }
+
+  /** The batch of `open` rows (their sets at `flushed` versions) and every closed window's rows. */
+  private batch(open: WindowRow[], flushed: { set: WindowSet; version: number }[]): FlushBatch {
     const closed = this.closed;
     this.closed = [];
-    const rows: WindowRow[] = closed.flatMap((c) => c.rows);
-    const flushed: { set: WindowSet; version: number }[] = [];
-    for (const [target, tw] of this.targets) {
-      for (const sets of tw.levels) {
-        for (const set of sets.values()) {
-          if (set.version === set.flushedVersion) continue;
-          rows.push(...set.rows(target, false));
-          flushed.push({ set, version: set.version });
-        }
-      }
-    }
+    const rows: WindowRow[] = [];
+    for (const c of closed) for (const row of c.rows) rows.push(row);
+    for (const row of open) rows.push(row);
     let settled = false;
     return {
       rows,
@@ -280,6 +315,25 @@ export class RollupEngine {
         this.closed.unshift(...closed);
       },
     };
+  }
+
+  /** Closes the due windows of one target (finest first, each rolled into its parent), forgetting a target left with none. */
+  private closeTarget(target: string, tw: TargetWindows, now: number): void {
+    const lateness = this.options.latenessSeconds * 1000;
+    const grans = this.options.granularities;
+    tw.levels.forEach((sets, level) => {
+      const spanMs = grans[level] * 1000;
+      for (const [start, set] of sets) {
+        if (start + spanMs + lateness > now) continue;
+        set.cutToTopK(this.options.topK);
+        this.closed.push({ rows: set.rows(target, true) });
+        sets.delete(start);
+        if (tw.current === set) tw.current = undefined;
+        const parentLevel = level + 1;
+        if (parentLevel < grans.length) this.parentSet(tw, parentLevel, start).absorb(set);
+      }
+    });
+    if (tw.levels.every((sets) => sets.size === 0)) this.targets.delete(target);
   }
 
   /** Rebuilds open windows from their stored, non-final rows (after a restart). */

@@ -20,12 +20,14 @@ export function sketchIndex(value: number): number {
 /**
  * A quantile sketch backed by sparse buckets: the non-empty bucket indexes, ascending, and their
  * counts. A window's sketch usually holds a few buckets spread over a wide range of latencies, where
- * a dense array would spend kilobytes on empty buckets for every one of a fleet's open windows.
+ * a dense array would spend kilobytes on empty buckets for every one of a fleet's open windows. The
+ * buckets are plain arrays, not typed ones: a typed array and its buffer cost a few hundred bytes
+ * of their own, more than a handful of buckets, in each of hundreds of thousands of sketches.
  */
 export class QuantileSketch {
-  private indexes = new Int32Array(0);
-  private counts = new Float64Array(0);
-  /** Buckets in use (the arrays have room for more). */
+  private indexes: number[] = [];
+  private counts: number[] = [];
+  /** Buckets in use (the arrays' length). */
   private size = 0;
   /** Count of values at or below MIN_INDEXABLE. */
   private zeroCount = 0;
@@ -59,11 +61,8 @@ export class QuantileSketch {
       this.counts[lo] += weight;
       return;
     }
-    if (this.size === this.indexes.length) this.grow();
-    this.indexes.copyWithin(lo + 1, lo, this.size);
-    this.counts.copyWithin(lo + 1, lo, this.size);
-    this.indexes[lo] = index;
-    this.counts[lo] = weight;
+    this.indexes.splice(lo, 0, index);
+    this.counts.splice(lo, 0, weight);
     this.size++;
   }
 
@@ -143,17 +142,6 @@ export class QuantileSketch {
   /** True when both sketches hold exactly the same buckets. */
   equals(other: QuantileSketch): boolean {
     return this.toBuffer().equals(other.toBuffer());
-  }
-
-  /** Doubles the room for buckets. */
-  private grow(): void {
-    const room = Math.max(4, this.indexes.length * 2);
-    const indexes = new Int32Array(room);
-    const counts = new Float64Array(room);
-    indexes.set(this.indexes);
-    counts.set(this.counts);
-    this.indexes = indexes;
-    this.counts = counts;
   }
 }
 

@@ -46,14 +46,17 @@ export class SqliteThread {
     this.worker.on('exit', (code) => this.die(new Error(`a SQLite thread exited (code ${code})`)));
   }
 
-  /** Runs `method` of the thread's SqliteStore with `args`; resolves with its result. */
-  call(method: string, args: unknown[]): Promise<unknown> {
+  /**
+   * Runs `method` of the thread's SqliteStore with `args`; resolves with its result. The buffers in
+   * `transfer` move to the thread instead of being copied (unusable here afterwards).
+   */
+  call(method: string, args: unknown[], transfer: readonly ArrayBuffer[] = []): Promise<unknown> {
     if (this.dead) return Promise.reject(unavailable(this.dead));
     const id = this.nextId++;
     if (this.pending.size === 0) this.worker.ref();
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ id, method, args } satisfies Request);
+      this.worker.postMessage({ id, method, args } satisfies Request, transfer);
     });
   }
 

@@ -4,6 +4,7 @@
  */
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { ShadowplaneError } from '../core/errors.js';
+import { unpackRows, type PackedRows } from './row-pack.js';
 import { SqliteStore } from './sqlite.js';
 import { buffers, type Reply, type Request } from './sqlite-thread.js';
 
@@ -13,7 +14,9 @@ if (!isMainThread && path !== undefined) {
   parentPort!.on('message', (req: Request) => {
     let answer: Promise<unknown>;
     try {
-      answer = store[req.method](...(buffers(req.args) as unknown[]));
+      // writeWindows arrives packed (see SqliteStore's constructor)
+      const args = req.method === 'writeWindows' ? [unpackRows(req.args[0] as PackedRows)] : (buffers(req.args) as unknown[]);
+      answer = store[req.method](...args);
     } catch (err) {
       answer = Promise.reject(err);
     }

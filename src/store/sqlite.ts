@@ -14,8 +14,12 @@ import type { AnomalyQuery, DecisionQuery, ShadowStore, TargetRecord, TopQuery, 
 import { capacityRunListSql, capacityRunsSchema, capacityRunUpsertSql, TARGET_TABLES, anomalyFromDb, anomalyLastColumnSql, anomalyListSql, anomalyParams, anomalyTriageSql, anomalyUpsertSql, CONTROL_SCHEMA, quarantineFromDb, quarantineParams, quarantineUpsertSql, TARGET_COLUMNS, WINDOW_COLUMNS, WINDOW_UPSERT_SET, targetFromDb, targetParams, topOrder, topRowFromDb, windowFromDb, windowParams } from './sql.js';
 import { migrate, migrationsTableSql, type Migration, type MigrationDriver, type MigrationTx } from './migrate.js';
 import type { QuarantinedWindow } from './quarantine.js';
+import { packRowsSliced } from './row-pack.js';
 import { SqliteThread } from './sqlite-thread.js';
 import type { WindowRow } from './window.js';
+
+/** Most time packing a flush's rows for the writer thread takes before it lets the event loop run. */
+const PACK_SLICE_MS = 40;
 
 /** SQLite result codes that mean the row, not the database, is at fault. */
 const REFUSED_ROW = /^SQLITE_(CONSTRAINT|MISMATCH|TOOBIG)/;
@@ -131,6 +135,13 @@ export class SqliteStore implements ShadowStore {
         Object.defineProperty(this, method, { value: (...args: unknown[]) => thread.call(method, args), writable: true, configurable: true });
       for (const method of WRITES) forward(writer, method);
       for (const method of READS) forward(reader, method);
+      // A flush's rows go as one transferred buffer, not thousands of objects to clone (row-pack.ts),
+      // packed in slices so the main thread goes on between them.
+      this.writeWindows = async (rows) => {
+        if (rows.length === 0) return;
+        const packed = await packRowsSliced(rows, PACK_SLICE_MS);
+        await writer.call('writeWindows', [packed], [packed.buffer]);
+      };
     }
   }
 

@@ -51,6 +51,9 @@ export interface WindowRow {
   sketch: Buffer;
 }
 
+/** Seconds a window's per-second estimates are kept for as pairs before one entry per second is cheaper. */
+const SPARSE_SECONDS = 8;
+
 /** An open, in-memory window. */
 export class Window {
   count = 0;
@@ -68,8 +71,15 @@ export class Window {
   last = Number.NaN;
   lastAt = 0;
   sketch = new QuantileSketch();
-  /** Estimated requests per second of the window, for the peak; absent for merged or metric windows. */
-  private perSecond: Float64Array | undefined;
+  /**
+   * Estimated requests per second of the window, for the peak; absent for merged or metric windows.
+   * Sparse while the window has seen few seconds (flat [second, estimate] pairs), then one plain
+   * array entry per second: most of a fleet's windows (a column, a user) see requests in a few of
+   * their seconds, and a typed array per window costs a fleet hundreds of megabytes.
+   */
+  private perSecond: number[] | undefined;
+  /** Whether perSecond holds one entry per second rather than pairs. */
+  private perSecondDense = false;
 
   constructor(
     readonly start: number,
@@ -95,9 +105,7 @@ export class Window {
     if (latencyMs > this.max) this.max = latencyMs;
     this.sketch.addAtIndex(sketchIndex);
     this.rate = rate;
-    const perSecond = (this.perSecond ??= new Float64Array(this.granularity));
-    const second = Math.floor((at - this.start) / 1000);
-    const inSecond = (perSecond[second] = add(perSecond[second], weight));
+    const inSecond = this.addInSecond(Math.floor((at - this.start) / 1000), weight);
     if (inSecond > this.peak) this.peak = inSecond;
   }
 
@@ -131,10 +139,13 @@ export class Window {
     if (other.start === this.start && other.granularity === this.granularity && other.perSecond) {
       // Two partial aggregates of the same window (e.g. per-key windows folded into `other`):
       // seconds line up, so the peak is recomputed from the summed seconds.
-      const mine = (this.perSecond ??= new Float64Array(this.granularity));
-      for (let s = 0; s < mine.length; s++) {
-        mine[s] = add(mine[s], other.perSecond[s]);
-        if (mine[s] > this.peak) this.peak = mine[s];
+      const theirs = other.perSecond;
+      const step = other.perSecondDense ? 1 : 2;
+      for (let i = 0; i < theirs.length; i += step) {
+        const [second, estimate] = other.perSecondDense ? [i, theirs[i]] : [theirs[i], theirs[i + 1]];
+        if (estimate === 0) continue;
+        const inSecond = this.addInSecond(second, estimate);
+        if (inSecond > this.peak) this.peak = inSecond;
       }
     } else if (other.peak > this.peak) {
       this.peak = other.peak;
@@ -144,6 +155,25 @@ export class Window {
       this.last = other.last;
       this.lastAt = other.lastAt;
     }
+  }
+
+  /** Adds `weight` to the estimate of `second`; returns the second's new estimate. */
+  private addInSecond(second: number, weight: number): number {
+    const seconds = (this.perSecond ??= []);
+    if (this.perSecondDense) return (seconds[second] = add(seconds[second], weight));
+    // requests mostly arrive in time order: the latest second is checked first
+    for (let i = seconds.length - 2; i >= 0; i -= 2) {
+      if (seconds[i] === second) return (seconds[i + 1] = add(seconds[i + 1], weight));
+    }
+    if (seconds.length < 2 * SPARSE_SECONDS) {
+      seconds.push(second, weight);
+      return weight;
+    }
+    const dense = new Array<number>(this.granularity).fill(0);
+    for (let i = 0; i < seconds.length; i += 2) dense[seconds[i]] = seconds[i + 1];
+    this.perSecond = dense;
+    this.perSecondDense = true;
+    return (dense[second] = add(dense[second], weight));
   }
 
   /** The stored form. */

@@ -15,11 +15,12 @@ export interface Serve {
 }
 
 /**
- * Starts `shadowplane serve --config <configFile>`; resolves once it listens. Rejects if it exits
- * first, with an Error carrying its `exitCode` and `stderr`.
+ * Starts `shadowplane serve --config <configFile>` (with `nodeArgs` given to node, e.g. a profiler
+ * flag); resolves once it listens. Rejects if it exits first, with an Error carrying its `exitCode`
+ * and `stderr`.
  */
-export function startServe(configFile: string): Promise<Serve> {
-  const child = spawn('node', [cli, 'serve', '--config', configFile], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, SHADOWPLANE_LOG_LEVEL: 'warn' } });
+export function startServe(configFile: string, nodeArgs: readonly string[] = []): Promise<Serve> {
+  const child = spawn('node', [...nodeArgs, cli, 'serve', '--config', configFile], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, SHADOWPLANE_LOG_LEVEL: 'warn' } });
   let stderr = '';
   return new Promise((resolve, reject) => {
     child.stderr!.on('data', (chunk: Buffer) => {

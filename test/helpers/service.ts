@@ -16,6 +16,8 @@ export async function testService(config: Record<string, unknown> = {}, store?: 
   const clock = new VirtualClock(T0);
   const cfg = validateConfig({
     ...config,
+    // the tests advance the clock a step at a time and expect each loop's tick on the boundary
+    control: { tickSpread: '0s', ...(config.control as object | undefined) },
     store: { dataDir, ...(config.store as object | undefined) },
     targets: (config.targets as unknown[] | undefined) ?? [{ name: 'orders-db', kind: 'database', sampling: { rate: 1 } }],
   });

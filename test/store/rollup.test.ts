@@ -129,3 +129,86 @@ test('a failed flush keeps its closed windows for the next flush', () => {
   const retry = rollup.takeFlush();
   assert.equal(retry.rows.filter((r) => r.final).length, finalRows);
 });
+
+/** An engine holding `targets` targets' windows, each with a few keys, in the first minute after T0. */
+function fleetEngine(clock: VirtualClock, targets: number): RollupEngine {
+  const rollup = engine(clock);
+  for (let t = 0; t < targets; t++) {
+    for (let i = 0; i < 4; i++) {
+      rollup.addEvent(`t${t}`, { op: 'read', table: `tab${i}`, columns: ['a', 'b'], user: `u${(t + i) % 7}`, latencyMs: 1 + i, bytes: 100, at: T0 + i * 1000 }, 1);
+    }
+  }
+  return rollup;
+}
+
+const rowKey = (r: WindowRow) => `${r.target}/${r.granularity}/${r.dim}/${r.key}/${r.start}/${r.final}`;
+
+test('a sliced flush lets the event loop run between slices and returns every row a whole flush would', async () => {
+  const clock = new VirtualClock(T0 + 30_000);
+  const whole = fleetEngine(clock, 300).takeFlush().rows;
+  const sliced = fleetEngine(clock, 300);
+  let turns = 0;
+  const ticker = setInterval(() => turns++, 0);
+  const batch = await sliced.takeFlushSliced(0);
+  clearInterval(ticker);
+  assert.ok(turns > 0, 'timers ran while the flush was being built');
+  assert.equal(batch.rows.length, whole.length);
+  const byKey = new Map(whole.map((r) => [rowKey(r), r]));
+  for (const row of batch.rows) assert.deepEqual(row, byKey.get(rowKey(row)));
+  batch.done();
+  assert.equal(sliced.takeFlush().rows.length, 0, 'nothing is left to write after done()');
+});
+
+test('a window changed while a sliced flush runs is written again by the next flush; closed windows are taken once', async () => {
+  const clock = new VirtualClock(T0);
+  const rollup = fleetEngine(clock, 50);
+  clock.advance(2 * 60_000); // the first minute's windows are due to close
+  const flushing = rollup.takeFlushSliced(0);
+  // lands between slices, after t0 (the first target, built in the first slice) was taken
+  await new Promise((resolve) => setImmediate(resolve));
+  rollup.addEvent('t0', { op: 'write', latencyMs: 3, bytes: 1, at: clock.now() }, 1);
+  const batch = await flushing;
+  const finals = batch.rows.filter((r) => r.final && r.granularity === 60);
+  assert.equal(new Set(finals.map(rowKey)).size, finals.length);
+  assert.equal(new Set(finals.map((r) => r.target)).size, 50, 'every target closed its minute');
+  batch.done();
+  const next = rollup.takeFlush().rows;
+  const total = next.find((r) => r.target === 't0' && r.granularity === 60 && r.dim === 'total');
+  assert.equal(total?.count, 1, 'the event after the flush began is written by the next one');
+  assert.ok(next.every((r) => !r.final), 'no closed window is written twice');
+});
+
+test('a failed sliced flush keeps its closed windows for the next one', async () => {
+  const clock = new VirtualClock(T0);
+  const rollup = fleetEngine(clock, 20);
+  clock.advance(2 * 60_000);
+  const failed = await rollup.takeFlushSliced(0);
+  const closed = failed.rows.filter((r) => r.final).map(rowKey).sort();
+  assert.ok(closed.length > 0);
+  failed.failed();
+  const retry = await rollup.takeFlushSliced(40);
+  assert.deepEqual(retry.rows.filter((r) => r.final).map(rowKey).sort(), closed);
+});
+
+test('a window\'s peak is the most estimated requests in one second, however many seconds it saw and however it was merged', () => {
+  const request = fc.record({ second: fc.integer({ min: 0, max: 59 }), ms: fc.integer({ min: 0, max: 999 }), rate: fc.constantFrom(1, 0.5, 0.3) });
+  fc.assert(
+    fc.property(fc.array(request, { maxLength: 120 }), fc.array(request, { maxLength: 120 }), (mine, theirs) => {
+      const perSecond = new Map<number, number>();
+      const fill = (requests: typeof mine) => {
+        const w = new Window(T0, 60);
+        for (const r of requests) {
+          w.addRequest(T0 + r.second * 1000 + r.ms, 1, 0, 0, 0, false, 1 / r.rate, r.rate);
+          perSecond.set(r.second, (perSecond.get(r.second) ?? 0) + 1 / r.rate);
+        }
+        return w;
+      };
+      const a = fill(mine);
+      const alone = Math.max(0, ...perSecond.values());
+      assert.ok(closeEnough(a.peak, alone), `peak ${a.peak} vs ${alone}`);
+      a.merge(fill(theirs));
+      const merged = Math.max(0, ...perSecond.values());
+      assert.ok(closeEnough(a.peak, merged), `merged peak ${a.peak} vs ${merged}`);
+    }),
+  );
+});
