@@ -7,26 +7,46 @@ import type { QuarantinedWindow } from './quarantine.js';
 import type { AnomalyQuery, TargetRecord, TopRow } from './store.js';
 import type { Dimension, WindowRow } from './window.js';
 
-/** Window columns in table order; the first five form the primary key. */
-export const WINDOW_COLUMNS = [
+/** Window columns as they were up to schema version 2 (the series named by text in every row). */
+export const LEGACY_WINDOW_COLUMNS = [
   'target', 'granularity', 'dim', 'key', 'start', 'final', 'count', 'est_count', 'bytes', 'est_bytes', 'rows',
   'errors', 'est_errors', 'sum', 'min', 'max', 'peak', 'rate', 'last', 'last_at', 'sketch',
 ] as const;
 
-/** `col = excluded.col` for every non-key column: the upsert's update list. */
-export const WINDOW_UPSERT_SET = WINDOW_COLUMNS.slice(5).map((c) => `${c} = excluded.${c}`).join(', ');
+/**
+ * The columns of a window after its key (series id, granularity, start): what a write sets and an
+ * upsert replaces. Since schema version 3 the series (target, dim, key) is a row of the `series`
+ * dictionary and a window holds only its integer id.
+ */
+export const WINDOW_VALUE_COLUMNS = LEGACY_WINDOW_COLUMNS.slice(5);
+
+/** `col = excluded.col` for every value column: the upsert's update list. */
+export const WINDOW_UPSERT_SET = WINDOW_VALUE_COLUMNS.map((c) => `${c} = excluded.${c}`).join(', ');
 
 const nanToNull = (v: number): number | null => (Number.isNaN(v) ? null : v);
 const nullToNan = (v: unknown): number => (v === null || v === undefined ? Number.NaN : Number(v));
 
-/** A WindowRow as positional parameters in WINDOW_COLUMNS order. */
-export function windowParams(row: WindowRow, bool: (b: boolean) => unknown): unknown[] {
+/** A WindowRow's values as positional parameters in WINDOW_VALUE_COLUMNS order. */
+export function windowValues(row: WindowRow, bool: (b: boolean) => unknown): unknown[] {
   return [
-    row.target, row.granularity, row.dim, row.key, row.start, bool(row.final), row.count, row.estCount, row.bytes,
-    row.estBytes, row.rows, row.errors, row.estErrors, row.sum, nanToNull(row.min), nanToNull(row.max), row.peak,
-    row.rate, nanToNull(row.last), row.lastAt, row.sketch,
+    bool(row.final), row.count, row.estCount, row.bytes, row.estBytes, row.rows, row.errors, row.estErrors, row.sum,
+    nanToNull(row.min), nanToNull(row.max), row.peak, row.rate, nanToNull(row.last), row.lastAt, row.sketch,
   ];
 }
+
+/** The dictionary key of a window's series. */
+export function seriesKey(row: Pick<WindowRow, 'target' | 'dim' | 'key'>): string {
+  return `${row.target}\u0000${row.dim}\u0000${row.key}`;
+}
+
+/** Series ids a store keeps in memory at most; past this the cache starts over (ids never change). */
+export const SERIES_CACHE_LIMIT = 200_000;
+
+/**
+ * The select list of a windows query joined to its series (`w`: windows, `s`: series), in the
+ * column names windowFromDb reads.
+ */
+export const WINDOW_SELECT = `s.target, w.granularity, s.dim, s.key, w.start, ${WINDOW_VALUE_COLUMNS.map((c) => `w.${c}`).join(', ')}`;
 
 /** A database row of the windows table as a WindowRow. */
 export function windowFromDb(r: Record<string, unknown>): WindowRow {
