@@ -8,7 +8,7 @@ import type { AuditEntry, Condition, ControlState, DecisionRecord } from '../mod
 import type { CapacityRun } from '../model/capacity.js';
 import type { AnomalyEvent, AnomalyRecord, TriageChange, TriageState } from '../model/detect.js';
 import type { AnomalyQuery, DecisionQuery, ShadowStore, TargetRecord, TopQuery, TopRow, WindowQuery } from './store.js';
-import { capacityRunListSql, capacityRunsSchema, capacityRunUpsertSql, TARGET_TABLES, anomalyFromDb, anomalyLastColumnSql, anomalyListSql, anomalyParams, anomalyTriageSql, anomalyUpsertSql, controlSchema, quarantineFromDb, quarantineParams, quarantineSchema, quarantineUpsertSql, TARGET_COLUMNS, WINDOW_SELECT, WINDOW_UPSERT_SET, WINDOW_VALUE_COLUMNS, seriesKey, targetFromDb, targetParams, topOrder, topRowFromDb, windowFromDb, windowValues } from './sql.js';
+import { capacityRunListSql, capacityRunsSchema, capacityRunUpsertSql, TARGET_TABLES, anomalyFromDb, anomalyLastColumnSql, anomalyListSql, anomalyParams, anomalyTriageSql, anomalyUpsertSql, controlSchema, quarantineFromDb, quarantineParams, quarantineSchema, quarantineUpsertSql, TARGET_COLUMNS, packWindowValues, seriesKey, targetFromDb, targetParams, topOrder, topRowFromDb, unpackWindowValues, windowFromDb } from './sql.js';
 import { migrate, migrationsTableSql, type Migration } from './migrate.js';
 import { PostgresLease, type Owner } from './owner.js';
 import type { QuarantinedWindow } from './quarantine.js';
@@ -20,11 +20,53 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 /** Rows per INSERT statement: each statement sends one array per column. */
 const ROWS_PER_STATEMENT = 5000;
 
-/** PostgreSQL array types of the columns a window write sends: the series, its key, then WINDOW_VALUE_COLUMNS. */
-const WRITE_TYPES = [
-  'text', 'text', 'text', 'int', 'bigint', 'boolean', 'float8', 'float8', 'float8', 'float8', 'float8', 'float8', 'float8',
-  'float8', 'float8', 'float8', 'float8', 'float8', 'float8', 'bigint', 'bytea',
-] as const;
+/**
+ * The columns of a window after its key (series id, granularity, start): those top-keys queries sum,
+ * `final`, and the rest packed in one byte string (packWindowValues).
+ */
+const VALUE_COLUMNS = ['count', 'est_count', 'bytes', 'est_bytes', 'errors', 'final', 'packed'] as const;
+/** The upsert's update list. */
+const UPSERT_SET = VALUE_COLUMNS.map((c) => `${c} = excluded.${c}`).join(', ');
+/** The select list of a windows query joined to its series (`w`, `s`); windowFromPg reads it. */
+const SELECT = `s.target, w.granularity, s.dim, s.key, w.start, ${VALUE_COLUMNS.map((c) => `w.${c}`).join(', ')}`;
+/** PostgreSQL array types of what a window write sends: the series, its key, then VALUE_COLUMNS. */
+const WRITE_TYPES = ['text', 'text', 'text', 'int', 'bigint', 'float8', 'float8', 'float8', 'float8', 'float8', 'boolean', 'bytea'] as const;
+
+/** A window as the arrays' entries in WRITE_TYPES order. */
+function writeValues(r: WindowRow): unknown[] {
+  return [r.target, r.dim, r.key, r.granularity, r.start, r.count, r.estCount, r.bytes, r.estBytes, r.errors, r.final, packWindowValues(r)];
+}
+
+/** A row of SELECT as a WindowRow. */
+function windowFromPg(r: Record<string, unknown>): WindowRow {
+  return { ...windowFromDb(r), ...unpackWindowValues(r.packed as Buffer) };
+}
+
+/**
+ * The upsert of windows given as one array per column (WRITE_TYPES, placeholders $1..) into
+ * `windows`, joined to their ids in `series`: new series must be in it already.
+ */
+function upsertWindowsSql(windows: string, series: string): string {
+  const columns = ['target', 'dim', 'key', 'granularity', 'start', ...VALUE_COLUMNS];
+  return `INSERT INTO ${windows} (series, granularity, start, ${VALUE_COLUMNS.join(', ')})
+    SELECT s.id, i.granularity, i.start, ${VALUE_COLUMNS.map((c) => `i.${c}`).join(', ')}
+    FROM unnest(${WRITE_TYPES.map((t, i) => `$${i + 1}::${t}[]`).join(', ')}) AS i(${columns.join(', ')})
+    JOIN ${series} s ON s.target = i.target AND s.dim = i.dim AND s.key = i.key
+    ON CONFLICT (series, granularity, start) DO UPDATE SET ${UPSERT_SET}`;
+}
+
+/** The insert of new series given as arrays of target, dim and key ($1..$3). */
+function insertSeriesSql(series: string): string {
+  return `INSERT INTO ${series} (target, dim, key) SELECT DISTINCT target, dim, key FROM unnest($1::text[], $2::text[], $3::text[]) AS i(target, dim, key)
+    ON CONFLICT (target, dim, key) DO NOTHING`;
+}
+
+/** Window rows as one array per WRITE_TYPES column. */
+function columnArrays(rows: readonly WindowRow[]): unknown[][] {
+  const params: unknown[][] = WRITE_TYPES.map(() => new Array<unknown>(rows.length));
+  rows.forEach((row, r) => writeValues(row).forEach((v, c) => (params[c][r] = v)));
+  return params;
+}
 
 /** Where the PostgreSQL store lives. */
 export interface PostgresStoreOptions {
@@ -97,30 +139,14 @@ export class PostgresStore implements ShadowStore {
   async writeWindows(rows: readonly WindowRow[]): Promise<void> {
     if (rows.length === 0) return;
     const unique = [...new Map(rows.map((r) => [`${seriesKey(r)}\u0000${r.granularity}\u0000${r.start}`, r])).values()];
-    const columns = ['target', 'dim', 'key', 'granularity', 'start', ...WINDOW_VALUE_COLUMNS];
-    const input = `unnest(${WRITE_TYPES.map((t, i) => `$${i + 1}::${t}[]`).join(', ')}) AS i(${columns.join(', ')})`;
     const client = await this.connect();
     try {
       await client.query('BEGIN');
       if (this.lease) await this.fence(client, this.lease.token);
       for (let i = 0; i < unique.length; i += ROWS_PER_STATEMENT) {
-        const chunk = unique.slice(i, i + ROWS_PER_STATEMENT);
-        const params: unknown[][] = WRITE_TYPES.map(() => new Array<unknown>(chunk.length));
-        chunk.forEach((row, r) => {
-          [row.target, row.dim, row.key, row.granularity, row.start, ...windowValues(row, (b) => b)].forEach((v, c) => (params[c][r] = v));
-        });
-        await client.query(
-          `INSERT INTO ${this.series} (target, dim, key) SELECT DISTINCT target, dim, key FROM unnest($1::text[], $2::text[], $3::text[]) AS i(target, dim, key)
-           ON CONFLICT (target, dim, key) DO NOTHING`,
-          params.slice(0, 3),
-        );
-        await client.query(
-          `INSERT INTO ${this.windows} (series, granularity, start, ${WINDOW_VALUE_COLUMNS.join(', ')})
-           SELECT s.id, i.granularity, i.start, ${WINDOW_VALUE_COLUMNS.map((c) => `i.${c}`).join(', ')}
-           FROM ${input} JOIN ${this.series} s ON s.target = i.target AND s.dim = i.dim AND s.key = i.key
-           ON CONFLICT (series, granularity, start) DO UPDATE SET ${WINDOW_UPSERT_SET}`,
-          params,
-        );
+        const params = columnArrays(unique.slice(i, i + ROWS_PER_STATEMENT));
+        await client.query(insertSeriesSql(this.series), params.slice(0, 3));
+        await client.query(upsertWindowsSql(this.windows, this.series), params);
       }
       await client.query('COMMIT');
     } catch (err) {
@@ -146,17 +172,17 @@ export class PostgresStore implements ShadowStore {
   }
 
   async loadOpenWindows(): Promise<WindowRow[]> {
-    return (await this.query(`SELECT ${WINDOW_SELECT} FROM ${this.windows} w JOIN ${this.series} s ON s.id = w.series WHERE NOT w.final`)).map(windowFromDb);
+    return (await this.query(`SELECT ${SELECT} FROM ${this.windows} w JOIN ${this.series} s ON s.id = w.series WHERE NOT w.final`)).map(windowFromPg);
   }
 
   async queryWindows(q: WindowQuery): Promise<WindowRow[]> {
     return (
       await this.query(
-        `SELECT ${WINDOW_SELECT} FROM ${this.series} s JOIN ${this.windows} w ON w.series = s.id
+        `SELECT ${SELECT} FROM ${this.series} s JOIN ${this.windows} w ON w.series = s.id
          WHERE s.target = $1 AND s.dim = $2 AND s.key = $3 AND w.granularity = $4 AND w.start >= $5 AND w.start < $6 ORDER BY w.start`,
         [q.target, q.dim, q.key, q.granularity, q.from, q.to],
       )
-    ).map(windowFromDb);
+    ).map(windowFromPg);
   }
 
   async topKeys(q: TopQuery): Promise<TopRow[]> {
@@ -410,21 +436,27 @@ export function postgresMigrations(schema: string): Migration[] {
       async up(tx) {
         await tx.exec(`CREATE TABLE ${schema}.series (id INTEGER GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, target TEXT NOT NULL, dim TEXT NOT NULL, key TEXT NOT NULL, UNIQUE (target, dim, key))`);
         await tx.exec(`INSERT INTO ${schema}.series (target, dim, key) SELECT DISTINCT target, dim, key FROM ${schema}.windows ORDER BY target, dim, key`);
-        // 8-byte columns first, the boolean and the sketch last: no alignment padding inside a row.
+        // 8-byte columns first, then the boolean and the byte string: no alignment padding inside a row.
         await tx.exec(`
           CREATE TABLE ${schema}.windows_v3 (
             series INTEGER NOT NULL, granularity INTEGER NOT NULL, start BIGINT NOT NULL,
             count DOUBLE PRECISION NOT NULL, est_count DOUBLE PRECISION NOT NULL, bytes DOUBLE PRECISION NOT NULL,
-            est_bytes DOUBLE PRECISION NOT NULL, rows DOUBLE PRECISION NOT NULL, errors DOUBLE PRECISION NOT NULL,
-            est_errors DOUBLE PRECISION NOT NULL, sum DOUBLE PRECISION NOT NULL, min DOUBLE PRECISION, max DOUBLE PRECISION,
-            peak DOUBLE PRECISION NOT NULL, rate DOUBLE PRECISION NOT NULL, last DOUBLE PRECISION, last_at BIGINT NOT NULL,
-            final BOOLEAN NOT NULL, sketch BYTEA NOT NULL,
+            est_bytes DOUBLE PRECISION NOT NULL, errors DOUBLE PRECISION NOT NULL, final BOOLEAN NOT NULL, packed BYTEA NOT NULL,
             CONSTRAINT windows_by_series PRIMARY KEY (series, granularity, start))`);
-        const values = WINDOW_VALUE_COLUMNS.join(', ');
-        await tx.exec(`
-          INSERT INTO ${schema}.windows_v3 (series, granularity, start, ${values})
-          SELECT s.id, w.granularity, w.start, ${WINDOW_VALUE_COLUMNS.map((c) => `w.${c}`).join(', ')}
-          FROM ${schema}.windows w JOIN ${schema}.series s ON s.target = w.target AND s.dim = w.dim AND s.key = w.key ORDER BY 1, 2, 3`);
+        // Packing is done here, so the rows are copied a page at a time in primary key order.
+        const key = ['target', 'granularity', 'dim', 'key', 'start'];
+        const page = 5000;
+        let after: unknown[] | undefined;
+        for (;;) {
+          const rows = await tx.all(
+            `SELECT * FROM ${schema}.windows ${after ? `WHERE (${key.join(', ')}) > ($1, $2, $3, $4, $5)` : ''} ORDER BY ${key.join(', ')} LIMIT ${page}`,
+            after,
+          );
+          if (rows.length === 0) break;
+          await tx.exec(upsertWindowsSql(`${schema}.windows_v3`, `${schema}.series`), columnArrays(rows.map(windowFromDb)));
+          const last = rows[rows.length - 1];
+          after = key.map((k) => last[k]);
+        }
         await tx.exec(`DROP TABLE ${schema}.windows`);
         await tx.exec(`ALTER TABLE ${schema}.windows_v3 RENAME TO windows`);
         await tx.exec(`CREATE INDEX windows_open ON ${schema}.windows (final) WHERE NOT final`);

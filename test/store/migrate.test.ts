@@ -223,8 +223,17 @@ describe('schema migrations on PostgreSQL', async () => {
       await client.query(`INSERT INTO ${q}.schema_migrations VALUES (1, 'one', 1), (2, 'two', 1)`);
       const rows = legacyRows();
       for (const r of rows) await client.query(legacyInsert(`${q}.windows`, (i) => `$${i}`), legacyParams(r, (b) => b));
+      // More windows than the migration copies at a time, of another target.
+      const sketch = rows[0].sketch;
+      await client.query(
+        `INSERT INTO ${q}.windows SELECT 'many', 60, 'total', '', m * 60000, true, m, m, 0, 0, 0, 0, 0, m, 1, 1, 1, 1, NULL, 0, $1 FROM generate_series(1, 12345) AS m`,
+        [sketch],
+      );
 
       await store.init();
+      const many = await store.queryWindows({ target: 'many', granularity: 60, dim: 'total', key: '', from: 0, to: 1e15 });
+      assert.deepEqual([many.length, many[0].count, many[12344].sum, many[12344].last], [12345, 1, 12345, Number.NaN]);
+      await store.deleteTarget('many');
       const { rows: indexes } = await client.query(`SELECT indexname FROM pg_indexes WHERE schemaname = $1 AND tablename = 'windows' ORDER BY indexname`, [v2]);
       assert.deepEqual(indexes.map((i) => i.indexname), ['windows_by_series', 'windows_open']);
       await assertMigrated(store, rows);
