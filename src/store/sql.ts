@@ -15,13 +15,14 @@ export const LEGACY_WINDOW_COLUMNS = [
 ] as const;
 
 /**
- * The columns of a window after its key (series id, granularity, start): what a write sets and an
- * upsert replaces. Since schema version 3 the series (target, dim, key) is a row of the `series`
- * dictionary and a window holds only its integer id.
+ * The columns of a window after its key (series id, granularity, start) on SQLite, and of the
+ * windows table before version 3 on both backends: what a write sets and an upsert replaces. Since
+ * schema version 3 the series (target, dim, key) is a row of the `series` dictionary and a window
+ * holds only its integer id; PostgreSQL packs some of these (postgres.ts).
  */
 export const WINDOW_VALUE_COLUMNS = LEGACY_WINDOW_COLUMNS.slice(5);
 
-/** `col = excluded.col` for every value column: the upsert's update list. */
+/** `col = excluded.col` for every value column: the SQLite upsert's update list. */
 export const WINDOW_UPSERT_SET = WINDOW_VALUE_COLUMNS.map((c) => `${c} = excluded.${c}`).join(', ');
 
 const nanToNull = (v: number): number | null => (Number.isNaN(v) ? null : v);
@@ -40,12 +41,9 @@ export function seriesKey(row: Pick<WindowRow, 'target' | 'dim' | 'key'>): strin
   return `${row.target}\u0000${row.dim}\u0000${row.key}`;
 }
 
-/** Series ids a store keeps in memory at most; past this the cache starts over (ids never change). */
-export const SERIES_CACHE_LIMIT = 200_000;
-
 /**
- * The select list of a windows query joined to its series (`w`: windows, `s`: series), in the
- * column names windowFromDb reads.
+ * The select list of a SQLite windows query joined to its series (`w`: windows, `s`: series), in
+ * the column names windowFromDb reads.
  */
 export const WINDOW_SELECT = `s.target, w.granularity, s.dim, s.key, w.start, ${WINDOW_VALUE_COLUMNS.map((c) => `w.${c}`).join(', ')}`;
 

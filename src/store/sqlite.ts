@@ -11,11 +11,17 @@ import type { AuditEntry, Condition, ControlState, DecisionRecord } from '../mod
 import type { AnomalyEvent, AnomalyRecord, TriageChange, TriageState } from '../model/detect.js';
 import type { CapacityRun } from '../model/capacity.js';
 import type { AnomalyQuery, DecisionQuery, ShadowStore, TargetRecord, TopQuery, TopRow, WindowQuery } from './store.js';
-import { capacityRunListSql, capacityRunsSchema, capacityRunUpsertSql, TARGET_TABLES, anomalyFromDb, anomalyLastColumnSql, anomalyListSql, anomalyParams, anomalyTriageSql, anomalyUpsertSql, CONTROL_SCHEMA, quarantineFromDb, quarantineParams, quarantineUpsertSql, TARGET_COLUMNS, LEGACY_WINDOW_COLUMNS, SERIES_CACHE_LIMIT, WINDOW_SELECT, WINDOW_UPSERT_SET, WINDOW_VALUE_COLUMNS, seriesKey, targetFromDb, targetParams, topOrder, topRowFromDb, windowFromDb, windowValues } from './sql.js';
+import { capacityRunListSql, capacityRunsSchema, capacityRunUpsertSql, TARGET_TABLES, anomalyFromDb, anomalyLastColumnSql, anomalyListSql, anomalyParams, anomalyTriageSql, anomalyUpsertSql, CONTROL_SCHEMA, quarantineFromDb, quarantineParams, quarantineUpsertSql, TARGET_COLUMNS, WINDOW_SELECT, WINDOW_UPSERT_SET, WINDOW_VALUE_COLUMNS, seriesKey, targetFromDb, targetParams, topOrder, topRowFromDb, windowFromDb, windowValues } from './sql.js';
 import { migrate, migrationsTableSql, type Migration, type MigrationDriver, type MigrationTx } from './migrate.js';
 import type { QuarantinedWindow } from './quarantine.js';
 import { SqliteThread } from './sqlite-thread.js';
 import type { WindowRow } from './window.js';
+
+/**
+ * Series ids the store keeps in memory at most (about 100 B each): past this the cache starts
+ * over, and ids are read back from the `series` table as rows need them.
+ */
+const SERIES_CACHE_LIMIT = 500_000;
 
 /** SQLite result codes that mean the row, not the database, is at fault. */
 const REFUSED_ROW = /^SQLITE_(CONSTRAINT|MISMATCH|TOOBIG)/;
@@ -178,12 +184,24 @@ export class SqliteStore implements ShadowStore {
       `INSERT INTO windows (series, granularity, start, ${WINDOW_VALUE_COLUMNS.join(', ')}) VALUES (${['?', '?', '?', ...WINDOW_VALUE_COLUMNS.map(() => '?')].join(', ')})
        ON CONFLICT (series, granularity, start) DO UPDATE SET ${WINDOW_UPSERT_SET}`,
     );
-    const bool = (b: boolean) => (b ? 1 : 0);
+    const select = this.db.prepare('SELECT id FROM series WHERE target = ? AND dim = ? AND key = ?');
+    const create = this.db.prepare('INSERT INTO series (target, dim, key) VALUES (?, ?, ?)');
     // Ids of series created by this transaction join the cache only once it commits.
     const created = new Map<string, number>();
+    const seriesId = (row: WindowRow): number => {
+      const key = seriesKey(row);
+      let id = this.seriesIds.get(key) ?? created.get(key);
+      if (id === undefined) {
+        const found = select.get(row.target, row.dim, row.key) as { id: number } | undefined;
+        id = found?.id ?? Number(create.run(row.target, row.dim, row.key).lastInsertRowid);
+        created.set(key, id);
+      }
+      return id;
+    };
+    const bool = (b: boolean) => (b ? 1 : 0);
     try {
       this.db.transaction((all: readonly WindowRow[]) => {
-        for (const row of all) insert.run(this.seriesId(row, created), row.granularity, row.start, ...windowValues(row, bool));
+        for (const row of all) insert.run(seriesId(row), row.granularity, row.start, ...windowValues(row, bool));
       })(rows);
     } catch (err) {
       const code = (err as { code?: unknown }).code;
@@ -192,17 +210,6 @@ export class SqliteStore implements ShadowStore {
     }
     if (this.seriesIds.size + created.size > SERIES_CACHE_LIMIT) this.seriesIds.clear();
     for (const [key, id] of created) this.seriesIds.set(key, id);
-  }
-
-  /** The id of a row's series, created in the current transaction if new (noted in `created`). */
-  private seriesId(row: WindowRow, created: Map<string, number>): number {
-    const key = seriesKey(row);
-    const known = this.seriesIds.get(key) ?? created.get(key);
-    if (known !== undefined) return known;
-    const found = this.db.prepare('SELECT id FROM series WHERE target = ? AND dim = ? AND key = ?').get(row.target, row.dim, row.key) as { id: number } | undefined;
-    const id = found?.id ?? Number(this.db.prepare('INSERT INTO series (target, dim, key) VALUES (?, ?, ?)').run(row.target, row.dim, row.key).lastInsertRowid);
-    created.set(key, id);
-    return id;
   }
 
   async quarantineWindows(entries: readonly QuarantinedWindow[]): Promise<void> {
