@@ -79,7 +79,8 @@ function minutes(random: () => number, from: number, to: number): WindowRow[] {
         const requests = 1 + Math.floor(random() * 6);
         for (let r = 0; r < requests; r++) {
           const latency = Math.exp(random() * 6) / 4;
-          w.addRequest(start + Math.floor(random() * MINUTE), latency, sketchIndex(latency), Math.floor(random() * 4000), Math.floor(random() * 50), random() < 0.01, 1, 1);
+          const [at, bytes, n, failed] = [start + Math.floor(random() * MINUTE), Math.floor(random() * 4000), Math.floor(random() * 50), random() < 0.01];
+          w.addRequest(at, latency, sketchIndex(latency), bytes, n, failed, 1, 1);
         }
         rows.push(w.toRow(targetName(t), dim, key, true));
       }

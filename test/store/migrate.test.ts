@@ -62,8 +62,8 @@ async function assertMigrated(store: SqliteStore | PostgresStore, rows: readonly
     assert.deepEqual(back.map(hex), [hex(r)]);
   }
   assert.equal(await store.seriesCount(), 8);
-  assert.deepEqual((await store.loadOpenWindows()).map(hex).sort((a, b) => a.target.localeCompare(b.target) || a.dim.localeCompare(b.dim) || a.key.localeCompare(b.key)),
-    rows.filter((r) => !r.final).map(hex).sort((a, b) => a.target.localeCompare(b.target) || a.dim.localeCompare(b.dim) || a.key.localeCompare(b.key)));
+  const bySeries = (a: WindowRow, b: WindowRow) => a.target.localeCompare(b.target) || a.dim.localeCompare(b.dim) || a.key.localeCompare(b.key);
+  assert.deepEqual((await store.loadOpenWindows()).sort(bySeries).map(hex), rows.filter((r) => !r.final).sort(bySeries).map(hex));
   const top = await store.topKeys({ target: 'db-2', granularity: 60, dim: 'table', from: 0, to: 1e15, by: 'bytes', limit: 10 });
   assert.deepEqual(top.map((t) => [t.key, t.count, t.estBytes]), [['orders', 2, 2800], ['users', 2, 2400]]);
   assert.equal(await store.deleteWindowsBefore(60, 1e15), 8);
