@@ -89,8 +89,8 @@ export const ConfigSchema = Type.Object(
         ),
         granularities: Type.Array(Duration('A window length.', '1m'), { minItems: 1, maxItems: 6, default: ['1m', '5m', '1h'], description: 'Window lengths, finest first; each must divide the next, the finest must be whole seconds.' }),
         retention: Type.Record(Type.String(), Duration('How long windows of this length are kept.', '7d'), {
-          default: { '1m': '7d', '5m': '35d', '1h': '400d' },
-          description: 'How long windows of each granularity are kept, keyed by granularity. A granularity without an entry is kept forever.',
+          default: { '1m': '3d', '5m': '14d', '1h': '90d' },
+          description: 'How long windows of each granularity are kept, keyed by granularity. A granularity without an entry is kept forever. The defaults are sized for a fleet: queries over older ranges read the next coarser granularity.',
         }),
         flushInterval: Duration('How often open windows are written to the store; a crash loses at most this much.', '5s'),
         compactionInterval: Duration('How often windows past their retention are deleted.', '10m'),

@@ -314,7 +314,7 @@ async function kill9(config: string, dir: string, health: ReturnType<typeof heal
   await load;
   await stopService(svc);
   const db = new Database(join(dir, 'data', 'shadowplane.db'), { readonly: true });
-  const stored = (db.prepare("SELECT SUM(count) AS n FROM windows WHERE target = 'kill9' AND dim = 'total' AND granularity = 1").get() as { n: number | null }).n ?? 0;
+  const stored = (db.prepare("SELECT SUM(w.count) AS n FROM windows w JOIN series s ON s.id = w.series WHERE s.target = 'kill9' AND s.dim = 'total' AND w.granularity = 1").get() as { n: number | null }).n ?? 0;
   db.close();
   t.notes.push(`acknowledged ${acknowledged}, stored ${stored}, lost ${acknowledged - stored} (bound: 3 kills × ${FLUSH_S} s flush × 200/s = ${3 * FLUSH_S * 200})`);
   return t;

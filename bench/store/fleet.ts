@@ -10,7 +10,8 @@
  *   windows flush: the bench waits `--settle` flush intervals after the last batch);
  * - flushes (count, mean and largest time, from the service's flush histogram and its log);
  * - open windows at the end, windows stored and bytes per stored window (SQLite: pages of the
- *   windows table and its indexes, from dbstat; PostgreSQL: pg_total_relation_size);
+ *   windows and series tables and their indexes, from dbstat; PostgreSQL: pg_total_relation_size
+ *   of both);
  * - `/top?dim=column` and `/series` for one target: median of 20 calls.
  *
  *   npm run build && node dist/bench/store/fleet.js [--backend both|sqlite|postgres] [--targets 2000,10000,50000] [--events 1000000] [--smoke]
@@ -177,7 +178,7 @@ async function storedSize(backend: string, dataDir: string, schema: string): Pro
     const db = new Database(join(dataDir, 'shadowplane.db'), { readonly: true });
     try {
       const windows = (db.prepare('SELECT COUNT(*) AS n FROM windows').get() as { n: number }).n;
-      const bytes = (db.prepare("SELECT SUM(pgsize) AS n FROM dbstat WHERE name = 'windows' OR name IN (SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'windows')").get() as { n: number }).n;
+      const bytes = (db.prepare("SELECT SUM(pgsize) AS n FROM dbstat WHERE name IN ('windows', 'series') OR name IN (SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name IN ('windows', 'series'))").get() as { n: number }).n;
       return { windows, bytes };
     } finally {
       db.close();
@@ -186,7 +187,7 @@ async function storedSize(backend: string, dataDir: string, schema: string): Pro
   const client = new pg.Client({ connectionString: PG_URL });
   await client.connect();
   try {
-    const { rows } = await client.query(`SELECT COUNT(*)::bigint AS n, pg_total_relation_size('"${schema}".windows') AS bytes FROM "${schema}".windows`);
+    const { rows } = await client.query(`SELECT COUNT(*)::bigint AS n, pg_total_relation_size('"${schema}".windows') + COALESCE(pg_total_relation_size(to_regclass('"${schema}".series')), 0) AS bytes FROM "${schema}".windows`);
     return { windows: Number(rows[0].n), bytes: Number(rows[0].bytes) };
   } finally {
     await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => undefined);

@@ -8,7 +8,7 @@ import type { AuditEntry, Condition, ControlState, DecisionRecord } from '../mod
 import type { CapacityRun } from '../model/capacity.js';
 import type { AnomalyEvent, AnomalyRecord, TriageChange, TriageState } from '../model/detect.js';
 import type { AnomalyQuery, DecisionQuery, ShadowStore, TargetRecord, TopQuery, TopRow, WindowQuery } from './store.js';
-import { capacityRunListSql, capacityRunsSchema, capacityRunUpsertSql, TARGET_TABLES, anomalyFromDb, anomalyLastColumnSql, anomalyListSql, anomalyParams, anomalyTriageSql, anomalyUpsertSql, controlSchema, quarantineFromDb, quarantineParams, quarantineSchema, quarantineUpsertSql, TARGET_COLUMNS, WINDOW_COLUMNS, WINDOW_UPSERT_SET, targetFromDb, targetParams, topOrder, topRowFromDb, windowFromDb, windowParams } from './sql.js';
+import { capacityRunListSql, capacityRunsSchema, capacityRunUpsertSql, TARGET_TABLES, anomalyFromDb, anomalyLastColumnSql, anomalyListSql, anomalyParams, anomalyTriageSql, anomalyUpsertSql, controlSchema, quarantineFromDb, quarantineParams, quarantineSchema, quarantineUpsertSql, TARGET_COLUMNS, packWindowValues, seriesKey, targetFromDb, targetParams, topOrder, topRowFromDb, unpackWindowValues, windowFromDb } from './sql.js';
 import { migrate, migrationsTableSql, type Migration } from './migrate.js';
 import { PostgresLease, type Owner } from './owner.js';
 import type { QuarantinedWindow } from './quarantine.js';
@@ -17,8 +17,56 @@ import type { WindowRow } from './window.js';
 // BIGINT columns hold ms timestamps, well inside 2^53: read them as numbers.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
-/** Rows per INSERT statement: 21 parameters each stays far below PostgreSQL's 65535 limit. */
-const ROWS_PER_STATEMENT = 500;
+/** Rows per INSERT statement: each statement sends one array per column. */
+const ROWS_PER_STATEMENT = 5000;
+
+/**
+ * The columns of a window after its key (series id, granularity, start): those top-keys queries sum,
+ * `final`, and the rest packed in one byte string (packWindowValues).
+ */
+const VALUE_COLUMNS = ['count', 'est_count', 'bytes', 'est_bytes', 'errors', 'final', 'packed'] as const;
+/** The upsert's update list. */
+const UPSERT_SET = VALUE_COLUMNS.map((c) => `${c} = excluded.${c}`).join(', ');
+/** The select list of a windows query joined to its series (`w`, `s`); windowFromPg reads it. */
+const SELECT = `s.target, w.granularity, s.dim, s.key, w.start, ${VALUE_COLUMNS.map((c) => `w.${c}`).join(', ')}`;
+/** PostgreSQL array types of what a window write sends: the series, its key, then VALUE_COLUMNS. */
+const WRITE_TYPES = ['text', 'text', 'text', 'int', 'bigint', 'float8', 'float8', 'float8', 'float8', 'float8', 'boolean', 'bytea'] as const;
+
+/** A window as the arrays' entries in WRITE_TYPES order. */
+function writeValues(r: WindowRow): unknown[] {
+  return [r.target, r.dim, r.key, r.granularity, r.start, r.count, r.estCount, r.bytes, r.estBytes, r.errors, r.final, packWindowValues(r)];
+}
+
+/** A row of SELECT as a WindowRow. */
+function windowFromPg(r: Record<string, unknown>): WindowRow {
+  return { ...windowFromDb(r), ...unpackWindowValues(r.packed as Buffer) };
+}
+
+/**
+ * The upsert of windows given as one array per column (WRITE_TYPES, placeholders $1..) into
+ * `windows`, joined to their ids in `series`: new series must be in it already.
+ */
+function upsertWindowsSql(windows: string, series: string): string {
+  const columns = ['target', 'dim', 'key', 'granularity', 'start', ...VALUE_COLUMNS];
+  return `INSERT INTO ${windows} (series, granularity, start, ${VALUE_COLUMNS.join(', ')})
+    SELECT s.id, i.granularity, i.start, ${VALUE_COLUMNS.map((c) => `i.${c}`).join(', ')}
+    FROM unnest(${WRITE_TYPES.map((t, i) => `$${i + 1}::${t}[]`).join(', ')}) AS i(${columns.join(', ')})
+    JOIN ${series} s ON s.target = i.target AND s.dim = i.dim AND s.key = i.key
+    ON CONFLICT (series, granularity, start) DO UPDATE SET ${UPSERT_SET}`;
+}
+
+/** The insert of new series given as arrays of target, dim and key ($1..$3). */
+function insertSeriesSql(series: string): string {
+  return `INSERT INTO ${series} (target, dim, key) SELECT DISTINCT target, dim, key FROM unnest($1::text[], $2::text[], $3::text[]) AS i(target, dim, key)
+    ON CONFLICT (target, dim, key) DO NOTHING`;
+}
+
+/** Window rows as one array per WRITE_TYPES column. */
+function columnArrays(rows: readonly WindowRow[]): unknown[][] {
+  const params: unknown[][] = WRITE_TYPES.map(() => new Array<unknown>(rows.length));
+  rows.forEach((row, r) => writeValues(row).forEach((v, c) => (params[c][r] = v)));
+  return params;
+}
 
 /** Where the PostgreSQL store lives. */
 export interface PostgresStoreOptions {
@@ -33,6 +81,7 @@ export class PostgresStore implements ShadowStore {
   readonly backend = 'postgres';
   private readonly pool: pg.Pool;
   private readonly windows: string;
+  private readonly series: string;
   private readonly targets: string;
   private readonly schema: string;
   /** The lease handed out by openLease(); window writes are fenced by its token. */
@@ -45,6 +94,7 @@ export class PostgresStore implements ShadowStore {
     const schema = `"${options.schema.replaceAll('"', '""')}"`;
     this.schema = schema;
     this.windows = `${schema}.windows`;
+    this.series = `${schema}.series`;
     this.targets = `${schema}.targets`;
   }
 
@@ -81,25 +131,22 @@ export class PostgresStore implements ShadowStore {
     }
   }
 
+  /**
+   * Writes in statements of ROWS_PER_STATEMENT rows, each column as one array parameter: new series
+   * go into the dictionary first, then the windows are upserted joined to their series ids. A row
+   * given twice is written once, the last one winning (as a row-by-row upsert would).
+   */
   async writeWindows(rows: readonly WindowRow[]): Promise<void> {
     if (rows.length === 0) return;
+    const unique = [...new Map(rows.map((r) => [`${seriesKey(r)}\u0000${r.granularity}\u0000${r.start}`, r])).values()];
     const client = await this.connect();
     try {
       await client.query('BEGIN');
       if (this.lease) await this.fence(client, this.lease.token);
-      for (let i = 0; i < rows.length; i += ROWS_PER_STATEMENT) {
-        const chunk = rows.slice(i, i + ROWS_PER_STATEMENT);
-        const params: unknown[] = [];
-        const tuples = chunk.map((row) => {
-          const base = params.length;
-          params.push(...windowParams(row, (b) => b));
-          return `(${WINDOW_COLUMNS.map((_, j) => `$${base + j + 1}`).join(', ')})`;
-        });
-        await client.query(
-          `INSERT INTO ${this.windows} (${WINDOW_COLUMNS.join(', ')}) VALUES ${tuples.join(', ')}
-           ON CONFLICT (target, granularity, dim, key, start) DO UPDATE SET ${WINDOW_UPSERT_SET}`,
-          params,
-        );
+      for (let i = 0; i < unique.length; i += ROWS_PER_STATEMENT) {
+        const params = columnArrays(unique.slice(i, i + ROWS_PER_STATEMENT));
+        await client.query(insertSeriesSql(this.series), params.slice(0, 3));
+        await client.query(upsertWindowsSql(this.windows, this.series), params);
       }
       await client.query('COMMIT');
     } catch (err) {
@@ -125,24 +172,26 @@ export class PostgresStore implements ShadowStore {
   }
 
   async loadOpenWindows(): Promise<WindowRow[]> {
-    return (await this.query(`SELECT * FROM ${this.windows} WHERE NOT final`)).map(windowFromDb);
+    return (await this.query(`SELECT ${SELECT} FROM ${this.windows} w JOIN ${this.series} s ON s.id = w.series WHERE NOT w.final`)).map(windowFromPg);
   }
 
   async queryWindows(q: WindowQuery): Promise<WindowRow[]> {
     return (
       await this.query(
-        `SELECT * FROM ${this.windows} WHERE target = $1 AND granularity = $2 AND dim = $3 AND key = $4 AND start >= $5 AND start < $6 ORDER BY start`,
-        [q.target, q.granularity, q.dim, q.key, q.from, q.to],
+        `SELECT ${SELECT} FROM ${this.series} s JOIN ${this.windows} w ON w.series = s.id
+         WHERE s.target = $1 AND s.dim = $2 AND s.key = $3 AND w.granularity = $4 AND w.start >= $5 AND w.start < $6 ORDER BY w.start`,
+        [q.target, q.dim, q.key, q.granularity, q.from, q.to],
       )
-    ).map(windowFromDb);
+    ).map(windowFromPg);
   }
 
   async topKeys(q: TopQuery): Promise<TopRow[]> {
     const rows = await this.query(
-      `SELECT key, SUM(count) AS count, SUM(est_count) AS est_count, SUM(bytes) AS bytes, SUM(est_bytes) AS est_bytes, SUM(errors) AS errors
-       FROM ${this.windows} WHERE target = $1 AND granularity = $2 AND dim = $3 AND start >= $4 AND start < $5
-       GROUP BY key ORDER BY ${topOrder(q.by)} LIMIT $6`,
-      [q.target, q.granularity, q.dim, q.from, q.to, q.limit],
+      `SELECT s.key, SUM(w.count) AS count, SUM(w.est_count) AS est_count, SUM(w.bytes) AS bytes, SUM(w.est_bytes) AS est_bytes, SUM(w.errors) AS errors
+       FROM ${this.series} s JOIN ${this.windows} w ON w.series = s.id
+       WHERE s.target = $1 AND s.dim = $2 AND w.granularity = $3 AND w.start >= $4 AND w.start < $5
+       GROUP BY s.key ORDER BY ${topOrder(q.by)} LIMIT $6`,
+      [q.target, q.dim, q.granularity, q.from, q.to, q.limit],
     );
     return rows.map(topRowFromDb);
   }
@@ -150,7 +199,10 @@ export class PostgresStore implements ShadowStore {
   async deleteWindowsBefore(granularity: number, before: number): Promise<number> {
     const client = await this.connect();
     try {
-      const res = await client.query(`DELETE FROM ${this.windows} WHERE granularity = $1 AND start < $2 AND final`, [granularity, before]);
+      const res = await client.query(
+        `DELETE FROM ${this.windows} WHERE series IN (SELECT id FROM ${this.series}) AND granularity = $1 AND start < $2 AND final`,
+        [granularity, before],
+      );
       return res.rowCount ?? 0;
     } catch (err) {
       throw unavailable(err);
@@ -160,7 +212,7 @@ export class PostgresStore implements ShadowStore {
   }
 
   async seriesCount(): Promise<number> {
-    const [row] = await this.query(`SELECT COUNT(*) AS n FROM (SELECT DISTINCT target, dim, key FROM ${this.windows}) s`);
+    const [row] = await this.query(`SELECT COUNT(*) AS n FROM ${this.series} s WHERE EXISTS (SELECT 1 FROM ${this.windows} w WHERE w.series = s.id)`);
     return Number(row.n);
   }
 
@@ -186,7 +238,8 @@ export class PostgresStore implements ShadowStore {
     const client = await this.connect();
     try {
       await client.query('BEGIN');
-      await client.query(`DELETE FROM ${this.windows} WHERE target = $1`, [name]);
+      await client.query(`DELETE FROM ${this.windows} WHERE series IN (SELECT id FROM ${this.series} WHERE target = $1)`, [name]);
+      await client.query(`DELETE FROM ${this.series} WHERE target = $1`, [name]);
       for (const table of TARGET_TABLES) await client.query(`DELETE FROM ${this.schema}.${table} WHERE target = $1`, [name]);
       const res = await client.query(`DELETE FROM ${this.targets} WHERE name = $1`, [name]);
       await client.query('COMMIT');
@@ -307,7 +360,7 @@ export class PostgresStore implements ShadowStore {
 
   async sizeBytes(): Promise<number> {
     const [row] = await this.query(
-      `SELECT pg_total_relation_size('${this.windows}') + pg_total_relation_size('${this.targets}') AS n`,
+      `SELECT pg_total_relation_size('${this.windows}') + pg_total_relation_size('${this.series}') + pg_total_relation_size('${this.targets}') AS n`,
     );
     return Number(row.n);
   }
@@ -375,6 +428,38 @@ export function postgresMigrations(schema: string): Migration[] {
       name: 'capacity runs',
       async up(tx) {
         for (const sql of capacityRunsSchema(`${schema}.`, 'BIGINT')) await tx.exec(sql);
+      },
+    },
+    {
+      version: 3,
+      name: 'series dictionary; windows keyed by series id, without the (granularity, start) index',
+      async up(tx) {
+        await tx.exec(`CREATE TABLE ${schema}.series (id INTEGER GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, target TEXT NOT NULL, dim TEXT NOT NULL, key TEXT NOT NULL, UNIQUE (target, dim, key))`);
+        await tx.exec(`INSERT INTO ${schema}.series (target, dim, key) SELECT DISTINCT target, dim, key FROM ${schema}.windows ORDER BY target, dim, key`);
+        // 8-byte columns first, then the boolean and the byte string: no alignment padding inside a row.
+        await tx.exec(`
+          CREATE TABLE ${schema}.windows_v3 (
+            series INTEGER NOT NULL, granularity INTEGER NOT NULL, start BIGINT NOT NULL,
+            count DOUBLE PRECISION NOT NULL, est_count DOUBLE PRECISION NOT NULL, bytes DOUBLE PRECISION NOT NULL,
+            est_bytes DOUBLE PRECISION NOT NULL, errors DOUBLE PRECISION NOT NULL, final BOOLEAN NOT NULL, packed BYTEA NOT NULL,
+            CONSTRAINT windows_by_series PRIMARY KEY (series, granularity, start))`);
+        // Packing is done here, so the rows are copied a page at a time in primary key order.
+        const key = ['target', 'granularity', 'dim', 'key', 'start'];
+        const page = 5000;
+        let after: unknown[] | undefined;
+        for (;;) {
+          const rows = await tx.all(
+            `SELECT * FROM ${schema}.windows ${after ? `WHERE (${key.join(', ')}) > ($1, $2, $3, $4, $5)` : ''} ORDER BY ${key.join(', ')} LIMIT ${page}`,
+            after,
+          );
+          if (rows.length === 0) break;
+          await tx.exec(upsertWindowsSql(`${schema}.windows_v3`, `${schema}.series`), columnArrays(rows.map(windowFromDb)));
+          const last = rows[rows.length - 1];
+          after = key.map((k) => last[k]);
+        }
+        await tx.exec(`DROP TABLE ${schema}.windows`);
+        await tx.exec(`ALTER TABLE ${schema}.windows_v3 RENAME TO windows`);
+        await tx.exec(`CREATE INDEX windows_open ON ${schema}.windows (final) WHERE NOT final`);
       },
     },
   ];

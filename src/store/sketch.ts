@@ -4,6 +4,7 @@
  * relative error `a` of a true value. Two sketches merge exactly by adding bucket counts, which is
  * what lets 1-minute windows roll into 5-minute and 1-hour ones without losing anything.
  */
+import { ByteReader, ByteWriter } from './bytes.js';
 
 /** Relative accuracy of every quantile the sketch returns (1 %). */
 export const SKETCH_RELATIVE_ACCURACY = 0.01;
@@ -156,62 +157,12 @@ function isWholeCount(v: number): boolean {
 const zigzag = (n: number): number => (n >= 0 ? 2 * n : -2 * n - 1);
 const unzigzag = (n: number): number => (n % 2 === 0 ? n / 2 : -(n + 1) / 2);
 
-/** Appends varints (LEB128, up to 2^53 by arithmetic) and float64s to a growing buffer. */
-class ByteWriter {
-  private buf = Buffer.allocUnsafe(32);
-  private length = 0;
-
-  byte(b: number): void {
-    if (this.length === this.buf.length) this.grow(1);
-    this.buf[this.length++] = b;
-  }
-
-  varint(v: number): void {
-    while (v >= 0x80) {
-      this.byte((v % 0x80) | 0x80);
-      v = Math.floor(v / 0x80);
-    }
-    this.byte(v);
-  }
-
-  f64(v: number): void {
-    if (this.length + 8 > this.buf.length) this.grow(8);
-    this.buf.writeDoubleLE(v, this.length);
-    this.length += 8;
-  }
-
-  toBuffer(): Buffer {
-    return Buffer.from(this.buf.subarray(0, this.length));
-  }
-
-  private grow(need: number): void {
-    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.length + need));
-    this.buf.copy(next, 0, 0, this.length);
-    this.buf = next;
-  }
-}
-
 /** The sparse form, or undefined when `view` is not one (a dense buffer whose first byte matches a tag). */
 function readSparse(view: Buffer): QuantileSketch | undefined {
-  let at = 1;
+  const read = new ByteReader(view, 1);
   const whole = view[0] === SPARSE_WHOLE;
-  const varint = (): number => {
-    let v = 0;
-    let scale = 1;
-    for (;;) {
-      if (at >= view.length) throw new RangeError('sketch buffer is truncated');
-      const b = view[at++];
-      v += (b & 0x7f) * scale;
-      if (b < 0x80) return v;
-      scale *= 0x80;
-      if (scale > 2 ** 56) throw new RangeError('sketch buffer holds a malformed varint');
-    }
-  };
-  const f64 = (): number => {
-    if (at + 8 > view.length) throw new RangeError('sketch buffer is truncated');
-    at += 8;
-    return view.readDoubleLE(at - 8);
-  };
+  const varint = () => read.varint();
+  const f64 = () => read.f64();
   const count = whole ? varint : f64;
   try {
     const zeroCount = count();
@@ -220,7 +171,7 @@ function readSparse(view: Buffer): QuantileSketch | undefined {
     const indexes: number[] = [];
     for (let i = 0; i < n; i++) indexes.push(i === 0 ? unzigzag(varint()) : indexes[i - 1] + varint());
     const sketch = QuantileSketch.fromBuckets(zeroCount, indexes, indexes.map(() => count()));
-    if (at !== view.length) throw new RangeError('sketch buffer has trailing bytes');
+    if (!read.done) throw new RangeError('sketch buffer has trailing bytes');
     return sketch;
   } catch (err) {
     if (isDense(view)) return undefined;

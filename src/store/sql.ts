@@ -6,26 +6,88 @@ import type { AnomalyEvent, AnomalyKind, AnomalyRecord, Driver, TriageChange, Tr
 import type { QuarantinedWindow } from './quarantine.js';
 import type { AnomalyQuery, TargetRecord, TopRow } from './store.js';
 import type { Dimension, WindowRow } from './window.js';
+import { ByteReader, ByteWriter } from './bytes.js';
 
-/** Window columns in table order; the first five form the primary key. */
-export const WINDOW_COLUMNS = [
+/** Window columns as they were up to schema version 2 (the series named by text in every row). */
+export const LEGACY_WINDOW_COLUMNS = [
   'target', 'granularity', 'dim', 'key', 'start', 'final', 'count', 'est_count', 'bytes', 'est_bytes', 'rows',
   'errors', 'est_errors', 'sum', 'min', 'max', 'peak', 'rate', 'last', 'last_at', 'sketch',
 ] as const;
 
-/** `col = excluded.col` for every non-key column: the upsert's update list. */
-export const WINDOW_UPSERT_SET = WINDOW_COLUMNS.slice(5).map((c) => `${c} = excluded.${c}`).join(', ');
+/**
+ * The columns of a window after its key (series id, granularity, start) on SQLite, and of the
+ * windows table before version 3 on both backends: what a write sets and an upsert replaces. Since
+ * schema version 3 the series (target, dim, key) is a row of the `series` dictionary and a window
+ * holds only its integer id; PostgreSQL packs some of these (postgres.ts).
+ */
+export const WINDOW_VALUE_COLUMNS = LEGACY_WINDOW_COLUMNS.slice(5);
+
+/** `col = excluded.col` for every value column: the SQLite upsert's update list. */
+export const WINDOW_UPSERT_SET = WINDOW_VALUE_COLUMNS.map((c) => `${c} = excluded.${c}`).join(', ');
 
 const nanToNull = (v: number): number | null => (Number.isNaN(v) ? null : v);
 const nullToNan = (v: unknown): number => (v === null || v === undefined ? Number.NaN : Number(v));
 
-/** A WindowRow as positional parameters in WINDOW_COLUMNS order. */
-export function windowParams(row: WindowRow, bool: (b: boolean) => unknown): unknown[] {
+/** A WindowRow's values as positional parameters in WINDOW_VALUE_COLUMNS order. */
+export function windowValues(row: WindowRow, bool: (b: boolean) => unknown): unknown[] {
   return [
-    row.target, row.granularity, row.dim, row.key, row.start, bool(row.final), row.count, row.estCount, row.bytes,
-    row.estBytes, row.rows, row.errors, row.estErrors, row.sum, nanToNull(row.min), nanToNull(row.max), row.peak,
-    row.rate, nanToNull(row.last), row.lastAt, row.sketch,
+    bool(row.final), row.count, row.estCount, row.bytes, row.estBytes, row.rows, row.errors, row.estErrors, row.sum,
+    nanToNull(row.min), nanToNull(row.max), row.peak, row.rate, nanToNull(row.last), row.lastAt, row.sketch,
   ];
+}
+
+/** The dictionary key of a window's series. */
+export function seriesKey(row: Pick<WindowRow, 'target' | 'dim' | 'key'>): string {
+  return `${row.target}\u0000${row.dim}\u0000${row.key}`;
+}
+
+/**
+ * The select list of a SQLite windows query joined to its series (`w`: windows, `s`: series), in
+ * the column names windowFromDb reads.
+ */
+export const WINDOW_SELECT = `s.target, w.granularity, s.dim, s.key, w.start, ${WINDOW_VALUE_COLUMNS.map((c) => `w.${c}`).join(', ')}`;
+
+/** What packWindowValues holds, as WindowRow fields. */
+export type PackedValues = Pick<WindowRow, 'rows' | 'estErrors' | 'sum' | 'min' | 'max' | 'peak' | 'rate' | 'last' | 'lastAt' | 'sketch'>;
+
+/** The packed form's first byte, for a later form to be told apart. */
+const PACKED_V1 = 1;
+/** A packed number: 2n (a varint) for a whole n >= 0, else one of these markers, then its float64 for F64. */
+const PACKED_F64 = 1;
+const PACKED_NAN = 3;
+
+/**
+ * The window values no query sums, in one byte string (PostgreSQL keeps them so: each float8
+ * column costs 8 bytes whatever it holds, and most are small whole numbers or NaN): a version
+ * byte, rows, estErrors, sum, min, max, peak, rate, last and lastAt as packed numbers, then the
+ * sketch's bytes.
+ */
+export function packWindowValues(row: WindowRow): Buffer {
+  const out = new ByteWriter();
+  out.byte(PACKED_V1);
+  for (const v of [row.rows, row.estErrors, row.sum, row.min, row.max, row.peak, row.rate, row.last, row.lastAt]) {
+    if (Number.isNaN(v)) out.varint(PACKED_NAN);
+    else if (Number.isSafeInteger(v) && v >= 0 && !Object.is(v, -0)) out.varint(2 * v);
+    else {
+      out.varint(PACKED_F64);
+      out.f64(v);
+    }
+  }
+  out.bytes(row.sketch);
+  return out.toBuffer();
+}
+
+/** Reads packWindowValues' form; throws RangeError on a truncated or unknown one. */
+export function unpackWindowValues(buf: Buffer): PackedValues {
+  if (buf[0] !== PACKED_V1) throw new RangeError(`packed window values of unknown version ${buf[0]}`);
+  const read = new ByteReader(buf, 1);
+  const next = (): number => {
+    const v = read.varint();
+    if (v === PACKED_NAN) return Number.NaN;
+    return v === PACKED_F64 ? read.f64() : v / 2;
+  };
+  const [rows, estErrors, sum, min, max, peak, rate, last, lastAt] = Array.from({ length: 9 }, next);
+  return { rows, estErrors, sum, min, max, peak, rate, last, lastAt, sketch: read.rest() };
 }
 
 /** A database row of the windows table as a WindowRow. */

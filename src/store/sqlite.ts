@@ -11,7 +11,7 @@ import type { AuditEntry, Condition, ControlState, DecisionRecord } from '../mod
 import type { AnomalyEvent, AnomalyRecord, TriageChange, TriageState } from '../model/detect.js';
 import type { CapacityRun } from '../model/capacity.js';
 import type { AnomalyQuery, DecisionQuery, ShadowStore, TargetRecord, TopQuery, TopRow, WindowQuery } from './store.js';
-import { capacityRunListSql, capacityRunsSchema, capacityRunUpsertSql, TARGET_TABLES, anomalyFromDb, anomalyLastColumnSql, anomalyListSql, anomalyParams, anomalyTriageSql, anomalyUpsertSql, CONTROL_SCHEMA, quarantineFromDb, quarantineParams, quarantineUpsertSql, TARGET_COLUMNS, WINDOW_COLUMNS, WINDOW_UPSERT_SET, targetFromDb, targetParams, topOrder, topRowFromDb, windowFromDb, windowParams } from './sql.js';
+import { capacityRunListSql, capacityRunsSchema, capacityRunUpsertSql, TARGET_TABLES, anomalyFromDb, anomalyLastColumnSql, anomalyListSql, anomalyParams, anomalyTriageSql, anomalyUpsertSql, CONTROL_SCHEMA, quarantineFromDb, quarantineParams, quarantineUpsertSql, TARGET_COLUMNS, WINDOW_SELECT, WINDOW_UPSERT_SET, WINDOW_VALUE_COLUMNS, seriesKey, targetFromDb, targetParams, topOrder, topRowFromDb, windowFromDb, windowValues } from './sql.js';
 import { migrate, migrationsTableSql, type Migration, type MigrationDriver, type MigrationTx } from './migrate.js';
 import type { QuarantinedWindow } from './quarantine.js';
 import { packRowsSliced } from './row-pack.js';
@@ -20,6 +20,11 @@ import type { WindowRow } from './window.js';
 
 /** Most time packing a flush's rows for the writer thread takes before it lets the event loop run. */
 const PACK_SLICE_MS = 40;
+/**
+ * Series ids the store keeps in memory at most (about 100 B each): past this the cache starts
+ * over, and ids are read back from the `series` table as rows need them.
+ */
+const SERIES_CACHE_LIMIT = 500_000;
 
 /** SQLite result codes that mean the row, not the database, is at fault. */
 const REFUSED_ROW = /^SQLITE_(CONSTRAINT|MISMATCH|TOOBIG)/;
@@ -41,13 +46,39 @@ CREATE TABLE IF NOT EXISTS targets (
 );
 ${CONTROL_SCHEMA}`;
 
+/**
+ * Schema version 3: each distinct series (target, dim, key) once in `series`, windows keyed by
+ * (series id, granularity, start) and no `(granularity, start)` index (retention deletes walk the
+ * primary key series by series). Existing windows are copied over.
+ */
+const SCHEMA_V3 = `
+CREATE TABLE series (id INTEGER PRIMARY KEY, target TEXT NOT NULL, dim TEXT NOT NULL, key TEXT NOT NULL, UNIQUE (target, dim, key));
+INSERT INTO series (target, dim, key) SELECT DISTINCT target, dim, key FROM windows ORDER BY target, dim, key;
+CREATE TABLE windows_v3 (
+  series INTEGER NOT NULL, granularity INTEGER NOT NULL, start INTEGER NOT NULL,
+  final INTEGER NOT NULL, count REAL NOT NULL, est_count REAL NOT NULL, bytes REAL NOT NULL, est_bytes REAL NOT NULL,
+  rows REAL NOT NULL, errors REAL NOT NULL, est_errors REAL NOT NULL, sum REAL NOT NULL, min REAL, max REAL,
+  peak REAL NOT NULL, rate REAL NOT NULL, last REAL, last_at INTEGER NOT NULL, sketch BLOB NOT NULL,
+  PRIMARY KEY (series, granularity, start)
+) WITHOUT ROWID;
+INSERT INTO windows_v3 SELECT s.id, w.granularity, w.start, ${WINDOW_VALUE_COLUMNS.map((c) => `w.${c}`).join(', ')}
+  FROM windows w JOIN series s ON s.target = w.target AND s.dim = w.dim AND s.key = w.key ORDER BY 1, 2, 3;
+DROP TABLE windows;
+ALTER TABLE windows_v3 RENAME TO windows;
+CREATE INDEX windows_open ON windows (final) WHERE final = 0`;
+
+/** Runs a script of `;`-separated statements in a migration. */
+async function execScript(tx: MigrationTx, script: string): Promise<void> {
+  for (const sql of script.split(';').map((s) => s.trim()).filter((s) => s !== '')) await tx.exec(sql);
+}
+
 /** The SQLite schema's versions, in order (see migrate.ts); add a step at the end, never edit one. */
 export const SQLITE_MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
     name: 'windows, targets, control tables, anomalies, quarantine',
     async up(tx) {
-      for (const sql of SCHEMA_V1.split(';').map((s) => s.trim()).filter((s) => s !== '')) await tx.exec(sql);
+      await execScript(tx, SCHEMA_V1);
       const columns = (await tx.all('PRAGMA table_info(anomalies)')).map((c) => String(c.name));
       if (!columns.includes('last_anomalous')) await tx.exec(anomalyLastColumnSql('anomalies', 'INTEGER', false));
     },
@@ -58,6 +89,11 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
     async up(tx) {
       for (const sql of capacityRunsSchema('', 'INTEGER')) await tx.exec(sql);
     },
+  },
+  {
+    version: 3,
+    name: 'series dictionary; windows keyed by series id, without the (granularity, start) index',
+    up: (tx) => execScript(tx, SCHEMA_V3),
   },
 ];
 
@@ -115,6 +151,8 @@ export class SqliteStore implements ShadowStore {
   readonly backend = 'sqlite';
   private readonly db: Database.Database;
   private readonly threads: SqliteThread[] = [];
+  /** Series ids by seriesKey(), as the `series` table holds them. */
+  private readonly seriesIds = new Map<string, number>();
 
   /** Opens (creating if needed) the database file at `path`; `:memory:` works for throwaway use. */
   constructor(private readonly path: string, options: SqliteStoreOptions = {}) {
@@ -153,19 +191,35 @@ export class SqliteStore implements ShadowStore {
   async writeWindows(rows: readonly WindowRow[]): Promise<void> {
     if (rows.length === 0) return;
     const insert = this.db.prepare(
-      `INSERT INTO windows (${WINDOW_COLUMNS.join(', ')}) VALUES (${WINDOW_COLUMNS.map(() => '?').join(', ')})
-       ON CONFLICT (target, granularity, dim, key, start) DO UPDATE SET ${WINDOW_UPSERT_SET}`,
+      `INSERT INTO windows (series, granularity, start, ${WINDOW_VALUE_COLUMNS.join(', ')}) VALUES (${['?', '?', '?', ...WINDOW_VALUE_COLUMNS.map(() => '?')].join(', ')})
+       ON CONFLICT (series, granularity, start) DO UPDATE SET ${WINDOW_UPSERT_SET}`,
     );
+    const select = this.db.prepare('SELECT id FROM series WHERE target = ? AND dim = ? AND key = ?');
+    const create = this.db.prepare('INSERT INTO series (target, dim, key) VALUES (?, ?, ?)');
+    // Ids of series created by this transaction join the cache only once it commits.
+    const created = new Map<string, number>();
+    const seriesId = (row: WindowRow): number => {
+      const key = seriesKey(row);
+      let id = this.seriesIds.get(key) ?? created.get(key);
+      if (id === undefined) {
+        const found = select.get(row.target, row.dim, row.key) as { id: number } | undefined;
+        id = found?.id ?? Number(create.run(row.target, row.dim, row.key).lastInsertRowid);
+        created.set(key, id);
+      }
+      return id;
+    };
     const bool = (b: boolean) => (b ? 1 : 0);
     try {
       this.db.transaction((all: readonly WindowRow[]) => {
-        for (const row of all) insert.run(windowParams(row, bool));
+        for (const row of all) insert.run(seriesId(row), row.granularity, row.start, ...windowValues(row, bool));
       })(rows);
     } catch (err) {
       const code = (err as { code?: unknown }).code;
       const refused = typeof code === 'string' && REFUSED_ROW.test(code);
       throw new ShadowplaneError(refused ? 'SHADOWPLANE_ERR_STORE_REJECTED' : 'SHADOWPLANE_ERR_STORE_UNAVAILABLE', `SQLite: ${(err as Error).message}`);
     }
+    if (this.seriesIds.size + created.size > SERIES_CACHE_LIMIT) this.seriesIds.clear();
+    for (const [key, id] of created) this.seriesIds.set(key, id);
   }
 
   async quarantineWindows(entries: readonly QuarantinedWindow[]): Promise<void> {
@@ -184,34 +238,36 @@ export class SqliteStore implements ShadowStore {
   }
 
   async loadOpenWindows(): Promise<WindowRow[]> {
-    return this.all('SELECT * FROM windows WHERE final = 0').map(windowFromDb);
+    return this.all(`SELECT ${WINDOW_SELECT} FROM windows w JOIN series s ON s.id = w.series WHERE w.final = 0`).map(windowFromDb);
   }
 
   async queryWindows(q: WindowQuery): Promise<WindowRow[]> {
     return this.all(
-      'SELECT * FROM windows WHERE target = ? AND granularity = ? AND dim = ? AND key = ? AND start >= ? AND start < ? ORDER BY start',
-      q.target, q.granularity, q.dim, q.key, q.from, q.to,
+      `SELECT ${WINDOW_SELECT} FROM series s JOIN windows w ON w.series = s.id
+       WHERE s.target = ? AND s.dim = ? AND s.key = ? AND w.granularity = ? AND w.start >= ? AND w.start < ? ORDER BY w.start`,
+      q.target, q.dim, q.key, q.granularity, q.from, q.to,
     ).map(windowFromDb);
   }
 
   async topKeys(q: TopQuery): Promise<TopRow[]> {
-    // `+start` keeps the planner off windows_age (granularity, start), which it otherwise prefers
-    // without statistics: that index scans every target's windows in the range, the primary key
-    // only this target's dimension.
     return this.all(
-      `SELECT key, SUM(count) AS count, SUM(est_count) AS est_count, SUM(bytes) AS bytes, SUM(est_bytes) AS est_bytes, SUM(errors) AS errors
-       FROM windows WHERE target = ? AND granularity = ? AND dim = ? AND +start >= ? AND +start < ?
-       GROUP BY key ORDER BY ${topOrder(q.by)} LIMIT ?`,
-      q.target, q.granularity, q.dim, q.from, q.to, q.limit,
+      `SELECT s.key, SUM(w.count) AS count, SUM(w.est_count) AS est_count, SUM(w.bytes) AS bytes, SUM(w.est_bytes) AS est_bytes, SUM(w.errors) AS errors
+       FROM series s JOIN windows w ON w.series = s.id
+       WHERE s.target = ? AND s.dim = ? AND w.granularity = ? AND w.start >= ? AND w.start < ?
+       GROUP BY s.key ORDER BY ${topOrder(q.by)} LIMIT ?`,
+      q.target, q.dim, q.granularity, q.from, q.to, q.limit,
     ).map(topRowFromDb);
   }
 
   async deleteWindowsBefore(granularity: number, before: number): Promise<number> {
-    return this.db.prepare('DELETE FROM windows WHERE granularity = ? AND start < ? AND final = 1').run(granularity, before).changes;
+    // Series by series through the primary key: no index on (granularity, start) to keep up.
+    return this.db
+      .prepare('DELETE FROM windows WHERE series IN (SELECT id FROM series) AND granularity = ? AND start < ? AND final = 1')
+      .run(granularity, before).changes;
   }
 
   async seriesCount(): Promise<number> {
-    const row = this.db.prepare('SELECT COUNT(*) AS n FROM (SELECT DISTINCT target, dim, key FROM windows)').get() as { n: number };
+    const row = this.db.prepare('SELECT COUNT(*) AS n FROM series s WHERE EXISTS (SELECT 1 FROM windows w WHERE w.series = s.id)').get() as { n: number };
     return row.n;
   }
 
@@ -232,7 +288,9 @@ export class SqliteStore implements ShadowStore {
 
   async deleteTarget(name: string): Promise<boolean> {
     return this.db.transaction(() => {
-      this.db.prepare('DELETE FROM windows WHERE target = ?').run(name);
+      this.db.prepare('DELETE FROM windows WHERE series IN (SELECT id FROM series WHERE target = ?)').run(name);
+      this.db.prepare('DELETE FROM series WHERE target = ?').run(name);
+      this.seriesIds.clear();
       for (const table of TARGET_TABLES) this.db.prepare(`DELETE FROM ${table} WHERE target = ?`).run(name);
       return this.db.prepare('DELETE FROM targets WHERE name = ?').run(name).changes > 0;
     })();

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { Window } from '../../src/store/window.js';
 import { testService } from '../helpers/service.js';
 
 let h: Awaited<ReturnType<typeof testService>>;
@@ -57,6 +58,20 @@ test('bad query parameters get a 400 naming the parameter', async () => {
   assert.deepEqual(from.json().problems, [{ path: '/querystring/from', message: 'must be ms since the epoch, an ISO-8601 date-time, now, or now-<duration>' }]);
   const tooMany = await h.service.api.inject({ method: 'GET', url: '/v1/targets/orders-db/series?from=0&step=1m' });
   assert.equal(tooMany.json().problems[0].path, '/step');
+});
+
+test('a series reaching back past the finest retention is read at the finest granularity still covering it', async () => {
+  const start = Math.floor((h.service.clock.now() - 4 * 86_400_000) / 300_000) * 300_000;
+  const row = (granularity: number) => {
+    const w = new Window(start, granularity);
+    w.addSample(start + 1000, 7);
+    return w.toRow('orders-db', 'metric', 'lag', true);
+  };
+  await h.service.store.writeWindows([row(60), row(300)]);
+  const week = (await h.service.api.inject({ method: 'GET', url: '/v1/targets/orders-db/series?dim=metric&key=lag&metric=mean&from=now-5d&step=1m' })).json();
+  assert.deepEqual([week.granularity, week.step, week.points.map((p: { t: number }) => p.t)], [300, 300_000, [start]]);
+  const day = (await h.service.api.inject({ method: 'GET', url: '/v1/targets/orders-db/series?dim=metric&key=lag&metric=mean&from=now-1d&step=1m' })).json();
+  assert.deepEqual([day.granularity, day.step], [60, 60_000]);
 });
 
 test('health, readiness, metrics and the OpenAPI document are served', async () => {

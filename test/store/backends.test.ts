@@ -86,6 +86,58 @@ function storeSuite(name: string, open: () => Promise<ShadowStore | string>, cle
       assert.deepEqual(left.map((w) => w.start), [120_000, 600_000]);
     });
 
+    test('compaction cuts one granularity across every series and leaves the others', async (t) => {
+      if (skip) return t.skip(skip);
+      const coarse = (target: string, start: number) => ({ ...row(target, start), granularity: 300 });
+      await store.writeWindows([row('e1', 60_000), row('e2', 60_000, { key: 'users' }), row('e2', 900_000), coarse('e1', 0), coarse('e2', 0)]);
+      assert.ok((await store.deleteWindowsBefore(60, 300_000)) >= 2);
+      const left = async (target: string, granularity: number, key = 'orders') =>
+        (await store.queryWindows({ target, granularity, dim: 'table', key, from: 0, to: 1e15 })).map((w) => w.start);
+      assert.deepEqual(await left('e1', 60), []);
+      assert.deepEqual(await left('e2', 60, 'users'), []);
+      assert.deepEqual(await left('e2', 60), [900_000]);
+      assert.deepEqual(await left('e1', 300), [0]);
+      assert.deepEqual(await left('e2', 300), [0]);
+    });
+
+    test('a large batch over many series is written whole; a row given twice keeps the last', async (t) => {
+      if (skip) return t.skip(skip);
+      const rows: WindowRow[] = [];
+      for (let k = 0; k < 60; k++) for (let m = 1; m <= 100; m++) rows.push(row('big', m * 60_000, { key: `t${k}`, estCount: k * 1000 + m }));
+      rows.push(row('big', 60_000, { key: 't0', estCount: -1 }));
+      const series = await store.seriesCount();
+      await store.writeWindows(rows);
+      assert.equal(await store.seriesCount(), series + 60);
+      const t7 = await store.queryWindows({ target: 'big', granularity: 60, dim: 'table', key: 't7', from: 0, to: 1e15 });
+      assert.deepEqual(t7.map((w) => w.estCount), Array.from({ length: 100 }, (_, i) => 7001 + i));
+      const [first] = await store.queryWindows({ target: 'big', granularity: 60, dim: 'table', key: 't0', from: 0, to: 120_000 });
+      assert.equal(first.estCount, -1);
+      const top = await store.topKeys({ target: 'big', granularity: 60, dim: 'table', from: 0, to: 1e15, by: 'count', limit: 2 });
+      assert.deepEqual(top.map((r) => r.key), ['t59', 't58']);
+    });
+
+    test('a refused batch writes nothing and the error names the refused value', async (t) => {
+      if (skip) return t.skip(skip);
+      // SQLite stores NaN as NULL, which the sum column refuses; PostgreSQL text cannot hold a NUL.
+      const bad = store.backend === 'sqlite' ? row('bad', 120_000, { sum: Number.NaN }) : row('bad', 120_000, { key: 'a\u0000b' });
+      await assert.rejects(store.writeWindows([row('bad', 60_000), bad]), (err: Error & { code?: string }) =>
+        err.code === 'SHADOWPLANE_ERR_STORE_REJECTED' && (store.backend === 'sqlite' ? /windows\.sum/ : /0x00/).test(err.message));
+      assert.deepEqual(await store.queryWindows({ target: 'bad', granularity: 60, dim: 'table', key: 'orders', from: 0, to: 1e15 }), []);
+      await store.writeWindows([row('bad', 60_000)]);
+      assert.equal((await store.queryWindows({ target: 'bad', granularity: 60, dim: 'table', key: 'orders', from: 0, to: 1e15 })).length, 1);
+    });
+
+    test('a deleted target takes its series along; written again, it is readable again', async (t) => {
+      if (skip) return t.skip(skip);
+      await store.writeWindows([row('again', 60_000), row('again', 60_000, { key: 'users' })]);
+      const series = await store.seriesCount();
+      await store.deleteTarget('again');
+      assert.equal(await store.seriesCount(), series - 2);
+      await store.writeWindows([row('again', 120_000)]);
+      const back = await store.queryWindows({ target: 'again', granularity: 60, dim: 'table', key: 'orders', from: 0, to: 1e15 });
+      assert.deepEqual(back.map((w) => w.start), [120_000]);
+    });
+
     test('targets persist, update and delete together with their windows', async (t) => {
       if (skip) return t.skip(skip);
       await store.putTarget(target('f'));

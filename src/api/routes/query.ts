@@ -22,7 +22,7 @@ const SeriesQuery = Type.Object(
     metric: literals(SERIES_STATS, 'The statistic: counts and volumes, `errorRate`, latency (or metric value) `mean`/`min`/`max`/`p50`..`p99`, `peakRps`, `samplingRate`, `last`.', 'estimatedCount'),
     from: Type.String({ ...Time, default: 'now-1h' }),
     to: Type.String({ ...Time, default: 'now' }),
-    step: Duration('Point spacing; it picks the granularity read (the coarsest that divides it).', '1m'),
+    step: Duration('Point spacing; it picks the granularity read (the coarsest that divides it, but none finer than the finest whose retention still covers `from`: the step then rounds up to that).', '1m'),
   },
   { additionalProperties: false },
 );
@@ -104,9 +104,12 @@ export const queryRoutes: FastifyPluginAsyncTypebox<QueryRouteDeps> = async (app
     { schema: { tags, summary: 'One series of the Shadow Store at a step.', params: NameParams, querystring: SeriesQuery } },
     async (req) => {
       const q = req.query;
-      const { from, to } = rangeOf(deps, req.params.name, q);
+      const { from, to, now } = rangeOf(deps, req.params.name, q);
       const target = req.params.name;
-      const series = await readSeries(store, granularities, { target, dim: q.dim, key: q.key, stat: q.metric, from, to, stepMs: durationMs(q.step) });
+      // Granularities whose retention no longer covers `from` would leave the range's start empty.
+      const covering = granularityCovering(deps.settings, from, now);
+      const kept = granularities.filter((g) => g >= covering);
+      const series = await readSeries(store, kept, { target, dim: q.dim, key: q.key, stat: q.metric, from, to, stepMs: durationMs(q.step) });
       return { target, dim: q.dim, key: q.key, metric: q.metric, from, to, granularity: series.granularity, step: series.stepMs, points: series.points };
     },
   );

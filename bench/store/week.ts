@@ -1,0 +1,170 @@
+/**
+ * A week of 1-minute windows in the Shadow Store, written and read through the store API (no
+ * service): N targets, each with the fleet bench's working set (1 total, 2 ops, 4 tables, 12
+ * columns, 8 users: 27 series), one final window per series and minute over `--days` days, each
+ * holding 1–6 requests with log-uniform latencies (0.25–100 ms). Rows go to writeWindows a batch of
+ * whole minutes at a time (about 20,000 rows, at least one minute), oldest first, as flushes would
+ * write them. Then, per backend:
+ *
+ * - write rate (rows/s) and bytes per stored window (SQLite: pages of the windows and series tables
+ *   and their indexes, from dbstat; PostgreSQL: pg_total_relation_size of both);
+ * - medians of 20 calls on different targets: topKeys of the column dimension over the last hour
+ *   and the last day (what `/top` runs), queryWindows of one table key over the last hour and day
+ *   (what `/series` reads);
+ * - compaction: deleteWindowsBefore for a 3-day retention of the 1-minute windows, its time and
+ *   the windows it deleted.
+ *
+ *   npm run build && node dist/bench/store/week.js [--backend both|sqlite|postgres] [--targets 10] [--days 7]
+ *
+ * PostgreSQL comes from SHADOWPLANE_PG_URL (default postgres://postgres@127.0.0.1:5432/test); each
+ * run uses a schema of its own and drops it. The SQLite file lives in a temporary directory,
+ * removed at the end.
+ */
+import Database from 'better-sqlite3';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { mulberry32 } from '../../src/core/random.js';
+import { PostgresStore } from '../../src/store/postgres.js';
+import { sketchIndex } from '../../src/store/sketch.js';
+import { SqliteStore } from '../../src/store/sqlite.js';
+import type { ShadowStore } from '../../src/store/store.js';
+import { Window, type Dimension, type WindowRow } from '../../src/store/window.js';
+import { median } from '../util.js';
+
+const { values: args } = parseArgs({
+  options: {
+    backend: { type: 'string', default: 'both' },
+    targets: { type: 'string', default: '10' },
+    days: { type: 'string', default: '7' },
+  },
+});
+const BACKENDS = args.backend === 'both' ? ['sqlite', 'postgres'] : [args.backend!];
+for (const b of BACKENDS) if (b !== 'sqlite' && b !== 'postgres') throw new Error(`--backend must be both, sqlite or postgres, not ${b}`);
+const TARGETS = Number(args.targets);
+const DAYS = Number(args.days);
+if (!(Number.isInteger(TARGETS) && TARGETS > 0)) throw new Error(`--targets must be a positive integer, not ${args.targets}`);
+if (!(DAYS > 0)) throw new Error(`--days must be positive, not ${args.days}`);
+const PG_URL = process.env.SHADOWPLANE_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+const ROWS_PER_WRITE = 20_000;
+const progress = (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
+
+const targetName = (i: number) => `week-${String(i).padStart(6, '0')}`;
+
+/** The 27 series of target `t`: its working set within a fleet of 40 tables, 23 columns and 500 users. */
+function seriesOf(t: number): [Dimension, string][] {
+  const tables = [0, 1, 2, 3].map((j) => (t + j * 10) % 40);
+  return [
+    ['total', ''],
+    ['op', 'read'],
+    ['op', 'write'],
+    ...tables.map((table): [Dimension, string] => ['table', `t${table}`]),
+    ...tables.flatMap((table) => [0, 1, 2].map((c): [Dimension, string] => ['column', `t${table}.c${(t + table + c * 7) % 23}`])),
+    ...[0, 1, 2, 3, 4, 5, 6, 7].map((u): [Dimension, string] => ['user', `user-${(t * 7 + u * 61) % 500}`]),
+  ];
+}
+
+/** The final windows of every target's series for the minutes [from, to). */
+function minutes(random: () => number, from: number, to: number): WindowRow[] {
+  const rows: WindowRow[] = [];
+  for (let start = from; start < to; start += MINUTE) {
+    for (let t = 0; t < TARGETS; t++) {
+      for (const [dim, key] of seriesOf(t)) {
+        const w = new Window(start, 60);
+        const requests = 1 + Math.floor(random() * 6);
+        for (let r = 0; r < requests; r++) {
+          const latency = Math.exp(random() * 6) / 4;
+          const [at, bytes, n, failed] = [start + Math.floor(random() * MINUTE), Math.floor(random() * 4000), Math.floor(random() * 50), random() < 0.01];
+          w.addRequest(at, latency, sketchIndex(latency), bytes, n, failed, 1, 1);
+        }
+        rows.push(w.toRow(targetName(t), dim, key, true));
+      }
+    }
+  }
+  return rows;
+}
+
+/** Median ms of 20 calls of `fn` (call i gets i). */
+async function timed(fn: (i: number) => Promise<unknown>): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    const t0 = performance.now();
+    await fn(i);
+    times.push(performance.now() - t0);
+  }
+  return median(times);
+}
+
+/** Windows stored and the bytes their tables and indexes take. */
+async function storedSize(backend: string, file: string, schema: string): Promise<{ windows: number; bytes: number }> {
+  if (backend === 'sqlite') {
+    const db = new Database(file, { readonly: true });
+    try {
+      const windows = (db.prepare('SELECT COUNT(*) AS n FROM windows').get() as { n: number }).n;
+      const bytes = (db.prepare("SELECT SUM(pgsize) AS n FROM dbstat WHERE name IN ('windows', 'series') OR name IN (SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name IN ('windows', 'series'))").get() as { n: number }).n;
+      return { windows, bytes };
+    } finally {
+      db.close();
+    }
+  }
+  const client = new pg.Client({ connectionString: PG_URL });
+  await client.connect();
+  try {
+    const { rows } = await client.query(`SELECT COUNT(*)::bigint AS n, pg_total_relation_size('"${schema}".windows') + COALESCE(pg_total_relation_size(to_regclass('"${schema}".series')), 0) AS bytes FROM "${schema}".windows`);
+    return { windows: Number(rows[0].n), bytes: Number(rows[0].bytes) };
+  } finally {
+    await client.end();
+  }
+}
+
+async function run(backend: string): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'sp-week-'));
+  const file = join(dir, 'shadowplane.db');
+  const schema = `sp_week_${process.pid}_${Date.now().toString(36)}`;
+  const store: ShadowStore = backend === 'sqlite' ? new SqliteStore(file) : new PostgresStore({ url: PG_URL, schema });
+  try {
+    await store.init();
+    const end = Math.floor(Date.now() / MINUTE) * MINUTE;
+    const start = end - DAYS * DAY;
+    const step = Math.max(1, Math.floor(ROWS_PER_WRITE / (TARGETS * 27))) * MINUTE;
+    const random = mulberry32(7);
+    let written = 0;
+    let writeMs = 0;
+    for (let from = start; from < end; from += step) {
+      const rows = minutes(random, from, Math.min(from + step, end));
+      const t0 = performance.now();
+      await store.writeWindows(rows);
+      writeMs += performance.now() - t0;
+      written += rows.length;
+      if ((from - start) % (6 * HOUR) < step) progress(`${backend}: ${new Date(from).toISOString().slice(0, 16)} ${written.toLocaleString('en-US')} windows`);
+    }
+    const size = await storedSize(backend, file, schema);
+    const target = (i: number) => targetName((i * 7919) % TARGETS);
+    const top = (range: number) => timed((i) => store.topKeys({ target: target(i), granularity: 60, dim: 'column', from: end - range, to: end, by: 'count', limit: 10 }));
+    const series = (range: number) => timed((i) => store.queryWindows({ target: target(i), granularity: 60, dim: 'table', key: seriesOf((i * 7919) % TARGETS)[3][1], from: end - range, to: end }));
+    const top1h = await top(HOUR);
+    const top1d = await top(DAY);
+    const series1h = await series(HOUR);
+    const series1d = await series(DAY);
+    const c0 = performance.now();
+    const deleted = await store.deleteWindowsBefore(60, end - 3 * DAY);
+    const compactMs = performance.now() - c0;
+    const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+    return `| ${backend} | ${fmt(TARGETS)} | ${DAYS} | ${fmt(size.windows)} | ${fmt(written / (writeMs / 1000))} | ${fmt(size.bytes / size.windows, 1)} | ${fmt(top1h, 1)} | ${fmt(top1d, 1)} | ${fmt(series1h, 1)} | ${fmt(series1d, 1)} | ${fmt(deleted)} in ${fmt(compactMs / 1000, 1)} s |`;
+  } finally {
+    if (store instanceof PostgresStore) await store.dropSchema().catch(() => undefined);
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+console.log(`load before: ${loadavg().map((l) => l.toFixed(2)).join(' ')}; ${TARGETS} targets × 27 series × ${DAYS} days of 1-minute windows`);
+console.log('| backend | targets | days | windows | rows/s written | B/window | top 1h ms | top 1d ms | series 1h ms | series 1d ms | compaction to 3 days |');
+console.log('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
+for (const backend of BACKENDS) console.log(await run(backend));
+console.log(`load after: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);

@@ -1,0 +1,87 @@
+/**
+ * Varints (LEB128, up to 2^53 by arithmetic, so whole float64s fit) and float64s in a byte buffer:
+ * the building blocks of the compact stored forms (sketches, packed window values).
+ */
+
+/** Appends varints and float64s to a growing buffer. */
+export class ByteWriter {
+  private buf = Buffer.allocUnsafe(32);
+  private length = 0;
+
+  byte(b: number): void {
+    if (this.length === this.buf.length) this.grow(1);
+    this.buf[this.length++] = b;
+  }
+
+  varint(v: number): void {
+    while (v >= 0x80) {
+      this.byte((v % 0x80) | 0x80);
+      v = Math.floor(v / 0x80);
+    }
+    this.byte(v);
+  }
+
+  f64(v: number): void {
+    if (this.length + 8 > this.buf.length) this.grow(8);
+    this.buf.writeDoubleLE(v, this.length);
+    this.length += 8;
+  }
+
+  /** Appends raw bytes. */
+  bytes(b: Uint8Array): void {
+    if (this.length + b.length > this.buf.length) this.grow(b.length);
+    this.buf.set(b, this.length);
+    this.length += b.length;
+  }
+
+  toBuffer(): Buffer {
+    return Buffer.from(this.buf.subarray(0, this.length));
+  }
+
+  private grow(need: number): void {
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.length + need));
+    this.buf.copy(next, 0, 0, this.length);
+    this.buf = next;
+  }
+}
+
+/** Reads what a ByteWriter wrote; throws RangeError past the end or on a malformed varint. */
+export class ByteReader {
+  /** The next byte to read. */
+  at: number;
+
+  constructor(private readonly view: Buffer, at = 0) {
+    this.at = at;
+  }
+
+  /** True once every byte has been read. */
+  get done(): boolean {
+    return this.at === this.view.length;
+  }
+
+  varint(): number {
+    let v = 0;
+    let scale = 1;
+    for (;;) {
+      if (this.at >= this.view.length) throw new RangeError('buffer is truncated');
+      const b = this.view[this.at++];
+      v += (b & 0x7f) * scale;
+      if (b < 0x80) return v;
+      scale *= 0x80;
+      if (scale > 2 ** 56) throw new RangeError('buffer holds a malformed varint');
+    }
+  }
+
+  f64(): number {
+    if (this.at + 8 > this.view.length) throw new RangeError('buffer is truncated');
+    this.at += 8;
+    return this.view.readDoubleLE(this.at - 8);
+  }
+
+  /** The bytes left, as a copy. */
+  rest(): Buffer {
+    const rest = Buffer.from(this.view.subarray(this.at));
+    this.at = this.view.length;
+    return rest;
+  }
+}
