@@ -10,9 +10,11 @@
  * - nothing is counted twice: the windows stored always hold exactly the events up to the mark;
  * - a replica that lost a partition (its hold expired and another took it) writes nothing more.
  *
- * A partition is flushed only once its reader has caught up with the stream as it was at the
- * take, so a window that closed while the partition was unheld is replayed into before it is cut
- * and merged into its parent.
+ * A partition's windows close on the stream's time, not the wall clock's: while its reader is
+ * behind, its engine's clock reads the time the last message applied was stored (and
+ * CLOSE_MARGIN_MS less), so a window is cut and merged into its parent only after every event
+ * accepted for it has been applied, however far behind the reader is (a takeover's replay, a
+ * burst).
  */
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../obs/log.js';
@@ -22,6 +24,13 @@ import type { PostgresStore } from '../store/postgres.js';
 import { RollupEngine, type RollupOptions } from '../store/rollup.js';
 import type { WindowRow } from '../store/window.js';
 import { rollUp, type IngestStream, type PartitionReader } from './stream.js';
+
+/**
+ * How much later than the stream's time a window closes: a request's messages may still be on
+ * their way to the stream when the window's lateness runs out (JetStream acknowledges a publish
+ * within seconds or the request fails).
+ */
+const CLOSE_MARGIN_MS = 10_000;
 
 /** What the partitions' rollups need. */
 export interface PartitionedIngestOptions {
@@ -43,8 +52,8 @@ interface Held {
   reader?: PartitionReader;
   /** The last stream sequence added to the engine. */
   applied: number;
-  /** The partition's last sequence when it was taken: flushes wait until the reader got there. */
-  readonly catchUpTo: number;
+  /** The stream's time for the engine: when the last message applied was stored, or Infinity while the reader has caught up. */
+  readonly pace: { until: number };
   flushing: Promise<void>;
   gone: boolean;
 }
@@ -120,22 +129,36 @@ export class PartitionedIngest {
     const rows = await this.o.store.loadOpenWindows();
     for (const hold of holds) {
       const k = hold.partition;
-      const engine = new RollupEngine(this.o.rollup, this.o.clock);
+      const last = await this.o.stream.lastSequence(k);
+      // With messages to replay, no window closes before the first of them is applied.
+      const pace = { until: last > hold.mark ? -Infinity : Infinity };
+      const wall = this.o.clock;
+      const clock: Clock = {
+        now: () => Math.min(wall.now(), pace.until) - CLOSE_MARGIN_MS,
+        monotonic: () => wall.monotonic(),
+        setTimer: (ms, fn, opts) => wall.setTimer(ms, fn, opts),
+      };
+      const engine = new RollupEngine(this.o.rollup, clock);
       engine.restore(rows.filter((r) => this.o.stream.partitionOf(r.target) === k));
-      const h: Held = { hold, engine, applied: hold.mark, catchUpTo: await this.o.stream.lastSequence(k), flushing: Promise.resolve(), gone: false };
+      const h: Held = { hold, engine, applied: hold.mark, pace, flushing: Promise.resolve(), gone: false };
       this.held.set(k, h);
-      h.reader = await this.o.stream.read(k, hold.mark + 1, (items, seq) => {
+      h.reader = await this.o.stream.read(k, hold.mark + 1, (items, seq, storedAt, pending) => {
         rollUp(engine, items);
         h.applied = seq;
+        pace.until = pending === 0 ? Infinity : storedAt;
+      }, (err) => {
+        // Unrenewed, the hold expires and a heartbeat takes the partition again from its mark.
+        this.o.log.error({ partition: k, err: err.message }, 'reading an ingest partition failed');
+        void this.drop(h, 'reading it failed');
       });
-      this.o.log.info({ partition: k, mark: hold.mark, token: hold.token, replay: Math.max(0, h.catchUpTo - hold.mark) }, 'took an ingest partition');
+      this.o.log.info({ partition: k, mark: hold.mark, token: hold.token, replay: Math.max(0, last - hold.mark) }, 'took an ingest partition');
     }
   }
 
   /** Writes the partition's windows and its mark in one fenced transaction. Flushes of one partition never overlap. */
   private flushOne(h: Held): Promise<void> {
     const run = h.flushing.catch(() => undefined).then(async () => {
-      if (h.gone || h.applied < h.catchUpTo) return;
+      if (h.gone) return;
       const batch = h.engine.takeFlush();
       const mark = h.applied;
       if (batch.rows.length === 0 && mark === h.hold.mark) return batch.done();

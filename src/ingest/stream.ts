@@ -108,6 +108,9 @@ export class StreamBatch implements RollupSink {
   }
 }
 
+/** What a partition's reader does with a message: its items, sequence, time stored (ms) and the partition's messages still pending after it. */
+export type ApplyMessage = (items: StreamItem[], seq: number, storedAt: number, pending: number) => void;
+
 /** A running read of one partition. */
 export interface PartitionReader {
   /** Stops delivering; resolves once no more messages will be handed over. */
@@ -175,10 +178,12 @@ export class IngestStream {
 
   /**
    * Reads partition `k` from stream sequence `from` on, in order (an ordered consumer, which
-   * JetStream recreates at the right sequence after a gap), handing each message's items and
-   * sequence to `apply`.
+   * JetStream recreates at the right sequence after a gap), handing each message's items, its
+   * sequence, when it was stored and how many messages of the partition were still pending to
+   * `apply`. If reading stops on an error (a message that is not ours, `apply` throwing), `failed`
+   * is told and nothing more is delivered.
    */
-  async read(k: number, from: number, apply: (items: StreamItem[], seq: number) => void): Promise<PartitionReader> {
+  async read(k: number, from: number, apply: ApplyMessage, failed: (err: Error) => void): Promise<PartitionReader> {
     let stopped = false;
     try {
       // One filter subject (not a list): servers before 2.10 take only that.
@@ -189,14 +194,16 @@ export class IngestStream {
       const done = (async () => {
         for await (const m of messages) {
           if (stopped) break;
-          apply(m.json<StreamItem[]>(), m.seq);
+          apply(m.json<StreamItem[]>(), m.seq, m.info.timestampNanos / 1e6, m.info.pending);
         }
-      })();
+      })().catch((err: Error) => {
+        if (!stopped) failed(err);
+      });
       return {
         stop: async () => {
           stopped = true;
           await messages.close().catch(() => undefined);
-          await done.catch(() => undefined);
+          await done;
         },
       };
     } catch (err) {

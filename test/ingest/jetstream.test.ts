@@ -18,6 +18,7 @@ import { PartitionLeases } from '../../src/store/partitions.js';
 import { PostgresStore } from '../../src/store/postgres.js';
 import { TEST_PG_URL, postgresSkipReason, uniqueSchema } from '../helpers/postgres.js';
 import { exited, startServe, type Serve } from '../helpers/serve.js';
+import { testService } from '../helpers/service.js';
 import { waitFor } from '../helpers/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sp-jetstream-'));
@@ -222,4 +223,21 @@ describe('ingest.jetstream configuration', () => {
     assert.match(problems({ store: { backend: 'postgres' }, ingest: { jetstream: { enabled: true, lease: '500ms' } } })['/ingest/jetstream/lease'], /at least 1s/);
     assert.deepEqual(problems({ store: { backend: 'postgres' }, ingest: { jetstream: { enabled: true } } }), {});
   });
+});
+
+test('a bad Idempotency-Key is refused naming the header, and nothing of the request is ingested', async () => {
+  const h = await testService({ targets: [{ name: 'orders-db', kind: 'database' }] });
+  try {
+    const res = await h.service.api.inject({
+      method: 'POST', url: '/v1/events', headers: { 'content-type': 'application/json', 'idempotency-key': 'has a space' },
+      payload: [{ target: 'orders-db', op: 'read', bytes: 1, latencyMs: 1, at: h.clock.now() }],
+    });
+    assert.equal(res.statusCode, 400);
+    const body = res.json() as { code: string; problems: { path: string; message: string }[] };
+    assert.equal(body.code, 'SHADOWPLANE_ERR_VALIDATION');
+    assert.equal(body.problems[0].path, 'headers/idempotency-key');
+    assert.equal(h.service.engine.openRows('orders-db').length, 0);
+  } finally {
+    await h.cleanup();
+  }
 });

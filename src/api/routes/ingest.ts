@@ -15,6 +15,9 @@ import { checkIdempotencyKey, type IngestStream } from '../../ingest/stream.js';
 import { ITEMS_CHECKED_ALONE } from '../app.js';
 import { problem, sendProblem } from '../problem.js';
 
+/** What the ingest routes' OpenAPI descriptions say of the ingest stream. */
+const STREAM_NOTE = 'With `ingest.jetstream` on, the answer comes once the ingest stream has acknowledged every accepted item, and an `Idempotency-Key` header (1 to 128 printable characters) makes a request sent again within two minutes, to any replica, stored once.';
+
 /** Rejections listed in one answer; the count covers all of them. */
 const MAX_LISTED_REJECTIONS = 1000;
 
@@ -85,12 +88,12 @@ export const ingestRoutes: FastifyPluginAsyncTypebox<IngestRouteDeps> = async (a
 
   app.post('/v1/events', {
     config: { ...ITEMS_CHECKED_ALONE, rawBatch: true, takenOnStandby: stream !== undefined },
-    schema: { tags: ['ingest'], summary: 'Ingest request-metadata events.', description: 'A RequestEvent, an array of them, or NDJSON with one per line. Each event is validated on its own; `rejected` lists those that were not accepted.', consumes, security, response: { 200: IngestAnswer } },
+    schema: { tags: ['ingest'], summary: 'Ingest request-metadata events.', description: 'A RequestEvent, an array of them, or NDJSON with one per line. Each event is validated on its own; `rejected` lists those that were not accepted. ' + STREAM_NOTE, consumes, security, response: { 200: IngestAnswer } },
   }, async (req, reply) => handle('event', req.body, req.headers['idempotency-key'], reply));
 
   app.post('/v1/samples', {
     config: { ...ITEMS_CHECKED_ALONE, rawBatch: true, takenOnStandby: stream !== undefined },
-    schema: { tags: ['ingest'], summary: 'Ingest resource-metric samples.', description: 'A MetricSample, an array of them, or NDJSON with one per line.', consumes, security, response: { 200: IngestAnswer } },
+    schema: { tags: ['ingest'], summary: 'Ingest resource-metric samples.', description: 'A MetricSample, an array of them, or NDJSON with one per line. ' + STREAM_NOTE, consumes, security, response: { 200: IngestAnswer } },
   }, async (req, reply) => handle('sample', req.body, req.headers['idempotency-key'], reply));
 };
 
