@@ -3,6 +3,7 @@
  * and the HTTP API, and owns their lifecycle (start, periodic flush and compaction, graceful stop
  * that flushes).
  */
+import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { realClock, type Clock } from './core/clock.js';
@@ -14,7 +15,6 @@ import { Controller } from './control/controller.js';
 import { CapacityRuns } from './control/capacity.js';
 import { DemoFeed, withDemo } from './demo/feed.js';
 import { DemoTraffic } from './demo/traffic.js';
-import { randomUUID } from 'node:crypto';
 import { Ingestor } from './ingest/ingestor.js';
 import { PartitionedIngest } from './ingest/partitioned.js';
 import { IngestStream } from './ingest/stream.js';

@@ -278,6 +278,8 @@ interface ReplicaResult {
   accepted: number;
   stored: number;
   drainMs: number;
+  /** Takes of partitions over the run (16 when each was taken once; more when holds expired and moved). */
+  takes: number;
 }
 
 /**
@@ -290,7 +292,7 @@ async function runReplicas(replicas: number, stream: boolean, targets: number): 
   const tag = `replicas-${replicas}-${stream ? 'stream' : 'direct'}-${Date.now().toString(36)}`;
   const schema = `sp_fleet_${process.pid}_${Date.now().toString(36)}`;
   const streamName = `SP_BENCH_${process.pid}_${Date.now().toString(36)}`;
-  const jetstream = stream ? `, jetstream: { enabled: true, url: ${JSON.stringify(NATS_URL)}, stream: ${streamName}, partitions: 16, lease: 3s }` : '';
+  const jetstream = stream ? `, jetstream: { enabled: true, url: ${JSON.stringify(NATS_URL)}, stream: ${streamName}, partitions: 16 }` : '';
   const serves: Serve[] = [];
   const client = new pg.Client({ connectionString: PG_URL });
   await client.connect();
@@ -333,8 +335,9 @@ ingest: { pseudonymKey: fleet-bench-pseudonym-key-0123456789abcdef${jetstream} }
       await sleep(100);
     }
     const drainMs = performance.now() - t0;
+    const takes = stream ? Number((await client.query(`SELECT SUM(token)::int AS n FROM "${schema}".ingest_partitions`)).rows[0].n) : 0;
     progress(`${tag}: ${sent.accepted} acknowledged in ${(sent.ms / 1000).toFixed(1)} s, ${stored} stored after ${(drainMs / 1000).toFixed(1)} s`);
-    return { replicas, stream, accepted: sent.accepted, eventsPerSecond: sent.accepted / (sent.ms / 1000), stored, drainMs };
+    return { replicas, stream, accepted: sent.accepted, eventsPerSecond: sent.accepted / (sent.ms / 1000), stored, drainMs, takes };
   } finally {
     for (const s of serves) s.child.kill('SIGTERM');
     await Promise.all(serves.map((s) => exited(s.child)));
@@ -353,12 +356,12 @@ const loadLine = () => loadavg().map((l) => l.toFixed(2)).join(' ');
 console.log(`load before: ${loadLine()}; ${EVENTS.toLocaleString('en-US')} events, ${BATCH}-line batches, ${IN_FLIGHT} in flight, flush every ${FLUSH_MS / 1000} s`);
 try {
   if (REPLICAS !== undefined) {
-    console.log('| replicas | ingest | targets | events/s acknowledged | acknowledged | stored | stored == acknowledged | drained s after the last ack |');
-    console.log('|--:|---|--:|--:|--:|--:|---|--:|');
+    console.log('| replicas | ingest | targets | events/s acknowledged | acknowledged | stored | stored == acknowledged | drained s after the last ack | partition takes |');
+    console.log('|--:|---|--:|--:|--:|--:|---|--:|--:|');
     for (const targets of TARGET_COUNTS) {
       for (const [replicas, stream] of [[1, false], [REPLICAS, true]] as const) {
         const r = await runReplicas(replicas, stream, targets);
-        console.log(`| ${r.replicas} | ${r.stream ? 'JetStream' : 'direct'} | ${fmt(targets)} | ${fmt(r.eventsPerSecond)} | ${fmt(r.accepted)} | ${fmt(r.stored)} | ${r.stored === r.accepted ? 'yes' : 'NO'} | ${fmt(r.drainMs / 1000, 1)} |`);
+        console.log(`| ${r.replicas} | ${r.stream ? 'JetStream' : 'direct'} | ${fmt(targets)} | ${fmt(r.eventsPerSecond)} | ${fmt(r.accepted)} | ${fmt(r.stored)} | ${r.stored === r.accepted ? 'yes' : 'NO'} | ${fmt(r.drainMs / 1000, 1)} | ${r.stream ? r.takes : '—'} |`);
       }
     }
   } else {
