@@ -15,6 +15,7 @@ import { ControlSettingsSchema } from './control/settings.js';
 import { CapacitySettingsSchema, capacityProblems } from './control/capacity.js';
 import { ResponseRulesSchema, parseResponseRules } from './control/respond.js';
 import { SeriesRulesSchema, seriesRuleProblems } from './ingest/series-rules.js';
+import { JetStreamIngestSchema } from './ingest/stream.js';
 import { AlertingConfigSchema } from './export/alertmanager.js';
 import { KedaConfigSchema } from './export/keda.js';
 import { CommandConfigSchema, ExecutorConfigSchema, ReplayConfigSchema, WebhookConfigSchema } from './exec/config.js';
@@ -114,6 +115,7 @@ export const ConfigSchema = Type.Object(
           { additionalProperties: false, default: {}, description: 'OpenTelemetry OTLP/HTTP metrics receiver (docs/integrations.md).' },
         ),
         seriesRules: SeriesRulesSchema,
+        jetstream: JetStreamIngestSchema,
       },
       { additionalProperties: false, default: {}, description: 'Ingestion of request metadata and resource metrics.' },
     ),
@@ -206,6 +208,13 @@ function crossFieldProblems(config: Config): { path: string; message: string }[]
     if (!config.store.granularities.includes(key)) problems.push({ path: `/store/retention/${key}`, message: `is not one of the granularities (${config.store.granularities.join(', ')})` });
   }
   problems.push(...seriesRuleProblems(config.ingest.seriesRules, '/ingest/seriesRules'));
+  const { jetstream } = config.ingest;
+  if (jetstream.enabled) {
+    if (config.store.backend !== 'postgres') problems.push({ path: '/ingest/jetstream/enabled', message: 'needs store.backend: postgres (the replicas share the store)' });
+    if (config.demo.enabled) problems.push({ path: '/ingest/jetstream/enabled', message: 'cannot be combined with demo.enabled (the demo feeds its target in process)' });
+    if (durationMs(jetstream.lease) < 1000) problems.push({ path: '/ingest/jetstream/lease', message: 'must be at least 1s' });
+    if (durationMs(jetstream.retention) < durationMs('1h')) problems.push({ path: '/ingest/jetstream/retention', message: 'must be at least 1h' });
+  }
   const names = new Set<string>();
   config.targets.forEach((t, i) => {
     if (names.has(t.name)) problems.push({ path: `/targets/${i}/name`, message: `"${t.name}" is declared twice` });

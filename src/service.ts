@@ -3,6 +3,7 @@
  * and the HTTP API, and owns their lifecycle (start, periodic flush and compaction, graceful stop
  * that flushes).
  */
+import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { realClock, type Clock } from './core/clock.js';
@@ -15,14 +16,17 @@ import { CapacityRuns } from './control/capacity.js';
 import { DemoFeed, withDemo } from './demo/feed.js';
 import { DemoTraffic } from './demo/traffic.js';
 import { Ingestor } from './ingest/ingestor.js';
+import { PartitionedIngest } from './ingest/partitioned.js';
+import { IngestStream } from './ingest/stream.js';
 import { Pseudonymizer, resolvePseudonymKey } from './ingest/pseudonym.js';
 import { Scraper } from './ingest/scraper.js';
 import { TokenBucket } from './ingest/ratelimit.js';
 import { logger, type Logger } from './obs/log.js';
 import { ServiceMetrics } from './obs/metrics.js';
+import { PartitionLeases } from './store/partitions.js';
 import { PostgresStore } from './store/postgres.js';
 import { writeOrQuarantine } from './store/quarantine.js';
-import { RollupEngine } from './store/rollup.js';
+import { RollupEngine, type RollupOptions } from './store/rollup.js';
 import { describeOwner, lockDataDir, thisProcess, type DataDirLock } from './store/owner.js';
 import { readSpills, removeSpill, spillRows } from './store/spill.js';
 import { SqliteStore } from './store/sqlite.js';
@@ -119,25 +123,21 @@ export class ShadowplaneService {
   standby: string | undefined;
   /** Called when a held lease is lost (the loops have stopped); `serve` exits so its supervisor restarts it as a standby. */
   onLeaseLost: ((reason: string) => void) | undefined;
+  /** The partitions of the ingest stream this replica rolls up, when `ingest.jetstream` is on (owner and standby alike). */
+  partitioned: PartitionedIngest | undefined;
 
   private constructor(
     readonly config: Config,
     options: ServiceOptions,
     private readonly dataDirLock: DataDirLock,
+    /** The ingest stream, when `ingest.jetstream` is on: every ingest path publishes to it instead of the engine. */
+    readonly ingestStream?: IngestStream,
   ) {
     this.clock = options.clock ?? realClock;
     this.log = options.log ?? logger('service');
     this.store = observeStore(options.store ?? openStore(config), this.events);
     this.granularities = config.store.granularities.map((g) => durationMs(g) / 1000);
-    this.engine = new RollupEngine(
-      {
-        granularities: this.granularities,
-        topK: config.store.topK,
-        openKeysPerDimension: config.store.openKeysPerDimension,
-        latenessSeconds: durationMs(config.store.lateness) / 1000,
-      },
-      this.clock,
-    );
+    this.engine = new RollupEngine(this.rollupOptions(), this.clock);
     this.targets = new TargetRegistry(this.store, this.clock);
     this.metrics = new ServiceMetrics({
       seriesCount: () => this.store.seriesCount(),
@@ -151,7 +151,7 @@ export class ShadowplaneService {
       unknownTargets: config.ingest.unknownTargets,
     }, this.metrics);
     this.admission = new TokenBucket(config.server.maxEventsPerSecond, this.clock);
-    this.scraper = new Scraper(this.targets, this.ingestor, this.clock, logger('scraper'));
+    this.scraper = new Scraper(this.targets, ingestStream ? this.publishingIngestor(ingestStream) : this.ingestor, this.clock, logger('scraper'));
     this.shadows = new ShadowRegistry({
       clock: this.clock, store: this.store, log: logger('shadows'), file: join(config.store.dataDir, 'shadows.json'),
       onChange: (name) => this.events.publish({ type: 'shadow', shadow: name }),
@@ -188,26 +188,67 @@ export class ShadowplaneService {
     const owner = thisProcess(clock.now());
     const lock = lockDataDir(config.store.dataDir, owner);
     let service: ShadowplaneService | undefined;
+    let stream: IngestStream | undefined;
     try {
-      service = new ShadowplaneService(config, options, lock);
+      const { jetstream } = config.ingest;
+      if (jetstream.enabled) stream = await IngestStream.open({ ...jetstream, retentionMs: durationMs(jetstream.retention) });
+      service = new ShadowplaneService(config, options, lock, stream);
       await service.store.init();
       const s = service;
+      if (stream) s.partitioned = await s.openPartitions(stream);
       s.lease = s.store.openLease?.(owner, (reason) => s.leaseLost(reason));
       if (!s.lease || (await s.lease.tryAcquire())) await s.takeStore();
       else await s.becomeStandby();
       return s;
     } catch (err) {
       await service?.store.close().catch(() => undefined);
+      await stream?.close();
       lock.release();
       throw err;
     }
+  }
+
+  /** The leases of the ingest stream's partitions in the store, and their rollups (not started). */
+  private async openPartitions(stream: IngestStream): Promise<PartitionedIngest> {
+    const { store, config } = this;
+    if (!(store instanceof PostgresStore)) {
+      throw new ShadowplaneError('SHADOWPLANE_ERR_CONFIG_INVALID', 'ingest.jetstream needs the PostgreSQL store', [{ path: '/ingest/jetstream/enabled', message: 'needs store.backend: postgres' }]);
+    }
+    const leaseMs = durationMs(config.ingest.jetstream.lease);
+    const { url, schema } = config.store.postgres;
+    const leases = new PartitionLeases({ url, schema, stream: stream.name, partitions: stream.partitions, member: randomUUID(), leaseMs });
+    await leases.init();
+    return new PartitionedIngest({
+      stream, leases, store, leaseMs, clock: this.clock, flushMs: durationMs(config.store.flushInterval), log: logger('partitions'),
+      rollup: this.rollupOptions(),
+    });
+  }
+
+  /** The rollup engines' bounds from the config (the service's engine and each ingest partition's). */
+  private rollupOptions(): RollupOptions {
+    const { store } = this.config;
+    const latenessSeconds = durationMs(store.lateness) / 1000;
+    return { granularities: this.granularities, topK: store.topK, openKeysPerDimension: store.openKeysPerDimension, latenessSeconds };
+  }
+
+  /** The ingest path for in-process callers (the scraper) when every accepted item goes through the stream; a failed publish is logged. */
+  private publishingIngestor(stream: IngestStream): Pick<Ingestor, 'ingestSamples'> {
+    return {
+      ingestSamples: (items) => {
+        const batch = stream.batch();
+        const result = this.ingestor.ingestSamples(items, batch);
+        batch.publish().catch((err: Error) => this.log.error({ samples: batch.size, err: err.message }, 'scraped samples were not published to the ingest stream'));
+        return result;
+      },
+    };
   }
 
   /** What the owner of the store does before its loops run: write spilled windows, restore open ones, load targets and loops. */
   private async takeStore(): Promise<void> {
     const { config } = this;
     await this.writeSpills();
-    this.engine.restore(await this.store.loadOpenWindows());
+    // With the ingest stream, the stored open windows belong to the partitions' engines.
+    if (!this.ingestStream) this.engine.restore(await this.store.loadOpenWindows());
     await this.targets.load(
       config.targets.map((t) => ({
         name: t.name, kind: t.kind, labels: t.labels, samplingRate: t.sampling.rate,
@@ -235,6 +276,11 @@ export class ShadowplaneService {
   async start(): Promise<string> {
     if (this.standby) this.watchLease();
     else this.startLoops();
+    if (this.partitioned) {
+      // The first heartbeat takes this replica's share at once; a failure is retried by the next.
+      await this.partitioned.balance().catch((err: Error) => this.log.error({ err: err.message }, 'ingest partitions: the first heartbeat failed'));
+      this.partitioned.start();
+    }
     await this.api.listen({ host: this.config.server.host, port: this.config.server.port });
     const address = boundUrl(this.api.server);
     await this.demoTraffic?.start(address);
@@ -414,6 +460,8 @@ export class ShadowplaneService {
     await this.capacity.stop();
     await this.controller.stop();
     await this.api.close();
+    await this.partitioned?.stop().catch((err: Error) => this.log.error({ err: err.message }, 'could not stop the ingest partitions cleanly: their next holders replay them from their marks'));
+    await this.ingestStream?.close();
     try {
       // A standby never writes; an owner flushes what is open.
       if (!this.standby) await this.flush();

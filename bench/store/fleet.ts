@@ -16,6 +16,13 @@
  *
  *   npm run build && node dist/bench/store/fleet.js [--backend both|sqlite|postgres] [--targets 2000,10000,50000] [--events 1000000] [--smoke]
  *
+ * `--replicas N` measures ingest spread across replicas instead (`ingest.jetstream`, NATS from
+ * SHADOWPLANE_NATS_URL, default nats://127.0.0.1:4222): N `serve` processes on one PostgreSQL
+ * schema, the batches sent round-robin to them (the same 4 in flight in all), beside one replica
+ * without the stream, in the same run. Reported: events/s acknowledged, and whether the windows
+ * stored count exactly the events acknowledged (after the replicas drained the stream, and how
+ * long that took after the last acknowledgement, at most 5 minutes).
+ *
  * `--smoke` is a quick check of the bench itself (300 targets, 60,000 events). `--profile` runs
  * the service under `node --cpu-prof` and prints, after each run, the functions with the most
  * self time (the figures of a profiled run are slower than an unprofiled one's). PostgreSQL comes
@@ -31,6 +38,7 @@ import pg from 'pg';
 import { exited, startServe, type Serve } from '../../test/helpers/serve.js';
 import { mulberry32 } from '../../src/core/random.js';
 import { median, topSelfTime } from '../util.js';
+import { connectJetStream } from '../../src/core/nats.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -40,8 +48,12 @@ const { values: args } = parseArgs({
     settle: { type: 'string', default: '3' },
     smoke: { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
+    replicas: { type: 'string' },
   },
 });
+const REPLICAS = args.replicas === undefined ? undefined : Number(args.replicas);
+if (REPLICAS !== undefined && !(Number.isInteger(REPLICAS) && REPLICAS >= 1 && REPLICAS <= 8)) throw new Error(`--replicas must be an integer from 1 to 8, not ${args.replicas}`);
+const NATS_URL = process.env.SHADOWPLANE_NATS_URL ?? 'nats://127.0.0.1:4222';
 const BACKENDS = args.backend === 'both' ? ['sqlite', 'postgres'] : [args.backend!];
 for (const b of BACKENDS) if (b !== 'sqlite' && b !== 'postgres') throw new Error(`--backend must be both, sqlite or postgres, not ${b}`);
 const TARGET_COUNTS = args.smoke ? [300] : args.targets!.split(',').map(Number);
@@ -49,6 +61,8 @@ const EVENTS = args.smoke ? 60_000 : Number(args.events);
 const SETTLE_FLUSHES = Number(args.settle);
 const FLUSH_MS = 5000;
 const HEALTH_LIMIT_MS = 60_000;
+/** How long the replica runs wait for the stored windows to count every acknowledged event. */
+const DRAIN_LIMIT_MS = 300_000;
 const BATCH = 5000;
 const IN_FLIGHT = 4;
 const TABLES = 40;
@@ -133,8 +147,9 @@ async function createTargets(url: string, n: number, inFlight = 8): Promise<void
   }));
 }
 
-/** Sends EVENTS events in BATCH-line bodies, IN_FLIGHT at a time; returns what was accepted and the wall time. */
-async function sendEvents(url: string, targets: number): Promise<{ accepted: number; ms: number }> {
+/** Sends EVENTS events in BATCH-line bodies, IN_FLIGHT at a time (round-robin over `urls`); returns what was accepted and the wall time. */
+async function sendEvents(urls: string | string[], targets: number): Promise<{ accepted: number; ms: number }> {
+  const to = typeof urls === 'string' ? [urls] : urls;
   const random = mulberry32(42); // every run sends the same events
   const batches = Math.ceil(EVENTS / BATCH);
   let next = 0;
@@ -142,7 +157,7 @@ async function sendEvents(url: string, targets: number): Promise<{ accepted: num
   const t0 = performance.now();
   await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
     while (next < batches) {
-      next++;
+      const url = to[next++ % to.length];
       const res = await json(`${url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: body(random, targets, Date.now()) });
       accepted += Number(res.accepted);
     }
@@ -261,19 +276,117 @@ async function run(backend: string, targets: number): Promise<Result> {
   }
 }
 
+/** Events the finest total windows of a schema count. */
+async function storedEvents(client: pg.Client, schema: string): Promise<number> {
+  const { rows } = await client.query(`SELECT COALESCE(SUM(count), 0)::float8 AS n FROM "${schema}".windows WHERE granularity = 60 AND dim = 'total'`);
+  return Number(rows[0].n);
+}
+
+interface ReplicaResult {
+  replicas: number;
+  stream: boolean;
+  eventsPerSecond: number;
+  accepted: number;
+  stored: number;
+  drainMs: number;
+  /** Takes of partitions over the run (16 when each was taken once; more when holds expired and moved). */
+  takes: number;
+}
+
+/**
+ * `replicas` serve processes on one PostgreSQL schema (with the ingest stream when `stream`):
+ * targets created on the first, the others started after (they read the targets at start), then
+ * the burst round-robin over all, then waiting until the stored windows count every acknowledged
+ * event (at most DRAIN_LIMIT_MS).
+ */
+async function runReplicas(replicas: number, stream: boolean, targets: number): Promise<ReplicaResult> {
+  const tag = `replicas-${replicas}-${stream ? 'stream' : 'direct'}-${Date.now().toString(36)}`;
+  const schema = `sp_fleet_${process.pid}_${Date.now().toString(36)}`;
+  const streamName = `SP_BENCH_${process.pid}_${Date.now().toString(36)}`;
+  const jetstream = stream ? `, jetstream: { enabled: true, url: ${JSON.stringify(NATS_URL)}, stream: ${streamName}, partitions: 16 }` : '';
+  const serves: Serve[] = [];
+  const client = new pg.Client({ connectionString: PG_URL });
+  await client.connect();
+  try {
+    for (let i = 0; i < replicas; i++) {
+      const file = join(dir, `${tag}-${i}.yaml`);
+      writeFileSync(file, `server: { port: 0, parseTimeout: 60s, requestTimeout: 120s }
+store: { backend: postgres, postgres: { url: ${JSON.stringify(PG_URL)}, schema: ${schema} }, dataDir: ${JSON.stringify(join(dir, `${tag}-${i}`))}, flushInterval: ${FLUSH_MS}ms }
+ingest: { pseudonymKey: fleet-bench-pseudonym-key-0123456789abcdef${jetstream} }
+`);
+      serves.push(await startServe(file));
+      if (i === 0) {
+        progress(`${tag}: creating ${targets} targets`);
+        await createTargets(serves[0].url, targets);
+      }
+    }
+    if (stream) {
+      progress(`${tag}: waiting for every replica to hold partitions`);
+      for (;;) {
+        const { rows } = await client.query(`SELECT COUNT(DISTINCT owner)::int AS owners, COUNT(*) FILTER (WHERE owner IS NULL)::int AS free FROM "${schema}".ingest_partitions`);
+        if (rows[0].owners === replicas && rows[0].free === 0) break;
+        await sleep(200);
+      }
+    }
+    progress(`${tag}: sending ${EVENTS} events`);
+    const sent = await sendEvents(serves.map((s) => s.url), targets);
+    const t0 = performance.now();
+    // Without the stream the owner alone writes; its stop flushes what is open.
+    if (!stream) for (const s of serves) s.child.kill('SIGTERM');
+    let stored = 0;
+    let reported = t0;
+    while (performance.now() - t0 < DRAIN_LIMIT_MS) {
+      if (!stream) await Promise.all(serves.map((s) => exited(s.child)));
+      stored = await storedEvents(client, schema);
+      if (stored >= sent.accepted) break;
+      if (performance.now() - reported > 10_000) {
+        reported = performance.now();
+        progress(`${tag}: ${stored} of ${sent.accepted} stored so far`);
+      }
+      await sleep(100);
+    }
+    const drainMs = performance.now() - t0;
+    const takes = stream ? Number((await client.query(`SELECT SUM(token)::int AS n FROM "${schema}".ingest_partitions`)).rows[0].n) : 0;
+    progress(`${tag}: ${sent.accepted} acknowledged in ${(sent.ms / 1000).toFixed(1)} s, ${stored} stored after ${(drainMs / 1000).toFixed(1)} s`);
+    return { replicas, stream, accepted: sent.accepted, eventsPerSecond: sent.accepted / (sent.ms / 1000), stored, drainMs, takes };
+  } finally {
+    for (const s of serves) s.child.kill('SIGTERM');
+    await Promise.all(serves.map((s) => exited(s.child)));
+    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => undefined);
+    await client.end();
+    if (stream) {
+      const { nc, jsm } = await connectJetStream(NATS_URL);
+      await jsm.streams.delete(streamName).catch(() => undefined);
+      await nc.close();
+    }
+  }
+}
+
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
-console.log(`load before: ${loadavg().map((l) => l.toFixed(2)).join(' ')}; ${EVENTS.toLocaleString('en-US')} events, ${BATCH}-line batches, ${IN_FLIGHT} in flight, flush every ${FLUSH_MS / 1000} s`);
-console.log('| backend | targets | create targets s | events/s | peak RSS MiB | worst /healthz ingest ms | worst /healthz flush ms | flushes | mean flush ms | open windows | stored windows | B/window | /top ms | /series ms |');
-console.log('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
+const loadLine = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+console.log(`load before: ${loadLine()}; ${EVENTS.toLocaleString('en-US')} events, ${BATCH}-line batches, ${IN_FLIGHT} in flight, flush every ${FLUSH_MS / 1000} s`);
 try {
-  for (const targets of TARGET_COUNTS) {
-    for (const backend of BACKENDS) {
-      const r = await run(backend, targets);
-      if (r.accepted !== EVENTS) console.error(`warning: ${r.accepted} of ${EVENTS} events accepted`);
-      console.log(`| ${r.backend} | ${fmt(r.targets)} | ${fmt(r.createMs / 1000, 1)} | ${fmt(r.eventsPerSecond)} | ${fmt(r.peakRssMiB)} | ${fmt(r.healthIngestMs)} | ${fmt(r.healthFlushMs)} | ${r.flushes} | ${fmt(r.flushMeanMs)} | ${fmt(r.openWindows)} | ${fmt(r.windows)} | ${fmt(r.bytesPerWindow)} | ${fmt(r.topMs, 1)} | ${fmt(r.seriesMs, 1)} |`);
+  if (REPLICAS !== undefined) {
+    console.log('| replicas | ingest | targets | events/s acknowledged | acknowledged | stored | stored == acknowledged | drained s after the last ack | partition takes |');
+    console.log('|--:|---|--:|--:|--:|--:|---|--:|--:|');
+    for (const targets of TARGET_COUNTS) {
+      for (const [replicas, stream] of [[1, false], [REPLICAS, true]] as const) {
+        const r = await runReplicas(replicas, stream, targets);
+        console.log(`| ${r.replicas} | ${r.stream ? 'JetStream' : 'direct'} | ${fmt(targets)} | ${fmt(r.eventsPerSecond)} | ${fmt(r.accepted)} | ${fmt(r.stored)} | ${r.stored === r.accepted ? 'yes' : 'NO'} | ${fmt(r.drainMs / 1000, 1)} | ${r.stream ? r.takes : '—'} |`);
+      }
+    }
+  } else {
+    console.log('| backend | targets | create targets s | events/s | peak RSS MiB | worst /healthz ingest ms | worst /healthz flush ms | flushes | mean flush ms | open windows | stored windows | B/window | /top ms | /series ms |');
+    console.log('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
+    for (const targets of TARGET_COUNTS) {
+      for (const backend of BACKENDS) {
+        const r = await run(backend, targets);
+        if (r.accepted !== EVENTS) console.error(`warning: ${r.accepted} of ${EVENTS} events accepted`);
+        console.log(`| ${r.backend} | ${fmt(r.targets)} | ${fmt(r.createMs / 1000, 1)} | ${fmt(r.eventsPerSecond)} | ${fmt(r.peakRssMiB)} | ${fmt(r.healthIngestMs)} | ${fmt(r.healthFlushMs)} | ${r.flushes} | ${fmt(r.flushMeanMs)} | ${fmt(r.openWindows)} | ${fmt(r.windows)} | ${fmt(r.bytesPerWindow)} | ${fmt(r.topMs, 1)} | ${fmt(r.seriesMs, 1)} |`);
+      }
     }
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
-  console.log(`load after: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(`load after: ${loadLine()}`);
 }

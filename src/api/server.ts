@@ -58,14 +58,17 @@ export function buildApi(service: ShadowplaneService): FastifyInstance {
     const { store, clock, controller, targets, ingestor, admission, granularities } = service;
     await scoped.register(opsRoutes, { state: service, store, registry: service.metrics.registry });
     await scoped.register(targetRoutes, { targets, scraper: service.scraper, controller, store, clock });
+    const stream = service.ingestStream;
     await scoped.register(ingestRoutes, {
-      ingestor, admission, bounds: { maxItems: server.maxItemsPerBatch, parseTimeoutMs: durationMs(server.parseTimeout) },
+      ingestor, stream, admission, bounds: { maxItems: server.maxItemsPerBatch, parseTimeoutMs: durationMs(server.parseTimeout) },
     });
-    await scoped.register(pushRoutes, { settings: service.config.ingest, bodyLimit: server.bodyLimit, ingestor, admission, log: service.log });
+    await scoped.register(pushRoutes, { settings: service.config.ingest, bodyLimit: server.bodyLimit, ingestor, stream, admission, log: service.log });
     await scoped.register(historyRoutes, {
       settings: service.config.store, granularities, clock, targets, store, controller, flush: () => service.flush(),
     });
-    await scoped.register(queryRoutes, { settings: service.config.store, granularities, clock, targets, store, engine: service.engine });
+    // With the ingest stream, a target's open windows are in its partition's engine, when held here.
+    const engine = stream ? { openRows: (target: string) => service.partitioned?.openRows(target) ?? [] } : service.engine;
+    await scoped.register(queryRoutes, { settings: service.config.store, granularities, clock, targets, store, engine });
     await scoped.register(controlRoutes, { controller, clock });
     await scoped.register(capacityRoutes, { capacity: service.capacity, controller, store });
     await scoped.register(anomalyRoutes, { controller, store });

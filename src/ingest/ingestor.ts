@@ -12,6 +12,12 @@ import type { Pseudonymizer } from './pseudonym.js';
 import { keepSample } from './sampler.js';
 import { EventSchema, SampleSchema, seriesKey, type WireEvent, type WireSample } from './schemas.js';
 
+/**
+ * Where accepted items go: the rollup engine, or a batch published to the ingest stream
+ * (stream.ts), whose replicas add them to theirs.
+ */
+export type RollupSink = Pick<RollupEngine, 'addEvent' | 'addSample'>;
+
 /** Why an item was turned away (a closed set: it labels a metric). */
 export type RejectReason = 'invalid' | 'unknown_target' | 'late' | 'future';
 
@@ -69,35 +75,36 @@ export class Ingestor {
     private readonly counters?: IngestCounters,
   ) {}
 
-  /** Ingests a batch of request events as received (unknown shape). Never throws for bad items. */
-  ingestEvents(items: readonly unknown[]): IngestResult {
-    return this.ingestBatch('event', items);
+  /** Ingests a batch of request events as received (unknown shape) into `sink` (default: the engine). Never throws for bad items. */
+  ingestEvents(items: readonly unknown[], sink: RollupSink = this.engine): IngestResult {
+    return this.ingestBatch('event', items, sink);
   }
 
-  /** Ingests a batch of metric samples as received. Never throws for bad items. */
-  ingestSamples(items: readonly unknown[]): IngestResult {
-    return this.ingestBatch('sample', items);
+  /** Ingests a batch of metric samples as received into `sink` (default: the engine). Never throws for bad items. */
+  ingestSamples(items: readonly unknown[], sink: RollupSink = this.engine): IngestResult {
+    return this.ingestBatch('sample', items, sink);
   }
 
-  private ingestBatch(kind: 'event' | 'sample', items: readonly unknown[]): IngestResult {
+  private ingestBatch(kind: 'event' | 'sample', items: readonly unknown[], sink: RollupSink): IngestResult {
     const result: IngestResult = { accepted: 0, sampledOut: 0, rejected: [] };
-    for (let i = 0; i < items.length; i++) this.ingestLine(kind, items[i], i, result);
+    for (let i = 0; i < items.length; i++) this.ingestLine(kind, items[i], i, result, sink);
     this.finish(kind, result);
     return result;
   }
 
   /**
    * Ingests one item parsed from an NDJSON line (or a JSON parse failure, given as an Error) into
-   * a running result; the HTTP NDJSON path calls this line by line without building arrays.
+   * a running result, adding it to `sink` (default: the engine); the HTTP NDJSON path calls this
+   * line by line without building arrays.
    */
-  ingestLine(kind: 'event' | 'sample', item: unknown, index: number, result: IngestResult): void {
+  ingestLine(kind: 'event' | 'sample', item: unknown, index: number, result: IngestResult, sink: RollupSink = this.engine): void {
     if (item instanceof Error) {
       this.reject(result, kind, index, 'invalid', [{ path: '/', message: `is not valid JSON: ${item.message}` }]);
     } else if (kind === 'event') {
-      if (matches(EventSchema, item)) this.ingestOne(item, index, result);
+      if (matches(EventSchema, item)) this.ingestOne(item, index, result, sink);
       else this.reject(result, kind, index, 'invalid', problemsOf(EventSchema, item));
     } else if (matches(SampleSchema, item)) {
-      this.ingestSample(item, index, result);
+      this.ingestSample(item, index, result, sink);
     } else {
       this.reject(result, kind, index, 'invalid', problemsOf(SampleSchema, item));
     }
@@ -108,7 +115,7 @@ export class Ingestor {
     this.count(kind, result);
   }
 
-  private ingestOne(event: WireEvent, index: number, result: IngestResult): void {
+  private ingestOne(event: WireEvent, index: number, result: IngestResult, sink: RollupSink): void {
     const target = this.resolveTarget(event.target, index, result, 'event');
     if (target === undefined) return;
     const at = this.checkTime(event.at, index, result, 'event');
@@ -133,15 +140,15 @@ export class Ingestor {
     e.at = at;
     // Kept by the sender at its rate and again here at the target's: with the same hash verdict
     // an event survives both exactly when it survives the lower one, which is its weight.
-    this.engine.addEvent(event.target, e, Math.min(target, event.samplingRate ?? 1));
+    sink.addEvent(event.target, e, Math.min(target, event.samplingRate ?? 1));
     result.accepted++;
   }
 
-  private ingestSample(sample: WireSample, index: number, result: IngestResult): void {
+  private ingestSample(sample: WireSample, index: number, result: IngestResult, sink: RollupSink): void {
     if (this.resolveTarget(sample.target, index, result, 'sample') === undefined) return;
     const at = this.checkTime(sample.at, index, result, 'sample');
     if (at === undefined) return;
-    this.engine.addSample(sample.target, seriesKey(sample.metric, sample.labels), at, sample.value);
+    sink.addSample(sample.target, seriesKey(sample.metric, sample.labels), at, sample.value);
     result.accepted++;
   }
 

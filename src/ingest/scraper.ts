@@ -39,7 +39,7 @@ export class Scraper {
 
   constructor(
     private readonly targets: ScrapeTargets,
-    private readonly ingestor: Ingestor,
+    private readonly ingestor: Pick<Ingestor, 'ingestSamples'>,
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly timeoutMs = 10_000,

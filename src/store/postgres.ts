@@ -9,7 +9,8 @@ import type { CapacityRun } from '../model/capacity.js';
 import type { AnomalyEvent, AnomalyRecord, TriageChange, TriageState } from '../model/detect.js';
 import type { AnomalyQuery, DecisionQuery, ShadowStore, TargetRecord, TopQuery, TopRow, WindowQuery } from './store.js';
 import { capacityRunListSql, capacityRunsSchema, capacityRunUpsertSql, TARGET_TABLES, anomalyFromDb, anomalyLastColumnSql, anomalyListSql, anomalyParams, anomalyTriageSql, anomalyUpsertSql, controlSchema, quarantineFromDb, quarantineParams, quarantineSchema, quarantineUpsertSql, TARGET_COLUMNS, packWindowValues, seriesKey, targetFromDb, targetParams, topOrder, topRowFromDb, unpackWindowValues, windowFromDb } from './sql.js';
-import { migrate, migrationsTableSql, type Migration } from './migrate.js';
+import { migrate, migrationsTableSql, type Migration, type MigrationTx } from './migrate.js';
+import { createPartitionTables } from './partitions.js';
 import { PostgresLease, type Owner } from './owner.js';
 import type { QuarantinedWindow } from './quarantine.js';
 import type { WindowRow } from './window.js';
@@ -138,11 +139,27 @@ export class PostgresStore implements ShadowStore {
    */
   async writeWindows(rows: readonly WindowRow[]): Promise<void> {
     if (rows.length === 0) return;
+    const lease = this.lease;
+    await this.writeWindowsWith(rows, async (tx) => {
+      if (lease) await this.fence(tx, lease.token);
+    });
+  }
+
+  /**
+   * Upserts `rows` as `writeWindows` does, in one transaction that runs `first` before them: a
+   * fence of the writer's own (it throws to write nothing) and what must commit with the windows,
+   * such as an ingest partition's high-water mark (src/store/partitions.ts). Runs `first` even
+   * without rows.
+   */
+  async writeWindowsWith(rows: readonly WindowRow[], first: (tx: MigrationTx) => Promise<void>): Promise<void> {
     const unique = [...new Map(rows.map((r) => [`${seriesKey(r)}\u0000${r.granularity}\u0000${r.start}`, r])).values()];
     const client = await this.connect();
     try {
       await client.query('BEGIN');
-      if (this.lease) await this.fence(client, this.lease.token);
+      await first({
+        exec: async (sql, params) => void (await client.query(sql, params)),
+        all: async (sql, params) => (await client.query(sql, params)).rows as Record<string, unknown>[],
+      });
       for (let i = 0; i < unique.length; i += ROWS_PER_STATEMENT) {
         const params = columnArrays(unique.slice(i, i + ROWS_PER_STATEMENT));
         await client.query(insertSeriesSql(this.series), params.slice(0, 3));
@@ -340,9 +357,9 @@ export class PostgresStore implements ShadowStore {
    * (FOR SHARE) until the transaction ends, so a standby taking over waits for this write to commit
    * before it reads the windows, and a write after the take-over is refused.
    */
-  private async fence(client: pg.PoolClient, token: string): Promise<void> {
-    const res = await client.query(`SELECT 1 FROM ${this.schema}.owner WHERE id = 1 AND token = $1 FOR SHARE`, [token]);
-    if (res.rowCount === 0) throw new ShadowplaneError('SHADOWPLANE_ERR_STORE_UNAVAILABLE', 'this instance no longer holds the store\'s lease: another instance owns the store');
+  private async fence(tx: MigrationTx, token: string): Promise<void> {
+    const held = await tx.all(`SELECT 1 FROM ${this.schema}.owner WHERE id = 1 AND token = $1 FOR SHARE`, [token]);
+    if (held.length === 0) throw new ShadowplaneError('SHADOWPLANE_ERR_STORE_UNAVAILABLE', 'this instance no longer holds the store\'s lease: another instance owns the store');
   }
 
   async putCapacityRun(r: CapacityRun): Promise<void> {
@@ -461,6 +478,11 @@ export function postgresMigrations(schema: string): Migration[] {
         await tx.exec(`ALTER TABLE ${schema}.windows_v3 RENAME TO windows`);
         await tx.exec(`CREATE INDEX windows_open ON ${schema}.windows (final) WHERE NOT final`);
       },
+    },
+    {
+      version: 4,
+      name: 'ingest partition leases',
+      up: (tx) => createPartitionTables(tx, schema),
     },
   ];
 }

@@ -29,11 +29,12 @@ export interface OpsDeps {
 /**
  * The standby rule, as an onRequest hook for every route of the API: a standby (another instance
  * holds the store's lease) answers reads and refuses every request that would write, with
- * SHADOWPLANE_ERR_STANDBY naming the holder.
+ * SHADOWPLANE_ERR_STANDBY naming the holder; only ingest routes publishing to the ingest stream
+ * (`takenOnStandby`) are served.
  */
 export function refuseWritesOnStandby(state: Pick<ServiceState, 'standby'>): onRequestAsyncHookHandler {
   return async (req, reply) => {
-    if (state.standby && MUTATING.has(req.method)) {
+    if (state.standby && MUTATING.has(req.method) && !req.routeOptions.config.takenOnStandby) {
       return sendProblem(reply.header('retry-after', '1'), problem('SHADOWPLANE_ERR_STANDBY', `${state.standby}; send writes to the holder (this instance takes over when its lease lapses)`));
     }
   };

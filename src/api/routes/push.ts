@@ -11,6 +11,7 @@ import { createGunzip } from 'node:zlib';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { IngestResult, Ingestor } from '../../ingest/ingestor.js';
+import type { IngestStream } from '../../ingest/stream.js';
 import { decodeWriteRequest } from '../../ingest/remote-write.js';
 import { decodeOtlpMetrics, otlpResponse } from '../../ingest/otlp.js';
 import { SeriesMapper, type PushedPoints, type PushedSeries, type SeriesRule } from '../../ingest/series-rules.js';
@@ -42,6 +43,8 @@ export interface PushRouteDeps {
   /** server.bodyLimit: also the most a remote-write body may decompress to. */
   readonly bodyLimit: number;
   readonly ingestor: Pick<Ingestor, 'ingestSamples'>;
+  /** The ingest stream when `ingest.jetstream` is on: samples are answered once it acknowledged them. */
+  readonly stream?: Pick<IngestStream, 'batch'>;
   readonly admission: IngestBudget;
   readonly log: Logger;
 }
@@ -51,9 +54,9 @@ export interface PushRouteDeps {
  * budget refused them (the 429 is sent already); else what became of them, and whether every
  * mapped sample was rejected.
  */
-function ingestPushed(
+async function ingestPushed(
   deps: PushRouteDeps, mapper: SeriesMapper, series: readonly PushedPoints[], reply: FastifyReply,
-): { answer: PushAnswer; allRejected: boolean } | undefined {
+): Promise<{ answer: PushAnswer; allRejected: boolean } | undefined> {
   const samples: WireSample[] = [];
   const from: PushedSeries[] = [];
   let unmatched = 0;
@@ -74,7 +77,9 @@ function ingestPushed(
     }
   }
   if (!admit(deps.admission, samples.length, reply)) return undefined;
-  const result: IngestResult = deps.ingestor.ingestSamples(samples);
+  const batch = deps.stream?.batch();
+  const result: IngestResult = deps.ingestor.ingestSamples(samples, batch);
+  await batch?.publish();
   const answer: PushAnswer = {
     accepted: result.accepted,
     unmatched,
@@ -106,6 +111,7 @@ export const pushRoutes: FastifyPluginAsyncTypebox<PushRouteDeps> = async (app, 
 
   if (ingest.otlp.enabled) {
     app.post('/v1/metrics', {
+      config: { takenOnStandby: deps.stream !== undefined },
       // OTLP clients may gzip the body (the Collector does by default); the body limit then
       // applies to what it inflates to, as fastify counts the bytes of the stream returned here.
       preParsing: async (req: FastifyRequest, _reply: FastifyReply, payload: Readable) => {
@@ -121,7 +127,7 @@ export const pushRoutes: FastifyPluginAsyncTypebox<PushRouteDeps> = async (app, 
       },
     }, async (req, reply) => {
       const json = !Buffer.isBuffer(req.body);
-      const done = ingestPushed(deps, mapper, decodeOtlpMetrics(req.body), reply);
+      const done = await ingestPushed(deps, mapper, decodeOtlpMetrics(req.body), reply);
       if (!done) return reply;
       if (done.allRejected) return allRejected(reply, done.answer);
       const first = done.answer.rejected[0];
@@ -132,13 +138,14 @@ export const pushRoutes: FastifyPluginAsyncTypebox<PushRouteDeps> = async (app, 
 
   if (!ingest.remoteWrite.enabled) return;
   app.post('/api/v1/write', {
+    config: { takenOnStandby: deps.stream !== undefined },
     schema: {
       tags: ['ingest'], summary: 'Prometheus remote-write 1.0 receiver.', consumes: ['application/x-protobuf'], security,
       description: 'A snappy-compressed protobuf WriteRequest, as Prometheus sends it. Series map onto targets and metrics by `ingest.seriesRules`; the answer counts accepted, unmatched (no rule), stale (NaN) and rejected samples.',
     },
   }, async (req, reply) => {
     if (!Buffer.isBuffer(req.body)) return sendProblem(reply, problem('SHADOWPLANE_ERR_VALIDATION', 'the body must be a snappy-compressed protobuf WriteRequest', [{ path: '/headers/content-type', message: 'must be application/x-protobuf' }]));
-    const done = ingestPushed(deps, mapper, decodeWriteRequest(req.body, deps.bodyLimit), reply);
+    const done = await ingestPushed(deps, mapper, decodeWriteRequest(req.body, deps.bodyLimit), reply);
     if (!done) return reply;
     return done.allRejected ? allRejected(reply, done.answer) : done.answer;
   });

@@ -9,9 +9,10 @@
  * from 2.10); a single server survives a process crash but may lose that window on power loss.
  * Run a JetStream cluster with replicas for more.
  */
-import { jetstream, jetstreamManager, JetStreamApiError, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { connect, headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
+import { StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
 import { ShadowplaneError } from '../../core/errors.js';
+import { connectJetStream, isJetStreamNotFound as isNotFound, streamBackendError as backendError } from '../../core/nats.js';
 import { REPLICA_NAME, type ReplicaLog, type StoredRecord } from './log.js';
 
 /** Options of a JetStreamLog. */
@@ -24,16 +25,7 @@ export interface JetStreamLogOptions {
   readonly timeoutMs?: number;
 }
 
-/** JetStream's codes for a stream (10059) or message (10037) that does not exist. */
-function isNotFound(err: unknown): boolean {
-  return err instanceof JetStreamApiError && (err.code === 10059 || err.code === 10037 || err.status === 404);
-}
-
 const decode = (data: Uint8Array): unknown => JSON.parse(new TextDecoder().decode(data));
-
-function backendError(what: string, err: unknown): ShadowplaneError {
-  return new ShadowplaneError('SHADOWPLANE_ERR_STREAM_BACKEND', `jetstream: ${what}: ${err instanceof Error ? err.message : String(err)}`);
-}
 
 /** JetStream-backed replicas. `open()` fails with SHADOWPLANE_ERR_STREAM_BACKEND when NATS is unreachable. */
 export class JetStreamLog implements ReplicaLog {
@@ -51,15 +43,9 @@ export class JetStreamLog implements ReplicaLog {
   /** Connects and ensures the metadata stream exists. */
   static async open(options: JetStreamLogOptions): Promise<JetStreamLog> {
     if (!/^[A-Za-z0-9_]{1,32}$/.test(options.prefix)) throw new ShadowplaneError('SHADOWPLANE_ERR_VALIDATION', 'bad JetStream prefix', [{ path: 'prefix', message: 'must be 1-32 letters, digits or _' }]);
-    let nc: NatsConnection;
+    const { nc, jsm, js } = await connectJetStream(options.url, options.timeoutMs);
     try {
-      nc = await connect({ servers: options.url ?? 'nats://127.0.0.1:4222', timeout: options.timeoutMs ?? 2000, maxReconnectAttempts: 5 });
-    } catch (err) {
-      throw backendError(`cannot connect to ${options.url ?? 'nats://127.0.0.1:4222'}`, err);
-    }
-    try {
-      const jsm = await jetstreamManager(nc);
-      const log = new JetStreamLog(nc, jsm, jetstream(nc), options.prefix);
+      const log = new JetStreamLog(nc, jsm, js, options.prefix);
       await log.ensureStream(`${options.prefix}_META`, `${options.prefix}.m.>`, 1);
       return log;
     } catch (err) {
