@@ -278,7 +278,7 @@ async function run(backend: string, targets: number): Promise<Result> {
 
 /** Events the finest total windows of a schema count. */
 async function storedEvents(client: pg.Client, schema: string): Promise<number> {
-  const { rows } = await client.query(`SELECT COALESCE(SUM(count), 0)::float8 AS n FROM "${schema}".windows WHERE granularity = 60 AND dim = 'total'`);
+  const { rows } = await client.query(`SELECT COALESCE(SUM(w.count), 0)::float8 AS n FROM "${schema}".windows w JOIN "${schema}".series s ON s.id = w.series WHERE w.granularity = 60 AND s.dim = 'total'`);
   return Number(rows[0].n);
 }
 

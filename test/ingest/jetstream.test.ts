@@ -95,7 +95,8 @@ async function send(url: string, body: string, key: string): Promise<boolean> {
 
 /** Events stored per target: the sum of the finest total windows. */
 async function storedCounts(client: pg.Client, schema: string): Promise<Map<string, number>> {
-  const { rows } = await client.query<{ target: string; n: number }>(`SELECT target, SUM(count)::float8 AS n FROM "${schema}".windows WHERE granularity = 60 AND dim = 'total' GROUP BY target`);
+  const { rows } = await client.query<{ target: string; n: number }>(`SELECT s.target, SUM(w.count)::float8 AS n FROM "${schema}".windows w JOIN "${schema}".series s ON s.id = w.series
+     WHERE w.granularity = 60 AND s.dim = 'total' GROUP BY s.target`);
   return new Map(rows.map((r) => [r.target, r.n]));
 }
 
