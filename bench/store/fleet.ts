@@ -29,7 +29,6 @@
  * from SHADOWPLANE_PG_URL (default postgres://postgres@127.0.0.1:5432/test); each run uses a schema
  * of its own and drops it.
  */
-import Database from 'better-sqlite3';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -39,6 +38,7 @@ import { exited, startServe, type Serve } from '../../test/helpers/serve.js';
 import { mulberry32 } from '../../src/core/random.js';
 import { median, topSelfTime } from '../util.js';
 import { connectJetStream } from '../../src/core/nats.js';
+import { dropSchema, storedSize } from './stored.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -187,29 +187,6 @@ async function timeQuery(url: string, path: (i: number) => string, n = 20): Prom
   return median(times);
 }
 
-/** Windows stored and the bytes their table and indexes take. */
-async function storedSize(backend: string, dataDir: string, schema: string): Promise<{ windows: number; bytes: number }> {
-  if (backend === 'sqlite') {
-    const db = new Database(join(dataDir, 'shadowplane.db'), { readonly: true });
-    try {
-      const windows = (db.prepare('SELECT COUNT(*) AS n FROM windows').get() as { n: number }).n;
-      const bytes = (db.prepare("SELECT SUM(pgsize) AS n FROM dbstat WHERE name IN ('windows', 'series') OR name IN (SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name IN ('windows', 'series'))").get() as { n: number }).n;
-      return { windows, bytes };
-    } finally {
-      db.close();
-    }
-  }
-  const client = new pg.Client({ connectionString: PG_URL });
-  await client.connect();
-  try {
-    const { rows } = await client.query(`SELECT COUNT(*)::bigint AS n, pg_total_relation_size('"${schema}".windows') + COALESCE(pg_total_relation_size(to_regclass('"${schema}".series')), 0) AS bytes FROM "${schema}".windows`);
-    return { windows: Number(rows[0].n), bytes: Number(rows[0].bytes) };
-  } finally {
-    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => undefined);
-    await client.end();
-  }
-}
-
 interface Result {
   backend: string;
   targets: number;
@@ -263,7 +240,8 @@ async function run(backend: string, targets: number): Promise<Result> {
         console.error(`${tag}: top self time (${name}):\n${topSelfTime(join(profileDir, name)).join('\n')}`);
       }
     }
-    const size = await storedSize(backend, dataDir, schema);
+    const size = await storedSize(backend, join(dataDir, 'shadowplane.db'), PG_URL, schema);
+    if (backend === 'postgres') await dropSchema(PG_URL, schema);
     return {
       backend, targets, createMs, accepted: sent.accepted, eventsPerSecond: sent.accepted / (sent.ms / 1000), peakRssMiB,
       healthIngestMs: Math.max(...(phases.get('ingest') ?? [Number.NaN])), healthFlushMs: Math.max(...(phases.get('flush') ?? [Number.NaN])),

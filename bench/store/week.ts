@@ -20,12 +20,10 @@
  * run uses a schema of its own and drops it. The SQLite file lives in a temporary directory,
  * removed at the end.
  */
-import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
 import { mulberry32 } from '../../src/core/random.js';
 import { PostgresStore } from '../../src/store/postgres.js';
 import { sketchIndex } from '../../src/store/sketch.js';
@@ -33,6 +31,7 @@ import { SqliteStore } from '../../src/store/sqlite.js';
 import type { ShadowStore } from '../../src/store/store.js';
 import { Window, type Dimension, type WindowRow } from '../../src/store/window.js';
 import { median } from '../util.js';
+import { storedSize } from './stored.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -100,28 +99,6 @@ async function timed(fn: (i: number) => Promise<unknown>): Promise<number> {
   return median(times);
 }
 
-/** Windows stored and the bytes their tables and indexes take. */
-async function storedSize(backend: string, file: string, schema: string): Promise<{ windows: number; bytes: number }> {
-  if (backend === 'sqlite') {
-    const db = new Database(file, { readonly: true });
-    try {
-      const windows = (db.prepare('SELECT COUNT(*) AS n FROM windows').get() as { n: number }).n;
-      const bytes = (db.prepare("SELECT SUM(pgsize) AS n FROM dbstat WHERE name IN ('windows', 'series') OR name IN (SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name IN ('windows', 'series'))").get() as { n: number }).n;
-      return { windows, bytes };
-    } finally {
-      db.close();
-    }
-  }
-  const client = new pg.Client({ connectionString: PG_URL });
-  await client.connect();
-  try {
-    const { rows } = await client.query(`SELECT COUNT(*)::bigint AS n, pg_total_relation_size('"${schema}".windows') + COALESCE(pg_total_relation_size(to_regclass('"${schema}".series')), 0) AS bytes FROM "${schema}".windows`);
-    return { windows: Number(rows[0].n), bytes: Number(rows[0].bytes) };
-  } finally {
-    await client.end();
-  }
-}
-
 async function run(backend: string): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'sp-week-'));
   const file = join(dir, 'shadowplane.db');
@@ -143,7 +120,7 @@ async function run(backend: string): Promise<string> {
       written += rows.length;
       if ((from - start) % (6 * HOUR) < step) progress(`${backend}: ${new Date(from).toISOString().slice(0, 16)} ${written.toLocaleString('en-US')} windows`);
     }
-    const size = await storedSize(backend, file, schema);
+    const size = await storedSize(backend, file, PG_URL, schema);
     const target = (i: number) => targetName((i * 7919) % TARGETS);
     const top = (range: number) => timed((i) => store.topKeys({ target: target(i), granularity: 60, dim: 'column', from: end - range, to: end, by: 'count', limit: 10 }));
     const series = (range: number) => timed((i) => store.queryWindows({ target: target(i), granularity: 60, dim: 'table', key: seriesOf((i * 7919) % TARGETS)[3][1], from: end - range, to: end }));

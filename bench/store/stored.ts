@@ -1,0 +1,42 @@
+/**
+ * Windows stored by a Shadow Store and the bytes they take, shared by the store benches: SQLite
+ * counts the pages of the windows and series tables and their indexes (dbstat), PostgreSQL
+ * `pg_total_relation_size` of both (dead tuples included).
+ */
+import Database from 'better-sqlite3';
+import pg from 'pg';
+
+/** Windows stored and the bytes their tables and indexes take (`file`: the SQLite database; `schema`: PostgreSQL's). */
+export async function storedSize(backend: string, file: string, pgUrl: string, schema: string): Promise<{ windows: number; bytes: number }> {
+  if (backend === 'sqlite') {
+    const db = new Database(file, { readonly: true });
+    try {
+      const windows = (db.prepare('SELECT COUNT(*) AS n FROM windows').get() as { n: number }).n;
+      const bytes = (db.prepare("SELECT SUM(pgsize) AS n FROM dbstat WHERE name IN ('windows', 'series') OR name IN (SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name IN ('windows', 'series'))").get() as { n: number }).n;
+      return { windows, bytes };
+    } finally {
+      db.close();
+    }
+  }
+  const client = new pg.Client({ connectionString: pgUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query(`SELECT COUNT(*)::bigint AS n, pg_total_relation_size('"${schema}".windows') + COALESCE(pg_total_relation_size(to_regclass('"${schema}".series')), 0) AS bytes FROM "${schema}".windows`);
+    return { windows: Number(rows[0].n), bytes: Number(rows[0].bytes) };
+  } finally {
+    await client.end();
+  }
+}
+
+/** Drops a bench run's PostgreSQL schema (never throws: a failed drop leaves a schema to clean by hand). */
+export async function dropSchema(pgUrl: string, schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: pgUrl });
+  try {
+    await client.connect();
+    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  } catch {
+    // best effort
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
