@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { realClock, type Clock } from './core/clock.js';
+import { realClock, repeat, type Clock } from './core/clock.js';
 import { ShadowplaneError } from './core/errors.js';
 import { DEFAULT_SCRAPE_INTERVAL, durationMs } from './core/schema.js';
 import type { Config } from './config.js';
@@ -481,13 +481,7 @@ export class ShadowplaneService {
   }
 
   private every(name: string, ms: number, job: () => Promise<unknown>): void {
-    const tick = () => {
-      job()
-        .catch((err: unknown) => this.log.error({ job: name, err: (err as Error).message }, 'background job failed'))
-        .finally(() => {
-          if (!this.stopped && !this.standby) this.timers.set(name, this.clock.setTimer(ms, tick));
-        });
-    };
-    this.timers.set(name, this.clock.setTimer(ms, tick));
+    const failed = (err: Error) => this.log.error({ job: name, err: err.message }, 'background job failed');
+    this.timers.set(name, repeat(this.clock, ms, job, failed, () => !this.stopped && !this.standby));
   }
 }

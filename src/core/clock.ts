@@ -22,6 +22,28 @@ export interface TimerOptions {
   readonly background?: boolean;
 }
 
+/**
+ * Runs `job` every `ms` of `clock`'s time, each run `ms` after the previous one settled (runs never
+ * overlap). A run that rejects is handed to `failed`; no run follows once `goOn()` says no after
+ * one. Returns a function that cancels every later run.
+ */
+export function repeat(clock: Clock, ms: number, job: () => Promise<unknown>, failed: (err: Error) => void, goOn: () => boolean = () => true): () => void {
+  let cancelled = false;
+  let cancelNext: () => void;
+  const tick = (): void => {
+    job()
+      .catch((err: unknown) => failed(err as Error))
+      .finally(() => {
+        if (!cancelled && goOn()) cancelNext = clock.setTimer(ms, tick);
+      });
+  };
+  cancelNext = clock.setTimer(ms, tick);
+  return () => {
+    cancelled = true;
+    cancelNext();
+  };
+}
+
 /** The wall clock. */
 export const realClock: Clock = {
   now: () => Date.now(),

@@ -16,7 +16,7 @@
  * accepted for it has been applied, however far behind the reader is (a takeover's replay, a
  * burst).
  */
-import type { Clock } from '../core/clock.js';
+import { repeat, type Clock } from '../core/clock.js';
 import type { Logger } from '../obs/log.js';
 import type { PartitionHold, PartitionLeases } from '../store/partitions.js';
 import { PartitionLostError } from '../store/partitions.js';
@@ -195,13 +195,8 @@ export class PartitionedIngest {
   }
 
   private every(name: string, ms: number, job: () => Promise<unknown>): void {
-    const tick = () => {
-      job()
-        .catch((err: unknown) => this.o.log.error({ err: (err as Error).message }, 'ingest partitions: background job failed'))
-        .finally(() => {
-          if (!this.stopped) this.timers.set(name, this.o.clock.setTimer(ms, tick));
-        });
-    };
-    this.timers.set(name, this.o.clock.setTimer(ms, tick));
+    const failed = (err: Error) => this.o.log.error({ job: name, err: err.message }, 'ingest partitions: background job failed');
+    this.timers.set(name, repeat(this.o.clock, ms, job, failed, () => !this.stopped));
   }
+
 }
