@@ -16,7 +16,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { ShadowplaneError } from '../core/errors.js';
 import { connectJetStream, DEFAULT_NATS_URL, isJetStreamNotFound, streamBackendError } from '../core/nats.js';
 import { Duration } from '../core/schema.js';
-import type { RollupEngine, RollupEvent } from '../store/rollup.js';
+import type { RollupEvent } from '../store/rollup.js';
 import type { RollupSink } from './ingestor.js';
 import { sampleUnit } from './sampler.js';
 
@@ -51,7 +51,7 @@ export function partitionOf(target: string, partitions: number): number {
 export type StreamItem = { t: string; r: number; e: RollupEvent } | { t: string; s: string; at: number; v: number };
 
 /** Adds the items of one message to `engine`. */
-export function rollUp(engine: Pick<RollupEngine, 'addEvent' | 'addSample'>, items: readonly StreamItem[]): void {
+export function rollUp(engine: RollupSink, items: readonly StreamItem[]): void {
   for (const item of items) {
     if ('e' in item) engine.addEvent(item.t, item.e, item.r);
     else engine.addSample(item.t, item.s, item.at, item.v);

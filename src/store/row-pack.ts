@@ -103,31 +103,17 @@ export function unpackRows(packed: PackedRows): WindowRow[] {
   const ints = new Uint32Array(buffer, intsAt, n * INTS);
   const rows = new Array<WindowRow>(n);
   for (let r = 0; r < n; r++) {
-    const nb = r * NUMBERS;
     const ib = r * INTS;
-    rows[r] = {
+    const row = {
       target: strings[ints[ib]],
-      granularity: numbers[nb],
       dim: strings[ints[ib + 1]] as Dimension,
       key: strings[ints[ib + 2]],
-      start: numbers[nb + 1],
       final: ints[ib + 3] === 1,
-      count: numbers[nb + 2],
-      estCount: numbers[nb + 3],
-      bytes: numbers[nb + 4],
-      estBytes: numbers[nb + 5],
-      rows: numbers[nb + 6],
-      errors: numbers[nb + 7],
-      estErrors: numbers[nb + 8],
-      sum: numbers[nb + 9],
-      min: numbers[nb + 10],
-      max: numbers[nb + 11],
-      peak: numbers[nb + 12],
-      rate: numbers[nb + 13],
-      last: numbers[nb + 14],
-      lastAt: numbers[nb + 15],
       sketch: Buffer.from(buffer, bytesAt + ints[ib + 4], ints[ib + 5]),
-    };
+    } as WindowRow;
+    const nb = r * NUMBERS;
+    for (let f = 0; f < NUMBERS; f++) row[NUMBER_FIELDS[f]] = numbers[nb + f];
+    rows[r] = row;
   }
   return rows;
 }
