@@ -10,20 +10,9 @@ import { componentFlags } from '../../src/cli/config.js';
 import { buildProgram } from '../../src/cli/program.js';
 import { ConfigSchema, validateConfig } from '../../src/config.js';
 import { durationMs } from '../../src/core/schema.js';
-import { ShadowplaneError } from '../../src/core/errors.js';
+import { configProblems } from '../helpers/config.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/dist\/$/, '/');
-
-function problems(raw: unknown): Record<string, string> {
-  try {
-    validateConfig(raw);
-  } catch (err) {
-    assert.ok(err instanceof ShadowplaneError);
-    assert.equal(err.code, 'SHADOWPLANE_ERR_CONFIG_INVALID');
-    return Object.fromEntries(err.problems.map((p) => [p.path, p.message]));
-  }
-  return {};
-}
 
 test('embedded defaults are complete and valid', () => {
   const config = validateConfig({});
@@ -36,7 +25,7 @@ test('embedded defaults are complete and valid', () => {
 });
 
 test('unknown keys and bad values are rejected by key path and rule', () => {
-  const got = problems({ server: { port: 'x', colour: 'red' }, store: { backend: 'mysql', topK: 0, flushInterval: 'soon' }, targets: [{ name: 'a', kind: 'database', sampling: { rate: 1.5 } }] });
+  const got = configProblems({ server: { port: 'x', colour: 'red' }, store: { backend: 'mysql', topK: 0, flushInterval: 'soon' }, targets: [{ name: 'a', kind: 'database', sampling: { rate: 1.5 } }] });
   assert.deepEqual(got, {
     '/server/port': 'must be an integer',
     '/server/colour': 'is not a known key',
@@ -48,11 +37,11 @@ test('unknown keys and bad values are rejected by key path and rule', () => {
 });
 
 test('rules across fields: granularities divide each other, retention keys exist, names are unique', () => {
-  assert.deepEqual(problems({ store: { granularities: ['1m', '90s'], retention: { '2m': '1d' } } }), {
+  assert.deepEqual(configProblems({ store: { granularities: ['1m', '90s'], retention: { '2m': '1d' } } }), {
     '/store/granularities/1': 'must be a multiple of, and longer than, 1m',
     '/store/retention/2m': 'is not one of the granularities (1m, 90s)',
   });
-  assert.deepEqual(problems({ targets: [{ name: 'a', kind: 'service' }, { name: 'a', kind: 'service' }] }), { '/targets/1/name': '"a" is declared twice' });
+  assert.deepEqual(configProblems({ targets: [{ name: 'a', kind: 'service' }, { name: 'a', kind: 'service' }] }), { '/targets/1/name': '"a" is declared twice' });
 });
 
 test('durations', () => {

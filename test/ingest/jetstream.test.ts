@@ -12,13 +12,14 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import pg from 'pg';
 import { validateConfig } from '../../src/config.js';
-import { ShadowplaneError } from '../../src/core/errors.js';
+import type { ShadowplaneError } from '../../src/core/errors.js';
 import { connectJetStream } from '../../src/core/nats.js';
 import { PartitionLeases } from '../../src/store/partitions.js';
 import { PostgresStore } from '../../src/store/postgres.js';
 import { TEST_PG_URL, postgresSkipReason, uniqueSchema } from '../helpers/postgres.js';
 import { exited, startServe, type Serve } from '../helpers/serve.js';
 import { testService } from '../helpers/service.js';
+import { configProblems } from '../helpers/config.js';
 import { waitFor } from '../helpers/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sp-jetstream-'));
@@ -192,18 +193,6 @@ describe('ingest through JetStream across replicas', () => {
 });
 
 describe('ingest.jetstream configuration', () => {
-  /** The problems of a config, by path. */
-  function problems(raw: unknown): Record<string, string> {
-    try {
-      validateConfig(raw);
-    } catch (err) {
-      assert.ok(err instanceof ShadowplaneError);
-      assert.equal(err.code, 'SHADOWPLANE_ERR_CONFIG_INVALID');
-      return Object.fromEntries(err.problems.map((p) => [p.path, p.message]));
-    }
-    return {};
-  }
-
   test('off by default, with 16 partitions', () => {
     const config = validateConfig({});
     assert.equal(config.ingest.jetstream.enabled, false);
@@ -211,7 +200,7 @@ describe('ingest.jetstream configuration', () => {
   });
 
   test('bad values are refused naming the field and the rule', () => {
-    const p = problems({ ingest: { jetstream: { enabled: true, url: 'http://x', stream: 'a.b', partitions: 0, lease: 'soon' } } });
+    const p = configProblems({ ingest: { jetstream: { enabled: true, url: 'http://x', stream: 'a.b', partitions: 0, lease: 'soon' } } });
     assert.match(p['/ingest/jetstream/url'], /nats:\/\/ URL/);
     assert.match(p['/ingest/jetstream/stream'], /letters, digits/);
     assert.match(p['/ingest/jetstream/partitions'], />= 1/);
@@ -219,10 +208,10 @@ describe('ingest.jetstream configuration', () => {
   });
 
   test('it needs the PostgreSQL store, no demo and a lease of at least 1s', () => {
-    assert.match(problems({ ingest: { jetstream: { enabled: true } } })['/ingest/jetstream/enabled'], /store\.backend: postgres/);
-    assert.match(problems({ store: { backend: 'postgres' }, demo: { enabled: true }, ingest: { jetstream: { enabled: true } } })['/ingest/jetstream/enabled'], /demo\.enabled/);
-    assert.match(problems({ store: { backend: 'postgres' }, ingest: { jetstream: { enabled: true, lease: '500ms' } } })['/ingest/jetstream/lease'], /at least 1s/);
-    assert.deepEqual(problems({ store: { backend: 'postgres' }, ingest: { jetstream: { enabled: true } } }), {});
+    assert.match(configProblems({ ingest: { jetstream: { enabled: true } } })['/ingest/jetstream/enabled'], /store\.backend: postgres/);
+    assert.match(configProblems({ store: { backend: 'postgres' }, demo: { enabled: true }, ingest: { jetstream: { enabled: true } } })['/ingest/jetstream/enabled'], /demo\.enabled/);
+    assert.match(configProblems({ store: { backend: 'postgres' }, ingest: { jetstream: { enabled: true, lease: '500ms' } } })['/ingest/jetstream/lease'], /at least 1s/);
+    assert.deepEqual(configProblems({ store: { backend: 'postgres' }, ingest: { jetstream: { enabled: true } } }), {});
   });
 });
 
