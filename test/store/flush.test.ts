@@ -11,16 +11,22 @@ import { SqliteStore } from '../../src/store/sqlite.js';
 import type { ShadowStore } from '../../src/store/store.js';
 import type { WindowRow } from '../../src/store/window.js';
 import { T0, testService } from '../helpers/service.js';
+import { until } from '../helpers/wait.js';
 
-/** A real SQLite store that records each writeWindows batch. */
-function recording(path: string): { store: ShadowStore; batches: WindowRow[][] } {
+/**
+ * A real SQLite store that records each writeWindows batch; while `held` is set, a write waits for
+ * it before it reaches the store (so a test can look at a flush in the middle of its write).
+ */
+function recording(path: string): { store: ShadowStore; batches: WindowRow[][]; hold: { held?: Promise<void> } } {
   const batches: WindowRow[][] = [];
+  const hold: { held?: Promise<void> } = {};
   const real = new SqliteStore(path);
   const store = new Proxy(real, {
     get(target, prop, receiver) {
       if (prop === 'writeWindows') {
         return async (rows: WindowRow[]) => {
           batches.push([...rows]);
+          await hold.held;
           return target.writeWindows(rows);
         };
       }
@@ -28,7 +34,7 @@ function recording(path: string): { store: ShadowStore; batches: WindowRow[][] }
       return typeof v === 'function' ? v.bind(target) : v;
     },
   });
-  return { store, batches };
+  return { store, batches, hold };
 }
 
 const key = (r: WindowRow) => `${r.target}/${r.granularity}/${r.dim}/${r.key}/${r.start}`;
@@ -69,7 +75,7 @@ test('flushes asked for together are one flush; one asked for during a flush run
 
 test('a flush since a time is skipped when a flush that took its rows at or after it has written them', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'sp-flush-'));
-  const { store, batches } = recording(join(dir, 'windows.db'));
+  const { store, batches, hold } = recording(join(dir, 'windows.db'));
   const h = await testService({}, store);
   try {
     h.clock.advance(5000);
@@ -87,9 +93,12 @@ test('a flush since a time is skipped when a flush that took its rows at or afte
 
     h.clock.advance(1000);
     h.service.engine.addEvent('orders-db', { op: 'read', bytes: 10, latencyMs: 2, at: h.clock.now() }, 1);
+    let release!: () => void;
+    hold.held = new Promise((resolve) => (release = resolve));
     const running = h.service.flush();
-    await new Promise((resolve) => setImmediate(resolve)); // it has taken its rows and is writing them
+    await until('the flush has taken its rows and is writing them', () => batches.length === before + 2);
     assert.equal(h.service.flushSince(h.clock.now()), running, 'a flush writing rows taken late enough is joined');
+    release();
     await running;
     assert.equal(batches.length, before + 2);
   } finally {
