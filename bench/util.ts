@@ -1,5 +1,6 @@
 /** Small helpers shared by the benchmarks. */
 import { readFileSync } from 'node:fs';
+import net from 'node:net';
 
 /** The median of `values` (NaN when empty). */
 export function median(values: readonly number[]): number {
@@ -65,4 +66,47 @@ export function topSelfTime(profileFile: string, n = 25): string[] {
       .map(([name, us]) => `${(us / 1000).toFixed(0).padStart(8)} ms ${((100 * us) / totalUs).toFixed(1).padStart(5)} %  ${name}`);
   };
   return [...top(0, names.length), `longest stretch without idle: ${(worst.us / 1000).toFixed(0)} ms`, ...top(worst.from, worst.to)];
+}
+
+/** Resolves once something accepts TCP connections on 127.0.0.1:`port`; rejects after `ms`. */
+export async function waitPort(port: number, ms = 30_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const ok = await new Promise<boolean>((done) => {
+      const socket = net.connect(port, '127.0.0.1', () => { socket.destroy(); done(true); });
+      socket.on('error', () => done(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`port ${port} did not open within ${ms} ms`);
+}
+
+/** The ratio of paired runs `with / without`: its median and a 95 % bootstrap interval of that median. */
+export interface PairedRatio {
+  pairs: number;
+  median: number;
+  low: number;
+  high: number;
+}
+
+/**
+ * Median of the per-pair ratios `with[i] / without[i]` and its 95 % percentile-bootstrap interval
+ * (10,000 resamples, a fixed seed so the same runs give the same interval). Pairs, not the two
+ * medians, because a shared machine's speed drifts: each pair's two runs share their moment.
+ */
+export function pairedRatio(withIt: readonly number[], without: readonly number[]): PairedRatio {
+  const ratios = withIt.map((w, i) => w / without[i]);
+  let seed = 0x9e3779b9;
+  const random = (): number => {
+    seed = (seed + 0x6d2b79f5) >>> 0;
+    let t = seed;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const medians: number[] = [];
+  for (let b = 0; b < 10_000; b++) medians.push(median(ratios.map(() => ratios[Math.floor(random() * ratios.length)])));
+  medians.sort((a, b) => a - b);
+  return { pairs: ratios.length, median: median(ratios), low: medians[249], high: medians[9_749] };
 }

@@ -12,7 +12,10 @@
  * windows, the default), at 1 % continuously (`--window-ms 0`) and at 100 % (a tap process runs only
  * during its own runs, as it sees every session on the port); its
  * CPU is the tap process's, and its final counters (kernel drops, gaps) are kept per run.
- * With --tap every run also reports p99 latency from pgbench's per-transaction log (10 % sampled).
+ * With --tap every run also reports p99 latency from pgbench's per-transaction log (10 % sampled),
+ * every run starts after the same 2 s pause, and each mode's TPS over direct's in the same round is
+ * given as a median with a 95 % bootstrap interval (bench/sql/tap-overhead.ts decides the tap's cost
+ * with many more pairs).
  * `--floor` adds a bare Node relay (relay-floor.ts) as a peer: the cost of Node's socket path alone.
  * `--baseline` adds a fourth peer: the proxy-main.ts of another checkout (e.g. a `git worktree`
  * of an earlier commit, with node_modules linked), run the same way, to compare builds in one run.
@@ -27,10 +30,10 @@ import { mkdtemp, readdir, rm, writeFile, chmod } from 'node:fs/promises';
 import { tmpdir, cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { readFile } from 'node:fs/promises';
 import { backendCpuSeconds } from '../../src/shadows/sql/workload.js';
+import { median, pairedRatio, waitPort } from '../util.js';
 
 const exec = promisify(execFile);
 const arg = (name: string, def: number): number => {
@@ -52,19 +55,6 @@ const JS_PORT = 6475;
 const JS = process.argv.includes('--js');
 const TAP = process.argv.includes('--tap');
 const TAP_ADMIN_PORT = 6476;
-
-async function waitPort(port: number, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    const ok = await new Promise<boolean>((r) => {
-      const s = net.connect(port, '127.0.0.1', () => { s.destroy(); r(true); });
-      s.on('error', () => r(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`port ${port} did not open`);
-}
 
 /**
  * TPS of one pgbench run, the CPU seconds the middle process (if any) used per 1000 transactions,
@@ -93,8 +83,6 @@ async function pgbench(port: number, script: string[], middlePid?: number): Prom
   }
   return { tps: Number(m[1]), cpuMsPerKtx: cpu0 === null || cpu1 === null ? null : ((cpu1 - cpu0) * 1000) / (Number(n[1]) / 1000), p99Ms };
 }
-
-const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
 
 async function main(): Promise<void> {
   await exec('psql', ['-X', '-q', '-h', '127.0.0.1', '-U', 'postgres', '-d', 'postgres', '-c', `DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`, '-c', `CREATE DATABASE ${DB}`]);
@@ -161,6 +149,9 @@ async function main(): Promise<void> {
           let tapOut = '';
           tap?.stdout!.on('data', (d) => (tapOut += d));
           if (tap) await waitPort(TAP_ADMIN_PORT);
+          // With taps, every mode's run starts after the same pause: a run right after an idle pause
+          // is slower than one right after a run, which would count against the taps alone.
+          if (TAP) await new Promise((done) => setTimeout(done, 2000));
           const r = await pgbench(port, [...flags], tap?.pid ?? pids[m]);
           if (tap) {
             tap.kill('SIGINT');
@@ -187,12 +178,14 @@ async function main(): Promise<void> {
     if (TAP) {
       result.p99Ms = p99;
       result.tapCounts = tapCounts;
-      lines.push('', '| script | mode | TPS | / direct | p99 ms | CPU ms / 1000 tx of the middle process |', '|---|---|---|---|---|---|');
+      lines.push('', '| script | mode | TPS | / direct | / direct, median of rounds [95 % interval] | p99 ms | CPU ms / 1000 tx of the middle process |', '|---|---|---|---|---|---|---|');
+      const pct = (x: number): string => `${(x * 100).toFixed(1)} %`;
       for (const s of Object.keys(scripts)) {
         const d = median(tps[s].direct);
         for (const m of Object.keys(modes)) {
           const c = cpu[s][m].length ? median(cpu[s][m]).toFixed(1) : '—';
-          lines.push(`| ${s} | ${m} | ${median(tps[s][m]).toFixed(0)} | ${(median(tps[s][m]) / d * 100).toFixed(1)} % | ${median(p99[s][m]).toFixed(2)} | ${c} |`);
+          const paired = pairedRatio(tps[s][m], tps[s].direct);
+          lines.push(`| ${s} | ${m} | ${median(tps[s][m]).toFixed(0)} | ${pct(median(tps[s][m]) / d)} | ${pct(paired.median)} [${pct(paired.low)}, ${pct(paired.high)}] | ${median(p99[s][m]).toFixed(2)} | ${c} |`);
         }
       }
     }

@@ -3,8 +3,9 @@
  * http-tap` capturing its port on `lo`, and through `shadowplane proxy`. Tap and proxy run with
  * the same flags: telemetry at --sample-rate to a local receiver, mirroring of --mirror-fraction of
  * reads to a shadow (compared). Runs are interleaved; the tap process runs only during its own
- * runs. Prints medians of req/s, p99 and CPU ms per 1000 requests of the middle process, and the
- * tap's counters (kernel drops, gaps).
+ * runs. Prints medians of req/s, p99 and CPU ms per 1000 requests of the middle process, each mode's
+ * req/s over direct's in the same round (median and 95 % bootstrap interval) and the tap's counters
+ * (kernel drops, gaps). Every run starts after the same 2 s pause.
  *
  *   npx tsx bench/traffic/tap-wrk.ts [--runs 5] [--seconds 5] [--rate 0.01] [--connections 20]
  *
@@ -12,11 +13,11 @@
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
-import net from 'node:net';
 import { loadavg, cpus } from 'node:os';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { backendCpuSeconds } from '../../src/shadows/sql/workload.js';
+import { median, pairedRatio, waitPort } from '../util.js';
 
 const exec = promisify(execFile);
 const arg = (name: string, def: number): number => {
@@ -29,22 +30,9 @@ const RATE = arg('rate', 0.01);
 const CONNECTIONS = arg('connections', 20);
 const [PRIMARY, SHADOW, PROXY, ADMIN, TAP_ADMIN, CONTROL] = [18380, 18381, 18382, 18383, 18384, 18385];
 
-async function waitPort(port: number): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    const ok = await new Promise<boolean>((r) => {
-      const s = net.connect(port, '127.0.0.1', () => { s.destroy(); r(true); });
-      s.on('error', () => r(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`port ${port} did not open`);
-}
-
 const here = (f: string): string => fileURLToPath(new URL(f, import.meta.url));
 const node = (script: string, ...args: string[]): ChildProcess =>
   spawn(process.execPath, ['--import', 'tsx', here(script), ...args], { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, SHADOWPLANE_LOG_LEVEL: 'error' } });
-const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
 
 /** req/s and p99 (ms) of one wrk run, and the CPU ms per 1000 requests of `pid`. */
 async function wrk(port: number, pid?: number): Promise<{ rps: number; p99: number; cpu: number | null }> {
@@ -57,6 +45,9 @@ async function wrk(port: number, pid?: number): Promise<{ rps: number; p99: numb
   const p99 = p ? Number(p[1]) * (p[2] === 'us' ? 0.001 : p[2] === 's' ? 1000 : 1) : NaN;
   return { rps, p99, cpu: c0 === null || c1 === null ? null : ((c1 - c0) * 1e6) / total };
 }
+
+const PAUSE_MS = 2000;
+const pause = (): Promise<void> => new Promise((r) => setTimeout(r, PAUSE_MS));
 
 async function main(): Promise<void> {
   let events = 0;
@@ -82,6 +73,7 @@ async function main(): Promise<void> {
         let out = '';
         tap?.stdout!.on('data', (d) => (out += d));
         if (tap) await waitPort(TAP_ADMIN);
+        await pause(); // every mode alike: a run right after an idle pause is slower than one right after a run
         const x = await wrk(m.startsWith('proxy') ? PROXY : PRIMARY, tap?.pid ?? (m.startsWith('proxy') ? proxy.pid : undefined));
         if (tap) {
           tap.kill('SIGINT');
@@ -98,9 +90,11 @@ async function main(): Promise<void> {
     control.close();
   }
   const direct = median(result.direct.rps);
-  const lines = ['| mode | req/s | / direct | p99 ms | CPU ms / 1000 req of the middle process |', '|---|---|---|---|---|'];
+  const lines = ['| mode | req/s | / direct | / direct, median of rounds [95 % interval] | p99 ms | CPU ms / 1000 req of the middle process |', '|---|---|---|---|---|---|'];
+  const pct = (x: number): string => `${(x * 100).toFixed(1)} %`;
   for (const [m, v] of Object.entries(result)) {
-    lines.push(`| ${m} | ${median(v.rps).toFixed(0)} | ${(median(v.rps) / direct * 100).toFixed(1)} % | ${median(v.p99).toFixed(2)} | ${v.cpu.length ? median(v.cpu).toFixed(1) : '—'} |`);
+    const paired = pairedRatio(v.rps, result.direct.rps);
+    lines.push(`| ${m} | ${median(v.rps).toFixed(0)} | ${pct(median(v.rps) / direct)} | ${pct(paired.median)} [${pct(paired.low)}, ${pct(paired.high)}] | ${median(v.p99).toFixed(2)} | ${v.cpu.length ? median(v.cpu).toFixed(1) : '—'} |`);
   }
   const summary = {
     runs: RUNS, seconds: SECONDS, rate: RATE, connections: CONNECTIONS, cpus: cpus().length, loadBefore, loadAfter: loadavg().map((x) => +x.toFixed(1)),
