@@ -149,25 +149,21 @@ export class QueryReporter {
   private report(query: KeptQuery, metas: readonly StatementMeta[]): void {
     let first = true;
     // A rate set to 0 after this query was kept: the event goes without one (weight 1) rather than not at all.
-    const rate = this.rate();
+    const liveRate = this.rate();
+    const samplingRate = query.samplingRate ?? (liveRate > 0 ? liveRate : undefined);
     for (const meta of metas) {
       if (meta.op === undefined) { this.counts.utility++; continue; }
-      const base = {
-        target: this.options.target, route: meta.fingerprint, latencyMs: query.latencyMs,
-        user: query.user, requestId: query.requestId, at: query.at,
-        ...(rate > 0 ? { samplingRate: rate } : {}),
-        ...(query.error !== undefined ? { error: query.error } : {}),
-        ...(query.samplingRate !== undefined ? { samplingRate: query.samplingRate } : {}),
-      };
       const tables = meta.tables.length > 0 ? meta.tables : [undefined];
       for (const t of tables) {
+        // Assigned field by field, not spread from conditional parts: this runs for every kept query.
         const event: RequestEvent = {
-          ...base,
-          op: t?.op ?? meta.op,
-          ...(t ? { table: t.table, columns: [...t.columns] } : {}),
-          bytes: first ? query.bytes : 0,
-          ...(first && query.rows !== undefined ? { rows: query.rows } : {}),
+          target: this.options.target, op: t?.op ?? meta.op, route: meta.fingerprint, bytes: first ? query.bytes : 0,
+          latencyMs: query.latencyMs, user: query.user, requestId: query.requestId, at: query.at,
         };
+        if (t) { event.table = t.table; event.columns = t.columns.slice(); }
+        if (first && query.rows !== undefined) event.rows = query.rows;
+        if (query.error !== undefined) event.error = query.error;
+        if (samplingRate !== undefined) event.samplingRate = samplingRate;
         first = false;
         this.counts.events++;
         this.options.events.add(event);
