@@ -149,8 +149,8 @@ async function main(): Promise<void> {
           let tapOut = '';
           tap?.stdout!.on('data', (d) => (tapOut += d));
           if (tap) await waitPort(TAP_ADMIN_PORT);
-          // With taps, every mode's run starts after the same pause: a run right after an idle pause
-          // is slower than one right after a run, which would count against the taps alone.
+          // With taps, every mode's run starts after the same pause, so the taps' runs are not the only
+          // ones that follow their process's start-up and an idle moment.
           if (TAP) await new Promise((done) => setTimeout(done, 2000));
           const r = await pgbench(port, [...flags], tap?.pid ?? pids[m]);
           if (tap) {

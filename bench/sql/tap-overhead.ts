@@ -8,13 +8,14 @@
  *   npx tsx bench/sql/tap-overhead.ts [--pairs 30] [--seconds 5] [--rate 0.01] [--window-ms N]
  *     [--warmup 3] [--scale 10] [--tpcb]
  *
- * The tap is started for each of its runs (it sees every session on the port) and left `--warmup`
- * seconds before pgbench starts, so its start-up (loading and compiling its code, ~1 s of CPU) is
- * not charged to the run; its CPU is counted from pgbench's start to its end. The direct run waits
- * the same pause first: on this machine a run after an idle pause was ~10 % slower than one right
- * after another run, even with nothing but `sleep` beside it, which an unequal wait turns into a
- * false overhead. Per pair it also
- * reads the tap's counters (`GET /v1/status`): kernel drops and stream gaps must stay 0.
+ * The tap is started for each of its runs (it sees every session on the port), so each of its runs
+ * would otherwise meet a fresh process: its first window compiles the code that handles queries
+ * (V8's tiers, the parser's WebAssembly), a cost a tap pays once in its life, not per window. So
+ * before every measured run, in both modes, pgbench runs `--warmup` seconds unmeasured, with the
+ * tap (in its mode) capturing at 100 % (`PUT /v1/rates`) and then set back to `--rate`; the
+ * measured run follows at once. The tap's CPU is counted over the measured run only.
+ * Per pair it also reads the tap's counters over the measured run (`GET /v1/status`): kernel drops
+ * and gaps must stay 0.
  * Select-only (-S) by default, `--tpcb` for the TPC-B-like script; 10 clients, 2 threads.
  *
  * Needs PostgreSQL at 127.0.0.1:5432 (trust), pgbench (Debian postgresql-contrib) and CAP_NET_RAW.
@@ -43,23 +44,30 @@ const ADMIN_PORT = 6477;
 
 const psql = (sql: string): Promise<unknown> => exec('psql', ['-X', '-q', '-h', '127.0.0.1', '-U', 'postgres', '-d', 'postgres', '-c', sql]);
 
-/** One pgbench run: its TPS and the number of transactions. */
-async function pgbench(): Promise<{ tps: number; transactions: number }> {
-  const { stdout } = await exec('pgbench', ['-h', '127.0.0.1', '-U', 'postgres', '-c', '10', '-j', '2', '-T', String(SECONDS), '-n', ...SCRIPT, DB]);
+/** One pgbench run of `seconds`: its TPS and the number of transactions. */
+async function pgbench(seconds = SECONDS): Promise<{ tps: number; transactions: number }> {
+  const { stdout } = await exec('pgbench', ['-h', '127.0.0.1', '-U', 'postgres', '-c', '10', '-j', '2', '-T', String(seconds), '-n', ...SCRIPT, DB]);
   const tps = /tps = ([\d.]+) \(without initial connection time\)/.exec(stdout);
   const n = /number of transactions actually processed: (\d+)/.exec(stdout);
   if (!tps || !n) throw new Error(`no tps in pgbench output: ${stdout}`);
   return { tps: Number(tps[1]), transactions: Number(n[1]) };
 }
 
-/**
- * The pause before every measured run, in both modes: a run right after an idle pause measured ~10 %
- * slower here than a run right after another, whatever ran beside it (even `sleep`).
- */
-const pause = (): Promise<void> => new Promise((r) => setTimeout(r, WARMUP_S * 1000));
+/** Sets the running tap's telemetry rate. */
+async function setTapRate(rate: number): Promise<void> {
+  const res = await fetch(`http://127.0.0.1:${ADMIN_PORT}/v1/rates`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sampleRate: rate }) });
+  if (!res.ok) throw new Error(`PUT /v1/rates: ${res.status} ${await res.text()}`);
+}
 
 /** The tap's counters that say what it missed. */
 interface TapMisses { kernelDrops: number; gaps: number; windows: number; sampled: number }
+
+/** The running tap's counters now. */
+async function tapMisses(): Promise<TapMisses> {
+  const status = await (await fetch(`http://127.0.0.1:${ADMIN_PORT}/v1/status`)).json() as { proxy: TapMisses };
+  const { kernelDrops, gaps, windows, sampled } = status.proxy;
+  return { kernelDrops, gaps, windows, sampled };
+}
 
 /** One pgbench run with the tap capturing: TPS, the tap's CPU ms per 1,000 transactions, its counters. */
 async function withTap(): Promise<{ tps: number; cpuMsPerKtx: number; misses: TapMisses }> {
@@ -69,13 +77,17 @@ async function withTap(): Promise<{ tps: number; cpuMsPerKtx: number; misses: Ta
     { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, SHADOWPLANE_LOG_LEVEL: 'error' } });
   try {
     await waitPort(ADMIN_PORT);
-    await pause();
+    await setTapRate(1);
+    await pgbench(WARMUP_S);
+    await setTapRate(RATE);
+    const before = await tapMisses();
     const cpu0 = await backendCpuSeconds([tap.pid!]);
     const run = await pgbench();
     const cpu1 = await backendCpuSeconds([tap.pid!]);
-    const status = await (await fetch(`http://127.0.0.1:${ADMIN_PORT}/v1/status`)).json() as { proxy: TapMisses & Record<string, number> };
-    const { kernelDrops, gaps, windows, sampled } = status.proxy;
-    return { tps: run.tps, cpuMsPerKtx: ((cpu1! - cpu0!) * 1000) / (run.transactions / 1000), misses: { kernelDrops, gaps, windows, sampled } };
+    const after = await tapMisses();
+    const misses = { kernelDrops: 0, gaps: 0, windows: 0, sampled: 0 };
+    for (const k of Object.keys(misses) as (keyof TapMisses)[]) misses[k] = after[k] - before[k];
+    return { tps: run.tps, cpuMsPerKtx: ((cpu1! - cpu0!) * 1000) / (run.transactions / 1000), misses };
   } finally {
     tap.kill('SIGINT');
     await new Promise((done) => (tap.exitCode === null ? tap.once('exit', done) : done(undefined)));
@@ -92,11 +104,10 @@ async function main(): Promise<void> {
   const tapCpu: number[] = [];
   const misses: TapMisses = { kernelDrops: 0, gaps: 0, windows: 0, sampled: 0 };
   try {
-    await pgbench(); // warms the server's caches for both modes
     for (let p = 0; p < PAIRS; p++) {
       const tapFirst = p % 2 === 1;
       const t = tapFirst ? await withTap() : undefined;
-      await pause();
+      await pgbench(WARMUP_S);
       const d = await pgbench();
       const t2 = t ?? await withTap();
       direct.push(d.tps);

@@ -73,7 +73,7 @@ async function main(): Promise<void> {
         let out = '';
         tap?.stdout!.on('data', (d) => (out += d));
         if (tap) await waitPort(TAP_ADMIN);
-        await pause(); // every mode alike: a run right after an idle pause is slower than one right after a run
+        await pause(); // every mode alike, so the tap's runs are not the only ones after an idle moment
         const x = await wrk(m.startsWith('proxy') ? PROXY : PRIMARY, tap?.pid ?? (m.startsWith('proxy') ? proxy.pid : undefined));
         if (tap) {
           tap.kill('SIGINT');
