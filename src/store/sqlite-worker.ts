@@ -4,7 +4,7 @@
  */
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { ShadowplaneError } from '../core/errors.js';
-import { unpackRows, type PackedRows } from './row-pack.js';
+import { PackedWindows, type PackedWindowsData } from './row-pack.js';
 import { SqliteStore } from './sqlite.js';
 import { buffers, type Reply, type Request } from './sqlite-thread.js';
 
@@ -14,8 +14,8 @@ if (!isMainThread && path !== undefined) {
   parentPort!.on('message', (req: Request) => {
     let answer: Promise<unknown>;
     try {
-      // writeWindows arrives packed (see SqliteStore's constructor)
-      const args = req.method === 'writeWindows' ? [unpackRows(req.args[0] as PackedRows)] : (buffers(req.args) as unknown[]);
+      // writeWindows arrives packed, in shared memory (see SqliteStore's constructor)
+      const args = req.method === 'writeWindows' ? [new PackedWindows(req.args[0] as PackedWindowsData)] : (buffers(req.args) as unknown[]);
       answer = store[req.method](...args);
     } catch (err) {
       answer = Promise.reject(err);

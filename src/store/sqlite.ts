@@ -11,15 +11,13 @@ import type { AuditEntry, Condition, ControlState, DecisionRecord } from '../mod
 import type { AnomalyEvent, AnomalyRecord, TriageChange, TriageState } from '../model/detect.js';
 import type { CapacityRun } from '../model/capacity.js';
 import type { AnomalyQuery, DecisionQuery, ShadowStore, TargetRecord, TopQuery, TopRow, WindowQuery } from './store.js';
-import { capacityRunListSql, capacityRunsSchema, capacityRunUpsertSql, TARGET_TABLES, anomalyFromDb, anomalyLastColumnSql, anomalyListSql, anomalyParams, anomalyTriageSql, anomalyUpsertSql, CONTROL_SCHEMA, quarantineFromDb, quarantineParams, quarantineUpsertSql, TARGET_COLUMNS, WINDOW_SELECT, WINDOW_UPSERT_SET, WINDOW_VALUE_COLUMNS, seriesKey, targetFromDb, targetParams, topOrder, topRowFromDb, windowFromDb, windowValues } from './sql.js';
+import { capacityRunListSql, capacityRunsSchema, capacityRunUpsertSql, TARGET_TABLES, anomalyFromDb, anomalyLastColumnSql, anomalyListSql, anomalyParams, anomalyTriageSql, anomalyUpsertSql, CONTROL_SCHEMA, quarantineFromDb, quarantineParams, quarantineUpsertSql, TARGET_COLUMNS, WINDOW_SELECT, WINDOW_UPSERT_SET, WINDOW_VALUE_COLUMNS, seriesKey, targetFromDb, targetParams, topOrder, topRowFromDb, windowFromDb } from './sql.js';
 import { migrate, migrationsTableSql, type Migration, type MigrationDriver, type MigrationTx } from './migrate.js';
 import type { QuarantinedWindow } from './quarantine.js';
-import { packRowsSliced } from './row-pack.js';
+import { INTS, NUMBERS, packedWindows, type WindowWrite } from './row-pack.js';
 import { SqliteThread } from './sqlite-thread.js';
-import type { WindowRow } from './window.js';
+import type { Dimension, WindowRow } from './window.js';
 
-/** Most time packing a flush's rows for the writer thread takes before it lets the event loop run. */
-const PACK_SLICE_MS = 40;
 /**
  * Series ids the store keeps in memory at most (about 100 B each): past this the cache starts
  * over, and ids are read back from the `series` table as rows need them.
@@ -173,12 +171,10 @@ export class SqliteStore implements ShadowStore {
         Object.defineProperty(this, method, { value: (...args: unknown[]) => thread.call(method, args), writable: true, configurable: true });
       for (const method of WRITES) forward(writer, method);
       for (const method of READS) forward(reader, method);
-      // A flush's rows go as one transferred buffer, not thousands of objects to clone (row-pack.ts),
-      // packed in slices so the main thread goes on between them.
-      this.writeWindows = async (rows) => {
-        if (rows.length === 0) return;
-        const packed = await packRowsSliced(rows, PACK_SLICE_MS);
-        await writer.call('writeWindows', [packed], [packed.buffer]);
+      // Windows go packed, in shared memory: nothing to clone object by object (row-pack.ts).
+      this.writeWindows = async (windows) => {
+        if (windows.length === 0) return;
+        await writer.call('writeWindows', [packedWindows(windows).data()]);
       };
     }
   }
@@ -188,8 +184,10 @@ export class SqliteStore implements ShadowStore {
     await migrate(sqliteMigrationDriver(this.db), SQLITE_MIGRATIONS, Date.now);
   }
 
-  async writeWindows(rows: readonly WindowRow[]): Promise<void> {
-    if (rows.length === 0) return;
+  async writeWindows(windows: WindowWrite): Promise<void> {
+    if (windows.length === 0) return;
+    // Bound straight from the packed arrays: no row object per window.
+    const packed = packedWindows(windows);
     const insert = this.db.prepare(
       `INSERT INTO windows (series, granularity, start, ${WINDOW_VALUE_COLUMNS.join(', ')}) VALUES (${['?', '?', '?', ...WINDOW_VALUE_COLUMNS.map(() => '?')].join(', ')})
        ON CONFLICT (series, granularity, start) DO UPDATE SET ${WINDOW_UPSERT_SET}`,
@@ -198,21 +196,46 @@ export class SqliteStore implements ShadowStore {
     const create = this.db.prepare('INSERT INTO series (target, dim, key) VALUES (?, ?, ?)');
     // Ids of series created by this transaction join the cache only once it commits.
     const created = new Map<string, number>();
-    const seriesId = (row: WindowRow): number => {
+    // Ids by the batch's string indexes (target, dim, key), so a series repeated across
+    // granularities and starts is looked up once per batch.
+    const byIndexes = new Map<number, number>();
+    const { strings, ints, numbers } = packed;
+    const base = strings.length;
+    // (t * base + d) * base + k stays an exact integer while base^3 < 2^53.
+    const cacheable = base < 200_000;
+    const seriesId = (r: number): number => {
+      const ib = r * INTS;
+      const t = ints[ib];
+      const d = ints[ib + 1];
+      const k = ints[ib + 2];
+      const indexes = cacheable ? (t * base + d) * base + k : -1;
+      let id = byIndexes.get(indexes);
+      if (id !== undefined) return id;
+      const row = { target: strings[t], dim: strings[d] as Dimension, key: strings[k] };
       const key = seriesKey(row);
-      let id = this.seriesIds.get(key) ?? created.get(key);
+      id = this.seriesIds.get(key) ?? created.get(key);
       if (id === undefined) {
         const found = select.get(row.target, row.dim, row.key) as { id: number } | undefined;
         id = found?.id ?? Number(create.run(row.target, row.dim, row.key).lastInsertRowid);
         created.set(key, id);
       }
+      if (cacheable) byIndexes.set(indexes, id);
       return id;
     };
-    const bool = (b: boolean) => (b ? 1 : 0);
+    const nullIfNan = (v: number) => (Number.isNaN(v) ? null : v);
     try {
-      this.db.transaction((all: readonly WindowRow[]) => {
-        for (const row of all) insert.run(seriesId(row), row.granularity, row.start, ...windowValues(row, bool));
-      })(rows);
+      this.db.transaction(() => {
+        for (let r = 0; r < packed.count; r++) {
+          const nb = r * NUMBERS;
+          // NUMBER_FIELDS order: granularity, start, then the values in WINDOW_VALUE_COLUMNS order.
+          insert.run(
+            seriesId(r), numbers[nb], numbers[nb + 1], ints[r * INTS + 3],
+            numbers[nb + 2], numbers[nb + 3], numbers[nb + 4], numbers[nb + 5], numbers[nb + 6], numbers[nb + 7], numbers[nb + 8], numbers[nb + 9],
+            nullIfNan(numbers[nb + 10]), nullIfNan(numbers[nb + 11]), numbers[nb + 12], numbers[nb + 13], nullIfNan(numbers[nb + 14]), numbers[nb + 15],
+            packed.sketch(r),
+          );
+        }
+      })();
     } catch (err) {
       const code = (err as { code?: unknown }).code;
       const refused = typeof code === 'string' && REFUSED_ROW.test(code);

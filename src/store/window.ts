@@ -51,7 +51,7 @@ export interface WindowRow {
   sketch: Buffer;
 }
 
-/** Seconds a window's per-second estimates are kept for as pairs before one entry per second is cheaper. */
+/** Seconds a window's per-second estimates are kept for as pairs at least (longer in windows of more than 16 seconds). */
 const SPARSE_SECONDS = 8;
 
 /** An open, in-memory window. */
@@ -78,6 +78,8 @@ export class Window {
    * their seconds, and a typed array per window costs a fleet hundreds of megabytes.
    */
   private perSecond: number[] | undefined;
+  /** Entries of perSecond in use while it holds pairs. */
+  private perSecondUsed = 0;
   /** Whether perSecond holds one entry per second rather than pairs. */
   private perSecondDense = false;
 
@@ -105,7 +107,8 @@ export class Window {
     if (latencyMs > this.max) this.max = latencyMs;
     this.sketch.addAtIndex(sketchIndex);
     this.rate = rate;
-    const inSecond = this.addInSecond(Math.floor((at - this.start) / 1000), weight);
+    // `| 0` keeps the second a small integer: a double would make the array's elements 8 bytes wide.
+    const inSecond = this.addInSecond(((at - this.start) / 1000) | 0, weight);
     if (inSecond > this.peak) this.peak = inSecond;
   }
 
@@ -140,9 +143,11 @@ export class Window {
       // Two partial aggregates of the same window (e.g. per-key windows folded into `other`):
       // seconds line up, so the peak is recomputed from the summed seconds.
       const theirs = other.perSecond;
-      const step = other.perSecondDense ? 1 : 2;
-      for (let i = 0; i < theirs.length; i += step) {
-        const [second, estimate] = other.perSecondDense ? [i, theirs[i]] : [theirs[i], theirs[i + 1]];
+      const dense = other.perSecondDense;
+      const end = dense ? theirs.length : other.perSecondUsed;
+      for (let i = 0; i < end; i += dense ? 1 : 2) {
+        const second = dense ? i : theirs[i];
+        const estimate = dense ? theirs[i] : theirs[i + 1];
         if (estimate === 0) continue;
         const inSecond = this.addInSecond(second, estimate);
         if (inSecond > this.peak) this.peak = inSecond;
@@ -159,18 +164,32 @@ export class Window {
 
   /** Adds `weight` to the estimate of `second`; returns the second's new estimate. */
   private addInSecond(second: number, weight: number): number {
-    const seconds = (this.perSecond ??= []);
+    let seconds = this.perSecond;
+    if (seconds === undefined) {
+      seconds = this.perSecond = new Array<number>(4);
+      this.perSecondUsed = 0;
+    }
     if (this.perSecondDense) return (seconds[second] = add(seconds[second], weight));
     // requests mostly arrive in time order: the latest second is checked first
-    for (let i = seconds.length - 2; i >= 0; i -= 2) {
+    const used = this.perSecondUsed;
+    for (let i = used - 2; i >= 0; i -= 2) {
       if (seconds[i] === second) return (seconds[i + 1] = add(seconds[i + 1], weight));
     }
-    if (seconds.length < 2 * SPARSE_SECONDS) {
-      seconds.push(second, weight);
+    // Pairs cost two entries a second: past half the window's seconds one entry per second is cheaper.
+    if (used < Math.max(2 * SPARSE_SECONDS, this.granularity)) {
+      if (used === seconds.length) {
+        // grown by hand, a few pairs at a time: push would reserve 16 entries more each time
+        const grown = new Array<number>(used + 2 * Math.max(2, used >> 2));
+        for (let i = 0; i < used; i++) grown[i] = seconds[i];
+        seconds = this.perSecond = grown;
+      }
+      seconds[used] = second;
+      seconds[used + 1] = weight;
+      this.perSecondUsed = used + 2;
       return weight;
     }
     const dense = new Array<number>(this.granularity).fill(0);
-    for (let i = 0; i < seconds.length; i += 2) dense[seconds[i]] = seconds[i + 1];
+    for (let i = 0; i < used; i += 2) dense[seconds[i]] = seconds[i + 1];
     this.perSecond = dense;
     this.perSecondDense = true;
     return (dense[second] = add(dense[second], weight));
