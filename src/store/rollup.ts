@@ -8,7 +8,7 @@
 import type { Clock } from '../core/clock.js';
 import { WindowPacker, type PackedWindows } from './row-pack.js';
 import { sketchIndex } from './sketch.js';
-import { DIMENSIONS, OTHER_KEY, TOTAL_KEY, Window, type Dimension, type WindowRow } from './window.js';
+import { DIMENSIONS, OTHER_KEY, TOTAL_KEY, Window, WindowValues, type Dimension, type WindowRow } from './window.js';
 
 /** How the engine bounds time and cardinality. */
 export interface RollupOptions {
@@ -87,8 +87,9 @@ class WindowSet {
     readonly start: number,
     readonly granularity: number,
     private readonly keyLimit: number,
+    private readonly values: WindowValues,
   ) {
-    this.total = new Window(start, granularity);
+    this.total = new Window(start, granularity, values);
   }
 
   /** The window for `dim`/`key`; beyond the open key limit a new key is folded into `__other__`. */
@@ -104,7 +105,7 @@ class WindowSet {
     if (byKey.size >= this.keyLimit) key = OTHER_KEY;
     w = byKey.get(key);
     if (!w) {
-      w = new Window(this.start, this.granularity);
+      w = new Window(this.start, this.granularity, this.values);
       byKey.set(key, w);
     }
     return w;
@@ -148,11 +149,12 @@ class WindowSet {
     for (const byKey of this.byDim) {
       if (byKey.size <= k) continue;
       const ranked = [...byKey.entries()].filter(([key]) => key !== OTHER_KEY).sort((a, b) => b[1].estCount - a[1].estCount);
-      const other = byKey.get(OTHER_KEY) ?? new Window(this.start, this.granularity);
+      const other = byKey.get(OTHER_KEY) ?? new Window(this.start, this.granularity, this.values);
       // Keep k - 1 named keys so that, with `__other__`, the window holds at most k keys.
       for (const [key, w] of ranked.slice(k - 1)) {
         other.merge(w);
         byKey.delete(key);
+        w.release();
       }
       byKey.set(OTHER_KEY, other);
     }
@@ -165,6 +167,12 @@ class WindowSet {
       for (const [key, w] of child.byDim[i]) this.windowAt(i, key).merge(w);
     }
     this.version++;
+  }
+
+  /** Releases every window's numbers (see Window.release): the set must not be used again. */
+  release(): void {
+    this.total.release();
+    for (const byKey of this.byDim) for (const w of byKey.values()) w.release();
   }
 
   /** The windows of this set as rows (the live view reads them). */
@@ -200,6 +208,8 @@ class TargetWindows {
 /** Multi-granularity rollups of request events and metric samples, per target and dimension. */
 export class RollupEngine {
   private readonly targets = new Map<string, TargetWindows>();
+  /** The numbers of every open window (see WindowValues). */
+  private readonly values = new WindowValues();
   /**
    * Windows closed outside a flush (closeDue): the next flush's packer, which that flush's open
    * and closed windows join.
@@ -364,6 +374,7 @@ export class RollupEngine {
         if (tw.current === set) tw.current = undefined;
         const parentLevel = level + 1;
         if (parentLevel < grans.length) this.parentSet(tw, parentLevel, start).absorb(set);
+        set.release();
       }
     });
     if (tw.levels.every((sets) => sets.size === 0)) this.targets.delete(target);
@@ -427,7 +438,7 @@ export class RollupEngine {
     const start = at - (at % spanMs);
     let set = tw.levels[level].get(start);
     if (!set) {
-      set = new WindowSet(start, spanMs / 1000, this.options.openKeysPerDimension);
+      set = new WindowSet(start, spanMs / 1000, this.options.openKeysPerDimension, this.values);
       tw.levels[level].set(start, set);
     }
     return set;
