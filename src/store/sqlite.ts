@@ -151,6 +151,8 @@ export class SqliteStore implements ShadowStore {
   private readonly threads: SqliteThread[] = [];
   /** Series ids by seriesKey(), as the `series` table holds them. */
   private readonly seriesIds = new Map<string, number>();
+  /** Prepared statements by their SQL (see prepare()). */
+  private readonly statements = new Map<string, Database.Statement>();
 
   /** Opens (creating if needed) the database file at `path`; `:memory:` works for throwaway use. */
   constructor(private readonly path: string, options: SqliteStoreOptions = {}) {
@@ -188,28 +190,31 @@ export class SqliteStore implements ShadowStore {
     if (windows.length === 0) return;
     // Bound straight from the packed arrays: no row object per window.
     const packed = packedWindows(windows);
-    const insert = this.db.prepare(
+    const insert = this.prepare(
       `INSERT INTO windows (series, granularity, start, ${WINDOW_VALUE_COLUMNS.join(', ')}) VALUES (${['?', '?', '?', ...WINDOW_VALUE_COLUMNS.map(() => '?')].join(', ')})
        ON CONFLICT (series, granularity, start) DO UPDATE SET ${WINDOW_UPSERT_SET}`,
     );
-    const select = this.db.prepare('SELECT id FROM series WHERE target = ? AND dim = ? AND key = ?');
-    const create = this.db.prepare('INSERT INTO series (target, dim, key) VALUES (?, ?, ?)');
+    const select = this.prepare('SELECT id FROM series WHERE target = ? AND dim = ? AND key = ?');
+    const create = this.prepare('INSERT INTO series (target, dim, key) VALUES (?, ?, ?)');
     // Ids of series created by this transaction join the cache only once it commits.
     const created = new Map<string, number>();
-    // Ids by the batch's string indexes (target, dim, key), so a series repeated across
-    // granularities and starts is looked up once per batch.
-    const byIndexes = new Map<number, number>();
+    // Ids by the batch's string indexes: per target index, by dimension number x strings + key
+    // index (a small integer), so a series repeated across granularities and starts is looked up
+    // once per batch without building its text key.
     const { strings, ints, numbers } = packed;
     const base = strings.length;
-    // (t * base + d) * base + k stays an exact integer while base^3 < 2^53.
-    const cacheable = base < 200_000;
+    const byTarget = new Array<Map<number, number> | undefined>(base);
+    const dimNumbers = new Map<number, number>();
     const seriesId = (r: number): number => {
       const ib = r * INTS;
       const t = ints[ib];
       const d = ints[ib + 1];
       const k = ints[ib + 2];
-      const indexes = cacheable ? (t * base + d) * base + k : -1;
-      let id = byIndexes.get(indexes);
+      let dimNumber = dimNumbers.get(d);
+      if (dimNumber === undefined) dimNumbers.set(d, (dimNumber = dimNumbers.size));
+      const ids = (byTarget[t] ??= new Map());
+      const local = dimNumber * base + k;
+      let id = ids.get(local);
       if (id !== undefined) return id;
       const row = { target: strings[t], dim: strings[d] as Dimension, key: strings[k] };
       const key = seriesKey(row);
@@ -219,7 +224,7 @@ export class SqliteStore implements ShadowStore {
         id = found?.id ?? Number(create.run(row.target, row.dim, row.key).lastInsertRowid);
         created.set(key, id);
       }
-      if (cacheable) byIndexes.set(indexes, id);
+      ids.set(local, id);
       return id;
     };
     const nullIfNan = (v: number) => (Number.isNaN(v) ? null : v);
@@ -246,7 +251,7 @@ export class SqliteStore implements ShadowStore {
   }
 
   async quarantineWindows(entries: readonly QuarantinedWindow[]): Promise<void> {
-    const upsert = this.db.prepare(quarantineUpsertSql('quarantine', () => '?'));
+    const upsert = this.prepare(quarantineUpsertSql('quarantine', () => '?'));
     this.db.transaction(() => {
       for (const q of entries) upsert.run(quarantineParams(q));
     })();
@@ -257,7 +262,7 @@ export class SqliteStore implements ShadowStore {
   }
 
   async quarantineCount(): Promise<number> {
-    return (this.db.prepare('SELECT COUNT(*) AS n FROM quarantine').get() as { n: number }).n;
+    return (this.prepare('SELECT COUNT(*) AS n FROM quarantine').get() as { n: number }).n;
   }
 
   async loadOpenWindows(): Promise<WindowRow[]> {
@@ -290,7 +295,7 @@ export class SqliteStore implements ShadowStore {
   }
 
   async seriesCount(): Promise<number> {
-    const row = this.db.prepare('SELECT COUNT(*) AS n FROM series s WHERE EXISTS (SELECT 1 FROM windows w WHERE w.series = s.id)').get() as { n: number };
+    const row = this.prepare('SELECT COUNT(*) AS n FROM series s WHERE EXISTS (SELECT 1 FROM windows w WHERE w.series = s.id)').get() as { n: number };
     return row.n;
   }
 
@@ -299,7 +304,7 @@ export class SqliteStore implements ShadowStore {
   }
 
   async getTarget(name: string): Promise<TargetRecord | undefined> {
-    const row = this.db.prepare('SELECT * FROM targets WHERE name = ?').get(name) as Record<string, unknown> | undefined;
+    const row = this.prepare('SELECT * FROM targets WHERE name = ?').get(name) as Record<string, unknown> | undefined;
     return row ? targetFromDb(row) : undefined;
   }
 
@@ -311,20 +316,20 @@ export class SqliteStore implements ShadowStore {
 
   async deleteTarget(name: string): Promise<boolean> {
     return this.db.transaction(() => {
-      this.db.prepare('DELETE FROM windows WHERE series IN (SELECT id FROM series WHERE target = ?)').run(name);
-      this.db.prepare('DELETE FROM series WHERE target = ?').run(name);
+      this.prepare('DELETE FROM windows WHERE series IN (SELECT id FROM series WHERE target = ?)').run(name);
+      this.prepare('DELETE FROM series WHERE target = ?').run(name);
       this.seriesIds.clear();
-      for (const table of TARGET_TABLES) this.db.prepare(`DELETE FROM ${table} WHERE target = ?`).run(name);
-      return this.db.prepare('DELETE FROM targets WHERE name = ?').run(name).changes > 0;
+      for (const table of TARGET_TABLES) this.prepare(`DELETE FROM ${table} WHERE target = ?`).run(name);
+      return this.prepare('DELETE FROM targets WHERE name = ?').run(name).changes > 0;
     })();
   }
 
   async putDecision(d: DecisionRecord): Promise<void> {
-    this.db.prepare('INSERT OR REPLACE INTO decisions (id, target, at, status, body) VALUES (?, ?, ?, ?, ?)').run(d.id, d.target, d.at, d.status, JSON.stringify(d));
+    this.prepare('INSERT OR REPLACE INTO decisions (id, target, at, status, body) VALUES (?, ?, ?, ?, ?)').run(d.id, d.target, d.at, d.status, JSON.stringify(d));
   }
 
   async getDecision(id: string): Promise<DecisionRecord | undefined> {
-    const row = this.db.prepare('SELECT body FROM decisions WHERE id = ?').get(id) as { body: string } | undefined;
+    const row = this.prepare('SELECT body FROM decisions WHERE id = ?').get(id) as { body: string } | undefined;
     return row && (JSON.parse(row.body) as DecisionRecord);
   }
 
@@ -336,7 +341,7 @@ export class SqliteStore implements ShadowStore {
   }
 
   async putCondition(target: string, c: Condition): Promise<void> {
-    this.db.prepare('INSERT OR REPLACE INTO conditions (target, type, body) VALUES (?, ?, ?)').run(target, c.type, JSON.stringify(c));
+    this.prepare('INSERT OR REPLACE INTO conditions (target, type, body) VALUES (?, ?, ?)').run(target, c.type, JSON.stringify(c));
   }
 
   async listConditions(target: string): Promise<Condition[]> {
@@ -344,16 +349,16 @@ export class SqliteStore implements ShadowStore {
   }
 
   async getControlState(target: string): Promise<ControlState | undefined> {
-    const row = this.db.prepare('SELECT body FROM control_state WHERE target = ?').get(target) as { body: string } | undefined;
+    const row = this.prepare('SELECT body FROM control_state WHERE target = ?').get(target) as { body: string } | undefined;
     return row && (JSON.parse(row.body) as ControlState);
   }
 
   async putControlState(state: ControlState): Promise<void> {
-    this.db.prepare('INSERT OR REPLACE INTO control_state (target, body) VALUES (?, ?)').run(state.target, JSON.stringify(state));
+    this.prepare('INSERT OR REPLACE INTO control_state (target, body) VALUES (?, ?)').run(state.target, JSON.stringify(state));
   }
 
   async appendAudit(e: AuditEntry): Promise<void> {
-    this.db.prepare('INSERT INTO audit (id, target, at, body) VALUES (?, ?, ?, ?)').run(e.id, e.target, e.at, JSON.stringify(e));
+    this.prepare('INSERT INTO audit (id, target, at, body) VALUES (?, ?, ?, ?)').run(e.id, e.target, e.at, JSON.stringify(e));
   }
 
   async listAudit(target: string, limit: number): Promise<AuditEntry[]> {
@@ -361,11 +366,11 @@ export class SqliteStore implements ShadowStore {
   }
 
   async putAnomaly(target: string, event: AnomalyEvent, at: number): Promise<void> {
-    this.db.prepare(anomalyUpsertSql('anomalies', () => '?')).run(anomalyParams(target, event, at));
+    this.prepare(anomalyUpsertSql('anomalies', () => '?')).run(anomalyParams(target, event, at));
   }
 
   async getAnomaly(id: string): Promise<AnomalyRecord | undefined> {
-    const row = this.db.prepare('SELECT * FROM anomalies WHERE id = ?').get(id) as Record<string, unknown> | undefined;
+    const row = this.prepare('SELECT * FROM anomalies WHERE id = ?').get(id) as Record<string, unknown> | undefined;
     return row && anomalyFromDb(row);
   }
 
@@ -376,15 +381,15 @@ export class SqliteStore implements ShadowStore {
 
   async setAnomalyTriage(id: string, from: TriageState, to: TriageState, c: TriageChange): Promise<boolean> {
     const { sql, params } = anomalyTriageSql('anomalies', () => '?', id, from, to, c);
-    return this.db.prepare(sql).run(...params).changes > 0;
+    return this.prepare(sql).run(...params).changes > 0;
   }
 
   async putCapacityRun(r: CapacityRun): Promise<void> {
-    this.db.prepare(capacityRunUpsertSql('capacity_runs', () => '?')).run(r.id, r.target, r.at, r.status, JSON.stringify(r));
+    this.prepare(capacityRunUpsertSql('capacity_runs', () => '?')).run(r.id, r.target, r.at, r.status, JSON.stringify(r));
   }
 
   async getCapacityRun(id: string): Promise<CapacityRun | undefined> {
-    const row = this.db.prepare('SELECT body FROM capacity_runs WHERE id = ?').get(id) as { body: string } | undefined;
+    const row = this.prepare('SELECT body FROM capacity_runs WHERE id = ?').get(id) as { body: string } | undefined;
     return row && (JSON.parse(row.body) as CapacityRun);
   }
 
@@ -410,6 +415,19 @@ export class SqliteStore implements ShadowStore {
   }
 
   private all(sql: string, ...params: unknown[]): Record<string, unknown>[] {
-    return this.db.prepare(sql).all(...params) as Record<string, unknown>[];
+    return this.prepare(sql).all(...params) as Record<string, unknown>[];
+  }
+
+  /**
+   * The statement of `sql`, prepared once per connection: a fleet's loops run the same few
+   * statements tens of thousands of times, and preparing one costs more than running it.
+   */
+  private prepare(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
   }
 }
