@@ -11,12 +11,12 @@ import type { AuditEntry, Condition, ControlState, DecisionRecord } from '../mod
 import type { AnomalyEvent, AnomalyRecord, TriageChange, TriageState } from '../model/detect.js';
 import type { CapacityRun } from '../model/capacity.js';
 import type { AnomalyQuery, DecisionQuery, ShadowStore, TargetRecord, TopQuery, TopRow, WindowQuery } from './store.js';
-import { capacityRunListSql, capacityRunsSchema, capacityRunUpsertSql, TARGET_TABLES, anomalyFromDb, anomalyLastColumnSql, anomalyListSql, anomalyParams, anomalyTriageSql, anomalyUpsertSql, CONTROL_SCHEMA, quarantineFromDb, quarantineParams, quarantineUpsertSql, TARGET_COLUMNS, WINDOW_SELECT, WINDOW_UPSERT_SET, WINDOW_VALUE_COLUMNS, seriesKey, targetFromDb, targetParams, topOrder, topRowFromDb, windowFromDb } from './sql.js';
+import { capacityRunListSql, capacityRunsSchema, capacityRunUpsertSql, TARGET_TABLES, anomalyFromDb, anomalyLastColumnSql, anomalyListSql, anomalyParams, anomalyTriageSql, anomalyUpsertSql, CONTROL_SCHEMA, quarantineFromDb, quarantineParams, quarantineUpsertSql, TARGET_COLUMNS, WINDOW_SELECT, WINDOW_UPSERT_SET, WINDOW_VALUE_COLUMNS, targetFromDb, targetParams, topOrder, topRowFromDb, windowFromDb } from './sql.js';
 import { migrate, migrationsTableSql, type Migration, type MigrationDriver, type MigrationTx } from './migrate.js';
 import type { QuarantinedWindow } from './quarantine.js';
 import { INTS, NUMBERS, packedWindows, type WindowWrite } from './row-pack.js';
 import { SqliteThread } from './sqlite-thread.js';
-import type { Dimension, WindowRow } from './window.js';
+import type { WindowRow } from './window.js';
 
 /**
  * Series ids the store keeps in memory at most (about 100 B each): past this the cache starts
@@ -149,8 +149,14 @@ export class SqliteStore implements ShadowStore {
   readonly backend = 'sqlite';
   private readonly db: Database.Database;
   private readonly threads: SqliteThread[] = [];
-  /** Series ids by seriesKey(), as the `series` table holds them. */
-  private readonly seriesIds = new Map<string, number>();
+  /**
+   * Series ids as the `series` table holds them, by target, dimension and key: a flush looks up
+   * hundreds of thousands of series, and with maps by the strings themselves (each hashed once per
+   * batch) no key is built for each window.
+   */
+  private readonly seriesIds = new Map<string, Map<string, Map<string, number>>>();
+  /** Ids in seriesIds. */
+  private seriesIdCount = 0;
   /** Prepared statements by their SQL (see prepare()). */
   private readonly statements = new Map<string, Database.Statement>();
 
@@ -196,35 +202,27 @@ export class SqliteStore implements ShadowStore {
     );
     const select = this.prepare('SELECT id FROM series WHERE target = ? AND dim = ? AND key = ?');
     const create = this.prepare('INSERT INTO series (target, dim, key) VALUES (?, ?, ?)');
-    // Ids of series created by this transaction join the cache only once it commits.
-    const created = new Map<string, number>();
-    // Ids by the batch's string indexes: per target index, by dimension number x strings + key
-    // index (a small integer), so a series repeated across granularities and starts is looked up
-    // once per batch without building its text key.
+    // Ids of series created or read by this transaction join the cache only once it commits.
+    const created: [string, string, string, number][] = [];
     const { strings, ints, numbers } = packed;
-    const base = strings.length;
-    const byTarget = new Array<Map<number, number> | undefined>(base);
-    const dimNumbers = new Map<number, number>();
+    // The batch's own ids, by string index of target, then dim and key strings.
+    const batch = new Array<Map<string, Map<string, number>> | undefined>(strings.length);
     const seriesId = (r: number): number => {
       const ib = r * INTS;
       const t = ints[ib];
-      const d = ints[ib + 1];
-      const k = ints[ib + 2];
-      let dimNumber = dimNumbers.get(d);
-      if (dimNumber === undefined) dimNumbers.set(d, (dimNumber = dimNumbers.size));
-      const ids = (byTarget[t] ??= new Map());
-      const local = dimNumber * base + k;
-      let id = ids.get(local);
-      if (id !== undefined) return id;
-      const row = { target: strings[t], dim: strings[d] as Dimension, key: strings[k] };
-      const key = seriesKey(row);
-      id = this.seriesIds.get(key) ?? created.get(key);
+      const target = strings[t];
+      const dim = strings[ints[ib + 1]];
+      const key = strings[ints[ib + 2]];
+      let id = this.seriesIds.get(target)?.get(dim)?.get(key) ?? batch[t]?.get(dim)?.get(key);
       if (id === undefined) {
-        const found = select.get(row.target, row.dim, row.key) as { id: number } | undefined;
-        id = found?.id ?? Number(create.run(row.target, row.dim, row.key).lastInsertRowid);
-        created.set(key, id);
+        const found = select.get(target, dim, key) as { id: number } | undefined;
+        id = found?.id ?? Number(create.run(target, dim, key).lastInsertRowid);
+        const byDim = (batch[t] ??= new Map());
+        let byKey = byDim.get(dim);
+        if (!byKey) byDim.set(dim, (byKey = new Map()));
+        byKey.set(key, id);
+        created.push([target, dim, key, id]);
       }
-      ids.set(local, id);
       return id;
     };
     const nullIfNan = (v: number) => (Number.isNaN(v) ? null : v);
@@ -246,8 +244,19 @@ export class SqliteStore implements ShadowStore {
       const refused = typeof code === 'string' && REFUSED_ROW.test(code);
       throw new ShadowplaneError(refused ? 'SHADOWPLANE_ERR_STORE_REJECTED' : 'SHADOWPLANE_ERR_STORE_UNAVAILABLE', `SQLite: ${(err as Error).message}`);
     }
-    if (this.seriesIds.size + created.size > SERIES_CACHE_LIMIT) this.seriesIds.clear();
-    for (const [key, id] of created) this.seriesIds.set(key, id);
+    if (this.seriesIdCount + created.length > SERIES_CACHE_LIMIT) {
+      this.seriesIds.clear();
+      this.seriesIdCount = 0;
+      this.seriesIdCount = 0;
+    }
+    for (const [target, dim, key, id] of created) {
+      let byDim = this.seriesIds.get(target);
+      if (!byDim) this.seriesIds.set(target, (byDim = new Map()));
+      let byKey = byDim.get(dim);
+      if (!byKey) byDim.set(dim, (byKey = new Map()));
+      if (!byKey.has(key)) this.seriesIdCount++;
+      byKey.set(key, id);
+    }
   }
 
   async quarantineWindows(entries: readonly QuarantinedWindow[]): Promise<void> {
@@ -319,6 +328,7 @@ export class SqliteStore implements ShadowStore {
       this.prepare('DELETE FROM windows WHERE series IN (SELECT id FROM series WHERE target = ?)').run(name);
       this.prepare('DELETE FROM series WHERE target = ?').run(name);
       this.seriesIds.clear();
+      this.seriesIdCount = 0;
       for (const table of TARGET_TABLES) this.prepare(`DELETE FROM ${table} WHERE target = ?`).run(name);
       return this.prepare('DELETE FROM targets WHERE name = ?').run(name).changes > 0;
     })();
