@@ -55,6 +55,11 @@ export class ByteWriter {
     return Buffer.from(this.buf.subarray(0, this.length));
   }
 
+  /** Makes room for `more` bytes beyond those written, in one allocation. */
+  reserve(more: number): void {
+    if (this.length + more > this.buf.length) this.grow(more);
+  }
+
   /** Starts over with a new buffer of `capacity` bytes: views taken before stay valid. */
   reset(capacity = 32): void {
     this.length = 0;

@@ -63,12 +63,6 @@ const USER = DIM_INDEX.user;
 const ROUTE = DIM_INDEX.route;
 const METRIC = DIM_INDEX.metric;
 
-/**
- * Most windows a packer reserves room for up front. Reserved memory costs no RSS until written, but
- * V8 counts it as external memory, and a large count makes it collect garbage more often.
- */
-const MAX_RESERVED = 262_144;
-
 /** All windows of one target for one granularity and start. */
 class WindowSet {
   readonly total: Window;
@@ -217,8 +211,6 @@ export class RollupEngine {
   private packer = new WindowPacker();
   /** Closed windows of flushes that failed, for the next flush to write again. */
   private retry: PackedWindows[] = [];
-  /** Windows the last flush packed: the next packer reserves room for as many (up to MAX_RESERVED). */
-  private lastFlushSize = 1024;
   private readonly baseMs: number;
 
   constructor(
@@ -304,7 +296,11 @@ export class RollupEngine {
     const now = this.clock.now();
     // One packer for the whole batch, no copy: what closed since the last flush is in it already.
     const packer = this.packer;
-    this.packer = new WindowPacker(this.lastFlushSize);
+    this.packer = new WindowPacker();
+    // Room for every open window at once: growing a fleet's packer by doubling would allocate
+    // (and copy) about twice its size in shared memory, which V8 counts as external memory, and
+    // external memory growing by hundreds of megabytes forces full garbage collections.
+    packer.reserve(this.values.size);
     for (const part of this.retry) packer.addPacked(part);
     this.retry = [];
     const flushed: { set: WindowSet; version: number }[] = [];
@@ -332,7 +328,6 @@ export class RollupEngine {
 
   /** The batch of `windows`: closed ones and open ones (their sets at `flushed` versions). */
   private batch(windows: PackedWindows, flushed: { set: WindowSet; version: number }[]): FlushBatch {
-    this.lastFlushSize = Math.min(MAX_RESERVED, Math.max(1024, windows.count));
     let rows: WindowRow[] | undefined;
     let settled = false;
     return {

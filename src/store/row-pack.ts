@@ -234,6 +234,14 @@ export class WindowPacker {
     }
   }
 
+  /** Makes room for `more` windows beyond those added, in one allocation. */
+  reserve(more: number): void {
+    const need = this.count + more;
+    if (need * NUMBERS <= this.numbers.length) return;
+    this.grow(need);
+    this.sketches.reserve(more * 32);
+  }
+
   /** The windows added (views of the packer's shared arrays); the packer starts over empty. */
   finish(): PackedWindows {
     const n = this.count;
@@ -260,14 +268,17 @@ export class WindowPacker {
 
   /** The index of the next window, growing the arrays when full. */
   private next(): number {
-    if (this.count * NUMBERS === this.numbers.length) {
-      const numbers = this.numbers;
-      const ints = this.ints;
-      this.allocate(2 * this.count);
-      this.numbers.set(numbers);
-      this.ints.set(ints);
-    }
+    if (this.count * NUMBERS === this.numbers.length) this.grow(2 * this.count);
     return this.count++;
+  }
+
+  /** Moves the windows added into arrays with room for `capacity`. */
+  private grow(capacity: number): void {
+    const numbers = this.numbers.subarray(0, this.count * NUMBERS);
+    const ints = this.ints.subarray(0, this.count * INTS);
+    this.allocate(capacity);
+    this.numbers.set(numbers);
+    this.ints.set(ints);
   }
 
   private setInts(r: number, target: string, dim: string, key: string, final: boolean, sketchAt: number, sketchLength: number): void {
