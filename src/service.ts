@@ -332,18 +332,18 @@ export class ShadowplaneService {
       this.flushTakenAt = takenAt;
       const batch = await this.engine.takeFlushSliced(FLUSH_SLICE_MS);
       const written = () => (this.flushedAt = Math.max(this.flushedAt, takenAt));
-      if (batch.rows.length === 0) {
+      if (batch.windows.count === 0) {
         this.flushTakenAt = undefined;
         written();
         return batch.done();
       }
       const end = this.metrics.flushDuration.startTimer({ backend: this.store.backend });
       try {
-        const quarantined = await writeOrQuarantine(this.store, batch.rows, this.clock.now());
+        const quarantined = await writeOrQuarantine(this.store, batch.windows, this.clock.now());
         batch.done();
         written();
         this.flushFailure = undefined;
-        this.metrics.flushRows.inc(batch.rows.length - quarantined.length);
+        this.metrics.flushRows.inc(batch.windows.count - quarantined.length);
         if (quarantined.length > 0) {
           this.metrics.quarantined.inc(quarantined.length);
           this.log.error({ windows: quarantined.length, error: quarantined[0].error }, 'the store refused windows: they are quarantined (GET /v1/store/quarantine) and the rest is written');

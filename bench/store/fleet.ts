@@ -165,14 +165,16 @@ async function sendEvents(urls: string | string[], targets: number): Promise<{ a
   return { accepted, ms: performance.now() - t0 };
 }
 
-/** The flush histogram's count and sum from /metrics. */
-async function flushStats(url: string): Promise<{ count: number; sum: number; openWindows: number }> {
+/** The flush histogram's count and sum, and the main thread's heap, from /metrics. */
+async function flushStats(url: string): Promise<{ count: number; sum: number; openWindows: number; heapUsedMiB: number; externalMiB: number }> {
   const text = await (await fetch(`${url}/metrics`)).text();
   const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? Number.NaN);
   return {
     count: value(/^shadowplane_flush_duration_seconds_count\{[^}]*\} (\S+)$/m),
     sum: value(/^shadowplane_flush_duration_seconds_sum\{[^}]*\} (\S+)$/m),
     openWindows: value(/^shadowplane_open_windows (\S+)$/m),
+    heapUsedMiB: value(/^shadowplane_nodejs_heap_size_used_bytes (\S+)$/m) / 2 ** 20,
+    externalMiB: value(/^shadowplane_nodejs_external_memory_bytes (\S+)$/m) / 2 ** 20,
   };
 }
 
@@ -233,6 +235,7 @@ async function run(backend: string, targets: number): Promise<Result> {
     const phases = await health.stop();
     const flush = await flushStats(serve.url);
     const peakRssMiB = procStatus(pid, 'VmHWM') / 1024;
+    progress(`${tag}: at the end: RSS ${(procStatus(pid, 'VmRSS') / 1024).toFixed(0)} MiB (peak ${peakRssMiB.toFixed(0)}), main thread's heap used ${flush.heapUsedMiB.toFixed(0)} MiB, external ${flush.externalMiB.toFixed(0)} MiB`);
     serve.child.kill('SIGTERM');
     await exited(serve.child);
     if (args.profile) {

@@ -5,8 +5,24 @@
 
 /** Appends varints and float64s to a growing buffer. */
 export class ByteWriter {
-  private buf = Buffer.allocUnsafe(32);
+  private buf: Buffer;
   private length = 0;
+
+  /**
+   * A writer whose buffer starts at `capacity` bytes (it grows as needed); `shared` puts it in
+   * shared memory, which another thread can be given without a copy.
+   */
+  constructor(
+    capacity = 32,
+    private readonly shared = false,
+  ) {
+    this.buf = this.alloc(Math.max(capacity, 8));
+  }
+
+  /** Bytes written so far. */
+  get size(): number {
+    return this.length;
+  }
 
   byte(b: number): void {
     if (this.length === this.buf.length) this.grow(1);
@@ -34,12 +50,33 @@ export class ByteWriter {
     this.length += b.length;
   }
 
+  /** The bytes written, as a copy. */
   toBuffer(): Buffer {
     return Buffer.from(this.buf.subarray(0, this.length));
   }
 
+  /** Makes room for `more` bytes beyond those written, in one allocation. */
+  reserve(more: number): void {
+    if (this.length + more > this.buf.length) this.grow(more);
+  }
+
+  /** Starts over with a new buffer of `capacity` bytes: views taken before stay valid. */
+  reset(capacity = 32): void {
+    this.length = 0;
+    this.buf = this.alloc(Math.max(capacity, 8));
+  }
+
+  /** The bytes written, without copying: valid until the next write. */
+  view(): Buffer {
+    return this.buf.subarray(0, this.length);
+  }
+
+  private alloc(size: number): Buffer {
+    return this.shared ? Buffer.from(new SharedArrayBuffer(size)) : Buffer.allocUnsafe(size);
+  }
+
   private grow(need: number): void {
-    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.length + need));
+    const next = this.alloc(Math.max(this.buf.length * 2, this.length + need));
     this.buf.copy(next, 0, 0, this.length);
     this.buf = next;
   }

@@ -13,6 +13,7 @@ import { migrate, migrationsTableSql, type Migration, type MigrationTx } from '.
 import { createPartitionTables } from './partitions.js';
 import { PostgresLease, type Owner } from './owner.js';
 import type { QuarantinedWindow } from './quarantine.js';
+import { windowRows, type WindowWrite } from './row-pack.js';
 import type { WindowRow } from './window.js';
 
 // BIGINT columns hold ms timestamps, well inside 2^53: read them as numbers.
@@ -137,7 +138,7 @@ export class PostgresStore implements ShadowStore {
    * go into the dictionary first, then the windows are upserted joined to their series ids. A row
    * given twice is written once, the last one winning (as a row-by-row upsert would).
    */
-  async writeWindows(rows: readonly WindowRow[]): Promise<void> {
+  async writeWindows(rows: WindowWrite): Promise<void> {
     if (rows.length === 0) return;
     const lease = this.lease;
     await this.writeWindowsWith(rows, async (tx) => {
@@ -151,8 +152,8 @@ export class PostgresStore implements ShadowStore {
    * such as an ingest partition's high-water mark (src/store/partitions.ts). Runs `first` even
    * without rows.
    */
-  async writeWindowsWith(rows: readonly WindowRow[], first: (tx: MigrationTx) => Promise<void>): Promise<void> {
-    const unique = [...new Map(rows.map((r) => [`${seriesKey(r)}\u0000${r.granularity}\u0000${r.start}`, r])).values()];
+  async writeWindowsWith(rows: WindowWrite, first: (tx: MigrationTx) => Promise<void>): Promise<void> {
+    const unique = [...new Map(windowRows(rows).map((r) => [`${seriesKey(r)}\u0000${r.granularity}\u0000${r.start}`, r])).values()];
     const client = await this.connect();
     try {
       await client.query('BEGIN');

@@ -10,6 +10,7 @@
  * that are not finite are written as strings, so a row the backend refused as a row it can keep as text.
  */
 import { isCoded } from '../core/errors.js';
+import { PackedWindows, type WindowWrite } from './row-pack.js';
 import type { ShadowStore } from './store.js';
 import type { WindowRow } from './window.js';
 
@@ -52,19 +53,21 @@ export function rowFromJson(text: string): WindowRow {
 }
 
 /**
- * Writes `rows`; rows the backend refuses are quarantined (at time `now`) and the rest written.
- * Returns the quarantined entries. Rejects with SHADOWPLANE_ERR_STORE_UNAVAILABLE when the backend
- * cannot be reached: rows already written stay written (every write is an upsert of a full state).
+ * Writes `windows` (rows or packed); windows the backend refuses are quarantined (at time `now`) and
+ * the rest written. Returns the quarantined entries. Rejects with SHADOWPLANE_ERR_STORE_UNAVAILABLE
+ * when the backend cannot be reached: windows already written stay written (every write is an
+ * upsert of a full state).
  */
-export async function writeOrQuarantine(store: ShadowStore, rows: readonly WindowRow[], now: number): Promise<QuarantinedWindow[]> {
+export async function writeOrQuarantine(store: ShadowStore, windows: WindowWrite, now: number): Promise<QuarantinedWindow[]> {
   const refused: QuarantinedWindow[] = [];
-  const write = async (part: readonly WindowRow[]): Promise<void> => {
+  const write = async (part: WindowWrite): Promise<void> => {
     try {
       await store.writeWindows(part);
     } catch (err) {
       if (!isCoded(err, 'SHADOWPLANE_ERR_STORE_REJECTED')) throw err;
       if (part.length === 1) {
-        refused.push({ id: quarantineId(part[0]), row: rowToJson(part[0]), error: storableText(err.message), firstAt: now, lastAt: now, attempts: 1 });
+        const row = part instanceof PackedWindows ? part.row(0) : part[0];
+        refused.push({ id: quarantineId(row), row: rowToJson(row), error: storableText(err.message), firstAt: now, lastAt: now, attempts: 1 });
         return;
       }
       const half = part.length >> 1;
@@ -72,7 +75,7 @@ export async function writeOrQuarantine(store: ShadowStore, rows: readonly Windo
       await write(part.slice(half));
     }
   };
-  await write(rows);
+  await write(windows);
   if (refused.length > 0) await store.quarantineWindows(refused);
   return refused;
 }

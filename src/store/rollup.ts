@@ -6,8 +6,9 @@
  * so the store always holds the full state of open windows and a restart can carry on from them.
  */
 import type { Clock } from '../core/clock.js';
+import { WindowPacker, type PackedWindows } from './row-pack.js';
 import { sketchIndex } from './sketch.js';
-import { DIMENSIONS, OTHER_KEY, TOTAL_KEY, Window, type Dimension, type WindowRow } from './window.js';
+import { DIMENSIONS, OTHER_KEY, TOTAL_KEY, Window, WindowValues, type Dimension, type WindowRow } from './window.js';
 
 /** How the engine bounds time and cardinality. */
 export interface RollupOptions {
@@ -36,9 +37,12 @@ export interface RollupEvent {
   at: number;
 }
 
-/** Rows to persist, and the calls that settle the batch. */
+/** Windows to persist, and the calls that settle the batch. */
 export interface FlushBatch {
-  rows: WindowRow[];
+  /** The windows, packed as the engine built them: closed ones (final) and open ones that changed. */
+  readonly windows: PackedWindows;
+  /** The same windows as rows, decoded when first read. */
+  readonly rows: WindowRow[];
   /** Confirms the rows are durable: closed windows are forgotten, open ones marked clean. */
   done(): void;
   /** Reports the write failed: closed windows are kept for the next flush to retry. */
@@ -77,8 +81,9 @@ class WindowSet {
     readonly start: number,
     readonly granularity: number,
     private readonly keyLimit: number,
+    private readonly values: WindowValues,
   ) {
-    this.total = new Window(start, granularity);
+    this.total = new Window(start, granularity, values);
   }
 
   /** The window for `dim`/`key`; beyond the open key limit a new key is folded into `__other__`. */
@@ -94,7 +99,7 @@ class WindowSet {
     if (byKey.size >= this.keyLimit) key = OTHER_KEY;
     w = byKey.get(key);
     if (!w) {
-      w = new Window(this.start, this.granularity);
+      w = new Window(this.start, this.granularity, this.values);
       byKey.set(key, w);
     }
     return w;
@@ -138,11 +143,12 @@ class WindowSet {
     for (const byKey of this.byDim) {
       if (byKey.size <= k) continue;
       const ranked = [...byKey.entries()].filter(([key]) => key !== OTHER_KEY).sort((a, b) => b[1].estCount - a[1].estCount);
-      const other = byKey.get(OTHER_KEY) ?? new Window(this.start, this.granularity);
+      const other = byKey.get(OTHER_KEY) ?? new Window(this.start, this.granularity, this.values);
       // Keep k - 1 named keys so that, with `__other__`, the window holds at most k keys.
       for (const [key, w] of ranked.slice(k - 1)) {
         other.merge(w);
         byKey.delete(key);
+        w.release();
       }
       byKey.set(OTHER_KEY, other);
     }
@@ -157,17 +163,27 @@ class WindowSet {
     this.version++;
   }
 
+  /** Releases every window's numbers (see Window.release): the set must not be used again. */
+  release(): void {
+    this.total.release();
+    for (const byKey of this.byDim) for (const w of byKey.values()) w.release();
+  }
+
+  /** The windows of this set as rows (the live view reads them). */
   rows(target: string, final: boolean): WindowRow[] {
-    const rows: WindowRow[] = [];
-    this.pushRows(rows, target, final);
+    const rows = [this.total.toRow(target, 'total', TOTAL_KEY, final)];
+    for (const [dim, byKey] of this.dims()) {
+      for (const [key, w] of byKey) rows.push(w.toRow(target, dim, key, final));
+    }
     return rows;
   }
 
-  /** Appends the rows of this set to `rows` (no intermediate array: a flush appends hundreds of thousands). */
-  pushRows(rows: WindowRow[], target: string, final: boolean): void {
-    rows.push(this.total.toRow(target, 'total', TOTAL_KEY, final));
-    for (const [dim, byKey] of this.dims()) {
-      for (const [key, w] of byKey) rows.push(w.toRow(target, dim, key, final));
+  /** Packs the windows of this set (no row objects: a flush packs hundreds of thousands). */
+  packInto(packer: WindowPacker, target: string, final: boolean): void {
+    packer.add(target, 'total', TOTAL_KEY, final, this.total);
+    for (let i = 0; i < KEYED_DIMENSIONS.length; i++) {
+      const dim = KEYED_DIMENSIONS[i];
+      for (const [key, w] of this.byDim[i]) packer.add(target, dim, key, final, w);
     }
   }
 }
@@ -186,7 +202,15 @@ class TargetWindows {
 /** Multi-granularity rollups of request events and metric samples, per target and dimension. */
 export class RollupEngine {
   private readonly targets = new Map<string, TargetWindows>();
-  private closed: { rows: WindowRow[] }[] = [];
+  /** The numbers of every open window (see WindowValues). */
+  private readonly values = new WindowValues();
+  /**
+   * Windows closed outside a flush (closeDue): the next flush's packer, which that flush's open
+   * and closed windows join.
+   */
+  private packer = new WindowPacker();
+  /** Closed windows of flushes that failed, for the next flush to write again. */
+  private retry: PackedWindows[] = [];
   private readonly baseMs: number;
 
   constructor(
@@ -237,10 +261,10 @@ export class RollupEngine {
   /** Closes every window whose end plus the lateness has passed, rolling it into its parent. */
   closeDue(): void {
     const now = this.clock.now();
-    for (const [target, tw] of this.targets) this.closeTarget(target, tw, now);
+    for (const [target, tw] of this.targets) this.closeTarget(target, tw, now, this.packer);
   }
 
-  /** Closes what is due and returns every row that needs writing; call done() once written. */
+  /** Closes what is due and returns every window that needs writing; call done() once written. */
   takeFlush(): FlushBatch {
     const flush = this.flushSteps();
     while (!flush.next().done);
@@ -248,10 +272,10 @@ export class RollupEngine {
   }
 
   /**
-   * takeFlush() in time slices: builds rows for at most `sliceMs` at a time, then lets the event
-   * loop run (ingest, the API, the loops) before the next slice. A fleet's flush builds hundreds of
-   * thousands of rows, which in one go would stall the process for seconds. Windows that change
-   * after their rows were built stay changed, so the next flush writes them again.
+   * takeFlush() in time slices: packs windows for at most `sliceMs` at a time, then lets the event
+   * loop run (ingest, the API, the loops) before the next slice. A fleet's flush packs hundreds of
+   * thousands of windows, which in one go would stall the process for seconds. Windows that change
+   * after they were packed stay changed, so the next flush writes them again.
    */
   async takeFlushSliced(sliceMs: number): Promise<FlushBatch> {
     const flush = this.flushSteps();
@@ -265,12 +289,20 @@ export class RollupEngine {
   }
 
   /**
-   * One flush as steps, one per target: close its due windows, then build the rows of its changed
-   * open windows. Steps after the last leave the batch to take.
+   * One flush as steps, one per target: close its due windows, then pack its changed open
+   * windows. Steps after the last leave the batch to take.
    */
   private flushSteps(): { next(): { done: boolean }; batch(): FlushBatch } {
     const now = this.clock.now();
-    const rows: WindowRow[] = [];
+    // One packer for the whole batch, no copy: what closed since the last flush is in it already.
+    const packer = this.packer;
+    this.packer = new WindowPacker();
+    // Room for every open window at once: growing a fleet's packer by doubling would allocate
+    // (and copy) about twice its size in shared memory, which V8 counts as external memory, and
+    // external memory growing by hundreds of megabytes forces full garbage collections.
+    packer.reserve(this.values.size);
+    for (const part of this.retry) packer.addPacked(part);
+    this.retry = [];
     const flushed: { set: WindowSet; version: number }[] = [];
     const targets = [...this.targets.keys()];
     let i = 0;
@@ -280,30 +312,29 @@ export class RollupEngine {
         const target = targets[i++];
         const tw = this.targets.get(target);
         if (!tw) return { done: false };
-        this.closeTarget(target, tw, now);
+        this.closeTarget(target, tw, now, packer);
         for (const sets of tw.levels) {
           for (const set of sets.values()) {
             if (set.version === set.flushedVersion) continue;
-            set.pushRows(rows, target, false);
+            set.packInto(packer, target, false);
             flushed.push({ set, version: set.version });
           }
         }
         return { done: false };
       },
-      batch: () => this.batch(rows, flushed),
+      batch: () => this.batch(packer.finish(), flushed),
     };
   }
 
-  /** The batch of `open` rows (their sets at `flushed` versions) and every closed window's rows. */
-  private batch(open: WindowRow[], flushed: { set: WindowSet; version: number }[]): FlushBatch {
-    const closed = this.closed;
-    this.closed = [];
-    const rows: WindowRow[] = [];
-    for (const c of closed) for (const row of c.rows) rows.push(row);
-    for (const row of open) rows.push(row);
+  /** The batch of `windows`: closed ones and open ones (their sets at `flushed` versions). */
+  private batch(windows: PackedWindows, flushed: { set: WindowSet; version: number }[]): FlushBatch {
+    let rows: WindowRow[] | undefined;
     let settled = false;
     return {
-      rows,
+      windows,
+      get rows() {
+        return (rows ??= windows.rows());
+      },
       done: () => {
         if (settled) return;
         settled = true;
@@ -312,13 +343,20 @@ export class RollupEngine {
       failed: () => {
         if (settled) return;
         settled = true;
-        this.closed.unshift(...closed);
+        // The closed windows (the final ones) are kept; the open ones are still unflushed and
+        // the next flush packs them again as they are then.
+        const closed = new WindowPacker(windows.count);
+        for (let r = 0; r < windows.count; r++) if (windows.final(r)) closed.addPacked(windows.slice(r, r + 1));
+        this.retry.push(closed.finish());
       },
     };
   }
 
-  /** Closes the due windows of one target (finest first, each rolled into its parent), forgetting a target left with none. */
-  private closeTarget(target: string, tw: TargetWindows, now: number): void {
+  /**
+   * Closes the due windows of one target (finest first, each rolled into its parent), packing them
+   * into `packer`; forgets a target left with none.
+   */
+  private closeTarget(target: string, tw: TargetWindows, now: number, packer: WindowPacker): void {
     const lateness = this.options.latenessSeconds * 1000;
     const grans = this.options.granularities;
     tw.levels.forEach((sets, level) => {
@@ -326,11 +364,12 @@ export class RollupEngine {
       for (const [start, set] of sets) {
         if (start + spanMs + lateness > now) continue;
         set.cutToTopK(this.options.topK);
-        this.closed.push({ rows: set.rows(target, true) });
+        set.packInto(packer, target, true);
         sets.delete(start);
         if (tw.current === set) tw.current = undefined;
         const parentLevel = level + 1;
         if (parentLevel < grans.length) this.parentSet(tw, parentLevel, start).absorb(set);
+        set.release();
       }
     });
     if (tw.levels.every((sets) => sets.size === 0)) this.targets.delete(target);
@@ -394,7 +433,7 @@ export class RollupEngine {
     const start = at - (at % spanMs);
     let set = tw.levels[level].get(start);
     if (!set) {
-      set = new WindowSet(start, spanMs / 1000, this.options.openKeysPerDimension);
+      set = new WindowSet(start, spanMs / 1000, this.options.openKeysPerDimension, this.values);
       tw.levels[level].set(start, set);
     }
     return set;

@@ -18,17 +18,22 @@ export function sketchIndex(value: number): number {
   return value <= MIN_INDEXABLE ? Number.NEGATIVE_INFINITY : Math.ceil(Math.log(value) / LOG_GAMMA);
 }
 
+/** An empty bucket list, shared until a sketch's first bucket. */
+const NO_BUCKETS: number[] = [];
+
 /**
- * A quantile sketch backed by sparse buckets: the non-empty bucket indexes, ascending, and their
- * counts. A window's sketch usually holds a few buckets spread over a wide range of latencies, where
- * a dense array would spend kilobytes on empty buckets for every one of a fleet's open windows. The
- * buckets are plain arrays, not typed ones: a typed array and its buffer cost a few hundred bytes
- * of their own, more than a handful of buckets, in each of hundreds of thousands of sketches.
+ * A quantile sketch backed by sparse buckets: the non-empty bucket indexes, ascending, each with
+ * its count. A window's sketch usually holds a few buckets spread over a wide range of latencies,
+ * where a dense array would spend kilobytes on empty buckets for every one of a fleet's open
+ * windows. The buckets are one plain array of (index, count) pairs, grown by hand a few pairs at a
+ * time: a typed array and its buffer cost a few hundred bytes of their own, and an array grown by
+ * push or splice reserves room for 16 more elements each time it grows, which in each of hundreds
+ * of thousands of sketches is most of their memory.
  */
 export class QuantileSketch {
-  private indexes: number[] = [];
-  private counts: number[] = [];
-  /** Buckets in use (the arrays' length). */
+  /** [index, count] pairs, ascending by index; pairs past `size` are spare room. */
+  private buckets: number[] = NO_BUCKETS;
+  /** Buckets in use. */
   private size = 0;
   /** Count of values at or below MIN_INDEXABLE. */
   private zeroCount = 0;
@@ -51,19 +56,37 @@ export class QuantileSketch {
       this.zeroCount += weight;
       return;
     }
+    const b = this.buckets;
     let lo = 0;
     let hi = this.size;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      if (this.indexes[mid] < index) lo = mid + 1;
+      if (b[2 * mid] < index) lo = mid + 1;
       else hi = mid;
     }
-    if (lo < this.size && this.indexes[lo] === index) {
-      this.counts[lo] += weight;
+    if (lo < this.size && b[2 * lo] === index) {
+      b[2 * lo + 1] += weight;
       return;
     }
-    this.indexes.splice(lo, 0, index);
-    this.counts.splice(lo, 0, weight);
+    this.insert(lo, index, weight);
+  }
+
+  /** Inserts a new bucket at position `at`, growing the array by a few pairs when it is full. */
+  private insert(at: number, index: number, weight: number): void {
+    let b = this.buckets;
+    const used = 2 * this.size;
+    if (used === b.length) {
+      const grown = new Array<number>(used + 2 * Math.max(2, this.size >> 2));
+      for (let i = 0; i < 2 * at; i++) grown[i] = b[i];
+      for (let i = 2 * at; i < used; i++) grown[i + 2] = b[i];
+      b = this.buckets = grown;
+    } else {
+      for (let i = used - 1; i >= 2 * at; i--) b[i + 2] = b[i];
+    }
+    // `| 0`: an index computed in floating point would otherwise be stored as a double, and one
+    // double turns the whole array into 8-byte elements (bucket indexes are small integers).
+    b[2 * at] = index | 0;
+    b[2 * at + 1] = weight;
     this.size++;
   }
 
@@ -71,7 +94,8 @@ export class QuantileSketch {
   merge(other: QuantileSketch): void {
     this.zeroCount += other.zeroCount;
     this.total += other.zeroCount;
-    for (let i = 0; i < other.size; i++) this.addAtIndex(other.indexes[i], other.counts[i]);
+    const b = other.buckets;
+    for (let i = 0; i < other.size; i++) this.addAtIndex(b[2 * i], b[2 * i + 1]);
   }
 
   /**
@@ -83,11 +107,12 @@ export class QuantileSketch {
     const rank = Math.min(Math.max(q, 0), 1) * (this.total - 1);
     let seen = this.zeroCount;
     if (rank < seen) return 0;
+    const b = this.buckets;
     for (let i = 0; i < this.size; i++) {
-      seen += this.counts[i];
-      if (seen > rank) return (2 * Math.pow(GAMMA, this.indexes[i])) / (GAMMA + 1);
+      seen += b[2 * i + 1];
+      if (seen > rank) return (2 * Math.pow(GAMMA, b[2 * i])) / (GAMMA + 1);
     }
-    return (2 * Math.pow(GAMMA, this.indexes[this.size - 1])) / (GAMMA + 1);
+    return (2 * Math.pow(GAMMA, b[2 * (this.size - 1)])) / (GAMMA + 1);
   }
 
   /**
@@ -97,24 +122,39 @@ export class QuantileSketch {
    * bytes; weighted counts are float64s (tag SPARSE_F64).
    */
   toBuffer(): Buffer {
-    const out = new ByteWriter();
+    const out = new ByteWriter(8 + 3 * this.size);
+    this.writeTo(out);
+    return out.toBuffer();
+  }
+
+  /** Appends the toBuffer() form to `out` (a flush encodes every sketch into one writer). */
+  writeTo(out: ByteWriter): void {
+    const b = this.buckets;
     let whole = isWholeCount(this.zeroCount);
-    for (let i = 0; i < this.size; i++) if (this.counts[i] !== 0) whole &&= isWholeCount(this.counts[i]);
-    const count = whole ? (v: number) => out.varint(v) : (v: number) => out.f64(v);
-    out.byte(whole ? SPARSE_WHOLE : SPARSE_F64);
-    count(this.zeroCount);
     let nonEmpty = 0;
-    for (let i = 0; i < this.size; i++) if (this.counts[i] !== 0) nonEmpty++;
+    for (let i = 0; i < this.size; i++) {
+      const c = b[2 * i + 1];
+      if (c === 0) continue;
+      nonEmpty++;
+      if (whole && !isWholeCount(c)) whole = false;
+    }
+    out.byte(whole ? SPARSE_WHOLE : SPARSE_F64);
+    if (whole) out.varint(this.zeroCount);
+    else out.f64(this.zeroCount);
     out.varint(nonEmpty);
     let previous: number | undefined;
     for (let i = 0; i < this.size; i++) {
-      if (this.counts[i] === 0) continue;
-      const index = this.indexes[i];
+      if (b[2 * i + 1] === 0) continue;
+      const index = b[2 * i];
       out.varint(previous === undefined ? zigzag(index) : index - previous);
       previous = index;
     }
-    for (let i = 0; i < this.size; i++) if (this.counts[i] !== 0) count(this.counts[i]);
-    return out.toBuffer();
+    for (let i = 0; i < this.size; i++) {
+      const c = b[2 * i + 1];
+      if (c === 0) continue;
+      if (whole) out.varint(c);
+      else out.f64(c);
+    }
   }
 
   /**

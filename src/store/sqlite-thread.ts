@@ -11,7 +11,11 @@ import type { Worker } from 'node:worker_threads';
 import { ShadowplaneError, type ErrorCode } from '../core/errors.js';
 import { startModuleWorker } from '../core/worker.js';
 
-/** A call posted to the thread. */
+/**
+ * A call posted to the thread. Calls made in one turn of the event loop go in one message (an
+ * array), and so do the answers ready in one turn of the thread's: a fleet's loops make tens of
+ * thousands of small store calls, and each message costs more to post than most calls take to run.
+ */
 export interface Request {
   id: number;
   method: string;
@@ -35,29 +39,49 @@ export class SqliteThread {
   private nextId = 1;
   /** Set once the thread has died: every later call fails with it. */
   private dead: Error | undefined;
+  /** Calls made this turn, posted together on the next (see Request). */
+  private outbox: Request[] = [];
 
   /** Starts the thread; it opens `path`. */
   constructor(path: string) {
     this.worker = startModuleWorker(WORKER, { shadowplaneSqliteWriter: path });
     // The thread keeps the process alive only while a write is pending (see call()).
     this.worker.unref();
-    this.worker.on('message', (reply: Reply) => this.settle(reply));
+    this.worker.on('message', (replies: Reply[]) => {
+      for (const reply of replies) this.settle(reply);
+    });
     this.worker.on('error', (err) => this.die(err));
     this.worker.on('exit', (code) => this.die(new Error(`a SQLite thread exited (code ${code})`)));
   }
 
   /**
-   * Runs `method` of the thread's SqliteStore with `args`; resolves with its result. The buffers in
-   * `transfer` move to the thread instead of being copied (unusable here afterwards).
+   * Runs `method` of the thread's SqliteStore with `args`; resolves with its result. Calls run in
+   * the order they are made (posted together with the others of the same turn).
    */
-  call(method: string, args: unknown[], transfer: readonly ArrayBuffer[] = []): Promise<unknown> {
+  call(method: string, args: unknown[]): Promise<unknown> {
     if (this.dead) return Promise.reject(unavailable(this.dead));
     const id = this.nextId++;
     if (this.pending.size === 0) this.worker.ref();
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ id, method, args } satisfies Request, transfer);
-    });
+    if (this.outbox.length === 0) setImmediate(() => this.post());
+    this.outbox.push({ id, method, args });
+    return new Promise((resolve, reject) => this.pending.set(id, { resolve, reject }));
+  }
+
+  private post(): void {
+    const requests = this.outbox;
+    this.outbox = [];
+    if (this.dead) return;
+    try {
+      this.worker.postMessage(requests);
+    } catch (err) {
+      // A call's arguments the thread cannot be given (not cloneable): those calls fail, not the thread.
+      for (const r of requests) {
+        const call = this.pending.get(r.id);
+        this.pending.delete(r.id);
+        call?.reject(err as Error);
+      }
+      if (this.pending.size === 0) this.worker.unref();
+    }
   }
 
   /** Closes the thread's connection and ends the thread. */

@@ -11,15 +11,13 @@ import type { AuditEntry, Condition, ControlState, DecisionRecord } from '../mod
 import type { AnomalyEvent, AnomalyRecord, TriageChange, TriageState } from '../model/detect.js';
 import type { CapacityRun } from '../model/capacity.js';
 import type { AnomalyQuery, DecisionQuery, ShadowStore, TargetRecord, TopQuery, TopRow, WindowQuery } from './store.js';
-import { capacityRunListSql, capacityRunsSchema, capacityRunUpsertSql, TARGET_TABLES, anomalyFromDb, anomalyLastColumnSql, anomalyListSql, anomalyParams, anomalyTriageSql, anomalyUpsertSql, CONTROL_SCHEMA, quarantineFromDb, quarantineParams, quarantineUpsertSql, TARGET_COLUMNS, WINDOW_SELECT, WINDOW_UPSERT_SET, WINDOW_VALUE_COLUMNS, seriesKey, targetFromDb, targetParams, topOrder, topRowFromDb, windowFromDb, windowValues } from './sql.js';
+import { capacityRunListSql, capacityRunsSchema, capacityRunUpsertSql, TARGET_TABLES, anomalyFromDb, anomalyLastColumnSql, anomalyListSql, anomalyParams, anomalyTriageSql, anomalyUpsertSql, CONTROL_SCHEMA, quarantineFromDb, quarantineParams, quarantineUpsertSql, TARGET_COLUMNS, WINDOW_SELECT, WINDOW_UPSERT_SET, WINDOW_VALUE_COLUMNS, targetFromDb, targetParams, topOrder, topRowFromDb, windowFromDb } from './sql.js';
 import { migrate, migrationsTableSql, type Migration, type MigrationDriver, type MigrationTx } from './migrate.js';
 import type { QuarantinedWindow } from './quarantine.js';
-import { packRowsSliced } from './row-pack.js';
+import { INTS, NUMBERS, packedWindows, type WindowWrite } from './row-pack.js';
 import { SqliteThread } from './sqlite-thread.js';
 import type { WindowRow } from './window.js';
 
-/** Most time packing a flush's rows for the writer thread takes before it lets the event loop run. */
-const PACK_SLICE_MS = 40;
 /**
  * Series ids the store keeps in memory at most (about 100 B each): past this the cache starts
  * over, and ids are read back from the `series` table as rows need them.
@@ -151,8 +149,16 @@ export class SqliteStore implements ShadowStore {
   readonly backend = 'sqlite';
   private readonly db: Database.Database;
   private readonly threads: SqliteThread[] = [];
-  /** Series ids by seriesKey(), as the `series` table holds them. */
-  private readonly seriesIds = new Map<string, number>();
+  /**
+   * Series ids as the `series` table holds them, by target, dimension and key: a flush looks up
+   * hundreds of thousands of series, and with maps by the strings themselves (each hashed once per
+   * batch) no key is built for each window.
+   */
+  private readonly seriesIds = new Map<string, Map<string, Map<string, number>>>();
+  /** Ids in seriesIds. */
+  private seriesIdCount = 0;
+  /** Prepared statements by their SQL (see prepare()). */
+  private readonly statements = new Map<string, Database.Statement>();
 
   /** Opens (creating if needed) the database file at `path`; `:memory:` works for throwaway use. */
   constructor(private readonly path: string, options: SqliteStoreOptions = {}) {
@@ -173,12 +179,10 @@ export class SqliteStore implements ShadowStore {
         Object.defineProperty(this, method, { value: (...args: unknown[]) => thread.call(method, args), writable: true, configurable: true });
       for (const method of WRITES) forward(writer, method);
       for (const method of READS) forward(reader, method);
-      // A flush's rows go as one transferred buffer, not thousands of objects to clone (row-pack.ts),
-      // packed in slices so the main thread goes on between them.
-      this.writeWindows = async (rows) => {
-        if (rows.length === 0) return;
-        const packed = await packRowsSliced(rows, PACK_SLICE_MS);
-        await writer.call('writeWindows', [packed], [packed.buffer]);
+      // Windows go packed, in shared memory: nothing to clone object by object (row-pack.ts).
+      this.writeWindows = async (windows) => {
+        if (windows.length === 0) return;
+        await writer.call('writeWindows', [packedWindows(windows).data()]);
       };
     }
   }
@@ -188,42 +192,75 @@ export class SqliteStore implements ShadowStore {
     await migrate(sqliteMigrationDriver(this.db), SQLITE_MIGRATIONS, Date.now);
   }
 
-  async writeWindows(rows: readonly WindowRow[]): Promise<void> {
-    if (rows.length === 0) return;
-    const insert = this.db.prepare(
+  async writeWindows(windows: WindowWrite): Promise<void> {
+    if (windows.length === 0) return;
+    // Bound straight from the packed arrays: no row object per window.
+    const packed = packedWindows(windows);
+    const insert = this.prepare(
       `INSERT INTO windows (series, granularity, start, ${WINDOW_VALUE_COLUMNS.join(', ')}) VALUES (${['?', '?', '?', ...WINDOW_VALUE_COLUMNS.map(() => '?')].join(', ')})
        ON CONFLICT (series, granularity, start) DO UPDATE SET ${WINDOW_UPSERT_SET}`,
     );
-    const select = this.db.prepare('SELECT id FROM series WHERE target = ? AND dim = ? AND key = ?');
-    const create = this.db.prepare('INSERT INTO series (target, dim, key) VALUES (?, ?, ?)');
-    // Ids of series created by this transaction join the cache only once it commits.
-    const created = new Map<string, number>();
-    const seriesId = (row: WindowRow): number => {
-      const key = seriesKey(row);
-      let id = this.seriesIds.get(key) ?? created.get(key);
+    const select = this.prepare('SELECT id FROM series WHERE target = ? AND dim = ? AND key = ?');
+    const create = this.prepare('INSERT INTO series (target, dim, key) VALUES (?, ?, ?)');
+    // Ids of series created or read by this transaction join the cache only once it commits.
+    const created: [string, string, string, number][] = [];
+    const { strings, ints, numbers } = packed;
+    // The batch's own ids, by string index of target, then dim and key strings.
+    const batch = new Array<Map<string, Map<string, number>> | undefined>(strings.length);
+    const seriesId = (r: number): number => {
+      const ib = r * INTS;
+      const t = ints[ib];
+      const target = strings[t];
+      const dim = strings[ints[ib + 1]];
+      const key = strings[ints[ib + 2]];
+      let id = this.seriesIds.get(target)?.get(dim)?.get(key) ?? batch[t]?.get(dim)?.get(key);
       if (id === undefined) {
-        const found = select.get(row.target, row.dim, row.key) as { id: number } | undefined;
-        id = found?.id ?? Number(create.run(row.target, row.dim, row.key).lastInsertRowid);
-        created.set(key, id);
+        const found = select.get(target, dim, key) as { id: number } | undefined;
+        id = found?.id ?? Number(create.run(target, dim, key).lastInsertRowid);
+        const byDim = (batch[t] ??= new Map());
+        let byKey = byDim.get(dim);
+        if (!byKey) byDim.set(dim, (byKey = new Map()));
+        byKey.set(key, id);
+        created.push([target, dim, key, id]);
       }
       return id;
     };
-    const bool = (b: boolean) => (b ? 1 : 0);
+    const nullIfNan = (v: number) => (Number.isNaN(v) ? null : v);
     try {
-      this.db.transaction((all: readonly WindowRow[]) => {
-        for (const row of all) insert.run(seriesId(row), row.granularity, row.start, ...windowValues(row, bool));
-      })(rows);
+      this.db.transaction(() => {
+        for (let r = 0; r < packed.count; r++) {
+          const nb = r * NUMBERS;
+          // NUMBER_FIELDS order: granularity, start, then the values in WINDOW_VALUE_COLUMNS order.
+          insert.run(
+            seriesId(r), numbers[nb], numbers[nb + 1], ints[r * INTS + 3],
+            numbers[nb + 2], numbers[nb + 3], numbers[nb + 4], numbers[nb + 5], numbers[nb + 6], numbers[nb + 7], numbers[nb + 8], numbers[nb + 9],
+            nullIfNan(numbers[nb + 10]), nullIfNan(numbers[nb + 11]), numbers[nb + 12], numbers[nb + 13], nullIfNan(numbers[nb + 14]), numbers[nb + 15],
+            packed.sketch(r),
+          );
+        }
+      })();
     } catch (err) {
       const code = (err as { code?: unknown }).code;
       const refused = typeof code === 'string' && REFUSED_ROW.test(code);
       throw new ShadowplaneError(refused ? 'SHADOWPLANE_ERR_STORE_REJECTED' : 'SHADOWPLANE_ERR_STORE_UNAVAILABLE', `SQLite: ${(err as Error).message}`);
     }
-    if (this.seriesIds.size + created.size > SERIES_CACHE_LIMIT) this.seriesIds.clear();
-    for (const [key, id] of created) this.seriesIds.set(key, id);
+    if (this.seriesIdCount + created.length > SERIES_CACHE_LIMIT) {
+      this.seriesIds.clear();
+      this.seriesIdCount = 0;
+      this.seriesIdCount = 0;
+    }
+    for (const [target, dim, key, id] of created) {
+      let byDim = this.seriesIds.get(target);
+      if (!byDim) this.seriesIds.set(target, (byDim = new Map()));
+      let byKey = byDim.get(dim);
+      if (!byKey) byDim.set(dim, (byKey = new Map()));
+      if (!byKey.has(key)) this.seriesIdCount++;
+      byKey.set(key, id);
+    }
   }
 
   async quarantineWindows(entries: readonly QuarantinedWindow[]): Promise<void> {
-    const upsert = this.db.prepare(quarantineUpsertSql('quarantine', () => '?'));
+    const upsert = this.prepare(quarantineUpsertSql('quarantine', () => '?'));
     this.db.transaction(() => {
       for (const q of entries) upsert.run(quarantineParams(q));
     })();
@@ -234,7 +271,7 @@ export class SqliteStore implements ShadowStore {
   }
 
   async quarantineCount(): Promise<number> {
-    return (this.db.prepare('SELECT COUNT(*) AS n FROM quarantine').get() as { n: number }).n;
+    return (this.prepare('SELECT COUNT(*) AS n FROM quarantine').get() as { n: number }).n;
   }
 
   async loadOpenWindows(): Promise<WindowRow[]> {
@@ -267,7 +304,7 @@ export class SqliteStore implements ShadowStore {
   }
 
   async seriesCount(): Promise<number> {
-    const row = this.db.prepare('SELECT COUNT(*) AS n FROM series s WHERE EXISTS (SELECT 1 FROM windows w WHERE w.series = s.id)').get() as { n: number };
+    const row = this.prepare('SELECT COUNT(*) AS n FROM series s WHERE EXISTS (SELECT 1 FROM windows w WHERE w.series = s.id)').get() as { n: number };
     return row.n;
   }
 
@@ -276,7 +313,7 @@ export class SqliteStore implements ShadowStore {
   }
 
   async getTarget(name: string): Promise<TargetRecord | undefined> {
-    const row = this.db.prepare('SELECT * FROM targets WHERE name = ?').get(name) as Record<string, unknown> | undefined;
+    const row = this.prepare('SELECT * FROM targets WHERE name = ?').get(name) as Record<string, unknown> | undefined;
     return row ? targetFromDb(row) : undefined;
   }
 
@@ -288,20 +325,21 @@ export class SqliteStore implements ShadowStore {
 
   async deleteTarget(name: string): Promise<boolean> {
     return this.db.transaction(() => {
-      this.db.prepare('DELETE FROM windows WHERE series IN (SELECT id FROM series WHERE target = ?)').run(name);
-      this.db.prepare('DELETE FROM series WHERE target = ?').run(name);
+      this.prepare('DELETE FROM windows WHERE series IN (SELECT id FROM series WHERE target = ?)').run(name);
+      this.prepare('DELETE FROM series WHERE target = ?').run(name);
       this.seriesIds.clear();
-      for (const table of TARGET_TABLES) this.db.prepare(`DELETE FROM ${table} WHERE target = ?`).run(name);
-      return this.db.prepare('DELETE FROM targets WHERE name = ?').run(name).changes > 0;
+      this.seriesIdCount = 0;
+      for (const table of TARGET_TABLES) this.prepare(`DELETE FROM ${table} WHERE target = ?`).run(name);
+      return this.prepare('DELETE FROM targets WHERE name = ?').run(name).changes > 0;
     })();
   }
 
   async putDecision(d: DecisionRecord): Promise<void> {
-    this.db.prepare('INSERT OR REPLACE INTO decisions (id, target, at, status, body) VALUES (?, ?, ?, ?, ?)').run(d.id, d.target, d.at, d.status, JSON.stringify(d));
+    this.prepare('INSERT OR REPLACE INTO decisions (id, target, at, status, body) VALUES (?, ?, ?, ?, ?)').run(d.id, d.target, d.at, d.status, JSON.stringify(d));
   }
 
   async getDecision(id: string): Promise<DecisionRecord | undefined> {
-    const row = this.db.prepare('SELECT body FROM decisions WHERE id = ?').get(id) as { body: string } | undefined;
+    const row = this.prepare('SELECT body FROM decisions WHERE id = ?').get(id) as { body: string } | undefined;
     return row && (JSON.parse(row.body) as DecisionRecord);
   }
 
@@ -313,7 +351,7 @@ export class SqliteStore implements ShadowStore {
   }
 
   async putCondition(target: string, c: Condition): Promise<void> {
-    this.db.prepare('INSERT OR REPLACE INTO conditions (target, type, body) VALUES (?, ?, ?)').run(target, c.type, JSON.stringify(c));
+    this.prepare('INSERT OR REPLACE INTO conditions (target, type, body) VALUES (?, ?, ?)').run(target, c.type, JSON.stringify(c));
   }
 
   async listConditions(target: string): Promise<Condition[]> {
@@ -321,16 +359,16 @@ export class SqliteStore implements ShadowStore {
   }
 
   async getControlState(target: string): Promise<ControlState | undefined> {
-    const row = this.db.prepare('SELECT body FROM control_state WHERE target = ?').get(target) as { body: string } | undefined;
+    const row = this.prepare('SELECT body FROM control_state WHERE target = ?').get(target) as { body: string } | undefined;
     return row && (JSON.parse(row.body) as ControlState);
   }
 
   async putControlState(state: ControlState): Promise<void> {
-    this.db.prepare('INSERT OR REPLACE INTO control_state (target, body) VALUES (?, ?)').run(state.target, JSON.stringify(state));
+    this.prepare('INSERT OR REPLACE INTO control_state (target, body) VALUES (?, ?)').run(state.target, JSON.stringify(state));
   }
 
   async appendAudit(e: AuditEntry): Promise<void> {
-    this.db.prepare('INSERT INTO audit (id, target, at, body) VALUES (?, ?, ?, ?)').run(e.id, e.target, e.at, JSON.stringify(e));
+    this.prepare('INSERT INTO audit (id, target, at, body) VALUES (?, ?, ?, ?)').run(e.id, e.target, e.at, JSON.stringify(e));
   }
 
   async listAudit(target: string, limit: number): Promise<AuditEntry[]> {
@@ -338,11 +376,11 @@ export class SqliteStore implements ShadowStore {
   }
 
   async putAnomaly(target: string, event: AnomalyEvent, at: number): Promise<void> {
-    this.db.prepare(anomalyUpsertSql('anomalies', () => '?')).run(anomalyParams(target, event, at));
+    this.prepare(anomalyUpsertSql('anomalies', () => '?')).run(anomalyParams(target, event, at));
   }
 
   async getAnomaly(id: string): Promise<AnomalyRecord | undefined> {
-    const row = this.db.prepare('SELECT * FROM anomalies WHERE id = ?').get(id) as Record<string, unknown> | undefined;
+    const row = this.prepare('SELECT * FROM anomalies WHERE id = ?').get(id) as Record<string, unknown> | undefined;
     return row && anomalyFromDb(row);
   }
 
@@ -353,15 +391,15 @@ export class SqliteStore implements ShadowStore {
 
   async setAnomalyTriage(id: string, from: TriageState, to: TriageState, c: TriageChange): Promise<boolean> {
     const { sql, params } = anomalyTriageSql('anomalies', () => '?', id, from, to, c);
-    return this.db.prepare(sql).run(...params).changes > 0;
+    return this.prepare(sql).run(...params).changes > 0;
   }
 
   async putCapacityRun(r: CapacityRun): Promise<void> {
-    this.db.prepare(capacityRunUpsertSql('capacity_runs', () => '?')).run(r.id, r.target, r.at, r.status, JSON.stringify(r));
+    this.prepare(capacityRunUpsertSql('capacity_runs', () => '?')).run(r.id, r.target, r.at, r.status, JSON.stringify(r));
   }
 
   async getCapacityRun(id: string): Promise<CapacityRun | undefined> {
-    const row = this.db.prepare('SELECT body FROM capacity_runs WHERE id = ?').get(id) as { body: string } | undefined;
+    const row = this.prepare('SELECT body FROM capacity_runs WHERE id = ?').get(id) as { body: string } | undefined;
     return row && (JSON.parse(row.body) as CapacityRun);
   }
 
@@ -387,6 +425,19 @@ export class SqliteStore implements ShadowStore {
   }
 
   private all(sql: string, ...params: unknown[]): Record<string, unknown>[] {
-    return this.db.prepare(sql).all(...params) as Record<string, unknown>[];
+    return this.prepare(sql).all(...params) as Record<string, unknown>[];
+  }
+
+  /**
+   * The statement of `sql`, prepared once per connection: a fleet's loops run the same few
+   * statements tens of thousands of times, and preparing one costs more than running it.
+   */
+  private prepare(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
   }
 }

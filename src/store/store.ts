@@ -10,6 +10,7 @@ import type { AnomalyEvent, AnomalyRecord, TriageChange, TriageState } from '../
 import type { CapacityRun } from '../model/capacity.js';
 import type { Owner } from './owner.js';
 import type { QuarantinedWindow } from './quarantine.js';
+import type { WindowWrite } from './row-pack.js';
 import type { Dimension, WindowRow } from './window.js';
 
 /** The kinds of data system a target can be. */
@@ -108,8 +109,11 @@ export interface ShadowStore {
   readonly backend: string;
   /** Creates the schema if missing. Idempotent. */
   init(): Promise<void>;
-  /** Upserts rows in one transaction: all are written or none. */
-  writeWindows(rows: readonly WindowRow[]): Promise<void>;
+  /**
+   * Upserts windows in one transaction: all are written or none. They come as rows or packed
+   * (row-pack.ts: what a flush gives, read without a row object per window where the backend can).
+   */
+  writeWindows(windows: WindowWrite): Promise<void>;
   /** Keeps windows the store refused, by id: a window refused again gets its newer row and error, and one more attempt. */
   quarantineWindows(entries: readonly QuarantinedWindow[]): Promise<void>;
   /** Quarantined windows, last refused first. */
