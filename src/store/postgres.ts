@@ -211,8 +211,8 @@ export class PostgresStore implements ShadowStore {
    * Upserts `rows` as `writeWindows` does, in one transaction that runs `first` before them: a
    * fence of the writer's own (it throws to write nothing) and what must commit with the windows,
    * such as an ingest partition's high-water mark (src/store/partitions.ts). Runs `first` even
-   * without rows. Each statement's arrays are built just before it is sent, so the event loop runs
-   * while the server works on the previous one.
+   * without rows. The arrays of one part (ROWS_PER_STATEMENT rows) are built while the server runs
+   * the previous part's statements, and the event loop runs between parts.
    */
   async writeWindowsWith(rows: readonly WindowRow[], first: (tx: MigrationTx) => Promise<void>): Promise<void> {
     const client = await this.connect();
@@ -224,18 +224,17 @@ export class PostgresStore implements ShadowStore {
       });
       // Series the dictionary holds are not deleted while windows are written (deleteEmptySeries).
       if (rows.length > 0) await client.query('SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))', [this.seriesLockKey]);
+      // A part's statements are queued together (the connection runs them in order), and the next
+      // part is built while the server runs them.
+      let running: Promise<unknown>[] = [];
       for (let i = 0; i < rows.length; i += ROWS_PER_STATEMENT) {
-        const part = lastOfEach(rows.slice(i, i + ROWS_PER_STATEMENT));
-        const final = part.filter((r) => r.final);
-        const open = final.length === part.length ? [] : part.filter((r) => !r.final);
-        await client.query(insertSeriesSql(this.series), [
-          binaryArray('text', part.map((r) => r.target), 'target'),
-          binaryArray('text', part.map((r) => r.dim), 'dim'),
-          binaryArray('text', part.map((r) => r.key), 'key'),
-        ]);
-        if (final.length > 0) await client.query(writeFinalSql(this.schema), columnArrays(final));
-        if (open.length > 0) await client.query(writeOpenSql(this.schema), columnArrays(open));
+        const statements = this.partStatements(rows.slice(i, i + ROWS_PER_STATEMENT));
+        await Promise.all(running);
+        running = statements.map(([sql, params]) => client.query(sql, params));
+        // Awaited above or below; a failure is handled there, not as an unhandled rejection.
+        for (const statement of running) statement.catch(() => undefined);
       }
+      await Promise.all(running);
       await client.query('COMMIT');
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
@@ -243,6 +242,21 @@ export class PostgresStore implements ShadowStore {
     } finally {
       client.release();
     }
+  }
+
+  /** The statements that write one part of a batch: its new series, its final windows, its open ones. */
+  private partStatements(rows: readonly WindowRow[]): [string, Buffer[]][] {
+    const part = lastOfEach(rows);
+    const final = part.filter((r) => r.final);
+    const open = final.length === part.length ? [] : part.filter((r) => !r.final);
+    const statements: [string, Buffer[]][] = [[insertSeriesSql(this.series), [
+      binaryArray('text', part.map((r) => r.target), 'target'),
+      binaryArray('text', part.map((r) => r.dim), 'dim'),
+      binaryArray('text', part.map((r) => r.key), 'key'),
+    ]]];
+    if (final.length > 0) statements.push([writeFinalSql(this.schema), columnArrays(final)]);
+    if (open.length > 0) statements.push([writeOpenSql(this.schema), columnArrays(open)]);
+    return statements;
   }
 
   async quarantineWindows(entries: readonly QuarantinedWindow[]): Promise<void> {
