@@ -21,6 +21,12 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
 /** Rows per INSERT statement: each statement sends one array per column. */
 const ROWS_PER_STATEMENT = 5000;
+/**
+ * Windows closed (their rows deleted from `open_windows`) after which that table is vacuumed, at
+ * most once per VACUUM_EVERY_MS: see vacuumOpenWindows().
+ */
+const VACUUM_AFTER_CLOSED = 10_000;
+const VACUUM_EVERY_MS = 60_000;
 /** Series ids one transaction of deleteEmptySeries() looks at. */
 const SERIES_PER_SWEEP = 20_000;
 
@@ -143,6 +149,11 @@ export class PostgresStore implements ShadowStore {
   private readonly schema: string;
   /** The advisory lock between window writes (shared) and deleteEmptySeries (exclusive). */
   private readonly seriesLockKey: string;
+  /** Windows moved out of `open_windows` since its last vacuum, and when that was (performance.now()). */
+  private closedSinceVacuum = 0;
+  private vacuumedAt = Number.NEGATIVE_INFINITY;
+  /** The vacuum of `open_windows` running, if one is. */
+  private vacuuming: Promise<void> | undefined;
   /** The lease handed out by openLease(); window writes are fenced by its token. */
   private lease: PostgresLease | undefined;
 
@@ -236,12 +247,31 @@ export class PostgresStore implements ShadowStore {
       }
       await Promise.all(running);
       await client.query('COMMIT');
+      for (const r of rows) if (r.final) this.closedSinceVacuum++;
+      this.vacuumOpenWindows();
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw refusedOrUnavailable(err);
     } finally {
       client.release();
     }
+  }
+
+  /**
+   * Starts a VACUUM of `open_windows` (in the background, one at a time) once VACUUM_AFTER_CLOSED
+   * windows have left it, at most once per VACUUM_EVERY_MS. A window that closes leaves a dead row
+   * there, and only a vacuum lets new rows use the space again: without it (autovacuum off, or
+   * behind) the table grows by the windows of every minute. Rewrites of open windows need no vacuum
+   * (HOT updates, see migration 5). A failed vacuum is tried again once as many windows more have closed.
+   */
+  private vacuumOpenWindows(): void {
+    if (this.vacuuming || this.closedSinceVacuum < VACUUM_AFTER_CLOSED || performance.now() - this.vacuumedAt < VACUUM_EVERY_MS) return;
+    this.closedSinceVacuum = 0;
+    this.vacuumedAt = performance.now();
+    this.vacuuming = this.pool
+      .query(`VACUUM ${this.openWindows}`)
+      .then(() => undefined, () => undefined)
+      .finally(() => (this.vacuuming = undefined));
   }
 
   /** The statements that write one part of a batch: its new series, its final windows, its open ones. */
@@ -283,6 +313,7 @@ export class PostgresStore implements ShadowStore {
         `SELECT ${SELECT} FROM ${this.series} s JOIN ${allWindows(this.schema)} w ON w.series = s.id
          WHERE s.target = $1 AND s.dim = $2 AND s.key = $3 AND w.granularity = $4 AND w.start >= $5 AND w.start < $6 ORDER BY w.start`,
         [q.target, q.dim, q.key, q.granularity, q.from, q.to],
+        'shadowplane-windows',
       )
     ).map(windowFromPg);
   }
@@ -294,6 +325,7 @@ export class PostgresStore implements ShadowStore {
        WHERE s.target = $1 AND s.dim = $2 AND w.granularity = $3 AND w.start >= $4 AND w.start < $5
        GROUP BY s.key ORDER BY ${topOrder(q.by)} LIMIT $6`,
       [q.target, q.dim, q.granularity, q.from, q.to, q.limit],
+      `shadowplane-top-${q.by}`,
     );
     return rows.map(topRowFromDb);
   }
@@ -492,6 +524,7 @@ export class PostgresStore implements ShadowStore {
   }
 
   async close(): Promise<void> {
+    await this.vacuuming;
     await this.pool.end();
   }
 
@@ -508,9 +541,14 @@ export class PostgresStore implements ShadowStore {
     }
   }
 
-  private async query(sql: string, params: unknown[] = []): Promise<Record<string, unknown>[]> {
+  /**
+   * Runs one statement on a pooled connection. A `name` makes it a prepared statement of each
+   * connection, parsed once and planned once its plan settles: a fleet's loops run the window
+   * queries thousands of times a minute. One name, one text.
+   */
+  private async query(sql: string, params: unknown[] = [], name?: string): Promise<Record<string, unknown>[]> {
     try {
-      return (await this.pool.query(sql, params)).rows as Record<string, unknown>[];
+      return (await this.pool.query({ text: sql, values: params, name })).rows as Record<string, unknown>[];
     } catch (err) {
       throw unavailable(err);
     }
