@@ -13,12 +13,16 @@ import { migrate, migrationsTableSql, type Migration, type MigrationTx } from '.
 import { createPartitionTables } from './partitions.js';
 import { PostgresLease, type Owner } from './owner.js';
 import { binaryArray, type ArrayType } from './pg-arrays.js';
+import { PgWriterThread } from './pg-writer.js';
+import { packRowsSliced } from './row-pack.js';
 import type { QuarantinedWindow } from './quarantine.js';
 import type { WindowRow } from './window.js';
 
 // BIGINT columns hold ms timestamps, well inside 2^53: read them as numbers.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
+/** Most time packing a write's rows for the writer thread takes before it lets the event loop run. */
+const PACK_SLICE_MS = 40;
 /** Rows per INSERT statement: each statement sends one array per column. */
 const ROWS_PER_STATEMENT = 5000;
 /**
@@ -136,6 +140,12 @@ export interface PostgresStoreOptions {
   url: string;
   /** Schema holding the tables; created if missing. */
   schema: string;
+  /**
+   * `thread` (the default): writeWindows packs the rows and a writer thread of the store's own
+   * (pg-writer.ts, started at the first write) builds the statements and sends them. `inline`:
+   * this thread does (the writer thread's own store).
+   */
+  writer?: 'thread' | 'inline';
 }
 
 /** Shadow Store on PostgreSQL. */
@@ -154,6 +164,8 @@ export class PostgresStore implements ShadowStore {
   private vacuumedAt = Number.NEGATIVE_INFINITY;
   /** The vacuum of `open_windows` running, if one is. */
   private vacuuming: Promise<void> | undefined;
+  /** The writer thread, once a write started it (writer: 'thread'). */
+  private writerThread: PgWriterThread | undefined;
   /** The lease handed out by openLease(); window writes are fenced by its token. */
   private lease: PostgresLease | undefined;
 
@@ -212,9 +224,19 @@ export class PostgresStore implements ShadowStore {
    */
   async writeWindows(rows: readonly WindowRow[]): Promise<void> {
     if (rows.length === 0) return;
-    const lease = this.lease;
+    const token = this.lease?.token;
+    if (this.options.writer === 'inline') return this.writeWindowsFenced(rows, token);
+    // Packed in slices, so the main thread goes on between them; the buffer moves to the thread.
+    const packed = await packRowsSliced(rows, PACK_SLICE_MS);
+    this.writerThread ??= new PgWriterThread(this.options.url, this.options.schema);
+    await this.writerThread.write(packed, token);
+  }
+
+  /** Writes `rows` as writeWindows does, on this thread, fenced by the lease token `token` when given. */
+  async writeWindowsFenced(rows: readonly WindowRow[], token: string | undefined): Promise<void> {
+    if (rows.length === 0) return;
     await this.writeWindowsWith(rows, async (tx) => {
-      if (lease) await this.fence(tx, lease.token);
+      if (token !== undefined) await this.fence(tx, token);
     });
   }
 
@@ -524,6 +546,7 @@ export class PostgresStore implements ShadowStore {
   }
 
   async close(): Promise<void> {
+    await this.writerThread?.close();
     await this.vacuuming;
     await this.pool.end();
   }

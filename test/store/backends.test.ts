@@ -298,14 +298,16 @@ storeSuite('SQLite', async () => new SqliteStore(join(dir, 'shadow.db')), async 
   rmSync(dir, { recursive: true, force: true });
 });
 
-storeSuite(
-  'PostgreSQL',
-  async () => (await postgresSkipReason()) ?? new PostgresStore({ url: TEST_PG_URL, schema: uniqueSchema('sp_store') }),
-  async (store) => {
-    await (store as PostgresStore).dropSchema();
-    await store.close();
-  },
-);
+for (const writer of ['thread', 'inline'] as const) {
+  storeSuite(
+    `PostgreSQL (writes on ${writer === 'thread' ? 'the writer thread' : 'the calling thread'})`,
+    async () => (await postgresSkipReason()) ?? new PostgresStore({ url: TEST_PG_URL, schema: uniqueSchema('sp_store'), writer }),
+    async (store) => {
+      await (store as PostgresStore).dropSchema();
+      await store.close();
+    },
+  );
+}
 
 test('an unreachable PostgreSQL is a coded store error, not a crash', async () => {
   const store = new PostgresStore({ url: 'postgres://127.0.0.1:1/none', schema: 'x' });
