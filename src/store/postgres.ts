@@ -257,17 +257,16 @@ export class PostgresStore implements ShadowStore {
       });
       // Series the dictionary holds are not deleted while windows are written (deleteEmptySeries).
       if (rows.length > 0) await client.query('SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))', [this.seriesLockKey]);
-      // A part's statements are queued together (the connection runs them in order), and the next
-      // part is built while the server runs them.
-      let running: Promise<unknown>[] = [];
+      // A part's statements run one after another while the next part is built.
+      let running: Promise<unknown> = Promise.resolve();
       for (let i = 0; i < rows.length; i += ROWS_PER_STATEMENT) {
         const statements = this.partStatements(rows.slice(i, i + ROWS_PER_STATEMENT));
-        await Promise.all(running);
-        running = statements.map(([sql, params]) => client.query(sql, params));
-        // Awaited above or below; a failure is handled there, not as an unhandled rejection.
-        for (const statement of running) statement.catch(() => undefined);
+        await running;
+        running = statements.reduce<Promise<unknown>>((previous, [sql, params]) => previous.then(() => client.query(sql, params)), Promise.resolve());
+        // Awaited at the next part or below; a failure is handled there, not as an unhandled rejection.
+        running.catch(() => undefined);
       }
-      await Promise.all(running);
+      await running;
       await client.query('COMMIT');
       for (const r of rows) if (r.final) this.closedSinceVacuum++;
       this.vacuumOpenWindows();
@@ -376,11 +375,12 @@ export class PostgresStore implements ShadowStore {
     let deleted = 0;
     for (let lo = Number(range.lo); lo <= Number(range.hi); lo += SERIES_PER_SWEEP) {
       await this.transaction(this.seriesLockKey, async (client) => {
-        // A probe of each table's primary key per series (its first column), whatever their size.
+        // A probe of each table's primary key per series (its first column), whatever their size,
+        // from the newest end: retention has just deleted the oldest windows, whose index entries
+        // stay until a vacuum and would each be visited first.
+        const probe = (table: string) => `(SELECT 1 FROM ${table} w WHERE w.series = s.id ORDER BY w.series DESC, w.granularity DESC, w.start DESC LIMIT 1) IS NULL`;
         const res = await client.query(
-          `DELETE FROM ${this.series} s WHERE s.id >= $1 AND s.id < $2
-             AND (SELECT w.series FROM ${this.windows} w WHERE w.series = s.id LIMIT 1) IS NULL
-             AND (SELECT o.series FROM ${this.openWindows} o WHERE o.series = s.id LIMIT 1) IS NULL`,
+          `DELETE FROM ${this.series} s WHERE s.id >= $1 AND s.id < $2 AND ${probe(this.windows)} AND ${probe(this.openWindows)}`,
           [lo, lo + SERIES_PER_SWEEP],
         );
         deleted += res.rowCount ?? 0;
