@@ -12,7 +12,7 @@
 import { isMainThread, parentPort, workerData, type Worker } from 'node:worker_threads';
 import { ShadowplaneError, type ErrorCode } from '../core/errors.js';
 import { startModuleWorker } from '../core/worker.js';
-import { unpackRows, type PackedRows } from './row-pack.js';
+import type { PackedRows } from './row-pack.js';
 
 /** What the thread is started with. */
 interface WriterData {
@@ -110,7 +110,7 @@ if (!isMainThread && data !== undefined) {
       try {
         const store = await opened;
         if (req.close) await store.close();
-        else await store.writeWindowsFenced(unpackRows(req.rows!), req.token);
+        else await store.writePackedFenced(req.rows!, req.token);
         parentPort!.postMessage({ id: req.id } satisfies WriteReply);
       } catch (err) {
         const error = { code: err instanceof ShadowplaneError ? err.code : undefined, message: (err as Error).message };

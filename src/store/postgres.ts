@@ -14,7 +14,7 @@ import { createPartitionTables } from './partitions.js';
 import { PostgresLease, type Owner } from './owner.js';
 import { binaryArray, type ArrayType } from './pg-arrays.js';
 import { PgWriterThread } from './pg-writer.js';
-import { packRowsSliced } from './row-pack.js';
+import { packRowsSliced, unpackRows, type PackedRows } from './row-pack.js';
 import type { QuarantinedWindow } from './quarantine.js';
 import type { WindowRow } from './window.js';
 
@@ -241,6 +241,17 @@ export class PostgresStore implements ShadowStore {
   }
 
   /**
+   * writeWindowsFenced() of packed rows (the writer thread's call), unpacked a part at a time: a
+   * fleet's flush unpacked whole would hold every row as an object at once.
+   */
+  async writePackedFenced(packed: PackedRows, token: string | undefined): Promise<void> {
+    if (packed.count === 0) return;
+    await this.writeParts(packed.count, (from, to) => unpackRows(packed, from, to), async (tx) => {
+      if (token !== undefined) await this.fence(tx, token);
+    });
+  }
+
+  /**
    * Upserts `rows` as `writeWindows` does, in one transaction that runs `first` before them: a
    * fence of the writer's own (it throws to write nothing) and what must commit with the windows,
    * such as an ingest partition's high-water mark (src/store/partitions.ts). Runs `first` even
@@ -248,6 +259,11 @@ export class PostgresStore implements ShadowStore {
    * the previous part's statements, and the event loop runs between parts.
    */
   async writeWindowsWith(rows: readonly WindowRow[], first: (tx: MigrationTx) => Promise<void>): Promise<void> {
+    await this.writeParts(rows.length, (from, to) => rows.slice(from, to), first);
+  }
+
+  /** writeWindowsWith() of `count` rows that `part(from, to)` gives a part at a time, in order. */
+  private async writeParts(count: number, part: (from: number, to: number) => WindowRow[], first: (tx: MigrationTx) => Promise<void>): Promise<void> {
     const client = await this.connect();
     try {
       await client.query('BEGIN');
@@ -256,11 +272,14 @@ export class PostgresStore implements ShadowStore {
         all: async (sql, params) => (await client.query(sql, params)).rows as Record<string, unknown>[],
       });
       // Series the dictionary holds are not deleted while windows are written (deleteEmptySeries).
-      if (rows.length > 0) await client.query('SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))', [this.seriesLockKey]);
+      if (count > 0) await client.query('SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))', [this.seriesLockKey]);
       // A part's statements run one after another while the next part is built.
       let running: Promise<unknown> = Promise.resolve();
-      for (let i = 0; i < rows.length; i += ROWS_PER_STATEMENT) {
-        const statements = this.partStatements(rows.slice(i, i + ROWS_PER_STATEMENT));
+      let closed = 0;
+      for (let i = 0; i < count; i += ROWS_PER_STATEMENT) {
+        const rows = part(i, Math.min(i + ROWS_PER_STATEMENT, count));
+        for (const r of rows) if (r.final) closed++;
+        const statements = this.partStatements(rows);
         await running;
         running = statements.reduce<Promise<unknown>>((previous, [sql, params]) => previous.then(() => client.query(sql, params)), Promise.resolve());
         // Awaited at the next part or below; a failure is handled there, not as an unhandled rejection.
@@ -268,7 +287,7 @@ export class PostgresStore implements ShadowStore {
       }
       await running;
       await client.query('COMMIT');
-      for (const r of rows) if (r.final) this.closedSinceVacuum++;
+      this.closedSinceVacuum += closed;
       this.vacuumOpenWindows();
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);

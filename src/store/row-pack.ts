@@ -94,15 +94,15 @@ function rowPacker(rows: readonly WindowRow[]): { packed: PackedRows; packUntil(
   };
 }
 
-/** The rows packRows() packed; each sketch is a Buffer viewing the packed buffer. */
-export function unpackRows(packed: PackedRows): WindowRow[] {
+/** The rows packRows() packed (those from `from` to before `to`); each sketch is a Buffer viewing the packed buffer. */
+export function unpackRows(packed: PackedRows, from = 0, to = packed.count): WindowRow[] {
   const { count: n, buffer, strings } = packed;
   const intsAt = n * NUMBERS * 8;
   const bytesAt = intsAt + n * INTS * 4;
   const numbers = new Float64Array(buffer, 0, n * NUMBERS);
   const ints = new Uint32Array(buffer, intsAt, n * INTS);
-  const rows = new Array<WindowRow>(n);
-  for (let r = 0; r < n; r++) {
+  const rows = new Array<WindowRow>(to - from);
+  for (let r = from; r < to; r++) {
     const ib = r * INTS;
     const row = {
       target: strings[ints[ib]],
@@ -113,7 +113,7 @@ export function unpackRows(packed: PackedRows): WindowRow[] {
     } as WindowRow;
     const nb = r * NUMBERS;
     for (let f = 0; f < NUMBERS; f++) row[NUMBER_FIELDS[f]] = numbers[nb + f];
-    rows[r] = row;
+    rows[r - from] = row;
   }
   return rows;
 }
