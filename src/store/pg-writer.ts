@@ -6,21 +6,20 @@
  * buffer (row-pack.ts, in time slices) and posts them; the thread, with connections of its own,
  * builds the statements and writes them.
  *
- * This module is both sides: PgWriterThread on the main thread starts a worker on this same file,
- * which finds its workerData and serves the writes.
+ * PgWriterThread is the main thread's side; the thread runs pg-writer-thread.ts.
  */
-import { isMainThread, parentPort, workerData, type Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { ShadowplaneError, type ErrorCode } from '../core/errors.js';
 import { startModuleWorker } from '../core/worker.js';
 import type { PackedRows } from './row-pack.js';
 
 /** What the thread is started with. */
-interface WriterData {
+export interface WriterData {
   shadowplanePgWriter: { url: string; schema: string };
 }
 
 /** A write posted to the thread: packed rows, fenced by the lease token when there is one. */
-interface WriteRequest {
+export interface WriteRequest {
   id: number;
   rows?: PackedRows;
   token?: string;
@@ -29,13 +28,13 @@ interface WriteRequest {
 }
 
 /** The thread's answer. */
-interface WriteReply {
+export interface WriteReply {
   id: number;
   error?: { code?: string; message: string };
 }
 
-/** This module, built or under tsx. */
-const WORKER = new URL(`./pg-writer.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url).href;
+/** The thread's module, built or under tsx. */
+const WORKER = new URL(`./pg-writer-thread.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url).href;
 
 /** The main thread's handle on the writer thread. */
 export class PgWriterThread {
@@ -96,26 +95,4 @@ export class PgWriterThread {
 function unavailable(err: Error): ShadowplaneError {
   if (err instanceof ShadowplaneError) return err;
   return new ShadowplaneError('SHADOWPLANE_ERR_STORE_UNAVAILABLE', `PostgreSQL writer thread: ${err.message}`);
-}
-
-const data = (workerData as Partial<WriterData> | null)?.shadowplanePgWriter;
-if (!isMainThread && data !== undefined) {
-  const { url, schema } = data;
-  // Imported once this module has loaded, not awaited at its top: postgres.ts imports this module.
-  const opened = import('./postgres.js').then(({ PostgresStore }) => new PostgresStore({ url, schema, writer: 'inline' }));
-  // Writes run one at a time, in the order posted (flushes never overlap anyway).
-  let queue: Promise<unknown> = opened.catch(() => undefined);
-  parentPort!.on('message', (req: WriteRequest) => {
-    queue = queue.then(async () => {
-      try {
-        const store = await opened;
-        if (req.close) await store.close();
-        else await store.writePackedFenced(req.rows!, req.token);
-        parentPort!.postMessage({ id: req.id } satisfies WriteReply);
-      } catch (err) {
-        const error = { code: err instanceof ShadowplaneError ? err.code : undefined, message: (err as Error).message };
-        parentPort!.postMessage({ id: req.id, error } satisfies WriteReply);
-      }
-    });
-  });
 }

@@ -141,9 +141,10 @@ export interface PostgresStoreOptions {
   /** Schema holding the tables; created if missing. */
   schema: string;
   /**
-   * `thread` (the default): writeWindows packs the rows and a writer thread of the store's own
-   * (pg-writer.ts, started at the first write) builds the statements and sends them. `inline`:
-   * this thread does (the writer thread's own store).
+   * `inline` (the default): writeWindows builds the statements and sends them on this thread.
+   * `thread`: it packs the rows and a writer thread of the store's own (pg-writer.ts, started at
+   * the first write) builds and sends them — on a 2-core machine running PostgreSQL beside the
+   * service that measured worse (a larger peak RSS, no shorter stalls: docs/benchmarks.md).
    */
   writer?: 'thread' | 'inline';
 }
@@ -225,7 +226,7 @@ export class PostgresStore implements ShadowStore {
   async writeWindows(rows: readonly WindowRow[]): Promise<void> {
     if (rows.length === 0) return;
     const token = this.lease?.token;
-    if (this.options.writer === 'inline') return this.writeWindowsFenced(rows, token);
+    if (this.options.writer !== 'thread') return this.writeWindowsFenced(rows, token);
     // Packed in slices, so the main thread goes on between them; the buffer moves to the thread.
     const packed = await packRowsSliced(rows, PACK_SLICE_MS);
     this.writerThread ??= new PgWriterThread(this.options.url, this.options.schema);
