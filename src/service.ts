@@ -431,13 +431,14 @@ export class ShadowplaneService {
     this.onLeaseLost?.(reason);
   }
 
-  /** Deletes windows past their granularity's retention; returns how many. */
+  /** Deletes windows past their granularity's retention, then the series left without any; returns how many windows. */
   async compact(): Promise<number> {
     let deleted = 0;
     for (const [gran, keep] of Object.entries(this.config.store.retention)) {
       deleted += await this.store.deleteWindowsBefore(durationMs(gran) / 1000, this.clock.now() - durationMs(keep));
     }
     this.metrics.compacted.inc(deleted);
+    if (deleted > 0) await this.store.deleteEmptySeries();
     return deleted;
   }
 

@@ -5,7 +5,7 @@
  *   the restarted service has stored, and the bound (events of one flush interval);
  * - SIGTERM: everything acknowledged must be stored;
  * - SIGTERM while the store cannot be written (SQLite: another connection holds the write lock;
- *   PostgreSQL: the windows table renamed away): the windows go to a spill file, the next start
+ *   PostgreSQL: the windows tables renamed away): the windows go to a spill file, the next start
  *   writes them;
  * - the poison pills of issue 18 (samples of ±1.7e308 in one window; an event whose table holds a
  *   NUL): refused, and the events after them stored;
@@ -162,9 +162,10 @@ async function block(backend: string, dataDir: string, schema: string): Promise<
   }
   const client = new pg.Client({ connectionString: PG_URL });
   await client.connect();
-  await client.query(`ALTER TABLE ${schema}.windows RENAME TO windows_away`);
+  // Final windows and open ones: a flush may write either.
+  for (const table of ['windows', 'open_windows']) await client.query(`ALTER TABLE ${schema}.${table} RENAME TO ${table}_away`);
   return async () => {
-    await client.query(`ALTER TABLE ${schema}.windows_away RENAME TO windows`);
+    for (const table of ['windows', 'open_windows']) await client.query(`ALTER TABLE ${schema}.${table}_away RENAME TO ${table}`);
     await client.end();
   };
 }

@@ -1,7 +1,7 @@
 /**
  * Windows stored by a Shadow Store and the bytes they take, shared by the store benches: SQLite
  * counts the pages of the windows and series tables and their indexes (dbstat), PostgreSQL
- * `pg_total_relation_size` of both (dead tuples included).
+ * `pg_total_relation_size` of both and of `open_windows` (dead tuples included).
  */
 import Database from 'better-sqlite3';
 import pg from 'pg';
@@ -21,7 +21,13 @@ export async function storedSize(backend: string, file: string, pgUrl: string, s
   const client = new pg.Client({ connectionString: pgUrl });
   await client.connect();
   try {
-    const { rows } = await client.query(`SELECT COUNT(*)::bigint AS n, pg_total_relation_size('"${schema}".windows') + COALESCE(pg_total_relation_size(to_regclass('"${schema}".series')), 0) AS bytes FROM "${schema}".windows`);
+    // Open windows have a table of their own since schema version 5.
+    const open = (await client.query(`SELECT to_regclass('"${schema}".open_windows') IS NOT NULL AS split`)).rows[0].split as boolean;
+    const tables = ['windows', 'series', ...(open ? ['open_windows'] : [])];
+    const { rows } = await client.query(
+      `SELECT (SELECT COUNT(*) FROM "${schema}".windows)${open ? ` + (SELECT COUNT(*) FROM "${schema}".open_windows)` : ''} AS n,
+        ${tables.map((t) => `COALESCE(pg_total_relation_size(to_regclass('"${schema}".${t}')), 0)`).join(' + ')} AS bytes`,
+    );
     return { windows: Number(rows[0].n), bytes: Number(rows[0].bytes) };
   } finally {
     await client.end();

@@ -12,7 +12,8 @@
  *   and the last day (what `/top` runs), queryWindows of one table key over the last hour and day
  *   (what `/series` reads);
  * - compaction: deleteWindowsBefore for a 3-day retention of the 1-minute windows, its time and
- *   the windows it deleted.
+ *   the windows it deleted; then deleteEmptySeries, which finds none (every series keeps 3 days)
+ *   but looks at every series: its time.
  *
  *   npm run build && node dist/bench/store/week.js [--backend both|sqlite|postgres] [--targets 10] [--days 7]
  *
@@ -131,8 +132,12 @@ async function run(backend: string): Promise<string> {
     const c0 = performance.now();
     const deleted = await store.deleteWindowsBefore(60, end - 3 * DAY);
     const compactMs = performance.now() - c0;
+    // Nothing is emptied here (every series keeps its last 3 days): the cost of looking at every series.
+    const s0 = performance.now();
+    const emptied = await store.deleteEmptySeries();
+    const sweepMs = performance.now() - s0;
     const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
-    return `| ${backend} | ${fmt(TARGETS)} | ${DAYS} | ${fmt(size.windows)} | ${fmt(written / (writeMs / 1000))} | ${fmt(size.bytes / size.windows, 1)} | ${fmt(top1h, 1)} | ${fmt(top1d, 1)} | ${fmt(series1h, 1)} | ${fmt(series1d, 1)} | ${fmt(deleted)} in ${fmt(compactMs / 1000, 1)} s |`;
+    return `| ${backend} | ${fmt(TARGETS)} | ${DAYS} | ${fmt(size.windows)} | ${fmt(written / (writeMs / 1000))} | ${fmt(size.bytes / size.windows, 1)} | ${fmt(top1h, 1)} | ${fmt(top1d, 1)} | ${fmt(series1h, 1)} | ${fmt(series1d, 1)} | ${fmt(deleted)} in ${fmt(compactMs / 1000, 1)} s | ${fmt(emptied)} in ${fmt(sweepMs)} ms |`;
   } finally {
     if (store instanceof PostgresStore) await store.dropSchema().catch(() => undefined);
     await store.close();
@@ -141,7 +146,7 @@ async function run(backend: string): Promise<string> {
 }
 
 console.log(`load before: ${loadavg().map((l) => l.toFixed(2)).join(' ')}; ${TARGETS} targets × 27 series × ${DAYS} days of 1-minute windows`);
-console.log('| backend | targets | days | windows | rows/s written | B/window | top 1h ms | top 1d ms | series 1h ms | series 1d ms | compaction to 3 days |');
-console.log('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
+console.log('| backend | targets | days | windows | rows/s written | B/window | top 1h ms | top 1d ms | series 1h ms | series 1d ms | compaction to 3 days | empty series deleted |');
+console.log('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
 for (const backend of BACKENDS) console.log(await run(backend));
 console.log(`load after: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);

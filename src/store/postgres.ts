@@ -12,8 +12,9 @@ import { capacityRunListSql, capacityRunsSchema, capacityRunUpsertSql, TARGET_TA
 import { migrate, migrationsTableSql, type Migration, type MigrationTx } from './migrate.js';
 import { createPartitionTables } from './partitions.js';
 import { PostgresLease, type Owner } from './owner.js';
+import { binaryArray, type ArrayType } from './pg-arrays.js';
 import type { QuarantinedWindow } from './quarantine.js';
-import { windowRows, type WindowWrite } from './row-pack.js';
+import { PackedWindows, type WindowWrite } from './row-pack.js';
 import type { WindowRow } from './window.js';
 
 // BIGINT columns hold ms timestamps, well inside 2^53: read them as numbers.
@@ -21,22 +22,39 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
 /** Rows per INSERT statement: each statement sends one array per column. */
 const ROWS_PER_STATEMENT = 5000;
+/**
+ * Windows closed (their rows deleted from `open_windows`) after which that table is vacuumed, at
+ * most once per VACUUM_EVERY_MS: see vacuumOpenWindows().
+ */
+const VACUUM_AFTER_CLOSED = 10_000;
+const VACUUM_EVERY_MS = 60_000;
+/** Series ids one transaction of deleteEmptySeries() looks at. */
+const SERIES_PER_SWEEP = 20_000;
 
 /**
  * The columns of a window after its key (series id, granularity, start): those top-keys queries sum,
- * `final`, and the rest packed in one byte string (packWindowValues).
+ * then the rest packed in one byte string (packWindowValues). `windows` (final windows) also has
+ * `final`, always true since schema version 5; `open_windows` has no such column.
  */
-const VALUE_COLUMNS = ['count', 'est_count', 'bytes', 'est_bytes', 'errors', 'final', 'packed'] as const;
+const VALUE_COLUMNS = ['count', 'est_count', 'bytes', 'est_bytes', 'errors', 'packed'] as const;
 /** The upsert's update list. */
 const UPSERT_SET = VALUE_COLUMNS.map((c) => `${c} = excluded.${c}`).join(', ');
-/** The select list of a windows query joined to its series (`w`, `s`); windowFromPg reads it. */
-const SELECT = `s.target, w.granularity, s.dim, s.key, w.start, ${VALUE_COLUMNS.map((c) => `w.${c}`).join(', ')}`;
-/** PostgreSQL array types of what a window write sends: the series, its key, then VALUE_COLUMNS. */
-const WRITE_TYPES = ['text', 'text', 'text', 'int', 'bigint', 'float8', 'float8', 'float8', 'float8', 'float8', 'boolean', 'bytea'] as const;
+/** The columns a windows query reads from allWindows() (`w`) beside its series (`s`); windowFromPg reads them. */
+const SELECT = `s.target, w.granularity, s.dim, s.key, w.start, w.final, ${VALUE_COLUMNS.map((c) => `w.${c}`).join(', ')}`;
+/** What a window write sends, as arrays: its series, its key, then VALUE_COLUMNS. */
+const WRITE_COLUMNS = [
+  ['target', 'text'], ['dim', 'text'], ['key', 'text'], ['granularity', 'int4'], ['start', 'int8'],
+  ['count', 'float8'], ['est_count', 'float8'], ['bytes', 'float8'], ['est_bytes', 'float8'], ['errors', 'float8'], ['packed', 'bytea'],
+] as const satisfies readonly (readonly [string, ArrayType])[];
 
-/** A window as the arrays' entries in WRITE_TYPES order. */
-function writeValues(r: WindowRow): unknown[] {
-  return [r.target, r.dim, r.key, r.granularity, r.start, r.count, r.estCount, r.bytes, r.estBytes, r.errors, r.final, packWindowValues(r)];
+/**
+ * Final and open windows as one relation (`windows` and `open_windows`, the open ones with
+ * `final` false), with the columns of `windows`. A window is in one of the two (writeWindowsWith).
+ */
+function allWindows(schema: string): string {
+  const columns = ['series', 'granularity', 'start', ...VALUE_COLUMNS];
+  return `(SELECT ${columns.join(', ')}, final FROM ${schema}.windows
+    UNION ALL SELECT ${columns.join(', ')}, false FROM ${schema}.open_windows)`;
 }
 
 /** A row of SELECT as a WindowRow. */
@@ -45,15 +63,31 @@ function windowFromPg(r: Record<string, unknown>): WindowRow {
 }
 
 /**
- * The upsert of windows given as one array per column (WRITE_TYPES, placeholders $1..) into
- * `windows`, joined to their ids in `series`: new series must be in it already.
+ * The rows of unnest() over the WRITE_COLUMNS arrays ($1..) and then `extra` ones, joined to their
+ * series ids (`s`), as `i`.
  */
-function upsertWindowsSql(windows: string, series: string): string {
-  const columns = ['target', 'dim', 'key', 'granularity', 'start', ...VALUE_COLUMNS];
-  return `INSERT INTO ${windows} (series, granularity, start, ${VALUE_COLUMNS.join(', ')})
-    SELECT s.id, i.granularity, i.start, ${VALUE_COLUMNS.map((c) => `i.${c}`).join(', ')}
-    FROM unnest(${WRITE_TYPES.map((t, i) => `$${i + 1}::${t}[]`).join(', ')}) AS i(${columns.join(', ')})
-    JOIN ${series} s ON s.target = i.target AND s.dim = i.dim AND s.key = i.key
+function unnestWindows(schema: string, extra: readonly (readonly [string, ArrayType])[] = []): string {
+  const columns = [...WRITE_COLUMNS, ...extra];
+  return `unnest(${columns.map(([, type], i) => `$${i + 1}::${type}[]`).join(', ')}) AS i(${columns.map(([c]) => c).join(', ')})
+    JOIN ${schema}.series s ON s.target = i.target AND s.dim = i.dim AND s.key = i.key`;
+}
+
+/**
+ * The write of final windows (WRITE_COLUMNS arrays) into `windows`, removing their open rows: the
+ * window moves from `open_windows` to `windows` when it closes.
+ */
+function writeFinalSql(schema: string): string {
+  return `WITH f AS MATERIALIZED (SELECT s.id AS series, i.granularity, i.start, ${VALUE_COLUMNS.map((c) => `i.${c}`).join(', ')} FROM ${unnestWindows(schema)}),
+    closed AS (DELETE FROM ${schema}.open_windows o USING f WHERE o.series = f.series AND o.granularity = f.granularity AND o.start = f.start)
+    INSERT INTO ${schema}.windows (series, granularity, start, ${VALUE_COLUMNS.join(', ')}, final)
+    SELECT series, granularity, start, ${VALUE_COLUMNS.join(', ')}, true FROM f
+    ON CONFLICT (series, granularity, start) DO UPDATE SET ${UPSERT_SET}`;
+}
+
+/** The upsert of open windows (WRITE_COLUMNS arrays) into `open_windows`. */
+function writeOpenSql(schema: string): string {
+  return `INSERT INTO ${schema}.open_windows (series, granularity, start, ${VALUE_COLUMNS.join(', ')})
+    SELECT s.id, i.granularity, i.start, ${VALUE_COLUMNS.map((c) => `i.${c}`).join(', ')} FROM ${unnestWindows(schema)}
     ON CONFLICT (series, granularity, start) DO UPDATE SET ${UPSERT_SET}`;
 }
 
@@ -63,11 +97,38 @@ function insertSeriesSql(series: string): string {
     ON CONFLICT (target, dim, key) DO NOTHING`;
 }
 
-/** Window rows as one array per WRITE_TYPES column. */
-function columnArrays(rows: readonly WindowRow[]): unknown[][] {
-  const params: unknown[][] = WRITE_TYPES.map(() => new Array<unknown>(rows.length));
-  rows.forEach((row, r) => writeValues(row).forEach((v, c) => (params[c][r] = v)));
-  return params;
+/** Window rows as one binary array per WRITE_COLUMNS column (pg-arrays.ts). */
+function columnArrays(rows: readonly WindowRow[]): Buffer[] {
+  const n = rows.length;
+  const of = <T>(field: (r: WindowRow) => T): T[] => {
+    const values = new Array<T>(n);
+    for (let i = 0; i < n; i++) values[i] = field(rows[i]);
+    return values;
+  };
+  return [
+    binaryArray('text', of((r) => r.target), 'target'),
+    binaryArray('text', of((r) => r.dim), 'dim'),
+    binaryArray('text', of((r) => r.key), 'key'),
+    binaryArray('int4', of((r) => r.granularity), 'granularity'),
+    binaryArray('int8', of((r) => r.start), 'start'),
+    binaryArray('float8', of((r) => r.count), 'count'),
+    binaryArray('float8', of((r) => r.estCount), 'estCount'),
+    binaryArray('float8', of((r) => r.bytes), 'bytes'),
+    binaryArray('float8', of((r) => r.estBytes), 'estBytes'),
+    binaryArray('float8', of((r) => r.errors), 'errors'),
+    binaryArray('bytea', of(packWindowValues), 'packed'),
+  ];
+}
+
+/** `rows` with only the last of each window (series, granularity, start), in their order. */
+function lastOfEach(rows: readonly WindowRow[]): WindowRow[] {
+  const byWindow = new Map<string, WindowRow>();
+  for (const r of rows) {
+    const id = `${seriesKey(r)}\u0000${r.granularity}\u0000${r.start}`;
+    byWindow.delete(id);
+    byWindow.set(id, r);
+  }
+  return byWindow.size === rows.length ? (rows as WindowRow[]) : [...byWindow.values()];
 }
 
 /** Where the PostgreSQL store lives. */
@@ -83,9 +144,17 @@ export class PostgresStore implements ShadowStore {
   readonly backend = 'postgres';
   private readonly pool: pg.Pool;
   private readonly windows: string;
+  private readonly openWindows: string;
   private readonly series: string;
   private readonly targets: string;
   private readonly schema: string;
+  /** The advisory lock between window writes (shared) and deleteEmptySeries (exclusive). */
+  private readonly seriesLockKey: string;
+  /** Windows moved out of `open_windows` since its last vacuum, and when that was (performance.now()). */
+  private closedSinceVacuum = 0;
+  private vacuumedAt = Number.NEGATIVE_INFINITY;
+  /** The vacuum of `open_windows` running, if one is. */
+  private vacuuming: Promise<void> | undefined;
   /** The lease handed out by openLease(); window writes are fenced by its token. */
   private lease: PostgresLease | undefined;
 
@@ -96,8 +165,10 @@ export class PostgresStore implements ShadowStore {
     const schema = `"${options.schema.replaceAll('"', '""')}"`;
     this.schema = schema;
     this.windows = `${schema}.windows`;
+    this.openWindows = `${schema}.open_windows`;
     this.series = `${schema}.series`;
     this.targets = `${schema}.targets`;
+    this.seriesLockKey = `shadowplane-series:${options.schema}`;
   }
 
   /** Creates the schema if missing and brings it to the last of postgresMigrations(). */
@@ -134,15 +205,17 @@ export class PostgresStore implements ShadowStore {
   }
 
   /**
-   * Writes in statements of ROWS_PER_STATEMENT rows, each column as one array parameter: new series
-   * go into the dictionary first, then the windows are upserted joined to their series ids. A row
-   * given twice is written once, the last one winning (as a row-by-row upsert would).
+   * Writes in statements of ROWS_PER_STATEMENT rows, each column as one binary array parameter: new
+   * series go into the dictionary first, then the final windows into `windows` (their open rows
+   * deleted) and the open ones into `open_windows`, joined to their series ids. A row given twice
+   * is written once, the last one winning (as a row-by-row upsert would), provided a window is not
+   * written open after it was written final (the rollup engine never reopens a closed window).
    */
   async writeWindows(rows: WindowWrite): Promise<void> {
     if (rows.length === 0) return;
-    const lease = this.lease;
+    const token = this.lease?.token;
     await this.writeWindowsWith(rows, async (tx) => {
-      if (lease) await this.fence(tx, lease.token);
+      if (token !== undefined) await this.fence(tx, token);
     });
   }
 
@@ -150,10 +223,13 @@ export class PostgresStore implements ShadowStore {
    * Upserts `rows` as `writeWindows` does, in one transaction that runs `first` before them: a
    * fence of the writer's own (it throws to write nothing) and what must commit with the windows,
    * such as an ingest partition's high-water mark (src/store/partitions.ts). Runs `first` even
-   * without rows.
+   * without rows. The arrays of one part (ROWS_PER_STATEMENT rows) are built while the server runs
+   * the previous part's statements, and the event loop runs between parts.
    */
   async writeWindowsWith(rows: WindowWrite, first: (tx: MigrationTx) => Promise<void>): Promise<void> {
-    const unique = [...new Map(windowRows(rows).map((r) => [`${seriesKey(r)}\u0000${r.granularity}\u0000${r.start}`, r])).values()];
+    // Packed windows are decoded a part at a time: a fleet's flush decoded whole would hold every row as an object at once.
+    const part = rows instanceof PackedWindows ? (from: number, to: number) => rows.slice(from, to).rows() : (from: number, to: number) => rows.slice(from, to);
+    const count = rows.length;
     const client = await this.connect();
     try {
       await client.query('BEGIN');
@@ -161,18 +237,62 @@ export class PostgresStore implements ShadowStore {
         exec: async (sql, params) => void (await client.query(sql, params)),
         all: async (sql, params) => (await client.query(sql, params)).rows as Record<string, unknown>[],
       });
-      for (let i = 0; i < unique.length; i += ROWS_PER_STATEMENT) {
-        const params = columnArrays(unique.slice(i, i + ROWS_PER_STATEMENT));
-        await client.query(insertSeriesSql(this.series), params.slice(0, 3));
-        await client.query(upsertWindowsSql(this.windows, this.series), params);
+      // Series the dictionary holds are not deleted while windows are written (deleteEmptySeries).
+      if (count > 0) await client.query('SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))', [this.seriesLockKey]);
+      // A part's statements run one after another while the next part is built.
+      let running: Promise<unknown> = Promise.resolve();
+      let closed = 0;
+      for (let i = 0; i < count; i += ROWS_PER_STATEMENT) {
+        const rows = part(i, Math.min(i + ROWS_PER_STATEMENT, count));
+        for (const r of rows) if (r.final) closed++;
+        const statements = this.partStatements(rows);
+        await running;
+        running = statements.reduce<Promise<unknown>>((previous, [sql, params]) => previous.then(() => client.query(sql, params)), Promise.resolve());
+        // Awaited at the next part or below; a failure is handled there, not as an unhandled rejection.
+        running.catch(() => undefined);
       }
+      await running;
       await client.query('COMMIT');
+      this.closedSinceVacuum += closed;
+      this.vacuumOpenWindows();
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw refusedOrUnavailable(err);
     } finally {
       client.release();
     }
+  }
+
+  /**
+   * Starts a VACUUM of `open_windows` (in the background, one at a time) once VACUUM_AFTER_CLOSED
+   * windows have left it, at most once per VACUUM_EVERY_MS. A window that closes leaves a dead row
+   * there, and only a vacuum lets new rows use the space again: without it (autovacuum off, or
+   * behind) the table grows by the windows of every minute. Rewrites of open windows need no vacuum
+   * (HOT updates, see migration 5). A failed vacuum is tried again once as many windows more have closed.
+   */
+  private vacuumOpenWindows(): void {
+    if (this.vacuuming || this.closedSinceVacuum < VACUUM_AFTER_CLOSED || performance.now() - this.vacuumedAt < VACUUM_EVERY_MS) return;
+    this.closedSinceVacuum = 0;
+    this.vacuumedAt = performance.now();
+    this.vacuuming = this.pool
+      .query(`VACUUM ${this.openWindows}`)
+      .then(() => undefined, () => undefined)
+      .finally(() => (this.vacuuming = undefined));
+  }
+
+  /** The statements that write one part of a batch: its new series, its final windows, its open ones. */
+  private partStatements(rows: readonly WindowRow[]): [string, Buffer[]][] {
+    const part = lastOfEach(rows);
+    const final = part.filter((r) => r.final);
+    const open = final.length === part.length ? [] : part.filter((r) => !r.final);
+    const statements: [string, Buffer[]][] = [[insertSeriesSql(this.series), [
+      binaryArray('text', part.map((r) => r.target), 'target'),
+      binaryArray('text', part.map((r) => r.dim), 'dim'),
+      binaryArray('text', part.map((r) => r.key), 'key'),
+    ]]];
+    if (final.length > 0) statements.push([writeFinalSql(this.schema), columnArrays(final)]);
+    if (open.length > 0) statements.push([writeOpenSql(this.schema), columnArrays(open)]);
+    return statements;
   }
 
   async quarantineWindows(entries: readonly QuarantinedWindow[]): Promise<void> {
@@ -190,15 +310,16 @@ export class PostgresStore implements ShadowStore {
   }
 
   async loadOpenWindows(): Promise<WindowRow[]> {
-    return (await this.query(`SELECT ${SELECT} FROM ${this.windows} w JOIN ${this.series} s ON s.id = w.series WHERE NOT w.final`)).map(windowFromPg);
+    return (await this.query(`SELECT ${SELECT} FROM (SELECT *, false AS final FROM ${this.openWindows}) w JOIN ${this.series} s ON s.id = w.series`)).map(windowFromPg);
   }
 
   async queryWindows(q: WindowQuery): Promise<WindowRow[]> {
     return (
       await this.query(
-        `SELECT ${SELECT} FROM ${this.series} s JOIN ${this.windows} w ON w.series = s.id
+        `SELECT ${SELECT} FROM ${this.series} s JOIN ${allWindows(this.schema)} w ON w.series = s.id
          WHERE s.target = $1 AND s.dim = $2 AND s.key = $3 AND w.granularity = $4 AND w.start >= $5 AND w.start < $6 ORDER BY w.start`,
         [q.target, q.dim, q.key, q.granularity, q.from, q.to],
+        'shadowplane-windows',
       )
     ).map(windowFromPg);
   }
@@ -206,10 +327,11 @@ export class PostgresStore implements ShadowStore {
   async topKeys(q: TopQuery): Promise<TopRow[]> {
     const rows = await this.query(
       `SELECT s.key, SUM(w.count) AS count, SUM(w.est_count) AS est_count, SUM(w.bytes) AS bytes, SUM(w.est_bytes) AS est_bytes, SUM(w.errors) AS errors
-       FROM ${this.series} s JOIN ${this.windows} w ON w.series = s.id
+       FROM ${this.series} s JOIN ${allWindows(this.schema)} w ON w.series = s.id
        WHERE s.target = $1 AND s.dim = $2 AND w.granularity = $3 AND w.start >= $4 AND w.start < $5
        GROUP BY s.key ORDER BY ${topOrder(q.by)} LIMIT $6`,
       [q.target, q.dim, q.granularity, q.from, q.to, q.limit],
+      `shadowplane-top-${q.by}`,
     );
     return rows.map(topRowFromDb);
   }
@@ -217,10 +339,8 @@ export class PostgresStore implements ShadowStore {
   async deleteWindowsBefore(granularity: number, before: number): Promise<number> {
     const client = await this.connect();
     try {
-      const res = await client.query(
-        `DELETE FROM ${this.windows} WHERE series IN (SELECT id FROM ${this.series}) AND granularity = $1 AND start < $2 AND final`,
-        [granularity, before],
-      );
+      // Only final windows are in `windows`; series by series through the primary key.
+      const res = await client.query(`DELETE FROM ${this.windows} WHERE series IN (SELECT id FROM ${this.series}) AND granularity = $1 AND start < $2`, [granularity, before]);
       return res.rowCount ?? 0;
     } catch (err) {
       throw unavailable(err);
@@ -229,8 +349,35 @@ export class PostgresStore implements ShadowStore {
     }
   }
 
+  /**
+   * Deletes the series no window refers to any more, SERIES_PER_SWEEP ids per transaction. Each
+   * holds the series lock (writes hold it shared), so no write is between adding a series and
+   * joining its windows to it while a sweep looks; a write waits for at most one sweep step.
+   */
+  async deleteEmptySeries(): Promise<number> {
+    const [range] = await this.query(`SELECT MIN(id) AS lo, MAX(id) AS hi FROM ${this.series}`);
+    if (range.lo === null) return 0;
+    let deleted = 0;
+    for (let lo = Number(range.lo); lo <= Number(range.hi); lo += SERIES_PER_SWEEP) {
+      await this.transaction(this.seriesLockKey, async (client) => {
+        // A probe of each table's primary key per series (its first column), whatever their size,
+        // from the newest end: retention has just deleted the oldest windows, whose index entries
+        // stay until a vacuum and would each be visited first.
+        const probe = (table: string) => `(SELECT 1 FROM ${table} w WHERE w.series = s.id ORDER BY w.series DESC, w.granularity DESC, w.start DESC LIMIT 1) IS NULL`;
+        const res = await client.query(
+          `DELETE FROM ${this.series} s WHERE s.id >= $1 AND s.id < $2 AND ${probe(this.windows)} AND ${probe(this.openWindows)}`,
+          [lo, lo + SERIES_PER_SWEEP],
+        );
+        deleted += res.rowCount ?? 0;
+      });
+    }
+    return deleted;
+  }
+
   async seriesCount(): Promise<number> {
-    const [row] = await this.query(`SELECT COUNT(*) AS n FROM ${this.series} s WHERE EXISTS (SELECT 1 FROM ${this.windows} w WHERE w.series = s.id)`);
+    const [row] = await this.query(
+      `SELECT COUNT(*) AS n FROM ${this.series} s WHERE EXISTS (SELECT 1 FROM ${this.windows} w WHERE w.series = s.id) OR EXISTS (SELECT 1 FROM ${this.openWindows} o WHERE o.series = s.id)`,
+    );
     return Number(row.n);
   }
 
@@ -256,7 +403,7 @@ export class PostgresStore implements ShadowStore {
     const client = await this.connect();
     try {
       await client.query('BEGIN');
-      await client.query(`DELETE FROM ${this.windows} WHERE series IN (SELECT id FROM ${this.series} WHERE target = $1)`, [name]);
+      for (const windows of [this.windows, this.openWindows]) await client.query(`DELETE FROM ${windows} WHERE series IN (SELECT id FROM ${this.series} WHERE target = $1)`, [name]);
       await client.query(`DELETE FROM ${this.series} WHERE target = $1`, [name]);
       for (const table of TARGET_TABLES) await client.query(`DELETE FROM ${this.schema}.${table} WHERE target = $1`, [name]);
       const res = await client.query(`DELETE FROM ${this.targets} WHERE name = $1`, [name]);
@@ -378,12 +525,13 @@ export class PostgresStore implements ShadowStore {
 
   async sizeBytes(): Promise<number> {
     const [row] = await this.query(
-      `SELECT pg_total_relation_size('${this.windows}') + pg_total_relation_size('${this.series}') + pg_total_relation_size('${this.targets}') AS n`,
+      `SELECT pg_total_relation_size('${this.windows}') + pg_total_relation_size('${this.openWindows}') + pg_total_relation_size('${this.series}') + pg_total_relation_size('${this.targets}') AS n`,
     );
     return Number(row.n);
   }
 
   async close(): Promise<void> {
+    await this.vacuuming;
     await this.pool.end();
   }
 
@@ -400,9 +548,14 @@ export class PostgresStore implements ShadowStore {
     }
   }
 
-  private async query(sql: string, params: unknown[] = []): Promise<Record<string, unknown>[]> {
+  /**
+   * Runs one statement on a pooled connection. A `name` makes it a prepared statement of each
+   * connection, parsed once and planned once its plan settles: a fleet's loops run the window
+   * queries thousands of times a minute. One name, one text.
+   */
+  private async query(sql: string, params: unknown[] = [], name?: string): Promise<Record<string, unknown>[]> {
     try {
-      return (await this.pool.query(sql, params)).rows as Record<string, unknown>[];
+      return (await this.pool.query({ text: sql, values: params, name })).rows as Record<string, unknown>[];
     } catch (err) {
       throw unavailable(err);
     }
@@ -471,7 +624,12 @@ export function postgresMigrations(schema: string): Migration[] {
             after,
           );
           if (rows.length === 0) break;
-          await tx.exec(upsertWindowsSql(`${schema}.windows_v3`, `${schema}.series`), columnArrays(rows.map(windowFromDb)));
+          const copied = rows.map(windowFromDb);
+          await tx.exec(
+            `INSERT INTO ${schema}.windows_v3 (series, granularity, start, ${VALUE_COLUMNS.join(', ')}, final)
+             SELECT s.id, i.granularity, i.start, ${VALUE_COLUMNS.map((c) => `i.${c}`).join(', ')}, i.final FROM ${unnestWindows(schema, [['final', 'bool']])}`,
+            [...columnArrays(copied), binaryArray('bool', copied.map((r) => r.final), 'final')],
+          );
           const last = rows[rows.length - 1];
           after = key.map((k) => last[k]);
         }
@@ -484,6 +642,25 @@ export function postgresMigrations(schema: string): Migration[] {
       version: 4,
       name: 'ingest partition leases',
       up: (tx) => createPartitionTables(tx, schema),
+    },
+    {
+      version: 5,
+      name: 'open windows in a table of their own',
+      async up(tx) {
+        // Every flush rewrites each open window: half of each page is kept free, so a rewrite can
+        // go on the same page (a HOT update, no new index entry) and the page reclaims the old
+        // version itself the next time it is written, without waiting for a vacuum.
+        await tx.exec(`
+          CREATE TABLE ${schema}.open_windows (
+            series INTEGER NOT NULL, granularity INTEGER NOT NULL, start BIGINT NOT NULL,
+            count DOUBLE PRECISION NOT NULL, est_count DOUBLE PRECISION NOT NULL, bytes DOUBLE PRECISION NOT NULL,
+            est_bytes DOUBLE PRECISION NOT NULL, errors DOUBLE PRECISION NOT NULL, packed BYTEA NOT NULL,
+            CONSTRAINT open_windows_by_series PRIMARY KEY (series, granularity, start)) WITH (fillfactor = 50)`);
+        const columns = ['series', 'granularity', 'start', ...VALUE_COLUMNS].join(', ');
+        await tx.exec(`INSERT INTO ${schema}.open_windows (${columns}) SELECT ${columns} FROM ${schema}.windows WHERE NOT final`);
+        await tx.exec(`DELETE FROM ${schema}.windows WHERE NOT final`);
+        await tx.exec(`DROP INDEX ${schema}.windows_open`);
+      },
     },
   ];
 }

@@ -126,7 +126,7 @@ export function sqliteMigrationDriver(db: Database.Database): MigrationDriver {
  * waits there for the writer's transactions.
  */
 const WRITES = [
-  'init', 'writeWindows', 'quarantineWindows', 'deleteWindowsBefore', 'putTarget', 'deleteTarget', 'putDecision', 'putCondition',
+  'init', 'writeWindows', 'quarantineWindows', 'deleteWindowsBefore', 'deleteEmptySeries', 'putTarget', 'deleteTarget', 'putDecision', 'putCondition',
   'putControlState', 'appendAudit', 'putAnomaly', 'setAnomalyTriage', 'putCapacityRun',
 ] as const satisfies readonly (keyof ShadowStore)[];
 const READS = [
@@ -301,6 +301,14 @@ export class SqliteStore implements ShadowStore {
     return this.db
       .prepare('DELETE FROM windows WHERE series IN (SELECT id FROM series) AND granularity = ? AND start < ? AND final = 1')
       .run(granularity, before).changes;
+  }
+
+  async deleteEmptySeries(): Promise<number> {
+    // One search of the windows' primary key (series first) per series; the writer's cache of ids
+    // starts over, as after deleting a target.
+    const deleted = this.db.prepare('DELETE FROM series WHERE NOT EXISTS (SELECT 1 FROM windows w WHERE w.series = series.id)').run().changes;
+    if (deleted > 0) this.seriesIds.clear();
+    return deleted;
   }
 
   async seriesCount(): Promise<number> {

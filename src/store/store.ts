@@ -128,6 +128,12 @@ export interface ShadowStore {
   topKeys(query: TopQuery): Promise<TopRow[]>;
   /** Deletes windows of `granularity` that started before `before` (ms); returns how many. */
   deleteWindowsBefore(granularity: number, before: number): Promise<number>;
+  /**
+   * Deletes the series (target, dim, key) that hold no window any more, once retention has deleted
+   * their last one (a fleet whose keys churn would otherwise keep a dictionary row for every key it
+   * ever saw); returns how many. A series written again later is added again.
+   */
+  deleteEmptySeries(): Promise<number>;
   /** Count of distinct series (target, dim, key) stored. */
   seriesCount(): Promise<number>;
   listTargets(): Promise<TargetRecord[]>;

@@ -94,9 +94,10 @@ async function send(url: string, body: string, key: string): Promise<boolean> {
   }
 }
 
-/** Events stored per target: the sum of the finest total windows. */
+/** Events stored per target: the sum of the finest total windows, final and open. */
 async function storedCounts(client: pg.Client, schema: string): Promise<Map<string, number>> {
-  const { rows } = await client.query<{ target: string; n: number }>(`SELECT s.target, SUM(w.count)::float8 AS n FROM "${schema}".windows w JOIN "${schema}".series s ON s.id = w.series
+  const windows = `(SELECT series, granularity, count FROM "${schema}".windows UNION ALL SELECT series, granularity, count FROM "${schema}".open_windows)`;
+  const { rows } = await client.query<{ target: string; n: number }>(`SELECT s.target, SUM(w.count)::float8 AS n FROM ${windows} w JOIN "${schema}".series s ON s.id = w.series
      WHERE w.granularity = 60 AND s.dim = 'total' GROUP BY s.target`);
   return new Map(rows.map((r) => [r.target, r.n]));
 }

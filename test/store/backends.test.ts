@@ -64,6 +64,18 @@ function storeSuite(name: string, open: () => Promise<ShadowStore | string>, cle
       assert.deepEqual(open.map((w) => w.start), [60_000]);
     });
 
+    test('a window written open, then final, is one window: read once, no longer open', async (t) => {
+      if (skip) return t.skip(skip);
+      await store.writeWindows([row('c2', 60_000, { final: false, count: 1 }), row('c2', 120_000, { final: false })]);
+      await store.writeWindows([row('c2', 60_000, { count: 5 })]);
+      const back = await store.queryWindows({ target: 'c2', granularity: 60, dim: 'table', key: 'orders', from: 0, to: 1e15 });
+      assert.deepEqual(back.map((w) => [w.start, w.final, w.count]), [[60_000, true, 5], [120_000, false, 1]]);
+      const open = (await store.loadOpenWindows()).filter((w) => w.target === 'c2');
+      assert.deepEqual(open.map((w) => w.start), [120_000]);
+      const top = await store.topKeys({ target: 'c2', granularity: 60, dim: 'table', from: 0, to: 1e15, by: 'count', limit: 10 });
+      assert.deepEqual(top.map((r) => [r.key, r.count]), [['orders', 6]]);
+    });
+
     test('top keys sum over the range and rank by count or bytes', async (t) => {
       if (skip) return t.skip(skip);
       await store.writeWindows([
@@ -136,6 +148,24 @@ function storeSuite(name: string, open: () => Promise<ShadowStore | string>, cle
       await store.writeWindows([row('again', 120_000)]);
       const back = await store.queryWindows({ target: 'again', granularity: 60, dim: 'table', key: 'orders', from: 0, to: 1e15 });
       assert.deepEqual(back.map((w) => w.start), [120_000]);
+    });
+
+    test('series emptied by retention are deleted; one with an open window stays; written again, a series is readable again', async (t) => {
+      if (skip) return t.skip(skip);
+      // A granularity of its own: the retention delete below touches no other test's windows.
+      const gc = (start: number, key: string, final = true) => row('gc', start, { key, final, granularity: 7 });
+      await store.deleteEmptySeries();
+      await store.writeWindows([gc(60_000, 'gone'), gc(60_000, 'kept'), gc(900_000, 'kept'), gc(60_000, 'open', false)]);
+      const series = await store.seriesCount();
+      assert.equal(await store.deleteWindowsBefore(7, 300_000), 2);
+      assert.equal(await store.seriesCount(), series - 1);
+      assert.equal(await store.deleteEmptySeries(), 1);
+      assert.equal(await store.deleteEmptySeries(), 0);
+      const starts = async (key: string) => (await store.queryWindows({ target: 'gc', granularity: 7, dim: 'table', key, from: 0, to: 1e15 })).map((w) => w.start);
+      assert.deepEqual([await starts('gone'), await starts('kept'), await starts('open')], [[], [900_000], [60_000]]);
+      await store.writeWindows([gc(1_200_000, 'gone')]);
+      assert.deepEqual(await starts('gone'), [1_200_000]);
+      assert.equal(await store.seriesCount(), series);
     });
 
     test('targets persist, update and delete together with their windows', async (t) => {

@@ -234,8 +234,45 @@ describe('schema migrations on PostgreSQL', async () => {
       const many = await store.queryWindows({ target: 'many', granularity: 60, dim: 'total', key: '', from: 0, to: 1e15 });
       assert.deepEqual([many.length, many[0].count, many[12344].sum, many[12344].last], [12345, 1, 12345, Number.NaN]);
       await store.deleteTarget('many');
-      const { rows: indexes } = await client.query(`SELECT indexname FROM pg_indexes WHERE schemaname = $1 AND tablename = 'windows' ORDER BY indexname`, [v2]);
-      assert.deepEqual(indexes.map((i) => i.indexname), ['windows_by_series', 'windows_open']);
+      const { rows: indexes } = await client.query(`SELECT indexname FROM pg_indexes WHERE schemaname = $1 AND tablename IN ('windows', 'open_windows') ORDER BY indexname`, [v2]);
+      assert.deepEqual(indexes.map((i) => i.indexname), ['open_windows_by_series', 'windows_by_series']);
+      await assertMigrated(store, rows);
+    } finally {
+      await store.dropSchema();
+      await store.close();
+      await client.end();
+    }
+  });
+
+  test('open windows of a version 4 store move to a table of their own; final ones stay', { skip }, async () => {
+    const v4 = uniqueSchema('sp_migrate_v4');
+    const q = `"${v4}"`;
+    const client = new pg.Client({ connectionString: TEST_PG_URL });
+    await client.connect();
+    const store = new PostgresStore({ url: TEST_PG_URL, schema: v4 });
+    try {
+      await client.query(`CREATE SCHEMA ${q}`);
+      const tx = {
+        exec: async (sql: string, params?: unknown[]) => void (await client.query(sql, params)),
+        all: async (sql: string, params?: unknown[]) => (await client.query(sql, params)).rows as Record<string, unknown>[],
+      };
+      const steps = postgresMigrations(q);
+      const rows = legacyRows();
+      for (const m of steps.slice(0, 2)) await m.up(tx);
+      for (const r of rows) await client.query(legacyInsert(`${q}.windows`, (i) => `$${i}`), legacyParams(r, (b) => b));
+      // Versions 3 and 4 as a store of that release made them: its windows, open ones included, in one table.
+      for (const m of steps.slice(2, 4)) await m.up(tx);
+      await client.query(`CREATE TABLE ${q}.schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`);
+      await client.query(`INSERT INTO ${q}.schema_migrations VALUES (1, 'one', 1), (2, 'two', 1), (3, 'three', 1), (4, 'four', 1)`);
+      const before = await client.query(`SELECT final, COUNT(*)::int AS n FROM ${q}.windows GROUP BY final ORDER BY final`);
+      assert.deepEqual(before.rows.map((r) => [r.final, r.n]), [[false, 8], [true, 16]]);
+
+      await store.init();
+      const counts = await client.query(`SELECT (SELECT COUNT(*) FROM ${q}.windows WHERE final)::int AS final, (SELECT COUNT(*) FROM ${q}.windows)::int AS all,
+        (SELECT COUNT(*) FROM ${q}.open_windows)::int AS open`);
+      assert.deepEqual(counts.rows[0], { final: 16, all: 16, open: 8 });
+      const { rows: versions } = await client.query(`SELECT version FROM ${q}.schema_migrations ORDER BY version`);
+      assert.deepEqual(versions.map((r) => r.version), steps.map((m) => m.version));
       await assertMigrated(store, rows);
     } finally {
       await store.dropSchema();

@@ -59,9 +59,10 @@ const backends: Backend[] = [
     async block(_dataDir, schema) {
       const client = new pg.Client({ connectionString: TEST_PG_URL });
       await client.connect();
-      await client.query(`ALTER TABLE "${schema}".windows RENAME TO windows_away`);
+      // Final windows and open ones: a flush may write either.
+      for (const table of ['windows', 'open_windows']) await client.query(`ALTER TABLE "${schema}".${table} RENAME TO ${table}_away`);
       return async () => {
-        await client.query(`ALTER TABLE "${schema}".windows_away RENAME TO windows`);
+        for (const table of ['windows', 'open_windows']) await client.query(`ALTER TABLE "${schema}".${table}_away RENAME TO ${table}`);
         await client.end();
       };
     },
