@@ -10,7 +10,7 @@ import { matches, problemsOf } from '../core/validation.js';
 import type { RollupEngine, RollupEvent } from '../store/rollup.js';
 import type { Pseudonymizer } from './pseudonym.js';
 import { keepSample } from './sampler.js';
-import { EventSchema, isPlainEvent, SampleSchema, seriesKey, type WireEvent, type WireSample } from './schemas.js';
+import { EventSchema, SampleSchema, seriesKey, type WireEvent, type WireSample } from './schemas.js';
 
 /**
  * Where accepted items go: the rollup engine, or a batch published to the ingest stream
@@ -101,7 +101,7 @@ export class Ingestor {
     if (item instanceof Error) {
       this.reject(result, kind, index, 'invalid', [{ path: '/', message: `is not valid JSON: ${item.message}` }]);
     } else if (kind === 'event') {
-      if (isPlainEvent(item) || matches(EventSchema, item)) this.ingestOne(item, index, result, sink);
+      if (matches(EventSchema, item)) this.ingestOne(item, index, result, sink);
       else this.reject(result, kind, index, 'invalid', problemsOf(EventSchema, item));
     } else if (matches(SampleSchema, item)) {
       this.ingestSample(item, index, result, sink);

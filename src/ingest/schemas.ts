@@ -3,7 +3,7 @@
  * client can push a value, literal or payload into the Shadow Store.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { isStorableText, Magnitude, MAX_MAGNITUDE, TargetName, Text } from '../core/schema.js';
+import { Magnitude, MAX_MAGNITUDE, TargetName, Text } from '../core/schema.js';
 
 /** Event time: ms since the epoch, or an ISO-8601 string. */
 const At = Type.Union([Type.Number({ minimum: 0 }), Text({ minLength: 10, maxLength: 40 })], {
@@ -57,44 +57,4 @@ export function seriesKey(metric: string, labels?: Record<string, string>): stri
   if (names.length === 0) return metric;
   names.sort();
   return `${metric}{${names.map((n) => `${n}=${JSON.stringify(labels[n])}`).join(',')}}`;
-}
-
-const TARGET_NAME = new RegExp(TargetName.pattern!);
-const EVENT_FIELDS = new Set(Object.keys(EventSchema.properties));
-
-/** A string of `min` to `max` UTF-16 units the store can hold, as Text({ minLength, maxLength }) checks it. */
-const isText = (v: unknown, min: number, max: number): boolean => typeof v === 'string' && v.length >= min && v.length <= max && isStorableText(v);
-/** A finite number in [min, max], as Type.Number checks it. */
-const isNumberIn = (v: unknown, min: number, max: number): boolean => typeof v === 'number' && Number.isFinite(v) && v >= min && v <= max;
-const isIntegerIn = (v: unknown, min: number, max: number): boolean => Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
-
-/**
- * True only for an event that EventSchema accepts, checked field by field without the compiled
- * schema's per-call allocations (its unknown-key check builds an array of the keys and one of the
- * known names for each key): most of a fleet's events take this path. False means "not sure": the
- * caller checks with the schema, which also says what is wrong. Kept in step with EventSchema by a
- * test that checks every event this accepts against it.
- */
-export function isPlainEvent(v: unknown): v is WireEvent {
-  if (typeof v !== 'object' || v === null || Object.getPrototypeOf(v) !== Object.prototype) return false;
-  const e = v as Record<string, unknown>;
-  for (const key in e) if (!EVENT_FIELDS.has(key)) return false;
-  if (typeof e.target !== 'string' || !TARGET_NAME.test(e.target)) return false;
-  if (e.op !== 'read' && e.op !== 'write') return false;
-  if (!isNumberIn(e.bytes, 0, MAX_MAGNITUDE) || !isNumberIn(e.latencyMs, 0, MAX_MAGNITUDE)) return false;
-  if (!(isNumberIn(e.at, 0, Number.MAX_VALUE) || isText(e.at, 10, 40))) return false;
-  if (e.table !== undefined && !isText(e.table, 1, 256)) return false;
-  if (e.columns !== undefined) {
-    const columns = e.columns;
-    if (!Array.isArray(columns) || columns.length > 64) return false;
-    for (let i = 0; i < columns.length; i++) if (!isText(columns[i], 1, 256)) return false;
-  }
-  if (e.route !== undefined && !isText(e.route, 1, 512)) return false;
-  if (e.rows !== undefined && !isIntegerIn(e.rows, 0, MAX_MAGNITUDE)) return false;
-  if (e.status !== undefined && !isIntegerIn(e.status, 0, 999)) return false;
-  if (e.error !== undefined && !isText(e.error, 1, 64)) return false;
-  if (e.user !== undefined && !isText(e.user, 1, 256)) return false;
-  if (e.requestId !== undefined && !isText(e.requestId, 1, 128)) return false;
-  if (e.samplingRate !== undefined && !(isNumberIn(e.samplingRate, 0, 1) && (e.samplingRate as number) > 0)) return false;
-  return true;
 }
