@@ -17,27 +17,14 @@ import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { PostgresStore, postgresMigrations } from '../../src/store/postgres.js';
 import { SQLITE_MIGRATIONS, SqliteStore } from '../../src/store/sqlite.js';
 import type { MigrationTx } from '../../src/store/migrate.js';
 import { Window } from '../../src/store/window.js';
+import { historyArgs } from './stored.js';
 
-const { values: args } = parseArgs({
-  options: {
-    backend: { type: 'string', default: 'both' },
-    targets: { type: 'string', default: '10' },
-    days: { type: 'string', default: '7' },
-  },
-});
-const BACKENDS = args.backend === 'both' ? ['sqlite', 'postgres'] : [args.backend!];
-for (const b of BACKENDS) if (b !== 'sqlite' && b !== 'postgres') throw new Error(`--backend must be both, sqlite or postgres, not ${b}`);
-const TARGETS = Number(args.targets);
-const DAYS = Number(args.days);
-if (!(Number.isInteger(TARGETS) && TARGETS > 0)) throw new Error(`--targets must be a positive integer, not ${args.targets}`);
-if (!(Number.isInteger(DAYS) && DAYS > 0)) throw new Error(`--days must be a positive integer, not ${args.days}`);
-const PG_URL = process.env.SHADOWPLANE_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const { backends: BACKENDS, targets: TARGETS, days: DAYS, pgUrl: PG_URL } = historyArgs();
 const MINUTES = DAYS * 24 * 60;
 const progress = (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
 

@@ -1,10 +1,39 @@
 /**
- * Windows stored by a Shadow Store and the bytes they take, shared by the store benches: SQLite
+ * What the store benches share: their `--backend`/`--targets`/`--days` flags, and the windows a
+ * Shadow Store holds with the bytes they take. SQLite
  * counts the pages of the windows and series tables and their indexes (dbstat), PostgreSQL
  * `pg_total_relation_size` of both and of `open_windows` (dead tuples included).
  */
 import Database from 'better-sqlite3';
 import pg from 'pg';
+import { parseArgs } from 'node:util';
+
+/** The flags of a store bench over days of generated history: which backends, how many targets, how many days. */
+export interface HistoryArgs {
+  backends: ('sqlite' | 'postgres')[];
+  targets: number;
+  days: number;
+  /** PostgreSQL's URL: SHADOWPLANE_PG_URL, else the local `test` database. */
+  pgUrl: string;
+}
+
+/** Reads `--backend both|sqlite|postgres` (default both), `--targets N` (10) and `--days D` (7); throws naming a bad one. */
+export function historyArgs(): HistoryArgs {
+  const { values: args } = parseArgs({
+    options: {
+      backend: { type: 'string', default: 'both' },
+      targets: { type: 'string', default: '10' },
+      days: { type: 'string', default: '7' },
+    },
+  });
+  const backends = args.backend === 'both' ? ['sqlite', 'postgres'] : [args.backend!];
+  for (const b of backends) if (b !== 'sqlite' && b !== 'postgres') throw new Error(`--backend must be both, sqlite or postgres, not ${b}`);
+  const targets = Number(args.targets);
+  const days = Number(args.days);
+  if (!(Number.isInteger(targets) && targets > 0)) throw new Error(`--targets must be a positive integer, not ${args.targets}`);
+  if (!(days > 0)) throw new Error(`--days must be positive, not ${args.days}`);
+  return { backends: backends as HistoryArgs['backends'], targets, days, pgUrl: process.env.SHADOWPLANE_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test' };
+}
 
 /** Windows stored and the bytes their tables and indexes take (`file`: the SQLite database; `schema`: PostgreSQL's). */
 export async function storedSize(backend: string, file: string, pgUrl: string, schema: string): Promise<{ windows: number; bytes: number }> {

@@ -24,7 +24,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { mulberry32 } from '../../src/core/random.js';
 import { PostgresStore } from '../../src/store/postgres.js';
 import { sketchIndex } from '../../src/store/sketch.js';
@@ -32,22 +31,9 @@ import { SqliteStore } from '../../src/store/sqlite.js';
 import type { ShadowStore } from '../../src/store/store.js';
 import { Window, type Dimension, type WindowRow } from '../../src/store/window.js';
 import { median } from '../util.js';
-import { storedSize } from './stored.js';
+import { historyArgs, storedSize } from './stored.js';
 
-const { values: args } = parseArgs({
-  options: {
-    backend: { type: 'string', default: 'both' },
-    targets: { type: 'string', default: '10' },
-    days: { type: 'string', default: '7' },
-  },
-});
-const BACKENDS = args.backend === 'both' ? ['sqlite', 'postgres'] : [args.backend!];
-for (const b of BACKENDS) if (b !== 'sqlite' && b !== 'postgres') throw new Error(`--backend must be both, sqlite or postgres, not ${b}`);
-const TARGETS = Number(args.targets);
-const DAYS = Number(args.days);
-if (!(Number.isInteger(TARGETS) && TARGETS > 0)) throw new Error(`--targets must be a positive integer, not ${args.targets}`);
-if (!(DAYS > 0)) throw new Error(`--days must be positive, not ${args.days}`);
-const PG_URL = process.env.SHADOWPLANE_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const { backends: BACKENDS, targets: TARGETS, days: DAYS, pgUrl: PG_URL } = historyArgs();
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
