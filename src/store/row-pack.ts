@@ -147,11 +147,6 @@ export class PackedWindows implements PackedWindowsData, Iterable<WindowRow> {
 /** Windows to write: rows, or windows packed (what a flush gives). */
 export type WindowWrite = readonly WindowRow[] | PackedWindows;
 
-/** `windows` as rows (packed windows are decoded; rows are returned as they are). */
-export function windowRows(windows: WindowWrite): readonly WindowRow[] {
-  return windows instanceof PackedWindows ? windows.rows() : windows;
-}
-
 /** `windows` packed (rows are packed; packed windows are returned as they are). */
 export function packedWindows(windows: WindowWrite): PackedWindows {
   return windows instanceof PackedWindows ? windows : PackedWindows.of(windows);
