@@ -2,7 +2,11 @@
  * The Shadow Store at fleet scale, against a real `shadowplane serve` process per run: N targets
  * created through the API, then a burst of events (default 1,000,000; 40 tables, 23 columns, 500
  * users in the fleet, each target with a working set of its own, targets drawn uniformly) sent as 5,000-line NDJSON batches, 4 in flight, as fast as the
- * service takes them. Reported per backend and target count:
+ * service takes them.
+ *
+ * The burst starts 10 s before a minute boundary (BURST_START_SECOND), so that its events open two
+ * minutes' windows, the worst case, in every run that lasts longer than that. Reported per backend
+ * and target count:
  *
  * - events/s accepted over the burst;
  * - peak RSS of the service (VmHWM);
@@ -72,6 +76,20 @@ const PG_URL = process.env.SHADOWPLANE_PG_URL ?? 'postgres://postgres@127.0.0.1:
 const dir = mkdtempSync(join(tmpdir(), 'sp-fleet-'));
 const progress = (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The burst starts at this second of a minute, so that it spans a minute boundary: its events
+ * then open two minutes' windows, the worst case of one burst, and runs compare alike (a burst
+ * inside one minute opens half as many).
+ */
+const BURST_START_SECOND = 50;
+
+/** Waits until the wall clock is at `second` of a minute. */
+async function untilSecondOfMinute(second: number): Promise<void> {
+  const now = Date.now();
+  const at = Math.floor(now / 60_000) * 60_000 + second * 1000;
+  await sleep((at > now ? at : at + 60_000) - now);
+}
 
 const targetName = (i: number) => `fleet-${String(i).padStart(6, '0')}`;
 
@@ -224,6 +242,7 @@ async function run(backend: string, targets: number): Promise<Result> {
     await createTargets(serve.url, targets);
     const createMs = performance.now() - c0;
     await sleep(FLUSH_MS); // one flush of the targets' own writes before the burst
+    await untilSecondOfMinute(BURST_START_SECOND);
     const health = pollHealth(serve.url);
     progress(`${tag}: sending ${EVENTS} events`);
     const sent = await sendEvents(serve.url, targets);
