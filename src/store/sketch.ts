@@ -22,19 +22,33 @@ export function sketchIndex(value: number): number {
 const NO_BUCKETS: number[] = [];
 
 /**
+ * A bucket is packed into one double as (index + INDEX_OFFSET) x COUNT_SPAN + count, which orders
+ * buckets by index and is exact below 2^53: indexes from -INDEX_OFFSET up to
+ * 2^53 / COUNT_SPAN - INDEX_OFFSET (finite values above MIN_INDEXABLE reach -700 to 35,500), whole
+ * counts below COUNT_SPAN.
+ */
+const INDEX_OFFSET = 1024;
+const COUNT_SPAN = 2 ** 33;
+const INDEX_LIMIT = 2 ** 53 / COUNT_SPAN - INDEX_OFFSET;
+
+/**
  * A quantile sketch backed by sparse buckets: the non-empty bucket indexes, ascending, each with
  * its count. A window's sketch usually holds a few buckets spread over a wide range of latencies,
  * where a dense array would spend kilobytes on empty buckets for every one of a fleet's open
- * windows. The buckets are one plain array of (index, count) pairs, grown by hand a few pairs at a
+ * windows. Each bucket is one double of a plain array (index and count packed, see COUNT_SPAN;
+ * V8 keeps an array of doubles unboxed, 8 bytes an element), grown by hand a few buckets at a
  * time: a typed array and its buffer cost a few hundred bytes of their own, and an array grown by
  * push or splice reserves room for 16 more elements each time it grows, which in each of hundreds
- * of thousands of sketches is most of their memory.
+ * of thousands of sketches is most of their memory. A count that is not whole, or reaches
+ * COUNT_SPAN, makes the sketch wide: the counts move to an array of their own.
  */
 export class QuantileSketch {
-  /** [index, count] pairs, ascending by index; pairs past `size` are spare room. */
+  /** Packed buckets (index, and the count unless wide), ascending by index; entries past `size` are spare room. */
   private buckets: number[] = NO_BUCKETS;
   /** Buckets in use. */
   private size = 0;
+  /** The counts by bucket, once the sketch is wide (the packed buckets then hold their index alone). */
+  private wide: number[] | undefined;
   /** Count of values at or below MIN_INDEXABLE. */
   private zeroCount = 0;
   private total = 0;
@@ -56,37 +70,61 @@ export class QuantileSketch {
       this.zeroCount += weight;
       return;
     }
+    if (!(index >= -INDEX_OFFSET && index < INDEX_LIMIT)) throw new RangeError(`sketch bucket index ${index} is out of range`);
+    const key = (index + INDEX_OFFSET) * COUNT_SPAN;
     const b = this.buckets;
     let lo = 0;
     let hi = this.size;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      if (b[2 * mid] < index) lo = mid + 1;
+      if (b[mid] < key) lo = mid + 1;
       else hi = mid;
     }
-    if (lo < this.size && b[2 * lo] === index) {
-      b[2 * lo + 1] += weight;
-      return;
-    }
-    this.insert(lo, index, weight);
+    if (lo === this.size || b[lo] >= key + COUNT_SPAN) this.insert(lo, key);
+    const packed = this.buckets[lo] + weight;
+    // A whole weight that keeps the count below COUNT_SPAN: the packed sum is exact.
+    if (this.wide === undefined && Number.isInteger(weight) && weight >= 0 && packed < key + COUNT_SPAN) this.buckets[lo] = packed;
+    else this.addWide(lo, weight);
   }
 
-  /** Inserts a new bucket at position `at`, growing the array by a few pairs when it is full. */
-  private insert(at: number, index: number, weight: number): void {
+  /** The index of bucket `i`. */
+  private indexAt(i: number): number {
+    return Math.floor(this.buckets[i] / COUNT_SPAN) - INDEX_OFFSET;
+  }
+
+  /** The count of bucket `i`. */
+  private countAt(i: number): number {
+    return this.wide ? this.wide[i] : this.buckets[i] % COUNT_SPAN;
+  }
+
+  /** Adds `weight` to bucket `i` in the wide form, moving the counts out of the packed buckets first if they are still there. */
+  private addWide(i: number, weight: number): void {
+    if (this.wide === undefined) {
+      const b = this.buckets;
+      const wide = new Array<number>(this.size);
+      for (let j = 0; j < this.size; j++) {
+        wide[j] = b[j] % COUNT_SPAN;
+        b[j] -= wide[j];
+      }
+      this.wide = wide;
+    }
+    this.wide[i] += weight;
+  }
+
+  /** Inserts an empty bucket at position `at`, growing the array by a few buckets when it is full. */
+  private insert(at: number, key: number): void {
     let b = this.buckets;
-    const used = 2 * this.size;
+    const used = this.size;
     if (used === b.length) {
-      const grown = new Array<number>(used + 2 * Math.max(2, this.size >> 2));
-      for (let i = 0; i < 2 * at; i++) grown[i] = b[i];
-      for (let i = 2 * at; i < used; i++) grown[i + 2] = b[i];
+      const grown = new Array<number>(used + Math.max(2, used >> 2));
+      for (let i = 0; i < at; i++) grown[i] = b[i];
+      for (let i = at; i < used; i++) grown[i + 1] = b[i];
       b = this.buckets = grown;
     } else {
-      for (let i = used - 1; i >= 2 * at; i--) b[i + 2] = b[i];
+      for (let i = used - 1; i >= at; i--) b[i + 1] = b[i];
     }
-    // `| 0`: an index computed in floating point would otherwise be stored as a double, and one
-    // double turns the whole array into 8-byte elements (bucket indexes are small integers).
-    b[2 * at] = index | 0;
-    b[2 * at + 1] = weight;
+    b[at] = key;
+    this.wide?.splice(at, 0, 0);
     this.size++;
   }
 
@@ -94,8 +132,7 @@ export class QuantileSketch {
   merge(other: QuantileSketch): void {
     this.zeroCount += other.zeroCount;
     this.total += other.zeroCount;
-    const b = other.buckets;
-    for (let i = 0; i < other.size; i++) this.addAtIndex(b[2 * i], b[2 * i + 1]);
+    for (let i = 0; i < other.size; i++) this.addAtIndex(other.indexAt(i), other.countAt(i));
   }
 
   /**
@@ -107,12 +144,11 @@ export class QuantileSketch {
     const rank = Math.min(Math.max(q, 0), 1) * (this.total - 1);
     let seen = this.zeroCount;
     if (rank < seen) return 0;
-    const b = this.buckets;
     for (let i = 0; i < this.size; i++) {
-      seen += b[2 * i + 1];
-      if (seen > rank) return (2 * Math.pow(GAMMA, b[2 * i])) / (GAMMA + 1);
+      seen += this.countAt(i);
+      if (seen > rank) return (2 * Math.pow(GAMMA, this.indexAt(i))) / (GAMMA + 1);
     }
-    return (2 * Math.pow(GAMMA, b[2 * (this.size - 1)])) / (GAMMA + 1);
+    return (2 * Math.pow(GAMMA, this.indexAt(this.size - 1))) / (GAMMA + 1);
   }
 
   /**
@@ -129,11 +165,10 @@ export class QuantileSketch {
 
   /** Appends the toBuffer() form to `out` (a flush encodes every sketch into one writer). */
   writeTo(out: ByteWriter): void {
-    const b = this.buckets;
     let whole = isWholeCount(this.zeroCount);
     let nonEmpty = 0;
     for (let i = 0; i < this.size; i++) {
-      const c = b[2 * i + 1];
+      const c = this.countAt(i);
       if (c === 0) continue;
       nonEmpty++;
       if (whole && !isWholeCount(c)) whole = false;
@@ -144,13 +179,13 @@ export class QuantileSketch {
     out.varint(nonEmpty);
     let previous: number | undefined;
     for (let i = 0; i < this.size; i++) {
-      if (b[2 * i + 1] === 0) continue;
-      const index = b[2 * i];
+      if (this.countAt(i) === 0) continue;
+      const index = this.indexAt(i);
       out.varint(previous === undefined ? zigzag(index) : index - previous);
       previous = index;
     }
     for (let i = 0; i < this.size; i++) {
-      const c = b[2 * i + 1];
+      const c = this.countAt(i);
       if (c === 0) continue;
       if (whole) out.varint(c);
       else out.f64(c);

@@ -72,6 +72,33 @@ test('weighted counts round-trip as float64s', () => {
   assert.equal(back.count, 2.5);
 });
 
+test('counts stay exact past what a packed bucket holds (2^33) and when weights are not whole, merged either way', () => {
+  const big = 2 ** 33;
+  for (const weights of [[big - 1, 1, 5], [0.5, 0.25, 3], [1, 1, 1]]) {
+    const direct = new QuantileSketch();
+    const first = new QuantileSketch();
+    const second = new QuantileSketch();
+    weights.forEach((w, i) => {
+      direct.add(10 + i, w);
+      direct.add(10, w);
+      (i % 2 === 0 ? first : second).add(10 + i, w);
+      (i % 2 === 0 ? second : first).add(10, w);
+    });
+    const sum = weights.reduce((a, b) => a + b, 0);
+    assert.equal(direct.count, 2 * sum);
+    for (const [into, from] of [[first, second], [second, first]]) {
+      const merged = QuantileSketch.fromBuffer(into.toBuffer());
+      merged.merge(from);
+      assert.ok(merged.equals(direct), `merged ${weights}`);
+    }
+    const back = QuantileSketch.fromBuffer(direct.toBuffer());
+    assert.ok(back.equals(direct));
+    // half of the weight sits at 10, so the median is 10 within the accuracy
+    assert.ok(Math.abs(back.quantile(0.25) - 10) <= 10 * SKETCH_RELATIVE_ACCURACY, `${weights}: ${back.quantile(0.25)}`);
+  }
+  assert.throws(() => new QuantileSketch().addAtIndex(2 ** 40), RangeError);
+});
+
 test('the dense form of earlier releases (spill files, quarantined rows) still reads', () => {
   // [zeroCount f64][offset i32][n i32][counts f64 x n]: one zero, buckets 250 (x2) and 252 (x1)
   const dense = Buffer.alloc(16 + 3 * 8);
