@@ -70,7 +70,9 @@ export class QuantileSketch {
       this.zeroCount += weight;
       return;
     }
-    if (!(index >= -INDEX_OFFSET && index < INDEX_LIMIT)) throw new RangeError(`sketch bucket index ${index} is out of range`);
+    // Only values the ingest path refuses (NaN, infinities) fall outside: they are counted in the
+    // first or last bucket rather than thrown in the middle of a batch.
+    if (!(index >= -INDEX_OFFSET && index < INDEX_LIMIT)) index = index >= INDEX_LIMIT ? INDEX_LIMIT - 1 : Number.isNaN(index) ? 0 : -INDEX_OFFSET;
     const key = (index + INDEX_OFFSET) * COUNT_SPAN;
     const b = this.buckets;
     let lo = 0;
@@ -245,6 +247,7 @@ function readSparse(view: Buffer): QuantileSketch | undefined {
     if (n > view.length) throw new RangeError('sketch buffer is truncated');
     const indexes: number[] = [];
     for (let i = 0; i < n; i++) indexes.push(i === 0 ? unzigzag(varint()) : indexes[i - 1] + varint());
+    if (n > 0 && (indexes[0] < -INDEX_OFFSET || indexes[n - 1] >= INDEX_LIMIT)) throw new RangeError('sketch bucket index is out of range');
     const sketch = QuantileSketch.fromBuckets(zeroCount, indexes, indexes.map(() => count()));
     if (!read.done) throw new RangeError('sketch buffer has trailing bytes');
     return sketch;
