@@ -247,7 +247,6 @@ export class SqliteStore implements ShadowStore {
     if (this.seriesIdCount + created.length > SERIES_CACHE_LIMIT) {
       this.seriesIds.clear();
       this.seriesIdCount = 0;
-      this.seriesIdCount = 0;
     }
     for (const [target, dim, key, id] of created) {
       let byDim = this.seriesIds.get(target);
