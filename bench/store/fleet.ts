@@ -185,7 +185,9 @@ async function sendEvents(urls: string | string[], targets: number): Promise<{ a
 
 /** The flush histogram's count and sum, and the main thread's heap, from /metrics. */
 async function flushStats(url: string): Promise<{ count: number; sum: number; openWindows: number; heapUsedMiB: number; externalMiB: number }> {
-  const text = await (await fetch(`${url}/metrics`)).text();
+  const res = await fetch(`${url}/metrics`);
+  const text = await res.text();
+  if (!res.ok) progress(`/metrics answered ${res.status}: ${text.slice(0, 300)}`);
   const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? Number.NaN);
   return {
     count: value(/^shadowplane_flush_duration_seconds_count\{[^}]*\} (\S+)$/m),
