@@ -416,6 +416,15 @@ static void on_back(pg_session *c, uint8_t type, uint32_t wire_len, const uint8_
   } else if (type == M_ERROR) {
     if (has_body && head->kept) error_state(head, body, n);
     if (head->kind == K_EXECUTE) finish_front(c);
+    /* An error ends a simple query (the rest of its text is skipped, only ReadyForQuery follows),
+       and a client may close as soon as it sees the error, before the relay reads that
+       ReadyForQuery: the query is complete now, and its place, no longer kept, waits for it. */
+    else if (head->kind == K_SIMPLE && head->kept) {
+      unit u = *head;
+      memset(head, 0, sizeof *head);
+      head->kind = K_SIMPLE;
+      complete(c, &u);
+    }
   } else if ((type == M_EMPTY || type == M_SUSPENDED) && head->kind == K_EXECUTE) {
     finish_front(c);
   } else if (type == M_READY) {

@@ -238,6 +238,10 @@ export class JsRelay implements Relay {
       } else if (type === E) {
         if (body) head.error ??= sqlState(body);
         if (head.kind === 'execute') { units.shift(); complete(head); }
+        // An error ends a simple query (the rest of its text is skipped, only ReadyForQuery
+        // follows), and a client may close as soon as it sees the error, before the proxy reads
+        // that ReadyForQuery: the query is complete now, and its place waits for the ReadyForQuery.
+        else if (head.kind === 'simple' && head.kept) { units[0] = SKIP_SIMPLE; complete(head); }
       } else if ((type === I || type === S_SUSP) && head.kind === 'execute') {
         units.shift();
         complete(head);

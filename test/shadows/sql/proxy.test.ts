@@ -21,7 +21,7 @@ import { keepSample } from '../../../src/ingest/sampler.js';
 import { PgProxy } from '../../../src/shadows/sql/proxy.js';
 import { nativeBinding } from '../../../src/shadows/sql/native-relay.js';
 import { EventSink } from '../../../src/shadows/sql/sink.js';
-import { CANCEL_REQUEST, SSL_REQUEST } from '../../../src/shadows/sql/wire.js';
+import { CANCEL_REQUEST, SSL_REQUEST, errorResponse } from '../../../src/shadows/sql/wire.js';
 import { stalledClient } from '../../helpers/sockets.js';
 import { dropDatabase, freshDatabase, pgbenchInit, postgresAvailable, PG_HOST, PG_SKIP, PG_PORT, settled, startAuthCluster } from './helpers.js';
 
@@ -453,3 +453,46 @@ for (const engine of ['native', 'js'] as const) describe(`pg-proxy (${engine} en
     }
   });
 });
+
+for (const engine of ['native', 'js'] as const) {
+  test(`${engine} engine: a query that fails is reported even when the client closes before the server's ReadyForQuery reaches the proxy`, { skip: engine === 'native' ? NATIVE_SKIP : false }, async () => {
+    // A scripted server: it sends the ErrorResponse at once and the ReadyForQuery 300 ms later,
+    // by which time the client (which, like node-postgres, takes the error as the answer) is gone.
+    const server = net.createServer((socket) => {
+      let startup = true;
+      socket.on('data', (chunk) => {
+        if (startup) {
+          startup = false;
+          socket.write(Buffer.from([0x52, 0, 0, 0, 8, 0, 0, 0, 0, 0x5a, 0, 0, 0, 5, 0x49])); // AuthenticationOk, ReadyForQuery
+        } else if (chunk[0] === 0x51) {
+          socket.write(errorResponse('42703', 'column "nope" does not exist'));
+          setTimeout(() => socket.writable && socket.write(Buffer.from([0x5a, 0, 0, 0, 5, 0x49])), 300).unref();
+        }
+      });
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const events: RequestEvent[] = [];
+    const proxy = new PgProxy({ upstreamHost: '127.0.0.1', upstreamPort: (server.address() as AddressInfo).port, target: 't', sampleRate: 1, events: { add: (e) => events.push(e) }, engine });
+    try {
+      const client = net.connect(await proxy.listen(0), '127.0.0.1');
+      const received: Buffer[] = [];
+      const seen = (type: number) => settled(() => Buffer.concat(received).includes(type));
+      client.on('data', (d) => received.push(d));
+      client.write(startupMessage());
+      await seen(0x5a);
+      const sql = Buffer.from('SELECT nope FROM orders\0');
+      const query = Buffer.alloc(5);
+      query[0] = 0x51;
+      query.writeInt32BE(4 + sql.length, 1);
+      client.write(Buffer.concat([query, sql]));
+      await seen(0x45);
+      client.destroy();
+      await settled(() => events.length > 0);
+      assert.deepEqual(events.map((e) => [e.table, e.error]), [['orders', '42703']]);
+    } finally {
+      await proxy.close();
+      server.close();
+    }
+  });
+}
