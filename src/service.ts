@@ -144,6 +144,7 @@ export class ShadowplaneService {
       storeSizeBytes: () => this.store.sizeBytes(),
       openWindows: () => this.engine.openWindowCount(),
       quarantinedWindows: () => this.store.quarantineCount(),
+      onReadError: (gauge, err) => this.log.warn({ gauge, err: err.message }, 'a gauge could not be read from the store: /metrics leaves it out of this scrape'),
     });
     const pseudonyms = new Pseudonymizer(resolvePseudonymKey(config.ingest.pseudonymKey, config.store.dataDir));
     this.ingestor = new Ingestor(this.engine, this.targets, pseudonyms, this.clock, {

@@ -11,6 +11,11 @@ export interface GaugeSources {
   storeSizeBytes(): Promise<number>;
   openWindows(): number;
   quarantinedWindows(): Promise<number>;
+  /**
+   * Told when a gauge read from the store fails (the store is busy or unreachable): that scrape
+   * leaves the gauge out instead of failing as a whole.
+   */
+  onReadError?(gauge: string, err: Error): void;
 }
 
 /** The metrics of one service. */
@@ -32,9 +37,20 @@ export class ServiceMetrics implements IngestCounters {
 
   constructor(sources: GaugeSources) {
     collectDefaultMetrics({ register: this.registry, prefix: 'shadowplane_' });
-    new Gauge({ name: 'shadowplane_series', help: 'Distinct series (target, dimension, key) in the Shadow Store.', registers: [this.registry], async collect() { this.set(await sources.seriesCount()); } });
-    new Gauge({ name: 'shadowplane_store_size_bytes', help: 'Bytes the Shadow Store occupies.', registers: [this.registry], async collect() { this.set(await sources.storeSizeBytes()); } });
-    new Gauge({ name: 'shadowplane_store_quarantine_windows', help: 'Windows kept in the quarantine (GET /v1/store/quarantine).', registers: [this.registry], async collect() { this.set(await sources.quarantinedWindows()); } });
+    const fromStore = (name: string, help: string, read: () => Promise<number>) => new Gauge({
+      name, help, registers: [this.registry],
+      async collect() {
+        try {
+          this.set(await read());
+        } catch (err) {
+          this.remove();
+          sources.onReadError?.(name, err as Error);
+        }
+      },
+    });
+    fromStore('shadowplane_series', 'Distinct series (target, dimension, key) in the Shadow Store.', () => sources.seriesCount());
+    fromStore('shadowplane_store_size_bytes', 'Bytes the Shadow Store occupies.', () => sources.storeSizeBytes());
+    fromStore('shadowplane_store_quarantine_windows', 'Windows kept in the quarantine (GET /v1/store/quarantine).', () => sources.quarantinedWindows());
     new Gauge({ name: 'shadowplane_open_windows', help: 'Windows open in memory.', registers: [this.registry], collect() { this.set(sources.openWindows()); } });
     for (const kind of ['event', 'sample']) this.accepted.inc({ kind }, 0);
   }
