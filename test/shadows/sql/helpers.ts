@@ -26,10 +26,10 @@ export async function settled(done: () => boolean): Promise<void> {
   for (let i = 0; i < 250 && !done(); i++) await new Promise((r) => setTimeout(r, 20));
 }
 
-/** Whether the local server answers; under CI a missing server throws so the test fails. */
 /** The reason given when PostgreSQL is unreachable outside CI. */
 export const PG_SKIP = `PostgreSQL at ${PG_HOST}:${PG_PORT} is unreachable (outside CI; CI=true fails instead)`;
 
+/** Whether the local server answers; under CI a missing server throws so the test fails. */
 export async function postgresAvailable(): Promise<boolean> {
   const c = new pg.Client({ connectionString: pgUrl('postgres'), connectionTimeoutMillis: 2000 });
   try {
