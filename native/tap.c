@@ -426,6 +426,7 @@ static void packet(tap *t, const uint8_t *p, size_t caplen, size_t wirelen, uint
     if (flags & 0x04) return; /* a reset of something never followed */
     s = sess_new(t, &k);
     if (!s) return;
+    s->last_ns = ts; /* also when stale: the idle sweep must not take a session just named by its StartupMessage */
     if (syn_only && dir == 0) s->state = T_STARTUP;
     else { INC(midstream); resync(t, s, 1); }
   }
