@@ -42,6 +42,8 @@ export async function api(method, path, body) {
   } catch {
     data = null;
   }
+  // A gateway's answer, or a service closing its connections, rather than one of the service's own problems.
+  if ((res.status === 502 || res.status === 503 || res.status === 504) && !data?.detail) throw new ApiError(0, 'the service cannot be reached');
   if (!res.ok) {
     const problems = data?.problems ?? [];
     const detail = [data?.detail ?? data?.title ?? `HTTP ${res.status}`, ...problems.map((p) => `${p.path}: ${p.message}`)].join('; ');
