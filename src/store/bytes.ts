@@ -60,10 +60,9 @@ export class ByteWriter {
     if (this.length + more > this.buf.length) this.grow(more);
   }
 
-  /** Starts over with a new buffer of `capacity` bytes: views taken before stay valid. */
-  reset(capacity = 32): void {
+  /** Starts over in the same buffer: views taken before see what is written next. */
+  rewind(): void {
     this.length = 0;
-    this.buf = this.alloc(Math.max(capacity, 8));
   }
 
   /** The bytes written, without copying: valid until the next write. */

@@ -37,11 +37,14 @@ export interface RollupEvent {
   at: number;
 }
 
-/** Windows to persist, and the calls that settle the batch. */
+/**
+ * Windows to persist, and the calls that settle the batch. The packed windows are read only until
+ * the batch is settled: the engine then packs the flush after next into the same memory.
+ */
 export interface FlushBatch {
   /** The windows, packed as the engine built them: closed ones (final) and open ones that changed. */
   readonly windows: PackedWindows;
-  /** The same windows as rows, decoded when first read. */
+  /** The same windows as rows, decoded when first read (before the batch is settled). */
   readonly rows: WindowRow[];
   /** Confirms the rows are durable: closed windows are forgotten, open ones marked clean. */
   done(): void;
@@ -205,10 +208,10 @@ export class RollupEngine {
   /** The numbers of every open window (see WindowValues). */
   private readonly values = new WindowValues();
   /**
-   * Windows closed outside a flush (closeDue): the next flush's packer, which that flush's open
-   * and closed windows join.
+   * The packer of the last flush that settled, for the next flush to fill again (see WindowPacker:
+   * a packer is reused only once its batch is settled); undefined while a flush holds it.
    */
-  private packer = new WindowPacker();
+  private packer: WindowPacker | undefined = new WindowPacker();
   /** Closed windows of flushes that failed, for the next flush to write again. */
   private retry: PackedWindows[] = [];
   private readonly baseMs: number;
@@ -258,12 +261,6 @@ export class RollupEngine {
     set.windowAt(METRIC, seriesKey).addSample(at, value);
   }
 
-  /** Closes every window whose end plus the lateness has passed, rolling it into its parent. */
-  closeDue(): void {
-    const now = this.clock.now();
-    for (const [target, tw] of this.targets) this.closeTarget(target, tw, now, this.packer);
-  }
-
   /** Closes what is due and returns every window that needs writing; call done() once written. */
   takeFlush(): FlushBatch {
     const flush = this.flushSteps();
@@ -294,9 +291,9 @@ export class RollupEngine {
    */
   private flushSteps(): { next(): { done: boolean }; batch(): FlushBatch } {
     const now = this.clock.now();
-    // One packer for the whole batch, no copy: what closed since the last flush is in it already.
-    const packer = this.packer;
-    this.packer = new WindowPacker();
+    // A flush taken before the last one settled (a stop's) cannot reuse that one's packer.
+    const packer = this.packer ?? new WindowPacker();
+    this.packer = undefined;
     // Room for every open window at once: growing a fleet's packer by doubling would allocate
     // (and copy) about twice its size in shared memory, which V8 counts as external memory, and
     // external memory growing by hundreds of megabytes forces full garbage collections.
@@ -322,12 +319,13 @@ export class RollupEngine {
         }
         return { done: false };
       },
-      batch: () => this.batch(packer.finish(), flushed),
+      batch: () => this.batch(packer, flushed),
     };
   }
 
-  /** The batch of `windows`: closed ones and open ones (their sets at `flushed` versions). */
-  private batch(windows: PackedWindows, flushed: { set: WindowSet; version: number }[]): FlushBatch {
+  /** The batch of what `packer` holds: closed windows and open ones (their sets at `flushed` versions). */
+  private batch(packer: WindowPacker, flushed: { set: WindowSet; version: number }[]): FlushBatch {
+    const windows = packer.finish();
     let rows: WindowRow[] | undefined;
     let settled = false;
     return {
@@ -339,6 +337,7 @@ export class RollupEngine {
         if (settled) return;
         settled = true;
         for (const f of flushed) f.set.flushedVersion = f.version;
+        this.packer = packer;
       },
       failed: () => {
         if (settled) return;
@@ -348,6 +347,7 @@ export class RollupEngine {
         const closed = new WindowPacker(windows.count);
         for (let r = 0; r < windows.count; r++) if (windows.final(r)) closed.addPacked(windows.slice(r, r + 1));
         this.retry.push(closed.finish());
+        this.packer = packer;
       },
     };
   }

@@ -155,7 +155,10 @@ export function packedWindows(windows: WindowWrite): PackedWindows {
 /**
  * Builds a PackedWindows window by window, in shared memory from the start: finish() hands out
  * views of the arrays filled so far, so a flush's windows are written once and never copied.
- * Memory reserved past what is written is never touched, so it costs address space, not RSS.
+ * The packer then starts over in the same arrays: the views stay valid until the next add, so a
+ * packer is added to again only once what it finished is no longer read (the rollup engine
+ * reuses its packer once the flush is settled). Fresh arrays for every flush would be a fleet's
+ * hundred megabytes of shared memory a flush, resident until the garbage collector frees them.
  */
 export class WindowPacker {
   private count = 0;
@@ -165,14 +168,11 @@ export class WindowPacker {
   private strings: string[] = [];
   private readonly indexOf = new Map<string, number>();
 
-  /** Windows the arrays have room for at the start (and again after each finish()). */
-  private readonly capacity: number;
-
   /** A packer with room for `capacity` windows before it grows. */
   constructor(capacity = 1024) {
-    this.capacity = Math.max(capacity, 16);
-    this.sketches = new ByteWriter(this.capacity * 32, true);
-    this.allocate(this.capacity);
+    capacity = Math.max(capacity, 16);
+    this.sketches = new ByteWriter(capacity * 32, true);
+    this.allocate(capacity);
   }
 
   /** Windows added so far. */
@@ -237,7 +237,10 @@ export class WindowPacker {
     this.sketches.reserve(more * 32);
   }
 
-  /** The windows added (views of the packer's shared arrays); the packer starts over empty. */
+  /**
+   * The windows added (views of the packer's shared arrays); the packer starts over empty in the
+   * same arrays, so the views are valid until the next add.
+   */
   finish(): PackedWindows {
     const n = this.count;
     if (n === 0) return PackedWindows.EMPTY;
@@ -249,8 +252,7 @@ export class WindowPacker {
       strings: this.strings,
     });
     this.count = 0;
-    this.allocate(this.capacity);
-    this.sketches.reset(this.capacity * 32);
+    this.sketches.rewind();
     this.strings = [];
     this.indexOf.clear();
     return packed;

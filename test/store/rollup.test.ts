@@ -178,6 +178,28 @@ test('a window changed while a sliced flush runs is written again by the next fl
   assert.ok(next.every((r) => !r.final), 'no closed window is written twice');
 });
 
+test('flushes that reuse a settled flush\'s memory each write exactly their own windows', () => {
+  const clock = new VirtualClock(T0 + 30_000);
+  const rollup = fleetEngine(clock, 30);
+  const first = rollup.takeFlush();
+  assert.ok(first.rows.length > 3);
+  first.done();
+  const writes: string[][] = [];
+  for (let i = 0; i < 4; i++) {
+    // A different, smaller batch each time: nothing of a larger one before may show through.
+    rollup.addEvent(`t${i}`, { op: 'read', user: `late${i}`, latencyMs: 7, bytes: 1, at: clock.now() }, 1);
+    const batch = rollup.takeFlush();
+    writes.push(batch.windows.rows().map((r) => `${r.target}/${r.granularity}/${r.dim}/${r.key}/${r.count}`).sort());
+    batch.done();
+  }
+  writes.forEach((rows, i) => {
+    const total = rows.filter((r) => r.startsWith(`t${i}/60/total/`));
+    assert.equal(total.length, 1, rows.join(' '));
+    assert.ok(rows.includes(`t${i}/60/user/late${i}/1`), rows.join(' '));
+    assert.ok(rows.every((r) => r.startsWith(`t${i}/`)), `only t${i}'s sets changed: ${rows.join(' ')}`);
+  });
+});
+
 test('a failed sliced flush keeps its closed windows for the next one', async () => {
   const clock = new VirtualClock(T0);
   const rollup = fleetEngine(clock, 20);
