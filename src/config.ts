@@ -125,6 +125,7 @@ export const ConfigSchema = Type.Object(
       {
         enabled: Type.Boolean({ default: true, description: 'Run the control loops of the targets that have an actuator.' }),
         tickSpread: Duration('Loops tick this far apart at most within each step: each target\'s ticks keep a phase of their own (from a hash of its name, less than this and its step), so a fleet\'s loops do not all read, flush and decide at the same moment. `0s`: every loop ticks on the step boundary.', '30s'),
+        concurrentTicks: Type.Integer({ minimum: 1, maximum: 1000, default: 4, description: 'Scheduled ticks that run at once across all loops; the rest wait their turn. A fleet\'s ticks then neither queue thousands of store reads ahead of the API\'s nor all resume together when a long flush ends. A tick asked for through the API does not wait.' }),
         executor: ExecutorConfigSchema,
       },
       { additionalProperties: false, default: {}, description: 'The control loops and the executor that carries out their actions (docs/control.md).' },

@@ -8,6 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
+import { ConcurrencyLimit } from '../core/limit.js';
 import { durationMs } from '../core/schema.js';
 import type { Config } from '../config.js';
 import { ShadowplaneError } from '../core/errors.js';
@@ -75,8 +76,11 @@ export class Controller {
   /** Loops being added or removed for registry changes, in order. */
   private following: Promise<unknown> = Promise.resolve();
   private started = false;
+  /** The loops' scheduled ticks, `control.concurrentTicks` at a time. */
+  private readonly ticks: ConcurrencyLimit;
 
   constructor(private readonly deps: ControllerDeps) {
+    this.ticks = new ConcurrencyLimit(deps.config.control.concurrentTicks);
     const settings = deps.config.control.executor;
     const actuatorFor = (a: { target: string }) => this.actuators.get(a.target);
     this.executor = new Executor({
@@ -426,7 +430,7 @@ export class Controller {
     const fileActuator = declared?.actuator ? parseActuatorConfig(declared.actuator, `${at}/actuator`) : undefined;
     const { clock, store, granularities, flush, log, capacity } = this.deps;
     const tickSpreadMs = durationMs(config.control.tickSpread);
-    const loop = await TargetLoop.open(target, file, { clock, store, granularities, flush, log, responder: this.responder, capacity, tickSpreadMs });
+    const loop = await TargetLoop.open(target, file, { clock, store, granularities, flush, log, responder: this.responder, capacity, tickSpreadMs, ticks: this.ticks });
     loop.setRules(this.rulesOf(target, loop, declared?.respond));
     if (loop.state.settings) {
       try {

@@ -11,6 +11,7 @@
  * forecasts, scores anomalies and risk and records them, and decides no action.
  */
 import { createHash, randomUUID } from 'node:crypto';
+import type { ConcurrencyLimit } from '../core/limit.js';
 import type { Clock } from '../core/clock.js';
 import { durationMs } from '../core/schema.js';
 import { UnivariateDetector } from '../detect/univariate.js';
@@ -58,6 +59,8 @@ export interface LoopDeps {
   readonly capacity?: (target: string, settings: ControlSettings) => UnitCapacity;
   /** How far into each step the loops' ticks are spread, ms (see tickOffsetMs); 0 or absent: on the step boundary. */
   readonly tickSpreadMs?: number;
+  /** Shared by a fleet's loops: how many scheduled ticks run at once (`control.concurrentTicks`); absent: no bound. */
+  readonly ticks?: ConcurrencyLimit;
 }
 
 /**
@@ -284,7 +287,8 @@ export class TargetLoop {
     const wait = this.stepMs - (sinceTick < 0 ? sinceTick + this.stepMs : sinceTick);
     this.cancelTimer = this.deps.clock.setTimer(wait, () => {
       if (this.stopped) return;
-      void this.tick().finally(() => {
+      const ticks = this.deps.ticks;
+      void (ticks ? ticks.run(() => (this.stopped ? Promise.resolve(undefined) : this.tick())) : this.tick()).finally(() => {
         if (!this.stopped) this.schedule();
       });
     });

@@ -48,3 +48,29 @@ test('control.tickSpread must be a duration, and the error names it', () => {
   );
   assert.equal(validateConfig({}).control.tickSpread, '30s');
 });
+
+test('with control.concurrentTicks 1 every loop of a fleet still ticks once a step, one after another', async () => {
+  const names = Array.from({ length: 6 }, (_, i) => `db-${i}`);
+  const env = await testService({ control: { tickSpread: '0s', concurrentTicks: 1 }, targets: names.map((name) => ({ name, kind: 'database', sampling: { rate: 1 } })) });
+  try {
+    env.service.controller.start();
+    for (const name of names) env.service.engine.addEvent(name, { op: 'read', bytes: 1, latencyMs: 1, at: T0 + 1000 }, 1);
+    for (const step of [MIN, MIN]) {
+      env.clock.advance(step);
+      for (let i = 0; i < names.length; i++) await env.service.controller.idle();
+    }
+    assert.deepEqual(names.map((n) => env.service.controller.loop(n).latestDecision()?.at), names.map(() => T0 + 2 * MIN));
+  } finally {
+    await env.cleanup();
+  }
+});
+
+test('control.concurrentTicks must be a whole number of at least 1, and the error names it', () => {
+  for (const bad of [0, 2.5, 'four']) {
+    assert.throws(
+      () => validateConfig({ control: { concurrentTicks: bad } }),
+      (err: unknown) => isCoded(err, 'SHADOWPLANE_ERR_CONFIG_INVALID') && err.problems.some((p: { path: string }) => p.path === '/control/concurrentTicks'),
+    );
+  }
+  assert.equal(validateConfig({}).control.concurrentTicks, 4);
+});
