@@ -35,7 +35,7 @@ import { assertSafeBind, boundUrl } from './api/app.js';
 import { buildApi } from './api/server.js';
 import { EventBus, observeStore } from './obs/events.js';
 import { ShadowRegistry } from './control/shadows/registry.js';
-import { outlookOf } from './control/outlook.js';
+import { fleetOutlooks, outlookOf } from './control/outlook.js';
 import { registerOutlookMetrics } from './export/prometheus.js';
 import { AlertNotifier } from './export/alertmanager.js';
 import { KedaScaler } from './export/keda.js';
@@ -172,7 +172,7 @@ export class ShadowplaneService {
       capacity: (target, settings) => this.capacity.unitCapacity(target, settings),
     });
     registerOutlookMetrics(this.metrics.registry, {
-      outlooks: () => Promise.all(this.controller.analysed().map((t) => outlookOf(this.controller.loop(t), this.store))),
+      outlooks: () => fleetOutlooks(this.controller.analysed().map((t) => this.controller.loop(t)), this.store),
       shadows: () => this.shadows.list(),
     });
     this.api = buildApi(this);

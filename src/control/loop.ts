@@ -135,6 +135,8 @@ export class TargetLoop {
   private rules: readonly ResponseRule[] = [];
   /** The record of the last tick (updated in place as its task moves); undefined before the first since start. */
   private lastOwn: DecisionRecord | undefined;
+  /** The latest record of the loop's own stored before this start, if any. */
+  private storedOwn: DecisionRecord | undefined;
 
   private constructor(
     readonly target: string,
@@ -151,7 +153,9 @@ export class TargetLoop {
     const historySteps = Math.ceil(durationMs(settings.history) / durationMs(settings.interval));
     const past = await deps.store.listDecisions({ target, limit: Math.min(MAX_READY_HISTORY, historySteps + 1) });
     // the loop's own records (not rule firings or components' reports, which carry no units of their own)
-    loop.readyAt = past.filter((d) => !d.component && !d.response).map((d) => ({ at: d.at, ready: d.inputs.ready })).reverse();
+    const own = past.filter((d) => !d.component && !d.response);
+    loop.readyAt = own.map((d) => ({ at: d.at, ready: d.inputs.ready })).reverse();
+    loop.storedOwn = own[0];
     loop.handover = await storedHandover(deps.store, target, deps.clock.now());
     loop.configure(settings);
     return loop;
@@ -261,6 +265,11 @@ export class TargetLoop {
   /** The record of the last tick since start (not a rule's firing or a component's report); undefined before it. */
   latestDecision(): DecisionRecord | undefined {
     return this.lastOwn;
+  }
+
+  /** The loop's latest own record: its last tick's, or before its first tick since start, the latest stored one. */
+  latestOwnRecord(): DecisionRecord | undefined {
+    return this.lastOwn ?? this.storedOwn;
   }
 
   /** The latest anomaly and failure-risk view, or undefined before the first step with data. */

@@ -10,9 +10,6 @@ import type { ShadowStore } from '../store/store.js';
 import type { TargetLoop } from './loop.js';
 import { levelOf } from './settings.js';
 
-/** Open anomaly events counted at most (a target with more shows this many). */
-export const MAX_COUNTED_EVENTS = 1000;
-
 /** One controlled target's latest view. Values the loop has not produced yet are null. */
 export interface TargetOutlook {
   readonly target: string;
@@ -42,7 +39,7 @@ export interface TargetOutlook {
   /** Probability of a failure or SLO breach within `riskHorizonSeconds`. */
   readonly risk: number | null;
   readonly riskHorizonSeconds: number;
-  /** Anomaly events in triage state `open` (at most MAX_COUNTED_EVENTS). */
+  /** Anomaly events in triage state `open`. */
   readonly openAnomalies: number;
 }
 
@@ -52,24 +49,25 @@ export function desiredUnitsOf(record: DecisionRecord): number | null {
   return pin?.to ?? record.recommendation?.desiredUnits ?? null;
 }
 
-/** Decisions read to find the loop's latest own record among rule firings and components' reports. */
-const RECENT_DECISIONS = 50;
-
-/** The latest stored decision of the loop itself: rule firings and components' reports carry no demand or forecast. */
-async function latestStored(target: string, store: ShadowStore): Promise<DecisionRecord | undefined> {
-  return (await store.listDecisions({ target, limit: RECENT_DECISIONS })).find((d) => !d.component && !d.response);
+/** The outlook of the target `loop` analyses (see outlookFrom). */
+export async function outlookOf(loop: TargetLoop, store: ShadowStore): Promise<TargetOutlook> {
+  const open = await store.openAnomalyCounts(loop.target);
+  return outlookFrom(loop, open[loop.target] ?? 0);
 }
 
 /**
- * The outlook of the target `loop` analyses, from its latest own decision: the loop's last tick,
- * or before its first tick since start, the latest one in `store`.
+ * The outlooks of every target of `loops`, in one read of the store however many there are: a
+ * fleet's scrape of `/metrics` must not queue a read per target ahead of everything else.
  */
-export async function outlookOf(loop: TargetLoop, store: ShadowStore): Promise<TargetOutlook> {
+export async function fleetOutlooks(loops: readonly TargetLoop[], store: ShadowStore): Promise<TargetOutlook[]> {
+  const open = await store.openAnomalyCounts();
+  return loops.map((loop) => outlookFrom(loop, open[loop.target] ?? 0));
+}
+
+/** The outlook of the target `loop` analyses, from its latest own decision (see TargetLoop.latestOwnRecord). */
+function outlookFrom(loop: TargetLoop, openAnomalies: number): TargetOutlook {
   const s = loop.current;
-  const [record, open] = await Promise.all([
-    loop.latestDecision() ?? latestStored(loop.target, store),
-    store.listAnomalies({ target: loop.target, state: 'open', limit: MAX_COUNTED_EVENTS }),
-  ]);
+  const record = loop.latestOwnRecord();
   const risk = loop.latestRisk();
   const cap = loop.capacity();
   const stepSeconds = record?.inputs.stepSeconds ?? durationSeconds(s.interval);
@@ -94,7 +92,7 @@ export async function outlookOf(loop: TargetLoop, store: ShadowStore): Promise<T
     componentScore: risk?.anomaly.score ?? null,
     risk: risk ? risk.probability : null,
     riskHorizonSeconds: risk ? risk.horizonMs / 1000 : durationSeconds(s.risk.horizon),
-    openAnomalies: open.length,
+    openAnomalies,
   };
 }
 

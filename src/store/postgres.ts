@@ -8,7 +8,7 @@ import type { AuditEntry, Condition, ControlState, DecisionRecord } from '../mod
 import type { CapacityRun } from '../model/capacity.js';
 import type { AnomalyEvent, AnomalyRecord, TriageChange, TriageState } from '../model/detect.js';
 import type { AnomalyQuery, DecisionQuery, ShadowStore, TargetRecord, TopQuery, TopRow, WindowQuery } from './store.js';
-import { capacityRunListSql, capacityRunsSchema, capacityRunUpsertSql, TARGET_TABLES, anomalyFromDb, anomalyLastColumnSql, anomalyListSql, anomalyParams, anomalyTriageSql, anomalyUpsertSql, controlSchema, quarantineFromDb, quarantineParams, quarantineSchema, quarantineUpsertSql, TARGET_COLUMNS, packWindowValues, seriesKey, targetFromDb, targetParams, topOrder, topRowFromDb, unpackWindowValues, windowFromDb } from './sql.js';
+import { capacityRunListSql, capacityRunsSchema, capacityRunUpsertSql, TARGET_TABLES, anomalyFromDb, anomalyLastColumnSql, anomalyListSql, openAnomalyCountSql, anomalyParams, anomalyTriageSql, anomalyUpsertSql, controlSchema, quarantineFromDb, quarantineParams, quarantineSchema, quarantineUpsertSql, TARGET_COLUMNS, packWindowValues, seriesKey, targetFromDb, targetParams, topOrder, topRowFromDb, unpackWindowValues, windowFromDb } from './sql.js';
 import { migrate, migrationsTableSql, type Migration, type MigrationTx } from './migrate.js';
 import { createPartitionTables } from './partitions.js';
 import { PostgresLease, type Owner } from './owner.js';
@@ -483,6 +483,11 @@ export class PostgresStore implements ShadowStore {
   async listAnomalies(q: AnomalyQuery): Promise<AnomalyRecord[]> {
     const { sql, params } = anomalyListSql(`${this.schema}.anomalies`, q, dollar);
     return (await this.query(sql, params)).map(anomalyFromDb);
+  }
+
+  async openAnomalyCounts(target?: string): Promise<Record<string, number>> {
+    const { sql, params } = openAnomalyCountSql(`${this.schema}.anomalies`, target, dollar);
+    return Object.fromEntries((await this.query(sql, params)).map((r) => [String(r.target), Number(r.n)]));
   }
 
   async setAnomalyTriage(id: string, from: TriageState, to: TriageState, c: TriageChange): Promise<boolean> {

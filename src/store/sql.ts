@@ -244,6 +244,12 @@ export function anomalyListSql(table: string, q: AnomalyQuery, ph: (i: number) =
   return { sql: `SELECT * FROM ${table} WHERE ${where} ORDER BY start DESC, id DESC LIMIT ${ph(params.length)}`, params };
 }
 
+/** Open anomaly events per target (`target`, n), of one target when `target` is given. */
+export function openAnomalyCountSql(table: string, target: string | undefined, ph: (i: number) => string): { sql: string; params: unknown[] } {
+  const where = target === undefined ? '' : ` AND target = ${ph(1)}`;
+  return { sql: `SELECT target, COUNT(*) AS n FROM ${table} WHERE triage_state = 'open'${where} GROUP BY target`, params: target === undefined ? [] : [target] };
+}
+
 /** The triage compare-and-set and its parameters: set `to` with the change on `id` only while it is `from`. */
 export function anomalyTriageSql(
   table: string,

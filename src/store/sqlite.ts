@@ -11,7 +11,7 @@ import type { AuditEntry, Condition, ControlState, DecisionRecord } from '../mod
 import type { AnomalyEvent, AnomalyRecord, TriageChange, TriageState } from '../model/detect.js';
 import type { CapacityRun } from '../model/capacity.js';
 import type { AnomalyQuery, DecisionQuery, ShadowStore, TargetRecord, TopQuery, TopRow, WindowQuery } from './store.js';
-import { capacityRunListSql, capacityRunsSchema, capacityRunUpsertSql, TARGET_TABLES, anomalyFromDb, anomalyLastColumnSql, anomalyListSql, anomalyParams, anomalyTriageSql, anomalyUpsertSql, CONTROL_SCHEMA, quarantineFromDb, quarantineParams, quarantineUpsertSql, TARGET_COLUMNS, WINDOW_SELECT, WINDOW_UPSERT_SET, WINDOW_VALUE_COLUMNS, targetFromDb, targetParams, topOrder, topRowFromDb, windowFromDb } from './sql.js';
+import { capacityRunListSql, capacityRunsSchema, capacityRunUpsertSql, TARGET_TABLES, anomalyFromDb, anomalyLastColumnSql, anomalyListSql, anomalyParams, openAnomalyCountSql, anomalyTriageSql, anomalyUpsertSql, CONTROL_SCHEMA, quarantineFromDb, quarantineParams, quarantineUpsertSql, TARGET_COLUMNS, WINDOW_SELECT, WINDOW_UPSERT_SET, WINDOW_VALUE_COLUMNS, targetFromDb, targetParams, topOrder, topRowFromDb, windowFromDb } from './sql.js';
 import { migrate, migrationsTableSql, type Migration, type MigrationDriver, type MigrationTx } from './migrate.js';
 import type { QuarantinedWindow } from './quarantine.js';
 import { INTS, NUMBERS, packedWindows, type WindowWrite } from './row-pack.js';
@@ -131,7 +131,7 @@ const WRITES = [
 ] as const satisfies readonly (keyof ShadowStore)[];
 const READS = [
   'listQuarantine', 'quarantineCount', 'loadOpenWindows', 'queryWindows', 'topKeys', 'seriesCount', 'listTargets', 'getTarget', 'getDecision',
-  'listDecisions', 'listConditions', 'getControlState', 'listAudit', 'getAnomaly', 'listAnomalies', 'getCapacityRun', 'listCapacityRuns',
+  'listDecisions', 'listConditions', 'getControlState', 'listAudit', 'getAnomaly', 'listAnomalies', 'openAnomalyCounts', 'getCapacityRun', 'listCapacityRuns',
 ] as const satisfies readonly (keyof ShadowStore)[];
 
 /** How a SqliteStore runs its statements. */
@@ -394,6 +394,11 @@ export class SqliteStore implements ShadowStore {
   async listAnomalies(q: AnomalyQuery): Promise<AnomalyRecord[]> {
     const { sql, params } = anomalyListSql('anomalies', q, () => '?');
     return this.all(sql, ...params).map(anomalyFromDb);
+  }
+
+  async openAnomalyCounts(target?: string): Promise<Record<string, number>> {
+    const { sql, params } = openAnomalyCountSql('anomalies', target, () => '?');
+    return Object.fromEntries(this.all(sql, ...params).map((r) => [String(r.target), Number(r.n)]));
   }
 
   async setAnomalyTriage(id: string, from: TriageState, to: TriageState, c: TriageChange): Promise<boolean> {

@@ -169,6 +169,8 @@ export interface ShadowStore {
   getAnomaly(id: string): Promise<AnomalyRecord | undefined>;
   /** Anomaly events ordered newest start first (ties by id). */
   listAnomalies(query: AnomalyQuery): Promise<AnomalyRecord[]>;
+  /** Anomaly events in triage state `open`, per target (of `target` only, when given); targets with none are absent. */
+  openAnomalyCounts(target?: string): Promise<Record<string, number>>;
   /**
    * Sets the triage state of an event only if it is still `from` (compare-and-set); resolves
    * false when the event is missing or its state changed meanwhile. Transition rules are the

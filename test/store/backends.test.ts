@@ -280,6 +280,17 @@ function storeSuite(name: string, open: () => Promise<ShadowStore | string>, cle
       assert.deepEqual((await store.listAnomalies({ target: 'an', limit: 10, state: 'open' })).map((a) => a.id), ['an@9000']);
       assert.deepEqual((await store.listAnomalies({ target: 'an', limit: 1, before: 9000 })).map((a) => a.id), ['an@6000']);
       assert.deepEqual(await store.listAnomalies({ target: 'other', limit: 10 }), []);
+      // Open events counted per target, in one read: a target with none is absent.
+      await store.putTarget(target('an2'));
+      await store.putAnomaly('an2', { ...ev(1000), id: 'an2@1000' }, 1000);
+      await store.putAnomaly('an2', { ...ev(2000), id: 'an2@2000' }, 2000);
+      await store.putTarget(target('quiet'));
+      const counts = await store.openAnomalyCounts();
+      assert.deepEqual([counts.an, counts.an2, counts.quiet], [1, 2, undefined]);
+      assert.deepEqual(await store.openAnomalyCounts('an2'), { an2: 2 });
+      assert.deepEqual(await store.openAnomalyCounts('quiet'), {});
+      await store.deleteTarget('an2');
+      await store.deleteTarget('quiet');
       await store.deleteTarget('an');
       assert.equal(await store.getAnomaly('an@1000'), undefined);
     });
