@@ -30,6 +30,16 @@ export interface ArrayValue {
   bytea: Uint8Array;
 }
 
+/** `texts` in UTF-8, each distinct string encoded once: a flush's targets and dimensions repeat thousands of times. */
+function utf8(texts: readonly string[]): Buffer[] {
+  const encoded = new Map<string, Buffer>();
+  return texts.map((s) => {
+    let b = encoded.get(s);
+    if (b === undefined) encoded.set(s, (b = Buffer.from(s, 'utf8')));
+    return b;
+  });
+}
+
 /** Bytes of the header of a one-dimensional array: ndim, has-nulls flag, element oid, length, lower bound. */
 const HEADER = 20;
 const TWO_32 = 4294967296;
@@ -43,7 +53,7 @@ export function binaryArray<T extends ArrayType>(type: T, values: readonly Array
   const { oid, size } = TYPES[type];
   const n = values.length;
   if (n === 0) return emptyArray(oid);
-  const texts = type === 'text' ? (values as readonly string[]).map((s) => Buffer.from(s, 'utf8')) : undefined;
+  const texts = type === 'text' ? utf8(values as readonly string[]) : undefined;
   const items = texts ?? (type === 'bytea' ? (values as readonly Uint8Array[]) : undefined);
   let length = HEADER + 4 * n;
   if (items) for (let i = 0; i < n; i++) length += items[i].length;

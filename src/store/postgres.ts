@@ -8,10 +8,11 @@ import type { AuditEntry, Condition, ControlState, DecisionRecord } from '../mod
 import type { CapacityRun } from '../model/capacity.js';
 import type { AnomalyEvent, AnomalyRecord, TriageChange, TriageState } from '../model/detect.js';
 import type { AnomalyQuery, DecisionQuery, ShadowStore, TargetRecord, TopQuery, TopRow, WindowQuery } from './store.js';
-import { capacityRunListSql, capacityRunsSchema, capacityRunUpsertSql, TARGET_TABLES, anomalyFromDb, anomalyLastColumnSql, anomalyListSql, openAnomalyCountSql, anomalyParams, anomalyTriageSql, anomalyUpsertSql, controlSchema, quarantineFromDb, quarantineParams, quarantineSchema, quarantineUpsertSql, TARGET_COLUMNS, packWindowValues, seriesKey, targetFromDb, targetParams, topOrder, topRowFromDb, unpackWindowValues, windowFromDb } from './sql.js';
+import { capacityRunListSql, capacityRunsSchema, capacityRunUpsertSql, TARGET_TABLES, anomalyFromDb, anomalyLastColumnSql, anomalyListSql, openAnomalyCountSql, anomalyParams, anomalyTriageSql, anomalyUpsertSql, controlSchema, quarantineFromDb, quarantineParams, quarantineSchema, quarantineUpsertSql, TARGET_COLUMNS, seriesKey, targetFromDb, targetParams, topOrder, topRowFromDb, unpackWindowValues, windowFromDb, writeWindowValues } from './sql.js';
 import { migrate, migrationsTableSql, type Migration, type MigrationTx } from './migrate.js';
 import { createPartitionTables } from './partitions.js';
 import { PostgresLease, type Owner } from './owner.js';
+import { ByteWriter } from './bytes.js';
 import { binaryArray, type ArrayType } from './pg-arrays.js';
 import type { QuarantinedWindow } from './quarantine.js';
 import { PackedWindows, type WindowWrite } from './row-pack.js';
@@ -116,8 +117,19 @@ function columnArrays(rows: readonly WindowRow[]): Buffer[] {
     binaryArray('float8', of((r) => r.bytes), 'bytes'),
     binaryArray('float8', of((r) => r.estBytes), 'estBytes'),
     binaryArray('float8', of((r) => r.errors), 'errors'),
-    binaryArray('bytea', of(packWindowValues), 'packed'),
+    binaryArray('bytea', packedValues(rows), 'packed'),
   ];
+}
+
+/** The packed values of `rows` (writeWindowValues), as views of one buffer rather than a buffer each. */
+function packedValues(rows: readonly WindowRow[]): Buffer[] {
+  const out = new ByteWriter(rows.length * 48);
+  const ends = rows.map((r) => {
+    writeWindowValues(out, r);
+    return out.size;
+  });
+  const all = out.view();
+  return ends.map((end, i) => all.subarray(i === 0 ? 0 : ends[i - 1], end));
 }
 
 /** `rows` with only the last of each window (series, granularity, start), in their order. */
@@ -247,6 +259,9 @@ export class PostgresStore implements ShadowStore {
         for (const r of rows) if (r.final) closed++;
         const statements = this.partStatements(rows);
         await running;
+        // The server may have run the last part's statements while this one was built: without this
+        // turn of the event loop the parts of a fleet's flush would be built back to back, for seconds.
+        await new Promise((resolve) => setImmediate(resolve));
         running = statements.reduce<Promise<unknown>>((previous, [sql, params]) => previous.then(() => client.query(sql, params)), Promise.resolve());
         // Awaited at the next part or below; a failure is handled there, not as an unhandled rejection.
         running.catch(() => undefined);

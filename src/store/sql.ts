@@ -64,6 +64,12 @@ const PACKED_NAN = 3;
  */
 export function packWindowValues(row: WindowRow): Buffer {
   const out = new ByteWriter();
+  writeWindowValues(out, row);
+  return out.toBuffer();
+}
+
+/** Appends packWindowValues' form of `row` to `out` (many rows' forms then share one buffer). */
+export function writeWindowValues(out: ByteWriter, row: WindowRow): void {
   out.byte(PACKED_V1);
   for (const v of [row.rows, row.estErrors, row.sum, row.min, row.max, row.peak, row.rate, row.last, row.lastAt]) {
     if (Number.isNaN(v)) out.varint(PACKED_NAN);
@@ -74,7 +80,6 @@ export function packWindowValues(row: WindowRow): Buffer {
     }
   }
   out.bytes(row.sketch);
-  return out.toBuffer();
 }
 
 /** Reads packWindowValues' form; throws RangeError on a truncated or unknown one. */
