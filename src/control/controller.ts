@@ -430,7 +430,8 @@ export class Controller {
     const fileActuator = declared?.actuator ? parseActuatorConfig(declared.actuator, `${at}/actuator`) : undefined;
     const { clock, store, granularities, flush, log, capacity } = this.deps;
     const tickSpreadMs = durationMs(config.control.tickSpread);
-    const loop = await TargetLoop.open(target, file, { clock, store, granularities, flush, log, responder: this.responder, capacity, tickSpreadMs, ticks: this.ticks });
+    const deps = { clock, store, granularities, flush, log, responder: this.responder, capacity, tickSpreadMs, ticks: this.ticks };
+    const loop = await TargetLoop.open(target, file, deps);
     loop.setRules(this.rulesOf(target, loop, declared?.respond));
     if (loop.state.settings) {
       try {
