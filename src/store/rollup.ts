@@ -39,7 +39,7 @@ export interface RollupEvent {
 
 /**
  * Windows to persist, and the calls that settle the batch. The packed windows are read only until
- * the batch is settled: the engine then packs the flush after next into the same memory.
+ * the batch is settled: the engine then packs the next flush into the same memory.
  */
 export interface FlushBatch {
   /** The windows, packed as the engine built them: closed ones (final) and open ones that changed. */
