@@ -30,44 +30,71 @@ export interface ArrayValue {
   bytea: Uint8Array;
 }
 
-/** `texts` in UTF-8, each distinct string encoded once: a flush's targets and dimensions repeat thousands of times. */
-function utf8(texts: readonly string[]): Buffer[] {
-  const encoded = new Map<string, Buffer>();
-  return texts.map((s) => {
-    let b = encoded.get(s);
-    if (b === undefined) encoded.set(s, (b = Buffer.from(s, 'utf8')));
-    return b;
-  });
-}
-
 /** Bytes of the header of a one-dimensional array: ndim, has-nulls flag, element oid, length, lower bound. */
 const HEADER = 20;
 const TWO_32 = 4294967296;
 
 /**
- * `values` as a binary PostgreSQL array of `type` without NULLs (`name` names the values in
- * errors). Rejects with SHADOWPLANE_ERR_STORE_REJECTED an integer type given a number that is not
- * an integer in its range: as text, the server would refuse it.
+ * Room for the arrays of a statement, reused statement after statement: a fleet's flush sends
+ * hundreds of statements of a dozen arrays each, and a new buffer for every array is external
+ * memory growing by megabytes a second, which V8 answers with garbage collection on the main
+ * thread. Arrays taken before reset() are overwritten by those taken after it.
  */
-export function binaryArray<T extends ArrayType>(type: T, values: readonly ArrayValue[T][], name: string): Buffer {
+export class ArraySlab {
+  private buf = Buffer.allocUnsafe(0);
+  private used = 0;
+
+  /** Starts over at the beginning of the slab. */
+  reset(): void {
+    this.used = 0;
+  }
+
+  /** `length` bytes of the slab (a larger slab when it is full; arrays taken before keep the old one). */
+  take(length: number): Buffer {
+    if (this.used + length > this.buf.length) {
+      this.buf = Buffer.allocUnsafe(Math.max(2 * this.buf.length, length, 1 << 16));
+      this.used = 0;
+    }
+    const out = this.buf.subarray(this.used, this.used + length);
+    this.used += length;
+    return out;
+  }
+}
+
+/**
+ * `values` as a binary PostgreSQL array of `type` without NULLs (`name` names the values in
+ * errors), in `slab` when one is given. Rejects with SHADOWPLANE_ERR_STORE_REJECTED an integer
+ * type given a number that is not an integer in its range: as text, the server would refuse it.
+ */
+export function binaryArray<T extends ArrayType>(type: T, values: readonly ArrayValue[T][], name: string, slab?: ArraySlab): Buffer {
   const { oid, size } = TYPES[type];
   const n = values.length;
   if (n === 0) return emptyArray(oid);
-  const texts = type === 'text' ? utf8(values as readonly string[]) : undefined;
-  const items = texts ?? (type === 'bytea' ? (values as readonly Uint8Array[]) : undefined);
+  const texts = type === 'text' ? (values as readonly string[]) : undefined;
+  const bytes = type === 'bytea' ? (values as readonly Uint8Array[]) : undefined;
+  const lengths = texts?.map((t) => Buffer.byteLength(t, 'utf8'));
   let length = HEADER + 4 * n;
-  if (items) for (let i = 0; i < n; i++) length += items[i].length;
+  if (lengths) for (let i = 0; i < n; i++) length += lengths[i];
+  else if (bytes) for (let i = 0; i < n; i++) length += bytes[i].length;
   else length += size * n;
-  const out = Buffer.allocUnsafe(length);
+  const out = slab ? slab.take(length) : Buffer.allocUnsafe(length);
   out.writeInt32BE(1, 0);
   out.writeInt32BE(0, 4);
   out.writeInt32BE(oid, 8);
   out.writeInt32BE(n, 12);
   out.writeInt32BE(1, 16);
   let at = HEADER;
-  if (items) {
+  if (texts && lengths) {
     for (let i = 0; i < n; i++) {
-      const item = items[i];
+      out.writeInt32BE(lengths[i], at);
+      out.write(texts[i], at + 4, 'utf8');
+      at += 4 + lengths[i];
+    }
+    return out;
+  }
+  if (bytes) {
+    for (let i = 0; i < n; i++) {
+      const item = bytes[i];
       out.writeInt32BE(item.length, at);
       out.set(item, at + 4);
       at += 4 + item.length;

@@ -13,7 +13,7 @@ import { migrate, migrationsTableSql, type Migration, type MigrationTx } from '.
 import { createPartitionTables } from './partitions.js';
 import { PostgresLease, type Owner } from './owner.js';
 import { ByteWriter } from './bytes.js';
-import { binaryArray, type ArrayType } from './pg-arrays.js';
+import { ArraySlab, binaryArray, type ArrayType } from './pg-arrays.js';
 import type { QuarantinedWindow } from './quarantine.js';
 import { PackedWindows, type WindowWrite } from './row-pack.js';
 import type { WindowRow } from './window.js';
@@ -22,7 +22,7 @@ import type { WindowRow } from './window.js';
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
 /** Rows per INSERT statement: each statement sends one array per column. */
-const ROWS_PER_STATEMENT = 5000;
+const ROWS_PER_STATEMENT = 2000;
 /**
  * Windows closed (their rows deleted from `open_windows`) after which that table is vacuumed, at
  * most once per VACUUM_EVERY_MS: see vacuumOpenWindows().
@@ -98,32 +98,39 @@ function insertSeriesSql(series: string): string {
     ON CONFLICT (target, dim, key) DO NOTHING`;
 }
 
-/** Window rows as one binary array per WRITE_COLUMNS column (pg-arrays.ts). */
-function columnArrays(rows: readonly WindowRow[]): Buffer[] {
+/** Where the arrays of a part are built: its slab, and a buffer for its rows' packed values. */
+interface PartSpace {
+  readonly slab: ArraySlab;
+  readonly packed: ByteWriter;
+}
+
+/** Window rows as one binary array per WRITE_COLUMNS column (pg-arrays.ts), in `space` when given. */
+function columnArrays(rows: readonly WindowRow[], space?: PartSpace): Buffer[] {
   const n = rows.length;
   const of = <T>(field: (r: WindowRow) => T): T[] => {
     const values = new Array<T>(n);
     for (let i = 0; i < n; i++) values[i] = field(rows[i]);
     return values;
   };
+  const slab = space?.slab;
   return [
-    binaryArray('text', of((r) => r.target), 'target'),
-    binaryArray('text', of((r) => r.dim), 'dim'),
-    binaryArray('text', of((r) => r.key), 'key'),
-    binaryArray('int4', of((r) => r.granularity), 'granularity'),
-    binaryArray('int8', of((r) => r.start), 'start'),
-    binaryArray('float8', of((r) => r.count), 'count'),
-    binaryArray('float8', of((r) => r.estCount), 'estCount'),
-    binaryArray('float8', of((r) => r.bytes), 'bytes'),
-    binaryArray('float8', of((r) => r.estBytes), 'estBytes'),
-    binaryArray('float8', of((r) => r.errors), 'errors'),
-    binaryArray('bytea', packedValues(rows), 'packed'),
+    binaryArray('text', of((r) => r.target), 'target', slab),
+    binaryArray('text', of((r) => r.dim), 'dim', slab),
+    binaryArray('text', of((r) => r.key), 'key', slab),
+    binaryArray('int4', of((r) => r.granularity), 'granularity', slab),
+    binaryArray('int8', of((r) => r.start), 'start', slab),
+    binaryArray('float8', of((r) => r.count), 'count', slab),
+    binaryArray('float8', of((r) => r.estCount), 'estCount', slab),
+    binaryArray('float8', of((r) => r.bytes), 'bytes', slab),
+    binaryArray('float8', of((r) => r.estBytes), 'estBytes', slab),
+    binaryArray('float8', of((r) => r.errors), 'errors', slab),
+    binaryArray('bytea', packedValues(rows, space?.packed ?? new ByteWriter()), 'packed', slab),
   ];
 }
 
-/** The packed values of `rows` (writeWindowValues), as views of one buffer rather than a buffer each. */
-function packedValues(rows: readonly WindowRow[]): Buffer[] {
-  const out = new ByteWriter(rows.length * 48);
+/** The packed values of `rows` (writeWindowValues), written over `out`, as views of it rather than a buffer each. */
+function packedValues(rows: readonly WindowRow[], out: ByteWriter): Buffer[] {
+  out.rewind();
   const ends = rows.map((r) => {
     writeWindowValues(out, r);
     return out.size;
@@ -251,13 +258,17 @@ export class PostgresStore implements ShadowStore {
       });
       // Series the dictionary holds are not deleted while windows are written (deleteEmptySeries).
       if (count > 0) await client.query('SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))', [this.seriesLockKey]);
-      // A part's statements run one after another while the next part is built.
+      // A part's statements run one after another while the next part is built, so two parts'
+      // arrays are alive at once: they alternate between two spaces.
+      const spaces = [0, 1].map((): PartSpace => ({ slab: new ArraySlab(), packed: new ByteWriter() }));
       let running: Promise<unknown> = Promise.resolve();
       let closed = 0;
       for (let i = 0; i < count; i += ROWS_PER_STATEMENT) {
         const rows = part(i, Math.min(i + ROWS_PER_STATEMENT, count));
         for (const r of rows) if (r.final) closed++;
-        const statements = this.partStatements(rows);
+        const space = spaces[(i / ROWS_PER_STATEMENT) % 2];
+        space.slab.reset();
+        const statements = this.partStatements(rows, space);
         await running;
         // The server may have run the last part's statements while this one was built: without this
         // turn of the event loop the parts of a fleet's flush would be built back to back, for seconds.
@@ -295,18 +306,18 @@ export class PostgresStore implements ShadowStore {
       .finally(() => (this.vacuuming = undefined));
   }
 
-  /** The statements that write one part of a batch: its new series, its final windows, its open ones. */
-  private partStatements(rows: readonly WindowRow[]): [string, Buffer[]][] {
+  /** The statements that write one part of a batch: its new series, its final windows, its open ones (arrays in `space`). */
+  private partStatements(rows: readonly WindowRow[], space: PartSpace): [string, Buffer[]][] {
     const part = lastOfEach(rows);
     const final = part.filter((r) => r.final);
     const open = final.length === part.length ? [] : part.filter((r) => !r.final);
     const statements: [string, Buffer[]][] = [[insertSeriesSql(this.series), [
-      binaryArray('text', part.map((r) => r.target), 'target'),
-      binaryArray('text', part.map((r) => r.dim), 'dim'),
-      binaryArray('text', part.map((r) => r.key), 'key'),
+      binaryArray('text', part.map((r) => r.target), 'target', space.slab),
+      binaryArray('text', part.map((r) => r.dim), 'dim', space.slab),
+      binaryArray('text', part.map((r) => r.key), 'key', space.slab),
     ]]];
-    if (final.length > 0) statements.push([writeFinalSql(this.schema), columnArrays(final)]);
-    if (open.length > 0) statements.push([writeOpenSql(this.schema), columnArrays(open)]);
+    if (final.length > 0) statements.push([writeFinalSql(this.schema), columnArrays(final, space)]);
+    if (open.length > 0) statements.push([writeOpenSql(this.schema), columnArrays(open, space)]);
     return statements;
   }
 

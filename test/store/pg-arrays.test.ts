@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { isCoded } from '../../src/core/errors.js';
-import { binaryArray } from '../../src/store/pg-arrays.js';
+import { ArraySlab, binaryArray } from '../../src/store/pg-arrays.js';
 import { TEST_PG_URL, postgresSkipReason } from '../helpers/postgres.js';
 
 describe('binary PostgreSQL arrays', async () => {
@@ -40,6 +40,22 @@ describe('binary PostgreSQL arrays', async () => {
     assert.deepEqual(backBytes.map((b) => b.toString('hex')), bytes.map((b) => b.toString('hex')));
     assert.deepEqual(await echo('bool', binaryArray('bool', [true, false], 'f')), ['true', 'false']);
     assert.deepEqual(await echo('float8', binaryArray('float8', [], 'f')), []);
+  });
+
+  test('arrays built in a slab read back the same, also once it grows, and a reset slab is written over', { skip }, async () => {
+    const slab = new ArraySlab();
+    const texts = ['orders', 'élan ✓ 🚀', ''];
+    const first = binaryArray('text', texts, 't', slab);
+    assert.deepEqual(first, binaryArray('text', texts, 't'));
+    // larger than the slab's first 64 KiB: taken from a new slab, the first array left as it was
+    const big = Array.from({ length: 10_000 }, (_, i) => i + 0.5);
+    const second = binaryArray('float8', big, 'f', slab);
+    assert.deepEqual(await echo('text', first), texts);
+    assert.deepEqual((await echo('float8', second)).map(Number), big);
+    slab.reset();
+    const third = binaryArray('int8', [1, -2], 'i', slab);
+    assert.equal(third.buffer, second.buffer, 'after a reset the slab is used again');
+    assert.deepEqual(await echo('int8', third), ['1', '-2']);
   });
 
   test('a NUL in text is refused by the server as a data exception', { skip }, async () => {
