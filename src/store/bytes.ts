@@ -60,6 +60,16 @@ export class ByteWriter {
     if (this.length + more > this.buf.length) this.grow(more);
   }
 
+  /**
+   * `length` bytes appended for the caller to fill in place. Like every view, valid until the
+   * buffer is written over (rewind()); growing copies into a new buffer and leaves views intact.
+   */
+  take(length: number): Buffer {
+    this.reserve(length);
+    this.length += length;
+    return this.buf.subarray(this.length - length, this.length);
+  }
+
   /** Starts over in the same buffer: views taken before see what is written next. */
   rewind(): void {
     this.length = 0;

@@ -6,6 +6,7 @@
  * main thread and parsed back on the server: a fleet's flush sends millions of elements.
  */
 import { ShadowplaneError } from '../core/errors.js';
+import type { ByteWriter } from './bytes.js';
 
 /** The element types written here, with their type oids and fixed sizes (0: variable length). */
 const TYPES = {
@@ -35,38 +36,14 @@ const HEADER = 20;
 const TWO_32 = 4294967296;
 
 /**
- * Room for the arrays of a statement, reused statement after statement: a fleet's flush sends
- * hundreds of statements of a dozen arrays each, and a new buffer for every array is external
- * memory growing by megabytes a second, which V8 answers with garbage collection on the main
- * thread. Arrays taken before reset() are overwritten by those taken after it.
- */
-export class ArraySlab {
-  private buf = Buffer.allocUnsafe(0);
-  private used = 0;
-
-  /** Starts over at the beginning of the slab. */
-  reset(): void {
-    this.used = 0;
-  }
-
-  /** `length` bytes of the slab (a larger slab when it is full; arrays taken before keep the old one). */
-  take(length: number): Buffer {
-    if (this.used + length > this.buf.length) {
-      this.buf = Buffer.allocUnsafe(Math.max(2 * this.buf.length, length, 1 << 16));
-      this.used = 0;
-    }
-    const out = this.buf.subarray(this.used, this.used + length);
-    this.used += length;
-    return out;
-  }
-}
-
-/**
  * `values` as a binary PostgreSQL array of `type` without NULLs (`name` names the values in
- * errors), in `slab` when one is given. Rejects with SHADOWPLANE_ERR_STORE_REJECTED an integer
+ * errors), taken from `into` when one is given (a writer reused statement after statement: a
+ * fleet's flush sends hundreds of statements of a dozen arrays each, and a new buffer for every
+ * array is external memory growing by megabytes a second, which V8 answers with garbage
+ * collection on the main thread). Rejects with SHADOWPLANE_ERR_STORE_REJECTED an integer
  * type given a number that is not an integer in its range: as text, the server would refuse it.
  */
-export function binaryArray<T extends ArrayType>(type: T, values: readonly ArrayValue[T][], name: string, slab?: ArraySlab): Buffer {
+export function binaryArray<T extends ArrayType>(type: T, values: readonly ArrayValue[T][], name: string, into?: ByteWriter): Buffer {
   const { oid, size } = TYPES[type];
   const n = values.length;
   if (n === 0) return emptyArray(oid);
@@ -77,7 +54,7 @@ export function binaryArray<T extends ArrayType>(type: T, values: readonly Array
   if (lengths) for (let i = 0; i < n; i++) length += lengths[i];
   else if (bytes) for (let i = 0; i < n; i++) length += bytes[i].length;
   else length += size * n;
-  const out = slab ? slab.take(length) : Buffer.allocUnsafe(length);
+  const out = into ? into.take(length) : Buffer.allocUnsafe(length);
   out.writeInt32BE(1, 0);
   out.writeInt32BE(0, 4);
   out.writeInt32BE(oid, 8);

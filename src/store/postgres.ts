@@ -13,7 +13,7 @@ import { migrate, migrationsTableSql, type Migration, type MigrationTx } from '.
 import { createPartitionTables } from './partitions.js';
 import { PostgresLease, type Owner } from './owner.js';
 import { ByteWriter } from './bytes.js';
-import { ArraySlab, binaryArray, type ArrayType } from './pg-arrays.js';
+import { binaryArray, type ArrayType } from './pg-arrays.js';
 import type { QuarantinedWindow } from './quarantine.js';
 import { PackedWindows, type WindowWrite } from './row-pack.js';
 import type { WindowRow } from './window.js';
@@ -98,9 +98,9 @@ function insertSeriesSql(series: string): string {
     ON CONFLICT (target, dim, key) DO NOTHING`;
 }
 
-/** Where the arrays of a part are built: its slab, and a buffer for its rows' packed values. */
+/** Where the arrays of a part are built, and its rows' packed values (both rewound part after part). */
 interface PartSpace {
-  readonly slab: ArraySlab;
+  readonly arrays: ByteWriter;
   readonly packed: ByteWriter;
 }
 
@@ -112,19 +112,19 @@ function columnArrays(rows: readonly WindowRow[], space?: PartSpace): Buffer[] {
     for (let i = 0; i < n; i++) values[i] = field(rows[i]);
     return values;
   };
-  const slab = space?.slab;
+  const into = space?.arrays;
   return [
-    binaryArray('text', of((r) => r.target), 'target', slab),
-    binaryArray('text', of((r) => r.dim), 'dim', slab),
-    binaryArray('text', of((r) => r.key), 'key', slab),
-    binaryArray('int4', of((r) => r.granularity), 'granularity', slab),
-    binaryArray('int8', of((r) => r.start), 'start', slab),
-    binaryArray('float8', of((r) => r.count), 'count', slab),
-    binaryArray('float8', of((r) => r.estCount), 'estCount', slab),
-    binaryArray('float8', of((r) => r.bytes), 'bytes', slab),
-    binaryArray('float8', of((r) => r.estBytes), 'estBytes', slab),
-    binaryArray('float8', of((r) => r.errors), 'errors', slab),
-    binaryArray('bytea', packedValues(rows, space?.packed ?? new ByteWriter()), 'packed', slab),
+    binaryArray('text', of((r) => r.target), 'target', into),
+    binaryArray('text', of((r) => r.dim), 'dim', into),
+    binaryArray('text', of((r) => r.key), 'key', into),
+    binaryArray('int4', of((r) => r.granularity), 'granularity', into),
+    binaryArray('int8', of((r) => r.start), 'start', into),
+    binaryArray('float8', of((r) => r.count), 'count', into),
+    binaryArray('float8', of((r) => r.estCount), 'estCount', into),
+    binaryArray('float8', of((r) => r.bytes), 'bytes', into),
+    binaryArray('float8', of((r) => r.estBytes), 'estBytes', into),
+    binaryArray('float8', of((r) => r.errors), 'errors', into),
+    binaryArray('bytea', packedValues(rows, space?.packed ?? new ByteWriter()), 'packed', into),
   ];
 }
 
@@ -260,18 +260,18 @@ export class PostgresStore implements ShadowStore {
       if (count > 0) await client.query('SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))', [this.seriesLockKey]);
       // A part's statements run one after another while the next part is built, so two parts'
       // arrays are alive at once: they alternate between two spaces.
-      const spaces = [0, 1].map((): PartSpace => ({ slab: new ArraySlab(), packed: new ByteWriter() }));
+      const spaces = [0, 1].map((): PartSpace => ({ arrays: new ByteWriter(), packed: new ByteWriter() }));
       let running: Promise<unknown> = Promise.resolve();
       let closed = 0;
       for (let i = 0; i < count; i += ROWS_PER_STATEMENT) {
         const rows = part(i, Math.min(i + ROWS_PER_STATEMENT, count));
         for (const r of rows) if (r.final) closed++;
         const space = spaces[(i / ROWS_PER_STATEMENT) % 2];
-        space.slab.reset();
+        space.arrays.rewind();
         const statements = this.partStatements(rows, space);
         await running;
-        // The server may have run the last part's statements while this one was built: without this
-        // turn of the event loop the parts of a fleet's flush would be built back to back, for seconds.
+        // The server may have run the last part's statements while this one was built: a turn of the
+        // event loop lets the API and ingest in between parts all the same.
         await new Promise((resolve) => setImmediate(resolve));
         running = statements.reduce<Promise<unknown>>((previous, [sql, params]) => previous.then(() => client.query(sql, params)), Promise.resolve());
         // Awaited at the next part or below; a failure is handled there, not as an unhandled rejection.
@@ -312,9 +312,9 @@ export class PostgresStore implements ShadowStore {
     const final = part.filter((r) => r.final);
     const open = final.length === part.length ? [] : part.filter((r) => !r.final);
     const statements: [string, Buffer[]][] = [[insertSeriesSql(this.series), [
-      binaryArray('text', part.map((r) => r.target), 'target', space.slab),
-      binaryArray('text', part.map((r) => r.dim), 'dim', space.slab),
-      binaryArray('text', part.map((r) => r.key), 'key', space.slab),
+      binaryArray('text', part.map((r) => r.target), 'target', space.arrays),
+      binaryArray('text', part.map((r) => r.dim), 'dim', space.arrays),
+      binaryArray('text', part.map((r) => r.key), 'key', space.arrays),
     ]]];
     if (final.length > 0) statements.push([writeFinalSql(this.schema), columnArrays(final, space)]);
     if (open.length > 0) statements.push([writeOpenSql(this.schema), columnArrays(open, space)]);

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { isCoded } from '../../src/core/errors.js';
-import { ArraySlab, binaryArray } from '../../src/store/pg-arrays.js';
+import { ByteWriter } from '../../src/store/bytes.js';
+import { binaryArray } from '../../src/store/pg-arrays.js';
 import { TEST_PG_URL, postgresSkipReason } from '../helpers/postgres.js';
 
 describe('binary PostgreSQL arrays', async () => {
@@ -42,19 +43,19 @@ describe('binary PostgreSQL arrays', async () => {
     assert.deepEqual(await echo('float8', binaryArray('float8', [], 'f')), []);
   });
 
-  test('arrays built in a slab read back the same, also once it grows, and a reset slab is written over', { skip }, async () => {
-    const slab = new ArraySlab();
+  test('arrays built in a reused writer read back the same, also once it grows, and a rewound writer is written over', { skip }, async () => {
+    const writer = new ByteWriter();
     const texts = ['orders', 'élan ✓ 🚀', ''];
-    const first = binaryArray('text', texts, 't', slab);
+    const first = binaryArray('text', texts, 't', writer);
     assert.deepEqual(first, binaryArray('text', texts, 't'));
-    // larger than the slab's first 64 KiB: taken from a new slab, the first array left as it was
+    // larger than the writer's buffer: it grows into a new one, the first array left as it was
     const big = Array.from({ length: 10_000 }, (_, i) => i + 0.5);
-    const second = binaryArray('float8', big, 'f', slab);
+    const second = binaryArray('float8', big, 'f', writer);
     assert.deepEqual(await echo('text', first), texts);
     assert.deepEqual((await echo('float8', second)).map(Number), big);
-    slab.reset();
-    const third = binaryArray('int8', [1, -2], 'i', slab);
-    assert.equal(third.buffer, second.buffer, 'after a reset the slab is used again');
+    writer.rewind();
+    const third = binaryArray('int8', [1, -2], 'i', writer);
+    assert.equal(third.buffer, second.buffer, 'after a rewind the buffer is used again');
     assert.deepEqual(await echo('int8', third), ['1', '-2']);
   });
 
