@@ -88,7 +88,7 @@ export const ConfigSchema = Type.Object(
           },
           { additionalProperties: false, default: {}, description: 'PostgreSQL backend settings (used when `backend: postgres`).' },
         ),
-        granularities: Type.Array(Duration('A window length.', '1m'), { minItems: 1, maxItems: 6, default: ['1m', '5m', '1h'], description: 'Window lengths, finest first; each must divide the next, the finest must be whole seconds.' }),
+        granularities: Type.Array(Duration('A window length.', '1m'), { minItems: 1, maxItems: 6, default: ['1m', '5m', '1h'], description: 'Window lengths, finest first; each must divide the next, the finest must be whole seconds and at most 1d.' }),
         retention: Type.Record(Type.String(), Duration('How long windows of this length are kept.', '7d'), {
           default: { '1m': '3d', '5m': '14d', '1h': '90d' },
           description: 'How long windows of each granularity are kept, keyed by granularity. A granularity without an entry is kept forever. The defaults are sized for a fleet: queries over older ranges read the next coarser granularity.',
@@ -201,6 +201,7 @@ function crossFieldProblems(config: Config): { path: string; message: string }[]
   const grans = config.store.granularities.map(durationMs);
   grans.forEach((g, i) => {
     if (i === 0 && g % 1000 !== 0) problems.push({ path: '/store/granularities/0', message: 'the finest granularity must be a whole number of seconds' });
+    if (i === 0 && g > 86_400_000) problems.push({ path: '/store/granularities/0', message: 'the finest granularity must be at most 1d (its windows keep an estimate per second)' });
     if (i > 0 && (g <= grans[i - 1] || g % grans[i - 1] !== 0)) {
       problems.push({ path: `/store/granularities/${i}`, message: `must be a multiple of, and longer than, ${config.store.granularities[i - 1]}` });
     }

@@ -4,7 +4,7 @@
  */
 import { ShadowplaneError } from '../core/errors.js';
 import type { ShadowStore } from './store.js';
-import { Window, type Dimension, type WindowRow } from './window.js';
+import { Window, WindowValues, type Dimension, type WindowRow } from './window.js';
 
 /** Statistics a series can be read as. Latency in ms for request dimensions, the value for `metric`. */
 export const SERIES_STATS = [
@@ -28,10 +28,10 @@ export function windowStat(w: Window, stat: SeriesStat): number {
     case 'mean': return w.count > 0 ? w.sum / w.count : Number.NaN;
     case 'min': return w.count > 0 ? w.min : Number.NaN;
     case 'max': return w.count > 0 ? w.max : Number.NaN;
-    case 'p50': return w.sketch.quantile(0.5);
-    case 'p90': return w.sketch.quantile(0.9);
-    case 'p95': return w.sketch.quantile(0.95);
-    case 'p99': return w.sketch.quantile(0.99);
+    case 'p50': return w.quantile(0.5);
+    case 'p90': return w.quantile(0.9);
+    case 'p95': return w.quantile(0.95);
+    case 'p99': return w.quantile(0.99);
     case 'peakRps': return w.peak;
     case 'samplingRate': return w.rate;
     case 'last': return w.last;
@@ -89,21 +89,22 @@ export async function readSeries(
 /** Merges rows (ordered by start) into buckets of `stepMs`. */
 export function bucket(rows: readonly WindowRow[], stepMs: number): { t: number; w: Window; final: boolean }[] {
   const out: { t: number; w: Window; final: boolean; merged: boolean }[] = [];
+  const values = new WindowValues(Math.min(rows.length, 1024));
   for (const row of rows) {
     const t = row.start - (row.start % stepMs);
     const last = out[out.length - 1];
     if (last && last.t === t) {
       // A bucket's first window is used as it is; only a second one makes a merged copy.
       if (!last.merged) {
-        const merged = new Window(t, stepMs / 1000);
+        const merged = new Window(t, stepMs / 1000, values);
         merged.merge(last.w);
         last.w = merged;
         last.merged = true;
       }
-      last.w.merge(Window.fromRow(row));
+      last.w.merge(Window.fromRow(row, values));
       last.final &&= row.final;
     } else {
-      out.push({ t, w: Window.fromRow(row), final: row.final, merged: false });
+      out.push({ t, w: Window.fromRow(row, values), final: row.final, merged: false });
     }
   }
   return out;

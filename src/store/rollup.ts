@@ -378,6 +378,8 @@ export class RollupEngine {
   /** Rebuilds open windows from their stored, non-final rows (after a restart). */
   restore(rows: Iterable<WindowRow>): void {
     const grans = this.options.granularities;
+    // each row is read into one scratch window, merged, and released
+    const scratch = new WindowValues(1);
     for (const row of rows) {
       const level = grans.indexOf(row.granularity);
       if (level < 0 || row.final) continue;
@@ -387,9 +389,10 @@ export class RollupEngine {
         this.targets.set(row.target, tw);
       }
       const set = this.parentSet(tw, level, row.start);
-      const w = Window.fromRow(row);
+      const w = Window.fromRow(row, scratch);
       if (row.dim === 'total') set.total.merge(w);
       else set.window(row.dim, row.key).merge(w);
+      w.release();
       set.flushedVersion = set.version;
     }
   }

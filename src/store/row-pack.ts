@@ -209,7 +209,7 @@ export class WindowPacker {
     n[nb + 14] = w.last;
     n[nb + 15] = w.lastAt;
     const at = this.sketches.size;
-    w.sketch.writeTo(this.sketches);
+    w.writeSketch(this.sketches);
     this.setInts(r, target, dim, key, final, at, this.sketches.size - at);
   }
 

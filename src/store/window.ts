@@ -5,7 +5,9 @@
  * overflowing to ±Infinity, and +Infinity plus -Infinity (NaN) can never reach the store.
  */
 import { saturatingAdd as add } from '../core/schema.js';
-import { QuantileSketch } from './sketch.js';
+import { ByteWriter } from './bytes.js';
+import { SKETCH_FIELDS, Sketches, sketchIndex } from './sketch.js';
+import { RunArena } from './runs.js';
 
 /** The dimensions a target's request windows are kept by, plus `metric` for resource metrics. */
 export const DIMENSIONS = ['total', 'op', 'table', 'column', 'user', 'route', 'metric'] as const;
@@ -54,7 +56,7 @@ export interface WindowRow {
 /** Seconds a window's per-second estimates are kept for as pairs at least (longer in windows of more than 16 seconds). */
 const SPARSE_SECONDS = 8;
 
-// A window's numbers, by their place among its VALUES float64s.
+// A window's numbers, by their place among its STRIDE float64s.
 const COUNT = 0;
 const EST_COUNT = 1;
 const BYTES = 2;
@@ -70,93 +72,123 @@ const RATE = 11;
 const LAST = 12;
 const LAST_AT = 13;
 const START = 14;
+/** The value sketch's header (SKETCH_FIELDS float64s, see Sketches). */
+const SKETCH = 15;
+/**
+ * The run of per-second estimates (-1 until the first request), read as float32s, and how it is
+ * used: while the window has seen few seconds, that many entries of flat [second, estimate] pairs;
+ * then (-1) one entry per second of the window. Most of a fleet's windows (a column, a user) see
+ * requests in a few of their seconds. An estimate is kept to float32's 7 significant digits: it is
+ * the peak's, an estimate of requests in a second, and float32 halves what a fleet's windows keep.
+ */
+const SECONDS = SKETCH + SKETCH_FIELDS;
+const SECONDS_USED = SECONDS + 1;
 /** Float64s per window. */
-const VALUES = 15;
-/** Windows per chunk of a WindowValues. */
+const STRIDE = SECONDS_USED + 1;
+/** Windows per chunk of a WindowValues that holds an engine's windows. */
 const CHUNK_WINDOWS = 4096;
+/** Per-second runs start with room for this many pairs. */
+const FIRST_PAIRS = 4;
+/** The largest float32. */
+const F32_MAX = 3.4028234663852886e38;
+
+/** `x` as the float32 a per-second estimate is kept as, saturating at the largest float32 instead of reaching Infinity. */
+function estimate32(x: number): number {
+  return Math.min(Math.fround(x), F32_MAX);
+}
 
 /**
- * Where a rollup engine's windows keep their numbers: VALUES float64s per window in chunks of
- * typed arrays, each window's slot reused once it is released. As fields of the Window object
- * itself, a number that is not a small integer (a start in ms, a latency sum, min, max, NaN) is a
- * heap object of its own, which costs a fleet's half a million windows millions of objects for
- * the garbage collector to mark; in a chunk it is 8 bytes.
+ * Where windows keep everything they hold: STRIDE float64s per window in chunks of typed arrays,
+ * each window's slot reused once it is released, and runs (see RunArena) for its sketch buckets and
+ * per-second estimates. As fields and arrays of the Window object itself, a number that is not a
+ * small integer (a start in ms, a latency sum, min, max, NaN) is a heap object of its own, and each
+ * array an object and a backing store, which cost a fleet's half a million windows millions of
+ * objects for the garbage collector to mark; here a number is 8 bytes and a window is one object.
  */
 export class WindowValues {
   private readonly chunks: Float64Array[] = [];
   private readonly free: number[] = [];
   private used = 0;
+  /** The runs of the windows' sketch buckets and per-second estimates. */
+  readonly runs: RunArena;
+  /** The windows' sketches (their headers lie in the windows' slots). */
+  readonly sketches: Sketches;
+
+  /** Room for `chunkWindows` windows per chunk: an engine's thousands, or a few for windows handled one at a time. */
+  constructor(private readonly chunkWindows = CHUNK_WINDOWS) {
+    this.chunkWindows = Math.max(1, chunkWindows);
+    this.runs = new RunArena(this.chunkWindows * 16);
+    this.sketches = new Sketches(this.runs);
+  }
 
   /** Slots in use. */
   get size(): number {
     return this.used - this.free.length;
   }
 
-  /** A free slot (chunk index x CHUNK_WINDOWS + index in the chunk). */
+  /** A free slot (chunk index x chunkWindows + index in the chunk). */
   take(): number {
     const slot = this.free.pop();
     if (slot !== undefined) return slot;
-    if (this.used === this.chunks.length * CHUNK_WINDOWS) this.chunks.push(new Float64Array(CHUNK_WINDOWS * VALUES));
+    if (this.used === this.chunks.length * this.chunkWindows) this.chunks.push(new Float64Array(this.chunkWindows * STRIDE));
     return this.used++;
   }
 
   /** The chunk holding `slot`. */
   chunk(slot: number): Float64Array {
-    return this.chunks[Math.floor(slot / CHUNK_WINDOWS)];
+    return this.chunks[Math.floor(slot / this.chunkWindows)];
   }
 
-  /** Gives a slot back: its window must not be used again. */
+  /** Where `slot` starts in its chunk. */
+  offset(slot: number): number {
+    return (slot % this.chunkWindows) * STRIDE;
+  }
+
+  /** Gives a slot and its runs back: its window must not be used again. */
   release(slot: number): void {
+    const v = this.chunk(slot);
+    const at = this.offset(slot);
+    this.sketches.release(v, at + SKETCH);
+    if (v[at + SECONDS] >= 0) this.runs.free(v[at + SECONDS]);
+    v[at + SECONDS] = -1;
     this.free.push(slot);
   }
 }
 
-/** An open, in-memory window. */
+/** An open, in-memory window: a view of its slot in a WindowValues. */
 export class Window {
-  /** The array holding this window's numbers, from `at` on (VALUES of them). */
+  /** The array holding this window's numbers, from `at` on (STRIDE of them). */
   private readonly v: Float64Array;
   private readonly at: number;
-  /** The window's slot in `values`, or -1 when it has an array of its own. */
   private readonly slot: number;
-  sketch = new QuantileSketch();
-  /**
-   * Estimated requests per second of the window, for the peak; absent for merged or metric windows.
-   * Sparse while the window has seen few seconds (flat [second, estimate] pairs, perSecondUsed
-   * entries of them), then one plain array entry per second (perSecondUsed is then -1): most of a
-   * fleet's windows (a column, a user) see requests in a few of their seconds, and a typed array
-   * per window costs a fleet hundreds of megabytes.
-   */
-  private perSecond: number[] | undefined;
-  private perSecondUsed = 0;
 
-  /** A window of `granularity` seconds from `start` (ms); its numbers live in `values` when given. */
+  /**
+   * A window of `granularity` seconds from `start` (ms), kept in `values`: an engine's, or by
+   * default a small one of its own, for a window handled on its own (a query's, a test's).
+   */
   constructor(
     start: number,
     readonly granularity: number,
-    private readonly values?: WindowValues,
+    private readonly values: WindowValues = new WindowValues(1),
   ) {
-    if (values) {
-      this.slot = values.take();
-      this.v = values.chunk(this.slot);
-      this.at = (this.slot % CHUNK_WINDOWS) * VALUES;
-    } else {
-      this.slot = -1;
-      this.v = new Float64Array(VALUES);
-      this.at = 0;
-    }
+    this.slot = values.take();
+    this.v = values.chunk(this.slot);
+    this.at = values.offset(this.slot);
     const v = this.v;
     const at = this.at;
-    v.fill(0, at, at + VALUES);
+    v.fill(0, at, at + STRIDE);
     v[at + MIN] = Number.POSITIVE_INFINITY;
     v[at + MAX] = Number.NEGATIVE_INFINITY;
     v[at + RATE] = 1;
     v[at + LAST] = Number.NaN;
     v[at + START] = start;
+    values.sketches.clear(v, at + SKETCH);
+    v[at + SECONDS] = -1;
   }
 
-  /** Gives the window's numbers back to its WindowValues: the window must not be used again. */
+  /** Gives the window's slot back to its WindowValues: the window must not be used again. */
   release(): void {
-    if (this.slot >= 0) this.values!.release(this.slot);
+    this.values.release(this.slot);
   }
 
   /** Window start, ms since the epoch. */
@@ -255,10 +287,10 @@ export class Window {
   }
 
   /**
-   * Adds one sampled request. `weight` is 1 / the sampling rate; `sketchIndex` is the latency's
-   * precomputed sketch bucket (see sketchIndex()), shared across the dimensions one event touches.
+   * Adds one sampled request. `weight` is 1 / the sampling rate; `latencyBucket` is the latency's
+   * sketch bucket, precomputed (see sketchIndex()) once for the dimensions one event touches.
    */
-  addRequest(at: number, latencyMs: number, sketchIndex: number, bytes: number, rows: number, failed: boolean, weight: number, rate: number): void {
+  addRequest(at: number, latencyMs: number, latencyBucket: number, bytes: number, rows: number, failed: boolean, weight: number, rate: number): void {
     const v = this.v;
     const o = this.at;
     v[o + COUNT]++;
@@ -273,9 +305,9 @@ export class Window {
     v[o + SUM] = add(v[o + SUM], latencyMs);
     if (latencyMs < v[o + MIN]) v[o + MIN] = latencyMs;
     if (latencyMs > v[o + MAX]) v[o + MAX] = latencyMs;
-    this.sketch.addAtIndex(sketchIndex);
+    this.values.sketches.add(v, o + SKETCH, latencyBucket, 1);
     v[o + RATE] = rate;
-    // `| 0` keeps the second a small integer: a double would make the array's elements 8 bytes wide.
+    // the whole second within the window: it indexes the dense form
     const inSecond = this.addInSecond(((at - v[o + START]) / 1000) | 0, weight);
     if (inSecond > v[o + PEAK]) v[o + PEAK] = inSecond;
   }
@@ -287,7 +319,7 @@ export class Window {
     this.sum = add(this.sum, value);
     if (value < this.min) this.min = value;
     if (value > this.max) this.max = value;
-    this.sketch.add(value);
+    this.values.sketches.add(this.v, this.at + SKETCH, sketchIndex(value), 1);
     if (at >= this.lastAt) {
       this.last = value;
       this.lastAt = at;
@@ -306,16 +338,19 @@ export class Window {
     this.sum = add(this.sum, other.sum);
     if (other.min < this.min) this.min = other.min;
     if (other.max > this.max) this.max = other.max;
-    this.sketch.merge(other.sketch);
-    if (other.start === this.start && other.granularity === this.granularity && other.perSecond) {
+    this.values.sketches.merge(this.v, this.at + SKETCH, other.values.sketches, other.v, other.at + SKETCH);
+    const theirRun = other.v[other.at + SECONDS];
+    if (other.start === this.start && other.granularity === this.granularity && theirRun >= 0) {
       // Two partial aggregates of the same window (e.g. per-key windows folded into `other`):
       // seconds line up, so the peak is recomputed from the summed seconds.
-      const theirs = other.perSecond;
-      const dense = other.perSecondUsed < 0;
-      const end = dense ? theirs.length : other.perSecondUsed;
+      const theirs = other.values.runs.f32(theirRun);
+      const from = 2 * other.values.runs.offset(theirRun);
+      const used = other.v[other.at + SECONDS_USED];
+      const dense = used < 0;
+      const end = dense ? other.granularity : used;
       for (let i = 0; i < end; i += dense ? 1 : 2) {
-        const second = dense ? i : theirs[i];
-        const estimate = dense ? theirs[i] : theirs[i + 1];
+        const second = dense ? i : theirs[from + i];
+        const estimate = dense ? theirs[from + i] : theirs[from + i + 1];
         if (estimate === 0) continue;
         const inSecond = this.addInSecond(second, estimate);
         if (inSecond > this.peak) this.peak = inSecond;
@@ -332,32 +367,48 @@ export class Window {
 
   /** Adds `weight` to the estimate of `second`; returns the second's new estimate. */
   private addInSecond(second: number, weight: number): number {
-    let seconds = this.perSecond;
-    if (seconds === undefined) seconds = this.perSecond = new Array<number>(4);
-    const used = this.perSecondUsed;
-    if (used < 0) return (seconds[second] = add(seconds[second], weight));
+    const v = this.v;
+    const o = this.at;
+    const runs = this.values.runs;
+    if (v[o + SECONDS] < 0) v[o + SECONDS] = runs.alloc(FIRST_PAIRS);
+    const used = v[o + SECONDS_USED];
+    let s = runs.f32(v[o + SECONDS]);
+    let at = 2 * runs.offset(v[o + SECONDS]);
+    if (used < 0) return (s[at + second] = estimate32(s[at + second] + weight));
     // requests mostly arrive in time order: the latest second is checked first
     for (let i = used - 2; i >= 0; i -= 2) {
-      if (seconds[i] === second) return (seconds[i + 1] = add(seconds[i + 1], weight));
+      if (s[at + i] === second) return (s[at + i + 1] = estimate32(s[at + i + 1] + weight));
     }
     // Pairs cost two entries a second: past half the window's seconds one entry per second is cheaper.
     if (used < Math.max(2 * SPARSE_SECONDS, this.granularity)) {
-      if (used === seconds.length) {
-        // grown by hand, a few pairs at a time: push would reserve 16 entries more each time
-        const grown = new Array<number>(used + 2 * Math.max(2, used >> 2));
-        for (let i = 0; i < used; i++) grown[i] = seconds[i];
-        seconds = this.perSecond = grown;
+      if (used === 2 * runs.length(v[o + SECONDS])) {
+        v[o + SECONDS] = runs.resize(v[o + SECONDS], used / 2, used / 2 + 1);
+        s = runs.f32(v[o + SECONDS]);
+        at = 2 * runs.offset(v[o + SECONDS]);
       }
-      seconds[used] = second;
-      seconds[used + 1] = weight;
-      this.perSecondUsed = used + 2;
-      return weight;
+      s[at + used] = second;
+      v[o + SECONDS_USED] = used + 2;
+      return (s[at + used + 1] = estimate32(weight));
     }
-    const dense = new Array<number>(this.granularity).fill(0);
-    for (let i = 0; i < used; i += 2) dense[seconds[i]] = seconds[i + 1];
-    this.perSecond = dense;
-    this.perSecondUsed = -1;
-    return (dense[second] = add(dense[second], weight));
+    const denseRun = runs.alloc(Math.ceil(this.granularity / 2));
+    const dense = runs.f32(denseRun);
+    const d = 2 * runs.offset(denseRun);
+    dense.fill(0, d, d + this.granularity);
+    for (let i = 0; i < used; i += 2) dense[d + s[at + i]] = s[at + i + 1];
+    runs.free(v[o + SECONDS]);
+    v[o + SECONDS] = denseRun;
+    v[o + SECONDS_USED] = -1;
+    return (dense[d + second] = estimate32(dense[d + second] + weight));
+  }
+
+  /** The value at quantile q in [0, 1] of the window's sketch (see Sketches.quantile()). */
+  quantile(q: number): number {
+    return this.values.sketches.quantile(this.v, this.at + SKETCH, q);
+  }
+
+  /** Appends the stored form of the window's sketch to `out`. */
+  writeSketch(out: ByteWriter): void {
+    this.values.sketches.write(this.v, this.at + SKETCH, out);
   }
 
   /** The stored form. */
@@ -383,13 +434,23 @@ export class Window {
       rate: this.rate,
       last: this.last,
       lastAt: this.lastAt,
-      sketch: this.sketch.toBuffer(),
+      sketch: this.sketchBuffer(),
     };
   }
 
-  /** Rebuilds a window from its stored form (per-second detail is not stored: the peak carries on). */
-  static fromRow(row: WindowRow): Window {
-    const w = new Window(row.start, row.granularity);
+  /** The stored form of the window's sketch. */
+  private sketchBuffer(): Buffer {
+    const out = new ByteWriter(64);
+    this.writeSketch(out);
+    return out.toBuffer();
+  }
+
+  /**
+   * Rebuilds a window from its stored form (per-second detail is not stored: the peak carries on),
+   * in `values` when given. Throws RangeError when the row's sketch is malformed.
+   */
+  static fromRow(row: WindowRow, values?: WindowValues): Window {
+    const w = new Window(row.start, row.granularity, values);
     w.count = row.count;
     w.estCount = row.estCount;
     w.bytes = row.bytes;
@@ -404,7 +465,7 @@ export class Window {
     w.rate = row.rate;
     w.last = row.last;
     w.lastAt = row.lastAt;
-    w.sketch = QuantileSketch.fromBuffer(row.sketch);
+    w.values.sketches.read(w.v, w.at + SKETCH, row.sketch);
     return w;
   }
 }

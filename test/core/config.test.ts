@@ -41,6 +41,9 @@ test('rules across fields: granularities divide each other, retention keys exist
     '/store/granularities/1': 'must be a multiple of, and longer than, 1m',
     '/store/retention/2m': 'is not one of the granularities (1m, 90s)',
   });
+  assert.deepEqual(configProblems({ store: { granularities: ['2d'], retention: { '2d': '30d' } } }), {
+    '/store/granularities/0': 'the finest granularity must be at most 1d (its windows keep an estimate per second)',
+  });
   assert.deepEqual(configProblems({ targets: [{ name: 'a', kind: 'service' }, { name: 'a', kind: 'service' }] }), { '/targets/1/name': '"a" is declared twice' });
 });
 
