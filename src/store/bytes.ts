@@ -3,6 +3,25 @@
  * the building blocks of the compact stored forms (sketches, packed window values).
  */
 
+/** Bytes a shared buffer can grow to in place: its address space is reserved up front, its pages taken only as they are written. */
+const IN_PLACE_LIMIT = 2 ** 31;
+
+/**
+ * A SharedArrayBuffer of `bytes` that can grow in place (growShared): growing by copying into a
+ * new buffer leaves the old one (a fleet flush's tens of megabytes) resident until the garbage
+ * collector frees it, beside the new one.
+ */
+export function growableShared(bytes: number): SharedArrayBuffer {
+  return new SharedArrayBuffer(bytes, { maxByteLength: Math.max(bytes, IN_PLACE_LIMIT) });
+}
+
+/** Grows `buffer` in place to at least `bytes`; false when it cannot grow that far (the caller then copies into a new buffer). */
+export function growShared(buffer: SharedArrayBuffer, bytes: number): boolean {
+  if (!buffer.growable || bytes > buffer.maxByteLength) return false;
+  if (bytes > buffer.byteLength) buffer.grow(bytes);
+  return true;
+}
+
 /** Appends varints and float64s to a growing buffer. */
 export class ByteWriter {
   private buf: Buffer;
@@ -62,7 +81,7 @@ export class ByteWriter {
 
   /**
    * `length` bytes appended for the caller to fill in place. Like every view, valid until the
-   * buffer is written over (rewind()); growing copies into a new buffer and leaves views intact.
+   * buffer is written over (rewind()); growing leaves views intact.
    */
   take(length: number): Buffer {
     this.reserve(length);
@@ -81,11 +100,16 @@ export class ByteWriter {
   }
 
   private alloc(size: number): Buffer {
-    return this.shared ? Buffer.from(new SharedArrayBuffer(size)) : Buffer.allocUnsafe(size);
+    return this.shared ? Buffer.from(growableShared(size)) : Buffer.allocUnsafe(size);
   }
 
   private grow(need: number): void {
-    const next = this.alloc(Math.max(this.buf.length * 2, this.length + need));
+    const size = Math.max(this.buf.length * 2, this.length + need);
+    if (this.shared && growShared(this.buf.buffer as SharedArrayBuffer, size)) {
+      this.buf = Buffer.from(this.buf.buffer, 0, size);
+      return;
+    }
+    const next = this.alloc(size);
     this.buf.copy(next, 0, 0, this.length);
     this.buf = next;
   }

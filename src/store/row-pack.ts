@@ -13,7 +13,7 @@
  * and key as indexes into `strings`, the final flag, where the window's sketch lies in `bytes` and
  * its length), and every sketch's bytes.
  */
-import { ByteWriter } from './bytes.js';
+import { ByteWriter, growableShared, growShared } from './bytes.js';
 import type { Dimension, Window, WindowRow } from './window.js';
 
 /** The numeric fields of a window, in their packed order. */
@@ -265,8 +265,8 @@ export class WindowPacker {
   }
 
   private allocate(capacity: number): void {
-    this.numbers = new Float64Array(new SharedArrayBuffer(capacity * NUMBERS * 8));
-    this.ints = new Uint32Array(new SharedArrayBuffer(capacity * INTS * 4));
+    this.numbers = new Float64Array(growableShared(capacity * NUMBERS * 8));
+    this.ints = new Uint32Array(growableShared(capacity * INTS * 4));
   }
 
   /** The index of the next window, growing the arrays when full. */
@@ -275,8 +275,15 @@ export class WindowPacker {
     return this.count++;
   }
 
-  /** Moves the windows added into arrays with room for `capacity`. */
+  /** Grows the arrays to room for `capacity` windows: in place, or else by moving the windows added into new ones. */
   private grow(capacity: number): void {
+    const numbersBuffer = this.numbers.buffer as SharedArrayBuffer;
+    const intsBuffer = this.ints.buffer as SharedArrayBuffer;
+    if (growShared(numbersBuffer, capacity * NUMBERS * 8) && growShared(intsBuffer, capacity * INTS * 4)) {
+      this.numbers = new Float64Array(numbersBuffer);
+      this.ints = new Uint32Array(intsBuffer);
+      return;
+    }
     const numbers = this.numbers.subarray(0, this.count * NUMBERS);
     const ints = this.ints.subarray(0, this.count * INTS);
     this.allocate(capacity);

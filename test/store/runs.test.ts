@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
+import { ByteWriter } from '../../src/store/bytes.js';
+import { WindowPacker } from '../../src/store/row-pack.js';
 import { MAX_RUN, RunArena } from '../../src/store/runs.js';
 import { sketchIndex } from '../../src/store/sketch.js';
 import { Window, WindowValues } from '../../src/store/window.js';
@@ -70,4 +72,22 @@ test('a released window gives its runs back: windows filled again and again take
   for (let round = 0; round < 20; round++) fillOnce();
   assert.equal(values.runs.capacity, held);
   assert.equal(values.size, 0);
+});
+
+test('shared buffers grow in place: what was taken or packed before stays readable', () => {
+  const writer = new ByteWriter(8, true);
+  const first = writer.take(4);
+  first.fill(7);
+  for (let i = 0; i < 100_000; i++) writer.byte(i & 0xff);
+  assert.equal(writer.view().buffer, first.buffer);
+  assert.deepEqual([...first], [7, 7, 7, 7]);
+
+  const packer = new WindowPacker(16);
+  const w = new Window(60_000, 60);
+  w.addSample(60_500, 3);
+  for (let i = 0; i < 1000; i++) packer.add('t', 'metric', `k${i}`, false, w);
+  const packed = packer.finish();
+  assert.equal(packed.count, 1000);
+  assert.equal(packed.row(999).key, 'k999');
+  assert.equal(packed.row(0).sum, 3);
 });
