@@ -19,7 +19,7 @@ const SeriesQuery = Type.Object(
   {
     dim: literals(DIMENSIONS, 'Dimension: `total`, or a key of `op`, `table`, `column` (`table.column`), `user` (pseudonym), `route`, or `metric` (a resource-metric series).', 'total'),
     key: Text({ default: '', description: 'The key within the dimension (empty for `total`).' }),
-    metric: literals(SERIES_STATS, 'The statistic: counts and volumes, `errorRate`, latency (or metric value) `mean`/`min`/`max`/`p50`..`p99`, `peakRps`, `samplingRate`, `last`.', 'estimatedCount'),
+    metric: literals(SERIES_STATS, 'The statistic: counts and volumes, `errorRate`, latency (or metric value) `mean`/`min`/`max`/`p50`..`p99`, `peakRps` (to 7 significant digits), `samplingRate`, `last`.', 'estimatedCount'),
     from: Type.String({ ...Time, default: 'now-1h' }),
     to: Type.String({ ...Time, default: 'now' }),
     step: Duration('Point spacing; it picks the granularity read (the coarsest that divides it, but none finer than the finest whose retention still covers `from`: the step then rounds up to that).', '1m'),
