@@ -29,7 +29,7 @@ import { PostgresStore } from '../../src/store/postgres.js';
 import { sketchIndex } from '../../src/store/sketch.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import type { ShadowStore } from '../../src/store/store.js';
-import { Window, type Dimension, type WindowRow } from '../../src/store/window.js';
+import { Window, WindowValues, type Dimension, type WindowRow } from '../../src/store/window.js';
 import { median } from '../util.js';
 import { historyArgs, storedSize } from './stored.js';
 
@@ -58,10 +58,11 @@ function seriesOf(t: number): [Dimension, string][] {
 /** The final windows of every target's series for the minutes [from, to). */
 function minutes(random: () => number, from: number, to: number): WindowRow[] {
   const rows: WindowRow[] = [];
+  const scratch = new WindowValues(1); // each window is read into a row, then released
   for (let start = from; start < to; start += MINUTE) {
     for (let t = 0; t < TARGETS; t++) {
       for (const [dim, key] of seriesOf(t)) {
-        const w = new Window(start, 60);
+        const w = new Window(start, 60, scratch);
         const requests = 1 + Math.floor(random() * 6);
         for (let r = 0; r < requests; r++) {
           const latency = Math.exp(random() * 6) / 4;
@@ -69,6 +70,7 @@ function minutes(random: () => number, from: number, to: number): WindowRow[] {
           w.addRequest(at, latency, sketchIndex(latency), bytes, n, failed, 1, 1);
         }
         rows.push(w.toRow(targetName(t), dim, key, true));
+        w.release();
       }
     }
   }
