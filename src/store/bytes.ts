@@ -9,7 +9,9 @@ const IN_PLACE_LIMIT = 2 ** 31;
 /**
  * A SharedArrayBuffer of `bytes` that can grow in place (growShared): growing by copying into a
  * new buffer leaves the old one (a fleet flush's tens of megabytes) resident until the garbage
- * collector frees it, beside the new one.
+ * collector frees it, beside the new one. Each reserves IN_PLACE_LIMIT of address space until it
+ * is collected, and tens of thousands of them alive at once exhaust the process's: they are for
+ * the few buffers filled again and again, not for one-off ones.
  */
 export function growableShared(bytes: number): SharedArrayBuffer {
   return new SharedArrayBuffer(bytes, { maxByteLength: Math.max(bytes, IN_PLACE_LIMIT) });
@@ -29,11 +31,13 @@ export class ByteWriter {
 
   /**
    * A writer whose buffer starts at `capacity` bytes (it grows as needed); `shared` puts it in
-   * shared memory, which another thread can be given without a copy.
+   * shared memory, which another thread can be given without a copy, and `'growable'` in shared
+   * memory that grows in place (see growableShared(): for a writer filled again and again, as a
+   * flush's; each reserves 2 GiB of address space, so not for one-off writers).
    */
   constructor(
     capacity = 32,
-    private readonly shared = false,
+    private readonly shared: boolean | 'growable' = false,
   ) {
     this.buf = this.alloc(Math.max(capacity, 8));
   }
@@ -100,12 +104,13 @@ export class ByteWriter {
   }
 
   private alloc(size: number): Buffer {
-    return this.shared ? Buffer.from(growableShared(size)) : Buffer.allocUnsafe(size);
+    if (this.shared === 'growable') return Buffer.from(growableShared(size));
+    return this.shared ? Buffer.from(new SharedArrayBuffer(size)) : Buffer.allocUnsafe(size);
   }
 
   private grow(need: number): void {
     const size = Math.max(this.buf.length * 2, this.length + need);
-    if (this.shared && growShared(this.buf.buffer as SharedArrayBuffer, size)) {
+    if (this.shared === 'growable' && growShared(this.buf.buffer as SharedArrayBuffer, size)) {
       this.buf = Buffer.from(this.buf.buffer, 0, size);
       return;
     }

@@ -211,7 +211,7 @@ export class RollupEngine {
    * The packer of the last flush that settled, for the next flush to fill again (see WindowPacker:
    * a packer is reused only once its batch is settled); undefined while a flush holds it.
    */
-  private packer: WindowPacker | undefined = new WindowPacker();
+  private packer: WindowPacker | undefined = new WindowPacker(1024, true);
   /** Closed windows of flushes that failed, for the next flush to write again. */
   private retry: PackedWindows[] = [];
   private readonly baseMs: number;
@@ -292,7 +292,7 @@ export class RollupEngine {
   private flushSteps(): { next(): { done: boolean }; batch(): FlushBatch } {
     const now = this.clock.now();
     // A flush taken before the last one settled (a stop's) cannot reuse that one's packer.
-    const packer = this.packer ?? new WindowPacker();
+    const packer = this.packer ?? new WindowPacker(1024, true);
     this.packer = undefined;
     // Room for every open window at once: growing a fleet's packer by doubling would allocate
     // (and copy) about twice its size in shared memory, which V8 counts as external memory, and

@@ -174,10 +174,17 @@ export class WindowPacker {
   private strings: string[] = [];
   private readonly indexOf = new Map<string, number>();
 
-  /** A packer with room for `capacity` windows before it grows. */
-  constructor(capacity = 1024) {
+  /**
+   * A packer with room for `capacity` windows before it grows. A `growable` packer, for one filled
+   * again and again as the open windows grow (the rollup engine's), grows its buffers in place
+   * (see growableShared()); the others are sized once and copied when they grow.
+   */
+  constructor(
+    capacity = 1024,
+    private readonly growable = false,
+  ) {
     capacity = Math.max(capacity, 16);
-    this.sketches = new ByteWriter(capacity * 32, true);
+    this.sketches = new ByteWriter(capacity * 32, growable ? 'growable' : true);
     this.allocate(capacity);
   }
 
@@ -265,8 +272,9 @@ export class WindowPacker {
   }
 
   private allocate(capacity: number): void {
-    this.numbers = new Float64Array(growableShared(capacity * NUMBERS * 8));
-    this.ints = new Uint32Array(growableShared(capacity * INTS * 4));
+    const shared = (bytes: number) => (this.growable ? growableShared(bytes) : new SharedArrayBuffer(bytes));
+    this.numbers = new Float64Array(shared(capacity * NUMBERS * 8));
+    this.ints = new Uint32Array(shared(capacity * INTS * 4));
   }
 
   /** The index of the next window, growing the arrays when full. */

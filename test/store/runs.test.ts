@@ -75,14 +75,14 @@ test('a released window gives its runs back: windows filled again and again take
 });
 
 test('shared buffers grow in place: what was taken or packed before stays readable', () => {
-  const writer = new ByteWriter(8, true);
+  const writer = new ByteWriter(8, 'growable');
   const first = writer.take(4);
   first.fill(7);
   for (let i = 0; i < 100_000; i++) writer.byte(i & 0xff);
   assert.equal(writer.view().buffer, first.buffer);
   assert.deepEqual([...first], [7, 7, 7, 7]);
 
-  const packer = new WindowPacker(16);
+  const packer = new WindowPacker(16, true);
   const w = new Window(60_000, 60);
   w.addSample(60_500, 3);
   for (let i = 0; i < 1000; i++) packer.add('t', 'metric', `k${i}`, false, w);
