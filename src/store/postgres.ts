@@ -98,7 +98,10 @@ function insertSeriesSql(series: string): string {
     ON CONFLICT (target, dim, key) DO NOTHING`;
 }
 
-/** Where the arrays of a part are built, and its rows' packed values (both rewound part after part). */
+/**
+ * Where the arrays of a part are built (rewound part after part), and the packed values of one
+ * statement's rows (rewound statement after statement: they are copied into its `packed` array).
+ */
 interface PartSpace {
   readonly arrays: ByteWriter;
   readonly packed: ByteWriter;

@@ -109,13 +109,14 @@ export class WindowValues {
   private readonly chunks: Float64Array[] = [];
   private readonly free: number[] = [];
   private used = 0;
+  private readonly chunkWindows: number;
   /** The runs of the windows' sketch buckets and per-second estimates. */
   readonly runs: RunArena;
   /** The windows' sketches (their headers lie in the windows' slots). */
   readonly sketches: Sketches;
 
   /** Room for `chunkWindows` windows per chunk: an engine's thousands, or a few for windows handled one at a time. */
-  constructor(private readonly chunkWindows = CHUNK_WINDOWS) {
+  constructor(chunkWindows = CHUNK_WINDOWS) {
     this.chunkWindows = Math.max(1, chunkWindows);
     this.runs = new RunArena(this.chunkWindows * 16);
     this.sketches = new Sketches(this.runs);
